@@ -1,0 +1,127 @@
+namespace Interpose.Core.Http;
+
+/// <summary>
+/// Hop-by-hop field rules (RFC 9110 §7.6.1): fields that describe one connection and must not be forwarded.
+/// </summary>
+/// <remarks>
+/// Removed: Connection and every field it names, Proxy-Connection (non-standard, sent by old clients to proxies),
+/// Keep-Alive, TE, Transfer-Encoding (the forwarding side re-frames the body), Upgrade (unless an upgrade is being
+/// relayed), and Proxy-Authorization (credentials for this proxy, RFC 9110 §11.7.2). Trailer is kept: it is end-to-end
+/// and announces trailer fields that Interpose forwards when it re-chunks. Host and Content-Length are never removed
+/// because a Connection option names them.
+/// </remarks>
+public static class HopByHop
+{
+    private static readonly string[] AlwaysRemoved =
+        ["Connection", "Proxy-Connection", "Keep-Alive", "TE", "Transfer-Encoding", "Proxy-Authorization"];
+
+    /// <summary>Removes the hop-by-hop fields from <paramref name="headers"/>.</summary>
+    /// <param name="headers">The fields to clean, in place.</param>
+    /// <param name="keepUpgrade">When <see langword="true"/> and Upgrade is present, keep Upgrade and send <c>Connection: upgrade</c>
+    /// (for relaying a real upgrade request or 101 response).</param>
+    /// <exception cref="ArgumentNullException"><paramref name="headers"/> is null.</exception>
+    public static void Remove(HttpHeaders headers, bool keepUpgrade = false)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+
+        // RFC 9110 §7.6.1: "Intermediaries MUST parse a received Connection header field before a message is
+        // forwarded and, for each connection-option in this field, remove any header or trailer field(s) from the
+        // message with the same name as the connection-option, and then remove the Connection header field itself".
+        List<string>? named = null;
+        foreach (HttpHeader h in headers)
+        {
+            if (string.Equals(h.Name, "Connection", StringComparison.OrdinalIgnoreCase))
+            {
+                foreach (ReadOnlySpan<char> option in HttpChars.EnumerateList(h.Value))
+                {
+                    (named ??= []).Add(option.ToString());
+                }
+            }
+        }
+
+        if (named is not null)
+        {
+            foreach (string option in named)
+            {
+                // NOTE: "Connection: Host" or "Connection: Content-Length" would strip the fields that route and frame
+                // the message (hop-by-hop header abuse); those two are never removed through Connection.
+                bool protectedField = string.Equals(option, "Host", StringComparison.OrdinalIgnoreCase)
+                    || string.Equals(option, "Content-Length", StringComparison.OrdinalIgnoreCase);
+                if (!protectedField && !(keepUpgrade && string.Equals(option, "upgrade", StringComparison.OrdinalIgnoreCase)))
+                {
+                    headers.Remove(option);
+                }
+            }
+        }
+
+        foreach (string name in AlwaysRemoved)
+        {
+            headers.Remove(name);
+        }
+
+        if (keepUpgrade && headers.Contains("Upgrade"))
+        {
+            // RFC 9110 §7.8: a sender of Upgrade MUST also send the "upgrade" connection option.
+            headers.Add("Connection", "upgrade");
+        }
+        else
+        {
+            headers.Remove("Upgrade");
+        }
+    }
+
+    /// <summary>Whether the request asks to switch protocols: Connection lists "upgrade" and Upgrade is present (RFC 9110 §7.8).</summary>
+    /// <param name="head">The request.</param>
+    /// <returns><see langword="true"/> for an upgrade request.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="head"/> is null.</exception>
+    public static bool IsUpgradeRequest(HttpRequestHead head)
+    {
+        ArgumentNullException.ThrowIfNull(head);
+        return head.Headers.Contains("Upgrade") && HasConnectionOption(head.Headers, "upgrade");
+    }
+
+    /// <summary>Whether the connection stays open after this message (RFC 9112 §9.3).</summary>
+    /// <param name="version">The message's HTTP version.</param>
+    /// <param name="headers">The message's fields.</param>
+    /// <returns><see langword="true"/> when persistent.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    public static bool KeepAlive(Version version, HttpHeaders headers)
+    {
+        ArgumentNullException.ThrowIfNull(version);
+        ArgumentNullException.ThrowIfNull(headers);
+
+        // RFC 9112 §9.3: "close" ends persistence in any version; HTTP/1.1 is persistent by default;
+        // HTTP/1.0 only with "keep-alive" (§C.2.2).
+        if (HasConnectionOption(headers, "close"))
+        {
+            return false;
+        }
+
+        if (version.Major == 1 && version.Minor == 1)
+        {
+            return true;
+        }
+
+        return version.Major == 1 && version.Minor == 0 && HasConnectionOption(headers, "keep-alive");
+    }
+
+    /// <summary>Whether a Connection field line lists <paramref name="option"/> (case-insensitive).</summary>
+    internal static bool HasConnectionOption(HttpHeaders headers, string option)
+    {
+        foreach (HttpHeader h in headers)
+        {
+            if (string.Equals(h.Name, "Connection", StringComparison.OrdinalIgnoreCase))
+            {
+                foreach (ReadOnlySpan<char> element in HttpChars.EnumerateList(h.Value))
+                {
+                    if (element.Equals(option, StringComparison.OrdinalIgnoreCase))
+                    {
+                        return true;
+                    }
+                }
+            }
+        }
+
+        return false;
+    }
+}

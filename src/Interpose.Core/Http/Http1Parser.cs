@@ -1,0 +1,643 @@
+using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
+using System.Net;
+using System.Text;
+
+namespace Interpose.Core.Http;
+
+/// <summary>
+/// Strict HTTP/1.1 head codec (RFC 9112). Parsing is a pure function of the bytes: it either finds a complete,
+/// valid head and reports where it ends, reports "need more" without consuming, or throws
+/// <see cref="HttpProtocolException"/>. Every search is bounded by <see cref="Http1Limits"/>, so an attacker
+/// cannot make it scan more than the limits allow.
+/// </summary>
+public static class Http1Parser
+{
+    /// <summary>
+    /// Empty lines skipped before a request line. RFC 9112 §2.2: a server SHOULD ignore at least one empty line
+    /// received before the request-line; 4 covers clients that send a stray CRLF after a POST body while
+    /// keeping the skip bounded.
+    /// </summary>
+    public const int MaxLeadingEmptyLines = 4;
+
+    private const int HttpVersionLength = 8; // "HTTP/1.1"
+
+    // RFC 9110 §5.6.2 tchar.
+    private static readonly SearchValues<byte> TokenBytes =
+        SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
+
+    // RFC 9110 §5.5: field-value bytes other than VCHAR / obs-text / SP / HTAB are CTLs (and DEL): invalid.
+    private static readonly SearchValues<byte> InvalidFieldValueBytes = SearchValues.Create(
+    [
+        0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F,
+        0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F, 0x7F,
+    ]);
+
+    /// <summary>Parses a request head (request line and header section) from the start of <paramref name="buffer"/>.</summary>
+    /// <param name="buffer">Bytes received so far; not consumed by this call.</param>
+    /// <param name="limits">The caps to enforce.</param>
+    /// <param name="head">The parsed head when the method returns <see langword="true"/>.</param>
+    /// <param name="consumed">Just past the CRLF that ends the header section; <c>buffer.Start</c> when incomplete.</param>
+    /// <returns><see langword="true"/> when a complete head was parsed; <see langword="false"/> when more bytes are needed.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="limits"/> is null.</exception>
+    /// <exception cref="HttpProtocolException">The bytes are malformed or exceed a limit, even if the head is not complete yet.</exception>
+    public static bool TryParseRequestHead(in ReadOnlySequence<byte> buffer, Http1Limits limits, [NotNullWhen(true)] out HttpRequestHead? head, out SequencePosition consumed)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        head = null;
+        consumed = buffer.Start;
+        int length;
+        if (buffer.IsSingleSegment)
+        {
+            if (!TryParseRequestHead(buffer.FirstSpan, limits, out head, out length))
+            {
+                return false;
+            }
+        }
+        else
+        {
+            byte[] rented = RentCopy(buffer, MaxHeadWindow(limits, request: true), out int copied);
+            try
+            {
+                if (!TryParseRequestHead(rented.AsSpan(0, copied), limits, out head, out length))
+                {
+                    return false;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+
+        consumed = buffer.GetPosition(length);
+        return true;
+    }
+
+    /// <summary>Parses a response head (status line and header section) from the start of <paramref name="buffer"/>.</summary>
+    /// <param name="buffer">Bytes received so far; not consumed by this call.</param>
+    /// <param name="limits">The caps to enforce (the request-line cap also bounds the status line).</param>
+    /// <param name="head">The parsed head when the method returns <see langword="true"/>.</param>
+    /// <param name="consumed">Just past the CRLF that ends the header section; <c>buffer.Start</c> when incomplete.</param>
+    /// <returns><see langword="true"/> when a complete head was parsed; <see langword="false"/> when more bytes are needed.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="limits"/> is null.</exception>
+    /// <exception cref="HttpProtocolException">The bytes are malformed or exceed a limit (<see cref="HttpProtocolException.InResponse"/> is set, status 502).</exception>
+    public static bool TryParseResponseHead(in ReadOnlySequence<byte> buffer, Http1Limits limits, [NotNullWhen(true)] out HttpResponseHead? head, out SequencePosition consumed)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        head = null;
+        consumed = buffer.Start;
+        int length;
+        if (buffer.IsSingleSegment)
+        {
+            if (!TryParseResponseHead(buffer.FirstSpan, limits, out head, out length))
+            {
+                return false;
+            }
+        }
+        else
+        {
+            byte[] rented = RentCopy(buffer, MaxHeadWindow(limits, request: false), out int copied);
+            try
+            {
+                if (!TryParseResponseHead(rented.AsSpan(0, copied), limits, out head, out length))
+                {
+                    return false;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+
+        consumed = buffer.GetPosition(length);
+        return true;
+    }
+
+    /// <summary>Writes <c>method SP request-target SP HTTP/x.y CRLF</c>, every header line in order and spelling, and the final CRLF.</summary>
+    /// <param name="head">The head to serialize.</param>
+    /// <param name="output">Where the bytes go.</param>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentException">The method is not a token, the target is empty or holds bytes outside 0x21..0x7E, or the version is not 1.0/1.1.</exception>
+    public static void WriteRequestHead(HttpRequestHead head, IBufferWriter<byte> output)
+    {
+        ArgumentNullException.ThrowIfNull(head);
+        ArgumentNullException.ThrowIfNull(output);
+        string version = VersionText(head.Version);
+        if (!HttpChars.IsToken(head.Method))
+        {
+            throw new ArgumentException("The method is not an RFC 9110 token.", nameof(head));
+        }
+
+        if (!IsValidTargetText(head.Target))
+        {
+            throw new ArgumentException("The request-target is empty or holds whitespace, control or non-ASCII characters.", nameof(head));
+        }
+
+        int total = head.Method.Length + 1 + head.Target.Length + 1 + HttpVersionLength + 2 + HeadersLength(head.Headers) + 2;
+        Span<byte> span = output.GetSpan(total);
+        int pos = WriteLatin1(span, head.Method);
+        span[pos++] = (byte)' ';
+        pos += WriteLatin1(span[pos..], head.Target);
+        span[pos++] = (byte)' ';
+        pos += WriteLatin1(span[pos..], version);
+        pos = WriteCrlf(span, pos);
+        pos = WriteHeaders(span, pos, head.Headers);
+        pos = WriteCrlf(span, pos);
+        output.Advance(pos);
+    }
+
+    /// <summary>Writes <c>HTTP/x.y SP 3DIGIT SP reason CRLF</c>, every header line in order and spelling, and the final CRLF.</summary>
+    /// <param name="head">The head to serialize.</param>
+    /// <param name="output">Where the bytes go.</param>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentException">The status code is outside 100..599, the reason holds control or non-Latin-1 characters, or the version is not 1.0/1.1.</exception>
+    public static void WriteResponseHead(HttpResponseHead head, IBufferWriter<byte> output)
+    {
+        ArgumentNullException.ThrowIfNull(head);
+        ArgumentNullException.ThrowIfNull(output);
+        string version = VersionText(head.Version);
+        if (head.StatusCode is < 100 or > 599)
+        {
+            throw new ArgumentException("The status code must be 100..599 (RFC 9110 §15).", nameof(head));
+        }
+
+        string reason = head.ReasonPhrase ?? string.Empty;
+        foreach (char c in reason)
+        {
+            // RFC 9112 §4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ).
+            if (c > '\u00FF' || !HttpChars.IsFieldValueChar((byte)c))
+            {
+                throw new ArgumentException("The reason phrase holds a control or non-Latin-1 character.", nameof(head));
+            }
+        }
+
+        int total = HttpVersionLength + 1 + 3 + 1 + reason.Length + 2 + HeadersLength(head.Headers) + 2;
+        Span<byte> span = output.GetSpan(total);
+        int pos = WriteLatin1(span, version);
+        span[pos++] = (byte)' ';
+        int code = head.StatusCode;
+        span[pos++] = (byte)('0' + (code / 100));
+        span[pos++] = (byte)('0' + (code / 10 % 10));
+        span[pos++] = (byte)('0' + (code % 10));
+        span[pos++] = (byte)' ';
+        pos += WriteLatin1(span[pos..], reason);
+        pos = WriteCrlf(span, pos);
+        pos = WriteHeaders(span, pos, head.Headers);
+        pos = WriteCrlf(span, pos);
+        output.Advance(pos);
+    }
+
+    /// <summary>
+    /// Finds the end of a field section (header or trailer lines followed by an empty line) within caps.
+    /// Returns false when more bytes are needed. Only line structure is checked here; <see cref="ParseFieldLine"/> checks content.
+    /// </summary>
+    internal static bool TryLocateFieldSection(
+        ReadOnlySpan<byte> span,
+        int maxBytes,
+        int maxCount,
+        RejectionReason tooLarge,
+        RejectionReason tooMany,
+        bool inResponse,
+        out int sectionLength)
+    {
+        sectionLength = 0;
+        int pos = 0;
+        int count = 0;
+        while (true)
+        {
+            ReadOnlySpan<byte> rest = span[pos..];
+            int budget = maxBytes - pos;
+            int lf = rest[..Math.Min(rest.Length, budget)].IndexOf((byte)'\n');
+            if (lf < 0)
+            {
+                if (rest.Length >= budget)
+                {
+                    Rejections.Throw(tooLarge, inResponse);
+                }
+
+                return false;
+            }
+
+            // RFC 9112 §2.2: a bare LF as line terminator MAY be accepted; Interpose rejects it because a
+            // downstream parser that disagrees would see a different message boundary.
+            if (lf == 0 || rest[lf - 1] != (byte)'\r')
+            {
+                Rejections.Throw(RejectionReason.BareLineFeed, inResponse);
+            }
+
+            if (lf == 1)
+            {
+                sectionLength = pos + 2;
+                return true;
+            }
+
+            if (++count > maxCount)
+            {
+                Rejections.Throw(tooMany, inResponse);
+            }
+
+            pos += lf + 1;
+        }
+    }
+
+    /// <summary>Validates one field line (without its CRLF) and appends it to <paramref name="headers"/>.</summary>
+    internal static void ParseFieldLine(ReadOnlySpan<byte> line, HttpHeaders headers, bool inResponse)
+    {
+        // RFC 9112 §2.2: a bare CR MUST be treated as invalid or replaced with SP; Interpose rejects it.
+        if (line.Contains((byte)'\r'))
+        {
+            Rejections.Throw(RejectionReason.BareCarriageReturn, inResponse);
+        }
+
+        // RFC 9112 §5.2: obs-fold is deprecated; a server MUST reject it (400) or replace it with SP, and a proxy
+        // forwarding a response MUST do the same. Interpose rejects both directions so nothing downstream unfolds it differently.
+        // (A line starting with whitespace right after the start-line is the §2.2 case; also rejected.)
+        if (HttpChars.IsWhitespace(line[0]))
+        {
+            Rejections.Throw(RejectionReason.ObsoleteLineFolding, inResponse);
+        }
+
+        int colon = line.IndexOf((byte)':');
+        if (colon <= 0)
+        {
+            Rejections.Throw(RejectionReason.InvalidHeaderName, inResponse);
+        }
+
+        ReadOnlySpan<byte> name = line[..colon];
+
+        // RFC 9112 §5.1: "No whitespace is allowed between the field name and colon ... A server MUST reject ... with 400";
+        // a proxy MUST remove it from a response, and Interpose rejects the response instead.
+        if (HttpChars.IsWhitespace(name[^1]))
+        {
+            Rejections.Throw(RejectionReason.WhitespaceBeforeColon, inResponse);
+        }
+
+        // RFC 9110 §5.1: field-name = token.
+        if (name.IndexOfAnyExcept(TokenBytes) >= 0)
+        {
+            Rejections.Throw(RejectionReason.InvalidHeaderName, inResponse);
+        }
+
+        // RFC 9112 §5.1: field-line = field-name ":" OWS field-value OWS.
+        ReadOnlySpan<byte> value = line[(colon + 1)..].Trim(" \t"u8);
+
+        // RFC 9110 §5.5: CR, LF and NUL are invalid and other CTLs are not field-vchar; reject them all.
+        if (value.IndexOfAny(InvalidFieldValueBytes) >= 0)
+        {
+            Rejections.Throw(RejectionReason.InvalidHeaderValue, inResponse);
+        }
+
+        headers.AddParsed(KnownHeaderNames.GetName(name), value.IsEmpty ? string.Empty : Encoding.Latin1.GetString(value));
+    }
+
+    internal static bool IsValidTargetText(string target)
+    {
+        if (string.IsNullOrEmpty(target))
+        {
+            return false;
+        }
+
+        foreach (char c in target)
+        {
+            if (c is <= ' ' or >= '\u007F')
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool TryParseRequestHead(ReadOnlySpan<byte> span, Http1Limits limits, [NotNullWhen(true)] out HttpRequestHead? head, out int length)
+    {
+        head = null;
+        length = 0;
+
+        // RFC 9112 §2.2: ignore (a bounded number of) empty lines before the request-line.
+        int pos = 0;
+        int empties = 0;
+        while (pos < span.Length)
+        {
+            byte b = span[pos];
+            if (b == (byte)'\r')
+            {
+                if (pos + 1 >= span.Length)
+                {
+                    return false;
+                }
+
+                if (span[pos + 1] != (byte)'\n')
+                {
+                    Rejections.Throw(RejectionReason.BareCarriageReturn);
+                }
+
+                pos += 2;
+                if (++empties > MaxLeadingEmptyLines)
+                {
+                    Rejections.Throw(RejectionReason.InvalidRequestLine);
+                }
+            }
+            else if (b == (byte)'\n')
+            {
+                Rejections.Throw(RejectionReason.BareLineFeed);
+            }
+            else
+            {
+                break;
+            }
+        }
+
+        if (!TryLocateStartLine(span[pos..], limits.MaxRequestLineLength, RejectionReason.RequestLineTooLong, inResponse: false, out int lineLength))
+        {
+            return false;
+        }
+
+        int headerStart = pos + lineLength + 2;
+        if (!TryLocateFieldSection(span[headerStart..], limits.MaxHeaderBytes, limits.MaxHeaderCount, RejectionReason.HeadersTooLarge, RejectionReason.TooManyHeaders, inResponse: false, out int sectionLength))
+        {
+            return false;
+        }
+
+        // The whole head is here: now validate and build it.
+        ReadOnlySpan<byte> line = span.Slice(pos, lineLength);
+        if (line.Contains((byte)'\r'))
+        {
+            Rejections.Throw(RejectionReason.BareCarriageReturn);
+        }
+
+        // RFC 9112 §3: request-line = method SP request-target SP HTTP-version, single spaces, nothing else.
+        int sp1 = line.IndexOf((byte)' ');
+        if (sp1 < 0)
+        {
+            Rejections.Throw(RejectionReason.InvalidRequestLine);
+        }
+
+        ReadOnlySpan<byte> method = line[..sp1];
+
+        // RFC 9110 §9.1: method = token.
+        if (method.IsEmpty || method.IndexOfAnyExcept(TokenBytes) >= 0)
+        {
+            Rejections.Throw(RejectionReason.InvalidMethod);
+        }
+
+        ReadOnlySpan<byte> afterMethod = line[(sp1 + 1)..];
+        int sp2 = afterMethod.LastIndexOf((byte)' ');
+        if (sp2 < 0)
+        {
+            Rejections.Throw(RejectionReason.InvalidRequestLine);
+        }
+
+        ReadOnlySpan<byte> target = afterMethod[..sp2];
+
+        // RFC 9112 §3.2: the request-target holds no whitespace; RFC 3986 URIs are ASCII without CTLs.
+        // (A target with an inner space would be the classic "GET /a b HTTP/1.1" ambiguity.)
+        if (target.IsEmpty || target.IndexOfAnyExceptInRange((byte)0x21, (byte)0x7E) >= 0)
+        {
+            Rejections.Throw(RejectionReason.InvalidRequestTarget);
+        }
+
+        Version version = ParseVersion(afterMethod[(sp2 + 1)..], RejectionReason.InvalidRequestLine, inResponse: false);
+
+        var headers = new HttpHeaders(16);
+        ParseFieldLines(span.Slice(headerStart, sectionLength - 2), headers, inResponse: false);
+        ValidateHost(headers, version);
+
+        head = new HttpRequestHead(KnownHeaderNames.GetMethod(method), Encoding.ASCII.GetString(target), version, headers);
+        length = headerStart + sectionLength;
+        return true;
+    }
+
+    private static bool TryParseResponseHead(ReadOnlySpan<byte> span, Http1Limits limits, [NotNullWhen(true)] out HttpResponseHead? head, out int length)
+    {
+        head = null;
+        length = 0;
+        if (!TryLocateStartLine(span, limits.MaxRequestLineLength, RejectionReason.StatusLineTooLong, inResponse: true, out int lineLength))
+        {
+            return false;
+        }
+
+        int headerStart = lineLength + 2;
+        if (!TryLocateFieldSection(span[headerStart..], limits.MaxHeaderBytes, limits.MaxHeaderCount, RejectionReason.HeadersTooLarge, RejectionReason.TooManyHeaders, inResponse: true, out int sectionLength))
+        {
+            return false;
+        }
+
+        ReadOnlySpan<byte> line = span[..lineLength];
+        if (line.Contains((byte)'\r'))
+        {
+            Rejections.Throw(RejectionReason.BareCarriageReturn, inResponse: true);
+        }
+
+        // RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ].
+        // NOTE: "HTTP/1.1 200" without the second SP is accepted (reason empty): common in the wild and unambiguous.
+        if (line.Length < HttpVersionLength + 4 || line[HttpVersionLength] != (byte)' ')
+        {
+            Rejections.Throw(RejectionReason.InvalidStatusLine, inResponse: true);
+        }
+
+        Version version = ParseVersion(line[..HttpVersionLength], RejectionReason.InvalidStatusLine, inResponse: true);
+        ReadOnlySpan<byte> code = line.Slice(HttpVersionLength + 1, 3);
+        if (!char.IsAsciiDigit((char)code[0]) || !char.IsAsciiDigit((char)code[1]) || !char.IsAsciiDigit((char)code[2]))
+        {
+            Rejections.Throw(RejectionReason.InvalidStatusLine, inResponse: true);
+        }
+
+        int statusCode = ((code[0] - '0') * 100) + ((code[1] - '0') * 10) + (code[2] - '0');
+
+        // RFC 9110 §15: status codes are 100..599.
+        if (statusCode is < 100 or > 599)
+        {
+            Rejections.Throw(RejectionReason.InvalidStatusLine, inResponse: true);
+        }
+
+        ReadOnlySpan<byte> reason = [];
+        if (line.Length > HttpVersionLength + 4)
+        {
+            if (line[HttpVersionLength + 4] != (byte)' ')
+            {
+                Rejections.Throw(RejectionReason.InvalidStatusLine, inResponse: true);
+            }
+
+            reason = line[(HttpVersionLength + 5)..];
+            if (reason.IndexOfAny(InvalidFieldValueBytes) >= 0)
+            {
+                Rejections.Throw(RejectionReason.InvalidStatusLine, inResponse: true);
+            }
+        }
+
+        var headers = new HttpHeaders(16);
+        ParseFieldLines(span.Slice(headerStart, sectionLength - 2), headers, inResponse: true);
+        head = new HttpResponseHead(version, statusCode, KnownHeaderNames.GetReason(reason), headers);
+        length = headerStart + sectionLength;
+        return true;
+    }
+
+    /// <summary>Finds the CRLF ending a start line within <paramref name="maxLength"/> bytes; lineLength excludes the CRLF.</summary>
+    private static bool TryLocateStartLine(ReadOnlySpan<byte> span, int maxLength, RejectionReason tooLong, bool inResponse, out int lineLength)
+    {
+        lineLength = 0;
+        int window = maxLength + 2;
+        int lf = span[..Math.Min(span.Length, window)].IndexOf((byte)'\n');
+        if (lf < 0)
+        {
+            if (span.Length >= window)
+            {
+                Rejections.Throw(tooLong, inResponse);
+            }
+
+            return false;
+        }
+
+        // RFC 9112 §2.2: bare LF rejected (see TryLocateFieldSection).
+        if (lf == 0 || span[lf - 1] != (byte)'\r')
+        {
+            Rejections.Throw(RejectionReason.BareLineFeed, inResponse);
+        }
+
+        lineLength = lf - 1;
+        if (lineLength > maxLength)
+        {
+            Rejections.Throw(tooLong, inResponse);
+        }
+
+        return true;
+    }
+
+    private static void ParseFieldLines(ReadOnlySpan<byte> lines, HttpHeaders headers, bool inResponse)
+    {
+        while (!lines.IsEmpty)
+        {
+            // TryLocateFieldSection guaranteed every line ends with CRLF.
+            int lf = lines.IndexOf((byte)'\n');
+            ParseFieldLine(lines[..(lf - 1)], headers, inResponse);
+            lines = lines[(lf + 1)..];
+        }
+    }
+
+    private static Version ParseVersion(ReadOnlySpan<byte> text, RejectionReason malformed, bool inResponse)
+    {
+        // RFC 9112 §2.3: HTTP-version = HTTP-name "/" DIGIT "." DIGIT, HTTP-name case-sensitive.
+        if (text.Length != HttpVersionLength || !text.StartsWith("HTTP/"u8) || text[6] != (byte)'.'
+            || !char.IsAsciiDigit((char)text[5]) || !char.IsAsciiDigit((char)text[7]))
+        {
+            Rejections.Throw(malformed, inResponse);
+        }
+
+        if (text[5] == (byte)'1')
+        {
+            if (text[7] == (byte)'1')
+            {
+                return HttpVersion.Version11;
+            }
+
+            if (text[7] == (byte)'0')
+            {
+                return HttpVersion.Version10;
+            }
+        }
+
+        // RFC 9110 §15.6.6: 505 for a major version we do not support; 1.2+ and 2.0 on an HTTP/1 connection included.
+        throw Rejections.Create(RejectionReason.UnsupportedHttpVersion, inResponse);
+    }
+
+    private static void ValidateHost(HttpHeaders headers, Version version)
+    {
+        string? host = null;
+        int count = 0;
+        foreach (HttpHeader h in headers)
+        {
+            if (string.Equals(h.Name, "Host", StringComparison.OrdinalIgnoreCase))
+            {
+                host = h.Value;
+                count++;
+            }
+        }
+
+        // RFC 9112 §3.2: "A server MUST respond with a 400 ... to any HTTP/1.1 request message that lacks a Host
+        // header field and to any request message that contains more than one Host header field line or a Host
+        // header field with an invalid field value."
+        if (count > 1)
+        {
+            Rejections.Throw(RejectionReason.MultipleHost);
+        }
+
+        if (host is null)
+        {
+            if (version == HttpVersion.Version11)
+            {
+                Rejections.Throw(RejectionReason.MissingHost);
+            }
+
+            return;
+        }
+
+        // RFC 9112 §3.2: Host may be empty when the target has no authority.
+        if (host.Length != 0 && !RequestTargetParser.IsValidAuthority(host, portRequired: false))
+        {
+            Rejections.Throw(RejectionReason.InvalidHost);
+        }
+    }
+
+    private static int MaxHeadWindow(Http1Limits limits, bool request) =>
+        (request ? MaxLeadingEmptyLines * 2 : 0) + limits.MaxRequestLineLength + 2 + limits.MaxHeaderBytes + 1;
+
+    private static byte[] RentCopy(in ReadOnlySequence<byte> buffer, int window, out int copied)
+    {
+        copied = (int)Math.Min(buffer.Length, window);
+        byte[] rented = ArrayPool<byte>.Shared.Rent(copied);
+        buffer.Slice(0, copied).CopyTo(rented);
+        return rented;
+    }
+
+    private static string VersionText(Version version)
+    {
+        ArgumentNullException.ThrowIfNull(version);
+        if (version == HttpVersion.Version11)
+        {
+            return "HTTP/1.1";
+        }
+
+        if (version == HttpVersion.Version10)
+        {
+            return "HTTP/1.0";
+        }
+
+        throw new ArgumentException("Only HTTP/1.0 and HTTP/1.1 heads can be written.", nameof(version));
+    }
+
+    private static int HeadersLength(HttpHeaders headers)
+    {
+        int total = 0;
+        foreach (HttpHeader h in headers)
+        {
+            total += h.Name.Length + 2 + h.Value.Length + 2;
+        }
+
+        return total;
+    }
+
+    private static int WriteHeaders(Span<byte> span, int pos, HttpHeaders headers)
+    {
+        foreach (HttpHeader h in headers)
+        {
+            pos += WriteLatin1(span[pos..], h.Name);
+            span[pos++] = (byte)':';
+            span[pos++] = (byte)' ';
+            pos += WriteLatin1(span[pos..], h.Value);
+            pos = WriteCrlf(span, pos);
+        }
+
+        return pos;
+    }
+
+    private static int WriteLatin1(Span<byte> span, string s) => Encoding.Latin1.GetBytes(s, span);
+
+    private static int WriteCrlf(Span<byte> span, int pos)
+    {
+        span[pos] = (byte)'\r';
+        span[pos + 1] = (byte)'\n';
+        return pos + 2;
+    }
+}
