@@ -151,6 +151,13 @@ public sealed class ChunkedDecoder
                 }
                 else if (b == (byte)';')
                 {
+                    // The extension length counts from the ';' so a limit of 0 forbids extensions.
+                    _extensionLength = 1;
+                    if (_extensionLength > _limits.MaxChunkExtensionLength)
+                    {
+                        Rejections.Throw(RejectionReason.ChunkExtensionTooLong, _inResponse);
+                    }
+
                     _state = State.Extension;
                 }
                 else if (b == (byte)'\r')
