@@ -58,7 +58,7 @@ public static class ClientHelloReader
                 int n = (int)Math.Min(HandshakeHeaderLength - headerBytes, fragment.Length);
                 fragment.Slice(0, n).CopyTo(handshakeHeader[headerBytes..]);
                 headerBytes += n;
-                if (handshakeHeader[0] != ClientHelloType)
+                if (headerBytes > 0 && handshakeHeader[0] != ClientHelloType)
                 {
                     return ClientHelloParseStatus.Invalid;
                 }
