@@ -101,7 +101,9 @@ internal readonly record struct LeafHostName(string Name, IPAddress? Address)
                 {
                     var why = c > 0x7F
                         ? "it is not ASCII; use its xn-- (IDNA A-label) form"
-                        : string.Create(CultureInfo.InvariantCulture, $"it contains the character '{c}' (U+{(int)c:X4})");
+                        : char.IsControl(c)
+                            ? string.Create(CultureInfo.InvariantCulture, $"it contains the control character U+{(int)c:X4}")
+                            : string.Create(CultureInfo.InvariantCulture, $"it contains the character '{c}' (U+{(int)c:X4})");
                     throw Invalid(original, why);
                 }
 
