@@ -65,6 +65,9 @@ public sealed class CertificateAuthority : IDisposable
     /// <summary>The DER copy of the certificate (<c>interpose-ca.cer</c>), when the CA lives in the configuration directory.</summary>
     public string? DerCertificatePath { get; }
 
+    /// <summary>Whether <see cref="LoadOrCreate"/> created this CA in this call (rather than loading an existing one).</summary>
+    public bool Created { get; private init; }
+
     /// <summary>The certificate without its private key, for chains sent to clients.</summary>
     internal X509Certificate2 PublicCertificate { get; }
 
@@ -140,7 +143,7 @@ public sealed class CertificateAuthority : IDisposable
                 CryptographicOperations.ZeroMemory(pkcs8);
             }
 
-            var authority = new CertificateAuthority(certificate, store.CertificatePemPath, store.KeyPath, store.CertificateDerPath);
+            var authority = new CertificateAuthority(certificate, store.CertificatePemPath, store.KeyPath, store.CertificateDerPath) { Created = true };
             CertificateLog.CaCreated(logger, certificate.Subject, authority.Sha256Fingerprint, store.Directory);
             return authority;
         }

@@ -54,9 +54,11 @@ internal static class RootCertificateFactory
         var machine = Environment.MachineName;
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
         var commonName = string.IsNullOrWhiteSpace(machine) ? $"Interpose CA ({id})" : $"Interpose CA ({machine} {id})";
+        // X500DistinguishedNameBuilder encodes RDNs in reverse order of addition; this yields the usual
+        // "CN=..., O=Interpose" display with O outermost in the DER, as openssl and browsers expect.
         var builder = new X500DistinguishedNameBuilder();
-        builder.AddOrganizationName("Interpose");
         builder.AddCommonName(commonName);
+        builder.AddOrganizationName("Interpose");
         return builder.Build();
     }
 }

@@ -20,11 +20,13 @@ public sealed class CertificateAuthorityTests : IDisposable
 
         Assert.True(certificate.HasPrivateKey);
         Assert.Equal(certificate.SubjectName.RawData, certificate.IssuerName.RawData);
-        var names = certificate.SubjectName.EnumerateRelativeDistinguishedNames().Select(n => (n.GetSingleElementType().Value, n.GetSingleElementValue())).ToArray();
+        // In DER order (as openssl prints it): O first, then CN.
+        var names = certificate.SubjectName.EnumerateRelativeDistinguishedNames(reversed: false).Select(n => (n.GetSingleElementType().Value, n.GetSingleElementValue())).ToArray();
         Assert.Equal(2, names.Length);
         Assert.Equal(("2.5.4.10", "Interpose"), names[0]);
         Assert.Equal("2.5.4.3", names[1].Value);
         Assert.Matches(@"^Interpose CA \(.+ [0-9a-f]{8}\)$", names[1].Item2);
+        Assert.Matches(@"^CN=""?Interpose CA \(.+\)""?, O=Interpose$", certificate.Subject);
 
         var constraints = TestCertificates.Extension<X509BasicConstraintsExtension>(certificate);
         Assert.True(constraints.Critical);
@@ -115,12 +117,14 @@ public sealed class CertificateAuthorityTests : IDisposable
         string fingerprint;
         using (var created = CertificateAuthority.LoadOrCreate(new CertificateAuthorityOptions { Directory = _home.Path }))
         {
+            Assert.True(created.Created);
             fingerprint = created.Sha256Fingerprint;
         }
 
         File.Delete(_home.File("interpose-ca.cer"));
         using var loaded = CertificateAuthority.LoadOrCreate(new CertificateAuthorityOptions { Directory = _home.Path });
 
+        Assert.False(loaded.Created);
         Assert.Equal(fingerprint, loaded.Sha256Fingerprint);
         Assert.True(loaded.Certificate.HasPrivateKey);
         Assert.Equal(loaded.Certificate.RawData, File.ReadAllBytes(_home.File("interpose-ca.cer")));
@@ -188,13 +192,15 @@ public sealed class CertificateAuthorityTests : IDisposable
         {
             start.Wait();
             using var ca = CertificateAuthority.LoadOrCreate(new CertificateAuthorityOptions { Directory = _home.Path });
-            return ca.Sha256Fingerprint;
+            return (Fingerprint: ca.Sha256Fingerprint, ca.Created);
         })).ToArray();
         start.Set();
 
-        var fingerprints = await Task.WhenAll(loads);
+        var results = await Task.WhenAll(loads);
+        var fingerprints = results.Select(r => r.Fingerprint).ToArray();
 
         Assert.Single(fingerprints.Distinct());
+        Assert.Single(results, r => r.Created);
         Assert.Single(Directory.GetFiles(_home.Path, "*.key"));
         using var onDisk = X509Certificate2.CreateFromPem(File.ReadAllText(_home.File("interpose-ca.pem")));
         Assert.Equal(fingerprints[0].Replace(":", string.Empty, StringComparison.Ordinal), onDisk.GetCertHashString(HashAlgorithmName.SHA256));
