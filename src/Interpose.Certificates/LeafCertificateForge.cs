@@ -17,11 +17,17 @@ internal sealed class LeafCertificateForge : IDisposable
     // stays well under the limit even with the back-dating added.
     internal static readonly TimeSpan Validity = TimeSpan.FromDays(365);
 
+    // RFC 5280 §4.2.1.9: cA FALSE; marked critical, as mitmproxy and public CAs do, so no client mistakes a leaf for a CA.
+    private static readonly X509BasicConstraintsExtension EndEntityConstraints = new(false, false, 0, true);
+
+    // RFC 5280 §4.2.1.12: serverAuth only; not critical, as in public TLS certificates.
+    private static readonly X509EnhancedKeyUsageExtension ServerAuthenticationUsage = new([new Oid(Oids.ServerAuthentication)], false);
+
     private readonly CertificateAuthority _authority;
     private readonly CertificateKeyAlgorithm _keyAlgorithm;
     private readonly bool _keyPerHost;
     private readonly TimeProvider _timeProvider;
-    private readonly Lazy<AsymmetricAlgorithm> _sharedKey;
+    private readonly Lazy<LeafKey> _sharedKey;
     private readonly X509AuthorityKeyIdentifierExtension _authorityKeyIdentifier;
     private readonly Lock _signLock = new();
     private int _forgeCount;
@@ -32,7 +38,7 @@ internal sealed class LeafCertificateForge : IDisposable
         _keyAlgorithm = keyAlgorithm;
         _keyPerHost = keyPerHost;
         _timeProvider = timeProvider;
-        _sharedKey = new Lazy<AsymmetricAlgorithm>(() => CreateKey(keyAlgorithm), LazyThreadSafetyMode.ExecutionAndPublication);
+        _sharedKey = new Lazy<LeafKey>(() => LeafKey.Create(keyAlgorithm), LazyThreadSafetyMode.ExecutionAndPublication);
 
         // RFC 5280 §4.2.1.1: the AKI MUST be present in leaves and identifies the CA's key by its SKI; a CA brought
         // by the user without an SKI is identified by issuer name and serial instead.
@@ -67,14 +73,14 @@ internal sealed class LeafCertificateForge : IDisposable
             throw new CertificateException($"The CA {_authority.Certificate.Subject} expired on {_authority.NotAfter:yyyy-MM-dd}; create a new one (move the old files away and run: interpose ca init).");
         }
 
-        var key = _keyPerHost ? CreateKey(_keyAlgorithm) : _sharedKey.Value;
+        var key = _keyPerHost ? LeafKey.Create(_keyAlgorithm) : _sharedKey.Value;
         try
         {
             var request = CreateRequest(host, key);
             X509Certificate2 unsigned;
 
-            // NOTE: signing is serialised: crypto objects do not promise thread safety for concurrent use, and a
-            // P-256 signature takes tens of microseconds, far less than the chain build that follows.
+            // NOTE: signing is serialised: crypto objects do not promise thread safety for concurrent use, and the
+            // signature is a fraction of a forge (the context's chain build that follows runs in parallel).
             lock (_signLock)
             {
                 unsigned = request.Create(_authority.Certificate.SubjectName, _authority.SignatureGenerator, notBefore, notAfter, CertificateSerial.Create());
@@ -82,7 +88,7 @@ internal sealed class LeafCertificateForge : IDisposable
 
             using (unsigned)
             {
-                var leaf = key is RSA rsa ? unsigned.CopyWithPrivateKey(rsa) : unsigned.CopyWithPrivateKey((ECDsa)key);
+                var leaf = key.Key is RSA rsa ? unsigned.CopyWithPrivateKey(rsa) : unsigned.CopyWithPrivateKey((ECDsa)key.Key);
                 if (OperatingSystem.IsWindows())
                 {
                     // SChannel cannot use an ephemeral (never persisted) key; a PKCS#12 round trip gives it one it can.
@@ -99,7 +105,7 @@ internal sealed class LeafCertificateForge : IDisposable
         {
             if (_keyPerHost)
             {
-                key.Dispose();
+                key.Key.Dispose();
             }
         }
     }
@@ -109,34 +115,22 @@ internal sealed class LeafCertificateForge : IDisposable
     {
         if (_sharedKey.IsValueCreated)
         {
-            _sharedKey.Value.Dispose();
+            _sharedKey.Value.Key.Dispose();
         }
     }
 
-    private CertificateRequest CreateRequest(LeafHostName host, AsymmetricAlgorithm key)
+    private CertificateRequest CreateRequest(LeafHostName host, LeafKey key)
     {
         // RFC 6125 §6.4.4: clients match the SAN and ignore the CN when a SAN is present; the CN is for humans and
         // old tools. The CN holds the name asked for, exactly.
         var subjectBuilder = new X500DistinguishedNameBuilder();
         subjectBuilder.AddCommonName(host.Name);
-        var subject = subjectBuilder.Build();
 
-        var request = key is RSA rsa
-            ? new CertificateRequest(subject, rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)
-            : new CertificateRequest(subject, (ECDsa)key, HashAlgorithmName.SHA256);
-
-        // RFC 5280 §4.2.1.9: cA FALSE; marked critical, as mitmproxy and public CAs do, so no client mistakes a leaf for a CA.
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-
-        // RFC 5280 §4.2.1.3 and RFC 8446 §4.4.2.4: TLS 1.3 and ECDHE need digitalSignature; RSA key transport
-        // (TLS 1.2 RSA suites) also needs keyEncipherment, which makes no sense for an ECDSA key.
-        var usages = key is RSA
-            ? X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment
-            : X509KeyUsageFlags.DigitalSignature;
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(usages, true));
-
-        // RFC 5280 §4.2.1.12: serverAuth only; not critical, as in public TLS certificates.
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(Oids.ServerAuthentication)], false));
+        // Built from the prepared public key: exporting it from the key object again would cost more than the rest.
+        var request = new CertificateRequest(subjectBuilder.Build(), key.PublicKey, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(EndEntityConstraints);
+        request.CertificateExtensions.Add(key.Usage);
+        request.CertificateExtensions.Add(ServerAuthenticationUsage);
 
         // RFC 5280 §4.2.1.6: the name goes in the SAN as dNSName, or iPAddress for literals (RFC 6125 §6.2.1).
         var san = new SubjectAlternativeNameBuilder();
@@ -150,18 +144,33 @@ internal sealed class LeafCertificateForge : IDisposable
         }
 
         request.CertificateExtensions.Add(san.Build(false));
-
-        // RFC 5280 §4.2.1.2: SHOULD be included in end entity certificates.
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        request.CertificateExtensions.Add(key.SubjectKeyIdentifier);
         request.CertificateExtensions.Add(_authorityKeyIdentifier);
         return request;
     }
 
-    private static AsymmetricAlgorithm CreateKey(CertificateKeyAlgorithm algorithm) => algorithm == CertificateKeyAlgorithm.Rsa3072
-        ? RSA.Create(RootCertificateFactory.RsaKeySize)
-        : ECDsa.Create(ECCurve.NamedCurves.nistP256);
-
     private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+
+    /// <summary>A leaf key pair and what every leaf carrying it shares: public key, key usage, subject key identifier.</summary>
+    private sealed record LeafKey(AsymmetricAlgorithm Key, PublicKey PublicKey, X509KeyUsageExtension Usage, X509SubjectKeyIdentifierExtension SubjectKeyIdentifier)
+    {
+        public static LeafKey Create(CertificateKeyAlgorithm algorithm)
+        {
+            AsymmetricAlgorithm key = algorithm == CertificateKeyAlgorithm.Rsa3072
+                ? RSA.Create(RootCertificateFactory.RsaKeySize)
+                : ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var publicKey = key is RSA rsa ? new PublicKey(rsa) : new PublicKey((ECDsa)key);
+
+            // RFC 5280 §4.2.1.3 and RFC 8446 §4.4.2.4: TLS 1.3 and ECDHE need digitalSignature; RSA key transport
+            // (TLS 1.2 RSA suites) also needs keyEncipherment, which makes no sense for an ECDSA key. Critical.
+            var usages = key is RSA
+                ? X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment
+                : X509KeyUsageFlags.DigitalSignature;
+
+            // RFC 5280 §4.2.1.2: SHOULD be included in end entity certificates.
+            return new LeafKey(key, publicKey, new X509KeyUsageExtension(usages, true), new X509SubjectKeyIdentifierExtension(publicKey, false));
+        }
+    }
 }
