@@ -8,6 +8,12 @@ internal static class Program
     private static Task<int> Main(string[] args)
     {
         var root = new RootCommand("Interpose: an HTTPS-intercepting proxy for .NET.");
-        return root.Parse(args).InvokeAsync();
+        root.Options.Add(CliOptions.Home);
+        root.Subcommands.Add(CaCommands.Create());
+
+        var parsed = root.Parse(args);
+
+        // A usage error is one line on stderr and exit code 2, like every other user error.
+        return parsed.Errors.Count > 0 ? Task.FromResult(CliErrors.Report(parsed.Errors[0].Message)) : parsed.InvokeAsync();
     }
 }
