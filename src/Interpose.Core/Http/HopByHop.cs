@@ -12,15 +12,19 @@ namespace Interpose.Core.Http;
 /// </remarks>
 public static class HopByHop
 {
+    private const string TransferEncoding = "Transfer-Encoding";
+
     private static readonly string[] AlwaysRemoved =
-        ["Connection", "Proxy-Connection", "Keep-Alive", "TE", "Transfer-Encoding", "Proxy-Authorization"];
+        ["Connection", "Proxy-Connection", "Keep-Alive", "TE", TransferEncoding, "Proxy-Authorization"];
 
     /// <summary>Removes the hop-by-hop fields from <paramref name="headers"/>.</summary>
     /// <param name="headers">The fields to clean, in place.</param>
     /// <param name="keepUpgrade">When <see langword="true"/> and Upgrade is present, keep Upgrade and send <c>Connection: upgrade</c>
     /// (for relaying a real upgrade request or 101 response).</param>
+    /// <param name="keepTransferEncoding">When <see langword="true"/>, keep Transfer-Encoding where it stands: the body is
+    /// relayed with its chunked framing untouched, so the field still describes it.</param>
     /// <exception cref="ArgumentNullException"><paramref name="headers"/> is null.</exception>
-    public static void Remove(HttpHeaders headers, bool keepUpgrade = false)
+    public static void Remove(HttpHeaders headers, bool keepUpgrade = false, bool keepTransferEncoding = false)
     {
         ArgumentNullException.ThrowIfNull(headers);
 
@@ -56,7 +60,10 @@ public static class HopByHop
 
         foreach (string name in AlwaysRemoved)
         {
-            headers.Remove(name);
+            if (!(keepTransferEncoding && ReferenceEquals(name, TransferEncoding)))
+            {
+                headers.Remove(name);
+            }
         }
 
         if (keepUpgrade && headers.Contains("Upgrade"))

@@ -1,0 +1,65 @@
+namespace Interpose.Proxy;
+
+/// <summary>
+/// One request and its response as they pass through the proxy (mitmproxy's "flow"). Hooks receive it at each step
+/// and may change the request before it is sent, the response before it is returned, answer without contacting the
+/// origin (<see cref="Respond"/>), or end it (<see cref="Kill"/>).
+/// </summary>
+public sealed class HttpExchange
+{
+    private Dictionary<string, object?>? _tags;
+
+    internal HttpExchange(long id, ClientConnection client, HttpRequest request, TimeProvider time)
+    {
+        Id = id;
+        Client = client;
+        Request = request;
+        Timings = new ExchangeTimings(time);
+    }
+
+    /// <summary>A number unique within this proxy instance.</summary>
+    public long Id { get; }
+
+    /// <summary>The client connection the request arrived on.</summary>
+    public ClientConnection Client { get; }
+
+    /// <summary>The origin connection used, once one was chosen (null for answers made by a hook).</summary>
+    public ServerConnection? Server { get; internal set; }
+
+    /// <summary>The request.</summary>
+    public HttpRequest Request { get; }
+
+    /// <summary>The response, once received or set by <see cref="Respond"/>.</summary>
+    public HttpResponse? Response { get; internal set; }
+
+    /// <summary>Why the exchange failed, if it did.</summary>
+    public ExchangeError? Error { get; internal set; }
+
+    /// <summary>When each step happened.</summary>
+    public ExchangeTimings Timings { get; }
+
+    /// <summary>A place for addons to tag the exchange (names are compared ordinally).</summary>
+    public IDictionary<string, object?> Tags => _tags ??= new Dictionary<string, object?>(StringComparer.Ordinal);
+
+    /// <summary>True when the response was made by a hook rather than received from the origin.</summary>
+    public bool IsSynthetic { get; private set; }
+
+    /// <summary>True once a hook called <see cref="Kill"/>.</summary>
+    public bool IsKilled { get; private set; }
+
+    /// <summary>
+    /// Answers the client with <paramref name="response"/>. Called before the request is sent, the origin is never
+    /// contacted; called in a response hook, it replaces the origin's response.
+    /// </summary>
+    /// <param name="response">The response to send.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="response"/> is null.</exception>
+    public void Respond(HttpResponse response)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        Response = response;
+        IsSynthetic = true;
+    }
+
+    /// <summary>Ends the exchange: the client connection is closed without a response (as mitmproxy's kill).</summary>
+    public void Kill() => IsKilled = true;
+}

@@ -1,0 +1,120 @@
+using System.Text;
+using System.Text.Json;
+using Interpose.Core.Http;
+
+namespace Interpose.Proxy;
+
+/// <summary>
+/// What a request and a response share: version, the ordered header fields, trailers and the body as a hook sees it.
+/// </summary>
+/// <remarks>
+/// Bodies stream by default: <see cref="HasBody"/> is false and <see cref="Body"/> is empty while the bytes flow
+/// straight from one peer to the other. A hook that needs the whole body sets <see cref="BufferBody"/> in a
+/// <c>...HeadersAsync</c> hook; the next hook then sees it (up to <see cref="ProxyOptions.MaxBufferedBodyBytes"/>).
+/// A hook may also replace the body (<see cref="SetBody(ReadOnlyMemory{byte})"/>) or transform it chunk by chunk
+/// (<see cref="StreamTransform"/>); framing headers are fixed for it after the hooks ran.
+/// </remarks>
+public abstract class HttpMessage
+{
+    private ReadOnlyMemory<byte> _body;
+
+    /// <summary>Creates a message with the given header collection.</summary>
+    private protected HttpMessage(HttpHeaders headers, Version version)
+    {
+        Headers = headers;
+        Version = version;
+    }
+
+    /// <summary>The HTTP version as received (1.0 or 1.1).</summary>
+    public Version Version { get; set; }
+
+    /// <summary>The header fields in received order, case and duplicates preserved.</summary>
+    public HttpHeaders Headers { get; }
+
+    /// <summary>Trailer fields of a chunked body, when the body was buffered and the peer sent some.</summary>
+    public HttpHeaders? Trailers { get; set; }
+
+    /// <summary>
+    /// Set in a headers hook to receive the whole body in the next hook. Bodies larger than
+    /// <see cref="ProxyOptions.MaxBufferedBodyBytes"/> fail the exchange with a clear error.
+    /// </summary>
+    public bool BufferBody { get; set; }
+
+    /// <summary>
+    /// A per-chunk transform for a streamed body: called with each chunk as it arrives and once with an empty chunk
+    /// at the end (its return value is then the final bytes to send). The body is re-framed as chunked (or
+    /// close-delimited for HTTP/1.0 clients).
+    /// </summary>
+    public BodyTransform? StreamTransform { get; set; }
+
+    /// <summary>True when <see cref="Body"/> holds the whole body: buffered on request or set by a hook.</summary>
+    public bool HasBody { get; private set; }
+
+    /// <summary>True when a hook replaced the body; the proxy then sends it with a fresh Content-Length.</summary>
+    internal bool BodyReplaced { get; private set; }
+
+    /// <summary>The whole body when <see cref="HasBody"/>; otherwise empty.</summary>
+    public ReadOnlyMemory<byte> Body => _body;
+
+    /// <summary>Replaces the body. Content-Length (or chunking) is fixed for it before it is sent.</summary>
+    /// <param name="body">The new body bytes.</param>
+    public void SetBody(ReadOnlyMemory<byte> body)
+    {
+        _body = body;
+        HasBody = true;
+        BodyReplaced = true;
+    }
+
+    /// <summary>Replaces the body with text (UTF-8 unless another encoding is given).</summary>
+    /// <param name="text">The new body.</param>
+    /// <param name="encoding">The encoding; UTF-8 when null.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="text"/> is null.</exception>
+    public void SetText(string text, Encoding? encoding = null)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        SetBody((encoding ?? Encoding.UTF8).GetBytes(text));
+    }
+
+    /// <summary>The body decoded as text (UTF-8 unless another encoding is given).</summary>
+    /// <param name="encoding">The encoding; UTF-8 when null.</param>
+    /// <exception cref="InvalidOperationException">The body is not available (it streams; set <see cref="BufferBody"/>).</exception>
+    public string GetText(Encoding? encoding = null)
+    {
+        EnsureBody();
+        return (encoding ?? Encoding.UTF8).GetString(_body.Span);
+    }
+
+    /// <summary>Deserializes the body as JSON.</summary>
+    /// <typeparam name="T">The type to read.</typeparam>
+    /// <param name="options">Serializer options; the web defaults when null.</param>
+    /// <exception cref="InvalidOperationException">The body is not available (it streams; set <see cref="BufferBody"/>).</exception>
+    /// <exception cref="JsonException">The body is not valid JSON for <typeparamref name="T"/>.</exception>
+    public T? ReadJson<T>(JsonSerializerOptions? options = null)
+    {
+        EnsureBody();
+        return JsonSerializer.Deserialize<T>(_body.Span, options ?? JsonSerializerOptions.Web);
+    }
+
+    /// <summary>Replaces the body with <paramref name="value"/> serialized as JSON (UTF-8).</summary>
+    /// <typeparam name="T">The type to write.</typeparam>
+    /// <param name="value">The value.</param>
+    /// <param name="options">Serializer options; the web defaults when null.</param>
+    public void SetJson<T>(T value, JsonSerializerOptions? options = null) =>
+        SetBody(JsonSerializer.SerializeToUtf8Bytes(value, options ?? JsonSerializerOptions.Web));
+
+    /// <summary>Stores a body read by the proxy on a hook's request (not a replacement).</summary>
+    internal void SetBufferedBody(ReadOnlyMemory<byte> body)
+    {
+        _body = body;
+        HasBody = true;
+    }
+
+    private void EnsureBody()
+    {
+        if (!HasBody)
+        {
+            throw new InvalidOperationException(
+                "The body is streaming and not available; set BufferBody = true in the headers hook to receive it.");
+        }
+    }
+}

@@ -1,0 +1,92 @@
+using Interpose.Core.Http;
+
+namespace Interpose.Proxy;
+
+/// <summary>
+/// A request as the proxy received it, and as it will be sent. Changing <see cref="Scheme"/>, <see cref="Host"/>
+/// or <see cref="Port"/> reroutes the request to another origin; the Host header is left as it is unless the hook
+/// changes it too.
+/// </summary>
+public sealed class HttpRequest : HttpMessage
+{
+    private string _method;
+    private string _scheme;
+    private string _host;
+    private string _path;
+
+    internal HttpRequest(string method, string scheme, string host, int port, string path, Version version, HttpHeaders headers)
+        : base(headers, version)
+    {
+        _method = method;
+        _scheme = scheme;
+        _host = host;
+        Port = port;
+        _path = path;
+    }
+
+    /// <summary>Creates a request, e.g. for tests or to build a message by hand.</summary>
+    /// <param name="method">The method token.</param>
+    /// <param name="url">An absolute http or https URL.</param>
+    /// <exception cref="ArgumentException">The URL is not an absolute http or https URL.</exception>
+    public HttpRequest(string method, Uri url)
+        : this(method, url?.Scheme ?? "", url?.IdnHost ?? "", url?.Port ?? 0, url?.PathAndQuery ?? "/", new Version(1, 1), new HttpHeaders())
+    {
+        ArgumentNullException.ThrowIfNull(url);
+        if (!url.IsAbsoluteUri || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
+        {
+            throw new ArgumentException("An absolute http or https URL is required.", nameof(url));
+        }
+    }
+
+    /// <summary>The method token, e.g. GET.</summary>
+    /// <exception cref="ArgumentException">Set to an empty value.</exception>
+    public string Method
+    {
+        get => _method;
+        set => _method = NotEmpty(value);
+    }
+
+    /// <summary>"http" or "https": how the proxy talks to the origin.</summary>
+    /// <exception cref="ArgumentException">Set to anything but http or https.</exception>
+    public string Scheme
+    {
+        get => _scheme;
+        set => _scheme = value is "http" or "https" ? value : throw new ArgumentException("Scheme must be http or https.", nameof(value));
+    }
+
+    /// <summary>The origin's host name or IP literal (without brackets).</summary>
+    /// <exception cref="ArgumentException">Set to an empty value.</exception>
+    public string Host
+    {
+        get => _host;
+        set => _host = NotEmpty(value);
+    }
+
+    /// <summary>The origin's port.</summary>
+    public int Port { get; set; }
+
+    /// <summary>The path and query (the origin-form request-target), e.g. <c>/search?q=1</c>.</summary>
+    /// <exception cref="ArgumentException">Set to an empty value.</exception>
+    public string Path
+    {
+        get => _path;
+        set => _path = NotEmpty(value);
+    }
+
+    /// <summary>host[:port] as it would appear in a URL (port omitted when it is the scheme's default).</summary>
+    public string Authority
+    {
+        get
+        {
+            var host = _host.Contains(':', StringComparison.Ordinal) ? "[" + _host + "]" : _host;
+            var defaultPort = _scheme == "https" ? 443 : 80;
+            return Port == defaultPort ? host : host + ":" + Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
+    /// <summary>The absolute URL of the request.</summary>
+    public Uri Url => new(_scheme + "://" + Authority + _path);
+
+    private static string NotEmpty(string value, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(value))] string? name = null) =>
+        string.IsNullOrEmpty(value) ? throw new ArgumentException("The value must not be empty.", name) : value;
+}

@@ -1,0 +1,134 @@
+using System.IO.Pipelines;
+using Interpose.Core.Http;
+
+namespace Interpose.Proxy.Internal;
+
+/// <summary>
+/// Reads one message body off a connection's pipe, exactly as far as its framing says (RFC 9112 §6.3), and hands the
+/// bytes to a sink as they arrive: nothing is held beyond the pipe's own buffer, so a slow receiver slows the
+/// sender (back-pressure) and memory stays flat whatever the body's size.
+/// </summary>
+internal static class BodyReader
+{
+    /// <summary>Relays a body; returns the number of body bytes (decoded, without chunk framing).</summary>
+    /// <remarks>With <c>raw</c>, chunked framing goes to the sink as received; otherwise the sink gets decoded data.</remarks>
+    /// <exception cref="IOException">The connection closed before the body was complete.</exception>
+    /// <exception cref="HttpProtocolException">The chunked framing is malformed.</exception>
+    public static async ValueTask<long> RelayAsync(PipeReader source, BodyFraming framing, ChunkedDecoder decoder, IBodySink sink, bool raw, CancellationToken cancellationToken)
+    {
+        long total = 0;
+        switch (framing.Kind)
+        {
+            case BodyKind.None:
+                break;
+
+            case BodyKind.ContentLength:
+                var remaining = framing.ContentLength;
+                while (remaining > 0)
+                {
+                    var result = await source.ReadAsync(cancellationToken);
+                    var buffer = result.Buffer;
+                    if (buffer.IsEmpty && result.IsCompleted)
+                    {
+                        throw new IOException($"the connection closed with {remaining} bytes of the body still to come");
+                    }
+
+                    var take = buffer.Slice(0, Math.Min(remaining, buffer.Length));
+                    await sink.WriteAsync(take, cancellationToken);
+                    remaining -= take.Length;
+                    total += take.Length;
+                    source.AdvanceTo(take.End);
+                }
+
+                break;
+
+            case BodyKind.CloseDelimited:
+                // RFC 9112 §6.3 item 8: the body is everything until the server closes.
+                while (true)
+                {
+                    var result = await source.ReadAsync(cancellationToken);
+                    var buffer = result.Buffer;
+                    if (!buffer.IsEmpty)
+                    {
+                        await sink.WriteAsync(buffer, cancellationToken);
+                        total += buffer.Length;
+                    }
+
+                    source.AdvanceTo(buffer.End);
+                    if (result.IsCompleted)
+                    {
+                        break;
+                    }
+                }
+
+                break;
+
+            case BodyKind.Chunked:
+                total = await RelayChunkedAsync(source, decoder, sink, raw, cancellationToken);
+                await sink.CompleteAsync(raw ? null : decoder.Trailers, cancellationToken);
+                return total;
+        }
+
+        await sink.CompleteAsync(null, cancellationToken);
+        return total;
+    }
+
+    private static async ValueTask<long> RelayChunkedAsync(PipeReader source, ChunkedDecoder decoder, IBodySink sink, bool raw, CancellationToken cancellationToken)
+    {
+        decoder.Reset();
+        long total = 0;
+        while (true)
+        {
+            var result = await source.ReadAsync(cancellationToken);
+            var buffer = result.Buffer;
+            var rest = buffer;
+            var completed = false;
+            while (true)
+            {
+                var status = decoder.Read(rest, out var consumed, out var data);
+                if (status == ChunkedReadResult.Data)
+                {
+                    total += data.Length;
+                    if (!raw)
+                    {
+                        await sink.WriteAsync(data, cancellationToken);
+                    }
+                }
+
+                rest = rest.Slice(consumed);
+                if (status == ChunkedReadResult.Completed)
+                {
+                    completed = true;
+                    break;
+                }
+
+                if (status == ChunkedReadResult.NeedMoreData)
+                {
+                    break;
+                }
+            }
+
+            if (raw)
+            {
+                var passed = buffer.Slice(buffer.Start, rest.Start);
+                if (!passed.IsEmpty)
+                {
+                    await sink.WriteAsync(passed, cancellationToken);
+                }
+            }
+
+            if (completed)
+            {
+                source.AdvanceTo(rest.Start);
+                return total;
+            }
+
+            if (result.IsCompleted)
+            {
+                throw new IOException("the connection closed in the middle of a chunked body");
+            }
+
+            source.AdvanceTo(rest.Start, buffer.End);
+        }
+    }
+}

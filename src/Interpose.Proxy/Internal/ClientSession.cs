@@ -1,0 +1,1085 @@
+using System.Buffers;
+using System.Globalization;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Text;
+using Interpose.Core;
+using Interpose.Core.Http;
+using Interpose.Core.Tls;
+
+namespace Interpose.Proxy.Internal;
+
+/// <summary>
+/// One client connection, from accept to close: one async flow that owns the client transport and every origin
+/// connection it opens.
+/// </summary>
+/// <remarks>
+/// <code>
+///  accept ─► read request head ─┬─ CONNECT ─► 200 ─► sniff first bytes ─┬─ TLS hello ─► hook/ignore ─┬─ intercept: TLS both sides ─► HTTP loop
+///                               │                                       │                            └─ passthrough ─► byte relay
+///                               │                                       ├─ HTTP ─► HTTP loop (plain, in tunnel)
+///                               │                                       └─ other / nothing (server speaks first) ─► byte relay
+///                               └─ absolute-form ─► exchange ─► next request head (keep-alive)
+///  exchange: hooks(head) ─► [buffer body] ─► hooks(request) ─► pool/connect ─► spec wrapper ─► send head
+///            ─► body (concurrently) ─► response head (1xx relayed) ─► hooks ─► spec wrapper ─► response to client
+/// </code>
+/// </remarks>
+internal sealed class ClientSession
+{
+    /// <summary>A request body left unread by a synthetic answer is drained up to 1 MiB to keep the connection; beyond, it closes.</summary>
+    private const long MaxDrainBytes = 1024 * 1024;
+
+    private static readonly byte[] ConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n"u8.ToArray();
+    private static readonly byte[] Continue100 = "HTTP/1.1 100 Continue\r\n\r\n"u8.ToArray();
+
+    private readonly ProxyRuntime _rt;
+    private readonly Socket _socket;
+    private readonly ArrayBufferWriter<byte> _scratch = new(4096);
+    private readonly ArrayBufferWriter<byte> _bodyScratch = new(4096);
+    private readonly ChunkedDecoder _requestDecoder;
+    private readonly ChunkedDecoder _responseDecoder;
+    private ClientConnection _info = null!;
+    private Transport _client = null!;
+
+    // State of the exchange in flight (one at a time per connection).
+    private ExchangePhase _phase;
+    private bool _responseStarted;
+
+    public ClientSession(ProxyRuntime runtime, Socket socket)
+    {
+        _rt = runtime;
+        _socket = socket;
+        _requestDecoder = new ChunkedDecoder(runtime.Options.Limits);
+        _responseDecoder = new ChunkedDecoder(runtime.Options.Limits);
+    }
+
+    public async Task RunAsync()
+    {
+        _info = new ClientConnection(_rt.NextClientId(), _socket.RemoteEndPoint, _socket.LocalEndPoint);
+        await using var client = new Transport(_socket, new NetworkStream(_socket, ownsSocket: false));
+        _client = client;
+
+        // Past the shutdown deadline, closing the socket unblocks whatever this flow still waits on.
+        await using var abort = _rt.Aborted.Register(static s => ((Socket)s!).Dispose(), _socket);
+        await _rt.Addons.NotifyAsync("ClientConnectedAsync", _info, static (a, c, ct) => a.ClientConnectedAsync(c, ct), _rt.Logger, _rt.Aborted);
+        try
+        {
+            await ServeHttpAsync(tunnel: null);
+        }
+        catch (Exception ex) when (IsConnectionFailure(ex))
+        {
+            ProxyLog.ClientConnectionEnded(_rt.Logger, _info, _phase, ex.Message);
+        }
+        catch (Exception ex)
+        {
+            ProxyLog.SessionCrashed(_rt.Logger, _info, ex);
+        }
+        finally
+        {
+            await _rt.Addons.NotifyAsync("ClientDisconnectedAsync", _info, static (a, c, ct) => a.ClientDisconnectedAsync(c, ct), _rt.Logger, CancellationToken.None);
+        }
+    }
+
+    private static bool IsConnectionFailure(Exception ex) =>
+        ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException or AuthenticationException;
+
+    // ───────────────────────────── HTTP/1.1 loop ─────────────────────────────
+
+    /// <summary>Serves requests on the client connection until it closes or must close.</summary>
+    private async Task ServeHttpAsync(TunnelTarget? tunnel)
+    {
+        while (true)
+        {
+            var head = await ReadRequestHeadAsync();
+            if (head is null)
+            {
+                return;
+            }
+
+            if (tunnel is null && head.Method == "CONNECT")
+            {
+                await HandleConnectAsync(head);
+                return;
+            }
+
+            var keepAlive = await HandleExchangeAsync(head, tunnel);
+            if (!keepAlive || _rt.Draining.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads the next request head: the idle keep-alive timeout applies until its first byte, then the request-head
+    /// timeout (slowloris). Returns null when the connection should close (clean close, timeout, malformed head).
+    /// </summary>
+    private async ValueTask<HttpRequestHead?> ReadRequestHeadAsync()
+    {
+        _phase = ExchangePhase.ClientRequest;
+        var input = _client.Input;
+        using var scope = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.IdleKeepAlive, _rt.Draining);
+        var started = false;
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync(scope.Token);
+                var buffer = result.Buffer;
+                if (!started && !buffer.IsEmpty)
+                {
+                    started = true;
+                    scope.Reset(_rt.Options.Timeouts.RequestHead);
+                }
+
+                HttpRequestHead? head;
+                SequencePosition consumed;
+                try
+                {
+                    if (Http1Parser.TryParseRequestHead(buffer, _rt.Options.Limits, out head, out consumed))
+                    {
+                        input.AdvanceTo(consumed);
+                        return head;
+                    }
+                }
+                catch (HttpProtocolException ex)
+                {
+                    input.AdvanceTo(buffer.Start);
+                    ProxyLog.BadRequest(_rt.Logger, _info, ex.Message, ex.StatusCode);
+                    await SendErrorAsync(ex.StatusCode, "bad request: " + ex.Message);
+                    return null;
+                }
+
+                if (result.IsCompleted)
+                {
+                    input.AdvanceTo(buffer.End);
+                    return null;
+                }
+
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+        }
+        catch (OperationCanceledException) when (scope.TimedOut)
+        {
+            if (started)
+            {
+                ProxyLog.RequestHeadTimeout(_rt.Logger, _info);
+                await SendErrorAsync(408, "request head not received in time");
+            }
+
+            return null;
+        }
+        catch (OperationCanceledException) when (_rt.Draining.IsCancellationRequested && !started)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Runs one exchange; returns whether the client connection may carry another request.</summary>
+    private async ValueTask<bool> HandleExchangeAsync(HttpRequestHead head, TunnelTarget? tunnel)
+    {
+        var startedAt = _rt.Time.GetTimestamp();
+        _responseStarted = false;
+        _phase = ExchangePhase.ClientRequest;
+
+        // 1. Where the request goes, and how its body is framed.
+        RequestTarget target;
+        BodyFraming requestFraming;
+        try
+        {
+            target = RequestTargetParser.Parse(head.Method, head.Target);
+            requestFraming = MessageFraming.ForRequest(head);
+        }
+        catch (HttpProtocolException ex)
+        {
+            ProxyLog.BadRequest(_rt.Logger, _info, ex.Message, ex.StatusCode);
+            await SendErrorAsync(ex.StatusCode, "bad request: " + ex.Message);
+            return false;
+        }
+
+        string scheme, host, path;
+        int port;
+        if (target.Form == RequestTargetForm.Absolute)
+        {
+            (scheme, host, port, path) = (target.Scheme!, target.Host!, target.Port, target.PathAndQuery);
+
+            // RFC 9110 §7.2: a proxy receiving absolute-form MUST replace the Host field with the target's authority.
+            if (!SameAuthority(head.Headers.Get("Host"), scheme, host, port))
+            {
+                head.Headers.Set("Host", FormatAuthority(scheme, host, port));
+            }
+        }
+        else if (tunnel is not null && target.Form is RequestTargetForm.Origin or RequestTargetForm.Asterisk)
+        {
+            (scheme, host, port, path) = (tunnel.Scheme, tunnel.Host, tunnel.Port, head.Target);
+        }
+        else
+        {
+            await SendErrorAsync(400, "Interpose is a proxy: requests need an absolute URL (http://host/path) or a CONNECT tunnel");
+            return false;
+        }
+
+        var clientVersion = head.Version;
+        var keepAlive = HopByHop.KeepAlive(head.Version, head.Headers);
+        var request = new HttpRequest(head.Method, scheme, host, port, path, head.Version, head.Headers);
+        var exchange = new HttpExchange(_rt.NextExchangeId(), _info, request, _rt.Time);
+        exchange.Timings.RequestStarted = startedAt;
+        var requestBodyPending = requestFraming.Kind != BodyKind.None;
+        if (!requestBodyPending)
+        {
+            request.SetBufferedBody(ReadOnlyMemory<byte>.Empty);
+        }
+
+        UpstreamConnection? upstream = null;
+        long responseBytes = 0;
+        var ct = _rt.Aborted;
+        try
+        {
+            // 2. Hooks see the head before any body byte is read.
+            _phase = ExchangePhase.Addon;
+            if (!_rt.Addons.IsEmpty)
+            {
+                await _rt.Addons.RunAsync("RequestHeadersAsync", exchange, static (a, e, c) => a.RequestHeadersAsync(e, c), ct);
+            }
+
+            // 3. The whole body, if a hook asked for it.
+            if (request.BufferBody && requestBodyPending && !exchange.IsKilled && !exchange.IsSynthetic)
+            {
+                _phase = ExchangePhase.ClientRequest;
+                if (head.Headers.Contains("Expect"))
+                {
+                    // The proxy itself wants the body before forwarding, so it answers the expectation
+                    // (RFC 9110 §10.1.1) instead of the origin, and does not forward it.
+                    head.Headers.Remove("Expect");
+                    await _client.Stream.WriteAsync(Continue100, ct);
+                }
+
+                var sink = new BufferingSink(_rt.Options.MaxBufferedBodyBytes);
+                await BodyReader.RelayAsync(_client.Input, requestFraming, _requestDecoder, sink, raw: false, ct);
+                requestBodyPending = false;
+                request.SetBufferedBody(sink.Body);
+                request.Trailers = sink.Trailers;
+            }
+
+            // 4. The request hook: last chance to change, answer or kill before the origin is contacted.
+            _phase = ExchangePhase.Addon;
+            if (!_rt.Addons.IsEmpty && !exchange.IsKilled && !exchange.IsSynthetic)
+            {
+                await _rt.Addons.RunAsync("RequestAsync", exchange, static (a, e, c) => a.RequestAsync(e, c), ct);
+            }
+
+            if (exchange.IsKilled)
+            {
+                return false;
+            }
+
+            if (exchange.IsSynthetic)
+            {
+                if (requestBodyPending)
+                {
+                    keepAlive &= await DrainAsync(requestFraming, ct);
+                }
+
+                if (!_rt.Addons.IsEmpty)
+                {
+                    await _rt.Addons.RunAsync("ResponseAsync", exchange, static (a, e, c) => a.ResponseAsync(e, c), ct);
+                }
+
+                if (exchange.IsKilled)
+                {
+                    return false;
+                }
+
+                responseBytes = await WriteWholeResponseAsync(exchange, exchange.Response!, request.Method, clientVersion, keepAlive, ct);
+                return keepAlive;
+            }
+
+            // 5. Forward to the origin and relay the response.
+            (keepAlive, responseBytes, upstream) = await ForwardAsync(exchange, head, requestFraming, requestBodyPending, clientVersion, keepAlive, tunnel, ct);
+            return keepAlive;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !_rt.Aborted.IsCancellationRequested)
+        {
+            var error = ex switch
+            {
+                UpstreamUnavailableException unavailable => unavailable.Error,
+                ExchangeTimeoutException timeout => Failures.Describe(timeout.Phase, timeout.InnerException!, timedOut: true),
+                _ => Failures.Describe(_phase, ex),
+            };
+            exchange.Error = error;
+            ProxyLog.UpstreamFailed(_rt.Logger, _info, request.Host, request.Port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
+            if (ex is AddonException addon)
+            {
+                ProxyLog.AddonFailed(_rt.Logger, addon.Addon, addon.Hook, exchange.Id, addon.InnerException!);
+            }
+
+            await _rt.Addons.NotifyAsync("ErrorAsync", exchange, static (a, e, c) => a.ErrorAsync(e, c), _rt.Logger, ct);
+            if (!_responseStarted && error.Phase != ExchangePhase.ClientResponse)
+            {
+                var status = ex is HttpProtocolException protocol && error.Phase == ExchangePhase.ClientRequest
+                    ? protocol.StatusCode
+                    : Failures.StatusFor(error);
+                await SendErrorAsync(status, DescribeForClient(request, error));
+            }
+
+            if (upstream is not null)
+            {
+                await upstream.DisposeAsync();
+            }
+
+            return false;
+        }
+        finally
+        {
+            exchange.Timings.Done = _rt.Time.GetTimestamp();
+            await _rt.Addons.NotifyAsync("DoneAsync", exchange, static (a, e, c) => a.DoneAsync(e, c), _rt.Logger, CancellationToken.None);
+            LogFlow(exchange, responseBytes);
+        }
+    }
+
+    /// <summary>Steps 5 to 9 of an exchange: origin connection, request out, response back.</summary>
+    private async ValueTask<(bool KeepAlive, long ResponseBytes, UpstreamConnection? Failed)> ForwardAsync(
+        HttpExchange exchange, HttpRequestHead head, BodyFraming requestFraming, bool requestBodyPending, Version clientVersion, bool keepAlive, TunnelTarget? tunnel, CancellationToken ct)
+    {
+        var request = exchange.Request;
+        var sni = request.Scheme != "https" ? null
+            : tunnel is not null && tunnel.Host == request.Host ? tunnel.Sni
+            : IPAddress.TryParse(request.Host, out _) ? null : request.Host;
+        var key = new UpstreamKey(request.Scheme, request.Host, request.Port, sni);
+
+        // 5. The spec wrapper around the hooks: hop-by-hop fields out, framing fixed for what will really be sent.
+        var upgrade = HopByHop.IsUpgradeRequest(head);
+        var streamBody = requestBodyPending ? requestFraming : default;
+        var sendRawChunked = requestBodyPending && requestFraming.Kind == BodyKind.Chunked && request.StreamTransform is null;
+        HopByHop.Remove(request.Headers, keepUpgrade: upgrade, keepTransferEncoding: sendRawChunked);
+        if (request.HasBody && (request.BodyReplaced || requestFraming.Kind != BodyKind.None))
+        {
+            request.Headers.Remove("Transfer-Encoding");
+            request.Headers.Set("Content-Length", request.Body.Length.ToString(CultureInfo.InvariantCulture));
+        }
+        else if (requestBodyPending && request.StreamTransform is not null)
+        {
+            // The transform may change the length: send chunked (HTTP/1.1 upstream).
+            request.Headers.Remove("Content-Length");
+            request.Headers.Set("Transfer-Encoding", "chunked");
+            request.Version = HttpVersion.Version11;
+        }
+
+        if (_rt.Options.AddVia)
+        {
+            request.Headers.Add("Via", ViaValue(request.Version));
+        }
+
+        var outgoing = new HttpRequestHead { Method = request.Method, Target = request.Path, Version = request.Version };
+        CopyHeaders(request.Headers, outgoing.Headers);
+
+        // 6. An origin connection: reused if one is idle, else new. A reused one may have been closed by the origin
+        //    just now; when nothing of the body left the client yet, one retry on a fresh connection is safe.
+        UpstreamConnection? upstream = null;
+        HttpResponseHead responseHead;
+        Task<Exception?>? bodyTask = null;
+        using var exchangeCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        for (var attempt = 0; ; attempt++)
+        {
+            _phase = ExchangePhase.Connect;
+            upstream = await _rt.Pool.TryRentAsync(key);
+            if (upstream is null)
+            {
+                var connect = await _rt.Connector.ConnectAsync(key, exchange, ct);
+                if (connect.Error is not null)
+                {
+                    throw new UpstreamUnavailableException(connect.Error);
+                }
+
+                upstream = connect.Connection!;
+            }
+
+            exchange.Server = upstream.Info;
+            var canRetry = upstream.IsReused && attempt == 0 && !requestBodyPending;
+            try
+            {
+                // 7. Request head (and a buffered body) out; a streamed body goes concurrently, so that an origin
+                //    answering early (100-continue, 413) is heard.
+                _phase = ExchangePhase.Request;
+                _scratch.ResetWrittenCount();
+                Http1Parser.WriteRequestHead(outgoing, _scratch);
+                if (request.HasBody && !request.Body.IsEmpty && request.Body.Length <= _scratch.FreeCapacity)
+                {
+                    _scratch.Write(request.Body.Span);
+                    await upstream.Transport.Stream.WriteAsync(_scratch.WrittenMemory, ct);
+                }
+                else
+                {
+                    await upstream.Transport.Stream.WriteAsync(_scratch.WrittenMemory, ct);
+                    if (request.HasBody && !request.Body.IsEmpty)
+                    {
+                        await upstream.Transport.Stream.WriteAsync(request.Body, ct);
+                    }
+                }
+
+                if (requestBodyPending)
+                {
+                    bodyTask = SendRequestBodyAsync(streamBody, request.StreamTransform, upstream.Transport.Stream, sendRawChunked, exchangeCts);
+                }
+                else
+                {
+                    exchange.Timings.RequestSent = _rt.Time.GetTimestamp();
+                }
+
+                // 8. Response head; 1xx interim responses are relayed (RFC 9110 §15.2), never invented.
+                _phase = ExchangePhase.Response;
+                responseHead = await ReadResponseHeadAsync(upstream, exchange, clientVersion, exchangeCts.Token);
+                break;
+            }
+            catch (Exception ex) when (canRetry && ex is IOException or SocketException or EmptyResponseException)
+            {
+                await upstream.DisposeAsync();
+                upstream = null;
+            }
+            catch
+            {
+                await upstream.DisposeAsync();
+                throw;
+            }
+        }
+
+        try
+        {
+            return await RelayResponseAsync(exchange, upstream, responseHead, clientVersion, keepAlive, bodyTask, exchangeCts);
+        }
+        catch
+        {
+            await exchangeCts.CancelAsync();
+            await upstream.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Steps 8 to 9: hooks on the response, spec wrapper, response to the client, connection reuse.</summary>
+    private async ValueTask<(bool KeepAlive, long ResponseBytes, UpstreamConnection? Failed)> RelayResponseAsync(
+        HttpExchange exchange, UpstreamConnection upstream, HttpResponseHead responseHead, Version clientVersion, bool keepAlive, Task<Exception?>? bodyTask, CancellationTokenSource exchangeCts)
+    {
+        var ct = exchangeCts.Token;
+        var request = exchange.Request;
+        var responseFraming = MessageFraming.ForResponse(responseHead, request.Method);
+        var upstreamReusable = HopByHop.KeepAlive(responseHead.Version, responseHead.Headers) && responseFraming.Kind != BodyKind.CloseDelimited;
+        var response = new HttpResponse(responseHead.StatusCode, responseHead.ReasonPhrase, responseHead.Version, responseHead.Headers);
+        exchange.Response = response;
+        var responseBodyPending = responseFraming.Kind != BodyKind.None;
+        if (!responseBodyPending)
+        {
+            response.SetBufferedBody(ReadOnlyMemory<byte>.Empty);
+        }
+
+        // An accepted upgrade (WebSocket): relay the 101, then bytes both ways until both sides close.
+        if (responseHead.StatusCode == 101)
+        {
+            _phase = ExchangePhase.ClientResponse;
+            _responseStarted = true;
+            _scratch.ResetWrittenCount();
+            Http1Parser.WriteResponseHead(responseHead, _scratch);
+            await _client.Stream.WriteAsync(_scratch.WrittenMemory, ct);
+            var (up, down) = await TunnelRelay.RunAsync(_client, upstream.Transport, ct);
+            ProxyLog.TunnelClosed(_rt.Logger, _info, "upgraded", request.Host, request.Port, up, down);
+            await upstream.DisposeAsync();
+            return (false, down, null);
+        }
+
+        _phase = ExchangePhase.Addon;
+        if (!_rt.Addons.IsEmpty)
+        {
+            await _rt.Addons.RunAsync("ResponseHeadersAsync", exchange, static (a, e, c) => a.ResponseHeadersAsync(e, c), ct);
+        }
+
+        if (response.BufferBody && responseBodyPending && !exchange.IsKilled && !exchange.IsSynthetic)
+        {
+            _phase = ExchangePhase.Response;
+            var sink = new BufferingSink(_rt.Options.MaxBufferedBodyBytes);
+            await BodyReader.RelayAsync(upstream.Transport.Input, responseFraming, _responseDecoder, sink, raw: false, ct);
+            responseBodyPending = false;
+            response.SetBufferedBody(sink.Body);
+            response.Trailers = sink.Trailers;
+        }
+
+        _phase = ExchangePhase.Addon;
+        if (!_rt.Addons.IsEmpty && !exchange.IsKilled)
+        {
+            await _rt.Addons.RunAsync("ResponseAsync", exchange, static (a, e, c) => a.ResponseAsync(e, c), ct);
+        }
+
+        if (exchange.IsKilled)
+        {
+            await exchangeCts.CancelAsync();
+            await upstream.DisposeAsync();
+            return (false, 0, null);
+        }
+
+        long bytes;
+        if (exchange.IsSynthetic || response.HasBody)
+        {
+            // A hook replaced the response, or the body is in hand: send it whole with a fresh Content-Length.
+            var toSend = exchange.Response!;
+            if (responseBodyPending)
+            {
+                // The origin's body was not read: that connection cannot carry another exchange.
+                upstreamReusable = false;
+            }
+
+            bytes = await WriteWholeResponseAsync(exchange, toSend, request.Method, clientVersion, keepAlive, ct);
+        }
+        else
+        {
+            (bytes, keepAlive) = await StreamResponseAsync(upstream, response, responseHead, responseFraming, request.Method, clientVersion, keepAlive, ct);
+        }
+
+        // 9. Reuse the origin connection only when both bodies ended cleanly.
+        if (bodyTask is not null)
+        {
+            if (!bodyTask.IsCompleted)
+            {
+                // The origin answered before reading the whole request body: neither connection is in a known state.
+                await exchangeCts.CancelAsync();
+                keepAlive = false;
+                upstreamReusable = false;
+            }
+
+            var bodyError = await bodyTask;
+            if (bodyError is not null)
+            {
+                keepAlive = false;
+                upstreamReusable = false;
+            }
+        }
+
+        if (upstreamReusable && !_rt.Draining.IsCancellationRequested)
+        {
+            await _rt.Pool.ReturnAsync(upstream);
+        }
+        else
+        {
+            await upstream.DisposeAsync();
+        }
+
+        return (keepAlive, bytes, null);
+    }
+
+    /// <summary>Relays a streamed response body with the framing the client can read.</summary>
+    private async ValueTask<(long Bytes, bool KeepAlive)> StreamResponseAsync(
+        UpstreamConnection upstream, HttpResponse response, HttpResponseHead responseHead, BodyFraming framing, string method, Version clientVersion, bool keepAlive, CancellationToken ct)
+    {
+        var clientIs10 = clientVersion == HttpVersion.Version10;
+        var hasBody = framing.Kind != BodyKind.None;
+        var transform = hasBody ? response.StreamTransform : null;
+
+        // How the body reaches the client:
+        //  raw      — bytes as the origin framed them (Content-Length or chunked passed through): the fast path;
+        //  chunked  — re-framed after a transform (HTTP/1.1 client);
+        //  close    — re-framed by closing (HTTP/1.0 client, RFC 9112 §6.1: no chunked to 1.0; or close-delimited origin).
+        var rechunk = transform is not null && !clientIs10;
+        var closeDelimited = framing.Kind == BodyKind.CloseDelimited
+            || (clientIs10 && (framing.Kind == BodyKind.Chunked || transform is not null));
+        var raw = transform is null && !(clientIs10 && framing.Kind == BodyKind.Chunked);
+        var rawChunked = raw && framing.Kind == BodyKind.Chunked;
+        if (closeDelimited)
+        {
+            keepAlive = false;
+        }
+
+        var headers = response.Headers;
+        HopByHop.Remove(headers, keepUpgrade: false, keepTransferEncoding: rawChunked);
+        if (transform is not null || (closeDelimited && framing.Kind == BodyKind.Chunked))
+        {
+            headers.Remove("Content-Length");
+            headers.Remove("Transfer-Encoding");
+        }
+
+        if (rechunk)
+        {
+            headers.Set("Transfer-Encoding", "chunked");
+        }
+
+        AddConnectionField(headers, clientVersion, keepAlive);
+        if (_rt.Options.AddVia)
+        {
+            headers.Add("Via", ViaValue(response.Version));
+        }
+
+        var outgoing = new HttpResponseHead { Version = response.Version, StatusCode = response.StatusCode, ReasonPhrase = response.ReasonPhrase };
+        CopyHeaders(headers, outgoing.Headers);
+
+        _phase = ExchangePhase.ClientResponse;
+        _responseStarted = true;
+        _scratch.ResetWrittenCount();
+        Http1Parser.WriteResponseHead(outgoing, _scratch);
+        await _client.Stream.WriteAsync(_scratch.WrittenMemory, ct);
+        if (!hasBody)
+        {
+            return (0, keepAlive);
+        }
+
+        IBodySink sink = raw ? new StreamSink(_client.Stream) : new ReframingSink(_client.Stream, rechunk, transform, _bodyScratch);
+        _phase = ExchangePhase.Response;
+        var bytes = await BodyReader.RelayAsync(upstream.Transport.Input, framing, _responseDecoder, sink, raw, ct);
+        return (bytes, keepAlive);
+    }
+
+    /// <summary>Sends a response whose body is in memory (synthetic, buffered or replaced).</summary>
+    private async ValueTask<long> WriteWholeResponseAsync(HttpExchange exchange, HttpResponse response, string method, Version clientVersion, bool keepAlive, CancellationToken ct)
+    {
+        var headers = response.Headers;
+        HopByHop.Remove(headers, keepUpgrade: false, keepTransferEncoding: false);
+        var bodyAllowed = method != "HEAD" && response.StatusCode is not (204 or 304) && response.StatusCode >= 200;
+        if (bodyAllowed)
+        {
+            headers.Set("Content-Length", response.Body.Length.ToString(CultureInfo.InvariantCulture));
+        }
+        else if (response.StatusCode is 204 || response.StatusCode < 200)
+        {
+            // RFC 9110 §8.6: no Content-Length in 1xx or 204.
+            headers.Remove("Content-Length");
+        }
+
+        AddConnectionField(headers, clientVersion, keepAlive);
+        var outgoing = new HttpResponseHead { Version = HttpVersion.Version11, StatusCode = response.StatusCode, ReasonPhrase = response.ReasonPhrase };
+        CopyHeaders(headers, outgoing.Headers);
+
+        _phase = ExchangePhase.ClientResponse;
+        _responseStarted = true;
+        _scratch.ResetWrittenCount();
+        Http1Parser.WriteResponseHead(outgoing, _scratch);
+        var body = bodyAllowed ? response.Body : ReadOnlyMemory<byte>.Empty;
+        if (body.Length <= _scratch.FreeCapacity)
+        {
+            _scratch.Write(body.Span);
+            await _client.Stream.WriteAsync(_scratch.WrittenMemory, ct);
+        }
+        else
+        {
+            await _client.Stream.WriteAsync(_scratch.WrittenMemory, ct);
+            await _client.Stream.WriteAsync(body, ct);
+        }
+
+        _ = exchange;
+        return body.Length;
+    }
+
+    /// <summary>Copies the client's streamed request body to the origin; returns the failure, if any, as a value.</summary>
+    private async Task<Exception?> SendRequestBodyAsync(BodyFraming framing, BodyTransform? transform, Stream upstream, bool raw, CancellationTokenSource exchangeCts)
+    {
+        try
+        {
+            IBodySink sink = raw ? new StreamSink(upstream) : new ReframingSink(upstream, chunked: transform is not null, transform, new ArrayBufferWriter<byte>());
+            await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw, exchangeCts.Token);
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or HttpProtocolException or ObjectDisposedException)
+        {
+            // The client stopped sending, or the origin stopped reading: the response side decides what the
+            // client sees; a half-sent request must not leave the exchange waiting for the origin forever.
+            if (ex is not OperationCanceledException)
+            {
+                await exchangeCts.CancelAsync();
+            }
+
+            return ex;
+        }
+    }
+
+    /// <summary>Reads the final response head, relaying 1xx interim responses to HTTP/1.1 clients.</summary>
+    private async ValueTask<HttpResponseHead> ReadResponseHeadAsync(UpstreamConnection upstream, HttpExchange exchange, Version clientVersion, CancellationToken ct)
+    {
+        var input = upstream.Transport.Input;
+        using var scope = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.ResponseHead, ct);
+        var sawAnyByte = false;
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync(scope.Token);
+                var buffer = result.Buffer;
+                if (!sawAnyByte && !buffer.IsEmpty)
+                {
+                    sawAnyByte = true;
+                    exchange.Timings.FirstByte = _rt.Time.GetTimestamp();
+                }
+
+                if (Http1Parser.TryParseResponseHead(buffer, _rt.Options.Limits, out var head, out var consumed))
+                {
+                    input.AdvanceTo(consumed);
+                    if (head.StatusCode is >= 100 and < 200 and not 101)
+                    {
+                        // RFC 9110 §15.2: a proxy forwards 1xx, except to HTTP/1.0 clients which cannot read them.
+                        if (clientVersion != HttpVersion.Version10)
+                        {
+                            _scratch.ResetWrittenCount();
+                            Http1Parser.WriteResponseHead(head, _scratch);
+                            await _client.Stream.WriteAsync(_scratch.WrittenMemory, ct);
+                        }
+
+                        continue;
+                    }
+
+                    return head;
+                }
+
+                if (result.IsCompleted)
+                {
+                    input.AdvanceTo(buffer.End);
+                    throw sawAnyByte
+                        ? new IOException("the origin closed the connection in the middle of the response head")
+                        : new EmptyResponseException();
+                }
+
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+        }
+        catch (OperationCanceledException ex) when (scope.TimedOut)
+        {
+            throw new ExchangeTimeoutException(ExchangePhase.Response, ex);
+        }
+    }
+
+    /// <summary>Reads and discards an unread request body, up to a limit; false when the connection must close.</summary>
+    private async ValueTask<bool> DrainAsync(BodyFraming framing, CancellationToken ct)
+    {
+        if (framing.Kind == BodyKind.ContentLength && framing.ContentLength > MaxDrainBytes)
+        {
+            return false;
+        }
+
+        var sink = new BufferingSink(MaxDrainBytes);
+        try
+        {
+            await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw: false, ct);
+            return true;
+        }
+        catch (BodyTooLargeException)
+        {
+            return false;
+        }
+    }
+
+    // ───────────────────────────── CONNECT tunnels ─────────────────────────────
+
+    /// <summary>RFC 9110 §9.3.6: answer 200, then decide what the tunnel carries from its first bytes.</summary>
+    private async Task HandleConnectAsync(HttpRequestHead head)
+    {
+        RequestTarget target;
+        try
+        {
+            target = RequestTargetParser.Parse(head.Method, head.Target);
+        }
+        catch (HttpProtocolException ex)
+        {
+            ProxyLog.BadRequest(_rt.Logger, _info, ex.Message, ex.StatusCode);
+            await SendErrorAsync(400, "bad CONNECT target: " + ex.Message);
+            return;
+        }
+
+        var host = target.Host!;
+        var port = target.Port;
+        _info.ConnectAuthority = head.Target;
+        await _client.Stream.WriteAsync(ConnectEstablished, _rt.Aborted);
+
+        switch (await SniffAsync())
+        {
+            case SniffedProtocol.Tls:
+                await HandleTlsAsync(host, port);
+                break;
+            case SniffedProtocol.Http:
+                await ServeHttpAsync(new TunnelTarget("http", host, port, null));
+                break;
+            default:
+                // Unknown bytes, or none at all within the wait (the server speaks first: SMTP, FTP, databases).
+                await RelayRawAsync(host, port, "tcp");
+                break;
+        }
+    }
+
+    /// <summary>Looks at the tunnel's first bytes without consuming them.</summary>
+    private async ValueTask<SniffedProtocol> SniffAsync()
+    {
+        var input = _client.Input;
+        using var wait = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.ServerFirstWait, _rt.Aborted);
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync(wait.Token);
+                var buffer = result.Buffer;
+                var protocol = ProtocolSniffer.Detect(buffer);
+                if (protocol != SniffedProtocol.NeedMoreData || result.IsCompleted)
+                {
+                    input.AdvanceTo(buffer.Start);
+                    return protocol == SniffedProtocol.NeedMoreData ? SniffedProtocol.Unknown : protocol;
+                }
+
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+        }
+        catch (OperationCanceledException) when (wait.TimedOut)
+        {
+            return SniffedProtocol.Unknown;
+        }
+    }
+
+    /// <summary>A TLS ClientHello arrived: intercept, pass through or reject.</summary>
+    private async Task HandleTlsAsync(string host, int port)
+    {
+        var input = _client.Input;
+        using var scope = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.TlsHandshake, _rt.Aborted);
+        ClientHello? hello;
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync(scope.Token);
+                var buffer = result.Buffer;
+                var status = ClientHelloReader.TryRead(buffer, out hello);
+                if (status == ClientHelloParseStatus.Incomplete && !result.IsCompleted)
+                {
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                    continue;
+                }
+
+                input.AdvanceTo(buffer.Start);
+                if (status != ClientHelloParseStatus.Parsed)
+                {
+                    // Looks like TLS but cannot be read: relay it untouched rather than break the client.
+                    await RelayRawAsync(host, port, "unparsed-tls");
+                    return;
+                }
+
+                break;
+            }
+        }
+        catch (OperationCanceledException) when (scope.TimedOut)
+        {
+            ProxyLog.ClientTlsFailed(_rt.Logger, _info, host, "no complete ClientHello in time");
+            return;
+        }
+
+        _info.Sni = hello!.ServerName;
+        _info.OfferedAlpn = hello.ApplicationProtocols;
+        var certificateHost = hello.ServerName ?? host;
+        var decision = IsIgnored(certificateHost, port) || IsIgnored(host, port) ? TlsDecision.Passthrough : TlsDecision.Intercept;
+        var context = new TlsClientHelloContext(_info, hello, certificateHost, port, decision);
+        try
+        {
+            await _rt.Addons.RunAsync("TlsClientHelloAsync", context, static (a, c, ct) => a.TlsClientHelloAsync(c, ct), scope.Token);
+        }
+        catch (AddonException ex)
+        {
+            ProxyLog.AddonHookFailed(_rt.Logger, ex.Addon, ex.Hook, ex.InnerException!);
+            return;
+        }
+
+        switch (context.Decision)
+        {
+            case TlsDecision.Reject:
+                return;
+            case TlsDecision.Passthrough:
+                scope.Dispose();
+                await RelayRawAsync(host, port, "tls-passthrough");
+                return;
+        }
+
+        // Intercept: present a certificate for the name the client asked for, TLS 1.2+ with forward-secret AEAD.
+        var ssl = _client.WrapInTls();
+        try
+        {
+            var certificate = context.Certificate ?? await _rt.Leaves.GetAsync(certificateHost, scope.Token);
+            await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificateContext = certificate,
+                EnabledSslProtocols = TlsPolicy.Protocols,
+                CipherSuitesPolicy = TlsPolicy.CipherSuites,
+                ApplicationProtocols = TlsPolicy.ServerProtocolsFor(hello.ApplicationProtocols),
+                ClientCertificateRequired = false,
+            }, scope.Token);
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException && !_rt.Aborted.IsCancellationRequested)
+        {
+            ProxyLog.ClientTlsFailed(_rt.Logger, _info, certificateHost, scope.TimedOut ? "handshake timeout" : ex.Message);
+            return;
+        }
+
+        _info.TlsVersion = ssl.SslProtocol;
+        _info.CipherSuite = ssl.NegotiatedCipherSuite;
+        _info.Alpn = ssl.NegotiatedApplicationProtocol.ToString();
+        scope.Dispose();
+
+        var sni = hello.ServerName ?? (IPAddress.TryParse(host, out _) ? null : host);
+        await ServeHttpAsync(new TunnelTarget("https", host, port, sni));
+    }
+
+    private bool IsIgnored(string host, int port)
+    {
+        var patterns = _rt.Options.IgnoreHosts;
+        if (patterns.Count == 0)
+        {
+            return false;
+        }
+
+        var withPort = host + ":" + port.ToString(CultureInfo.InvariantCulture);
+        foreach (var pattern in patterns)
+        {
+            if (pattern.IsMatch(host) || pattern.IsMatch(withPort))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Relays the tunnel's bytes to host:port untouched, both ways, until both sides close.</summary>
+    private async Task RelayRawAsync(string host, int port, string mode)
+    {
+        _phase = ExchangePhase.Connect;
+        var connect = await _rt.Connector.ConnectAsync(new UpstreamKey("tcp", host, port, null), null, _rt.Aborted);
+        if (connect.Error is { } error)
+        {
+            ProxyLog.UpstreamFailed(_rt.Logger, _info, host, port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
+            return;
+        }
+
+        await using var upstream = connect.Connection!;
+        _phase = ExchangePhase.Response;
+        var (up, down) = await TunnelRelay.RunAsync(_client, upstream.Transport, _rt.Aborted);
+        ProxyLog.TunnelClosed(_rt.Logger, _info, mode, host, port, up, down);
+    }
+
+    // ───────────────────────────── helpers ─────────────────────────────
+
+    /// <summary>A clear answer instead of a silent close: status, a one-line reason, then close.</summary>
+    private async ValueTask SendErrorAsync(int status, string message)
+    {
+        try
+        {
+            var body = Encoding.UTF8.GetBytes("Interpose: " + message + "\n");
+            var head = string.Create(CultureInfo.InvariantCulture,
+                $"HTTP/1.1 {status} {ReasonPhrases.For(status)}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n");
+            _scratch.ResetWrittenCount();
+            Encoding.ASCII.GetBytes(head, _scratch);
+            _scratch.Write(body);
+            _responseStarted = true;
+            await _client.Stream.WriteAsync(_scratch.WrittenMemory, _rt.Aborted);
+        }
+        catch (Exception ex) when (IsConnectionFailure(ex))
+        {
+            // The client is gone; there is nobody left to tell.
+            ProxyLog.ClientConnectionEnded(_rt.Logger, _info, ExchangePhase.ClientResponse, ex.Message);
+        }
+    }
+
+    private static string DescribeForClient(HttpRequest request, ExchangeError error) =>
+        error.Phase == ExchangePhase.Addon
+            ? error.Message
+            : $"{request.Host}:{request.Port.ToString(CultureInfo.InvariantCulture)}: {error.Message} (phase: {PhaseName(error.Phase)})";
+
+    private static string PhaseName(ExchangePhase phase) => phase switch
+    {
+        ExchangePhase.Dns => "dns",
+        ExchangePhase.Connect => "connect",
+        ExchangePhase.Tls => "tls",
+        ExchangePhase.Request => "request",
+        ExchangePhase.Response => "response",
+        ExchangePhase.ClientRequest => "client request",
+        ExchangePhase.ClientResponse => "client response",
+        _ => "addon",
+    };
+
+    private static void AddConnectionField(HttpHeaders headers, Version clientVersion, bool keepAlive)
+    {
+        // RFC 9112 §9.3 and §9.6: say "close" when the proxy will close; an HTTP/1.0 client only keeps the
+        // connection when told "keep-alive".
+        if (!keepAlive)
+        {
+            headers.Set("Connection", "close");
+        }
+        else if (clientVersion == HttpVersion.Version10)
+        {
+            headers.Set("Connection", "keep-alive");
+        }
+    }
+
+    private static void CopyHeaders(HttpHeaders from, HttpHeaders to)
+    {
+        foreach (var header in from)
+        {
+            to.Add(header.Name, header.Value);
+        }
+    }
+
+    private static string ViaValue(Version version) =>
+        version == HttpVersion.Version10 ? "1.0 interpose" : "1.1 interpose";
+
+    private static string FormatAuthority(string scheme, string host, int port)
+    {
+        var h = host.Contains(':', StringComparison.Ordinal) ? "[" + host + "]" : host;
+        var defaultPort = scheme == "https" ? 443 : 80;
+        return port == defaultPort ? h : h + ":" + port.ToString(CultureInfo.InvariantCulture);
+    }
+
+    private static bool SameAuthority(string? hostField, string scheme, string host, int port)
+    {
+        if (hostField is null)
+        {
+            return false;
+        }
+
+        var defaultPort = scheme == "https" ? 443 : 80;
+        var h = hostField;
+        var p = defaultPort;
+        var colon = h.LastIndexOf(':');
+        if (colon > 0 && h.IndexOf(']', colon) < 0 && int.TryParse(h.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var parsed))
+        {
+            p = parsed;
+            h = h[..colon];
+        }
+
+        h = h.Trim('[', ']');
+        return p == port && string.Equals(h, host, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private void LogFlow(HttpExchange exchange, long responseBytes)
+    {
+        var request = exchange.Request;
+        if (!_rt.FlowLogger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Information))
+        {
+            return;
+        }
+
+        // Checked above: the arguments are only built when the flow log is on.
+#pragma warning disable CA1873
+        var url = request.Scheme + "://" + request.Authority + request.Path;
+        if (exchange.Error is { } error)
+        {
+            FlowLog.Failed(_rt.FlowLogger, _info.ToString(), request.Method, url, error.Phase, error.Message);
+        }
+        else if (exchange.Response is { } response)
+        {
+            FlowLog.Exchange(_rt.FlowLogger, _info.ToString(), request.Method, url, response.StatusCode, FormatSize(responseBytes), exchange.Timings.Total.TotalMilliseconds);
+        }
+#pragma warning restore CA1873
+    }
+
+    private static string FormatSize(long bytes) => bytes switch
+    {
+        < 1024 => bytes.ToString(CultureInfo.InvariantCulture) + "b",
+        < 1024 * 1024 => (bytes / 1024.0).ToString("0.0", CultureInfo.InvariantCulture) + "k",
+        _ => (bytes / (1024.0 * 1024)).ToString("0.0", CultureInfo.InvariantCulture) + "m",
+    };
+}
+
+/// <summary>The origin closed a (reused) connection without sending a byte of response.</summary>
+internal sealed class EmptyResponseException() : IOException("the origin closed the connection without responding");
+
+/// <summary>A wait of the exchange timed out in <see cref="Phase"/>.</summary>
+internal sealed class ExchangeTimeoutException(ExchangePhase phase, Exception inner) : Exception("timeout in " + phase, inner)
+{
+    public ExchangePhase Phase { get; } = phase;
+}

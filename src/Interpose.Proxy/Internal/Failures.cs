@@ -1,0 +1,62 @@
+using System.Net.Sockets;
+using System.Security.Authentication;
+using Interpose.Core.Http;
+
+namespace Interpose.Proxy.Internal;
+
+/// <summary>
+/// The one place that turns an expected network failure into an <see cref="ExchangeError"/> (phase, reason,
+/// transient or not) and an <see cref="ExchangeError"/> into the status the client gets.
+/// </summary>
+internal static class Failures
+{
+    /// <summary>Describes a failure that happened in <paramref name="phase"/>.</summary>
+    public static ExchangeError Describe(ExchangePhase phase, Exception exception, bool timedOut = false)
+    {
+        if (timedOut)
+        {
+            return new ExchangeError(phase, phase switch
+            {
+                ExchangePhase.Connect => "connect timeout",
+                ExchangePhase.Tls => "TLS handshake timeout",
+                ExchangePhase.Response => "timed out waiting for the response",
+                _ => "timeout",
+            }, IsTransient: true, exception);
+        }
+
+        return exception switch
+        {
+            AddonException addon => new ExchangeError(ExchangePhase.Addon, addon.Message, IsTransient: false, addon),
+            BodyTooLargeException tooLarge => new ExchangeError(phase, tooLarge.Message, IsTransient: false, tooLarge),
+            HttpProtocolException protocol => new ExchangeError(phase, "invalid HTTP: " + protocol.Message, IsTransient: false, protocol),
+            SocketException socket => DescribeSocket(phase, socket),
+            AuthenticationException auth => new ExchangeError(phase, "TLS handshake failed: " + auth.Message, IsTransient: false, auth),
+            IOException { InnerException: SocketException socket } => DescribeSocket(phase, socket),
+            IOException io => new ExchangeError(phase, io.Message, IsTransient: true, io),
+            OperationCanceledException canceled => new ExchangeError(phase, "cancelled", IsTransient: true, canceled),
+            _ => new ExchangeError(phase, exception.Message, IsTransient: false, exception),
+        };
+    }
+
+    /// <summary>
+    /// The status for a failure before any response byte went out: 504 for timeouts (RFC 9110 §15.6.5), 502 for
+    /// everything else the origin side caused (§15.6.3), 413 for a request body over the buffering limit.
+    /// </summary>
+    public static int StatusFor(ExchangeError error) => error switch
+    {
+        { Exception: BodyTooLargeException } when error.Phase == ExchangePhase.ClientRequest => 413,
+        { Exception: OperationCanceledException } when error.IsTransient && error.Phase is ExchangePhase.Connect or ExchangePhase.Tls or ExchangePhase.Response => 504,
+        _ => 502,
+    };
+
+    private static ExchangeError DescribeSocket(ExchangePhase phase, SocketException socket) => socket.SocketErrorCode switch
+    {
+        SocketError.HostNotFound or SocketError.NoData => new ExchangeError(ExchangePhase.Dns, "host name not found", IsTransient: false, socket),
+        SocketError.TryAgain => new ExchangeError(ExchangePhase.Dns, "DNS lookup failed temporarily", IsTransient: true, socket),
+        SocketError.ConnectionRefused => new ExchangeError(phase, "connection refused", IsTransient: true, socket),
+        SocketError.ConnectionReset => new ExchangeError(phase, "connection reset by peer", IsTransient: true, socket),
+        SocketError.TimedOut => new ExchangeError(phase, "timed out", IsTransient: true, socket),
+        SocketError.HostUnreachable or SocketError.NetworkUnreachable => new ExchangeError(phase, "host unreachable", IsTransient: true, socket),
+        _ => new ExchangeError(phase, socket.Message, IsTransient: true, socket),
+    };
+}

@@ -1,0 +1,63 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+
+namespace Interpose.Proxy.Internal;
+
+/// <summary>The proxy's log events. Event ids are stable: scripts and log pipelines may match on them.</summary>
+internal static partial class ProxyLog
+{
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Proxy listening on {EndPoint}")]
+    public static partial void Listening(ILogger logger, EndPoint endPoint);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "Origin certificate validation is OFF (--ssl-insecure): anyone between the proxy and the origins can read and change the traffic")]
+    public static partial void SslInsecure(ILogger logger);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Information, Message = "Proxy stopping: no new connections; {Active} connections finishing")]
+    public static partial void Stopping(ILogger logger, int active);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Shutdown deadline passed: closing {Active} connections still open")]
+    public static partial void ShutdownDeadline(ILogger logger, int active);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Information, Message = "Proxy stopped")]
+    public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(EventId = 110, Level = LogLevel.Warning, Message = "Accepting a connection on {EndPoint} failed")]
+    public static partial void AcceptFailed(ILogger logger, EndPoint endPoint, Exception exception);
+
+    [LoggerMessage(EventId = 120, Level = LogLevel.Warning, Message = "{Client}: {Host}:{Port} failed in phase {Phase} ({Kind}): {Reason}")]
+    public static partial void UpstreamFailed(ILogger logger, ClientConnection client, string host, int port, ExchangePhase phase, string kind, string reason);
+
+    [LoggerMessage(EventId = 121, Level = LogLevel.Information, Message = "{Client}: rejected a malformed request ({Reason}), answered {Status}")]
+    public static partial void BadRequest(ILogger logger, ClientConnection client, string reason, int status);
+
+    [LoggerMessage(EventId = 122, Level = LogLevel.Debug, Message = "{Client}: connection ended in phase {Phase}: {Reason}")]
+    public static partial void ClientConnectionEnded(ILogger logger, ClientConnection client, ExchangePhase phase, string reason);
+
+    [LoggerMessage(EventId = 123, Level = LogLevel.Information, Message = "{Client}: TLS handshake with the client for {Host} failed ({Reason}); the client may not trust the Interpose CA or may pin certificates")]
+    public static partial void ClientTlsFailed(ILogger logger, ClientConnection client, string host, string reason);
+
+    [LoggerMessage(EventId = 124, Level = LogLevel.Debug, Message = "{Client}: {Mode} tunnel to {Host}:{Port} closed ({Up} bytes up, {Down} bytes down)")]
+    public static partial void TunnelClosed(ILogger logger, ClientConnection client, string mode, string host, int port, long up, long down);
+
+    [LoggerMessage(EventId = 125, Level = LogLevel.Information, Message = "{Client}: request head timed out")]
+    public static partial void RequestHeadTimeout(ILogger logger, ClientConnection client);
+
+    [LoggerMessage(EventId = 130, Level = LogLevel.Error, Message = "Addon {Addon} failed in {Hook}; failing exchange {ExchangeId}")]
+    public static partial void AddonFailed(ILogger logger, string addon, string hook, long exchangeId, Exception exception);
+
+    [LoggerMessage(EventId = 131, Level = LogLevel.Error, Message = "Addon {Addon} failed in {Hook}")]
+    public static partial void AddonHookFailed(ILogger logger, string addon, string hook, Exception exception);
+
+    [LoggerMessage(EventId = 199, Level = LogLevel.Error, Message = "{Client}: unexpected failure; connection closed")]
+    public static partial void SessionCrashed(ILogger logger, ClientConnection client, Exception exception);
+}
+
+/// <summary>The one-line-per-exchange flow log (category <c>Interpose.Flow</c>), as mitmdump prints.</summary>
+internal static partial class FlowLog
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "{Client} {Method} {Url} -> {Status} {Size} {DurationMs:0.0}ms")]
+    public static partial void Exchange(ILogger logger, string client, string method, string url, int status, string size, double durationMs);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "{Client} {Method} {Url} -> error ({Phase}): {Reason}")]
+    public static partial void Failed(ILogger logger, string client, string method, string url, ExchangePhase phase, string reason);
+}

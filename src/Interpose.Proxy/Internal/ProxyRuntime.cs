@@ -1,0 +1,58 @@
+using System.Net;
+using Interpose.Certificates;
+using Microsoft.Extensions.Logging;
+
+namespace Interpose.Proxy.Internal;
+
+/// <summary>What every connection flow of one running server shares: options, logs, addons, certificates, pool.</summary>
+internal sealed class ProxyRuntime
+{
+    private long _clientIds;
+    private long _serverIds;
+    private long _exchangeIds;
+
+    public ProxyRuntime(ProxyOptions options, ILoggerFactory loggerFactory, LeafCertificateCache leaves, CancellationToken draining, CancellationToken aborted)
+    {
+        Options = options;
+        Time = options.TimeProvider;
+        Logger = loggerFactory.CreateLogger("Interpose.Proxy");
+        FlowLogger = loggerFactory.CreateLogger("Interpose.Flow");
+        Addons = new AddonRunner([.. options.Addons]);
+        Leaves = leaves;
+        Pool = new UpstreamPool(Time, options.Timeouts.UpstreamIdle, options.MaxIdleConnectionsPerOrigin, options.MaxIdleConnectionsTotal);
+        Connector = new UpstreamConnector(this);
+        Draining = draining;
+        Aborted = aborted;
+    }
+
+    public ProxyOptions Options { get; }
+
+    public TimeProvider Time { get; }
+
+    public ILogger Logger { get; }
+
+    public ILogger FlowLogger { get; }
+
+    public AddonRunner Addons { get; }
+
+    public LeafCertificateCache Leaves { get; }
+
+    public UpstreamPool Pool { get; }
+
+    public UpstreamConnector Connector { get; }
+
+    /// <summary>Cancelled when the server stops accepting: idle connections close, busy ones finish their exchange.</summary>
+    public CancellationToken Draining { get; }
+
+    /// <summary>Cancelled when the shutdown deadline passes: everything still open is closed.</summary>
+    public CancellationToken Aborted { get; }
+
+    public long NextClientId() => Interlocked.Increment(ref _clientIds);
+
+    public long NextServerId() => Interlocked.Increment(ref _serverIds);
+
+    public long NextExchangeId() => Interlocked.Increment(ref _exchangeIds);
+
+    public ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) =>
+        Options.Resolver is { } resolver ? resolver(host, cancellationToken) : new ValueTask<IPAddress[]>(Dns.GetHostAddressesAsync(host, cancellationToken));
+}

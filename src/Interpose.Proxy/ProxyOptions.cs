@@ -1,0 +1,74 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.RegularExpressions;
+using Interpose.Certificates;
+using Interpose.Core.Http;
+
+namespace Interpose.Proxy;
+
+/// <summary>How a <see cref="ProxyServer"/> listens, intercepts and talks to origins. Safe defaults throughout.</summary>
+public sealed class ProxyOptions
+{
+    /// <summary>The default listening port, as mitmproxy's and most proxies'.</summary>
+    public const int DefaultPort = 8080;
+
+    /// <summary>Default cap on a body buffered for a hook: 32 MiB, mitmproxy-like, far above typical API payloads.</summary>
+    public const long DefaultMaxBufferedBodyBytes = 32L * 1024 * 1024;
+
+    /// <summary>Where to listen. Default: 127.0.0.1:8080 only (loopback, so the proxy is not an open proxy).</summary>
+    public IList<IPEndPoint> ListenEndpoints { get; } = [new IPEndPoint(IPAddress.Loopback, DefaultPort)];
+
+    /// <summary>
+    /// The certificate authority to forge leaves with. When null, the install's CA is loaded from (or created in)
+    /// <see cref="ConfigDirectory"/>. The server does not dispose an authority it was given.
+    /// </summary>
+    public CertificateAuthority? CertificateAuthority { get; set; }
+
+    /// <summary>The config directory holding the CA; null means <see cref="InterposeHome.Resolve"/>.</summary>
+    public string? ConfigDirectory { get; set; }
+
+    /// <summary>How many forged leaf certificates to keep (LRU).</summary>
+    public int LeafCacheCapacity { get; set; } = 1000;
+
+    /// <summary>Hosts (regular expressions on host, or host:port) whose TLS is relayed untouched, as mitmproxy's ignore_hosts.</summary>
+    public IList<Regex> IgnoreHosts { get; } = [];
+
+    /// <summary>
+    /// Turns off validation of origin certificates (mitmproxy's <c>ssl_insecure</c>). Dangerous: anyone on the path
+    /// to the origin can then read and change the traffic. Logged loudly at start.
+    /// </summary>
+    public bool SslInsecure { get; set; }
+
+    /// <summary>When not empty, origin certificates must chain to one of these instead of the system store.</summary>
+    public X509Certificate2Collection UpstreamTrustedRoots { get; } = [];
+
+    /// <summary>Adds a Via field (RFC 9110 §7.6.3) to forwarded messages. Off by default, as mitmproxy.</summary>
+    public bool AddVia { get; set; }
+
+    /// <summary>Parsing limits for requests and responses.</summary>
+    public Http1Limits Limits { get; set; } = Http1Limits.Default;
+
+    /// <summary>The most a hook may ask to buffer of one body; past it the exchange fails with a clear error.</summary>
+    public long MaxBufferedBodyBytes { get; set; } = DefaultMaxBufferedBodyBytes;
+
+    /// <summary>Timeouts for every wait the proxy makes.</summary>
+    public ProxyTimeouts Timeouts { get; set; } = new();
+
+    /// <summary>Idle origin connections kept for reuse per origin.</summary>
+    public int MaxIdleConnectionsPerOrigin { get; set; } = UpstreamPoolDefaults.MaxIdlePerOrigin;
+
+    /// <summary>Idle origin connections kept for reuse in total.</summary>
+    public int MaxIdleConnectionsTotal { get; set; } = UpstreamPoolDefaults.MaxIdleTotal;
+
+    /// <summary>The addons, run in this order.</summary>
+    public IList<ProxyAddon> Addons { get; } = [];
+
+    /// <summary>
+    /// Resolves origin host names; <see cref="Dns.GetHostAddressesAsync(string, CancellationToken)"/> when null.
+    /// Tests inject one so that no name leaves the machine.
+    /// </summary>
+    public Func<string, CancellationToken, ValueTask<IPAddress[]>>? Resolver { get; set; }
+
+    /// <summary>The clock for timeouts and timings.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+}

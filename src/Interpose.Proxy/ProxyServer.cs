@@ -1,0 +1,279 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Interpose.Certificates;
+using Interpose.Proxy.Internal;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Interpose.Proxy;
+
+/// <summary>
+/// An intercepting HTTP(S) proxy: create it from <see cref="ProxyOptions"/>, start it, stop it, dispose it.
+/// </summary>
+/// <example>
+/// <code>
+/// var options = new ProxyOptions();
+/// options.Addons.Add(new MyAddon());
+/// await using var proxy = new ProxyServer(options);
+/// await proxy.StartAsync();
+/// </code>
+/// </example>
+public sealed class ProxyServer : IAsyncDisposable
+{
+    /// <summary>Pending connections the OS queues per listener: 512, as Kestrel's default backlog.</summary>
+    private const int ListenBacklog = 512;
+
+    private readonly ProxyOptions _options;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly ConcurrentDictionary<long, Task?> _sessions = new();
+    private readonly List<Socket> _listeners = [];
+    private readonly List<Task> _acceptLoops = [];
+    private CancellationTokenSource? _draining;
+    private CancellationTokenSource? _aborted;
+    private ProxyRuntime? _runtime;
+    private LeafCertificateCache? _leaves;
+    private CertificateAuthority? _ownedAuthority;
+    private ITimer? _sweepTimer;
+    private long _sessionIds;
+    private State _state;
+
+    /// <summary>Creates a server; nothing is opened until <see cref="StartAsync"/>.</summary>
+    /// <param name="options">What to listen on and how to intercept. Not copied: do not change it after start.</param>
+    /// <param name="loggerFactory">Where logs go; none when null.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    public ProxyServer(ProxyOptions options, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _logger = _loggerFactory.CreateLogger("Interpose.Proxy");
+    }
+
+    private enum State
+    {
+        Created,
+        Running,
+        Stopped,
+    }
+
+    /// <summary>The addresses actually listened on (with the real ports when 0 was asked for); empty before start.</summary>
+    public IReadOnlyList<IPEndPoint> Endpoints { get; private set; } = [];
+
+    /// <summary>The certificate authority in use; null before start.</summary>
+    public CertificateAuthority? CertificateAuthority { get; private set; }
+
+    /// <summary>Loads or creates the CA, binds the listeners and starts accepting. Calling it again does nothing.</summary>
+    /// <param name="cancellationToken">Cancels starting.</param>
+    /// <returns>A task that completes once the proxy accepts connections.</returns>
+    /// <exception cref="CertificateException">The CA could not be loaded or created (permissions, bad files).</exception>
+    /// <exception cref="SocketException">A listening address could not be bound (in use, not local).</exception>
+    /// <exception cref="ObjectDisposedException">The server was stopped or disposed.</exception>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_state == State.Stopped, this);
+            if (_state == State.Running)
+            {
+                return;
+            }
+
+            if (_options.SslInsecure)
+            {
+                ProxyLog.SslInsecure(_logger);
+            }
+
+            // Key generation and file I/O stay off the caller's thread.
+            var authority = _options.CertificateAuthority;
+            if (authority is null)
+            {
+                var caOptions = new CertificateAuthorityOptions { Directory = _options.ConfigDirectory, TimeProvider = _options.TimeProvider };
+                var caLogger = _loggerFactory.CreateLogger("Interpose.Certificates");
+                authority = await Task.Run(() => CertificateAuthority.LoadOrCreate(caOptions, caLogger), cancellationToken);
+                _ownedAuthority = authority;
+            }
+
+            CertificateAuthority = authority;
+            _leaves = new LeafCertificateCache(authority, new LeafCertificateCacheOptions { Capacity = _options.LeafCacheCapacity }, _loggerFactory.CreateLogger("Interpose.Certificates"));
+            _draining = new CancellationTokenSource();
+            _aborted = new CancellationTokenSource();
+            _runtime = new ProxyRuntime(_options, _loggerFactory, _leaves, _draining.Token, _aborted.Token);
+
+            var bound = new List<IPEndPoint>();
+            try
+            {
+                foreach (var endPoint in _options.ListenEndpoints)
+                {
+                    var listener = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                    _listeners.Add(listener);
+                    if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.Address.Equals(IPAddress.IPv6Any))
+                    {
+                        listener.DualMode = true;
+                    }
+
+                    listener.Bind(endPoint);
+                    listener.Listen(ListenBacklog);
+                    var local = (IPEndPoint)listener.LocalEndPoint!;
+                    bound.Add(local);
+                    ProxyLog.Listening(_logger, local);
+                }
+            }
+            catch
+            {
+                foreach (var listener in _listeners)
+                {
+                    listener.Dispose();
+                }
+
+                _listeners.Clear();
+                throw;
+            }
+
+            Endpoints = bound;
+            foreach (var listener in _listeners)
+            {
+                _acceptLoops.Add(AcceptLoopAsync(listener, _draining.Token));
+            }
+
+            var sweep = _options.Timeouts.UpstreamIdle / 2;
+            _sweepTimer = _options.TimeProvider.CreateTimer(static s => ((ProxyServer)s!).Sweep(), this, sweep, sweep);
+            _state = State.Running;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Stops gracefully: no new connections; idle connections close; exchanges in flight get
+    /// <see cref="ProxyTimeouts.Shutdown"/> to finish, then everything still open is closed. Safe to call repeatedly.
+    /// </summary>
+    /// <param name="cancellationToken">Cuts the grace period short: connections are closed at once.</param>
+    /// <returns>A task that completes when every connection is closed.</returns>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        await _gate.WaitAsync(CancellationToken.None);
+        try
+        {
+            if (_state != State.Running)
+            {
+                _state = State.Stopped;
+                return;
+            }
+
+            _state = State.Stopped;
+            await _draining!.CancelAsync();
+            foreach (var listener in _listeners)
+            {
+                listener.Dispose();
+            }
+
+            await Task.WhenAll(_acceptLoops);
+            var sessions = Snapshot();
+            ProxyLog.Stopping(_logger, sessions.Length);
+            try
+            {
+                await Task.WhenAll(sessions).WaitAsync(_options.Timeouts.Shutdown, _options.TimeProvider, cancellationToken);
+            }
+            catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+            {
+                ProxyLog.ShutdownDeadline(_logger, Snapshot().Length);
+                await _aborted!.CancelAsync();
+                await Task.WhenAll(Snapshot());
+            }
+
+            await _aborted!.CancelAsync();
+            _sweepTimer?.Dispose();
+            await _runtime!.Pool.DisposeAsync();
+            _leaves?.Dispose();
+            _ownedAuthority?.Dispose();
+            _draining.Dispose();
+            _aborted.Dispose();
+            ProxyLog.Stopped(_logger);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Stops (gracefully) and releases everything.</summary>
+    /// <returns>A task that completes when everything is closed.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _gate.Dispose();
+    }
+
+    private Task[] Snapshot() => [.. _sessions.Values.OfType<Task>()];
+
+    private async Task AcceptLoopAsync(Socket listener, CancellationToken cancellationToken)
+    {
+        // Yield so that StartAsync returns before the first accept completes.
+        await Task.Yield();
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptAsync(cancellationToken);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException ex)
+            {
+                // Transient (e.g. the client reset before accept, or descriptors ran out): keep accepting.
+                ProxyLog.AcceptFailed(_logger, listener.LocalEndPoint!, ex);
+                continue;
+            }
+
+            socket.NoDelay = true;
+            var id = Interlocked.Increment(ref _sessionIds);
+            _sessions[id] = null;
+            var task = RunSessionAsync(id, socket);
+            _sessions.TryUpdate(id, task, null);
+        }
+    }
+
+    private async Task RunSessionAsync(long id, Socket socket)
+    {
+        // Each connection runs as its own flow on the thread pool; the accept loop never waits for one.
+        await Task.Yield();
+        try
+        {
+            await new ClientSession(_runtime!, socket).RunAsync();
+        }
+        finally
+        {
+            socket.Dispose();
+            _sessions.TryRemove(id, out _);
+        }
+    }
+
+    private void Sweep()
+    {
+        if (_runtime is { } runtime)
+        {
+            _ = SweepAsync(runtime.Pool);
+        }
+
+        static async Task SweepAsync(UpstreamPool pool)
+        {
+            try
+            {
+                await pool.SweepAsync();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Stopping: the pool is being emptied anyway.
+            }
+        }
+    }
+}

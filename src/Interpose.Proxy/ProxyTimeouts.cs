@@ -1,0 +1,57 @@
+namespace Interpose.Proxy;
+
+/// <summary>Every wait the proxy makes, with defaults taken from servers that have been run at scale.</summary>
+public sealed class ProxyTimeouts
+{
+    /// <summary>TCP connect to an origin: 10 s, as curl's and browsers' order of magnitude for a dead host.</summary>
+    public static readonly TimeSpan DefaultConnect = TimeSpan.FromSeconds(10);
+
+    /// <summary>A TLS handshake, either side: 10 s, Kestrel's HandshakeTimeout.</summary>
+    public static readonly TimeSpan DefaultTlsHandshake = TimeSpan.FromSeconds(10);
+
+    /// <summary>A whole request head once its first byte arrived: 30 s, Kestrel's RequestHeadersTimeout (slowloris).</summary>
+    public static readonly TimeSpan DefaultRequestHead = TimeSpan.FromSeconds(30);
+
+    /// <summary>An idle client connection between requests: 130 s, Kestrel's KeepAliveTimeout.</summary>
+    public static readonly TimeSpan DefaultIdleKeepAlive = TimeSpan.FromSeconds(130);
+
+    /// <summary>The origin's response head after the request was sent: 60 s, nginx's proxy_read_timeout.</summary>
+    public static readonly TimeSpan DefaultResponseHead = TimeSpan.FromSeconds(60);
+
+    /// <summary>An idle pooled origin connection: 60 s, SocketsHttpHandler's PooledConnectionIdleTimeout.</summary>
+    public static readonly TimeSpan DefaultUpstreamIdle = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// How long a CONNECT tunnel waits for the client's first byte before assuming a server-speaks-first protocol
+    /// (SMTP, FTP, many databases) and connecting to relay the banner: 1 s, short enough for a banner, long enough
+    /// for any client that speaks first.
+    /// </summary>
+    public static readonly TimeSpan DefaultServerFirstWait = TimeSpan.FromSeconds(1);
+
+    /// <summary>Graceful shutdown: exchanges in flight get 10 s to finish before connections are closed.</summary>
+    public static readonly TimeSpan DefaultShutdown = TimeSpan.FromSeconds(10);
+
+    /// <summary>TCP connect to an origin.</summary>
+    public TimeSpan Connect { get; set; } = DefaultConnect;
+
+    /// <summary>A TLS handshake with a client or an origin.</summary>
+    public TimeSpan TlsHandshake { get; set; } = DefaultTlsHandshake;
+
+    /// <summary>Receiving a whole request head.</summary>
+    public TimeSpan RequestHead { get; set; } = DefaultRequestHead;
+
+    /// <summary>An idle client connection between requests.</summary>
+    public TimeSpan IdleKeepAlive { get; set; } = DefaultIdleKeepAlive;
+
+    /// <summary>Waiting for the origin's response head.</summary>
+    public TimeSpan ResponseHead { get; set; } = DefaultResponseHead;
+
+    /// <summary>An idle pooled origin connection.</summary>
+    public TimeSpan UpstreamIdle { get; set; } = DefaultUpstreamIdle;
+
+    /// <summary>Waiting for a tunnelled client's first byte before relaying a server-first protocol.</summary>
+    public TimeSpan ServerFirstWait { get; set; } = DefaultServerFirstWait;
+
+    /// <summary>Letting exchanges in flight finish on shutdown.</summary>
+    public TimeSpan Shutdown { get; set; } = DefaultShutdown;
+}
