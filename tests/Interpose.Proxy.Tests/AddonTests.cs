@@ -1,0 +1,323 @@
+using System.Net;
+using System.Net.Http;
+using System.Text;
+using Interpose.Proxy.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Interpose.Proxy.Tests;
+
+/// <summary>One test per capability of the library API, each through real sockets.</summary>
+public sealed class AddonTests(ITestOutputHelper output)
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Hook_changes_request_head_and_body(bool tls)
+    {
+        await using var origin = tls ? await Origins.StartTlsAsync() : await Origins.StartPlainAsync();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks
+        {
+            OnRequestHeaders = e =>
+            {
+                e.Request.Headers.Add("X-Added", "yes");
+                e.Request.BufferBody = true;
+            },
+            OnRequest = e =>
+            {
+                e.Request.Method = "PUT";
+                e.Request.SetText(e.Request.GetText().ToUpperInvariant() + " and more");
+            },
+        }));
+        using var client = proxy.CreateClient();
+
+        using var response = await client.PostAsync(origin.Url("/echo"), new StringContent("original body"));
+
+        Assert.Equal("PUT", response.Headers.GetValues("X-Method").Single());
+        Assert.Equal("ORIGINAL BODY and more", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Header_added_by_hook_reaches_the_origin()
+    {
+        await using var origin = await Origins.StartPlainAsync();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks { OnRequestHeaders = e => e.Request.Headers.Add("X-Added", "yes") }));
+        using var client = proxy.CreateClient();
+
+        var headers = await client.GetStringAsync(origin.Url("/headers"));
+
+        Assert.Contains("X-Added: yes\n", headers, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Hook_reroutes_to_another_origin()
+    {
+        await using var real = await Origins.StartPlainAsync();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks
+        {
+            OnRequest = e =>
+            {
+                if (e.Request.Host == "api.example.test")
+                {
+                    e.Request.Host = "localhost";
+                    e.Request.Port = real.Port;
+                }
+            },
+        }));
+        using var client = proxy.CreateClient();
+
+        Assert.Equal("hello from origin", await client.GetStringAsync("http://api.example.test/hello"));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Synthetic_response_never_contacts_the_origin(bool tls)
+    {
+        await using var origin = new RawOrigin(_ => Task.CompletedTask);
+        var counter = new ConnectionCounter();
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.Addons.Add(counter);
+            o.Addons.Add(new Hooks { OnRequest = e => e.Respond(HttpResponse.Json(200, new { mocked = true, path = e.Request.Path })) });
+        });
+        using var client = proxy.CreateClient();
+
+        using var response = await client.PostAsync($"{(tls ? "https" : "http")}://localhost:{origin.Port}/api/users?id=1", new StringContent("ignored body"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType!.MediaType);
+        Assert.Equal("{\"mocked\":true,\"path\":\"/api/users?id=1\"}", await response.Content.ReadAsStringAsync());
+        Assert.Equal(0, origin.AcceptedConnections);
+        Assert.Equal(0, counter.ServerConnections);
+    }
+
+    [Fact]
+    public async Task Kill_closes_the_connection_without_a_response()
+    {
+        await using var origin = await Origins.StartPlainAsync();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks { OnRequest = e => e.Kill() }));
+        await using var client = await RawClient.ConnectAsync(proxy);
+
+        await client.WriteAsync(Encoding.ASCII.GetBytes($"GET http://localhost:{origin.Port}/hello HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+
+        Assert.Empty(await RawClient.ReadToEndAsync(client));
+    }
+
+    [Fact]
+    public async Task Kill_with_a_chosen_status_is_a_synthetic_response()
+    {
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks { OnRequest = e => e.Respond(HttpResponse.Text(403, "blocked by policy")) }));
+        using var client = proxy.CreateClient();
+
+        using var response = await client.GetAsync("http://blocked.test/");
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Equal("blocked by policy", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Buffering_a_request_body_past_the_limit_is_a_clear_error_and_nothing_is_forwarded()
+    {
+        await using var origin = new RawOrigin(_ => Task.CompletedTask);
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.MaxBufferedBodyBytes = 1000;
+            o.Addons.Add(new Hooks { OnRequestHeaders = e => e.Request.BufferBody = true });
+        });
+        using var client = proxy.CreateClient();
+
+        using var response = await client.PostAsync($"http://localhost:{origin.Port}/", new ByteArrayContent(new byte[5000]));
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Contains("buffering limit of 1000 bytes", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(0, origin.AcceptedConnections);
+    }
+
+    [Fact]
+    public async Task Buffering_a_response_body_past_the_limit_gives_502()
+    {
+        await using var origin = await Origins.StartPlainAsync();
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.MaxBufferedBodyBytes = 1000;
+            o.Addons.Add(new Hooks { OnResponseHeaders = e => e.Response!.BufferBody = true });
+        });
+        using var client = proxy.CreateClient();
+
+        using var response = await client.PostAsync(origin.Url("/echo"), new ByteArrayContent(new byte[5000]));
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Contains("buffering limit", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Streaming_transform_changes_the_body_chunk_by_chunk(bool tls)
+    {
+        await using var origin = tls ? await Origins.StartTlsAsync() : await Origins.StartPlainAsync();
+        var chunks = 0;
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks
+        {
+            OnResponseHeaders = e => e.Response!.StreamTransform = chunk =>
+            {
+                Interlocked.Increment(ref chunks);
+                return chunk.IsEmpty ? "<end>"u8.ToArray() : Encoding.ASCII.GetBytes(Encoding.ASCII.GetString(chunk.Span).ToUpperInvariant());
+            },
+        }));
+        using var client = proxy.CreateClient();
+        var payload = string.Concat(Enumerable.Repeat("abcdefghij", 10_000));
+
+        using var response = await client.PostAsync(origin.Url("/echo"), new StringContent(payload));
+
+        Assert.Equal(payload.ToUpperInvariant() + "<end>", await response.Content.ReadAsStringAsync());
+        Assert.True(response.Headers.TransferEncodingChunked);
+        Assert.True(chunks >= 2);
+    }
+
+    [Fact]
+    public async Task Passthrough_decided_from_the_sni_shows_the_origin_certificate()
+    {
+        await using var origin = await Origins.StartTlsAsync();
+        string? sniSeen = null;
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks
+        {
+            OnClientHello = c =>
+            {
+                sniSeen = c.ClientHello.ServerName;
+                if (c.ClientHello.ServerName == "localhost")
+                {
+                    c.Decision = TlsDecision.Passthrough;
+                }
+            },
+        }));
+        using var client = proxy.CreateClient(trustInstead: TestPki.OriginRoot);
+
+        Assert.Equal("hello from origin", await client.GetStringAsync(origin.Url("/hello")));
+        Assert.Equal("localhost", sniSeen);
+    }
+
+    [Fact]
+    public async Task A_throwing_addon_fails_only_its_exchange()
+    {
+        await using var origin = await Origins.StartPlainAsync();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks
+        {
+            DisplayName = "Exploding",
+            OnRequest = e =>
+            {
+                if (e.Request.Path.Contains("boom", StringComparison.Ordinal))
+                {
+                    throw new InvalidOperationException("kaboom");
+                }
+            },
+        }));
+        using var client = proxy.CreateClient();
+
+        using var failed = await client.GetAsync(origin.Url("/boom"));
+        var ok = await client.GetStringAsync(origin.Url("/hello"));
+
+        Assert.Equal(HttpStatusCode.BadGateway, failed.StatusCode);
+        Assert.Contains("addon Exploding failed in RequestAsync: kaboom", await failed.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal("hello from origin", ok);
+    }
+
+    [Fact]
+    public async Task Addons_run_in_order_for_every_hook()
+    {
+        await using var origin = await Origins.StartPlainAsync();
+        var log = new List<string>();
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.Addons.Add(new Recorder("A", log));
+            o.Addons.Add(new Recorder("B", log));
+        });
+        using var client = proxy.CreateClient();
+
+        await client.GetStringAsync(origin.Url("/hello"));
+        client.Dispose();
+        await proxy.Server.StopAsync();
+
+        string[] expected =
+        [
+            "A:ClientConnected", "B:ClientConnected",
+            "A:RequestHeaders", "B:RequestHeaders", "A:Request", "B:Request",
+            "A:ServerConnecting", "B:ServerConnecting", "A:ServerConnected", "B:ServerConnected",
+            "A:ResponseHeaders", "B:ResponseHeaders", "A:Response", "B:Response",
+            "A:Done", "B:Done",
+            "A:ClientDisconnected", "B:ClientDisconnected",
+        ];
+        Assert.Equal(expected, log);
+    }
+
+    /// <summary>An addon made of delegates, for tests.</summary>
+    private sealed class Hooks : ProxyAddon
+    {
+        public string DisplayName { get; init; } = "Hooks";
+
+        public Action<HttpExchange>? OnRequestHeaders { get; init; }
+
+        public Action<HttpExchange>? OnRequest { get; init; }
+
+        public Action<HttpExchange>? OnResponseHeaders { get; init; }
+
+        public Action<TlsClientHelloContext>? OnClientHello { get; init; }
+
+        public override string Name => DisplayName;
+
+        public override ValueTask RequestHeadersAsync(HttpExchange exchange, CancellationToken cancellationToken)
+        {
+            OnRequestHeaders?.Invoke(exchange);
+            return default;
+        }
+
+        public override ValueTask RequestAsync(HttpExchange exchange, CancellationToken cancellationToken)
+        {
+            OnRequest?.Invoke(exchange);
+            return default;
+        }
+
+        public override ValueTask ResponseHeadersAsync(HttpExchange exchange, CancellationToken cancellationToken)
+        {
+            OnResponseHeaders?.Invoke(exchange);
+            return default;
+        }
+
+        public override ValueTask TlsClientHelloAsync(TlsClientHelloContext context, CancellationToken cancellationToken)
+        {
+            OnClientHello?.Invoke(context);
+            return default;
+        }
+    }
+
+    private sealed class Recorder(string name, List<string> log) : ProxyAddon
+    {
+        public override ValueTask ClientConnectedAsync(ClientConnection client, CancellationToken cancellationToken) => Add("ClientConnected");
+
+        public override ValueTask ClientDisconnectedAsync(ClientConnection client, CancellationToken cancellationToken) => Add("ClientDisconnected");
+
+        public override ValueTask ServerConnectingAsync(ServerConnection server, CancellationToken cancellationToken) => Add("ServerConnecting");
+
+        public override ValueTask ServerConnectedAsync(ServerConnection server, CancellationToken cancellationToken) => Add("ServerConnected");
+
+        public override ValueTask RequestHeadersAsync(HttpExchange exchange, CancellationToken cancellationToken) => Add("RequestHeaders");
+
+        public override ValueTask RequestAsync(HttpExchange exchange, CancellationToken cancellationToken) => Add("Request");
+
+        public override ValueTask ResponseHeadersAsync(HttpExchange exchange, CancellationToken cancellationToken) => Add("ResponseHeaders");
+
+        public override ValueTask ResponseAsync(HttpExchange exchange, CancellationToken cancellationToken) => Add("Response");
+
+        public override ValueTask DoneAsync(HttpExchange exchange, CancellationToken cancellationToken) => Add("Done");
+
+        private ValueTask Add(string hook)
+        {
+            lock (log)
+            {
+                log.Add(name + ":" + hook);
+            }
+
+            return default;
+        }
+    }
+}

@@ -1,0 +1,82 @@
+using System.Net.Sockets;
+using System.Text;
+using Interpose.Proxy.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Interpose.Proxy.Tests;
+
+/// <summary>CONNECT tunnels that carry something other than intercepted TLS: raw TCP and server-first protocols.</summary>
+public sealed class TunnelTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Server_first_protocol_gets_its_banner_through()
+    {
+        await using var origin = new RawOrigin(async stream =>
+        {
+            await stream.WriteAsync("220 smtp.test ESMTP ready\r\n"u8.ToArray());
+            var line = new byte[6];
+            await stream.ReadExactlyAsync(line);
+            await stream.WriteAsync(Encoding.ASCII.GetBytes("250 got " + Encoding.ASCII.GetString(line)));
+            await RawOrigin.WaitForCloseAsync(stream);
+        });
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Timeouts.ServerFirstWait = TimeSpan.FromMilliseconds(50));
+
+        await using var client = await RawClient.TunnelAsync(proxy, "localhost", origin.Port, tls: false);
+        var banner = await RawClient.ReadAsciiAsync(client, "220 smtp.test ESMTP ready\r\n".Length);
+        await client.WriteAsync("EHLO\r\n"u8.ToArray());
+        var reply = await RawClient.ReadAsciiAsync(client, "250 got EHLO\r\n".Length);
+
+        Assert.Equal("220 smtp.test ESMTP ready\r\n", banner);
+        Assert.Equal("250 got EHLO\r\n", reply);
+    }
+
+    [Fact]
+    public async Task Raw_tcp_is_relayed_both_ways_with_half_close()
+    {
+        await using var origin = new RawOrigin(async stream =>
+        {
+            // Echo everything until the client half-closes, then answer once more and close.
+            var received = new MemoryStream();
+            await stream.CopyToAsync(received);
+            await stream.WriteAsync(received.ToArray());
+            await stream.WriteAsync("BYE"u8.ToArray());
+        });
+        await using var proxy = await TestProxy.StartAsync(output);
+
+        await using var client = (NetworkStream)await RawClient.TunnelAsync(proxy, "localhost", origin.Port, tls: false);
+        await client.WriteAsync("\u0001\u0002binary, not HTTP or TLS"u8.ToArray());
+        client.Socket.Shutdown(SocketShutdown.Send);
+        var all = await RawClient.ReadToEndAsync(client);
+
+        Assert.Equal("\u0001\u0002binary, not HTTP or TLSBYE", Encoding.ASCII.GetString(all));
+    }
+
+    [Fact]
+    public async Task Plain_http_inside_a_tunnel_is_proxied_as_http()
+    {
+        await using var origin = await Origins.StartPlainAsync();
+        var seen = new List<string>();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new UrlRecorder(seen)));
+
+        await using var client = await RawClient.TunnelAsync(proxy, "localhost", origin.Port, tls: false);
+        await client.WriteAsync(Encoding.ASCII.GetBytes($"GET /hello HTTP/1.1\r\nHost: localhost:{origin.Port}\r\nConnection: close\r\n\r\n"));
+        var response = Encoding.ASCII.GetString(await RawClient.ReadToEndAsync(client));
+
+        Assert.StartsWith("HTTP/1.1 200", response, StringComparison.Ordinal);
+        Assert.Contains("hello from origin", response, StringComparison.Ordinal);
+        Assert.Equal([$"http://localhost:{origin.Port}/hello"], seen);
+    }
+
+    private sealed class UrlRecorder(List<string> seen) : ProxyAddon
+    {
+        public override ValueTask RequestAsync(HttpExchange exchange, CancellationToken cancellationToken)
+        {
+            lock (seen)
+            {
+                seen.Add(exchange.Request.Url.ToString());
+            }
+
+            return default;
+        }
+    }
+}
