@@ -15,7 +15,8 @@ internal static class CliErrors
 
     /// <summary>Whether an exception is the user's to fix (and so reported in one line) rather than a defect.</summary>
     public static bool IsUserError(Exception exception) =>
-        exception is Certificates.CertificateException or IOException or UnauthorizedAccessException;
+        exception is Certificates.CertificateException or IOException or UnauthorizedAccessException or CliUsageException
+            or System.Net.Sockets.SocketException;
 
     // Line breaks and tabs (System.CommandLine puts tabs in its lists) become single spaces.
     private static string OneLine(string message) => string.Join(' ', message.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));

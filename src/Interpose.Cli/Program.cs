@@ -9,11 +9,15 @@ internal static class Program
     {
         var root = new RootCommand("Interpose: an HTTPS-intercepting proxy for .NET.");
         root.Options.Add(CliOptions.Home);
+        root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(CaCommands.Create());
 
         var parsed = root.Parse(args);
 
-        // A usage error is one line on stderr and exit code 2, like every other user error.
-        return parsed.Errors.Count > 0 ? Task.FromResult(CliErrors.Report(parsed.Errors[0].Message)) : parsed.InvokeAsync();
+        // A usage error is one line on stderr and exit code 2, like every other user error. `run` handles Ctrl+C and
+        // SIGTERM itself (graceful shutdown), so the parser must not install its own termination handling.
+        return parsed.Errors.Count > 0
+            ? Task.FromResult(CliErrors.Report(parsed.Errors[0].Message))
+            : parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
     }
 }

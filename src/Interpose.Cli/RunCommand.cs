@@ -1,0 +1,202 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.RegularExpressions;
+using Interpose.Certificates;
+using Interpose.Proxy;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace Interpose.Cli;
+
+/// <summary><c>interpose run</c>: start the proxy and print one line per exchange until Ctrl+C or SIGTERM.</summary>
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var listen = new Option<string[]>("--listen", "-l")
+        {
+            Description = "Address to listen on, HOST:PORT or [IPv6]:PORT; repeatable (default 127.0.0.1:8080)",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var caCert = new Option<FileInfo?>("--ca-cert") { Description = "Use this CA certificate (PEM) instead of the install's own" };
+        var caKey = new Option<FileInfo?>("--ca-key") { Description = "The private key (PKCS#8 PEM) of --ca-cert" };
+        var caP12 = new Option<FileInfo?>("--ca-p12") { Description = "Use this CA from a PKCS#12 file (certificate and key)" };
+        var caPassword = new Option<string?>("--ca-password") { Description = "Password of --ca-p12" };
+        var ignoreHosts = new Option<string[]>("--ignore-hosts") { Description = "Regular expression of hosts (host or host:port) whose TLS is relayed untouched; repeatable" };
+        var sslInsecure = new Option<bool>("--ssl-insecure", "-k") { Description = "Do not validate origin certificates (dangerous)" };
+        var upstreamCa = new Option<FileInfo?>("--upstream-ca") { Description = "Validate origin certificates against these PEM roots instead of the system store" };
+        var via = new Option<bool>("--via") { Description = "Add a Via header to forwarded messages" };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "Only warnings and errors; no flow lines" };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Debug logging (TLS, connections, certificates)" };
+        var logFormat = new Option<string>("--log-format") { Description = "text or json", DefaultValueFactory = _ => "text" };
+        logFormat.AcceptOnlyFromAmong("text", "json");
+
+        var command = new Command("run", "Start the proxy (explicit HTTP/HTTPS proxy; point clients at it)")
+        {
+            listen, caCert, caKey, caP12, caPassword, ignoreHosts, sslInsecure, upstreamCa, via, quiet, verbose, logFormat,
+        };
+
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            try
+            {
+                return await RunAsync(result, cancellationToken);
+            }
+            catch (Exception ex) when (CliErrors.IsUserError(ex))
+            {
+                return CliErrors.Report(ex.Message);
+            }
+        });
+        return command;
+
+        async Task<int> RunAsync(ParseResult result, CancellationToken cancellationToken)
+        {
+            var options = new ProxyOptions
+            {
+                ConfigDirectory = CliOptions.ResolveHome(result),
+                SslInsecure = result.GetValue(sslInsecure),
+                AddVia = result.GetValue(via),
+            };
+
+            var endpoints = result.GetValue(listen) ?? [];
+            if (endpoints.Length > 0)
+            {
+                options.ListenEndpoints.Clear();
+                foreach (var text in endpoints)
+                {
+                    options.ListenEndpoints.Add(ParseEndPoint(text));
+                }
+            }
+
+            foreach (var pattern in result.GetValue(ignoreHosts) ?? [])
+            {
+                options.IgnoreHosts.Add(ParseRegex(pattern));
+            }
+
+            if (result.GetValue(upstreamCa) is { } upstream)
+            {
+                options.UpstreamTrustedRoots.AddRange(LoadPemBundle(upstream));
+            }
+
+            var level = result.GetValue(quiet) ? LogLevel.Warning : result.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information;
+            using var loggerFactory = CreateLoggerFactory(level, result.GetValue(logFormat) == "json");
+            using var authority = LoadAuthority(result.GetValue(caCert), result.GetValue(caKey), result.GetValue(caP12), result.GetValue(caPassword), loggerFactory);
+            options.CertificateAuthority = authority;
+
+            // Ctrl+C and SIGTERM start a graceful shutdown instead of killing the process.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Cancel);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel);
+
+            await using var server = new ProxyServer(options, loggerFactory);
+            await server.StartAsync(cancellationToken);
+            var ca = server.CertificateAuthority!;
+            var endpointsText = string.Join(", ", server.Endpoints);
+            await Console.Error.WriteLineAsync($"Interpose listening on {endpointsText}");
+            await Console.Error.WriteLineAsync($"CA: {ca.CertificatePath ?? "(given)"} (SHA-256 {ca.Sha256Fingerprint})");
+            await Console.Error.WriteLineAsync("Trust it in your clients: `interpose ca trust` prints the steps (curl: --cacert " + (ca.CertificatePath ?? "<ca.pem>") + ")");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // Asked to stop.
+            }
+
+            await Console.Error.WriteLineAsync("Stopping: letting exchanges in flight finish...");
+            await server.StopAsync(CancellationToken.None);
+            return 0;
+
+            void Cancel(PosixSignalContext context)
+            {
+                context.Cancel = true;
+                stop.Cancel();
+            }
+        }
+    }
+
+    /// <summary>HOST:PORT, [IPv6]:PORT, or a bare port (loopback).</summary>
+    internal static IPEndPoint ParseEndPoint(string text)
+    {
+        if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var bare) && bare is >= 0 and <= 65535)
+        {
+            return new IPEndPoint(IPAddress.Loopback, bare);
+        }
+
+        if (text.StartsWith("localhost:", StringComparison.OrdinalIgnoreCase))
+        {
+            text = "127.0.0.1" + text["localhost".Length..];
+        }
+
+        return IPEndPoint.TryParse(text, out var endPoint) && text.Contains(':', StringComparison.Ordinal)
+            ? endPoint
+            : throw new CliUsageException($"--listen: '{text}' is not HOST:PORT (an IP address and a port, e.g. 127.0.0.1:8080 or [::1]:8080)");
+    }
+
+    private static Regex ParseRegex(string pattern)
+    {
+        try
+        {
+            // A user-given pattern on a hot path: bounded so that a pathological one cannot stall connections.
+            return new Regex(pattern, RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
+        }
+        catch (ArgumentException ex)
+        {
+            throw new CliUsageException($"--ignore-hosts: '{pattern}' is not a valid regular expression: {ex.Message}");
+        }
+    }
+
+    private static X509Certificate2Collection LoadPemBundle(FileInfo file)
+    {
+        var collection = new X509Certificate2Collection();
+        try
+        {
+            collection.ImportFromPemFile(file.FullName);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+        {
+            throw new CliUsageException($"--upstream-ca: cannot read certificates from {file.FullName}: {ex.Message}");
+        }
+
+        return collection.Count > 0 ? collection : throw new CliUsageException($"--upstream-ca: no PEM certificate in {file.FullName}");
+    }
+
+    private static CertificateAuthority? LoadAuthority(FileInfo? cert, FileInfo? key, FileInfo? p12, string? password, ILoggerFactory loggerFactory)
+    {
+        var logger = loggerFactory.CreateLogger("Interpose.Certificates");
+        if (p12 is not null)
+        {
+            return CertificateAuthority.LoadPkcs12(p12.FullName, password, logger);
+        }
+
+        if (cert is null && key is null)
+        {
+            return null;
+        }
+
+        if (cert is null || key is null)
+        {
+            throw new CliUsageException("--ca-cert and --ca-key go together: give both");
+        }
+
+        return CertificateAuthority.LoadPem(cert.FullName, key.FullName, logger);
+    }
+
+    private static ILoggerFactory CreateLoggerFactory(LogLevel level, bool json) => LoggerFactory.Create(builder =>
+    {
+        builder.SetMinimumLevel(level);
+        if (json)
+        {
+            builder.AddJsonConsole(o => o.IncludeScopes = false);
+        }
+        else
+        {
+            builder.AddConsole(o => o.FormatterName = FlowConsoleFormatter.FormatterName);
+            builder.AddConsoleFormatter<FlowConsoleFormatter, ConsoleFormatterOptions>();
+        }
+    });
+}
