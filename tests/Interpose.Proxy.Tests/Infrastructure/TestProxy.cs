@@ -95,7 +95,13 @@ public sealed class TestProxy : IAsyncDisposable
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.Add(root);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return chain.Build(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+        var ok = chain.Build(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+        if (!ok)
+        {
+            Console.Error.WriteLine("CHAIN FAIL: " + string.Join(",", chain.ChainStatus.Select(s => s.Status + ":" + s.StatusInformation)) + " leaf NotBefore=" + ((X509Certificate2)certificate).NotBefore.ToString("O") + " root NotBefore " + root.NotBefore.ToString("O"));
+        }
+
+        return ok;
     }
 
     /// <summary>Runs curl through the proxy (with --cacert for the Interpose CA unless <paramref name="cacert"/> says otherwise).</summary>

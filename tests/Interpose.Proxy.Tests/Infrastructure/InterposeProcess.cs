@@ -1,0 +1,175 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Interpose.Proxy.Tests.Infrastructure;
+
+/// <summary>The real <c>interpose run</c> command as a child process, for end-to-end tests.</summary>
+public sealed partial class InterposeProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly List<string> _stdout = [];
+    private readonly List<string> _stderr = [];
+    private readonly Task _stdoutPump;
+    private readonly Task _stderrPump;
+
+    private InterposeProcess(Process process, string home, int port)
+    {
+        _process = process;
+        Home = home;
+        Port = port;
+        _stdoutPump = Task.CompletedTask;
+        _stderrPump = Task.CompletedTask;
+    }
+
+    private InterposeProcess(Process process, string home, int port, Task stdoutPump, Task stderrPump, List<string> stdout, List<string> stderr)
+        : this(process, home, port)
+    {
+        _stdoutPump = stdoutPump;
+        _stderrPump = stderrPump;
+        _stdout = stdout;
+        _stderr = stderr;
+    }
+
+    /// <summary>interpose.dll in the CLI project's own output folder (same configuration as this test assembly).</summary>
+    public static string CliPath { get; } = AppContext.BaseDirectory
+        .Replace(Path.Combine("tests", "Interpose.Proxy.Tests"), Path.Combine("src", "Interpose.Cli"), StringComparison.Ordinal) + "interpose.dll";
+
+    public string Home { get; }
+
+    public int Port { get; }
+
+    public int ProcessId => _process.Id;
+
+    public Uri Url => new($"http://127.0.0.1:{Port}");
+
+    public string CaPemPath => Path.Combine(Home, "interpose-ca.pem");
+
+    public IReadOnlyList<string> StandardOutput
+    {
+        get
+        {
+            lock (_stdout)
+            {
+                return [.. _stdout];
+            }
+        }
+    }
+
+    public IReadOnlyList<string> StandardError
+    {
+        get
+        {
+            lock (_stderr)
+            {
+                return [.. _stderr];
+            }
+        }
+    }
+
+    /// <summary>Starts <c>interpose run --listen 127.0.0.1:0</c> plus <paramref name="args"/>, and waits for its listening line.</summary>
+    public static async Task<InterposeProcess> StartAsync(string home, params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(CliPath);
+        info.ArgumentList.Add("--home");
+        info.ArgumentList.Add(home);
+        info.ArgumentList.Add("run");
+        info.ArgumentList.Add("--listen");
+        info.ArgumentList.Add("127.0.0.1:0");
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        var process = Process.Start(info)!;
+        var stdout = new List<string>();
+        var stderr = new List<string>();
+        var listening = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var stdoutPump = PumpAsync(process.StandardOutput, stdout, null);
+        var stderrPump = PumpAsync(process.StandardError, stderr, listening);
+        using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        int port;
+        try
+        {
+            port = await listening.Task.WaitAsync(guard.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new InvalidOperationException("interpose run did not start: " + string.Join('\n', stderr));
+        }
+
+        return new InterposeProcess(process, home, port, stdoutPump, stderrPump, stdout, stderr);
+    }
+
+    private static async Task PumpAsync(StreamReader reader, List<string> lines, TaskCompletionSource<int>? listening)
+    {
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            lock (lines)
+            {
+                lines.Add(line);
+            }
+
+            if (listening is not null && ListeningLine().Match(line) is { Success: true } match)
+            {
+                listening.TrySetResult(int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture));
+            }
+        }
+
+        listening?.TrySetException(new InvalidOperationException("interpose exited before listening: " + string.Join('\n', lines)));
+    }
+
+    /// <summary>The process's resident set size now and at its peak (VmRSS, VmHWM from /proc), in bytes.</summary>
+    public (long Current, long Peak) Memory()
+    {
+        long current = 0, peak = 0;
+        foreach (var line in File.ReadLines($"/proc/{_process.Id}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                current = KiloBytes(line) * 1024;
+            }
+            else if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+            {
+                peak = KiloBytes(line) * 1024;
+            }
+        }
+
+        return (current, peak);
+
+        static long KiloBytes(string line) => long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Sends SIGTERM and waits for the exit code.</summary>
+    public async Task<int> TerminateAsync()
+    {
+        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)])!;
+        await kill.WaitForExitAsync();
+        using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await _process.WaitForExitAsync(guard.Token);
+        await Task.WhenAll(_stdoutPump, _stderrPump);
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    [GeneratedRegex(@"^Interpose listening on 127\.0\.0\.1:(\d+)")]
+    private static partial Regex ListeningLine();
+}
