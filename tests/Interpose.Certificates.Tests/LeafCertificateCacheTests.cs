@@ -44,6 +44,30 @@ public sealed class LeafCertificateCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task A_hit_does_not_allocate()
+    {
+        using var cache = new LeafCertificateCache(_ca, new LeafCertificateCacheOptions { TimeProvider = _time });
+        var expected = await cache.GetAsync("hot.example.test", CancellationToken.None);
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.True(CompletedSynchronously(cache.GetAsync("hot.example.test", CancellationToken.None)));
+        }
+
+        const int Hits = 1000;
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < Hits; i++)
+        {
+            Assert.True(CompletedSynchronously(cache.GetAsync("hot.example.test", CancellationToken.None)));
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        // Habit 12: the accept path does not allocate; a few bytes of slack allow for runtime bookkeeping.
+        Assert.InRange(allocated, 0, 1024);
+        Assert.Same(expected, await cache.GetAsync("hot.example.test", CancellationToken.None));
+    }
+
+    [Fact]
     public async Task The_cache_never_exceeds_its_bound_while_forging_5000_names()
     {
         const int Capacity = 100;
@@ -269,6 +293,9 @@ public sealed class LeafCertificateCacheTests : IDisposable
             listener.Stop();
         }
     }
+
+    private static bool CompletedSynchronously(ValueTask<SslStreamCertificateContext> pending) =>
+        pending.IsCompletedSuccessfully && pending.Result is not null;
 
     private static X509ChainPolicy TrustOnly(X509Certificate2 root)
     {
