@@ -118,6 +118,22 @@ public sealed class LeafCertificateCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task Leaves_evicted_while_still_forging_reach_their_callers_and_then_retire()
+    {
+        using var cache = new LeafCertificateCache(_ca, new LeafCertificateCacheOptions { Capacity = 1, TimeProvider = _time });
+
+        // Ten misses in a row: each evicts the previous entry, most of them before their forge has finished.
+        var requests = Enumerable.Range(0, 10).Select(i => cache.GetAsync($"burst{i}.example.test", CancellationToken.None).AsTask()).ToArray();
+        var contexts = await Task.WhenAll(requests);
+
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => $"CN=burst{i}.example.test"), contexts.Select(c => c.TargetCertificate.Subject));
+        Assert.Equal(1, cache.Count);
+        Assert.Equal(9, cache.Evictions);
+        Assert.Equal(9, cache.RetiredCount);
+        Assert.All(contexts, c => Assert.NotEqual(IntPtr.Zero, c.TargetCertificate.Handle));
+    }
+
+    [Fact]
     public async Task A_leaf_is_forged_again_when_less_than_30_days_are_left()
     {
         using var cache = new LeafCertificateCache(_ca, new LeafCertificateCacheOptions { TimeProvider = _time });
