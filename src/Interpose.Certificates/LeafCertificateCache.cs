@@ -152,16 +152,7 @@ public sealed class LeafCertificateCache : IDisposable
                 _retired.Enqueue((leaf, now));
             }
 
-            _misses++;
-            var fresh = new Entry(host.Name);
-            _entries.Add(host.Name, _recency.AddFirst(fresh));
-
-            // Forging (key generation on first use, signing, chain build) runs on the pool, never on the caller's
-            // accept path; the task is stored before anyone can see the entry, since we hold the lock.
-            fresh.Task = Task.Run(() => ForgeEntry(fresh, host));
-            pending = fresh.Task;
-            EvictBeyondCapacity(now);
-            DisposeRetired(now);
+            pending = StartForge(host, now);
         }
 
         return Wait(pending, cancellationToken);
@@ -202,6 +193,21 @@ public sealed class LeafCertificateCache : IDisposable
         }
 
         _forge.Dispose();
+    }
+
+    /// <summary>A miss, under the lock. A method of its own so the hit path does not allocate the lambda's closure.</summary>
+    private Task<SslStreamCertificateContext> StartForge(LeafHostName host, DateTimeOffset now)
+    {
+        _misses++;
+        var entry = new Entry(host.Name);
+        _entries.Add(host.Name, _recency.AddFirst(entry));
+
+        // Forging (key generation on first use, signing, chain build) runs on the pool, never on the caller's
+        // accept path; the task is stored before anyone can see the entry, since the caller holds the lock.
+        entry.Task = Task.Run(() => ForgeEntry(entry, host));
+        EvictBeyondCapacity(now);
+        DisposeRetired(now);
+        return entry.Task;
     }
 
     // WaitAsync returns the task itself once it has completed, so a finished forge costs no allocation here.

@@ -54,9 +54,10 @@ internal static class CaCommands
     private static Command CreateShow()
     {
         var command = new Command("show", "Print the CA's subject, SHA-256 fingerprint, validity and file paths.");
+        CaSourceOptions.AddTo(command);
         SetGuardedAction(command, result =>
         {
-            using var authority = LoadExisting(result);
+            using var authority = CaSourceOptions.Load(result);
             WriteSummary(authority);
             return CliExit.Success;
         });
@@ -80,6 +81,7 @@ internal static class CaCommands
         command.Options.Add(output);
         command.Options.Add(includeKey);
         command.Options.Add(password);
+        CaSourceOptions.AddTo(command);
         SetGuardedAction(command, result =>
         {
             var exportFormat = result.GetValue(format) switch
@@ -100,7 +102,7 @@ internal static class CaCommands
                 return CliErrors.Report($"{result.GetValue(format)} is binary; write it to a file with --out FILE, or redirect standard output.");
             }
 
-            using var authority = LoadExisting(result);
+            using var authority = CaSourceOptions.Load(result);
             var bytes = authority.Export(exportFormat, withKey, result.GetValue(password));
             try
             {
@@ -187,11 +189,11 @@ internal static class CaCommands
             ("Key", key),
             ("Valid from", Utc(certificate.NotBefore)),
             ("Valid until", Utc(certificate.NotAfter)),
-            ("Certificate (PEM)", authority.CertificatePath ?? "-"),
+            ("Certificate", authority.CertificatePath ?? "-"),
             ("Certificate (DER)", authority.DerCertificatePath ?? "-"),
             ("Private key", authority.KeyPath ?? "-"),
         };
-        foreach (var (label, value) in lines)
+        foreach (var (label, value) in lines.Where(l => l.Item2 != "-"))
         {
             Console.Out.WriteLine($"{label + ":",-21}{value}");
         }

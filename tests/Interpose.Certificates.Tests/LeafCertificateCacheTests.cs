@@ -44,6 +44,30 @@ public sealed class LeafCertificateCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task A_hit_does_not_allocate()
+    {
+        using var cache = new LeafCertificateCache(_ca, new LeafCertificateCacheOptions { TimeProvider = _time });
+        var expected = await cache.GetAsync("hot.example.test", CancellationToken.None);
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.True(CompletedSynchronously(cache.GetAsync("hot.example.test", CancellationToken.None)));
+        }
+
+        const int Hits = 1000;
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < Hits; i++)
+        {
+            Assert.True(CompletedSynchronously(cache.GetAsync("hot.example.test", CancellationToken.None)));
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        // Habit 12: the accept path does not allocate; a few bytes of slack allow for runtime bookkeeping.
+        Assert.InRange(allocated, 0, 1024);
+        Assert.Same(expected, await cache.GetAsync("hot.example.test", CancellationToken.None));
+    }
+
+    [Fact]
     public async Task The_cache_never_exceeds_its_bound_while_forging_5000_names()
     {
         const int Capacity = 100;
@@ -91,6 +115,22 @@ public sealed class LeafCertificateCacheTests : IDisposable
         Assert.Equal(1, cache.Misses);
         Assert.Equal(99, cache.Hits);
         Assert.All(contexts, c => Assert.Same(contexts[0], c));
+    }
+
+    [Fact]
+    public async Task Leaves_evicted_while_still_forging_reach_their_callers_and_then_retire()
+    {
+        using var cache = new LeafCertificateCache(_ca, new LeafCertificateCacheOptions { Capacity = 1, TimeProvider = _time });
+
+        // Ten misses in a row: each evicts the previous entry, most of them before their forge has finished.
+        var requests = Enumerable.Range(0, 10).Select(i => cache.GetAsync($"burst{i}.example.test", CancellationToken.None).AsTask()).ToArray();
+        var contexts = await Task.WhenAll(requests);
+
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => $"CN=burst{i}.example.test"), contexts.Select(c => c.TargetCertificate.Subject));
+        Assert.Equal(1, cache.Count);
+        Assert.Equal(9, cache.Evictions);
+        Assert.Equal(9, cache.RetiredCount);
+        Assert.All(contexts, c => Assert.NotEqual(IntPtr.Zero, c.TargetCertificate.Handle));
     }
 
     [Fact]
@@ -269,6 +309,9 @@ public sealed class LeafCertificateCacheTests : IDisposable
             listener.Stop();
         }
     }
+
+    private static bool CompletedSynchronously(ValueTask<SslStreamCertificateContext> pending) =>
+        pending.IsCompletedSuccessfully && pending.Result is not null;
 
     private static X509ChainPolicy TrustOnly(X509Certificate2 root)
     {

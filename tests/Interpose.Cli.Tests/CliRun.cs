@@ -13,7 +13,15 @@ internal static class CliRun
         return await FinishAsync(process);
     }
 
-    public static Process Start(string home, params string[] arguments)
+    public static async Task<CliResult> RunWithEnvironmentAsync(string home, IReadOnlyDictionary<string, string> environment, params string[] arguments)
+    {
+        using var process = Start(home, arguments, environment);
+        return await FinishAsync(process);
+    }
+
+    public static Process Start(string home, params string[] arguments) => Start(home, arguments, new Dictionary<string, string>());
+
+    private static Process Start(string home, string[] arguments, IReadOnlyDictionary<string, string> environment)
     {
         // The test host tells us which dotnet runs it; use the same one for the CLI.
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
@@ -30,6 +38,11 @@ internal static class CliRun
         }
 
         start.Environment["INTERPOSE_HOME"] = home;
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
         return Process.Start(start) ?? throw new InvalidOperationException("interpose did not start");
     }
 

@@ -50,6 +50,38 @@ public class Http1ParserTests
     }
 
     [Theory]
+    [MemberData(nameof(InvalidRequestIndexes))]
+    public void Invalid_request_is_rejected_identically_when_the_scan_resumes(int index)
+    {
+        (string raw, RejectionReason reason) = HttpCorpus.InvalidRequests[index];
+        byte[] bytes = HttpCorpus.Bytes(raw);
+        IEnumerable<byte[]> chunks = bytes.Length <= 4096 ? Http1MessageDriver.OneByteAtATime(bytes) : SplitEvery(bytes, 1000);
+        var ex = Assert.Throws<HttpProtocolException>(() => Http1MessageDriver.ParseRequest(chunks, resumeScan: true));
+        Assert.Equal(reason, ex.Reason);
+    }
+
+    [Fact]
+    public void Resumed_scan_does_not_reread_what_it_has_examined()
+    {
+        byte[] partial = HttpCorpus.Bytes("GET / HTTP/1.1\r\nHost: a\r\nX-Slow: " + new string('s', 1000));
+        Http1HeadScan scan = default;
+        for (int n = 1; n <= partial.Length; n++)
+        {
+            var buffer = new ReadOnlySequence<byte>(partial, 0, n);
+            Assert.False(Http1Parser.TryParseRequestHead(buffer, Http1Limits.Default, ref scan, out _, out _));
+
+            // Everything received has been examined once; the next attempt starts after it.
+            Assert.Equal(n, scan.SearchFrom);
+        }
+
+        Assert.Equal(1, scan.FieldCount);
+        byte[] complete = [.. partial, .. "\r\n\r\n"u8];
+        Assert.True(Http1Parser.TryParseRequestHead(new ReadOnlySequence<byte>(complete), Http1Limits.Default, ref scan, out HttpRequestHead? head, out _));
+        Assert.Equal(1000, head.Headers.Get("X-Slow")!.Length);
+        Assert.Equal(0, scan.SearchFrom);
+    }
+
+    [Theory]
     [MemberData(nameof(InvalidResponseIndexes))]
     public void Invalid_response_is_rejected_with_its_reason_and_502(int index)
     {

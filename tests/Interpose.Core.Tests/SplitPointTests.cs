@@ -29,6 +29,34 @@ public class SplitPointTests
     }
 
     [Theory]
+    [MemberData(nameof(Requests))]
+    public void Request_parses_the_same_when_the_scan_resumes_at_every_split_point(string name)
+    {
+        byte[] message = HttpCorpus.Bytes(Find(HttpCorpus.ValidRequests, name));
+        Http1MessageDriver.Result whole = Http1MessageDriver.ParseRequest([message]);
+        for (int split = 1; split < message.Length; split++)
+        {
+            Assert.Equal(whole, Http1MessageDriver.ParseRequest(Http1MessageDriver.Split(message, split), resumeScan: true));
+        }
+
+        Assert.Equal(whole, Http1MessageDriver.ParseRequest(Http1MessageDriver.OneByteAtATime(message), resumeScan: true));
+    }
+
+    [Theory]
+    [MemberData(nameof(Responses))]
+    public void Response_parses_the_same_when_the_scan_resumes(string name)
+    {
+        byte[] message = HttpCorpus.Bytes(Find(HttpCorpus.ValidResponses, name));
+        Http1MessageDriver.Result whole = Http1MessageDriver.ParseResponse([message]);
+        for (int split = 1; split < message.Length; split++)
+        {
+            Assert.Equal(whole, Http1MessageDriver.ParseResponse(Http1MessageDriver.Split(message, split), resumeScan: true));
+        }
+
+        Assert.Equal(whole, Http1MessageDriver.ParseResponse(Http1MessageDriver.OneByteAtATime(message), resumeScan: true));
+    }
+
+    [Theory]
     [MemberData(nameof(Responses))]
     public void Response_parses_the_same_at_every_split_point(string name)
     {

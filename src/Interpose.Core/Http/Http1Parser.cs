@@ -43,26 +43,40 @@ public static class Http1Parser
     /// <exception cref="HttpProtocolException">The bytes are malformed or exceed a limit, even if the head is not complete yet.</exception>
     public static bool TryParseRequestHead(in ReadOnlySequence<byte> buffer, Http1Limits limits, [NotNullWhen(true)] out HttpRequestHead? head, out SequencePosition consumed)
     {
+        Http1HeadScan scan = default;
+        return TryParseRequestHead(buffer, limits, ref scan, out head, out consumed);
+    }
+
+    /// <summary>Parses a request head, resuming the scan where the previous incomplete attempt on this buffer stopped.</summary>
+    /// <param name="buffer">Bytes received so far, starting at the same byte as on the previous attempt; not consumed.</param>
+    /// <param name="limits">The caps to enforce.</param>
+    /// <param name="scan">Scan progress, kept by the caller between attempts; reset when a head is returned.</param>
+    /// <param name="head">The parsed head when the method returns <see langword="true"/>.</param>
+    /// <param name="consumed">Just past the CRLF that ends the header section; <c>buffer.Start</c> when incomplete.</param>
+    /// <returns><see langword="true"/> when a complete head was parsed; <see langword="false"/> when more bytes are needed.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="limits"/> is null.</exception>
+    /// <exception cref="HttpProtocolException">The bytes are malformed or exceed a limit, even if the head is not complete yet.</exception>
+    public static bool TryParseRequestHead(in ReadOnlySequence<byte> buffer, Http1Limits limits, ref Http1HeadScan scan, [NotNullWhen(true)] out HttpRequestHead? head, out SequencePosition consumed)
+    {
         ArgumentNullException.ThrowIfNull(limits);
         head = null;
         consumed = buffer.Start;
-        int length;
+        if (!TryLocateHead(buffer, limits, request: true, ref scan, out long total))
+        {
+            return false;
+        }
+
         if (buffer.IsSingleSegment)
         {
-            if (!TryParseRequestHead(buffer.FirstSpan, limits, out head, out length))
-            {
-                return false;
-            }
+            head = BuildRequestHead(buffer.FirstSpan[..(int)total], scan);
         }
         else
         {
-            byte[] rented = RentCopy(buffer, MaxHeadWindow(limits, request: true), out int copied);
+            byte[] rented = ArrayPool<byte>.Shared.Rent((int)total);
             try
             {
-                if (!TryParseRequestHead(rented.AsSpan(0, copied), limits, out head, out length))
-                {
-                    return false;
-                }
+                buffer.Slice(0, total).CopyTo(rented);
+                head = BuildRequestHead(rented.AsSpan(0, (int)total), scan);
             }
             finally
             {
@@ -70,7 +84,8 @@ public static class Http1Parser
             }
         }
 
-        consumed = buffer.GetPosition(length);
+        consumed = buffer.GetPosition(total);
+        scan.Reset();
         return true;
     }
 
@@ -84,26 +99,40 @@ public static class Http1Parser
     /// <exception cref="HttpProtocolException">The bytes are malformed or exceed a limit (<see cref="HttpProtocolException.InResponse"/> is set, status 502).</exception>
     public static bool TryParseResponseHead(in ReadOnlySequence<byte> buffer, Http1Limits limits, [NotNullWhen(true)] out HttpResponseHead? head, out SequencePosition consumed)
     {
+        Http1HeadScan scan = default;
+        return TryParseResponseHead(buffer, limits, ref scan, out head, out consumed);
+    }
+
+    /// <summary>Parses a response head, resuming the scan where the previous incomplete attempt on this buffer stopped.</summary>
+    /// <param name="buffer">Bytes received so far, starting at the same byte as on the previous attempt; not consumed.</param>
+    /// <param name="limits">The caps to enforce (the request-line cap also bounds the status line).</param>
+    /// <param name="scan">Scan progress, kept by the caller between attempts; reset when a head is returned.</param>
+    /// <param name="head">The parsed head when the method returns <see langword="true"/>.</param>
+    /// <param name="consumed">Just past the CRLF that ends the header section; <c>buffer.Start</c> when incomplete.</param>
+    /// <returns><see langword="true"/> when a complete head was parsed; <see langword="false"/> when more bytes are needed.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="limits"/> is null.</exception>
+    /// <exception cref="HttpProtocolException">The bytes are malformed or exceed a limit (<see cref="HttpProtocolException.InResponse"/> is set, status 502).</exception>
+    public static bool TryParseResponseHead(in ReadOnlySequence<byte> buffer, Http1Limits limits, ref Http1HeadScan scan, [NotNullWhen(true)] out HttpResponseHead? head, out SequencePosition consumed)
+    {
         ArgumentNullException.ThrowIfNull(limits);
         head = null;
         consumed = buffer.Start;
-        int length;
+        if (!TryLocateHead(buffer, limits, request: false, ref scan, out long total))
+        {
+            return false;
+        }
+
         if (buffer.IsSingleSegment)
         {
-            if (!TryParseResponseHead(buffer.FirstSpan, limits, out head, out length))
-            {
-                return false;
-            }
+            head = BuildResponseHead(buffer.FirstSpan[..(int)total], scan);
         }
         else
         {
-            byte[] rented = RentCopy(buffer, MaxHeadWindow(limits, request: false), out int copied);
+            byte[] rented = ArrayPool<byte>.Shared.Rent((int)total);
             try
             {
-                if (!TryParseResponseHead(rented.AsSpan(0, copied), limits, out head, out length))
-                {
-                    return false;
-                }
+                buffer.Slice(0, total).CopyTo(rented);
+                head = BuildResponseHead(rented.AsSpan(0, (int)total), scan);
             }
             finally
             {
@@ -111,7 +140,8 @@ public static class Http1Parser
             }
         }
 
-        consumed = buffer.GetPosition(length);
+        consumed = buffer.GetPosition(total);
+        scan.Reset();
         return true;
     }
 
@@ -310,58 +340,145 @@ public static class Http1Parser
         return true;
     }
 
-    private static bool TryParseRequestHead(ReadOnlySpan<byte> span, Http1Limits limits, [NotNullWhen(true)] out HttpRequestHead? head, out int length)
+    /// <summary>
+    /// Splits the head into lines without interpreting them, resuming from <paramref name="scan"/>: every search is
+    /// bounded by a limit, so an incomplete or hostile head costs at most the limits once in total.
+    /// </summary>
+    private static bool TryLocateHead(in ReadOnlySequence<byte> buffer, Http1Limits limits, bool request, ref Http1HeadScan scan, out long total)
     {
-        head = null;
-        length = 0;
-
-        // RFC 9112 §2.2: ignore (a bounded number of) empty lines before the request-line.
-        int pos = 0;
-        int empties = 0;
-        while (pos < span.Length)
+        total = 0;
+        bool inResponse = !request;
+        long length = buffer.Length;
+        if (scan.Phase == Http1HeadScan.ScanPhase.Leading)
         {
-            byte b = span[pos];
-            if (b == (byte)'\r')
+            // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line; a bounded number here.
+            while (request && scan.LineStart < length)
             {
-                if (pos + 1 >= span.Length)
+                byte b = ByteAt(buffer, scan.LineStart);
+                if (b == (byte)'\r')
                 {
-                    return false;
-                }
+                    if (scan.LineStart + 1 >= length)
+                    {
+                        return false;
+                    }
 
-                if (span[pos + 1] != (byte)'\n')
-                {
-                    Rejections.Throw(RejectionReason.BareCarriageReturn);
-                }
+                    if (ByteAt(buffer, scan.LineStart + 1) != (byte)'\n')
+                    {
+                        Rejections.Throw(RejectionReason.BareCarriageReturn);
+                    }
 
-                pos += 2;
-                if (++empties > MaxLeadingEmptyLines)
+                    scan.LineStart += 2;
+                    if (++scan.LeadingEmptyLines > MaxLeadingEmptyLines)
+                    {
+                        Rejections.Throw(RejectionReason.InvalidRequestLine);
+                    }
+                }
+                else if (b == (byte)'\n')
                 {
-                    Rejections.Throw(RejectionReason.InvalidRequestLine);
+                    Rejections.Throw(RejectionReason.BareLineFeed);
+                }
+                else
+                {
+                    break;
                 }
             }
-            else if (b == (byte)'\n')
+
+            if (scan.LineStart >= length)
             {
-                Rejections.Throw(RejectionReason.BareLineFeed);
+                return false;
+            }
+
+            scan.SearchFrom = scan.LineStart;
+            scan.Phase = Http1HeadScan.ScanPhase.StartLine;
+        }
+
+        if (scan.Phase == Http1HeadScan.ScanPhase.StartLine)
+        {
+            // RFC 9112 §3: a server receiving a request-target longer than it wishes to parse MUST respond 414.
+            long limit = scan.LineStart + limits.MaxRequestLineLength + 2;
+            long lf = FindLineFeed(buffer, ref scan, limit, request ? RejectionReason.RequestLineTooLong : RejectionReason.StatusLineTooLong, inResponse);
+            if (lf < 0)
+            {
+                return false;
+            }
+
+            scan.StartLineOffset = scan.LineStart;
+            scan.StartLineLength = (int)(lf - 1 - scan.LineStart);
+            scan.HeaderStart = lf + 1;
+            scan.LineStart = scan.SearchFrom = lf + 1;
+            scan.Phase = Http1HeadScan.ScanPhase.Fields;
+        }
+
+        while (true)
+        {
+            long lf = FindLineFeed(buffer, ref scan, scan.HeaderStart + limits.MaxHeaderBytes, RejectionReason.HeadersTooLarge, inResponse);
+            if (lf < 0)
+            {
+                return false;
+            }
+
+            if (lf - scan.LineStart == 1)
+            {
+                total = lf + 1;
+                return true;
+            }
+
+            if (++scan.FieldCount > limits.MaxHeaderCount)
+            {
+                Rejections.Throw(RejectionReason.TooManyHeaders, inResponse);
+            }
+
+            scan.LineStart = scan.SearchFrom = lf + 1;
+        }
+    }
+
+    /// <summary>Finds the LF ending the current line before offset <paramref name="limit"/>; -1 when not received yet.</summary>
+    private static long FindLineFeed(in ReadOnlySequence<byte> buffer, ref Http1HeadScan scan, long limit, RejectionReason tooLarge, bool inResponse)
+    {
+        long end = Math.Min(buffer.Length, limit);
+        long lf = -1;
+        if (end > scan.SearchFrom)
+        {
+            ReadOnlySequence<byte> window = buffer.Slice(scan.SearchFrom, end - scan.SearchFrom);
+            if (window.IsSingleSegment)
+            {
+                int i = window.FirstSpan.IndexOf((byte)'\n');
+                lf = i < 0 ? -1 : scan.SearchFrom + i;
             }
             else
             {
-                break;
+                SequencePosition? p = window.PositionOf((byte)'\n');
+                lf = p is null ? -1 : scan.SearchFrom + window.Slice(0, p.Value).Length;
             }
         }
 
-        if (!TryLocateStartLine(span[pos..], limits.MaxRequestLineLength, RejectionReason.RequestLineTooLong, inResponse: false, out int lineLength))
+        if (lf < 0)
         {
-            return false;
+            if (buffer.Length >= limit)
+            {
+                Rejections.Throw(tooLarge, inResponse);
+            }
+
+            scan.SearchFrom = end;
+            return -1;
         }
 
-        int headerStart = pos + lineLength + 2;
-        if (!TryLocateFieldSection(span[headerStart..], limits.MaxHeaderBytes, limits.MaxHeaderCount, RejectionReason.HeadersTooLarge, RejectionReason.TooManyHeaders, inResponse: false, out int sectionLength))
+        // RFC 9112 §2.2: a bare LF as line terminator MAY be accepted; Interpose rejects it because a
+        // downstream parser that disagrees would see a different message boundary.
+        if (lf == scan.LineStart || ByteAt(buffer, lf - 1) != (byte)'\r')
         {
-            return false;
+            Rejections.Throw(RejectionReason.BareLineFeed, inResponse);
         }
 
-        // The whole head is here: now validate and build it.
-        ReadOnlySpan<byte> line = span.Slice(pos, lineLength);
+        return lf;
+    }
+
+    private static byte ByteAt(in ReadOnlySequence<byte> buffer, long offset) =>
+        buffer.IsSingleSegment ? buffer.FirstSpan[(int)offset] : buffer.Slice(offset, 1).FirstSpan[0];
+
+    private static HttpRequestHead BuildRequestHead(ReadOnlySpan<byte> span, in Http1HeadScan scan)
+    {
+        ReadOnlySpan<byte> line = span.Slice((int)scan.StartLineOffset, scan.StartLineLength);
         if (line.Contains((byte)'\r'))
         {
             Rejections.Throw(RejectionReason.BareCarriageReturn);
@@ -401,30 +518,14 @@ public static class Http1Parser
         Version version = ParseVersion(afterMethod[(sp2 + 1)..], RejectionReason.InvalidRequestLine, inResponse: false);
 
         var headers = new HttpHeaders(16);
-        ParseFieldLines(span.Slice(headerStart, sectionLength - 2), headers, inResponse: false);
+        ParseFieldLines(span[(int)scan.HeaderStart..^2], headers, inResponse: false);
         ValidateHost(headers, version);
-
-        head = new HttpRequestHead(KnownHeaderNames.GetMethod(method), Encoding.ASCII.GetString(target), version, headers);
-        length = headerStart + sectionLength;
-        return true;
+        return new HttpRequestHead(KnownHeaderNames.GetMethod(method), Encoding.ASCII.GetString(target), version, headers);
     }
 
-    private static bool TryParseResponseHead(ReadOnlySpan<byte> span, Http1Limits limits, [NotNullWhen(true)] out HttpResponseHead? head, out int length)
+    private static HttpResponseHead BuildResponseHead(ReadOnlySpan<byte> span, in Http1HeadScan scan)
     {
-        head = null;
-        length = 0;
-        if (!TryLocateStartLine(span, limits.MaxRequestLineLength, RejectionReason.StatusLineTooLong, inResponse: true, out int lineLength))
-        {
-            return false;
-        }
-
-        int headerStart = lineLength + 2;
-        if (!TryLocateFieldSection(span[headerStart..], limits.MaxHeaderBytes, limits.MaxHeaderCount, RejectionReason.HeadersTooLarge, RejectionReason.TooManyHeaders, inResponse: true, out int sectionLength))
-        {
-            return false;
-        }
-
-        ReadOnlySpan<byte> line = span[..lineLength];
+        ReadOnlySpan<byte> line = span.Slice((int)scan.StartLineOffset, scan.StartLineLength);
         if (line.Contains((byte)'\r'))
         {
             Rejections.Throw(RejectionReason.BareCarriageReturn, inResponse: true);
@@ -460,6 +561,7 @@ public static class Http1Parser
                 Rejections.Throw(RejectionReason.InvalidStatusLine, inResponse: true);
             }
 
+            // RFC 9112 §4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ).
             reason = line[(HttpVersionLength + 5)..];
             if (reason.IndexOfAny(InvalidFieldValueBytes) >= 0)
             {
@@ -468,41 +570,8 @@ public static class Http1Parser
         }
 
         var headers = new HttpHeaders(16);
-        ParseFieldLines(span.Slice(headerStart, sectionLength - 2), headers, inResponse: true);
-        head = new HttpResponseHead(version, statusCode, KnownHeaderNames.GetReason(reason), headers);
-        length = headerStart + sectionLength;
-        return true;
-    }
-
-    /// <summary>Finds the CRLF ending a start line within <paramref name="maxLength"/> bytes; lineLength excludes the CRLF.</summary>
-    private static bool TryLocateStartLine(ReadOnlySpan<byte> span, int maxLength, RejectionReason tooLong, bool inResponse, out int lineLength)
-    {
-        lineLength = 0;
-        int window = maxLength + 2;
-        int lf = span[..Math.Min(span.Length, window)].IndexOf((byte)'\n');
-        if (lf < 0)
-        {
-            if (span.Length >= window)
-            {
-                Rejections.Throw(tooLong, inResponse);
-            }
-
-            return false;
-        }
-
-        // RFC 9112 §2.2: bare LF rejected (see TryLocateFieldSection).
-        if (lf == 0 || span[lf - 1] != (byte)'\r')
-        {
-            Rejections.Throw(RejectionReason.BareLineFeed, inResponse);
-        }
-
-        lineLength = lf - 1;
-        if (lineLength > maxLength)
-        {
-            Rejections.Throw(tooLong, inResponse);
-        }
-
-        return true;
+        ParseFieldLines(span[(int)scan.HeaderStart..^2], headers, inResponse: true);
+        return new HttpResponseHead(version, statusCode, KnownHeaderNames.GetReason(reason), headers);
     }
 
     private static void ParseFieldLines(ReadOnlySpan<byte> lines, HttpHeaders headers, bool inResponse)
@@ -578,17 +647,6 @@ public static class Http1Parser
         {
             Rejections.Throw(RejectionReason.InvalidHost);
         }
-    }
-
-    private static int MaxHeadWindow(Http1Limits limits, bool request) =>
-        (request ? MaxLeadingEmptyLines * 2 : 0) + limits.MaxRequestLineLength + 2 + limits.MaxHeaderBytes + 1;
-
-    private static byte[] RentCopy(in ReadOnlySequence<byte> buffer, int window, out int copied)
-    {
-        copied = (int)Math.Min(buffer.Length, window);
-        byte[] rented = ArrayPool<byte>.Shared.Rent(copied);
-        buffer.Slice(0, copied).CopyTo(rented);
-        return rented;
     }
 
     private static string VersionText(Version version)

@@ -125,7 +125,17 @@ public sealed class HttpHeaders : IReadOnlyList<HttpHeader>
     public int Remove(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
-        return _items.RemoveAll(h => string.Equals(h.Name, name, StringComparison.OrdinalIgnoreCase));
+        int removed = 0;
+        for (int i = _items.Count - 1; i >= 0; i--)
+        {
+            if (string.Equals(_items[i].Name, name, StringComparison.OrdinalIgnoreCase))
+            {
+                _items.RemoveAt(i);
+                removed++;
+            }
+        }
+
+        return removed;
     }
 
     /// <summary>Inserts a field line at <paramref name="index"/>.</summary>

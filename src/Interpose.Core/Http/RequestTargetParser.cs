@@ -112,7 +112,7 @@ public static class RequestTargetParser
     public static bool IsValidAuthority(string authority, bool portRequired)
     {
         ArgumentNullException.ThrowIfNull(authority);
-        return TryParseAuthority(authority, portRequired, 0, out _, out _);
+        return TryParseAuthority(authority, portRequired, 0, out _, out _, materialize: false);
     }
 
     private static void CheckPathAndQuery(string pathAndQuery)
@@ -124,7 +124,7 @@ public static class RequestTargetParser
         }
     }
 
-    private static bool TryParseAuthority(string authority, bool portRequired, int defaultPort, out string? host, out int port)
+    private static bool TryParseAuthority(string authority, bool portRequired, int defaultPort, out string? host, out int port, bool materialize = true)
     {
         host = null;
         port = defaultPort;
@@ -148,7 +148,7 @@ public static class RequestTargetParser
                 return false;
             }
 
-            host = hostPart.ToString();
+            host = materialize ? hostPart.ToString() : null;
         }
         else
         {
@@ -160,7 +160,7 @@ public static class RequestTargetParser
                 return false;
             }
 
-            host = hostPart.ToString().ToLowerInvariant();
+            host = materialize ? hostPart.ToString().ToLowerInvariant() : null;
         }
 
         if (rest.IsEmpty)

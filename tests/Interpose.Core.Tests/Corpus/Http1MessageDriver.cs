@@ -12,19 +12,25 @@ public sealed class Http1MessageDriver
 {
     private readonly List<byte[]> _pending = [];
     private readonly Queue<byte[]> _incoming;
+    private readonly bool _resumeScan;
     private int _startOffsetInFirst;
 
-    private Http1MessageDriver(IEnumerable<byte[]> chunks)
+    private Http1MessageDriver(IEnumerable<byte[]> chunks, bool resumeScan)
     {
         _incoming = new Queue<byte[]>(chunks);
+        _resumeScan = resumeScan;
     }
 
     /// <summary>The parse result: the head serialized back to bytes, the decoded body, the trailers, and leftover bytes.</summary>
     public sealed record Result(string Head, string Body, string Trailers, int Leftover);
 
-    public static Result ParseRequest(IEnumerable<byte[]> chunks, Http1Limits? limits = null) => new Http1MessageDriver(chunks).Run(isRequest: true, limits ?? Http1Limits.Default);
+    /// <summary>Parses a request fed as <paramref name="chunks"/>; with <paramref name="resumeScan"/> an <see cref="Http1HeadScan"/>
+    /// is kept between attempts (the engine's mode) instead of parsing afresh each time.</summary>
+    public static Result ParseRequest(IEnumerable<byte[]> chunks, Http1Limits? limits = null, bool resumeScan = false) =>
+        new Http1MessageDriver(chunks, resumeScan).Run(isRequest: true, limits ?? Http1Limits.Default);
 
-    public static Result ParseResponse(IEnumerable<byte[]> chunks, Http1Limits? limits = null) => new Http1MessageDriver(chunks).Run(isRequest: false, limits ?? Http1Limits.Default);
+    public static Result ParseResponse(IEnumerable<byte[]> chunks, Http1Limits? limits = null, bool resumeScan = false) =>
+        new Http1MessageDriver(chunks, resumeScan).Run(isRequest: false, limits ?? Http1Limits.Default);
 
     /// <summary>Splits <paramref name="message"/> at the given offsets.</summary>
     public static IEnumerable<byte[]> Split(byte[] message, params int[] points)
@@ -51,12 +57,18 @@ public sealed class Http1MessageDriver
     {
         var writer = new ArrayBufferWriter<byte>();
         BodyFraming framing;
+        Http1HeadScan scan = default;
         while (true)
         {
             ReadOnlySequence<byte> buffer = Current();
+            if (!_resumeScan)
+            {
+                scan.Reset();
+            }
+
             if (isRequest)
             {
-                if (Http1Parser.TryParseRequestHead(buffer, limits, out HttpRequestHead? request, out SequencePosition consumed))
+                if (Http1Parser.TryParseRequestHead(buffer, limits, ref scan, out HttpRequestHead? request, out SequencePosition consumed))
                 {
                     Http1Parser.WriteRequestHead(request, writer);
                     framing = MessageFraming.ForRequest(request);
@@ -68,7 +80,7 @@ public sealed class Http1MessageDriver
             }
             else
             {
-                if (Http1Parser.TryParseResponseHead(buffer, limits, out HttpResponseHead? response, out SequencePosition consumed))
+                if (Http1Parser.TryParseResponseHead(buffer, limits, ref scan, out HttpResponseHead? response, out SequencePosition consumed))
                 {
                     Http1Parser.WriteResponseHead(response, writer);
                     framing = MessageFraming.ForResponse(response, "GET");
