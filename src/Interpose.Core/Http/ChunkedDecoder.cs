@@ -23,6 +23,9 @@ public sealed class ChunkedDecoder
     private long _chunkSize;
     private long _remaining;
     private int _extensionLength;
+    private long _trailerLineStart;
+    private long _trailerSearchFrom;
+    private int _trailerCount;
 
     /// <summary>Creates a decoder for a request body.</summary>
     /// <param name="limits">The caps to enforce.</param>
@@ -124,6 +127,9 @@ public sealed class ChunkedDecoder
         _chunkSize = 0;
         _remaining = 0;
         _extensionLength = 0;
+        _trailerLineStart = 0;
+        _trailerSearchFrom = 0;
+        _trailerCount = 0;
         Trailers = null;
     }
 
@@ -240,26 +246,71 @@ public sealed class ChunkedDecoder
 
     private ChunkedReadResult ReadTrailers(in ReadOnlySequence<byte> input, out SequencePosition consumed)
     {
+        // RFC 9112 §7.1.2: trailer-section = *( field-line CRLF ), parsed like a header section and bounded the same
+        // way. Nothing is consumed until the section is complete, so the next call sees the same start and the scan
+        // resumes where it stopped instead of re-reading the section (no quadratic work for a byte-at-a-time peer).
         consumed = input.Start;
-        int length;
-        if (input.IsSingleSegment)
+        long limit = _limits.MaxTrailerBytes;
+        while (true)
         {
-            if (!ParseTrailers(input.FirstSpan, out length))
+            long end = Math.Min(input.Length, limit);
+            long lf = -1;
+            if (end > _trailerSearchFrom)
             {
+                SequencePosition? p = input.Slice(_trailerSearchFrom, end - _trailerSearchFrom).PositionOf((byte)'\n');
+                lf = p is null ? -1 : _trailerSearchFrom + input.Slice(_trailerSearchFrom, p.Value).Length;
+            }
+
+            if (lf < 0)
+            {
+                if (input.Length >= limit)
+                {
+                    Rejections.Throw(RejectionReason.TrailersTooLarge, _inResponse);
+                }
+
+                _trailerSearchFrom = end;
                 return ChunkedReadResult.NeedMoreData;
             }
+
+            // RFC 9112 §2.2: bare LF rejected, as in the header section.
+            if (lf == _trailerLineStart || ByteAt(input, lf - 1) != (byte)'\r')
+            {
+                Rejections.Throw(RejectionReason.BareLineFeed, _inResponse);
+            }
+
+            if (lf - _trailerLineStart == 1)
+            {
+                int length = (int)(lf + 1);
+                ParseTrailers(input.Slice(0, length));
+                consumed = input.GetPosition(length);
+                _state = State.Completed;
+                return ChunkedReadResult.Completed;
+            }
+
+            if (++_trailerCount > _limits.MaxHeaderCount)
+            {
+                Rejections.Throw(RejectionReason.TrailersTooLarge, _inResponse);
+            }
+
+            _trailerLineStart = _trailerSearchFrom = lf + 1;
+        }
+    }
+
+    private void ParseTrailers(in ReadOnlySequence<byte> section)
+    {
+        var trailers = new HttpHeaders();
+        if (section.IsSingleSegment)
+        {
+            ParseTrailerLines(section.FirstSpan, trailers);
         }
         else
         {
-            int copied = (int)Math.Min(input.Length, (long)_limits.MaxTrailerBytes + 1);
-            byte[] rented = ArrayPool<byte>.Shared.Rent(copied);
+            int length = (int)section.Length;
+            byte[] rented = ArrayPool<byte>.Shared.Rent(length);
             try
             {
-                input.Slice(0, copied).CopyTo(rented);
-                if (!ParseTrailers(rented.AsSpan(0, copied), out length))
-                {
-                    return ChunkedReadResult.NeedMoreData;
-                }
+                section.CopyTo(rented);
+                ParseTrailerLines(rented.AsSpan(0, length), trailers);
             }
             finally
             {
@@ -267,31 +318,22 @@ public sealed class ChunkedDecoder
             }
         }
 
-        consumed = input.GetPosition(length);
-        _state = State.Completed;
-        return ChunkedReadResult.Completed;
+        Trailers = trailers;
     }
 
-    private bool ParseTrailers(ReadOnlySpan<byte> span, out int length)
+    private void ParseTrailerLines(ReadOnlySpan<byte> section, HttpHeaders trailers)
     {
-        // RFC 9112 §7.1.2: trailer-section = *( field-line CRLF ), parsed like a header section and bounded the same way.
-        if (!Http1Parser.TryLocateFieldSection(span, _limits.MaxTrailerBytes, _limits.MaxHeaderCount, RejectionReason.TrailersTooLarge, RejectionReason.TrailersTooLarge, _inResponse, out length))
-        {
-            return false;
-        }
-
-        var trailers = new HttpHeaders();
-        ReadOnlySpan<byte> lines = span[..(length - 2)];
+        // Every line ends with CRLF (checked while locating); the last one is the empty line.
+        ReadOnlySpan<byte> lines = section[..^2];
         while (!lines.IsEmpty)
         {
             int lf = lines.IndexOf((byte)'\n');
             Http1Parser.ParseFieldLine(lines[..(lf - 1)], trailers, _inResponse);
             lines = lines[(lf + 1)..];
         }
-
-        Trailers = trailers;
-        return true;
     }
+
+    private static byte ByteAt(in ReadOnlySequence<byte> input, long offset) => input.Slice(offset, 1).FirstSpan[0];
 
     private static int HexValue(byte b) => b switch
     {

@@ -219,59 +219,6 @@ public static class Http1Parser
         output.Advance(pos);
     }
 
-    /// <summary>
-    /// Finds the end of a field section (header or trailer lines followed by an empty line) within caps.
-    /// Returns false when more bytes are needed. Only line structure is checked here; <see cref="ParseFieldLine"/> checks content.
-    /// </summary>
-    internal static bool TryLocateFieldSection(
-        ReadOnlySpan<byte> span,
-        int maxBytes,
-        int maxCount,
-        RejectionReason tooLarge,
-        RejectionReason tooMany,
-        bool inResponse,
-        out int sectionLength)
-    {
-        sectionLength = 0;
-        int pos = 0;
-        int count = 0;
-        while (true)
-        {
-            ReadOnlySpan<byte> rest = span[pos..];
-            int budget = maxBytes - pos;
-            int lf = rest[..Math.Min(rest.Length, budget)].IndexOf((byte)'\n');
-            if (lf < 0)
-            {
-                if (rest.Length >= budget)
-                {
-                    Rejections.Throw(tooLarge, inResponse);
-                }
-
-                return false;
-            }
-
-            // RFC 9112 §2.2: a bare LF as line terminator MAY be accepted; Interpose rejects it because a
-            // downstream parser that disagrees would see a different message boundary.
-            if (lf == 0 || rest[lf - 1] != (byte)'\r')
-            {
-                Rejections.Throw(RejectionReason.BareLineFeed, inResponse);
-            }
-
-            if (lf == 1)
-            {
-                sectionLength = pos + 2;
-                return true;
-            }
-
-            if (++count > maxCount)
-            {
-                Rejections.Throw(tooMany, inResponse);
-            }
-
-            pos += lf + 1;
-        }
-    }
-
     /// <summary>Validates one field line (without its CRLF) and appends it to <paramref name="headers"/>.</summary>
     internal static void ParseFieldLine(ReadOnlySpan<byte> line, HttpHeaders headers, bool inResponse)
     {
