@@ -87,7 +87,23 @@ public sealed class EndToEndTests(ITestOutputHelper output) : IDisposable
         }
 
         await using var origin = await KestrelOrigin.StartAsync(Map, TestPki.Issue(TestPki.OriginRoot, "localhost"));
-        await using var proxy = await InterposeProcess.StartAsync(Path.Combine(_home, "home"), "--upstream-ca", OriginRootPem, "--quiet");
+        await using var proxy = await InterposeProcess.StartAsync(Path.Combine(_home, "home"), "--upstream-ca", OriginRootPem, "--verbose");
+        try
+        {
+            await TransferAsync(origin, proxy, () => uploadHash);
+        }
+        finally
+        {
+            // What the proxy said, to explain a failure.
+            foreach (var line in proxy.StandardError.Concat(proxy.StandardOutput).Where(l => !l.StartsWith("debug: Forged", StringComparison.Ordinal)))
+            {
+                output.WriteLine(line);
+            }
+        }
+    }
+
+    private async Task TransferAsync(KestrelOrigin origin, InterposeProcess proxy, Func<string?> uploadHash)
+    {
         using var ca = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(proxy.CaPemPath);
         using var client = new HttpClient(new SocketsHttpHandler
         {
@@ -95,7 +111,12 @@ public sealed class EndToEndTests(ITestOutputHelper output) : IDisposable
             SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, c, _, e) => TestProxy.ChainsTo(c, ca, e) },
         }) { Timeout = TimeSpan.FromMinutes(5) };
 
-        Assert.Equal("hello", await (await client.PutAsync(origin.Url("/upload"), new ByteArrayContent("hello"u8.ToArray()))).Content.ReadAsStringAsync() is { Length: 64 } ? "hello" : "bad");
+        // Warm up (CA loaded, leaf forged, connections open) before the baseline memory reading.
+        using (var warmup = await client.PutAsync(origin.Url("/upload"), new ByteArrayContent("hello"u8.ToArray())))
+        {
+            Assert.Equal(Convert.ToHexString(SHA256.HashData("hello"u8)), await warmup.Content.ReadAsStringAsync());
+        }
+
         var before = proxy.Memory();
 
         // Upload.
@@ -104,6 +125,7 @@ public sealed class EndToEndTests(ITestOutputHelper output) : IDisposable
         {
             upload.EnsureSuccessStatusCode();
             Assert.Equal(expected, await upload.Content.ReadAsStringAsync());
+            Assert.Equal(expected, uploadHash());
         }
 
         // Download.

@@ -43,6 +43,10 @@ internal sealed class ClientSession
     private ClientConnection _info = null!;
     private Transport _client = null!;
 
+    // Resumable head scans: a peer sending one byte per packet costs linear, not quadratic, parsing.
+    private Http1HeadScan _requestScan;
+    private Http1HeadScan _responseScan;
+
     // State of the exchange in flight (one at a time per connection).
     private ExchangePhase _phase;
     private bool _responseStarted;
@@ -52,7 +56,7 @@ internal sealed class ClientSession
         _rt = runtime;
         _socket = socket;
         _requestDecoder = new ChunkedDecoder(runtime.Options.Limits);
-        _responseDecoder = new ChunkedDecoder(runtime.Options.Limits);
+        _responseDecoder = new ChunkedDecoder(runtime.Options.Limits, inResponse: true);
     }
 
     public async Task RunAsync()
@@ -122,6 +126,7 @@ internal sealed class ClientSession
         var input = _client.Input;
         using var scope = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.IdleKeepAlive, _rt.Draining);
         var started = false;
+        _requestScan.Reset();
         try
         {
             while (true)
@@ -138,7 +143,7 @@ internal sealed class ClientSession
                 SequencePosition consumed;
                 try
                 {
-                    if (Http1Parser.TryParseRequestHead(buffer, _rt.Options.Limits, out head, out consumed))
+                    if (Http1Parser.TryParseRequestHead(buffer, _rt.Options.Limits, ref _requestScan, out head, out consumed))
                     {
                         input.AdvanceTo(consumed);
                         return head;
@@ -226,7 +231,7 @@ internal sealed class ClientSession
         var request = new HttpRequest(head.Method, scheme, host, port, path, head.Version, head.Headers);
         var exchange = new HttpExchange(_rt.NextExchangeId(), _info, request, _rt.Time);
         exchange.Timings.RequestStarted = startedAt;
-        var requestBodyPending = requestFraming.Kind != BodyKind.None;
+        var requestBodyPending = requestFraming.Kind != BodyKind.None && requestFraming != new BodyFraming(BodyKind.ContentLength, 0);
         if (!requestBodyPending)
         {
             request.SetBufferedBody(ReadOnlyMemory<byte>.Empty);
@@ -537,14 +542,15 @@ internal sealed class ClientSession
         // 9. Reuse the origin connection only when both bodies ended cleanly.
         if (bodyTask is not null)
         {
-            if (!bodyTask.IsCompleted)
+            if (!upstreamReusable && !bodyTask.IsCompleted)
             {
-                // The origin answered before reading the whole request body: neither connection is in a known state.
+                // The origin answered early and is closing: the rest of the request body has nowhere to go.
                 await exchangeCts.CancelAsync();
-                keepAlive = false;
-                upstreamReusable = false;
             }
 
+            // NOTE: otherwise the body task is awaited, not polled: its last write may still be completing even though
+            // the origin already answered. An origin that answers early and keeps the connection must read the rest
+            // of the body (RFC 9112 §9.3), so this wait ends.
             var bodyError = await bodyTask;
             if (bodyError is not null)
             {
@@ -693,6 +699,7 @@ internal sealed class ClientSession
         var input = upstream.Transport.Input;
         using var scope = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.ResponseHead, ct);
         var sawAnyByte = false;
+        _responseScan.Reset();
         try
         {
             while (true)
@@ -705,9 +712,10 @@ internal sealed class ClientSession
                     exchange.Timings.FirstByte = _rt.Time.GetTimestamp();
                 }
 
-                if (Http1Parser.TryParseResponseHead(buffer, _rt.Options.Limits, out var head, out var consumed))
+                if (Http1Parser.TryParseResponseHead(buffer, _rt.Options.Limits, ref _responseScan, out var head, out var consumed))
                 {
                     input.AdvanceTo(consumed);
+                    _responseScan.Reset();
                     if (head.StatusCode is >= 100 and < 200 and not 101)
                     {
                         // RFC 9110 §15.2: a proxy forwards 1xx, except to HTTP/1.0 clients which cannot read them.
