@@ -38,7 +38,7 @@ public sealed class ClientConnection
     /// <summary>The negotiated cipher suite with the client, when intercepted.</summary>
     public TlsCipherSuite? CipherSuite { get; internal set; }
 
-    /// <summary>The negotiated ALPN protocol with the client, when intercepted.</summary>
+    /// <summary>The negotiated ALPN protocol with the client, when intercepted and the client offered one; else null.</summary>
     public string? Alpn { get; internal set; }
 
     /// <summary>A short description for logs: the client's address.</summary>

@@ -41,7 +41,7 @@ public sealed class ServerConnection
     /// <summary>The negotiated cipher suite, once the handshake completed.</summary>
     public TlsCipherSuite? CipherSuite { get; internal set; }
 
-    /// <summary>The negotiated ALPN protocol, once the handshake completed.</summary>
+    /// <summary>The negotiated ALPN protocol, once the handshake completed; null when none was negotiated.</summary>
     public string? Alpn { get; internal set; }
 
     /// <summary>The certificate the origin presented.</summary>

@@ -250,6 +250,40 @@ public sealed class AddonTests(ITestOutputHelper output)
         Assert.Equal(expected, log);
     }
 
+    [Fact]
+    public async Task Exchange_model_carries_connections_tls_details_and_ordered_timings()
+    {
+        await using var origin = await Origins.StartTlsAsync();
+        var done = new TaskCompletionSource<HttpExchange>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks
+        {
+            OnRequest = e => e.Tags["seen-by"] = "test",
+            OnDone = e => done.TrySetResult(e),
+        }));
+        using var client = proxy.CreateClient();
+
+        using var response = await client.PostAsync(origin.Url("/echo"), new StreamContent(new MemoryStream(new byte[10_000])));
+        await response.Content.ReadAsByteArrayAsync();
+        var exchange = await done.Task;
+
+        Assert.Equal("localhost", exchange.Client.Sni);
+        Assert.Equal($"localhost:{origin.Port}", exchange.Client.ConnectAuthority);
+        Assert.Equal(System.Security.Authentication.SslProtocols.Tls13, exchange.Client.TlsVersion);
+        Assert.Null(exchange.Client.Alpn); // HttpClient offers no ALPN for HTTP/1.1
+        Assert.Equal("http/1.1", exchange.Server!.Alpn); // the proxy offers http/1.1 and Kestrel picks it
+        Assert.NotNull(exchange.Server);
+        Assert.Equal(System.Security.Authentication.SslProtocols.Tls13, exchange.Server!.TlsVersion);
+        Assert.Equal("CN=localhost", exchange.Server.Certificate!.Subject);
+        Assert.Equal("localhost", exchange.Server.Sni);
+        Assert.Equal("test", exchange.Tags["seen-by"]);
+        var t = exchange.Timings;
+        long[] ordered = [t.RequestStarted, t.DnsDone, t.Connected, t.TlsDone, t.RequestSent, t.Done];
+        Assert.All(ordered, v => Assert.NotEqual(0, v));
+        Assert.Equal(ordered.Order(), ordered);
+        Assert.True(t.FirstByte >= t.TlsDone && t.FirstByte <= t.Done);
+        Assert.True(t.Total > TimeSpan.Zero);
+    }
+
     /// <summary>An addon made of delegates, for tests.</summary>
     private sealed class Hooks : ProxyAddon
     {
@@ -262,6 +296,14 @@ public sealed class AddonTests(ITestOutputHelper output)
         public Action<HttpExchange>? OnResponseHeaders { get; init; }
 
         public Action<TlsClientHelloContext>? OnClientHello { get; init; }
+
+        public Action<HttpExchange>? OnDone { get; init; }
+
+        public override ValueTask DoneAsync(HttpExchange exchange, CancellationToken cancellationToken)
+        {
+            OnDone?.Invoke(exchange);
+            return default;
+        }
 
         public override string Name => DisplayName;
 

@@ -426,7 +426,7 @@ internal sealed class ClientSession
 
                 if (requestBodyPending)
                 {
-                    bodyTask = SendRequestBodyAsync(streamBody, request.StreamTransform, upstream.Transport.Stream, sendRawChunked, exchangeCts);
+                    bodyTask = SendRequestBodyAsync(streamBody, request.StreamTransform, upstream.Transport.Stream, sendRawChunked, exchange.Timings, exchangeCts);
                 }
                 else
                 {
@@ -672,12 +672,13 @@ internal sealed class ClientSession
     }
 
     /// <summary>Copies the client's streamed request body to the origin; returns the failure, if any, as a value.</summary>
-    private async Task<Exception?> SendRequestBodyAsync(BodyFraming framing, BodyTransform? transform, Stream upstream, bool raw, CancellationTokenSource exchangeCts)
+    private async Task<Exception?> SendRequestBodyAsync(BodyFraming framing, BodyTransform? transform, Stream upstream, bool raw, ExchangeTimings timings, CancellationTokenSource exchangeCts)
     {
         try
         {
             IBodySink sink = raw ? new StreamSink(upstream) : new ReframingSink(upstream, chunked: transform is not null, transform, new ArrayBufferWriter<byte>());
             await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw, exchangeCts.Token);
+            timings.RequestSent = _rt.Time.GetTimestamp();
             return null;
         }
         catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or HttpProtocolException or ObjectDisposedException)
@@ -916,7 +917,7 @@ internal sealed class ClientSession
 
         _info.TlsVersion = ssl.SslProtocol;
         _info.CipherSuite = ssl.NegotiatedCipherSuite;
-        _info.Alpn = ssl.NegotiatedApplicationProtocol.ToString();
+        _info.Alpn = ssl.NegotiatedApplicationProtocol.Protocol.IsEmpty ? null : ssl.NegotiatedApplicationProtocol.ToString();
         scope.Dispose();
 
         var sni = hello.ServerName ?? (IPAddress.TryParse(host, out _) ? null : host);

@@ -86,7 +86,7 @@ internal sealed class UpstreamConnector(ProxyRuntime runtime)
                 transport.UseTls(ssl);
                 server.TlsVersion = ssl.SslProtocol;
                 server.CipherSuite = ssl.NegotiatedCipherSuite;
-                server.Alpn = ssl.NegotiatedApplicationProtocol.ToString();
+                server.Alpn = ssl.NegotiatedApplicationProtocol.Protocol.IsEmpty ? null : ssl.NegotiatedApplicationProtocol.ToString();
                 server.Certificate = ssl.RemoteCertificate as System.Security.Cryptography.X509Certificates.X509Certificate2;
                 if (exchange is not null)
                 {
