@@ -34,6 +34,9 @@ public class ExchangeBenchmarks
     private Connection _viaProxy = null!;
     private Connection _viaProxyWithAddon = null!;
 
+    /// <summary>Requests the origin saw with the addon's header: proof, checked at setup, that the hook ran.</summary>
+    private static int _headersSeen;
+
     [GlobalSetup]
     public async Task SetupAsync()
     {
@@ -52,7 +55,12 @@ public class ExchangeBenchmarks
             $"GET http://localhost:{originPort}/bench HTTP/1.1\r\nHost: localhost:{originPort}\r\nUser-Agent: interpose-bench\r\nAccept: */*\r\n\r\n");
         _direct = await Connection.OpenAsync(originPort, request, _clientBuffer);
         _viaProxy = await Connection.OpenAsync(_plainProxy.Endpoints[0].Port, request, _clientBuffer);
+        var seenBefore = Volatile.Read(ref _headersSeen);
         _viaProxyWithAddon = await Connection.OpenAsync(_addonProxy.Endpoints[0].Port, request, _clientBuffer);
+        if (seenBefore != 0 || Volatile.Read(ref _headersSeen) == 0)
+        {
+            throw new InvalidOperationException("The addon's header must reach the origin on the addon path only.");
+        }
     }
 
     [GlobalCleanup]
@@ -145,6 +153,11 @@ public class ExchangeBenchmarks
                     int end;
                     while ((end = buffer.AsSpan(0, filled).IndexOf("\r\n\r\n"u8)) >= 0)
                     {
+                        if (buffer.AsSpan(0, end).IndexOf("\r\nX-Interpose: bench"u8) >= 0)
+                        {
+                            Interlocked.Increment(ref _headersSeen);
+                        }
+
                         await socket.SendAsync(response, SocketFlags.None);
                         var consumed = end + 4;
                         buffer.AsSpan(consumed, filled - consumed).CopyTo(buffer);
