@@ -12,6 +12,9 @@ namespace Interpose.Proxy;
 /// <see cref="ServerConnectedAsync"/> for a new origin connection, <see cref="ResponseHeadersAsync"/>,
 /// <see cref="ResponseAsync"/>; <see cref="ErrorAsync"/> on failure; <see cref="DoneAsync"/> always, last.
 /// Every hook gets a token that is cancelled when the client goes away or the proxy shuts down.
+/// A hook that calls <see cref="HttpExchange.Respond"/> ends the request side: the origin is not contacted and
+/// <see cref="RequestAsync"/> is skipped if it has not run yet, but the other addons' hooks of the same step still
+/// run, and <see cref="ResponseAsync"/> runs for the answer (so a response-editing addon also sees synthetic answers).
 /// </remarks>
 public abstract class ProxyAddon
 {

@@ -38,6 +38,7 @@ public sealed class ProxyServer : IAsyncDisposable
     private CertificateAuthority? _ownedAuthority;
     private ITimer? _sweepTimer;
     private long _sessionIds;
+    private int _disposed;
     private State _state;
 
     /// <summary>Creates a server; nothing is opened until <see cref="StartAsync"/>.</summary>
@@ -73,6 +74,7 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <exception cref="ObjectDisposedException">The server was stopped or disposed.</exception>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         await _gate.WaitAsync(cancellationToken);
         try
         {
@@ -157,6 +159,11 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <returns>A task that completes when every connection is closed.</returns>
     public async Task StopAsync(CancellationToken cancellationToken = default)
     {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return;
+        }
+
         await _gate.WaitAsync(CancellationToken.None);
         try
         {
@@ -202,12 +209,35 @@ public sealed class ProxyServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Starts, runs until <paramref name="stoppingToken"/> is cancelled (e.g. Ctrl+C), then stops gracefully.</summary>
+    /// <param name="stoppingToken">Cancel to stop.</param>
+    /// <returns>A task that completes once the proxy has stopped.</returns>
+    /// <exception cref="CertificateException">The CA could not be loaded or created.</exception>
+    /// <exception cref="SocketException">A listening address could not be bound.</exception>
+    public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        await StartAsync(stoppingToken);
+        try
+        {
+            await Task.Delay(Timeout.InfiniteTimeSpan, _options.TimeProvider, stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Asked to stop: fall through to the graceful stop.
+        }
+
+        await StopAsync(CancellationToken.None);
+    }
+
     /// <summary>Stops (gracefully) and releases everything.</summary>
     /// <returns>A task that completes when everything is closed.</returns>
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
-        _gate.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _gate.Dispose();
+        }
     }
 
     private Task[] Snapshot() => [.. _sessions.Values.OfType<Task>()];

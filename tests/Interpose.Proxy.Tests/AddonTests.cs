@@ -246,6 +246,7 @@ public sealed class AddonTests(ITestOutputHelper output)
             "A:ResponseHeaders", "B:ResponseHeaders", "A:Response", "B:Response",
             "A:Done", "B:Done",
             "A:ClientDisconnected", "B:ClientDisconnected",
+            "A:ServerDisconnected", "B:ServerDisconnected", // the pooled origin connection, closed when the proxy stops
         ];
         Assert.Equal(expected, log);
     }
@@ -341,6 +342,8 @@ public sealed class AddonTests(ITestOutputHelper output)
         public override ValueTask ServerConnectingAsync(ServerConnection server, CancellationToken cancellationToken) => Add("ServerConnecting");
 
         public override ValueTask ServerConnectedAsync(ServerConnection server, CancellationToken cancellationToken) => Add("ServerConnected");
+
+        public override ValueTask ServerDisconnectedAsync(ServerConnection server, CancellationToken cancellationToken) => Add("ServerDisconnected");
 
         public override ValueTask RequestHeadersAsync(HttpExchange exchange, CancellationToken cancellationToken) => Add("RequestHeaders");
 

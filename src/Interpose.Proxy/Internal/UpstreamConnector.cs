@@ -95,7 +95,7 @@ internal sealed class UpstreamConnector(ProxyRuntime runtime)
             }
 
             timeout.Dispose();
-            var connection = new UpstreamConnection(key, transport, server);
+            var connection = new UpstreamConnection(key, transport, server, runtime);
             await runtime.Addons.NotifyAsync("ServerConnectedAsync", server, static (a, s, ct) => a.ServerConnectedAsync(s, ct), runtime.Logger, cancellationToken);
             return new ConnectResult(connection, null, server);
         }

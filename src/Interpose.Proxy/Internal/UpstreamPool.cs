@@ -11,9 +11,11 @@ internal readonly record struct UpstreamKey(string Scheme, string Host, int Port
     public bool IsTls => Scheme == "https";
 }
 
-/// <summary>An open connection to an origin.</summary>
-internal sealed class UpstreamConnection(UpstreamKey key, Transport transport, ServerConnection info) : IAsyncDisposable
+/// <summary>An open connection to an origin. Disposing it closes it and tells the addons, once.</summary>
+internal sealed class UpstreamConnection(UpstreamKey key, Transport transport, ServerConnection info, ProxyRuntime runtime) : IAsyncDisposable
 {
+    private int _disposed;
+
     public UpstreamKey Key { get; } = key;
 
     public Transport Transport { get; } = transport;
@@ -26,7 +28,16 @@ internal sealed class UpstreamConnection(UpstreamKey key, Transport transport, S
     /// <summary>When it was put back in the pool, as a <see cref="TimeProvider"/> timestamp.</summary>
     public long IdleSince { get; set; }
 
-    public ValueTask DisposeAsync() => Transport.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await Transport.DisposeAsync();
+        await runtime.Addons.NotifyAsync("ServerDisconnectedAsync", Info, static (a, s, ct) => a.ServerDisconnectedAsync(s, ct), runtime.Logger, CancellationToken.None);
+    }
 }
 
 /// <summary>
