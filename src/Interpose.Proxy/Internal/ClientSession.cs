@@ -309,6 +309,7 @@ internal sealed class ClientSession
                 _ => Failures.Describe(_phase, ex),
             };
             exchange.Error = error;
+            _rt.Metrics.Error(error);
             ProxyLog.UpstreamFailed(_rt.Logger, _info, request.Host, request.Port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
             if (ex is AddonException addon)
             {
@@ -334,6 +335,9 @@ internal sealed class ClientSession
         finally
         {
             exchange.Timings.Done = _rt.Time.GetTimestamp();
+            _rt.Metrics.ExchangeDone(exchange, exchange.Timings.Total);
+            _rt.Metrics.BytesUpstream(request.HasBody ? request.Body.Length : 0);
+            _rt.Metrics.BytesDownstream(responseBytes);
             await _rt.Addons.NotifyAsync("DoneAsync", exchange, static (a, e, c) => a.DoneAsync(e, c), _rt.Logger, CancellationToken.None);
             LogFlow(exchange, responseBytes);
         }
@@ -483,6 +487,7 @@ internal sealed class ClientSession
             await _client.Stream.WriteAsync(_scratch.WrittenMemory, ct);
             var (up, down) = await TunnelRelay.RunAsync(_client, upstream.Transport, ct);
             ProxyLog.TunnelClosed(_rt.Logger, _info, "upgraded", request.Host, request.Port, up, down);
+            _rt.Metrics.BytesUpstream(up);
             await upstream.DisposeAsync();
             return (false, down, null);
         }
@@ -671,7 +676,7 @@ internal sealed class ClientSession
         try
         {
             IBodySink sink = raw ? new StreamSink(upstream) : new ReframingSink(upstream, chunked: transform is not null, transform, new ArrayBufferWriter<byte>());
-            await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw, exchangeCts.Token);
+            _rt.Metrics.BytesUpstream(await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw, exchangeCts.Token));
             return null;
         }
         catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or HttpProtocolException or ObjectDisposedException)
@@ -902,10 +907,12 @@ internal sealed class ClientSession
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException && !_rt.Aborted.IsCancellationRequested)
         {
+            _rt.Metrics.TlsHandshake(client: true, ok: false);
             ProxyLog.ClientTlsFailed(_rt.Logger, _info, certificateHost, scope.TimedOut ? "handshake timeout" : ex.Message);
             return;
         }
 
+        _rt.Metrics.TlsHandshake(client: true, ok: true);
         _info.TlsVersion = ssl.SslProtocol;
         _info.CipherSuite = ssl.NegotiatedCipherSuite;
         _info.Alpn = ssl.NegotiatedApplicationProtocol.ToString();
@@ -942,6 +949,7 @@ internal sealed class ClientSession
         var connect = await _rt.Connector.ConnectAsync(new UpstreamKey("tcp", host, port, null), null, _rt.Aborted);
         if (connect.Error is { } error)
         {
+            _rt.Metrics.Error(error);
             ProxyLog.UpstreamFailed(_rt.Logger, _info, host, port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
             return;
         }
@@ -950,6 +958,8 @@ internal sealed class ClientSession
         _phase = ExchangePhase.Response;
         var (up, down) = await TunnelRelay.RunAsync(_client, upstream.Transport, _rt.Aborted);
         ProxyLog.TunnelClosed(_rt.Logger, _info, mode, host, port, up, down);
+        _rt.Metrics.BytesUpstream(up);
+        _rt.Metrics.BytesDownstream(down);
     }
 
     // ───────────────────────────── helpers ─────────────────────────────
