@@ -868,7 +868,8 @@ internal sealed class ClientSession
 
         _info.Sni = hello!.ServerName;
         _info.OfferedAlpn = hello.ApplicationProtocols;
-        var certificateHost = hello.ServerName ?? host;
+        var serverName = WithoutPort(hello.ServerName);
+        var certificateHost = serverName ?? host;
         var decision = IsIgnored(certificateHost, port) || IsIgnored(host, port) ? TlsDecision.Passthrough : TlsDecision.Intercept;
         var context = new TlsClientHelloContext(_info, hello, certificateHost, port, decision);
         try
@@ -918,8 +919,31 @@ internal sealed class ClientSession
         _info.Alpn = ssl.NegotiatedApplicationProtocol.ToString();
         scope.Dispose();
 
-        var sni = hello.ServerName ?? (IPAddress.TryParse(host, out _) ? null : host);
+        var sni = serverName ?? (IPAddress.TryParse(host, out _) ? null : host);
         await ServeHttpAsync(new TunnelTarget("https", host, port, sni));
+    }
+
+    /// <summary>
+    /// RFC 6066 §3: the SNI is a bare host name, but some clients send "host:port" (Go's tls.Config.ServerName set from
+    /// req.Host, as hey does); the port is dropped so the certificate and the origin's SNI name the host.
+    /// </summary>
+    internal static string? WithoutPort(string? serverName)
+    {
+        var colon = serverName?.LastIndexOf(':') ?? -1;
+        if (colon <= 0 || serverName!.IndexOf(':') != colon || colon == serverName.Length - 1)
+        {
+            return serverName;
+        }
+
+        foreach (var c in serverName.AsSpan(colon + 1))
+        {
+            if (!char.IsAsciiDigit(c))
+            {
+                return serverName;
+            }
+        }
+
+        return serverName[..colon];
     }
 
     private bool IsIgnored(string host, int port)
