@@ -376,9 +376,6 @@ internal sealed class ClientSession
             request.Headers.Add("Via", ViaValue(request.Version));
         }
 
-        var outgoing = new HttpRequestHead { Method = request.Method, Target = request.Path, Version = request.Version };
-        CopyHeaders(request.Headers, outgoing.Headers);
-
         // 6. An origin connection: reused if one is idle, else new. A reused one may have been closed by the origin
         //    just now; when nothing of the body left the client yet, one retry on a fresh connection is safe.
         UpstreamConnection? upstream = null;
@@ -408,7 +405,7 @@ internal sealed class ClientSession
                 //    answering early (100-continue, 413) is heard.
                 _phase = ExchangePhase.Request;
                 _scratch.ResetWrittenCount();
-                Http1Parser.WriteRequestHead(outgoing, _scratch);
+                Http1Parser.WriteRequestHead(request.Method, request.Path, request.Version, request.Headers, _scratch);
                 if (request.HasBody && !request.Body.IsEmpty && request.Body.Length <= _scratch.FreeCapacity)
                 {
                     _scratch.Write(request.Body.Span);
@@ -611,13 +608,10 @@ internal sealed class ClientSession
             headers.Add("Via", ViaValue(response.Version));
         }
 
-        var outgoing = new HttpResponseHead { Version = response.Version, StatusCode = response.StatusCode, ReasonPhrase = response.ReasonPhrase };
-        CopyHeaders(headers, outgoing.Headers);
-
         _phase = ExchangePhase.ClientResponse;
         _responseStarted = true;
         _scratch.ResetWrittenCount();
-        Http1Parser.WriteResponseHead(outgoing, _scratch);
+        Http1Parser.WriteResponseHead(response.Version, response.StatusCode, response.ReasonPhrase, headers, _scratch);
         await _client.Stream.WriteAsync(_scratch.WrittenMemory, ct);
         if (!hasBody)
         {
@@ -647,13 +641,10 @@ internal sealed class ClientSession
         }
 
         AddConnectionField(headers, clientVersion, keepAlive);
-        var outgoing = new HttpResponseHead { Version = HttpVersion.Version11, StatusCode = response.StatusCode, ReasonPhrase = response.ReasonPhrase };
-        CopyHeaders(headers, outgoing.Headers);
-
         _phase = ExchangePhase.ClientResponse;
         _responseStarted = true;
         _scratch.ResetWrittenCount();
-        Http1Parser.WriteResponseHead(outgoing, _scratch);
+        Http1Parser.WriteResponseHead(HttpVersion.Version11, response.StatusCode, response.ReasonPhrase, headers, _scratch);
         var body = bodyAllowed ? response.Body : ReadOnlyMemory<byte>.Empty;
         if (body.Length <= _scratch.FreeCapacity)
         {
@@ -1037,14 +1028,6 @@ internal sealed class ClientSession
         else if (clientVersion == HttpVersion.Version10)
         {
             headers.Set("Connection", "keep-alive");
-        }
-    }
-
-    private static void CopyHeaders(HttpHeaders from, HttpHeaders to)
-    {
-        foreach (var header in from)
-        {
-            to.Add(header.Name, header.Value);
         }
     }
 
