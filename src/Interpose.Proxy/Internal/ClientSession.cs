@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using System.Text;
 using Interpose.Core;
@@ -116,6 +117,7 @@ internal sealed class ClientSession
     /// Reads the next request head: the idle keep-alive timeout applies until its first byte, then the request-head
     /// timeout (slowloris). Returns null when the connection should close (clean close, timeout, malformed head).
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<HttpRequestHead?> ReadRequestHeadAsync()
     {
         _phase = ExchangePhase.ClientRequest;
@@ -178,6 +180,7 @@ internal sealed class ClientSession
     }
 
     /// <summary>Runs one exchange; returns whether the client connection may carry another request.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> HandleExchangeAsync(HttpRequestHead head, TunnelTarget? tunnel)
     {
         var startedAt = _rt.Time.GetTimestamp();
@@ -344,6 +347,7 @@ internal sealed class ClientSession
     }
 
     /// <summary>Steps 5 to 9 of an exchange: origin connection, request out, response back.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<(bool KeepAlive, long ResponseBytes, UpstreamConnection? Failed)> ForwardAsync(
         HttpExchange exchange, HttpRequestHead head, BodyFraming requestFraming, bool requestBodyPending, Version clientVersion, bool keepAlive, TunnelTarget? tunnel, CancellationToken ct)
     {
@@ -459,6 +463,7 @@ internal sealed class ClientSession
     }
 
     /// <summary>Steps 8 to 9: hooks on the response, spec wrapper, response to the client, connection reuse.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<(bool KeepAlive, long ResponseBytes, UpstreamConnection? Failed)> RelayResponseAsync(
         HttpExchange exchange, UpstreamConnection upstream, HttpResponseHead responseHead, Version clientVersion, bool keepAlive, Task<Exception?>? bodyTask, CancellationTokenSource exchangeCts)
     {
@@ -568,6 +573,7 @@ internal sealed class ClientSession
     }
 
     /// <summary>Relays a streamed response body with the framing the client can read.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<(long Bytes, bool KeepAlive)> StreamResponseAsync(
         UpstreamConnection upstream, HttpResponse response, HttpResponseHead responseHead, BodyFraming framing, string method, Version clientVersion, bool keepAlive, CancellationToken ct)
     {
@@ -684,6 +690,7 @@ internal sealed class ClientSession
     }
 
     /// <summary>Reads the final response head, relaying 1xx interim responses to HTTP/1.1 clients.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<HttpResponseHead> ReadResponseHeadAsync(UpstreamConnection upstream, HttpExchange exchange, Version clientVersion, CancellationToken ct)
     {
         var input = upstream.Transport.Input;
