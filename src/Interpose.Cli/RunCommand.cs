@@ -31,12 +31,16 @@ internal static class RunCommand
         var via = new Option<bool>("--via") { Description = "Add a Via header to forwarded messages" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only warnings and errors; no flow lines" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Debug logging (TLS, connections, certificates)" };
+        var metrics = new Option<string?>("--metrics")
+        {
+            Description = "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9090); off by default",
+        };
         var logFormat = new Option<string>("--log-format") { Description = "text or json", DefaultValueFactory = _ => "text" };
         logFormat.AcceptOnlyFromAmong("text", "json");
 
         var command = new Command("run", "Start the proxy (explicit HTTP/HTTPS proxy; point clients at it)")
         {
-            listen, caCert, caKey, caP12, caPassword, ignoreHosts, sslInsecure, upstreamCa, via, quiet, verbose, logFormat,
+            listen, caCert, caKey, caP12, caPassword, ignoreHosts, sslInsecure, upstreamCa, via, quiet, verbose, metrics, logFormat,
         };
 
         command.SetAction(async (result, cancellationToken) =>
@@ -91,12 +95,20 @@ internal static class RunCommand
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Cancel);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel);
 
+            var metricsEndPoint = result.GetValue(metrics) is { } metricsText ? ParseMetricsEndPoint(metricsText) : null;
+            using var meterProvider = metricsEndPoint is null ? null : MetricsExporter.Start(metricsEndPoint);
+
             await using var server = new ProxyServer(options, loggerFactory);
             await server.StartAsync(cancellationToken);
             var ca = server.CertificateAuthority!;
             var endpointsText = string.Join(", ", server.Endpoints);
             await Console.Error.WriteLineAsync($"Interpose listening on {endpointsText}");
             await Console.Error.WriteLineAsync($"CA: {ca.CertificatePath ?? "(given)"} (SHA-256 {ca.Sha256Fingerprint})");
+            if (metricsEndPoint is not null)
+            {
+                await Console.Error.WriteLineAsync($"Metrics at {MetricsExporter.Url(metricsEndPoint)}");
+            }
+
             await Console.Error.WriteLineAsync("Trust it in your clients: `interpose ca trust` prints the steps (curl: --cacert " + (ca.CertificatePath ?? "<ca.pem>") + ")");
             try
             {
@@ -135,6 +147,15 @@ internal static class RunCommand
         return IPEndPoint.TryParse(text, out var endPoint) && text.Contains(':', StringComparison.Ordinal)
             ? endPoint
             : throw new CliUsageException($"--listen: '{text}' is not HOST:PORT (an IP address and a port, e.g. 127.0.0.1:8080 or [::1]:8080)");
+    }
+
+    /// <summary>HOST:PORT for --metrics: an IP address and a port other than 0 (HttpListener cannot pick one).</summary>
+    internal static IPEndPoint ParseMetricsEndPoint(string text)
+    {
+        var endPoint = ParseEndPoint(text);
+        return endPoint.Port != 0
+            ? endPoint
+            : throw new CliUsageException($"--metrics: '{text}' needs a real port (e.g. 127.0.0.1:9090)");
     }
 
     private static Regex ParseRegex(string pattern)

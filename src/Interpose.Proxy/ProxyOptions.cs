@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.RegularExpressions;
@@ -68,6 +69,13 @@ public sealed class ProxyOptions
     /// Tests inject one so that no name leaves the machine.
     /// </summary>
     public Func<string, CancellationToken, ValueTask<IPAddress[]>>? Resolver { get; set; }
+
+    /// <summary>
+    /// Creates the server's <c>Interpose</c> meter (connections, exchanges, bytes, errors, TLS, certificates, pool);
+    /// when null the meter is created directly. Either way <c>dotnet-counters</c> and OpenTelemetry's
+    /// <c>AddMeter("Interpose")</c> see it.
+    /// </summary>
+    public IMeterFactory? MeterFactory { get; set; }
 
     /// <summary>The clock for timeouts and timings.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;

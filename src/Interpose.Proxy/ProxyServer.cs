@@ -66,6 +66,9 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <summary>The certificate authority in use; null before start.</summary>
     public CertificateAuthority? CertificateAuthority { get; private set; }
 
+    /// <summary>The running server's instruments; null before start.</summary>
+    internal ProxyMetrics? Metrics => _runtime?.Metrics;
+
     /// <summary>Loads or creates the CA, binds the listeners and starts accepting. Calling it again does nothing.</summary>
     /// <param name="cancellationToken">Cancels starting.</param>
     /// <returns>A task that completes once the proxy accepts connections.</returns>
@@ -197,6 +200,7 @@ public sealed class ProxyServer : IAsyncDisposable
             await _aborted!.CancelAsync();
             _sweepTimer?.Dispose();
             await _runtime!.Pool.DisposeAsync();
+            _runtime.Metrics.Dispose();
             _leaves?.Dispose();
             _ownedAuthority?.Dispose();
             _draining.Dispose();
@@ -276,12 +280,15 @@ public sealed class ProxyServer : IAsyncDisposable
     {
         // Each connection runs as its own flow on the thread pool; the accept loop never waits for one.
         await Task.Yield();
+        var metrics = _runtime!.Metrics;
+        metrics.ConnectionOpened();
         try
         {
-            await new ClientSession(_runtime!, socket).RunAsync();
+            await new ClientSession(_runtime, socket).RunAsync();
         }
         finally
         {
+            metrics.ConnectionClosed();
             socket.Dispose();
             _sessions.TryRemove(id, out _);
         }

@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using Interpose.Core.Http;
 
 namespace Interpose.Proxy.Internal;
@@ -14,6 +15,7 @@ internal static class BodyReader
     /// <remarks>With <c>raw</c>, chunked framing goes to the sink as received; otherwise the sink gets decoded data.</remarks>
     /// <exception cref="IOException">The connection closed before the body was complete.</exception>
     /// <exception cref="HttpProtocolException">The chunked framing is malformed.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public static async ValueTask<long> RelayAsync(PipeReader source, BodyFraming framing, ChunkedDecoder decoder, IBodySink sink, bool raw, CancellationToken cancellationToken)
     {
         long total = 0;
@@ -73,6 +75,7 @@ internal static class BodyReader
         return total;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<long> RelayChunkedAsync(PipeReader source, ChunkedDecoder decoder, IBodySink sink, bool raw, CancellationToken cancellationToken)
     {
         decoder.Reset();

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using Interpose.Core.Http;
 
 namespace Interpose.Proxy.Internal;
@@ -150,6 +151,7 @@ internal static class StreamWriting
     public static ValueTask WriteAsync(Stream destination, ReadOnlySequence<byte> data, CancellationToken cancellationToken) =>
         data.IsSingleSegment ? destination.WriteAsync(data.First, cancellationToken) : WriteSegmentsAsync(destination, data, cancellationToken);
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private static async ValueTask WriteSegmentsAsync(Stream destination, ReadOnlySequence<byte> data, CancellationToken cancellationToken)
     {
         foreach (var segment in data)

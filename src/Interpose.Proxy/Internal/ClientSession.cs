@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using System.Text;
 using Interpose.Core;
@@ -120,6 +121,7 @@ internal sealed class ClientSession
     /// Reads the next request head: the idle keep-alive timeout applies until its first byte, then the request-head
     /// timeout (slowloris). Returns null when the connection should close (clean close, timeout, malformed head).
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<HttpRequestHead?> ReadRequestHeadAsync()
     {
         _phase = ExchangePhase.ClientRequest;
@@ -183,6 +185,7 @@ internal sealed class ClientSession
     }
 
     /// <summary>Runs one exchange; returns whether the client connection may carry another request.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> HandleExchangeAsync(HttpRequestHead head, TunnelTarget? tunnel)
     {
         var startedAt = _rt.Time.GetTimestamp();
@@ -314,6 +317,7 @@ internal sealed class ClientSession
                 _ => Failures.Describe(_phase, ex),
             };
             exchange.Error = error;
+            _rt.Metrics.Error(error);
             ProxyLog.UpstreamFailed(_rt.Logger, _info, request.Host, request.Port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
             if (ex is AddonException addon)
             {
@@ -339,12 +343,16 @@ internal sealed class ClientSession
         finally
         {
             exchange.Timings.Done = _rt.Time.GetTimestamp();
+            _rt.Metrics.ExchangeDone(exchange, exchange.Timings.Total);
+            _rt.Metrics.BytesUpstream(request.HasBody ? request.Body.Length : 0);
+            _rt.Metrics.BytesDownstream(responseBytes);
             await _rt.Addons.NotifyAsync("DoneAsync", exchange, static (a, e, c) => a.DoneAsync(e, c), _rt.Logger, CancellationToken.None);
             LogFlow(exchange, responseBytes);
         }
     }
 
     /// <summary>Steps 5 to 9 of an exchange: origin connection, request out, response back.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<(bool KeepAlive, long ResponseBytes, UpstreamConnection? Failed)> ForwardAsync(
         HttpExchange exchange, HttpRequestHead head, BodyFraming requestFraming, bool requestBodyPending, Version clientVersion, bool keepAlive, TunnelTarget? tunnel, CancellationToken ct)
     {
@@ -377,9 +385,6 @@ internal sealed class ClientSession
             request.Headers.Add("Via", ViaValue(request.Version));
         }
 
-        var outgoing = new HttpRequestHead { Method = request.Method, Target = request.Path, Version = request.Version };
-        CopyHeaders(request.Headers, outgoing.Headers);
-
         // 6. An origin connection: reused if one is idle, else new. A reused one may have been closed by the origin
         //    just now; when nothing of the body left the client yet, one retry on a fresh connection is safe.
         UpstreamConnection? upstream = null;
@@ -409,7 +414,7 @@ internal sealed class ClientSession
                 //    answering early (100-continue, 413) is heard.
                 _phase = ExchangePhase.Request;
                 _scratch.ResetWrittenCount();
-                Http1Parser.WriteRequestHead(outgoing, _scratch);
+                Http1Parser.WriteRequestHead(request.Method, request.Path, request.Version, request.Headers, _scratch);
                 if (request.HasBody && !request.Body.IsEmpty && request.Body.Length <= _scratch.FreeCapacity)
                 {
                     _scratch.Write(request.Body.Span);
@@ -463,6 +468,7 @@ internal sealed class ClientSession
     }
 
     /// <summary>Steps 8 to 9: hooks on the response, spec wrapper, response to the client, connection reuse.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<(bool KeepAlive, long ResponseBytes, UpstreamConnection? Failed)> RelayResponseAsync(
         HttpExchange exchange, UpstreamConnection upstream, HttpResponseHead responseHead, Version clientVersion, bool keepAlive, Task<Exception?>? bodyTask, CancellationTokenSource exchangeCts)
     {
@@ -488,6 +494,7 @@ internal sealed class ClientSession
             await _client.Stream.WriteAsync(_scratch.WrittenMemory, ct);
             var (up, down) = await TunnelRelay.RunAsync(_client, upstream.Transport, ct);
             ProxyLog.TunnelClosed(_rt.Logger, _info, "upgraded", request.Host, request.Port, up, down);
+            _rt.Metrics.BytesUpstream(up);
             await upstream.DisposeAsync();
             return (false, down, null);
         }
@@ -572,6 +579,7 @@ internal sealed class ClientSession
     }
 
     /// <summary>Relays a streamed response body with the framing the client can read.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<(long Bytes, bool KeepAlive)> StreamResponseAsync(
         UpstreamConnection upstream, HttpResponse response, HttpResponseHead responseHead, BodyFraming framing, string method, Version clientVersion, bool keepAlive, CancellationToken ct)
     {
@@ -612,13 +620,10 @@ internal sealed class ClientSession
             headers.Add("Via", ViaValue(response.Version));
         }
 
-        var outgoing = new HttpResponseHead { Version = response.Version, StatusCode = response.StatusCode, ReasonPhrase = response.ReasonPhrase };
-        CopyHeaders(headers, outgoing.Headers);
-
         _phase = ExchangePhase.ClientResponse;
         _responseStarted = true;
         _scratch.ResetWrittenCount();
-        Http1Parser.WriteResponseHead(outgoing, _scratch);
+        Http1Parser.WriteResponseHead(response.Version, response.StatusCode, response.ReasonPhrase, headers, _scratch);
         await _client.Stream.WriteAsync(_scratch.WrittenMemory, ct);
         if (!hasBody)
         {
@@ -648,13 +653,10 @@ internal sealed class ClientSession
         }
 
         AddConnectionField(headers, clientVersion, keepAlive);
-        var outgoing = new HttpResponseHead { Version = HttpVersion.Version11, StatusCode = response.StatusCode, ReasonPhrase = response.ReasonPhrase };
-        CopyHeaders(headers, outgoing.Headers);
-
         _phase = ExchangePhase.ClientResponse;
         _responseStarted = true;
         _scratch.ResetWrittenCount();
-        Http1Parser.WriteResponseHead(outgoing, _scratch);
+        Http1Parser.WriteResponseHead(HttpVersion.Version11, response.StatusCode, response.ReasonPhrase, headers, _scratch);
         var body = bodyAllowed ? response.Body : ReadOnlyMemory<byte>.Empty;
         if (body.Length <= _scratch.FreeCapacity)
         {
@@ -677,7 +679,7 @@ internal sealed class ClientSession
         try
         {
             IBodySink sink = raw ? new StreamSink(upstream) : new ReframingSink(upstream, chunked: transform is not null, transform, new ArrayBufferWriter<byte>());
-            await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw, exchangeCts.Token);
+            _rt.Metrics.BytesUpstream(await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw, exchangeCts.Token));
             timings.RequestSent = _rt.Time.GetTimestamp();
             return null;
         }
@@ -695,6 +697,7 @@ internal sealed class ClientSession
     }
 
     /// <summary>Reads the final response head, relaying 1xx interim responses to HTTP/1.1 clients.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<HttpResponseHead> ReadResponseHeadAsync(UpstreamConnection upstream, HttpExchange exchange, Version clientVersion, CancellationToken ct)
     {
         var input = upstream.Transport.Input;
@@ -872,7 +875,8 @@ internal sealed class ClientSession
 
         _info.Sni = hello!.ServerName;
         _info.OfferedAlpn = hello.ApplicationProtocols;
-        var certificateHost = hello.ServerName ?? host;
+        var serverName = WithoutPort(hello.ServerName);
+        var certificateHost = serverName ?? host;
         var decision = IsIgnored(certificateHost, port) || IsIgnored(host, port) ? TlsDecision.Passthrough : TlsDecision.Intercept;
         var context = new TlsClientHelloContext(_info, hello, certificateHost, port, decision);
         try
@@ -911,17 +915,42 @@ internal sealed class ClientSession
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException && !_rt.Aborted.IsCancellationRequested)
         {
+            _rt.Metrics.TlsHandshake(client: true, ok: false);
             ProxyLog.ClientTlsFailed(_rt.Logger, _info, certificateHost, scope.TimedOut ? "handshake timeout" : ex.Message);
             return;
         }
 
+        _rt.Metrics.TlsHandshake(client: true, ok: true);
         _info.TlsVersion = ssl.SslProtocol;
         _info.CipherSuite = ssl.NegotiatedCipherSuite;
         _info.Alpn = ssl.NegotiatedApplicationProtocol.Protocol.IsEmpty ? null : ssl.NegotiatedApplicationProtocol.ToString();
         scope.Dispose();
 
-        var sni = hello.ServerName ?? (IPAddress.TryParse(host, out _) ? null : host);
+        var sni = serverName ?? (IPAddress.TryParse(host, out _) ? null : host);
         await ServeHttpAsync(new TunnelTarget("https", host, port, sni));
+    }
+
+    /// <summary>
+    /// RFC 6066 §3: the SNI is a bare host name, but some clients send "host:port" (Go's tls.Config.ServerName set from
+    /// req.Host, as hey does); the port is dropped so the certificate and the origin's SNI name the host.
+    /// </summary>
+    internal static string? WithoutPort(string? serverName)
+    {
+        var colon = serverName?.LastIndexOf(':') ?? -1;
+        if (colon <= 0 || serverName!.IndexOf(':') != colon || colon == serverName.Length - 1)
+        {
+            return serverName;
+        }
+
+        foreach (var c in serverName.AsSpan(colon + 1))
+        {
+            if (!char.IsAsciiDigit(c))
+            {
+                return serverName;
+            }
+        }
+
+        return serverName[..colon];
     }
 
     private bool IsIgnored(string host, int port)
@@ -951,6 +980,7 @@ internal sealed class ClientSession
         var connect = await _rt.Connector.ConnectAsync(new UpstreamKey("tcp", host, port, null), null, _rt.Aborted);
         if (connect.Error is { } error)
         {
+            _rt.Metrics.Error(error);
             ProxyLog.UpstreamFailed(_rt.Logger, _info, host, port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
             return;
         }
@@ -959,6 +989,8 @@ internal sealed class ClientSession
         _phase = ExchangePhase.Response;
         var (up, down) = await TunnelRelay.RunAsync(_client, upstream.Transport, _rt.Aborted);
         ProxyLog.TunnelClosed(_rt.Logger, _info, mode, host, port, up, down);
+        _rt.Metrics.BytesUpstream(up);
+        _rt.Metrics.BytesDownstream(down);
     }
 
     // ───────────────────────────── helpers ─────────────────────────────
@@ -1012,14 +1044,6 @@ internal sealed class ClientSession
         else if (clientVersion == HttpVersion.Version10)
         {
             headers.Set("Connection", "keep-alive");
-        }
-    }
-
-    private static void CopyHeaders(HttpHeaders from, HttpHeaders to)
-    {
-        foreach (var header in from)
-        {
-            to.Add(header.Name, header.Value);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 
 namespace Interpose.Proxy.Internal;
 
@@ -23,6 +24,7 @@ internal sealed class PipeReaderDuplexStream(PipeReader reader, Stream writeTo) 
         set => throw new NotSupportedException();
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         var result = await reader.ReadAsync(cancellationToken);

@@ -83,6 +83,7 @@ internal sealed class UpstreamConnector(ProxyRuntime runtime)
                     CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
                     RemoteCertificateValidationCallback = validator.Validate,
                 }, timeout.Token);
+                runtime.Metrics.TlsHandshake(client: false, ok: true);
                 transport.UseTls(ssl);
                 server.TlsVersion = ssl.SslProtocol;
                 server.CipherSuite = ssl.NegotiatedCipherSuite;
@@ -107,6 +108,11 @@ internal sealed class UpstreamConnector(ProxyRuntime runtime)
                 // The client went away or the proxy is stopping: not an origin failure.
                 await DisposeAsync(ssl, stream, socket, timeout);
                 throw;
+            }
+
+            if (phase == ExchangePhase.Tls)
+            {
+                runtime.Metrics.TlsHandshake(client: false, ok: false);
             }
 
             var error = validator?.FailureReason is { } reason

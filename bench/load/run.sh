@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# One-command load benchmark: direct vs through Interpose, interleaved rounds, loopback only.
+#   bench/load/run.sh                 # default: 3 rounds of 5 s per scenario
+#   ROUNDS=5 SECONDS_PER_ROUND=5 bench/load/run.sh
+# Installs its tools from Debian when missing (hey, nginx-light, curl, openssl, python3), builds the CLI in Release,
+# starts nginx (HTTP + HTTPS origin) and `interpose run` as separate processes, prints a Markdown table, and stops
+# every process it started (by PID). Every load loop is bounded in time; nothing leaves 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+missing=()
+command -v hey >/dev/null || missing+=(hey)
+command -v nginx >/dev/null || missing+=(nginx-light)
+command -v curl >/dev/null || missing+=(curl)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v python3 >/dev/null || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >&2
+fi
+
+dotnet build -c Release src/Interpose.Cli -nologo -v quiet >&2
+exec python3 bench/load/loadbench.py "$@"

@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Interpose.Certificates;
+
+namespace Interpose.Proxy.Internal;
+
+/// <summary>
+/// The proxy's instruments, on a <see cref="Meter"/> named <see cref="MeterName"/> (one per running server), so that
+/// <c>dotnet-counters</c>, a <see cref="MeterListener"/> or an OpenTelemetry exporter see them without any setup here.
+/// </summary>
+/// <remarks>
+/// Cheap when nobody listens: every recording first checks <see cref="Instrument.Enabled"/>, and tags travel in a
+/// <see cref="TagList"/> struct (no array per call). Observable instruments read counters the cache and the pool keep
+/// anyway, only when a listener collects.
+/// </remarks>
+internal sealed class ProxyMetrics : IDisposable
+{
+    /// <summary>The meter's name: what <c>dotnet-counters monitor --counters Interpose</c> and <c>AddMeter</c> take.</summary>
+    public const string MeterName = "Interpose";
+
+    /// <summary>
+    /// Histogram buckets for exchange duration in milliseconds: from 0.1 ms (a loopback keep-alive exchange) to 10 s
+    /// (a slow origin), roughly 1-2.5-5 per decade, as the OpenTelemetry HTTP semantic conventions' buckets scaled to ms.
+    /// </summary>
+    private static readonly double[] DurationBucketsMs = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _connections;
+    private readonly UpDownCounter<long> _activeConnections;
+    private readonly Counter<long> _exchanges;
+    private readonly Histogram<double> _exchangeDuration;
+    private readonly Counter<long> _bytes;
+    private readonly Counter<long> _errors;
+    private readonly Counter<long> _tlsHandshakes;
+
+    public ProxyMetrics(IMeterFactory? factory, LeafCertificateCache leaves, UpstreamPool pool)
+    {
+        var options = new MeterOptions(MeterName);
+        _meter = factory?.Create(options) ?? new Meter(options);
+        _connections = _meter.CreateCounter<long>("interpose.connections", "{connection}", "Client connections accepted");
+        _activeConnections = _meter.CreateUpDownCounter<long>("interpose.connections.active", "{connection}", "Client connections open now");
+        _exchanges = _meter.CreateCounter<long>("interpose.exchanges", "{exchange}", "HTTP exchanges finished, by outcome (ok, error, killed, synthetic)");
+        _exchangeDuration = _meter.CreateHistogram(
+            "interpose.exchange.duration",
+            "ms",
+            "Time from the request head to the end of the response, by outcome",
+            tags: null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBucketsMs });
+        _bytes = _meter.CreateCounter<long>("interpose.bytes", "By", "Body and tunnel bytes relayed, by direction (upstream: client to origin; downstream: origin to client)");
+        _errors = _meter.CreateCounter<long>("interpose.errors", "{error}", "Failed exchanges and tunnels, by phase and whether transient");
+        _tlsHandshakes = _meter.CreateCounter<long>("interpose.tls.handshakes", "{handshake}", "TLS handshakes, by side (client, upstream) and result (ok, failed)");
+        _meter.CreateObservableCounter("interpose.certificates.forged", () => (long)leaves.ForgeCount, "{certificate}", "Leaf certificates forged");
+        _meter.CreateObservableCounter("interpose.certificates.cache", () => CacheMeasurements(leaves), "{lookup}", "Leaf certificate cache lookups, by result (hit, miss)");
+        _meter.CreateObservableCounter("interpose.certificates.evictions", () => leaves.Evictions, "{certificate}", "Leaf certificates evicted from the cache");
+        _meter.CreateObservableGauge("interpose.pool.idle", () => (long)pool.IdleCount, "{connection}", "Idle origin connections kept for reuse");
+    }
+
+    /// <summary>The meter itself (tests listen to this instance only, as other servers may run in the same process).</summary>
+    public Meter Meter => _meter;
+
+    public void ConnectionOpened()
+    {
+        if (_connections.Enabled)
+        {
+            _connections.Add(1);
+        }
+
+        if (_activeConnections.Enabled)
+        {
+            _activeConnections.Add(1);
+        }
+    }
+
+    public void ConnectionClosed()
+    {
+        if (_activeConnections.Enabled)
+        {
+            _activeConnections.Add(-1);
+        }
+    }
+
+    /// <summary>One exchange ended: its outcome and duration (in <see cref="TimeProvider"/> timestamps).</summary>
+    public void ExchangeDone(HttpExchange exchange, TimeSpan duration)
+    {
+        if (!_exchanges.Enabled && !_exchangeDuration.Enabled)
+        {
+            return;
+        }
+
+        var outcome = exchange.Error is not null ? "error" : exchange.IsKilled ? "killed" : exchange.IsSynthetic ? "synthetic" : "ok";
+        var tags = new TagList { { "outcome", outcome } };
+        _exchanges.Add(1, tags);
+        _exchangeDuration.Record(duration.TotalMilliseconds, tags);
+    }
+
+    public void BytesUpstream(long count) => AddBytes(count, "upstream");
+
+    public void BytesDownstream(long count) => AddBytes(count, "downstream");
+
+    public void Error(ExchangeError error)
+    {
+        if (_errors.Enabled)
+        {
+            _errors.Add(1, new TagList { { "phase", PhaseTag(error.Phase) }, { "transient", error.IsTransient ? "true" : "false" } });
+        }
+    }
+
+    /// <summary>A TLS handshake finished; <paramref name="client"/>: with the client (else with the origin).</summary>
+    public void TlsHandshake(bool client, bool ok)
+    {
+        if (_tlsHandshakes.Enabled)
+        {
+            _tlsHandshakes.Add(1, new TagList { { "side", client ? "client" : "upstream" }, { "result", ok ? "ok" : "failed" } });
+        }
+    }
+
+    public void Dispose() => _meter.Dispose();
+
+    private void AddBytes(long count, string direction)
+    {
+        if (count > 0 && _bytes.Enabled)
+        {
+            _bytes.Add(count, new TagList { { "direction", direction } });
+        }
+    }
+
+    private static Measurement<long>[] CacheMeasurements(LeafCertificateCache leaves) =>
+    [
+        new(leaves.Hits, new KeyValuePair<string, object?>("result", "hit")),
+        new(leaves.Misses, new KeyValuePair<string, object?>("result", "miss")),
+    ];
+
+    private static string PhaseTag(ExchangePhase phase) => phase switch
+    {
+        ExchangePhase.Dns => "dns",
+        ExchangePhase.Connect => "connect",
+        ExchangePhase.Tls => "tls",
+        ExchangePhase.Request => "request",
+        ExchangePhase.Response => "response",
+        ExchangePhase.ClientRequest => "client_request",
+        ExchangePhase.ClientResponse => "client_response",
+        _ => "addon",
+    };
+}
