@@ -26,7 +26,7 @@ namespace Interpose.Proxy.Internal;
 ///            ─► body (concurrently) ─► response head (1xx relayed) ─► hooks ─► spec wrapper ─► response to client
 /// </code>
 /// </remarks>
-internal sealed class ClientSession
+internal sealed partial class ClientSession
 {
     /// <summary>A request body left unread by a synthetic answer is drained up to 1 MiB to keep the connection; beyond, it closes.</summary>
     private const long MaxDrainBytes = 1024 * 1024;
@@ -93,7 +93,7 @@ internal sealed class ClientSession
         while (true)
         {
             var head = await ReadRequestHeadAsync();
-            if (head is null)
+            if (head is null || (tunnel is null && !await AdmitAsync(head)))
             {
                 return;
             }

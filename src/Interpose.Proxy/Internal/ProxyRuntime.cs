@@ -21,6 +21,7 @@ internal sealed class ProxyRuntime
         Leaves = leaves;
         Pool = new UpstreamPool(Time, options.Timeouts.UpstreamIdle, options.MaxIdleConnectionsPerOrigin, options.MaxIdleConnectionsTotal);
         Connector = new UpstreamConnector(this);
+        Authenticator = new ProxyAuthenticator(options.Authentication);
         Draining = draining;
         Aborted = aborted;
     }
@@ -40,6 +41,8 @@ internal sealed class ProxyRuntime
     public UpstreamPool Pool { get; }
 
     public UpstreamConnector Connector { get; }
+
+    public ProxyAuthenticator Authenticator { get; }
 
     /// <summary>Cancelled when the server stops accepting: idle connections close, busy ones finish their exchange.</summary>
     public CancellationToken Draining { get; }
