@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Runtime.ExceptionServices;
 using System.Security.Authentication;
 using System.Text;
 using Interpose.Core;
@@ -441,6 +442,18 @@ internal sealed partial class ClientSession
             catch
             {
                 await upstream.DisposeAsync();
+                if (bodyTask is not null)
+                {
+                    // A malformed streamed body (RFC 9112 §7.1) cancels the wait for the response: the client's fault
+                    // is the failure to report (400), not the cancelled wait (which would read as a 504).
+                    await exchangeCts.CancelAsync();
+                    if (await bodyTask is HttpProtocolException malformedBody)
+                    {
+                        _phase = ExchangePhase.ClientRequest;
+                        ExceptionDispatchInfo.Throw(malformedBody);
+                    }
+                }
+
                 throw;
             }
         }

@@ -44,9 +44,9 @@ public sealed class RawOrigin : IAsyncDisposable
 
     /// <summary>
     /// An origin that answers every request head it receives with <paramref name="response"/> and records every byte
-    /// (requests must have no body), so that a test can assert exactly what reached it.
+    /// (requests must have no body), so that a test can assert exactly what reached it. A null response: never answer.
     /// </summary>
-    public static RawOrigin Recording(string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    public static RawOrigin Recording(string? response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
     {
         RawOrigin? origin = null;
         origin = new RawOrigin(async stream =>
@@ -65,7 +65,10 @@ public sealed class RawOrigin : IAsyncDisposable
                     if (c >= 4 && head[c - 4] == '\r' && head[c - 3] == '\n' && head[c - 2] == '\r' && head[c - 1] == '\n')
                     {
                         head.Clear();
-                        await stream.WriteAsync(Encoding.Latin1.GetBytes(response));
+                        if (response is not null)
+                        {
+                            await stream.WriteAsync(Encoding.Latin1.GetBytes(response));
+                        }
                     }
                 }
             }
