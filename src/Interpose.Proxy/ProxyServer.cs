@@ -63,6 +63,9 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <summary>The addresses actually listened on (with the real ports when 0 was asked for); empty before start.</summary>
     public IReadOnlyList<IPEndPoint> Endpoints { get; private set; } = [];
 
+    /// <summary>The forged-leaf cache; null before start. For tests and diagnostics.</summary>
+    internal LeafCertificateCache? LeafCache => _leaves;
+
     /// <summary>The certificate authority in use; null before start.</summary>
     public CertificateAuthority? CertificateAuthority { get; private set; }
 
