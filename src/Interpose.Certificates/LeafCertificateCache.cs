@@ -302,6 +302,14 @@ public sealed class LeafCertificateCache : IDisposable
             _retired.Dequeue();
             retired.Leaf.Certificate.Dispose();
         }
+
+        // A flood of distinct names retires leaves faster than the grace period frees them: past one cache's worth,
+        // the oldest are released to the GC instead of disposed (a handshake still using one keeps it alive, and its
+        // finalizer frees the native key handle), so memory stays bounded by twice the capacity whatever the rate.
+        while (_retired.Count > _capacity)
+        {
+            _retired.Dequeue();
+        }
     }
 
     private void Touch(LinkedListNode<Entry> node)

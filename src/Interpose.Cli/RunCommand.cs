@@ -35,12 +35,20 @@ internal static class RunCommand
         {
             Description = "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9090); off by default",
         };
+        var proxyAuth = new Option<string[]>("--proxy-auth") { Description = "Require proxy authentication (Basic) with USER:PASSWORD; repeatable (visible in the process list: prefer --proxy-auth-file)" };
+        var proxyAuthFile = new Option<FileInfo?>("--proxy-auth-file") { Description = "Require proxy authentication with the USER:PASSWORD lines of this file (# comments)" };
+        var allowOpenProxy = new Option<bool>("--allow-open-proxy") { Description = "Allow listening on a non-loopback address without proxy authentication (an open proxy)" };
+        var allowClient = new Option<string[]>("--allow-client") { Description = "Only serve clients in this network (CIDR, e.g. 10.0.0.0/8); repeatable" };
+        var connectPorts = new Option<string[]>("--connect-ports") { Description = "Only allow CONNECT to these ports (comma-separated or repeated, e.g. 443,8443); default any" };
+        var maxConnections = new Option<int>("--max-connections") { Description = "Open client connections at most", DefaultValueFactory = _ => ProxyOptions.DefaultMaxConnections };
+        var maxPerClient = new Option<int>("--max-connections-per-client") { Description = "Open connections per client address at most", DefaultValueFactory = _ => ProxyOptions.DefaultMaxConnectionsPerClient };
         var logFormat = new Option<string>("--log-format") { Description = "text or json", DefaultValueFactory = _ => "text" };
         logFormat.AcceptOnlyFromAmong("text", "json");
 
         var command = new Command("run", "Start the proxy (explicit HTTP/HTTPS proxy; point clients at it)")
         {
             listen, caCert, caKey, caP12, caPassword, ignoreHosts, sslInsecure, upstreamCa, via, quiet, verbose, metrics, logFormat,
+            proxyAuth, proxyAuthFile, allowOpenProxy, allowClient, connectPorts, maxConnections, maxPerClient,
         };
 
         command.SetAction(async (result, cancellationToken) =>
@@ -63,7 +71,11 @@ internal static class RunCommand
                 ConfigDirectory = CliOptions.ResolveHome(result),
                 SslInsecure = result.GetValue(sslInsecure),
                 AddVia = result.GetValue(via),
+                AllowOpenProxy = result.GetValue(allowOpenProxy),
+                MaxConnections = result.GetValue(maxConnections),
+                MaxConnectionsPerClient = result.GetValue(maxPerClient),
             };
+            ApplyAccessOptions(options, result.GetValue(proxyAuth) ?? [], result.GetValue(proxyAuthFile), result.GetValue(allowClient) ?? [], result.GetValue(connectPorts) ?? []);
 
             var endpoints = result.GetValue(listen) ?? [];
             if (endpoints.Length > 0)
@@ -99,7 +111,15 @@ internal static class RunCommand
             using var meterProvider = metricsEndPoint is null ? null : MetricsExporter.Start(metricsEndPoint);
 
             await using var server = new ProxyServer(options, loggerFactory);
-            await server.StartAsync(cancellationToken);
+            try
+            {
+                await server.StartAsync(cancellationToken);
+            }
+            catch (InvalidOperationException ex)
+            {
+                throw new CliUsageException(ex.Message);
+            }
+
             var ca = server.CertificateAuthority!;
             var endpointsText = string.Join(", ", server.Endpoints);
             await Console.Error.WriteLineAsync($"Interpose listening on {endpointsText}");
@@ -128,6 +148,54 @@ internal static class RunCommand
                 context.Cancel = true;
                 stop.Cancel();
             }
+        }
+    }
+
+    /// <summary>Proxy users, client networks and CONNECT ports from their flags.</summary>
+    internal static void ApplyAccessOptions(ProxyOptions options, string[] users, FileInfo? usersFile, string[] clients, string[] ports)
+    {
+        foreach (var user in users)
+        {
+            try
+            {
+                options.Authentication.Add(user);
+            }
+            catch (ArgumentException)
+            {
+                // The value is a secret: the message does not repeat it.
+                throw new CliUsageException("--proxy-auth: expected USER:PASSWORD with a non-empty user and no control characters");
+            }
+        }
+
+        if (usersFile is not null)
+        {
+            try
+            {
+                options.Authentication.AddFromFile(usersFile.FullName);
+            }
+            catch (FormatException ex)
+            {
+                throw new CliUsageException("--proxy-auth-file: " + ex.Message);
+            }
+
+            if (!options.Authentication.IsEnabled)
+            {
+                throw new CliUsageException($"--proxy-auth-file: no USER:PASSWORD line in {usersFile.FullName}");
+            }
+        }
+
+        foreach (var cidr in clients)
+        {
+            options.AllowedClients.Add(IPNetwork.TryParse(cidr, out var network)
+                ? network
+                : throw new CliUsageException($"--allow-client: '{cidr}' is not a network in CIDR notation (e.g. 192.168.1.0/24 or ::1/128)"));
+        }
+
+        foreach (var port in ports.SelectMany(p => p.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)))
+        {
+            options.AllowedConnectPorts.Add(int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value is >= 1 and <= 65535
+                ? value
+                : throw new CliUsageException($"--connect-ports: '{port}' is not a TCP port (1-65535)"));
         }
     }
 

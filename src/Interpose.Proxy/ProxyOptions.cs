@@ -16,6 +16,19 @@ public sealed class ProxyOptions
     /// <summary>Default cap on a body buffered for a hook: 32 MiB, mitmproxy-like, far above typical API payloads.</summary>
     public const long DefaultMaxBufferedBodyBytes = 32L * 1024 * 1024;
 
+    /// <summary>
+    /// Default cap on open client connections: 10,000. Envoy's edge guide asks for a global downstream connection limit
+    /// but leaves the number to the operator; this is the order of nginx's worker_connections (512) times its workers on
+    /// a large box, and well under the usual 65,536 descriptor limit, so the proxy refuses before the OS fails it.
+    /// </summary>
+    public const int DefaultMaxConnections = 10_000;
+
+    /// <summary>
+    /// Default cap on open connections from one client address: 256. Chrome opens at most 32 sockets per proxy, so this
+    /// leaves room for several browsers behind one NAT while one address cannot take the whole server.
+    /// </summary>
+    public const int DefaultMaxConnectionsPerClient = 256;
+
     /// <summary>Where to listen. Default: 127.0.0.1:8080 only (loopback, so the proxy is not an open proxy).</summary>
     public IList<IPEndPoint> ListenEndpoints { get; } = [new IPEndPoint(IPAddress.Loopback, DefaultPort)];
 
@@ -46,7 +59,28 @@ public sealed class ProxyOptions
     /// <summary>Adds a Via field (RFC 9110 §7.6.3) to forwarded messages. Off by default, as mitmproxy.</summary>
     public bool AddVia { get; set; }
 
-    /// <summary>Parsing limits for requests and responses.</summary>
+    /// <summary>Users allowed through the proxy (Basic, RFC 7617); none configured means no authentication.</summary>
+    public ProxyAuthentication Authentication { get; } = new();
+
+    /// <summary>
+    /// Allows listening on a non-loopback address without <see cref="Authentication"/>, i.e. running an open proxy that
+    /// anyone who can reach the port may use (to reach the proxy's own network, too). Off by default: start fails instead.
+    /// </summary>
+    public bool AllowOpenProxy { get; set; }
+
+    /// <summary>When not empty, only clients whose address is in one of these networks are served; others are closed at accept.</summary>
+    public IList<IPNetwork> AllowedClients { get; } = [];
+
+    /// <summary>When not empty, CONNECT is only allowed to these ports (others get 403); empty means any port 1-65535.</summary>
+    public ISet<int> AllowedConnectPorts { get; } = new HashSet<int>();
+
+    /// <summary>Open client connections at most; past it new connections are closed at accept (and logged).</summary>
+    public int MaxConnections { get; set; } = DefaultMaxConnections;
+
+    /// <summary>Open client connections from one client address at most; past it new ones are closed at accept.</summary>
+    public int MaxConnectionsPerClient { get; set; } = DefaultMaxConnectionsPerClient;
+
+    /// <summary>Parsing limits for requests and responses (request line 414, header count and bytes 431).</summary>
     public Http1Limits Limits { get; set; } = Http1Limits.Default;
 
     /// <summary>The most a hook may ask to buffer of one body; past it the exchange fails with a clear error.</summary>

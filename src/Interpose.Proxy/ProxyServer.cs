@@ -34,6 +34,7 @@ public sealed class ProxyServer : IAsyncDisposable
     private CancellationTokenSource? _draining;
     private CancellationTokenSource? _aborted;
     private ProxyRuntime? _runtime;
+    private ConnectionLimiter? _limiter;
     private LeafCertificateCache? _leaves;
     private CertificateAuthority? _ownedAuthority;
     private ITimer? _sweepTimer;
@@ -63,6 +64,9 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <summary>The addresses actually listened on (with the real ports when 0 was asked for); empty before start.</summary>
     public IReadOnlyList<IPEndPoint> Endpoints { get; private set; } = [];
 
+    /// <summary>The forged-leaf cache; null before start. For tests and diagnostics.</summary>
+    internal LeafCertificateCache? LeafCache => _leaves;
+
     /// <summary>The certificate authority in use; null before start.</summary>
     public CertificateAuthority? CertificateAuthority { get; private set; }
 
@@ -75,6 +79,10 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <exception cref="CertificateException">The CA could not be loaded or created (permissions, bad files).</exception>
     /// <exception cref="SocketException">A listening address could not be bound (in use, not local).</exception>
     /// <exception cref="ObjectDisposedException">The server was stopped or disposed.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// The options are unsafe: a non-loopback listening address without <see cref="ProxyOptions.Authentication"/> nor
+    /// <see cref="ProxyOptions.AllowOpenProxy"/>, or a limit that is not positive.
+    /// </exception>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
@@ -87,6 +95,7 @@ public sealed class ProxyServer : IAsyncDisposable
                 return;
             }
 
+            StartupChecks.Validate(_options, _logger);
             if (_options.SslInsecure)
             {
                 ProxyLog.SslInsecure(_logger);
@@ -106,6 +115,7 @@ public sealed class ProxyServer : IAsyncDisposable
             _leaves = new LeafCertificateCache(authority, new LeafCertificateCacheOptions { Capacity = _options.LeafCacheCapacity }, _loggerFactory.CreateLogger("Interpose.Certificates"));
             _draining = new CancellationTokenSource();
             _aborted = new CancellationTokenSource();
+            _limiter = new ConnectionLimiter(_options, _logger);
             _runtime = new ProxyRuntime(_options, _loggerFactory, _leaves, _draining.Token, _aborted.Token);
 
             var bound = new List<IPEndPoint>();
@@ -268,15 +278,21 @@ public sealed class ProxyServer : IAsyncDisposable
                 continue;
             }
 
+            if (_limiter!.TryAdmit(socket) is not { } client)
+            {
+                socket.Dispose();
+                continue;
+            }
+
             socket.NoDelay = true;
             var id = Interlocked.Increment(ref _sessionIds);
             _sessions[id] = null;
-            var task = RunSessionAsync(id, socket);
+            var task = RunSessionAsync(id, socket, client);
             _sessions.TryUpdate(id, task, null);
         }
     }
 
-    private async Task RunSessionAsync(long id, Socket socket)
+    private async Task RunSessionAsync(long id, Socket socket, IPAddress client)
     {
         // Each connection runs as its own flow on the thread pool; the accept loop never waits for one.
         await Task.Yield();
@@ -290,6 +306,7 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             metrics.ConnectionClosed();
             socket.Dispose();
+            _limiter!.Release(client);
             _sessions.TryRemove(id, out _);
         }
     }

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using System.Security.Authentication;
 using System.Text;
 using Interpose.Core;
@@ -27,7 +28,7 @@ namespace Interpose.Proxy.Internal;
 ///            ─► body (concurrently) ─► response head (1xx relayed) ─► hooks ─► spec wrapper ─► response to client
 /// </code>
 /// </remarks>
-internal sealed class ClientSession
+internal sealed partial class ClientSession
 {
     /// <summary>A request body left unread by a synthetic answer is drained up to 1 MiB to keep the connection; beyond, it closes.</summary>
     private const long MaxDrainBytes = 1024 * 1024;
@@ -98,7 +99,7 @@ internal sealed class ClientSession
         while (true)
         {
             var head = await ReadRequestHeadAsync();
-            if (head is null)
+            if (head is null || (tunnel is null && !await AdmitAsync(head)))
             {
                 return;
             }
@@ -451,6 +452,18 @@ internal sealed class ClientSession
             catch
             {
                 await upstream.DisposeAsync();
+                if (bodyTask is not null)
+                {
+                    // A malformed streamed body (RFC 9112 §7.1) cancels the wait for the response: the client's fault
+                    // is the failure to report (400), not the cancelled wait (which would read as a 504).
+                    await exchangeCts.CancelAsync();
+                    if (await bodyTask is HttpProtocolException malformedBody)
+                    {
+                        _phase = ExchangePhase.ClientRequest;
+                        ExceptionDispatchInfo.Throw(malformedBody);
+                    }
+                }
+
                 throw;
             }
         }

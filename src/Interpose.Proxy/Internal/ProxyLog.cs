@@ -48,6 +48,21 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 131, Level = LogLevel.Error, Message = "Addon {Addon} failed in {Hook}")]
     public static partial void AddonHookFailed(ILogger logger, string addon, string hook, Exception exception);
 
+    [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "OPEN PROXY: listening on {EndPoint} without authentication (--allow-open-proxy): anyone who reaches it can relay through it, also into this network")]
+    public static partial void OpenProxy(ILogger logger, EndPoint endPoint);
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Information, Message = "Refused connection from {Client}: not in the client allow-list")]
+    public static partial void ClientNotAllowed(ILogger logger, EndPoint client);
+
+    [LoggerMessage(EventId = 302, Level = LogLevel.Warning, Message = "Refused connection from {Client}: {Scope} connection limit {Limit} reached")]
+    public static partial void ConnectionLimitReached(ILogger logger, EndPoint client, string scope, int limit);
+
+    [LoggerMessage(EventId = 303, Level = LogLevel.Information, Message = "{Client}: {Method} without valid proxy credentials, answered 407")]
+    public static partial void ProxyAuthenticationFailed(ILogger logger, ClientConnection client, string method);
+
+    [LoggerMessage(EventId = 304, Level = LogLevel.Information, Message = "{Client}: CONNECT to port {Port} is not allowed, answered 403")]
+    public static partial void ConnectPortRefused(ILogger logger, ClientConnection client, int port);
+
     [LoggerMessage(EventId = 199, Level = LogLevel.Error, Message = "{Client}: unexpected failure; connection closed")]
     public static partial void SessionCrashed(ILogger logger, ClientConnection client, Exception exception);
 }

@@ -22,6 +22,7 @@ internal sealed class ProxyRuntime
         Pool = new UpstreamPool(Time, options.Timeouts.UpstreamIdle, options.MaxIdleConnectionsPerOrigin, options.MaxIdleConnectionsTotal);
         Connector = new UpstreamConnector(this);
         Metrics = new ProxyMetrics(options.MeterFactory, leaves, Pool);
+        Authenticator = new ProxyAuthenticator(options.Authentication);
         Draining = draining;
         Aborted = aborted;
     }
@@ -43,6 +44,7 @@ internal sealed class ProxyRuntime
     public UpstreamConnector Connector { get; }
 
     public ProxyMetrics Metrics { get; }
+    public ProxyAuthenticator Authenticator { get; }
 
     /// <summary>Cancelled when the server stops accepting: idle connections close, busy ones finish their exchange.</summary>
     public CancellationToken Draining { get; }

@@ -15,6 +15,7 @@ public sealed class RawOrigin : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private readonly List<(TcpClient Client, Task Run)> _connections = [];
+    private readonly MemoryStream _received = new();
     private int _accepted;
 
     public RawOrigin(Func<NetworkStream, Task> handler)
@@ -28,6 +29,60 @@ public sealed class RawOrigin : IAsyncDisposable
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
     public int AcceptedConnections => Volatile.Read(ref _accepted);
+
+    /// <summary>Every byte the origin's recording handlers received, on all connections, in arrival order (Latin-1).</summary>
+    public string ReceivedText
+    {
+        get
+        {
+            lock (_received)
+            {
+                return Encoding.Latin1.GetString(_received.ToArray());
+            }
+        }
+    }
+
+    /// <summary>
+    /// An origin that answers every request head it receives with <paramref name="response"/> and records every byte
+    /// (requests must have no body), so that a test can assert exactly what reached it. A null response: never answer.
+    /// </summary>
+    public static RawOrigin Recording(string? response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    {
+        RawOrigin? origin = null;
+        origin = new RawOrigin(async stream =>
+        {
+            var head = new List<byte>();
+            var buffer = new byte[4096];
+            int n;
+            while ((n = await stream.ReadAsync(buffer)) > 0)
+            {
+                origin!.Record(buffer.AsSpan(0, n));
+                for (var i = 0; i < n; i++)
+                {
+                    var b = buffer[i];
+                    head.Add(b);
+                    var c = head.Count;
+                    if (c >= 4 && head[c - 4] == '\r' && head[c - 3] == '\n' && head[c - 2] == '\r' && head[c - 1] == '\n')
+                    {
+                        head.Clear();
+                        if (response is not null)
+                        {
+                            await stream.WriteAsync(Encoding.Latin1.GetBytes(response));
+                        }
+                    }
+                }
+            }
+        });
+        return origin;
+    }
+
+    private void Record(ReadOnlySpan<byte> bytes)
+    {
+        lock (_received)
+        {
+            _received.Write(bytes);
+        }
+    }
 
     private async Task AcceptLoopAsync()
     {

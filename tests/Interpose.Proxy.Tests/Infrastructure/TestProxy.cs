@@ -40,12 +40,12 @@ public sealed class TestProxy : IAsyncDisposable
     /// <summary>The Interpose CA certificate as a PEM file, for curl --cacert.</summary>
     public string CaPemPath => Authority.CertificatePath!;
 
-    public static async Task<TestProxy> StartAsync(ITestOutputHelper? output = null, Action<ProxyOptions>? configure = null)
+    public static async Task<TestProxy> StartAsync(ITestOutputHelper? output = null, Action<ProxyOptions>? configure = null, LogLevel minimumLevel = LogLevel.Debug)
     {
         var home = Directory.CreateTempSubdirectory("interpose-test-").FullName;
         var loggerFactory = LoggerFactory.Create(b =>
         {
-            b.SetMinimumLevel(LogLevel.Debug);
+            b.SetMinimumLevel(minimumLevel);
             if (output is not null)
             {
                 b.AddProvider(new TestOutputLoggerProvider(output));
