@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Interpose.Certificates;
+using Microsoft.Extensions.Logging;
 
 namespace Interpose.Cli;
 
@@ -41,9 +42,9 @@ internal static class CaSourceOptions
         command.Options.Add(Pkcs12);
     }
 
-    /// <summary>Loads the CA the options name, or the install's (never creating it).</summary>
+    /// <summary>Loads the CA the options name, or the install's (created only when <paramref name="createIfMissing"/>).</summary>
     /// <exception cref="CertificateException">The options are combined wrongly, or the CA cannot be loaded.</exception>
-    public static CertificateAuthority Load(ParseResult result)
+    public static CertificateAuthority Load(ParseResult result, bool createIfMissing = false, ILogger? logger = null)
     {
         var certificate = result.GetValue(Certificate);
         var key = result.GetValue(Key);
@@ -55,7 +56,7 @@ internal static class CaSourceOptions
                 throw new CertificateException("Use either --ca-p12, or --ca-cert with --ca-key, not both.");
             }
 
-            return CertificateAuthority.LoadPkcs12(pkcs12, Environment.GetEnvironmentVariable(PasswordVariable));
+            return CertificateAuthority.LoadPkcs12(pkcs12, Environment.GetEnvironmentVariable(PasswordVariable), logger);
         }
 
         if (certificate is not null || key is not null)
@@ -65,9 +66,9 @@ internal static class CaSourceOptions
                 throw new CertificateException("--ca-cert and --ca-key go together: give both.");
             }
 
-            return CertificateAuthority.LoadPem(certificate, key);
+            return CertificateAuthority.LoadPem(certificate, key, logger);
         }
 
-        return CertificateAuthority.LoadOrCreate(new CertificateAuthorityOptions { Directory = CliOptions.ResolveHome(result), CreateIfMissing = false });
+        return CertificateAuthority.LoadOrCreate(new CertificateAuthorityOptions { Directory = CliOptions.ResolveHome(result), CreateIfMissing = createIfMissing }, logger);
     }
 }

@@ -4,7 +4,6 @@ using System.Net;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.RegularExpressions;
-using Interpose.Certificates;
 using Interpose.Proxy;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
@@ -21,10 +20,6 @@ internal static class RunCommand
             Description = "Address to listen on, HOST:PORT or [IPv6]:PORT; repeatable (default 127.0.0.1:8080)",
             AllowMultipleArgumentsPerToken = false,
         };
-        var caCert = new Option<FileInfo?>("--ca-cert") { Description = "Use this CA certificate (PEM) instead of the install's own" };
-        var caKey = new Option<FileInfo?>("--ca-key") { Description = "The private key (PKCS#8 PEM) of --ca-cert" };
-        var caP12 = new Option<FileInfo?>("--ca-p12") { Description = "Use this CA from a PKCS#12 file (certificate and key)" };
-        var caPassword = new Option<string?>("--ca-password") { Description = "Password of --ca-p12" };
         var ignoreHosts = new Option<string[]>("--ignore-hosts") { Description = "Regular expression of hosts (host or host:port) whose TLS is relayed untouched; repeatable" };
         var sslInsecure = new Option<bool>("--ssl-insecure", "-k") { Description = "Do not validate origin certificates (dangerous)" };
         var upstreamCa = new Option<FileInfo?>("--upstream-ca") { Description = "Validate origin certificates against these PEM roots instead of the system store" };
@@ -47,10 +42,11 @@ internal static class RunCommand
 
         var command = new Command("run", "Start the proxy (explicit HTTP/HTTPS proxy; point clients at it)")
         {
-            listen, caCert, caKey, caP12, caPassword, ignoreHosts, sslInsecure, upstreamCa, via, quiet, verbose, metrics, logFormat,
+            listen, ignoreHosts, sslInsecure, upstreamCa, via, quiet, verbose, metrics, logFormat,
             proxyAuth, proxyAuthFile, allowOpenProxy, allowClient, connectPorts, maxConnections, maxPerClient,
         };
 
+        CaSourceOptions.AddTo(command);
         command.SetAction(async (result, cancellationToken) =>
         {
             try
@@ -99,7 +95,8 @@ internal static class RunCommand
 
             var level = result.GetValue(quiet) ? LogLevel.Warning : result.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information;
             using var loggerFactory = CreateLoggerFactory(level, result.GetValue(logFormat) == "json");
-            using var authority = LoadAuthority(result.GetValue(caCert), result.GetValue(caKey), result.GetValue(caP12), result.GetValue(caPassword), loggerFactory);
+            // The install's CA is created on first use; --ca-cert/--ca-key or --ca-p12 bring your own.
+            using var authority = CaSourceOptions.Load(result, createIfMissing: true, loggerFactory.CreateLogger("Interpose.Certificates"));
             options.CertificateAuthority = authority;
 
             // Ctrl+C and SIGTERM start a graceful shutdown instead of killing the process.
@@ -252,27 +249,6 @@ internal static class RunCommand
         }
 
         return collection.Count > 0 ? collection : throw new CliUsageException($"--upstream-ca: no PEM certificate in {file.FullName}");
-    }
-
-    private static CertificateAuthority? LoadAuthority(FileInfo? cert, FileInfo? key, FileInfo? p12, string? password, ILoggerFactory loggerFactory)
-    {
-        var logger = loggerFactory.CreateLogger("Interpose.Certificates");
-        if (p12 is not null)
-        {
-            return CertificateAuthority.LoadPkcs12(p12.FullName, password, logger);
-        }
-
-        if (cert is null && key is null)
-        {
-            return null;
-        }
-
-        if (cert is null || key is null)
-        {
-            throw new CliUsageException("--ca-cert and --ca-key go together: give both");
-        }
-
-        return CertificateAuthority.LoadPem(cert.FullName, key.FullName, logger);
     }
 
     private static ILoggerFactory CreateLoggerFactory(LogLevel level, bool json) => LoggerFactory.Create(builder =>

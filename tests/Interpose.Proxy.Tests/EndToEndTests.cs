@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http;
 using System.Net.Security;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Interpose.Proxy.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -58,6 +59,33 @@ public sealed class EndToEndTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task Run_with_your_own_ca_forges_leaves_from_it()
+    {
+        await using var origin = await Origins.StartTlsAsync();
+        using var own = TestPki.CreateRoot("My Team CA");
+        var certPath = Path.Combine(_home, "team-ca.pem");
+        var keyPath = Path.Combine(_home, "team-ca.key");
+        await File.WriteAllTextAsync(certPath, own.ExportCertificatePem());
+        using (var key = own.GetECDsaPrivateKey()!)
+        {
+            await File.WriteAllTextAsync(keyPath, key.ExportPkcs8PrivateKeyPem());
+        }
+
+        File.SetUnixFileMode(keyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        await using var proxy = await InterposeProcess.StartAsync(Path.Combine(_home, "home"), "--upstream-ca", OriginRootPem, "--ca-cert", certPath, "--ca-key", keyPath);
+
+        var trustsOwn = await ProcessResult.RunAsync("curl", ["--silent", "--show-error", "--fail", "--proxy", proxy.Url.ToString(), "--noproxy", "", "--cacert", certPath, OriginUrl(origin)]);
+
+        Assert.True(trustsOwn.ExitCode == 0, trustsOwn.StandardError);
+        Assert.Equal("hello from origin", trustsOwn.StandardOutput);
+        Assert.False(File.Exists(proxy.CaPemPath)); // the install's CA was not created
+        Assert.Equal(0, await proxy.TerminateAsync());
+
+        static string OriginUrl(KestrelOrigin o) => o.Url("/hello").ToString();
+    }
+
+    [Fact]
     public async Task One_GiB_each_way_through_interception_arrives_intact_with_flat_memory()
     {
         string? uploadHash = null;
@@ -104,7 +132,7 @@ public sealed class EndToEndTests(ITestOutputHelper output) : IDisposable
 
     private async Task TransferAsync(KestrelOrigin origin, InterposeProcess proxy, Func<string?> uploadHash)
     {
-        using var ca = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(proxy.CaPemPath);
+        using var ca = X509CertificateLoader.LoadCertificateFromFile(proxy.CaPemPath);
         using var client = new HttpClient(new SocketsHttpHandler
         {
             Proxy = new WebProxy(proxy.Url),
