@@ -48,23 +48,16 @@ options.ListenEndpoints.Clear();
 options.ListenEndpoints.Add(new IPEndPoint(IPAddress.Loopback, port));
 options.Addons.Add(new JsonBodyLogger(host, output));
 
+// Ctrl+C and SIGTERM stop gracefully: exchanges in flight finish, then the process exits with 0.
+using var stop = new CancellationTokenSource();
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
 await using var proxy = new ProxyServer(options);
 await proxy.StartAsync();
 await Console.Error.WriteLineAsync($"Interpose listening on {proxy.Endpoints[0]}");
 await Console.Error.WriteLineAsync($"CA: {proxy.CertificateAuthority!.CertificatePath}");
 
-// Ctrl+C and SIGTERM stop gracefully: exchanges in flight finish (and are logged), then the process exits with 0.
-var stopping = new TaskCompletionSource();
-void Stop(PosixSignalContext context)
-{
-    context.Cancel = true;
-    stopping.TrySetResult();
-}
-
-using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-await stopping.Task;
-await proxy.StopAsync();
+await proxy.RunAsync(stop.Token);
 return 0;
 
 /// <summary>Buffers the JSON bodies of one host's exchanges and writes each exchange as one JSON line.</summary>
