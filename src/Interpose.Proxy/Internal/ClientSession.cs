@@ -40,6 +40,11 @@ internal sealed partial class ClientSession
     private readonly Socket _socket;
     private readonly ArrayBufferWriter<byte> _scratch = new(4096);
     private readonly ArrayBufferWriter<byte> _bodyScratch = new(4096);
+
+    // One re-armed timeout each for the request-head and response-head waits of this connection, made on first use:
+    // a new scope per wait was a linked CancellationTokenSource and a timer twice per exchange.
+    private TimeoutScope? _requestHeadTimeout;
+    private TimeoutScope? _responseHeadTimeout;
     private readonly ChunkedDecoder _requestDecoder;
     private readonly ChunkedDecoder _responseDecoder;
     private ClientConnection _info = null!;
@@ -84,6 +89,8 @@ internal sealed partial class ClientSession
         }
         finally
         {
+            _requestHeadTimeout?.Dispose();
+            _responseHeadTimeout?.Dispose();
             await _rt.Addons.NotifyAsync("ClientDisconnectedAsync", _info, static (a, c, ct) => a.ClientDisconnectedAsync(c, ct), _rt.Logger, CancellationToken.None);
         }
     }
@@ -127,7 +134,8 @@ internal sealed partial class ClientSession
     {
         _phase = ExchangePhase.ClientRequest;
         var input = _client.Input;
-        using var scope = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.IdleKeepAlive, _rt.Draining);
+        var scope = _requestHeadTimeout ??= new TimeoutScope(_rt.Time);
+        scope.Arm(_rt.Options.Timeouts.IdleKeepAlive, _rt.Draining);
         var started = false;
         _requestScan.Reset();
         try
@@ -182,6 +190,10 @@ internal sealed partial class ClientSession
         catch (OperationCanceledException) when (_rt.Draining.IsCancellationRequested && !started)
         {
             return null;
+        }
+        finally
+        {
+            scope.Disarm();
         }
     }
 
@@ -724,7 +736,8 @@ internal sealed partial class ClientSession
     private async ValueTask<HttpResponseHead> ReadResponseHeadAsync(UpstreamConnection upstream, HttpExchange exchange, Version clientVersion, CancellationToken ct)
     {
         var input = upstream.Transport.Input;
-        using var scope = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.ResponseHead, ct);
+        var scope = _responseHeadTimeout ??= new TimeoutScope(_rt.Time);
+        scope.Arm(_rt.Options.Timeouts.ResponseHead, ct);
         var sawAnyByte = false;
         _responseScan.Reset();
         try
@@ -773,6 +786,10 @@ internal sealed partial class ClientSession
         catch (OperationCanceledException ex) when (scope.TimedOut)
         {
             throw new ExchangeTimeoutException(ExchangePhase.Response, ex);
+        }
+        finally
+        {
+            scope.Disarm();
         }
     }
 
