@@ -149,6 +149,17 @@ public sealed class CertificateAuthority : IDisposable
         }
     }
 
+    /// <summary>
+    /// A throwaway CA that lives only in memory (never written, never trusted by anyone): the proxy's start-up warm-up
+    /// forges and handshakes with it so that the first real client does not pay for the JIT of those paths.
+    /// </summary>
+    internal static CertificateAuthority CreateEphemeral(CertificateKeyAlgorithm keyAlgorithm, TimeProvider timeProvider)
+    {
+        var (certificate, pkcs8) = RootCertificateFactory.Create(keyAlgorithm, timeProvider);
+        CryptographicOperations.ZeroMemory(pkcs8);
+        return new CertificateAuthority(certificate, null, null, null);
+    }
+
     /// <summary>Loads a CA from a PEM certificate and a PEM private key (PKCS#8, or SEC1/PKCS#1, unencrypted).</summary>
     /// <param name="certificatePath">The PEM certificate file.</param>
     /// <param name="keyPath">The PEM private key file; on Unix it must not be accessible by group or others.</param>

@@ -40,6 +40,11 @@ internal sealed partial class ClientSession
     private readonly Socket _socket;
     private readonly ArrayBufferWriter<byte> _scratch = new(4096);
     private readonly ArrayBufferWriter<byte> _bodyScratch = new(4096);
+
+    // One re-armed timeout each for the request-head and response-head waits of this connection, made on first use:
+    // a new scope per wait was a linked CancellationTokenSource and a timer twice per exchange.
+    private TimeoutScope? _requestHeadTimeout;
+    private TimeoutScope? _responseHeadTimeout;
     private readonly ChunkedDecoder _requestDecoder;
     private readonly ChunkedDecoder _responseDecoder;
     private ClientConnection _info = null!;
@@ -84,6 +89,8 @@ internal sealed partial class ClientSession
         }
         finally
         {
+            _requestHeadTimeout?.Dispose();
+            _responseHeadTimeout?.Dispose();
             await _rt.Addons.NotifyAsync("ClientDisconnectedAsync", _info, static (a, c, ct) => a.ClientDisconnectedAsync(c, ct), _rt.Logger, CancellationToken.None);
         }
     }
@@ -127,7 +134,8 @@ internal sealed partial class ClientSession
     {
         _phase = ExchangePhase.ClientRequest;
         var input = _client.Input;
-        using var scope = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.IdleKeepAlive, _rt.Draining);
+        var scope = _requestHeadTimeout ??= new TimeoutScope(_rt.Time);
+        scope.Arm(_rt.Options.Timeouts.IdleKeepAlive, _rt.Draining);
         var started = false;
         _requestScan.Reset();
         try
@@ -182,6 +190,10 @@ internal sealed partial class ClientSession
         catch (OperationCanceledException) when (_rt.Draining.IsCancellationRequested && !started)
         {
             return null;
+        }
+        finally
+        {
+            scope.Disarm();
         }
     }
 
@@ -391,7 +403,10 @@ internal sealed partial class ClientSession
         UpstreamConnection? upstream = null;
         HttpResponseHead responseHead;
         Task<Exception?>? bodyTask = null;
-        using var exchangeCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        // Only a streamed request body runs beside the exchange and needs its own cancellation; the others use the
+        // proxy's token as is (a linked source per exchange was 190 B of the per-exchange allocations).
+        using var exchangeCts = requestBodyPending ? CancellationTokenSource.CreateLinkedTokenSource(ct) : null;
+        var exchangeToken = exchangeCts?.Token ?? ct;
         for (var attempt = 0; ; attempt++)
         {
             _phase = ExchangePhase.Connect;
@@ -432,7 +447,7 @@ internal sealed partial class ClientSession
 
                 if (requestBodyPending)
                 {
-                    bodyTask = SendRequestBodyAsync(streamBody, request.StreamTransform, upstream.Transport.Stream, sendRawChunked, exchange.Timings, exchangeCts);
+                    bodyTask = SendRequestBodyAsync(streamBody, request.StreamTransform, upstream.Transport.Stream, sendRawChunked, exchange.Timings, exchangeCts!);
                 }
                 else
                 {
@@ -441,7 +456,7 @@ internal sealed partial class ClientSession
 
                 // 8. Response head; 1xx interim responses are relayed (RFC 9110 §15.2), never invented.
                 _phase = ExchangePhase.Response;
-                responseHead = await ReadResponseHeadAsync(upstream, exchange, clientVersion, exchangeCts.Token);
+                responseHead = await ReadResponseHeadAsync(upstream, exchange, clientVersion, exchangeToken);
                 break;
             }
             catch (Exception ex) when (canRetry && ex is IOException or SocketException or EmptyResponseException)
@@ -456,7 +471,7 @@ internal sealed partial class ClientSession
                 {
                     // A malformed streamed body (RFC 9112 §7.1) cancels the wait for the response: the client's fault
                     // is the failure to report (400), not the cancelled wait (which would read as a 504).
-                    await exchangeCts.CancelAsync();
+                    await exchangeCts!.CancelAsync();
                     if (await bodyTask is HttpProtocolException malformedBody)
                     {
                         _phase = ExchangePhase.ClientRequest;
@@ -470,11 +485,15 @@ internal sealed partial class ClientSession
 
         try
         {
-            return await RelayResponseAsync(exchange, upstream, responseHead, clientVersion, keepAlive, bodyTask, exchangeCts);
+            return await RelayResponseAsync(exchange, upstream, responseHead, clientVersion, keepAlive, bodyTask, exchangeCts, exchangeToken);
         }
         catch
         {
-            await exchangeCts.CancelAsync();
+            if (exchangeCts is not null)
+            {
+                await exchangeCts.CancelAsync();
+            }
+
             await upstream.DisposeAsync();
             throw;
         }
@@ -483,9 +502,8 @@ internal sealed partial class ClientSession
     /// <summary>Steps 8 to 9: hooks on the response, spec wrapper, response to the client, connection reuse.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<(bool KeepAlive, long ResponseBytes, UpstreamConnection? Failed)> RelayResponseAsync(
-        HttpExchange exchange, UpstreamConnection upstream, HttpResponseHead responseHead, Version clientVersion, bool keepAlive, Task<Exception?>? bodyTask, CancellationTokenSource exchangeCts)
+        HttpExchange exchange, UpstreamConnection upstream, HttpResponseHead responseHead, Version clientVersion, bool keepAlive, Task<Exception?>? bodyTask, CancellationTokenSource? exchangeCts, CancellationToken ct)
     {
-        var ct = exchangeCts.Token;
         var request = exchange.Request;
         var responseFraming = MessageFraming.ForResponse(responseHead, request.Method);
         var upstreamReusable = HopByHop.KeepAlive(responseHead.Version, responseHead.Headers) && responseFraming.Kind != BodyKind.CloseDelimited;
@@ -536,7 +554,11 @@ internal sealed partial class ClientSession
 
         if (exchange.IsKilled)
         {
-            await exchangeCts.CancelAsync();
+            if (exchangeCts is not null)
+            {
+                await exchangeCts.CancelAsync();
+            }
+
             await upstream.DisposeAsync();
             return (false, 0, null);
         }
@@ -565,7 +587,7 @@ internal sealed partial class ClientSession
             if (!upstreamReusable && !bodyTask.IsCompleted)
             {
                 // The origin answered early and is closing: the rest of the request body has nowhere to go.
-                await exchangeCts.CancelAsync();
+                await exchangeCts!.CancelAsync();
             }
 
             // NOTE: otherwise the body task is awaited, not polled: its last write may still be completing even though
@@ -714,7 +736,8 @@ internal sealed partial class ClientSession
     private async ValueTask<HttpResponseHead> ReadResponseHeadAsync(UpstreamConnection upstream, HttpExchange exchange, Version clientVersion, CancellationToken ct)
     {
         var input = upstream.Transport.Input;
-        using var scope = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.ResponseHead, ct);
+        var scope = _responseHeadTimeout ??= new TimeoutScope(_rt.Time);
+        scope.Arm(_rt.Options.Timeouts.ResponseHead, ct);
         var sawAnyByte = false;
         _responseScan.Reset();
         try
@@ -763,6 +786,10 @@ internal sealed partial class ClientSession
         catch (OperationCanceledException ex) when (scope.TimedOut)
         {
             throw new ExchangeTimeoutException(ExchangePhase.Response, ex);
+        }
+        finally
+        {
+            scope.Disarm();
         }
     }
 

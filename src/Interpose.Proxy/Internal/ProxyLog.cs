@@ -9,6 +9,9 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Proxy listening on {EndPoint}")]
     public static partial void Listening(ILogger logger, EndPoint endPoint);
 
+    [LoggerMessage(EventId = 105, Level = LogLevel.Debug, Message = "Start-up warm-up failed (the first connection will be slower)")]
+    public static partial void WarmUpFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "Origin certificate validation is OFF (--ssl-insecure): anyone between the proxy and the origins can read and change the traffic")]
     public static partial void SslInsecure(ILogger logger);
 
