@@ -33,6 +33,12 @@ internal sealed partial class ClientSession
     /// <summary>A request body left unread by a synthetic answer is drained up to 1 MiB to keep the connection; beyond, it closes.</summary>
     private const long MaxDrainBytes = 1024 * 1024;
 
+    /// <summary>
+    /// A response body up to 8 KiB that arrived with its head is sent in the same write: head and body then fit in one
+    /// TLS record (16 KiB of plaintext, RFC 8446 §5.1).
+    /// </summary>
+    private const long MaxCoalescedBodyBytes = 8 * 1024;
+
     private static readonly byte[] ConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n"u8.ToArray();
     private static readonly byte[] Continue100 = "HTTP/1.1 100 Continue\r\n\r\n"u8.ToArray();
 
@@ -659,6 +665,28 @@ internal sealed partial class ClientSession
         _responseStarted = true;
         _scratch.ResetWrittenCount();
         Http1Parser.WriteResponseHead(response.Version, response.StatusCode, response.ReasonPhrase, headers, _scratch);
+
+        // A small body that already arrived with the head leaves in the same write: one TLS record and one syscall
+        // instead of two, which is most of an API response's cost.
+        if (raw && framing.Kind == BodyKind.ContentLength && framing.ContentLength <= MaxCoalescedBodyBytes
+            && upstream.Transport.Input.TryRead(out var ready))
+        {
+            if (ready.Buffer.Length >= framing.ContentLength)
+            {
+                var body = ready.Buffer.Slice(0, framing.ContentLength);
+                foreach (var segment in body)
+                {
+                    _scratch.Write(segment.Span);
+                }
+
+                upstream.Transport.Input.AdvanceTo(body.End);
+                await _client.Stream.WriteAsync(_scratch.WrittenMemory, ct);
+                return (framing.ContentLength, keepAlive);
+            }
+
+            upstream.Transport.Input.AdvanceTo(ready.Buffer.Start);
+        }
+
         await _client.Stream.WriteAsync(_scratch.WrittenMemory, ct);
         if (!hasBody)
         {
