@@ -9,6 +9,11 @@ using Xunit.Abstractions;
 namespace Interpose.Proxy.Tests;
 
 /// <summary>A client cycling through thousands of SNI names cannot grow the proxy's memory: the leaf cache is bounded.</summary>
+/// <remarks>
+/// It measures this process's managed heap, so it runs alone (a collection without parallelization runs after the
+/// others): other test classes allocating at the same time made the measurement noisy.
+/// </remarks>
+[Collection(nameof(SniFloodTests))]
 public sealed class SniFloodTests(ITestOutputHelper output)
 {
     private const int Capacity = 500;
@@ -79,3 +84,7 @@ public sealed class SniFloodTests(ITestOutputHelper output)
         }));
     }
 }
+
+/// <summary>Runs <see cref="SniFloodTests"/> with no other test class in parallel.</summary>
+[CollectionDefinition(nameof(SniFloodTests), DisableParallelization = true)]
+public sealed class SniFloodRunsAlone;
