@@ -22,7 +22,7 @@ public sealed class SampleTests : IDisposable
     public async Task AddHeader_sample_adds_its_header_to_every_request_and_exits_0_on_sigterm()
     {
         await using var origin = await Origins.StartPlainAsync();
-        await using var sample = await SampleProcess.StartAsync("AddHeader", ["0", "--home", _home]);
+        await using var sample = await InterposeProcess.StartSampleAsync("AddHeader", _home, ["0", "--home", _home]);
 
         var headers = await Curl(sample, origin.Url("/headers").ToString());
         var exit = await sample.TerminateAsync();
@@ -41,7 +41,7 @@ public sealed class SampleTests : IDisposable
             await RawOrigin.ReadHeadAsync(stream);
             await stream.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\nfrom origin"u8.ToArray());
         });
-        await using var sample = await SampleProcess.StartAsync("MockEndpoint", ["0", "--home", _home]);
+        await using var sample = await InterposeProcess.StartSampleAsync("MockEndpoint", _home, ["0", "--home", _home]);
 
         var mocked = await Curl(sample, "--include", $"http://localhost:{origin.Port}/api/status?verbose=1");
         var connectionsAfterMock = origin.AcceptedConnections;
@@ -63,7 +63,7 @@ public sealed class SampleTests : IDisposable
     {
         // Nothing here speaks TLS: if the proxy contacted the origin, the exchange would fail.
         await using var origin = new RawOrigin(RawOrigin.WaitForCloseAsync);
-        await using var sample = await SampleProcess.StartAsync("MockEndpoint", ["0", "--home", _home]);
+        await using var sample = await InterposeProcess.StartSampleAsync("MockEndpoint", _home, ["0", "--home", _home]);
 
         var mocked = await Curl(sample, "--cacert", CaPemPath, $"https://localhost:{origin.Port}/api/status");
         var exit = await sample.TerminateAsync();
@@ -92,7 +92,7 @@ public sealed class SampleTests : IDisposable
         });
 
         // The CA home through INTERPOSE_HOME this time, the other way ProxyOptions.ConfigDirectory = null resolves it.
-        await using var sample = await SampleProcess.StartAsync("LogJsonBodies", ["localhost", "0"], new Dictionary<string, string> { ["INTERPOSE_HOME"] = _home });
+        await using var sample = await InterposeProcess.StartSampleAsync("LogJsonBodies", _home, ["localhost", "0"], new Dictionary<string, string> { ["INTERPOSE_HOME"] = _home });
 
         var post = await Curl(sample, "-H", "Content-Type: application/json", "--data", """{"name":"interpose"}""", origin.Url("/api/items").ToString());
         var text = await Curl(sample, origin.Url("/hello").ToString());
@@ -121,6 +121,6 @@ public sealed class SampleTests : IDisposable
         Assert.Equal(JsonValueKind.Null, hello.GetProperty("responseBody").ValueKind);
     }
 
-    private static Task<ProcessResult> Curl(SampleProcess sample, params string[] args) =>
+    private static Task<ProcessResult> Curl(InterposeProcess sample, params string[] args) =>
         ProcessResult.RunAsync("curl", ["--silent", "--show-error", "--fail", "--proxy", sample.Url.ToString(), "--noproxy", "", .. args]);
 }

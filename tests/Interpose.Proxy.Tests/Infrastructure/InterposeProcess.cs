@@ -68,7 +68,21 @@ public sealed partial class InterposeProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <c>interpose run --listen 127.0.0.1:0</c> plus <paramref name="args"/>, and waits for its listening line.</summary>
-    public static async Task<InterposeProcess> StartAsync(string home, params string[] args)
+    public static Task<InterposeProcess> StartAsync(string home, params string[] args) =>
+        StartDllAsync(CliPath, ["--home", home, "run", "--listen", "127.0.0.1:0", .. args], home, environment: null);
+
+    /// <summary>
+    /// Starts one of the programs under <c>samples/</c> from its own output folder (built first through a
+    /// ProjectReference with ReferenceOutputAssembly=false), and waits for its listening line.
+    /// </summary>
+    public static Task<InterposeProcess> StartSampleAsync(string sample, string home, IEnumerable<string> args, IDictionary<string, string>? environment = null) =>
+        StartDllAsync(
+            AppContext.BaseDirectory.Replace(Path.Combine("tests", "Interpose.Proxy.Tests"), Path.Combine("samples", sample), StringComparison.Ordinal) + sample + ".dll",
+            args,
+            home,
+            environment);
+
+    private static async Task<InterposeProcess> StartDllAsync(string dll, IEnumerable<string> args, string home, IDictionary<string, string>? environment)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -77,15 +91,17 @@ public sealed partial class InterposeProcess : IAsyncDisposable
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        info.ArgumentList.Add(CliPath);
-        info.ArgumentList.Add("--home");
-        info.ArgumentList.Add(home);
-        info.ArgumentList.Add("run");
-        info.ArgumentList.Add("--listen");
-        info.ArgumentList.Add("127.0.0.1:0");
+        info.ArgumentList.Add(dll);
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);
+        }
+
+        // The CA directory comes from the arguments or from the test, never from the developer's environment.
+        info.Environment.Remove("INTERPOSE_HOME");
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
         }
 
         var process = Process.Start(info)!;
@@ -100,10 +116,10 @@ public sealed partial class InterposeProcess : IAsyncDisposable
         {
             port = await listening.Task.WaitAsync(guard.Token);
         }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException)
         {
             process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException("interpose run did not start: " + string.Join('\n', stderr));
+            throw new InvalidOperationException($"{Path.GetFileName(dll)} did not start: " + string.Join('\n', stderr), ex);
         }
 
         return new InterposeProcess(process, home, port, stdoutPump, stderrPump, stdout, stderr);
