@@ -5,6 +5,8 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.RegularExpressions;
 using Interpose.Proxy;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 
@@ -261,7 +263,9 @@ internal static class RunCommand
         else
         {
             builder.AddConsole(o => o.FormatterName = FlowConsoleFormatter.FormatterName);
-            builder.AddConsoleFormatter<FlowConsoleFormatter, ConsoleFormatterOptions>();
+            // Registered as a plain service: AddConsoleFormatter<,> also binds options from configuration by
+            // reflection, which this formatter has none of and which native AOT cannot compile.
+            builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ConsoleFormatter, FlowConsoleFormatter>());
         }
     });
 }

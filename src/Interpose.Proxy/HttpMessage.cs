@@ -1,5 +1,7 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Interpose.Core.Http;
 
 namespace Interpose.Proxy;
@@ -84,23 +86,52 @@ public abstract class HttpMessage
         return (encoding ?? Encoding.UTF8).GetString(_body.Span);
     }
 
+    // The reflection-based overloads need the types' metadata at run time, which trimming and native AOT remove.
+    internal const string ReflectionJson = "Reflection-based JSON: pass a JsonTypeInfo<T> from a JsonSerializerContext when trimming or compiling ahead of time.";
+
     /// <summary>Deserializes the body as JSON.</summary>
     /// <typeparam name="T">The type to read.</typeparam>
     /// <param name="options">Serializer options; the web defaults when null.</param>
     /// <exception cref="InvalidOperationException">The body is not available (it streams; set <see cref="BufferBody"/>).</exception>
     /// <exception cref="JsonException">The body is not valid JSON for <typeparamref name="T"/>.</exception>
+    [RequiresUnreferencedCode(ReflectionJson)]
+    [RequiresDynamicCode(ReflectionJson)]
     public T? ReadJson<T>(JsonSerializerOptions? options = null)
     {
         EnsureBody();
         return JsonSerializer.Deserialize<T>(_body.Span, options ?? JsonSerializerOptions.Web);
     }
 
+    /// <summary>Deserializes the body as JSON with source-generated metadata (trimming and native AOT safe).</summary>
+    /// <typeparam name="T">The type to read.</typeparam>
+    /// <param name="typeInfo">The metadata for <typeparamref name="T"/>, from a <c>JsonSerializerContext</c>.</param>
+    /// <exception cref="InvalidOperationException">The body is not available (it streams; set <see cref="BufferBody"/>).</exception>
+    /// <exception cref="JsonException">The body is not valid JSON for <typeparamref name="T"/>.</exception>
+    public T? ReadJson<T>(JsonTypeInfo<T> typeInfo)
+    {
+        ArgumentNullException.ThrowIfNull(typeInfo);
+        EnsureBody();
+        return JsonSerializer.Deserialize(_body.Span, typeInfo);
+    }
+
     /// <summary>Replaces the body with <paramref name="value"/> serialized as JSON (UTF-8).</summary>
     /// <typeparam name="T">The type to write.</typeparam>
     /// <param name="value">The value.</param>
     /// <param name="options">Serializer options; the web defaults when null.</param>
+    [RequiresUnreferencedCode(ReflectionJson)]
+    [RequiresDynamicCode(ReflectionJson)]
     public void SetJson<T>(T value, JsonSerializerOptions? options = null) =>
         SetBody(JsonSerializer.SerializeToUtf8Bytes(value, options ?? JsonSerializerOptions.Web));
+
+    /// <summary>Replaces the body with <paramref name="value"/> serialized as JSON with source-generated metadata.</summary>
+    /// <typeparam name="T">The type to write.</typeparam>
+    /// <param name="value">The value.</param>
+    /// <param name="typeInfo">The metadata for <typeparamref name="T"/>, from a <c>JsonSerializerContext</c>.</param>
+    public void SetJson<T>(T value, JsonTypeInfo<T> typeInfo)
+    {
+        ArgumentNullException.ThrowIfNull(typeInfo);
+        SetBody(JsonSerializer.SerializeToUtf8Bytes(value, typeInfo));
+    }
 
     /// <summary>Stores a body read by the proxy on a hook's request (not a replacement).</summary>
     internal void SetBufferedBody(ReadOnlyMemory<byte> body)

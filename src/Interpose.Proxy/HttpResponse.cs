@@ -1,4 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
+using System.Text.Json.Serialization.Metadata;
 using Interpose.Core.Http;
 
 namespace Interpose.Proxy;
@@ -48,11 +50,28 @@ public sealed class HttpResponse : HttpMessage
     /// <param name="value">The value to serialize.</param>
     /// <returns>The response.</returns>
     /// <exception cref="ArgumentOutOfRangeException">The status code is out of range.</exception>
+    [RequiresUnreferencedCode(ReflectionJson)]
+    [RequiresDynamicCode(ReflectionJson)]
     public static HttpResponse Json<T>(int statusCode, T value)
     {
         var response = new HttpResponse(statusCode);
         response.Headers.Add("Content-Type", "application/json");
         response.SetJson(value);
+        return response;
+    }
+
+    /// <summary>Creates a response whose body is <paramref name="value"/> as JSON, with source-generated metadata.</summary>
+    /// <typeparam name="T">The type of the value.</typeparam>
+    /// <param name="statusCode">The status code, 200 to 599.</param>
+    /// <param name="value">The value to serialize.</param>
+    /// <param name="typeInfo">The metadata for <typeparamref name="T"/>, from a <c>JsonSerializerContext</c>.</param>
+    /// <returns>The response.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The status code is out of range.</exception>
+    public static HttpResponse Json<T>(int statusCode, T value, JsonTypeInfo<T> typeInfo)
+    {
+        var response = new HttpResponse(statusCode);
+        response.Headers.Add("Content-Type", "application/json");
+        response.SetJson(value, typeInfo);
         return response;
     }
 
