@@ -158,6 +158,40 @@ public sealed class LeafCertificateCache : IDisposable
         return Wait(pending, cancellationToken);
     }
 
+    /// <summary>
+    /// Starts forging the leaf for a name a TLS handshake is about to ask for (a CONNECT authority, before the
+    /// ClientHello arrives) and returns at once; nothing happens when the name is cached, being forged, or cannot have a
+    /// leaf (the handshake's own <see cref="GetAsync"/> then reports why).
+    /// </summary>
+    /// <param name="hostNameOrIp">The name, without port.</param>
+    public void Prefetch(string hostNameOrIp)
+    {
+        LeafHostName host;
+        try
+        {
+            host = LeafHostName.Parse(hostNameOrIp);
+        }
+        catch (CertificateException)
+        {
+            return;
+        }
+
+        Task<SslStreamCertificateContext> pending;
+        lock (_lock)
+        {
+            if (_disposed || _entries.ContainsKey(host.Name))
+            {
+                return;
+            }
+
+            pending = StartForge(host, _timeProvider.GetUtcNow());
+        }
+
+        // A failed forge was logged by ForgeEntry and is not cached, so the handshake that wants this name forges again
+        // and fails with the reason; nobody may be waiting on this task, so its exception is observed here.
+        _ = pending.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
     /// <summary>Generates the shared leaf key on the thread pool now, so the first handshake does not wait for it.</summary>
     /// <param name="cancellationToken">Stops waiting; the key is still generated.</param>
     /// <returns>A task that completes when the key exists.</returns>

@@ -41,11 +41,17 @@ internal static class RunCommand
         var maxPerClient = new Option<int>("--max-connections-per-client") { Description = "Open connections per client address at most", DefaultValueFactory = _ => ProxyOptions.DefaultMaxConnectionsPerClient };
         var logFormat = new Option<string>("--log-format") { Description = "text or json", DefaultValueFactory = _ => "text" };
         logFormat.AcceptOnlyFromAmong("text", "json");
+        var connectionStrategy = new Option<string>("--connection-strategy")
+        {
+            Description = "eager: open the origin connection while the client's TLS handshake completes (faster first request); lazy: only when a request needs it",
+            DefaultValueFactory = _ => "eager",
+        };
+        connectionStrategy.AcceptOnlyFromAmong("eager", "lazy");
 
         var command = new Command("run", "Start the proxy (explicit HTTP/HTTPS proxy; point clients at it)")
         {
             listen, ignoreHosts, sslInsecure, upstreamCa, via, quiet, verbose, metrics, logFormat,
-            proxyAuth, proxyAuthFile, allowOpenProxy, allowClient, connectPorts, maxConnections, maxPerClient,
+            proxyAuth, proxyAuthFile, allowOpenProxy, allowClient, connectPorts, maxConnections, maxPerClient, connectionStrategy,
         };
 
         CaSourceOptions.AddTo(command);
@@ -72,6 +78,7 @@ internal static class RunCommand
                 AllowOpenProxy = result.GetValue(allowOpenProxy),
                 MaxConnections = result.GetValue(maxConnections),
                 MaxConnectionsPerClient = result.GetValue(maxPerClient),
+                ConnectionStrategy = result.GetValue(connectionStrategy) == "lazy" ? ConnectionStrategy.Lazy : ConnectionStrategy.Eager,
             };
             ApplyAccessOptions(options, result.GetValue(proxyAuth) ?? [], result.GetValue(proxyAuthFile), result.GetValue(allowClient) ?? [], result.GetValue(connectPorts) ?? []);
 

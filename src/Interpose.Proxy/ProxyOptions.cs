@@ -95,6 +95,9 @@ public sealed class ProxyOptions
     /// <summary>Idle origin connections kept for reuse in total.</summary>
     public int MaxIdleConnectionsTotal { get; set; } = UpstreamPoolDefaults.MaxIdleTotal;
 
+    /// <summary>When origin connections of intercepted TLS tunnels are opened; <see cref="ConnectionStrategy.Lazy"/> by default.</summary>
+    public ConnectionStrategy ConnectionStrategy { get; set; } = ConnectionStrategy.Lazy;
+
     /// <summary>The addons, run in this order.</summary>
     public IList<ProxyAddon> Addons { get; } = [];
 

@@ -25,6 +25,33 @@ public sealed class LeafCertificateCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task Prefetch_starts_the_forge_that_the_next_lookup_of_the_name_takes()
+    {
+        using var cache = new LeafCertificateCache(_ca, new LeafCertificateCacheOptions { TimeProvider = _time });
+
+        cache.Prefetch("prefetched.example.test");
+        cache.Prefetch("PREFETCHED.example.test");
+        var context = await cache.GetAsync("prefetched.example.test", CancellationToken.None);
+
+        Assert.Equal("CN=prefetched.example.test", context.TargetCertificate.Subject);
+        Assert.Equal(1, cache.ForgeCount);
+        Assert.Equal(1, cache.Misses);
+        Assert.Equal(1, cache.Hits);
+    }
+
+    [Fact]
+    public void Prefetch_of_a_name_that_cannot_have_a_leaf_does_nothing()
+    {
+        using var cache = new LeafCertificateCache(_ca, new LeafCertificateCacheOptions { TimeProvider = _time });
+
+        cache.Prefetch("*.example.test");
+        cache.Prefetch("");
+
+        Assert.Equal(0, cache.Count);
+        Assert.Equal(0, cache.Misses);
+    }
+
+    [Fact]
     public async Task A_hit_returns_the_same_context_and_names_are_case_insensitive()
     {
         using var cache = new LeafCertificateCache(_ca, new LeafCertificateCacheOptions { TimeProvider = _time });

@@ -36,6 +36,16 @@ public sealed class RunAccessOptionsTests : IDisposable
     }
 
     [Fact]
+    public async Task An_unknown_connection_strategy_exits_2_naming_the_choices()
+    {
+        var run = await CliRun.RunAsync(Home, "run", "--connection-strategy", "sometimes");
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("eager", run.Stderr, StringComparison.Ordinal);
+        Assert.Contains("lazy", run.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Flags_fill_the_options()
     {
         var file = _temp.File("users");

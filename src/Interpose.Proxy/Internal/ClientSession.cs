@@ -60,6 +60,9 @@ internal sealed partial class ClientSession
     private Http1HeadScan _requestScan;
     private Http1HeadScan _responseScan;
 
+    // The origin connection opened for this tunnel ahead of its first request (ConnectionStrategy.Eager), until taken.
+    private EagerConnection? _eager;
+
     // State of the exchange in flight (one at a time per connection).
     private ExchangePhase _phase;
     private bool _responseStarted;
@@ -416,7 +419,7 @@ internal sealed partial class ClientSession
         for (var attempt = 0; ; attempt++)
         {
             _phase = ExchangePhase.Connect;
-            upstream = await _rt.Pool.TryRentAsync(key);
+            upstream = await TakeEagerAsync(key, exchange) ?? await _rt.Pool.TryRentAsync(key);
             if (upstream is null)
             {
                 var connect = await _rt.Connector.ConnectAsync(key, exchange, ct);
@@ -502,6 +505,29 @@ internal sealed partial class ClientSession
 
             await upstream.DisposeAsync();
             throw;
+        }
+    }
+
+    /// <summary>The connection opened ahead for this tunnel, when the request goes where it was opened to.</summary>
+    /// <exception cref="UpstreamUnavailableException">Opening it failed; the error says in which phase.</exception>
+    private async ValueTask<UpstreamConnection?> TakeEagerAsync(UpstreamKey key, HttpExchange exchange)
+    {
+        if (_eager is not { } eager || eager.Key != key)
+        {
+            return null;
+        }
+
+        _eager = null;
+        await using (eager)
+        {
+            var connect = await eager.TakeAsync();
+            if (connect.Error is not null)
+            {
+                exchange.Server = connect.Server;
+                throw new UpstreamUnavailableException(connect.Error);
+            }
+
+            return connect.Connection;
         }
     }
 
@@ -861,6 +887,13 @@ internal sealed partial class ClientSession
         var host = target.Host!;
         var port = target.Port;
         _info.ConnectAuthority = head.Target;
+        if (_rt.Options.ConnectionStrategy == ConnectionStrategy.Eager && !IsIgnored(host, port))
+        {
+            // The client needs a moment after the 200 to set up its TLS and send the ClientHello; forging the leaf for
+            // the CONNECT host (almost always the SNI) meanwhile takes the forge out of the handshake's time.
+            _rt.Leaves.Prefetch(host);
+        }
+
         await _client.Stream.WriteAsync(ConnectEstablished, _rt.Aborted);
 
         switch (await SniffAsync())
@@ -967,6 +1000,33 @@ internal sealed partial class ClientSession
                 return;
         }
 
+        // Eager: the origin's TCP and TLS set-up runs while the client's handshake below completes.
+        var sni = serverName ?? (IPAddress.TryParse(host, out _) ? null : host);
+        var tunnel = new TunnelTarget("https", host, port, sni);
+        var originKey = new UpstreamKey(tunnel.Scheme, host, port, sni);
+        if (_rt.Options.ConnectionStrategy == ConnectionStrategy.Eager && !_rt.Pool.HasIdle(originKey))
+        {
+            _eager = EagerConnection.Start(_rt, originKey, _rt.Aborted);
+        }
+
+        try
+        {
+            await InterceptAsync(context, hello, certificateHost, tunnel, scope);
+        }
+        finally
+        {
+            if (_eager is { } unused)
+            {
+                // No request took it (the client left, or went elsewhere): closed.
+                _eager = null;
+                await unused.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>Completes the client's TLS handshake with a forged (or the hook's) certificate, then serves HTTP inside.</summary>
+    private async Task InterceptAsync(TlsClientHelloContext context, ClientHello hello, string certificateHost, TunnelTarget tunnel, TimeoutScope scope)
+    {
         // Intercept: present a certificate for the name the client asked for, TLS 1.2+ with forward-secret AEAD.
         var ssl = _client.WrapInTls();
         try
@@ -993,9 +1053,7 @@ internal sealed partial class ClientSession
         _info.CipherSuite = ssl.NegotiatedCipherSuite;
         _info.Alpn = ssl.NegotiatedApplicationProtocol.Protocol.IsEmpty ? null : ssl.NegotiatedApplicationProtocol.ToString();
         scope.Dispose();
-
-        var sni = serverName ?? (IPAddress.TryParse(host, out _) ? null : host);
-        await ServeHttpAsync(new TunnelTarget("https", host, port, sni));
+        await ServeHttpAsync(tunnel);
     }
 
     /// <summary>

@@ -52,6 +52,9 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
 
     public int IdleCount => Volatile.Read(ref _count);
 
+    /// <summary>True when an idle connection for <paramref name="key"/> is waiting (it may still turn out closed).</summary>
+    public bool HasIdle(UpstreamKey key) => _idle.TryGetValue(key, out var stack) && !stack.IsEmpty;
+
     /// <summary>Takes the most recently used live idle connection for <paramref name="key"/>, if any.</summary>
     public async ValueTask<UpstreamConnection?> TryRentAsync(UpstreamKey key)
     {

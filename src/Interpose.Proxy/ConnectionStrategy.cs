@@ -1,0 +1,22 @@
+namespace Interpose.Proxy;
+
+/// <summary>When the proxy opens the origin connection of an intercepted TLS tunnel.</summary>
+public enum ConnectionStrategy
+{
+    /// <summary>
+    /// When the first request needs it, after the request hooks: a request a hook answers, kills or reroutes never
+    /// touches the origin, and server hooks run after the request hooks. The library's default.
+    /// </summary>
+    Lazy,
+
+    /// <summary>
+    /// As soon as the client's ClientHello names the origin, while the client's handshake is completed: the origin's
+    /// TCP and TLS set-up overlap the client's, so the first request through a new tunnel saves one connection set-up
+    /// (mitmproxy's default, and the <c>interpose run</c> default). The leaf certificate for the CONNECT host is also
+    /// forged when the CONNECT arrives, while the client prepares its ClientHello. The origin sees a connection even
+    /// when a hook then answers, kills or reroutes the request, or the client leaves without one (the connection is
+    /// then closed when the client's connection ends), and the server hooks run during the client handshake, before
+    /// the request hooks.
+    /// </summary>
+    Eager,
+}
