@@ -2,7 +2,9 @@
 """Load benchmark driver for bench/load/run.sh: direct vs through `interpose run`, interleaved rounds, loopback only.
 
 Environment: ROUNDS (default 3), SECONDS_PER_ROUND (default 5), SCENARIOS (comma-separated names, default all),
-INTERPOSE_ARGS (extra `interpose run` arguments). DOTNET_* variables pass through to the proxy (GC experiments).
+INTERPOSE_ARGS (extra `interpose run` arguments), INTERPOSE_BIN (a native `interpose` to run instead of
+`dotnet interpose.dll`; run.sh sets it to the native AOT build). The environment (DOTNET_*, MALLOC_*) passes through
+to the proxy.
 """
 import datetime
 import os
@@ -23,6 +25,9 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 SECS = int(os.environ.get("SECONDS_PER_ROUND", "5"))
 ONLY = [s for s in os.environ.get("SCENARIOS", "").split(",") if s]
 EXTRA = os.environ.get("INTERPOSE_ARGS", "").split()
+# The proxy command: the JIT build through `dotnet` by default; INTERPOSE_BIN runs another build (the native AOT one).
+PROXY_CMD = [os.environ["INTERPOSE_BIN"]] if os.environ.get("INTERPOSE_BIN") else ["dotnet", CLI]
+BUILD_NAME = f"native AOT build {os.environ['INTERPOSE_BIN']}" if os.environ.get("INTERPOSE_BIN") else "JIT build, dotnet interpose.dll"
 TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
 MIB = 1024 * 1024
 # Each hey run is bounded by -z; this is the wall-clock guard around any one child command.
@@ -125,7 +130,7 @@ http {{
 
 class Proxy:
     def __init__(self, home, origin_root):
-        args = ["dotnet", CLI, "--home", home, "run", "--listen", "127.0.0.1:0", "--upstream-ca", origin_root, "-q", *EXTRA]
+        args = [*PROXY_CMD, "--home", home, "run", "--listen", "127.0.0.1:0", "--upstream-ca", origin_root, "-q", *EXTRA]
         self.p = start(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.port = None
         self.ready = threading.Event()
@@ -337,7 +342,7 @@ def report(rows, download, first):
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     print(f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} cores ({cpu}), "
           f"shared with other work; {ROUNDS} interleaved rounds of {SECS} s per scenario, medians; "
-          f"load generator hey, origin nginx (1 worker), proxy `interpose run -q {' '.join(EXTRA)}`.".replace("  ", " "))
+          f"load generator hey, origin nginx (1 worker), proxy `interpose run -q {' '.join(EXTRA)}` ({BUILD_NAME}).".replace("  ", " "))
     print()
     print("| scenario | direct req/s | proxied req/s | ratio (target) | p50 ms direct / proxied | p90 ms | p99 ms | added p50 / p99 ms | proxy CPU ms/req (target) | proxy peak RSS MiB (target) | met |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")

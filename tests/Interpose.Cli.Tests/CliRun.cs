@@ -23,15 +23,21 @@ internal static class CliRun
 
     private static Process Start(string home, string[] arguments, IReadOnlyDictionary<string, string> environment)
     {
-        // The test host tells us which dotnet runs it; use the same one for the CLI.
+        // INTERPOSE_CLI names a native build of the command (CI runs these tests again against the native AOT
+        // binary); otherwise the test host's own dotnet runs the interpose.dll built beside the tests.
+        var native = Environment.GetEnvironmentVariable("INTERPOSE_CLI");
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
-        var start = new ProcessStartInfo(dotnet)
+        var start = new ProcessStartInfo(native is { Length: > 0 } ? native : dotnet)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "interpose.dll"));
+        if (native is not { Length: > 0 })
+        {
+            start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "interpose.dll"));
+        }
+
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);

@@ -67,31 +67,43 @@ public sealed partial class InterposeProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A native build of the command to test instead of <see cref="CliPath"/> (CI runs the end-to-end tests again
+    /// against the native AOT binary), from the INTERPOSE_CLI environment variable; null for the dotnet build.
+    /// </summary>
+    public static string? NativeCliPath { get; } = Environment.GetEnvironmentVariable("INTERPOSE_CLI") is { Length: > 0 } path ? path : null;
+
     /// <summary>Starts <c>interpose run --listen 127.0.0.1:0</c> plus <paramref name="args"/>, and waits for its listening line.</summary>
     public static Task<InterposeProcess> StartAsync(string home, params string[] args) =>
-        StartDllAsync(CliPath, ["--home", home, "run", "--listen", "127.0.0.1:0", .. args], home, environment: null);
+        StartProgramAsync(NativeCliPath ?? CliPath, ["--home", home, "run", "--listen", "127.0.0.1:0", .. args], home, environment: null);
 
     /// <summary>
     /// Starts one of the programs under <c>samples/</c> from its own output folder (built first through a
     /// ProjectReference with ReferenceOutputAssembly=false), and waits for its listening line.
     /// </summary>
     public static Task<InterposeProcess> StartSampleAsync(string sample, string home, IEnumerable<string> args, IDictionary<string, string>? environment = null) =>
-        StartDllAsync(
+        StartProgramAsync(
             AppContext.BaseDirectory.Replace(Path.Combine("tests", "Interpose.Proxy.Tests"), Path.Combine("samples", sample), StringComparison.Ordinal) + sample + ".dll",
             args,
             home,
             environment);
 
-    private static async Task<InterposeProcess> StartDllAsync(string dll, IEnumerable<string> args, string home, IDictionary<string, string>? environment)
+    private static async Task<InterposeProcess> StartProgramAsync(string program, IEnumerable<string> args, string home, IDictionary<string, string>? environment)
     {
-        var info = new ProcessStartInfo("dotnet")
+        // A .dll runs on dotnet; anything else is a native executable.
+        var managed = program.EndsWith(".dll", StringComparison.Ordinal);
+        var info = new ProcessStartInfo(managed ? "dotnet" : program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        info.ArgumentList.Add(dll);
+        if (managed)
+        {
+            info.ArgumentList.Add(program);
+        }
+
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);
@@ -119,7 +131,7 @@ public sealed partial class InterposeProcess : IAsyncDisposable
         catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException)
         {
             process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException($"{Path.GetFileName(dll)} did not start: " + string.Join('\n', stderr), ex);
+            throw new InvalidOperationException($"{Path.GetFileName(program)} did not start: " + string.Join('\n', stderr), ex);
         }
 
         return new InterposeProcess(process, home, port, stdoutPump, stderrPump, stdout, stderr);
