@@ -7,7 +7,7 @@ internal static class Program
 {
     private static Task<int> Main(string[] args)
     {
-        NativeMemory.Configure();
+        RuntimeTuning.Apply();
         var root = new RootCommand("Interpose: an HTTPS-intercepting proxy for .NET.");
         root.Options.Add(CliOptions.Home);
         root.Subcommands.Add(RunCommand.Create());
