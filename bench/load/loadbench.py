@@ -297,18 +297,22 @@ def verdict(ok):
 
 
 def main():
-    if not os.path.exists(CLI):
-        raise SystemExit(f"{CLI} missing: run bench/load/run.sh (it builds it)")
+    if not os.path.exists(PROXY_CMD[-1]):
+        raise SystemExit(f"{PROXY_CMD[-1]} missing: run bench/load/run.sh (it builds it)")
     work = tempfile.mkdtemp(prefix="interpose-load-")
     try:
         nginx, http, https = make_origin(work)
         origin_root = os.path.join(work, "root.pem")
-        proxy = Proxy(os.path.join(work, "home"), origin_root)
-        verify_interception(proxy, origin_root, https)
-        # Warm-up (JIT, pools, leaf cache) so that rounds measure the steady state.
-        for url, ka in ((f"http://localhost:{http}/1k", True), (f"https://localhost:{https}/1k", True),
-                        (f"https://localhost:{https}/1k", False)):
-            hey(url, 8, proxy=proxy.url, keepalive=ka, secs=2)
+
+        def fresh_proxy(warm_url, keepalive):
+            # One proxy process per scenario, so that no scenario's memory (pooled origin connections, heap the GC
+            # keeps, allocator slack) counts in the next one's peak RSS. Each is checked to intercept, then warmed
+            # (pools, leaf cache; JIT for the JIT build) so that rounds measure the steady state.
+            proxy = Proxy(os.path.join(work, "home"), origin_root)
+            verify_interception(proxy, origin_root, https)
+            hey(warm_url, 8, proxy=proxy.url, keepalive=keepalive, secs=2)
+            return proxy
+
         rows = []
         scenarios = [
             ("plain-1k-c1", f"http://localhost:{http}/1k", 1, True),
@@ -321,12 +325,19 @@ def main():
         for name, url, conns, ka in scenarios:
             if not ONLY or name in ONLY:
                 log(f"{name}: {ROUNDS} rounds x {SECS} s, direct and proxied interleaved")
-                rows.append(load_scenario(name, url, conns, proxy, keepalive=ka))
+                proxy = fresh_proxy(url, ka)
+                try:
+                    rows.append(load_scenario(name, url, conns, proxy, keepalive=ka))
+                finally:
+                    proxy.stop()
         download = first = None
         if not ONLY or "download-100m" in ONLY:
             log("download-100m")
-            download = download_scenario(f"https://localhost:{https}/100m", origin_root, proxy)
-        proxy.stop()
+            proxy = fresh_proxy(f"https://localhost:{https}/1k", True)
+            try:
+                download = download_scenario(f"https://localhost:{https}/100m", origin_root, proxy)
+            finally:
+                proxy.stop()
         if not ONLY or "first-contact" in ONLY:
             log("first-contact")
             first = first_contact(work, origin_root, https)
@@ -375,7 +386,9 @@ def report(rows, download, first):
         print(f"| new host on a warm proxy TTFB (curl) | {first['d_ip']:.1f} ms | {first['p_ip']:.1f} ms | {first['p_ip'] / first['d_ip']:.1f}× "
               f"| - | - | - | - | - | - | - |")
     print()
-    print("hey reports latencies at 0.1 ms resolution; for 1 connection the added mean latency (from req/s) is finer.")
+    print("hey reports latencies at 0.1 ms resolution; for 1 connection the added mean latency (from req/s) is finer. "
+          "Each scenario ran against its own proxy process, checked to intercept and warmed for 2 s; peak RSS is that "
+          "process's VmHWM over its proxied rounds, idle RSS its VmRSS before them.")
 
 
 if __name__ == "__main__":
