@@ -16,11 +16,7 @@ public sealed class EagerConnectionTests(ITestOutputHelper output)
     {
         await using var origin = await Origins.StartTlsAsync();
         var events = new EventRecorder();
-        await using var proxy = await TestProxy.StartAsync(output, o =>
-        {
-            o.ConnectionStrategy = ConnectionStrategy.Eager;
-            o.Addons.Add(events);
-        });
+        await using var proxy = await StartEagerAsync(events);
 
         await using var tunnel = await RawClient.TunnelAsync(proxy, "localhost", origin.Port, tls: true);
         var connected = await events.ServerConnected.Task.WaitAsync(EventWait);
@@ -54,11 +50,7 @@ public sealed class EagerConnectionTests(ITestOutputHelper output)
     {
         await using var origin = await KestrelOrigin.StartAsync(Origins.MapBasics, TestPki.SelfSigned("localhost"));
         var events = new EventRecorder();
-        await using var proxy = await TestProxy.StartAsync(output, o =>
-        {
-            o.ConnectionStrategy = ConnectionStrategy.Eager;
-            o.Addons.Add(events);
-        });
+        await using var proxy = await StartEagerAsync(events);
 
         await using var tunnel = await RawClient.TunnelAsync(proxy, "localhost", origin.Port, tls: true);
         await events.ServerConnectFailed.Task.WaitAsync(EventWait);
@@ -75,11 +67,7 @@ public sealed class EagerConnectionTests(ITestOutputHelper output)
     {
         await using var origin = await Origins.StartTlsAsync();
         var events = new EventRecorder();
-        await using var proxy = await TestProxy.StartAsync(output, o =>
-        {
-            o.ConnectionStrategy = ConnectionStrategy.Eager;
-            o.Addons.Add(events);
-        });
+        await using var proxy = await StartEagerAsync(events);
 
         // A client that completes its handshake and leaves without a request, once the origin connection is open.
         var tunnel = await RawClient.TunnelAsync(proxy, "localhost", origin.Port, tls: true);
@@ -106,6 +94,12 @@ public sealed class EagerConnectionTests(ITestOutputHelper output)
         Assert.Equal(1, cache.Hits);
     }
 
+    private Task<TestProxy> StartEagerAsync(EventRecorder events) => TestProxy.StartAsync(output, o =>
+    {
+        o.ConnectionStrategy = ConnectionStrategy.Eager;
+        o.Addons.Add(events);
+    });
+
     private static async Task<string> GetAsync(Stream tunnel, int port, string path)
     {
         await tunnel.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"));
@@ -127,44 +121,40 @@ public sealed class EagerConnectionTests(ITestOutputHelper output)
 
         public string[] Names => [.. _names];
 
-        public int Count(string name) => _names.Count(n => n == name);
-
-        public override ValueTask ServerConnectingAsync(ServerConnection server, CancellationToken cancellationToken)
-        {
-            _names.Enqueue("ServerConnecting");
-            return default;
-        }
+        public override ValueTask ServerConnectingAsync(ServerConnection server, CancellationToken cancellationToken) => Record("ServerConnecting");
 
         public override ValueTask ServerConnectedAsync(ServerConnection server, CancellationToken cancellationToken)
         {
-            _names.Enqueue("ServerConnected");
+            // Recorded before the waiter is released, so it sees this event in the list.
+            var recorded = Record("ServerConnected");
             ServerConnected.TrySetResult(server);
-            return default;
+            return recorded;
         }
 
         public override ValueTask ServerConnectFailedAsync(ServerConnection server, ExchangeError error, CancellationToken cancellationToken)
         {
-            _names.Enqueue("ServerConnectFailed");
+            var recorded = Record("ServerConnectFailed");
             ServerConnectFailed.TrySetResult();
-            return default;
+            return recorded;
         }
 
-        public override ValueTask ServerDisconnectedAsync(ServerConnection server, CancellationToken cancellationToken)
-        {
-            _names.Enqueue("ServerDisconnected");
-            return default;
-        }
+        public override ValueTask ServerDisconnectedAsync(ServerConnection server, CancellationToken cancellationToken) => Record("ServerDisconnected");
 
         public override ValueTask RequestHeadersAsync(HttpExchange exchange, CancellationToken cancellationToken)
         {
-            _names.Enqueue("RequestHeaders");
             Exchanges.Enqueue(exchange);
-            return default;
+            return Record("RequestHeaders");
         }
 
         public override ValueTask ClientDisconnectedAsync(ClientConnection client, CancellationToken cancellationToken)
         {
             ClientDisconnected.TrySetResult();
+            return default;
+        }
+
+        private ValueTask Record(string name)
+        {
+            _names.Enqueue(name);
             return default;
         }
     }

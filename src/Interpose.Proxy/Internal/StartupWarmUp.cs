@@ -14,7 +14,8 @@ namespace Interpose.Proxy.Internal;
 /// Runs the first-contact path once, over loopback, before the first client: forge a leaf (with a throwaway in-memory
 /// CA and cache, so the server's cache and metrics see nothing), accept a TLS client the way a session does (pipe,
 /// ClientHello, <see cref="SslStream"/> over <see cref="PipeReaderDuplexStream"/>), connect as the proxy connects to
-/// origins (validated against a custom root), and exchange one request and response head. A fresh process otherwise
+/// origins (validated against a custom root), and exchange one request and response head; and resolve "localhost"
+/// once, which loads the system resolver. A fresh process otherwise
 /// JIT-compiles all of this on the first client's request: measured 250–400 ms of first-contact TTFB
 /// (docs/performance.md). The JIT work is per process, so it runs once per process, not once per server.
 /// </summary>
@@ -74,6 +75,10 @@ internal static class StartupWarmUp
 
     private static async Task HandshakeAndExchangeAsync(CancellationToken ct)
     {
+        // The system resolver's first lookup loads its configuration and modules (nsswitch, /etc/hosts); "localhost"
+        // is answered on the machine (RFC 6761 §6.3, /etc/hosts), so nothing leaves it.
+        _ = await Dns.GetHostAddressesAsync("localhost", ct);
+
         using var authority = CertificateAuthority.CreateEphemeral(CertificateKeyAlgorithm.EcdsaP256, TimeProvider.System);
         using var leaves = new LeafCertificateCache(authority, new LeafCertificateCacheOptions { Capacity = 1 });
         await leaves.WarmUpAsync(ct);
