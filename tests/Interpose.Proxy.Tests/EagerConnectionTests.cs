@@ -80,6 +80,35 @@ public sealed class EagerConnectionTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task An_eager_connect_still_in_progress_is_cancelled_when_the_client_leaves()
+    {
+        // An origin that accepts and never answers the ClientHello: the eager TLS handshake waits until cancelled.
+        var accepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var origin = new RawOrigin(async stream =>
+        {
+            accepted.TrySetResult();
+            await RawOrigin.WaitForCloseAsync(stream);
+        });
+        var events = new EventRecorder();
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.ConnectionStrategy = ConnectionStrategy.Eager;
+            o.Addons.Add(events);
+
+            // Far longer than the wait below: only the cancellation can end the eager handshake in time.
+            o.Timeouts.TlsHandshake = TimeSpan.FromMinutes(10);
+        });
+
+        var tunnel = await RawClient.TunnelAsync(proxy, "localhost", origin.Port, tls: true);
+        await accepted.Task.WaitAsync(EventWait);
+        await tunnel.DisposeAsync();
+        await events.ClientDisconnected.Task.WaitAsync(EventWait);
+
+        // Cancelled, not failed: no connect failure is reported for a connection nobody needs any more.
+        Assert.Equal(["ServerConnecting"], events.Names);
+    }
+
+    [Fact]
     public async Task Eager_forges_the_leaf_for_the_connect_host_before_the_client_hello()
     {
         await using var origin = await Origins.StartTlsAsync();
