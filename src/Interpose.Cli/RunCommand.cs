@@ -79,6 +79,9 @@ internal static class RunCommand
                 MaxConnections = result.GetValue(maxConnections),
                 MaxConnectionsPerClient = result.GetValue(maxPerClient),
                 ConnectionStrategy = result.GetValue(connectionStrategy) == "lazy" ? ConnectionStrategy.Lazy : ConnectionStrategy.Eager,
+
+                // The same cipher suites, from the OpenSSL configuration this process set at start (RuntimeTuning).
+                UseOpenSslCipherConfiguration = RuntimeTuning.OpenSslConfiguration is not null,
             };
             ApplyAccessOptions(options, result.GetValue(proxyAuth) ?? [], result.GetValue(proxyAuthFile), result.GetValue(allowClient) ?? [], result.GetValue(connectPorts) ?? []);
 
@@ -104,6 +107,11 @@ internal static class RunCommand
 
             var level = result.GetValue(quiet) ? LogLevel.Warning : result.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information;
             using var loggerFactory = CreateLoggerFactory(level, result.GetValue(logFormat) == "json");
+            var cliLogger = loggerFactory.CreateLogger("Interpose.Cli");
+            if (RuntimeTuning.OpenSslConfiguration is { } openSslConfiguration)
+            {
+                CliLog.TlsPolicyFromOpenSsl(cliLogger, openSslConfiguration);
+            }
             // The install's CA is created on first use; --ca-cert/--ca-key or --ca-p12 bring your own.
             using var authority = CaSourceOptions.Load(result, createIfMissing: true, loggerFactory.CreateLogger("Interpose.Certificates"));
             options.CertificateAuthority = authority;

@@ -95,6 +95,13 @@ public sealed class ProxyOptions
     /// <summary>Idle origin connections kept for reuse in total.</summary>
     public int MaxIdleConnectionsTotal { get; set; } = UpstreamPoolDefaults.MaxIdleTotal;
 
+    /// <summary>
+    /// Leave the cipher suites of both TLS sides to the process's OpenSSL configuration instead of setting Interpose's
+    /// list in code. Internal: only the <c>interpose</c> command sets it, after pointing OPENSSL_CONF at a file with the
+    /// same list, so that .NET can share TLS contexts between connections (it does only without a list in code).
+    /// </summary>
+    internal bool UseOpenSslCipherConfiguration { get; set; }
+
     /// <summary>When origin connections of intercepted TLS tunnels are opened; <see cref="ConnectionStrategy.Lazy"/> by default.</summary>
     public ConnectionStrategy ConnectionStrategy { get; set; } = ConnectionStrategy.Lazy;
 

@@ -55,41 +55,14 @@ public sealed class TlsPolicyTests(ITestOutputHelper output)
         await using var origin = await Origins.StartTlsAsync();
         await using var proxy = await TestProxy.StartAsync(output);
 
-        var staticRsa = await SClientAsync(proxy, origin.Port, "-tls1_2", "-cipher", "AES128-GCM-SHA256");
-        var ecdhe = await SClientAsync(proxy, origin.Port, "-tls1_2", "-cipher", "ECDHE+AESGCM");
-
-        Assert.Contains("Cipher is (NONE)", staticRsa.StandardOutput, StringComparison.Ordinal);
-        Assert.Contains("handshake failure", staticRsa.StandardError, StringComparison.Ordinal);
-        Assert.Contains("New, TLSv1.2, Cipher is ECDHE-", ecdhe.StandardOutput, StringComparison.Ordinal);
+        await AssertClientSideSuitesAsync(proxy.Port, proxy.CaPemPath, origin.Port);
     }
 
     [Fact]
     public async Task Upstream_client_hello_offers_only_tls_1_2_and_1_3_forward_secret_aead_and_sends_sni()
     {
         var captured = new TaskCompletionSource<ClientHello>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var origin = new RawOrigin(async stream =>
-        {
-            var bytes = new List<byte>();
-            var buffer = new byte[16 * 1024];
-            while (true)
-            {
-                var n = await stream.ReadAsync(buffer);
-                if (n == 0)
-                {
-                    captured.TrySetException(new EndOfStreamException("closed before a whole ClientHello"));
-                    return;
-                }
-
-                bytes.AddRange(buffer.AsSpan(0, n));
-                var status = ClientHelloReader.TryRead(new ReadOnlySequence<byte>(bytes.ToArray()), out var hello);
-                if (status != ClientHelloParseStatus.Incomplete)
-                {
-                    // Closing now fails the proxy's handshake: the exchange ends in a 502, the hello is what matters.
-                    captured.TrySetResult(hello ?? throw new InvalidDataException("not a ClientHello: " + status));
-                    return;
-                }
-            }
-        });
+        await using var origin = ClientHelloCapture(captured);
         await using var proxy = await TestProxy.StartAsync(output);
         using var client = proxy.CreateClient();
 
@@ -97,16 +70,105 @@ public sealed class TlsPolicyTests(ITestOutputHelper output)
         var hello = await captured.Task;
 
         Assert.Equal("sni-check.test", hello.ServerName);
-        Assert.Equal([0x0304, 0x0303], hello.SupportedVersions.Order().Reverse());
-        Assert.All(hello.CipherSuites, suite => Assert.Contains(suite, ForwardSecretAead));
-        Assert.Contains((ushort)0x1301, hello.CipherSuites);
+        AssertForwardSecretAeadOnly(hello);
         Assert.Equal(System.Net.HttpStatusCode.BadGateway, response.StatusCode);
     }
 
+    /// <summary>
+    /// The command sets the same policy through OpenSSL's configuration (interpose-openssl.cnf as OPENSSL_CONF), not in
+    /// code, so that .NET shares TLS contexts: the suites must be the library's on both sides all the same.
+    /// </summary>
+    [Fact]
+    public async Task The_command_applies_the_same_suites_through_its_openssl_configuration()
+    {
+        using var home = new TempHome();
+        await using var origin = await Origins.StartTlsAsync();
+        var captured = new TaskCompletionSource<ClientHello>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var capture = ClientHelloCapture(captured);
+        await using var proxy = await InterposeProcess.StartAsync(home.Path, "--upstream-ca", home.OriginRootPem, "--verbose");
+
+        await AssertClientSideSuitesAsync(proxy.Port, proxy.CaPemPath, origin.Port);
+        var curl = await ProcessResult.RunAsync("curl", ["--silent", "--proxy", proxy.Url.ToString(), "--noproxy", "", "--cacert", proxy.CaPemPath,
+            "--output", "/dev/null", "--write-out", "%{http_code}", $"https://localhost:{capture.Port}/"]);
+        var hello = await captured.Task;
+
+        Assert.Equal("localhost", hello.ServerName);
+        AssertForwardSecretAeadOnly(hello);
+        Assert.Equal("502", curl.StandardOutput);
+
+        // The path under test: the policy came from the OpenSSL configuration, not from code.
+        Assert.Contains(proxy.StandardOutput.Concat(proxy.StandardError), line => line.Contains("from the OpenSSL configuration", StringComparison.Ordinal));
+    }
+
+    /// <summary>Static RSA and CBC suites are refused toward clients; ECDHE with AES-GCM is accepted (TLS 1.2).</summary>
+    private static async Task AssertClientSideSuitesAsync(int proxyPort, string caPemPath, int originPort)
+    {
+        var staticRsa = await SClientAsync(proxyPort, caPemPath, originPort, "-tls1_2", "-cipher", "AES128-GCM-SHA256");
+        var cbc = await SClientAsync(proxyPort, caPemPath, originPort, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA256");
+        var ecdhe = await SClientAsync(proxyPort, caPemPath, originPort, "-tls1_2", "-cipher", "ECDHE+AESGCM");
+
+        Assert.Contains("Cipher is (NONE)", staticRsa.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("handshake failure", staticRsa.StandardError, StringComparison.Ordinal);
+        Assert.Contains("Cipher is (NONE)", cbc.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("handshake failure", cbc.StandardError, StringComparison.Ordinal);
+        Assert.Contains("New, TLSv1.2, Cipher is ECDHE-", ecdhe.StandardOutput, StringComparison.Ordinal);
+    }
+
+    private static void AssertForwardSecretAeadOnly(ClientHello hello)
+    {
+        Assert.Equal([0x0304, 0x0303], hello.SupportedVersions.Order().Reverse());
+        Assert.All(hello.CipherSuites, suite => Assert.Contains(suite, ForwardSecretAead));
+        Assert.Contains((ushort)0x1301, hello.CipherSuites);
+    }
+
+    /// <summary>An origin that records the first ClientHello it receives, then closes (the proxy's handshake fails: 502).</summary>
+    private static RawOrigin ClientHelloCapture(TaskCompletionSource<ClientHello> captured) => new(async stream =>
+    {
+        var bytes = new List<byte>();
+        var buffer = new byte[16 * 1024];
+        while (true)
+        {
+            var n = await stream.ReadAsync(buffer);
+            if (n == 0)
+            {
+                captured.TrySetException(new EndOfStreamException("closed before a whole ClientHello"));
+                return;
+            }
+
+            bytes.AddRange(buffer.AsSpan(0, n));
+            var status = ClientHelloReader.TryRead(new ReadOnlySequence<byte>(bytes.ToArray()), out var hello);
+            if (status != ClientHelloParseStatus.Incomplete)
+            {
+                captured.TrySetResult(hello ?? throw new InvalidDataException("not a ClientHello: " + status));
+                return;
+            }
+        }
+    });
+
     private static Task<ProcessResult> SClientAsync(TestProxy proxy, int originPort, params string[] extra) =>
+        SClientAsync(proxy.Port, proxy.CaPemPath, originPort, extra);
+
+    private static Task<ProcessResult> SClientAsync(int proxyPort, string caPemPath, int originPort, params string[] extra) =>
         ProcessResult.RunAsync("openssl",
         [
-            "s_client", "-connect", $"localhost:{originPort}", "-proxy", $"127.0.0.1:{proxy.Port}", "-servername", "localhost",
-            "-CAfile", proxy.CaPemPath, .. extra,
+            "s_client", "-connect", $"localhost:{originPort}", "-proxy", $"127.0.0.1:{proxyPort}", "-servername", "localhost",
+            "-CAfile", caPemPath, .. extra,
         ]);
+
+    /// <summary>A temporary home for the command, with the test origins' root as a PEM file for --upstream-ca.</summary>
+    private sealed class TempHome : IDisposable
+    {
+        public TempHome()
+        {
+            Path = Directory.CreateTempSubdirectory("interpose-tls-").FullName;
+            OriginRootPem = System.IO.Path.Combine(Path, "origin-root.pem");
+            File.WriteAllText(OriginRootPem, TestPki.OriginRoot.ExportCertificatePem());
+        }
+
+        public string Path { get; }
+
+        public string OriginRootPem { get; }
+
+        public void Dispose() => Directory.Delete(Path, recursive: true);
+    }
 }

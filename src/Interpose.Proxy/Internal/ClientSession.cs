@@ -1036,7 +1036,7 @@ internal sealed partial class ClientSession
             {
                 ServerCertificateContext = certificate,
                 EnabledSslProtocols = TlsPolicy.Protocols,
-                CipherSuitesPolicy = TlsPolicy.CipherSuites,
+                CipherSuitesPolicy = TlsPolicy.CipherSuitesFor(_rt.Options),
                 ApplicationProtocols = TlsPolicy.ServerProtocolsFor(hello.ApplicationProtocols),
                 ClientCertificateRequired = false,
             }, scope.Token);

@@ -46,6 +46,12 @@ internal static class TlsPolicy
     /// </summary>
     public static CipherSuitesPolicy? CipherSuites { get; } = CreateCipherSuites();
 
+    /// <summary>
+    /// The suites to set for a server's connections: <see cref="CipherSuites"/>, or none when the process's OpenSSL
+    /// configuration holds the same list (<see cref="ProxyOptions.UseOpenSslCipherConfiguration"/>).
+    /// </summary>
+    public static CipherSuitesPolicy? CipherSuitesFor(ProxyOptions options) => options.UseOpenSslCipherConfiguration ? null : CipherSuites;
+
     private static CipherSuitesPolicy? CreateCipherSuites()
     {
         if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux))

@@ -77,7 +77,7 @@ internal sealed class UpstreamConnector(ProxyRuntime runtime)
                 {
                     TargetHost = key.Sni ?? key.Host,
                     EnabledSslProtocols = TlsPolicy.Protocols,
-                    CipherSuitesPolicy = TlsPolicy.CipherSuites,
+                    CipherSuitesPolicy = TlsPolicy.CipherSuitesFor(options),
                     ApplicationProtocols = TlsPolicy.ApplicationProtocols,
                     // Revocation needs the network (OCSP/CRL fetches); the proxy makes no connection the client did not ask for.
                     CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,

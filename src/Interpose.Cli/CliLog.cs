@@ -1,0 +1,10 @@
+using Microsoft.Extensions.Logging;
+
+namespace Interpose.Cli;
+
+/// <summary>The command's own log messages (the library's are in ProxyLog and CertificateLog).</summary>
+internal static partial class CliLog
+{
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Debug, Message = "TLS cipher suites from the OpenSSL configuration {Path} (OPENSSL_CONF)")]
+    public static partial void TlsPolicyFromOpenSsl(ILogger logger, string path);
+}
