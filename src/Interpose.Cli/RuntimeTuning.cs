@@ -43,8 +43,12 @@ internal static partial class RuntimeTuning
             Environment.SetEnvironmentVariable(InlineSocketCompletions, "1");
         }
 
-        CapMallocArenas();
-        ConfigureOpenSsl();
+        // The other two talk to the C library and OpenSSL of a Linux process.
+        if (OperatingSystem.IsLinux())
+        {
+            _ = CallLibc(static () => MallOpt(MallocArenaMaxParameter, MallocArenas));
+            ConfigureOpenSsl();
+        }
     }
 
     /// <summary>
@@ -55,46 +59,32 @@ internal static partial class RuntimeTuning
     private static void ConfigureOpenSsl()
     {
         // A configuration the user chose is theirs to keep; then the policy is set in code as in the library.
-        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable(OpenSslConfigurationVariable) is not null)
+        if (Environment.GetEnvironmentVariable(OpenSslConfigurationVariable) is not null)
         {
             return;
         }
 
         var path = Path.Combine(AppContext.BaseDirectory, OpenSslConfigurationFile);
-        if (!File.Exists(path))
-        {
-            return;
-        }
 
-        try
+        // Natively: Environment.SetEnvironmentVariable changes only .NET's own copy, which OpenSSL never reads.
+        if (File.Exists(path) && CallLibc(() => SetEnv(OpenSslConfigurationVariable, path, overwrite: 1)) == 0)
         {
-            // Natively: Environment.SetEnvironmentVariable changes only .NET's own copy, which OpenSSL never reads.
-            if (SetEnv(OpenSslConfigurationVariable, path, overwrite: 1) == 0)
-            {
-                OpenSslConfiguration = path;
-            }
-        }
-        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
-        {
-            // No C library to call: the policy stays in code, which is as safe, only less shared.
+            OpenSslConfiguration = path;
         }
     }
 
-    /// <summary>Caps glibc's malloc arenas; does nothing where the C library is not glibc or the OS is not Linux.</summary>
-    private static void CapMallocArenas()
+    /// <summary>Calls the C library; -1 when it has no such function (the setting is then simply not applied).</summary>
+    private static int CallLibc(Func<int> call)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         try
         {
-            _ = MallOpt(MallocArenaMaxParameter, MallocArenas);
+            return call();
         }
         catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
         {
-            // Not glibc (musl, for one, has no arenas to cap): nothing to tune, and nothing is wrong.
+            // Not glibc (musl has no arenas to cap) or no C library by that name: nothing to tune, nothing wrong. The
+            // TLS policy then stays in code, which is as safe, only less shared.
+            return -1;
         }
     }
 

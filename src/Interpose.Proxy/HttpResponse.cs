@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Interpose.Core.Http;
 
@@ -52,13 +53,8 @@ public sealed class HttpResponse : HttpMessage
     /// <exception cref="ArgumentOutOfRangeException">The status code is out of range.</exception>
     [RequiresUnreferencedCode(ReflectionJson)]
     [RequiresDynamicCode(ReflectionJson)]
-    public static HttpResponse Json<T>(int statusCode, T value)
-    {
-        var response = new HttpResponse(statusCode);
-        response.Headers.Add("Content-Type", "application/json");
-        response.SetJson(value);
-        return response;
-    }
+    public static HttpResponse Json<T>(int statusCode, T value) =>
+        JsonResponse(statusCode, JsonSerializer.SerializeToUtf8Bytes(value, JsonSerializerOptions.Web));
 
     /// <summary>Creates a response whose body is <paramref name="value"/> as JSON, with source-generated metadata.</summary>
     /// <typeparam name="T">The type of the value.</typeparam>
@@ -69,9 +65,15 @@ public sealed class HttpResponse : HttpMessage
     /// <exception cref="ArgumentOutOfRangeException">The status code is out of range.</exception>
     public static HttpResponse Json<T>(int statusCode, T value, JsonTypeInfo<T> typeInfo)
     {
+        ArgumentNullException.ThrowIfNull(typeInfo);
+        return JsonResponse(statusCode, JsonSerializer.SerializeToUtf8Bytes(value, typeInfo));
+    }
+
+    private static HttpResponse JsonResponse(int statusCode, byte[] json)
+    {
         var response = new HttpResponse(statusCode);
         response.Headers.Add("Content-Type", "application/json");
-        response.SetJson(value, typeInfo);
+        response.SetBody(json);
         return response;
     }
 

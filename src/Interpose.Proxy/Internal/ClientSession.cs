@@ -1003,10 +1003,9 @@ internal sealed partial class ClientSession
         // Eager: the origin's TCP and TLS set-up runs while the client's handshake below completes.
         var sni = serverName ?? (IPAddress.TryParse(host, out _) ? null : host);
         var tunnel = new TunnelTarget("https", host, port, sni);
-        var originKey = new UpstreamKey(tunnel.Scheme, host, port, sni);
-        if (_rt.Options.ConnectionStrategy == ConnectionStrategy.Eager && !_rt.Pool.HasIdle(originKey))
+        if (_rt.Options.ConnectionStrategy == ConnectionStrategy.Eager && !_rt.Pool.HasIdle(tunnel.OriginKey))
         {
-            _eager = EagerConnection.Start(_rt, originKey, _rt.Aborted);
+            _eager = EagerConnection.Start(_rt, tunnel.OriginKey, _rt.Aborted);
         }
 
         try
