@@ -52,7 +52,7 @@ public class BodyRelayBenchmarks
         // Default thresholds: the writer waits for the relay as a socket would (back-pressure), so buffers stay few.
         var pipe = new Pipe(new PipeOptions(useSynchronizationContext: false));
         var piece = (body.Length + Pieces - 1) / Pieces;
-        var relay = BodyReader.RelayAsync(pipe.Reader, framing, _decoder, _sink, raw: true, CancellationToken.None);
+        var relay = BodyReader.RelayAsync(pipe.Reader, framing, _decoder, _sink, raw: true, destination: null, CancellationToken.None);
         for (var offset = 0; offset < body.Length; offset += piece)
         {
             await pipe.Writer.WriteAsync(body.AsMemory(offset, Math.Min(piece, body.Length - offset)));

@@ -287,7 +287,7 @@ internal sealed partial class ClientSession
                 }
 
                 var sink = new BufferingSink(_rt.Options.MaxBufferedBodyBytes);
-                await BodyReader.RelayAsync(_client.Input, requestFraming, _requestDecoder, sink, raw: false, ct);
+                await BodyReader.RelayAsync(_client.Input, requestFraming, _requestDecoder, sink, raw: false, destination: null, ct);
                 requestBodyPending = false;
                 request.SetBufferedBody(sink.Body);
                 request.Trailers = sink.Trailers;
@@ -456,7 +456,7 @@ internal sealed partial class ClientSession
 
                 if (requestBodyPending)
                 {
-                    bodyTask = SendRequestBodyAsync(streamBody, request.StreamTransform, upstream.Transport.Stream, sendRawChunked, exchange.Timings, exchangeCts!);
+                    bodyTask = SendRequestBodyAsync(streamBody, request.StreamTransform, upstream.Transport, sendRawChunked, exchange.Timings, exchangeCts!);
                 }
                 else
                 {
@@ -572,7 +572,7 @@ internal sealed partial class ClientSession
         {
             _phase = ExchangePhase.Response;
             var sink = new BufferingSink(_rt.Options.MaxBufferedBodyBytes);
-            await BodyReader.RelayAsync(upstream.Transport.Input, responseFraming, _responseDecoder, sink, raw: false, ct);
+            await BodyReader.RelayAsync(upstream.Transport.Input, responseFraming, _responseDecoder, sink, raw: false, destination: null, ct);
             responseBodyPending = false;
             response.SetBufferedBody(sink.Body);
             response.Trailers = sink.Trailers;
@@ -721,7 +721,7 @@ internal sealed partial class ClientSession
 
         IBodySink sink = raw ? new StreamSink(_client.Stream) : new ReframingSink(_client.Stream, rechunk, transform, _bodyScratch);
         _phase = ExchangePhase.Response;
-        var bytes = await BodyReader.RelayAsync(upstream.Transport.Input, framing, _responseDecoder, sink, raw, ct);
+        var bytes = await BodyReader.RelayAsync(upstream.Transport.Input, framing, _responseDecoder, sink, raw, _client, ct);
         return (bytes, keepAlive);
     }
 
@@ -763,12 +763,12 @@ internal sealed partial class ClientSession
     }
 
     /// <summary>Copies the client's streamed request body to the origin; returns the failure, if any, as a value.</summary>
-    private async Task<Exception?> SendRequestBodyAsync(BodyFraming framing, BodyTransform? transform, Stream upstream, bool raw, ExchangeTimings timings, CancellationTokenSource exchangeCts)
+    private async Task<Exception?> SendRequestBodyAsync(BodyFraming framing, BodyTransform? transform, Transport upstream, bool raw, ExchangeTimings timings, CancellationTokenSource exchangeCts)
     {
         try
         {
-            IBodySink sink = raw ? new StreamSink(upstream) : new ReframingSink(upstream, chunked: transform is not null, transform, new ArrayBufferWriter<byte>());
-            _rt.Metrics.BytesUpstream(await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw, exchangeCts.Token));
+            IBodySink sink = raw ? new StreamSink(upstream.Stream) : new ReframingSink(upstream.Stream, chunked: transform is not null, transform, new ArrayBufferWriter<byte>());
+            _rt.Metrics.BytesUpstream(await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw, upstream, exchangeCts.Token));
             timings.RequestSent = _rt.Time.GetTimestamp();
             return null;
         }
@@ -858,7 +858,7 @@ internal sealed partial class ClientSession
         var sink = new BufferingSink(MaxDrainBytes);
         try
         {
-            await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw: false, ct);
+            await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw: false, destination: null, ct);
             return true;
         }
         catch (BodyTooLargeException)
