@@ -7,4 +7,7 @@ internal static partial class CliLog
 {
     [LoggerMessage(EventId = 3001, Level = LogLevel.Debug, Message = "TLS cipher suites from the OpenSSL configuration {Path} (OPENSSL_CONF)")]
     public static partial void TlsPolicyFromOpenSsl(ILogger logger, string path);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Debug, Message = "GC gen0 budget capped at {Bytes} bytes (System.GC.Gen0MaxBudget)")]
+    public static partial void Gen0BudgetCap(ILogger logger, object bytes);
 }
