@@ -30,11 +30,10 @@ public sealed class SegmentHoldingTests
         using var deadline = new CancellationTokenSource(Deadline);
         await using var pair = await SocketPair.CreateAsync();
         var body = RandomBytes(FirstPart + SecondPart);
-        var source = new Pipe(new PipeOptions(pauseWriterThreshold: 0));
-        await source.Writer.WriteAsync(body.AsMemory(0, FirstPart), deadline.Token);
+        var source = await SourceWithAsync(body.AsMemory(0, FirstPart), deadline.Token);
         var sink = new CorkRecordingSink(pair.Sender);
 
-        var relay = BodyReader.RelayAsync(source.Reader, new BodyFraming(BodyKind.ContentLength, body.Length), new ChunkedDecoder(Http1Limits.Default), sink, raw: true, pair.Sender, deadline.Token).AsTask();
+        var relay = RelayAsync(source, new BodyFraming(BodyKind.ContentLength, body.Length), sink, pair, deadline.Token).AsTask();
 
         // Everything written so far arrives although the body is unfinished: the relay released what it held back
         // before waiting for the rest, and the socket is no longer corked while it waits.
@@ -59,11 +58,10 @@ public sealed class SegmentHoldingTests
         using var deadline = new CancellationTokenSource(Deadline);
         await using var pair = await SocketPair.CreateAsync();
         var body = RandomBytes(10_000);
-        var source = new Pipe(new PipeOptions(pauseWriterThreshold: 0));
-        await source.Writer.WriteAsync(body, deadline.Token);
+        var source = await SourceWithAsync(body, deadline.Token);
         var sink = new CorkRecordingSink(pair.Sender);
 
-        Assert.Equal(body.Length, await BodyReader.RelayAsync(source.Reader, new BodyFraming(BodyKind.ContentLength, body.Length), new ChunkedDecoder(Http1Limits.Default), sink, raw: true, pair.Sender, deadline.Token));
+        Assert.Equal(body.Length, await RelayAsync(source, new BodyFraming(BodyKind.ContentLength, body.Length), sink, pair, deadline.Token));
 
         Assert.NotEmpty(sink.CorkAtWrites);
         Assert.All(sink.CorkAtWrites, cork => Assert.Equal(0, cork));
@@ -74,14 +72,13 @@ public sealed class SegmentHoldingTests
     {
         using var deadline = new CancellationTokenSource(Deadline);
         await using var pair = await SocketPair.CreateAsync();
-        var source = new Pipe(new PipeOptions(pauseWriterThreshold: 0));
-        await source.Writer.WriteAsync(RandomBytes(FirstPart), deadline.Token);
+        var source = await SourceWithAsync(RandomBytes(FirstPart), deadline.Token);
         await source.Writer.CompleteAsync();
         var sink = new CorkRecordingSink(pair.Sender);
         var received = pair.Receiver.ReadExactlyAsync(new byte[FirstPart], deadline.Token).AsTask();
 
         await Assert.ThrowsAsync<IOException>(async () =>
-            await BodyReader.RelayAsync(source.Reader, new BodyFraming(BodyKind.ContentLength, FirstPart + SecondPart), new ChunkedDecoder(Http1Limits.Default), sink, raw: true, pair.Sender, deadline.Token));
+            await RelayAsync(source, new BodyFraming(BodyKind.ContentLength, FirstPart + SecondPart), sink, pair, deadline.Token));
         await received;
 
         Assert.Contains(1, sink.CorkAtWrites);
@@ -99,18 +96,28 @@ public sealed class SegmentHoldingTests
         framed.Write(chunk);
         ChunkedEncoder.WriteChunkTerminator(framed);
         ChunkedEncoder.WriteLastChunk(null, framed);
-        var source = new Pipe(new PipeOptions(pauseWriterThreshold: 0));
-        await source.Writer.WriteAsync(framed.WrittenMemory, deadline.Token);
+        var source = await SourceWithAsync(framed.WrittenMemory, deadline.Token);
         var sink = new CorkRecordingSink(pair.Sender);
         var received = new byte[framed.WrittenCount];
         var reading = pair.Receiver.ReadExactlyAsync(received, deadline.Token).AsTask();
 
-        Assert.Equal(chunk.Length, await BodyReader.RelayAsync(source.Reader, BodyFraming.Chunked, new ChunkedDecoder(Http1Limits.Default), sink, raw: true, pair.Sender, deadline.Token));
+        Assert.Equal(chunk.Length, await RelayAsync(source, BodyFraming.Chunked, sink, pair, deadline.Token));
         await reading;
         Assert.Equal(framed.WrittenMemory.ToArray(), received);
         Assert.Contains(1, sink.CorkAtWrites);
         Assert.Equal(0, CorkOf(pair.Sender.Socket));
     }
+
+    /// <summary>A source pipe that already holds <paramref name="bytes"/> (no back-pressure: the test writes ahead).</summary>
+    private static async Task<Pipe> SourceWithAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        var source = new Pipe(new PipeOptions(pauseWriterThreshold: 0));
+        await source.Writer.WriteAsync(bytes, cancellationToken);
+        return source;
+    }
+
+    private static ValueTask<long> RelayAsync(Pipe source, BodyFraming framing, IBodySink sink, SocketPair pair, CancellationToken cancellationToken) =>
+        BodyReader.RelayAsync(source.Reader, framing, new ChunkedDecoder(Http1Limits.Default), sink, raw: true, pair.Sender, cancellationToken);
 
     private static byte[] RandomBytes(int length)
     {
