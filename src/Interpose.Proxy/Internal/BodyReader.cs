@@ -32,7 +32,63 @@ internal static class BodyReader
     {
         try
         {
-            return await RelayFramedAsync(source, framing, decoder, sink, raw, destination, cancellationToken);
+            long total = 0;
+            switch (framing.Kind)
+            {
+                case BodyKind.None:
+                    break;
+
+                case BodyKind.ContentLength:
+                    var remaining = framing.ContentLength;
+                    while (remaining > 0)
+                    {
+                        var result = await ReadAsync(source, destination, cancellationToken);
+                        var buffer = result.Buffer;
+                        if (buffer.IsEmpty && result.IsCompleted)
+                        {
+                            throw new IOException($"the connection closed with {remaining} bytes of the body still to come");
+                        }
+
+                        var take = buffer.Slice(0, Math.Min(remaining, buffer.Length));
+                        HoldSegmentsPast(destination, total + take.Length);
+                        await sink.WriteAsync(take, cancellationToken);
+                        remaining -= take.Length;
+                        total += take.Length;
+                        source.AdvanceTo(take.End);
+                    }
+
+                    break;
+
+                case BodyKind.CloseDelimited:
+                    // RFC 9112 §6.3 item 8: the body is everything until the server closes.
+                    while (true)
+                    {
+                        var result = await ReadAsync(source, destination, cancellationToken);
+                        var buffer = result.Buffer;
+                        if (!buffer.IsEmpty)
+                        {
+                            HoldSegmentsPast(destination, total + buffer.Length);
+                            await sink.WriteAsync(buffer, cancellationToken);
+                            total += buffer.Length;
+                        }
+
+                        source.AdvanceTo(buffer.End);
+                        if (result.IsCompleted)
+                        {
+                            break;
+                        }
+                    }
+
+                    break;
+
+                case BodyKind.Chunked:
+                    total = await RelayChunkedAsync(source, decoder, sink, raw, destination, cancellationToken);
+                    await sink.CompleteAsync(raw ? null : decoder.Trailers, cancellationToken);
+                    return total;
+            }
+
+            await sink.CompleteAsync(null, cancellationToken);
+            return total;
         }
         finally
         {
@@ -41,74 +97,10 @@ internal static class BodyReader
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<long> RelayFramedAsync(
-        PipeReader source, BodyFraming framing, ChunkedDecoder decoder, IBodySink sink, bool raw, Transport? destination, CancellationToken cancellationToken)
-    {
-        long total = 0;
-        switch (framing.Kind)
-        {
-            case BodyKind.None:
-                break;
-
-            case BodyKind.ContentLength:
-                var remaining = framing.ContentLength;
-                while (remaining > 0)
-                {
-                    var result = await ReadAsync(source, destination, cancellationToken);
-                    var buffer = result.Buffer;
-                    if (buffer.IsEmpty && result.IsCompleted)
-                    {
-                        throw new IOException($"the connection closed with {remaining} bytes of the body still to come");
-                    }
-
-                    var take = buffer.Slice(0, Math.Min(remaining, buffer.Length));
-                    HoldSegmentsPast(destination, total + take.Length);
-                    await sink.WriteAsync(take, cancellationToken);
-                    remaining -= take.Length;
-                    total += take.Length;
-                    source.AdvanceTo(take.End);
-                }
-
-                break;
-
-            case BodyKind.CloseDelimited:
-                // RFC 9112 §6.3 item 8: the body is everything until the server closes.
-                while (true)
-                {
-                    var result = await ReadAsync(source, destination, cancellationToken);
-                    var buffer = result.Buffer;
-                    if (!buffer.IsEmpty)
-                    {
-                        HoldSegmentsPast(destination, total + buffer.Length);
-                        await sink.WriteAsync(buffer, cancellationToken);
-                        total += buffer.Length;
-                    }
-
-                    source.AdvanceTo(buffer.End);
-                    if (result.IsCompleted)
-                    {
-                        break;
-                    }
-                }
-
-                break;
-
-            case BodyKind.Chunked:
-                total = await RelayChunkedAsync(source, decoder, sink, raw, destination, cancellationToken);
-                await sink.CompleteAsync(raw ? null : decoder.Trailers, cancellationToken);
-                return total;
-        }
-
-        await sink.CompleteAsync(null, cancellationToken);
-        return total;
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<long> RelayChunkedAsync(PipeReader source, ChunkedDecoder decoder, IBodySink sink, bool raw, Transport? destination, CancellationToken cancellationToken)
     {
         decoder.Reset();
         long total = 0;
-        long passedOn = 0;
         while (true)
         {
             var result = await ReadAsync(source, destination, cancellationToken);
@@ -121,9 +113,9 @@ internal static class BodyReader
                 if (status == ChunkedReadResult.Data)
                 {
                     total += data.Length;
+                    HoldSegmentsPast(destination, total);
                     if (!raw)
                     {
-                        HoldSegmentsPast(destination, total);
                         await sink.WriteAsync(data, cancellationToken);
                     }
                 }
@@ -146,8 +138,6 @@ internal static class BodyReader
                 var passed = buffer.Slice(buffer.Start, rest.Start);
                 if (!passed.IsEmpty)
                 {
-                    passedOn += passed.Length;
-                    HoldSegmentsPast(destination, passedOn);
                     await sink.WriteAsync(passed, cancellationToken);
                 }
             }
