@@ -98,6 +98,9 @@ public sealed class LeafCertificateCache : IDisposable
     /// <summary>Leaves signed so far.</summary>
     internal int ForgeCount => _forge.ForgeCount;
 
+    /// <summary>Whether the key shared by forged leaves exists yet (always false with a key per host).</summary>
+    internal bool SharedKeyCreated => _forge.SharedKeyCreated;
+
     /// <summary>Evicted or replaced leaves not yet disposed.</summary>
     internal int RetiredCount
     {

@@ -50,6 +50,8 @@ internal sealed class LeafCertificateForge : IDisposable
     /// <summary>How many leaves this forge signed (for tests and metrics).</summary>
     public int ForgeCount => Volatile.Read(ref _forgeCount);
 
+    public bool SharedKeyCreated => !_keyPerHost && _sharedKey.IsValueCreated;
+
     /// <summary>Generates the shared leaf key now, so the first forge does not pay for it.</summary>
     public void EnsureSharedKey()
     {

@@ -79,6 +79,7 @@ public sealed class ProxyServer : IAsyncDisposable
     /// and HTTP paths are warm (a loopback warm-up of at most 5 s).</returns>
     /// <exception cref="CertificateException">The CA could not be loaded or created (permissions, bad files).</exception>
     /// <exception cref="SocketException">A listening address could not be bound (in use, not local).</exception>
+    /// <exception cref="System.Security.Cryptography.CryptographicException">The key for forged leaves could not be generated.</exception>
     /// <exception cref="ObjectDisposedException">The server was stopped or disposed.</exception>
     /// <exception cref="InvalidOperationException">
     /// The options are unsafe: a non-loopback listening address without <see cref="ProxyOptions.Authentication"/> nor
@@ -165,8 +166,11 @@ public sealed class ProxyServer : IAsyncDisposable
         }
 
         // Already accepting; returning only once the TLS, forging and HTTP paths are compiled means that "started"
-        // also means "the first client is served at warm speed" (once per process; bounded; never throws).
+        // also means "the first client is served at warm speed" (once per process; bounded; never throws). The shared
+        // leaf key is generated meanwhile, so the first forge does not generate it in a client's handshake.
+        var leafKey = _leaves?.WarmUpAsync(CancellationToken.None) ?? Task.CompletedTask;
         await StartupWarmUp.WaitAsync(_logger, cancellationToken);
+        await leafKey;
     }
 
     /// <summary>

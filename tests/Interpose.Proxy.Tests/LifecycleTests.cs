@@ -26,6 +26,16 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Start_generates_the_shared_leaf_key_so_the_first_handshake_does_not()
+    {
+        await using var proxy = await TestProxy.StartAsync(output);
+
+        var cache = proxy.Server.LeafCache!;
+        Assert.True(cache.SharedKeyCreated);
+        Assert.Equal(0, cache.ForgeCount);
+    }
+
+    [Fact]
     public async Task RunAsync_serves_until_cancelled_then_stops()
     {
         await using var origin = await Origins.StartPlainAsync();

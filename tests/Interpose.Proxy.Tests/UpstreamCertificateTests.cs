@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using Interpose.Proxy.Internal;
 using Interpose.Proxy.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -43,6 +44,23 @@ public sealed class UpstreamCertificateTests(ITestOutputHelper output)
         using var client = proxy.CreateClient();
 
         Assert.Equal("hello from origin", await client.GetStringAsync(origin.Url("/hello")));
+    }
+
+    [Fact]
+    public void Upstream_roots_are_the_handshakes_only_trust_and_the_chain_is_built_once_against_them()
+    {
+        var roots = new X509Certificate2Collection(TestPki.OriginRoot);
+
+        var policy = new UpstreamCertificateValidator(insecure: false, roots).CreateChainPolicy();
+
+        Assert.NotNull(policy);
+        Assert.Equal(X509ChainTrustMode.CustomRootTrust, policy.TrustMode);
+        Assert.Equal(TestPki.OriginRoot, Assert.Single(policy.CustomTrustStore));
+        Assert.Equal(X509RevocationMode.NoCheck, policy.RevocationMode);
+
+        // No roots given: the system store, SslStream's default. Insecure: nothing is checked, so no policy either.
+        Assert.Null(new UpstreamCertificateValidator(insecure: false, []).CreateChainPolicy());
+        Assert.Null(new UpstreamCertificateValidator(insecure: true, roots).CreateChainPolicy());
     }
 
     private static X509Certificate2 Certificate(string kind) => kind switch

@@ -103,6 +103,7 @@ internal static class StartupWarmUp
             CipherSuitesPolicy = TlsPolicy.CipherSuites,
             ApplicationProtocols = TlsPolicy.ApplicationProtocols,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            CertificateChainPolicy = validator.CreateChainPolicy(),
             RemoteCertificateValidationCallback = validator.Validate,
         }, ct);
 

@@ -81,6 +81,7 @@ internal sealed class UpstreamConnector(ProxyRuntime runtime)
                     ApplicationProtocols = TlsPolicy.ApplicationProtocols,
                     // Revocation needs the network (OCSP/CRL fetches); the proxy makes no connection the client did not ask for.
                     CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+                    CertificateChainPolicy = validator.CreateChainPolicy(),
                     RemoteCertificateValidationCallback = validator.Validate,
                 }, timeout.Token);
                 runtime.Metrics.TlsHandshake(client: false, ok: true);
