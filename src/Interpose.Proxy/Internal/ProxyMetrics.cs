@@ -33,9 +33,9 @@ internal sealed class ProxyMetrics : IDisposable
     private readonly Counter<long> _errors;
     private readonly Counter<long> _tlsHandshakes;
 
-    public ProxyMetrics(IMeterFactory? factory, LeafCertificateCache leaves, UpstreamPool pool)
+    public ProxyMetrics(IMeterFactory? factory, LeafCertificateCache leaves, UpstreamPool pool, string meterName = MeterName)
     {
-        var options = new MeterOptions(MeterName);
+        var options = new MeterOptions(meterName);
         _meter = factory?.Create(options) ?? new Meter(options);
         _connections = _meter.CreateCounter<long>("interpose.connections", "{connection}", "Client connections accepted");
         _activeConnections = _meter.CreateUpDownCounter<long>("interpose.connections.active", "{connection}", "Client connections open now");

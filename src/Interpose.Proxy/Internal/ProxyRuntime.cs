@@ -11,7 +11,8 @@ internal sealed class ProxyRuntime
     private long _serverIds;
     private long _exchangeIds;
 
-    public ProxyRuntime(ProxyOptions options, ILoggerFactory loggerFactory, LeafCertificateCache leaves, CancellationToken draining, CancellationToken aborted)
+    // meterName: ProxyMetrics.MeterName, but for the start-up warm-up's runtime, whose traffic no exporter may see.
+    public ProxyRuntime(ProxyOptions options, ILoggerFactory loggerFactory, LeafCertificateCache leaves, CancellationToken draining, CancellationToken aborted, string meterName = ProxyMetrics.MeterName)
     {
         Options = options;
         Time = options.TimeProvider;
@@ -21,7 +22,7 @@ internal sealed class ProxyRuntime
         Leaves = leaves;
         Pool = new UpstreamPool(Time, options.Timeouts.UpstreamIdle, options.MaxIdleConnectionsPerOrigin, options.MaxIdleConnectionsTotal);
         Connector = new UpstreamConnector(this);
-        Metrics = new ProxyMetrics(options.MeterFactory, leaves, Pool);
+        Metrics = new ProxyMetrics(options.MeterFactory, leaves, Pool, meterName);
         Authenticator = new ProxyAuthenticator(options.Authentication);
         Draining = draining;
         Aborted = aborted;

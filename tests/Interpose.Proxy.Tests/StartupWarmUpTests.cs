@@ -1,0 +1,50 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Interpose.Proxy.Internal;
+
+namespace Interpose.Proxy.Tests;
+
+/// <summary>The start-up warm-up runs a whole intercepted exchange through a session, on instruments of its own.</summary>
+public sealed class StartupWarmUpTests
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Warm_up_serves_one_intercepted_exchange_through_a_session_on_its_own_meter()
+    {
+        var measured = new ConcurrentQueue<string>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == StartupWarmUp.MeterName)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, _, tags, _) => measured.Enqueue(Describe(instrument, tags)));
+        listener.SetMeasurementEventCallback<double>((instrument, _, tags, _) => measured.Enqueue(Describe(instrument, tags)));
+        listener.Start();
+        using var timeout = new CancellationTokenSource(Bound);
+
+        var response = await StartupWarmUp.RunExchangeAsync(timeout.Token);
+
+        // The client trusted only the throwaway CA and got the origin's chunked answer through the session.
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", response, StringComparison.Ordinal);
+        Assert.Contains("warm.", response, StringComparison.Ordinal);
+        Assert.NotEqual(ProxyMetrics.MeterName, StartupWarmUp.MeterName);
+        Assert.Contains("interpose.tls.handshakes side=client result=ok", measured);
+        Assert.Contains("interpose.tls.handshakes side=upstream result=ok", measured);
+        Assert.Contains(measured, m => m.StartsWith("interpose.exchanges ", StringComparison.Ordinal) && m.Contains("outcome=ok", StringComparison.Ordinal));
+    }
+
+    private static string Describe(Instrument instrument, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        var text = instrument.Name;
+        foreach (var tag in tags)
+        {
+            text += " " + tag.Key + "=" + tag.Value;
+        }
+
+        return text;
+    }
+}
