@@ -22,9 +22,9 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CLI = os.path.join(ROOT, "src", "Interpose.Cli", "bin", "Release", "net10.0", "interpose.dll")
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
-# First contact is one request per fresh proxy process, one sample per round: at least 5 fresh processes, so that one
-# slow process start does not move the median (a load round is thousands of requests).
-FIRST_CONTACT_ROUNDS = max(ROUNDS, 5)
+# First contact is one request per fresh proxy process, one sample per round: at least 9 fresh processes (a start
+# costs a tenth of a second), so that a few slow starts do not move the median (a load round is thousands of requests).
+FIRST_CONTACT_ROUNDS = max(ROUNDS, 9)
 # A 100 MiB download takes about a tenth of a second here, so one download per side and round is a noisy sample: each
 # round downloads this many times per side, alternating, and the table shows the median of all of them.
 DOWNLOADS_PER_ROUND = 3
@@ -230,7 +230,13 @@ def load_scenario(name, url, conns, proxy, keepalive=True):
             proxied.append(res)
         log(f"  {name} round {r + 1}: direct {direct[-1]['rps']:.0f} req/s, proxied {proxied[-1]['rps']:.0f} req/s"
             + (f" (errors: {proxied[-1]['errors']})" if proxied[-1]["errors"] else ""))
-    d = {k: med([x[k] for x in direct]) for k in ("rps", "p50", "p90", "p99")}
+    # The direct baseline is its best round, not the median: hey's keep-alive pool against nginx is bistable with many
+    # connections (a round either keeps its connections, about 55,000 req/s at 64, or falls into reconnecting and a TLS
+    # handshake per few requests, 11,000-14,000 req/s with nginx's core saturated), and two slow rounds out of three
+    # made the median baseline a fifth of what the box does. The best round is the conservative baseline: the ratio
+    # can only come out lower. Proxied rounds keep the median.
+    best = max(direct, key=lambda x: x["rps"])
+    d = {k: best[k] for k in ("rps", "p50", "p90", "p99")}
     p = {k: med([x[k] for x in proxied]) for k in ("rps", "p50", "p90", "p99", "cpu")}
     p["peak"] = max(x["peak"] for x in proxied)
     row = {"name": name, "d": d, "p": p, "ratio": p["rps"] / d["rps"], "added_p50": p["p50"] - d["p50"],
@@ -361,7 +367,8 @@ def main():
 def report(rows, download, first):
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     print(f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} cores ({cpu}), "
-          f"shared with other work; {ROUNDS} interleaved rounds of {SECS} s per scenario, medians; "
+          f"shared with other work; {ROUNDS} interleaved rounds of {SECS} s per scenario, proxied medians against the best "
+          f"direct round; "
           f"load generator hey, origin nginx (1 worker), proxy `interpose run -q {' '.join(EXTRA)}` ({BUILD_NAME}).".replace("  ", " "))
     print()
     print("| scenario | direct req/s | proxied req/s | ratio (target) | p50 ms direct / proxied | p90 ms | p99 ms | added p50 / p99 ms | proxy CPU ms/req (target) | proxy peak RSS MiB (target) | met |")
