@@ -169,7 +169,7 @@ public sealed class ProxyServer : IAsyncDisposable
         // also means "the first client is served at warm speed" (once per process; bounded; never throws). The shared
         // leaf key is generated meanwhile, so the first forge does not generate it in a client's handshake.
         var leafKey = _leaves?.WarmUpAsync(CancellationToken.None) ?? Task.CompletedTask;
-        await StartupWarmUp.WaitAsync(_logger, cancellationToken);
+        await StartupWarmUp.WaitAsync(_options, _logger, cancellationToken);
         await leafKey;
     }
 

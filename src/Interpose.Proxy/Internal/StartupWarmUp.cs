@@ -11,10 +11,11 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Interpose.Proxy.Internal;
 
 /// <summary>
-/// Runs the first-contact path once, over loopback, before the first client: one whole intercepted exchange (CONNECT,
-/// ClientHello, a forged leaf, the client's TLS, an eager origin connection validated against a custom root, a request
-/// and a chunked response) through a <see cref="ClientSession"/> of a throwaway runtime, so the server's cache, pool,
-/// logs and instruments see nothing of it; and resolve "localhost" once, which loads the system resolver. A fresh
+/// Runs the first-contact path once, over loopback, before the first client: a whole intercepted connection (CONNECT,
+/// ClientHello, a forged leaf, the client's TLS, an eager origin connection validated against a custom root, two
+/// requests, one response with a length and one chunked) through a <see cref="ClientSession"/> of a throwaway runtime,
+/// so the server's cache, pool, logs and instruments see nothing of it; and resolve "localhost" once, which loads the
+/// system resolver. A fresh
 /// process otherwise JIT-compiles all of this on the first client's request: measured 250–400 ms of first-contact TTFB
 /// (docs/performance.md), and 34 ms while the warm-up still stopped short of the session. The JIT work is per process,
 /// so it runs once per process, not once per server.
@@ -31,9 +32,21 @@ internal static class StartupWarmUp
     /// <summary>Bound on a message head the warm-up reads itself (its own CONNECT answer and GET): a few hundred bytes.</summary>
     private const int MaxHeadBytes = 4096;
 
-    /// <summary>The origin's answer: chunked (RFC 9112 §7.1), so the session's chunked relay is compiled too.</summary>
-    private static readonly byte[] OriginResponse = Encoding.ASCII.GetBytes(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nwarm.\r\n0\r\n\r\n");
+    /// <summary>What the warm-up's client offers in ALPN: h2 first, as browsers and curl do.</summary>
+    private static readonly List<SslApplicationProtocol> ClientProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11];
+
+    /// <summary>The body of both of the origin's answers.</summary>
+    private const string Body = "warm.";
+
+    /// <summary>
+    /// The origin's answers to the two requests on one connection: one with a length (RFC 9112 §6.2), one chunked (RFC
+    /// 9112 §7.1), so both of the session's body relays are compiled, and the keep-alive path between them.
+    /// </summary>
+    private static readonly byte[][] OriginResponses =
+    [
+        Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n" + Body),
+        Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n" + Body + "\r\n0\r\n\r\n"),
+    ];
 
     /// <summary>
     /// Bound on the whole warm-up: it measured 0.2–0.5 s on 2 shared cores; past this, start-up stops waiting (the
@@ -44,21 +57,26 @@ internal static class StartupWarmUp
     private static readonly Lock Gate = new();
     private static Task? _once;
 
-    /// <summary>Runs the warm-up once per process; later calls return the same task. Never throws.</summary>
-    public static Task EnsureAsync(ILogger logger)
+    /// <summary>
+    /// Runs the warm-up once per process, with the TLS settings of the first server that asks (the command's OpenSSL
+    /// configuration or the library's cipher suites: .NET caches SSL_CTX objects on one path and not on the other);
+    /// later calls return the same task. Never throws.
+    /// </summary>
+    public static Task EnsureAsync(ProxyOptions serverOptions, ILogger logger)
     {
+        var useOpenSslCiphers = serverOptions.UseOpenSslCipherConfiguration;
         lock (Gate)
         {
-            return _once ??= Task.Run(() => RunAsync(logger));
+            return _once ??= Task.Run(() => RunAsync(useOpenSslCiphers, logger));
         }
     }
 
     /// <summary>Waits for the warm-up for at most <see cref="Limit"/>, or until <paramref name="cancellationToken"/>.</summary>
-    public static async Task WaitAsync(ILogger logger, CancellationToken cancellationToken)
+    public static async Task WaitAsync(ProxyOptions serverOptions, ILogger logger, CancellationToken cancellationToken)
     {
         try
         {
-            await EnsureAsync(logger).WaitAsync(Limit, TimeProvider.System, cancellationToken);
+            await EnsureAsync(serverOptions, logger).WaitAsync(Limit, TimeProvider.System, cancellationToken);
         }
         catch (TimeoutException)
         {
@@ -70,12 +88,12 @@ internal static class StartupWarmUp
         }
     }
 
-    private static async Task RunAsync(ILogger logger)
+    private static async Task RunAsync(bool useOpenSslCiphers, ILogger logger)
     {
         try
         {
             using var cts = new CancellationTokenSource(Limit, TimeProvider.System);
-            _ = await RunExchangeAsync(cts.Token);
+            _ = await RunExchangeAsync(useOpenSslCiphers, cts.Token);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -85,12 +103,12 @@ internal static class StartupWarmUp
     }
 
     /// <summary>
-    /// One intercepted HTTPS exchange, end to end over loopback: a client sends CONNECT, a TLS ClientHello and a GET to
+    /// Two intercepted HTTPS exchanges, end to end over loopback: a client sends CONNECT, a TLS ClientHello and two GETs to
     /// a <see cref="ClientSession"/> of a runtime of its own (throwaway CA and leaf cache, instruments on
     /// <see cref="MeterName"/>, no logs, no addons), which forges a leaf, opens an eager origin connection validated
-    /// against the throwaway CA and relays a chunked response. Returns what the client received.
+    /// against the throwaway CA and relays a response with a length, then a chunked one. Returns what the client received.
     /// </summary>
-    internal static async Task<string> RunExchangeAsync(CancellationToken ct)
+    internal static async Task<string> RunExchangeAsync(bool useOpenSslCiphers, CancellationToken ct)
     {
         // The system resolver's first lookup loads its configuration and modules (nsswitch, /etc/hosts); "localhost"
         // is answered on the machine (RFC 6761 §6.3, /etc/hosts), so nothing leaves it.
@@ -106,6 +124,7 @@ internal static class StartupWarmUp
         var options = new ProxyOptions
         {
             ConnectionStrategy = ConnectionStrategy.Eager,
+            UseOpenSslCipherConfiguration = useOpenSslCiphers,
             // The name never reaches the system resolver (RFC 6761 §6.4: .invalid never resolves anyway).
             Resolver = static (_, _) => ValueTask.FromResult<IPAddress[]>([IPAddress.Loopback]),
         };
@@ -115,7 +134,7 @@ internal static class StartupWarmUp
         {
             var origin = ServeOriginAsync(originListener, leaves, ct);
             var session = AcceptSessionAsync(proxyListener, runtime, ct);
-            var response = await ClientAsync((IPEndPoint)proxyListener.LocalEndPoint!, originPort, authority, ct);
+            var response = await ClientAsync((IPEndPoint)proxyListener.LocalEndPoint!, originPort, authority, TlsPolicy.CipherSuitesFor(options), ct);
             await origin;
             await session;
             return response;
@@ -143,7 +162,7 @@ internal static class StartupWarmUp
     }
 
     /// <summary>The client: CONNECT, TLS trusting only the throwaway CA, one GET; returns the whole response.</summary>
-    private static async Task<string> ClientAsync(IPEndPoint proxy, int originPort, CertificateAuthority authority, CancellationToken ct)
+    private static async Task<string> ClientAsync(IPEndPoint proxy, int originPort, CertificateAuthority authority, CipherSuitesPolicy? cipherSuites, CancellationToken ct)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(proxy, ct);
@@ -162,17 +181,23 @@ internal static class StartupWarmUp
         {
             TargetHost = HostName,
             EnabledSslProtocols = TlsPolicy.Protocols,
-            ApplicationProtocols = TlsPolicy.ApplicationProtocols,
+            CipherSuitesPolicy = cipherSuites,
+            // As browsers and curl do: the session's ALPN choice for a client that offers h2 first.
+            ApplicationProtocols = ClientProtocols,
             CertificateChainPolicy = validator.CreateChainPolicy(),
             RemoteCertificateValidationCallback = validator.Validate,
         }, ct);
-        await tls.WriteAsync(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: " + authorityText + "\r\nConnection: close\r\n\r\n"), ct);
-        using var response = new MemoryStream();
-        await tls.CopyToAsync(response, ct);
-        return Encoding.ASCII.GetString(response.GetBuffer(), 0, (int)response.Length);
+        await tls.WriteAsync(Encoding.ASCII.GetBytes("GET /1 HTTP/1.1\r\nHost: " + authorityText + "\r\n\r\n"), ct);
+        var first = await ReadHeadAsync(tls, ct);
+        var body = new byte[Body.Length];
+        await tls.ReadExactlyAsync(body, ct);
+        await tls.WriteAsync(Encoding.ASCII.GetBytes("GET /2 HTTP/1.1\r\nHost: " + authorityText + "\r\nConnection: close\r\n\r\n"), ct);
+        using var rest = new MemoryStream();
+        await tls.CopyToAsync(rest, ct);
+        return first + Encoding.ASCII.GetString(body) + Encoding.ASCII.GetString(rest.GetBuffer(), 0, (int)rest.Length);
     }
 
-    /// <summary>The origin: TLS with a leaf of the throwaway CA, one request, a chunked response, close.</summary>
+    /// <summary>The origin: TLS with a leaf of the throwaway CA, two requests on one connection, then close.</summary>
     private static async Task ServeOriginAsync(Socket listener, LeafCertificateCache leaves, CancellationToken ct)
     {
         using var socket = await listener.AcceptAsync(ct);
@@ -184,8 +209,12 @@ internal static class StartupWarmUp
             EnabledSslProtocols = TlsPolicy.Protocols,
             ApplicationProtocols = TlsPolicy.ServerProtocolsFor([]),
         }, ct);
-        _ = await ReadHeadAsync(tls, ct);
-        await tls.WriteAsync(OriginResponse, ct);
+        foreach (var response in OriginResponses)
+        {
+            _ = await ReadHeadAsync(tls, ct);
+            await tls.WriteAsync(response, ct);
+        }
+
         await tls.ShutdownAsync();
     }
 
