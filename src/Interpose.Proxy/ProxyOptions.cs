@@ -74,10 +74,13 @@ public sealed class ProxyOptions
     /// <summary>When not empty, CONNECT is only allowed to these ports (others get 403); empty means any port 1-65535.</summary>
     public ISet<int> AllowedConnectPorts { get; } = new HashSet<int>();
 
-    /// <summary>Open client connections at most; past it new connections are closed at accept (and logged).</summary>
+    /// <summary>
+    /// Open client connections at most; past it new connections are answered 503 with the reason and closed (and
+    /// logged); while 64 such answers are already in progress, further ones are closed unanswered.
+    /// </summary>
     public int MaxConnections { get; set; } = DefaultMaxConnections;
 
-    /// <summary>Open client connections from one client address at most; past it new ones are closed at accept.</summary>
+    /// <summary>Open client connections from one client address at most; past it new ones are answered 503 and closed.</summary>
     public int MaxConnectionsPerClient { get; set; } = DefaultMaxConnectionsPerClient;
 
     /// <summary>Parsing limits for requests and responses (request line 414, header count and bytes 431).</summary>

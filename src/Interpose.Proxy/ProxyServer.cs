@@ -1,6 +1,9 @@
+using System.Buffers;
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using Interpose.Certificates;
 using Interpose.Proxy.Internal;
 using Microsoft.Extensions.Logging;
@@ -24,6 +27,22 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <summary>Pending connections the OS queues per listener: 512, as Kestrel's default backlog.</summary>
     private const int ListenBacklog = 512;
 
+    /// <summary>
+    /// Connections refused for a limit that are answered 503 at the same time; past this (a flood), refused connections
+    /// are closed without an answer, so refusing never costs more than this many short flows.
+    /// </summary>
+    private const int MaxConcurrentRefusals = 64;
+
+    /// <summary>
+    /// How long a refused connection is read and discarded after its 503 (RFC 9112 §9.6: closing with the request
+    /// still unread would send a reset, which can destroy the answer before the client reads it). Bounded, so a client
+    /// that keeps sending cannot hold the refusal open.
+    /// </summary>
+    private static readonly TimeSpan RefusalLinger = TimeSpan.FromSeconds(1);
+
+    /// <summary>Bytes read (and discarded) at a time from a refused connection.</summary>
+    private const int RefusalDrainBytes = 4096;
+
     private readonly ProxyOptions _options;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
@@ -39,6 +58,7 @@ public sealed class ProxyServer : IAsyncDisposable
     private CertificateAuthority? _ownedAuthority;
     private ITimer? _sweepTimer;
     private long _sessionIds;
+    private int _refusing;
     private int _disposed;
     private State _state;
 
@@ -287,8 +307,23 @@ public sealed class ProxyServer : IAsyncDisposable
                 continue;
             }
 
-            if (_limiter!.TryAdmit(socket) is not { } client)
+            if (_limiter!.TryAdmit(socket, out var overload) is not { } client)
             {
+                if (overload is not null && Interlocked.Increment(ref _refusing) <= MaxConcurrentRefusals)
+                {
+                    // A clear answer rather than a silent close (RFC 9110 §15.6.4: 503, the server is overloaded).
+                    var refusalId = Interlocked.Increment(ref _sessionIds);
+                    _sessions[refusalId] = null;
+                    var refusal = RefuseAsync(refusalId, socket, overload);
+                    _sessions.TryUpdate(refusalId, refusal, null);
+                    continue;
+                }
+
+                if (overload is not null)
+                {
+                    Interlocked.Decrement(ref _refusing);
+                }
+
                 socket.Dispose();
                 continue;
             }
@@ -298,6 +333,38 @@ public sealed class ProxyServer : IAsyncDisposable
             _sessions[id] = null;
             var task = RunSessionAsync(id, socket, client);
             _sessions.TryUpdate(id, task, null);
+        }
+    }
+
+    /// <summary>Answers 503 with the reason, then reads what the client sent for a moment and closes. Owns the socket.</summary>
+    private async Task RefuseAsync(long id, Socket socket, string reason)
+    {
+        // Off the accept loop, like a session.
+        await Task.Yield();
+        var drain = ArrayPool<byte>.Shared.Rent(RefusalDrainBytes);
+        try
+        {
+            using var linger = new TimeoutScope(_options.TimeProvider, RefusalLinger, _draining!.Token);
+            var body = "Interpose: " + reason + "; try again later\n";
+            var response = Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture,
+                $"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {body.Length}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n{body}"));
+            await socket.SendAsync(response, SocketFlags.None, linger.Token);
+            socket.Shutdown(SocketShutdown.Send);
+            while (await socket.ReceiveAsync(drain, SocketFlags.None, linger.Token) > 0)
+            {
+                // Discarded: the request is refused whatever it says.
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client left, reset, or was still sending when the linger ended: there is nobody left to tell.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(drain);
+            socket.Dispose();
+            Interlocked.Decrement(ref _refusing);
+            _sessions.TryRemove(id, out _);
         }
     }
 

@@ -218,7 +218,7 @@ public sealed class ProxyAccessTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Past_the_per_client_limit_new_connections_close_and_other_clients_are_served()
+    public async Task Past_the_per_client_limit_new_connections_get_503_and_other_clients_are_served()
     {
         await using var origin = RawOrigin.Recording();
         await using var proxy = await TestProxy.StartAsync(output, o => o.MaxConnectionsPerClient = 2);
@@ -228,12 +228,14 @@ public sealed class ProxyAccessTests(ITestOutputHelper output)
         var third = await TryGetAsync(proxy, origin, IPAddress.Loopback);
         var otherClient = await TryGetAsync(proxy, origin, IPAddress.Parse("127.0.0.2"));
 
-        Assert.Equal("", third);
+        Assert.StartsWith("HTTP/1.1 503 Service Unavailable\r\n", third, StringComparison.Ordinal);
+        Assert.Contains("Retry-After: 1\r\n", third, StringComparison.Ordinal);
+        Assert.EndsWith("too many open connections from this client (limit 2); try again later\n", third, StringComparison.Ordinal);
         Assert.StartsWith("HTTP/1.1 200 ", otherClient, StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task Past_the_total_limit_new_connections_close_and_open_ones_go_on()
+    public async Task Past_the_total_limit_new_connections_get_503_and_open_ones_go_on()
     {
         await using var origin = RawOrigin.Recording();
         await using var proxy = await TestProxy.StartAsync(output, o => o.MaxConnections = 2);
@@ -243,8 +245,45 @@ public sealed class ProxyAccessTests(ITestOutputHelper output)
         var third = await TryGetAsync(proxy, origin, IPAddress.Parse("127.0.0.2"));
         await first.WriteAsync(Encoding.ASCII.GetBytes($"GET http://localhost:{origin.Port}/ HTTP/1.1\r\nHost: localhost:{origin.Port}\r\n\r\n"));
 
-        Assert.Equal("", third);
+        Assert.StartsWith("HTTP/1.1 503 Service Unavailable\r\n", third, StringComparison.Ordinal);
+        Assert.EndsWith("too many open connections (limit 2); try again later\n", third, StringComparison.Ordinal);
         Assert.StartsWith("HTTP/1.1 200 ", await RawOrigin.ReadHeadAsync(first), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Past_64_refusals_at_once_further_refused_connections_close_unanswered()
+    {
+        await using var origin = RawOrigin.Recording();
+
+        // Timers never fire: each refusal lingers (reading what its client sends) until its client closes, so 64 held
+        // clients keep the refusal slots taken for as long as the test needs, without racing the linger timeout.
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.MaxConnections = 1;
+            o.TimeProvider = new TimersNeverFire();
+        });
+        await using var admitted = await OpenServedConnectionAsync(proxy, origin);
+        var held = new List<Stream>();
+        try
+        {
+            for (var i = 0; i < 64; i++)
+            {
+                var client = await RawClient.ConnectAsync(proxy);
+                held.Add(client);
+                Assert.StartsWith("HTTP/1.1 503 ", await RawOrigin.ReadHeadAsync(client), StringComparison.Ordinal);
+            }
+
+            var flooded = await TryGetAsync(proxy, origin, IPAddress.Loopback);
+
+            Assert.Equal("", flooded);
+        }
+        finally
+        {
+            foreach (var client in held)
+            {
+                await client.DisposeAsync();
+            }
+        }
     }
 
     [Fact]
@@ -285,7 +324,8 @@ public sealed class ProxyAccessTests(ITestOutputHelper output)
         }
         catch (IOException)
         {
-            // Closed at accept with the request unread: the peer may see a reset instead of an orderly close.
+            // Closed at accept with the request unread (outside the allowed networks): the peer may see a reset instead
+            // of an orderly close.
             return "";
         }
     }
@@ -295,6 +335,23 @@ public sealed class ProxyAccessTests(ITestOutputHelper output)
         await using var client = await RawClient.ConnectAsync(proxy);
         await client.WriteAsync(Encoding.Latin1.GetBytes(request));
         return Encoding.Latin1.GetString(await RawClient.ReadToEndAsync(client));
+    }
+
+    /// <summary>The system clock, but timers that never fire.</summary>
+    private sealed class TimersNeverFire : TimeProvider
+    {
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) => new Idle();
+
+        private sealed class Idle : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period) => true;
+
+            public void Dispose()
+            {
+            }
+
+            public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        }
     }
 
     private sealed class HookRecorder : ProxyAddon

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
@@ -36,8 +37,14 @@ internal sealed class ConnectionLimiter
     }
 
     /// <summary>The client's address when admitted (to hand back to <see cref="Release"/>); null when refused (and logged).</summary>
-    public IPAddress? TryAdmit(Socket socket)
+    /// <param name="socket">The accepted connection.</param>
+    /// <param name="overload">
+    /// When refused for a connection limit, the reason in a few words, for the client's 503; null when admitted or when
+    /// the client is outside the allowed networks (closed without an answer, as a firewall would).
+    /// </param>
+    public IPAddress? TryAdmit(Socket socket, out string? overload)
     {
+        overload = null;
         if (socket.RemoteEndPoint is not IPEndPoint remote)
         {
             return null;
@@ -56,6 +63,7 @@ internal sealed class ConnectionLimiter
             if (_total >= _options.MaxConnections)
             {
                 ProxyLog.ConnectionLimitReached(_logger, remote, "total", _options.MaxConnections);
+                overload = "too many open connections (limit " + _options.MaxConnections.ToString(CultureInfo.InvariantCulture) + ")";
                 return null;
             }
 
@@ -63,6 +71,7 @@ internal sealed class ConnectionLimiter
             if (count >= _options.MaxConnectionsPerClient)
             {
                 ProxyLog.ConnectionLimitReached(_logger, remote, "per client", _options.MaxConnectionsPerClient);
+                overload = "too many open connections from this client (limit " + _options.MaxConnectionsPerClient.ToString(CultureInfo.InvariantCulture) + ")";
                 return null;
             }
 
