@@ -22,9 +22,9 @@ public sealed class ProxyTimeouts
     public static readonly TimeSpan DefaultUpstreamIdle = TimeSpan.FromSeconds(60);
 
     /// <summary>
-    /// How long a CONNECT tunnel waits for the client's first byte before assuming a server-speaks-first protocol
-    /// (SMTP, FTP, many databases) and connecting to relay the banner: 1 s, short enough for a banner, long enough
-    /// for any client that speaks first.
+    /// How long a CONNECT tunnel waits for the client's first byte before connecting to the server, in case it is a
+    /// server-speaks-first protocol (SMTP, FTP, many databases): 1 s, short enough for a banner. A client that speaks
+    /// after it (before the server does) is still sniffed and intercepted; the connection opened meanwhile is closed.
     /// </summary>
     public static readonly TimeSpan DefaultServerFirstWait = TimeSpan.FromSeconds(1);
 
@@ -49,7 +49,7 @@ public sealed class ProxyTimeouts
     /// <summary>An idle pooled origin connection.</summary>
     public TimeSpan UpstreamIdle { get; set; } = DefaultUpstreamIdle;
 
-    /// <summary>Waiting for a tunnelled client's first byte before relaying a server-first protocol.</summary>
+    /// <summary>Waiting for a tunnelled client's first byte before connecting to see whether the server speaks first.</summary>
     public TimeSpan ServerFirstWait { get; set; } = DefaultServerFirstWait;
 
     /// <summary>Letting exchanges in flight finish on shutdown.</summary>

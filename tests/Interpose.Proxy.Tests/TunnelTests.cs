@@ -1,4 +1,6 @@
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 using Interpose.Proxy.Tests.Infrastructure;
 using Xunit.Abstractions;
@@ -28,6 +30,36 @@ public sealed class TunnelTests(ITestOutputHelper output)
 
         Assert.Equal("220 smtp.test ESMTP ready\r\n", banner);
         Assert.Equal("250 got EHLO\r\n", reply);
+    }
+
+    [Fact]
+    public async Task A_client_hello_sent_after_the_server_first_wait_is_still_intercepted()
+    {
+        await using var origin = await Origins.StartTlsAsync();
+        var connected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            // The proxy gives up waiting for the client's first byte at once and connects to see who speaks first.
+            o.Timeouts.ServerFirstWait = TimeSpan.FromTicks(1);
+            o.Addons.Add(new ServerConnectedSignal(connected));
+        });
+
+        // A slow client: its ClientHello leaves only once the proxy has connected to the (silent) TLS origin.
+        await using var tunnel = await RawClient.TunnelAsync(proxy, "localhost", origin.Port, tls: false);
+        await connected.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await using var tls = new SslStream(tunnel, leaveInnerStreamOpen: true);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+            RemoteCertificateValidationCallback = (_, cert, _, errors) => TestProxy.ChainsTo(cert, proxy.Authority.Certificate, errors),
+        });
+        await tls.WriteAsync(Encoding.ASCII.GetBytes($"GET /hello HTTP/1.1\r\nHost: localhost:{origin.Port}\r\nConnection: close\r\n\r\n"));
+        var response = Encoding.ASCII.GetString(await RawClient.ReadToEndAsync(tls));
+
+        // Intercepted: the certificate chained to the proxy's CA (the callback above), and the request went through.
+        Assert.StartsWith("HTTP/1.1 200 ", response, StringComparison.Ordinal);
+        Assert.Contains("hello from origin", response, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -65,6 +97,16 @@ public sealed class TunnelTests(ITestOutputHelper output)
         Assert.StartsWith("HTTP/1.1 200", response, StringComparison.Ordinal);
         Assert.Contains("hello from origin", response, StringComparison.Ordinal);
         Assert.Equal([$"http://localhost:{origin.Port}/hello"], seen);
+    }
+
+    /// <summary>Completes when the proxy has opened its first origin connection.</summary>
+    private sealed class ServerConnectedSignal(TaskCompletionSource connected) : ProxyAddon
+    {
+        public override ValueTask ServerConnectedAsync(ServerConnection server, CancellationToken cancellationToken)
+        {
+            connected.TrySetResult();
+            return default;
+        }
     }
 
     private sealed class UrlRecorder(List<string> seen) : ProxyAddon

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.IO.Pipelines;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -896,7 +897,18 @@ internal sealed partial class ClientSession
 
         await _client.Stream.WriteAsync(ConnectEstablished, _rt.Aborted);
 
-        switch (await SniffAsync())
+        var protocol = await SniffAsync();
+        if (protocol is null)
+        {
+            // Nothing from the client within the wait: a server-speaks-first protocol, or only a slow client.
+            protocol = await AwaitFirstSpeakerAsync(host, port);
+            if (protocol is null)
+            {
+                return;
+            }
+        }
+
+        switch (protocol)
         {
             case SniffedProtocol.Tls:
                 await HandleTlsAsync(host, port);
@@ -905,14 +917,95 @@ internal sealed partial class ClientSession
                 await ServeHttpAsync(new TunnelTarget("http", host, port, null));
                 break;
             default:
-                // Unknown bytes, or none at all within the wait (the server speaks first: SMTP, FTP, databases).
+                // Bytes that are neither TLS nor HTTP: relayed as they are.
                 await RelayRawAsync(host, port, "tcp");
                 break;
         }
     }
 
+    /// <summary>
+    /// The client said nothing within <see cref="ProxyTimeouts.ServerFirstWait"/>: connect, then let whoever speaks
+    /// first decide. The server (an SMTP, FTP or database banner): its bytes are relayed both ways on this connection.
+    /// The client (a slow one; a ClientHello after the wait is still a ClientHello): the connection is closed unused
+    /// and the client's bytes are sniffed as if they had come in time, so a slow TLS client is still intercepted.
+    /// </summary>
+    /// <returns>What the client's first bytes are; null when the tunnel was served here (relayed, or the connect failed).</returns>
+    private async ValueTask<SniffedProtocol?> AwaitFirstSpeakerAsync(string host, int port)
+    {
+        _phase = ExchangePhase.Connect;
+        var connect = await _rt.Connector.ConnectAsync(new UpstreamKey("tcp", host, port, null), null, _rt.Aborted);
+        if (connect.Error is { } error)
+        {
+            _rt.Metrics.Error(error);
+            ProxyLog.UpstreamFailed(_rt.Logger, _info, host, port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
+            return null;
+        }
+
+        var upstream = connect.Connection!;
+        var clientInput = _client.Input;
+        var serverInput = upstream.Transport.Input;
+        var clientRead = clientInput.ReadAsync(_rt.Aborted).AsTask();
+        var serverRead = serverInput.ReadAsync(_rt.Aborted).AsTask();
+        await Task.WhenAny(clientRead, serverRead);
+
+        // Stop the read that lost (it returns at once, marked cancelled) and put every byte back for the next reader.
+        if (!clientRead.IsCompleted)
+        {
+            clientInput.CancelPendingRead();
+        }
+
+        if (!serverRead.IsCompleted)
+        {
+            serverInput.CancelPendingRead();
+        }
+
+        ReadResult client, server;
+        try
+        {
+            server = await serverRead;
+        }
+        catch (Exception ex) when (ex is IOException or SocketException)
+        {
+            // The origin reset before either side said a word: nothing to relay.
+            await upstream.DisposeAsync();
+            _ = await clientRead;
+            ProxyLog.UpstreamFailed(_rt.Logger, _info, host, port, ExchangePhase.Response, "transient", ex.Message);
+            return null;
+        }
+
+        try
+        {
+            client = await clientRead;
+        }
+        catch
+        {
+            // The client reset, or the proxy is stopping: the session ends with that; the origin connection goes too.
+            await upstream.DisposeAsync();
+            throw;
+        }
+
+        clientInput.AdvanceTo(client.Buffer.Start);
+        serverInput.AdvanceTo(server.Buffer.Start);
+        if (!server.Buffer.IsEmpty || server.IsCompleted)
+        {
+            // The server spoke (or closed) first: relay, banner included, on the connection that heard it.
+            await RelayRawAsync(host, port, "tcp", upstream);
+            return null;
+        }
+
+        await upstream.DisposeAsync();
+        if (client.Buffer.IsEmpty && client.IsCompleted)
+        {
+            // The client closed without a word: nothing to relay.
+            return null;
+        }
+
+        return await SniffAsync() ?? SniffedProtocol.Unknown;
+    }
+
     /// <summary>Looks at the tunnel's first bytes without consuming them.</summary>
-    private async ValueTask<SniffedProtocol> SniffAsync()
+    /// <returns>What they are; null when none came within <see cref="ProxyTimeouts.ServerFirstWait"/>.</returns>
+    private async ValueTask<SniffedProtocol?> SniffAsync()
     {
         var input = _client.Input;
         using var wait = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.ServerFirstWait, _rt.Aborted);
@@ -934,7 +1027,7 @@ internal sealed partial class ClientSession
         }
         catch (OperationCanceledException) when (wait.TimedOut)
         {
-            return SniffedProtocol.Unknown;
+            return null;
         }
     }
 
@@ -1099,18 +1192,24 @@ internal sealed partial class ClientSession
     }
 
     /// <summary>Relays the tunnel's bytes to host:port untouched, both ways, until both sides close.</summary>
-    private async Task RelayRawAsync(string host, int port, string mode)
+    /// <summary>Relays bytes both ways until both sides finish, on <paramref name="connected"/> or a new connection.</summary>
+    private async Task RelayRawAsync(string host, int port, string mode, UpstreamConnection? connected = null)
     {
-        _phase = ExchangePhase.Connect;
-        var connect = await _rt.Connector.ConnectAsync(new UpstreamKey("tcp", host, port, null), null, _rt.Aborted);
-        if (connect.Error is { } error)
+        if (connected is null)
         {
-            _rt.Metrics.Error(error);
-            ProxyLog.UpstreamFailed(_rt.Logger, _info, host, port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
-            return;
+            _phase = ExchangePhase.Connect;
+            var connect = await _rt.Connector.ConnectAsync(new UpstreamKey("tcp", host, port, null), null, _rt.Aborted);
+            if (connect.Error is { } error)
+            {
+                _rt.Metrics.Error(error);
+                ProxyLog.UpstreamFailed(_rt.Logger, _info, host, port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
+                return;
+            }
+
+            connected = connect.Connection!;
         }
 
-        await using var upstream = connect.Connection!;
+        await using var upstream = connected;
         _phase = ExchangePhase.Response;
         var (up, down) = await TunnelRelay.RunAsync(_client, upstream.Transport, _rt.Aborted);
         ProxyLog.TunnelClosed(_rt.Logger, _info, mode, host, port, up, down);
