@@ -189,6 +189,12 @@ internal static class StartupWarmUp
         }, ct);
         await tls.WriteAsync(Encoding.ASCII.GetBytes("GET /1 HTTP/1.1\r\nHost: " + authorityText + "\r\n\r\n"), ct);
         var first = await ReadHeadAsync(tls, ct);
+        if (!first.StartsWith("HTTP/1.1 200 ", StringComparison.Ordinal))
+        {
+            // A 502 or the like: the path that was to be warmed failed; the warm-up reports it (WarmUpFailed).
+            throw new IOException("warm-up exchange answered " + first[..first.IndexOf('\r', StringComparison.Ordinal)]);
+        }
+
         var body = new byte[Body.Length];
         await tls.ReadExactlyAsync(body, ct);
         await tls.WriteAsync(Encoding.ASCII.GetBytes("GET /2 HTTP/1.1\r\nHost: " + authorityText + "\r\nConnection: close\r\n\r\n"), ct);
