@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http;
@@ -77,6 +78,44 @@ public sealed class MetricsTests(ITestOutputHelper output) : IDisposable
         Assert.True(Get("interpose.certificates.cache|result=miss") >= 1, Dump(longs));
         Assert.True(Get("interpose.pool.idle") >= 1, Dump(longs));
         Assert.True(Volatile.Read(ref durations) >= Requests);
+    }
+
+    [Fact]
+    public async Task Refused_connections_are_counted_by_reason()
+    {
+        await using var origin = await Origins.StartPlainAsync();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.MaxConnections = 1);
+        var meter = proxy.Server.Metrics!.Meter;
+        var reasons = new ConcurrentQueue<string>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter, meter) && instrument.Name == "interpose.connections.refused")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "reason")
+                {
+                    reasons.Enqueue((string)tag.Value!);
+                }
+            }
+        });
+        listener.Start();
+
+        // The one slot, held: a served keep-alive connection.
+        await using var held = await RawClient.ConnectAsync(proxy);
+        await held.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"GET {origin.Url("/hello")} HTTP/1.1\r\nHost: localhost:{origin.Port}\r\n\r\n"));
+        Assert.StartsWith("HTTP/1.1 200 ", await RawOrigin.ReadHeadAsync(held), StringComparison.Ordinal);
+        await using var refused = await RawClient.ConnectAsync(proxy);
+        var answer = await RawOrigin.ReadHeadAsync(refused);
+
+        Assert.StartsWith("HTTP/1.1 503 ", answer, StringComparison.Ordinal);
+        Assert.Equal(["total_limit"], reasons);
     }
 
     [Fact]

@@ -38,13 +38,10 @@ internal sealed class ConnectionLimiter
 
     /// <summary>The client's address when admitted (to hand back to <see cref="Release"/>); null when refused (and logged).</summary>
     /// <param name="socket">The accepted connection.</param>
-    /// <param name="overload">
-    /// When refused for a connection limit, the reason in a few words, for the client's 503; null when admitted or when
-    /// the client is outside the allowed networks (closed without an answer, as a firewall would).
-    /// </param>
-    public IPAddress? TryAdmit(Socket socket, out string? overload)
+    /// <param name="refusal">Why it was refused; <see cref="ConnectionRefusal.None"/> when admitted.</param>
+    public IPAddress? TryAdmit(Socket socket, out ConnectionRefusal refusal)
     {
-        overload = null;
+        refusal = ConnectionRefusal.NotAllowed;
         if (socket.RemoteEndPoint is not IPEndPoint remote)
         {
             return null;
@@ -63,7 +60,7 @@ internal sealed class ConnectionLimiter
             if (_total >= _options.MaxConnections)
             {
                 ProxyLog.ConnectionLimitReached(_logger, remote, "total", _options.MaxConnections);
-                overload = "too many open connections (limit " + _options.MaxConnections.ToString(CultureInfo.InvariantCulture) + ")";
+                refusal = ConnectionRefusal.TotalLimit;
                 return null;
             }
 
@@ -71,15 +68,24 @@ internal sealed class ConnectionLimiter
             if (count >= _options.MaxConnectionsPerClient)
             {
                 ProxyLog.ConnectionLimitReached(_logger, remote, "per client", _options.MaxConnectionsPerClient);
-                overload = "too many open connections from this client (limit " + _options.MaxConnectionsPerClient.ToString(CultureInfo.InvariantCulture) + ")";
+                refusal = ConnectionRefusal.ClientLimit;
                 return null;
             }
 
             _perClient[address] = count + 1;
             _total++;
+            refusal = ConnectionRefusal.None;
             return address;
         }
     }
+
+    /// <summary>What the client's 503 says for a limit (null for a client outside the allowed networks: no answer).</summary>
+    public string? Reason(ConnectionRefusal refusal) => refusal switch
+    {
+        ConnectionRefusal.TotalLimit => "too many open connections (limit " + _options.MaxConnections.ToString(CultureInfo.InvariantCulture) + ")",
+        ConnectionRefusal.ClientLimit => "too many open connections from this client (limit " + _options.MaxConnectionsPerClient.ToString(CultureInfo.InvariantCulture) + ")",
+        _ => null,
+    };
 
     /// <summary>Frees the slot of a connection admitted for <paramref name="address"/>.</summary>
     public void Release(IPAddress address)
@@ -99,4 +105,20 @@ internal sealed class ConnectionLimiter
             }
         }
     }
+}
+
+/// <summary>Why <see cref="ConnectionLimiter.TryAdmit"/> refused a connection.</summary>
+internal enum ConnectionRefusal
+{
+    /// <summary>Admitted.</summary>
+    None,
+
+    /// <summary>The client is outside <see cref="ProxyOptions.AllowedClients"/> (or its address is unknown): closed unanswered.</summary>
+    NotAllowed,
+
+    /// <summary><see cref="ProxyOptions.MaxConnections"/> reached: 503.</summary>
+    TotalLimit,
+
+    /// <summary><see cref="ProxyOptions.MaxConnectionsPerClient"/> reached for this address: 503.</summary>
+    ClientLimit,
 }

@@ -27,6 +27,7 @@ internal sealed class ProxyMetrics : IDisposable
     private readonly Meter _meter;
     private readonly Counter<long> _connections;
     private readonly UpDownCounter<long> _activeConnections;
+    private readonly Counter<long> _refusedConnections;
     private readonly Counter<long> _exchanges;
     private readonly Histogram<double> _exchangeDuration;
     private readonly Counter<long> _bytes;
@@ -39,6 +40,7 @@ internal sealed class ProxyMetrics : IDisposable
         _meter = factory?.Create(options) ?? new Meter(options);
         _connections = _meter.CreateCounter<long>("interpose.connections", "{connection}", "Client connections accepted");
         _activeConnections = _meter.CreateUpDownCounter<long>("interpose.connections.active", "{connection}", "Client connections open now");
+        _refusedConnections = _meter.CreateCounter<long>("interpose.connections.refused", "{connection}", "Client connections refused at accept, by reason (total_limit, client_limit: answered 503; not_allowed: closed)");
         _exchanges = _meter.CreateCounter<long>("interpose.exchanges", "{exchange}", "HTTP exchanges finished, by outcome (ok, error, killed, synthetic)");
         _exchangeDuration = _meter.CreateHistogram(
             "interpose.exchange.duration",
@@ -68,6 +70,20 @@ internal sealed class ProxyMetrics : IDisposable
         if (_activeConnections.Enabled)
         {
             _activeConnections.Add(1);
+        }
+    }
+
+    public void ConnectionRefused(ConnectionRefusal refusal)
+    {
+        if (_refusedConnections.Enabled)
+        {
+            var reason = refusal switch
+            {
+                ConnectionRefusal.TotalLimit => "total_limit",
+                ConnectionRefusal.ClientLimit => "client_limit",
+                _ => "not_allowed",
+            };
+            _refusedConnections.Add(1, new TagList { { "reason", reason } });
         }
     }
 
