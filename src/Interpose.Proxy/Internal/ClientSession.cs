@@ -932,16 +932,11 @@ internal sealed partial class ClientSession
     /// <returns>What the client's first bytes are; null when the tunnel was served here (relayed, or the connect failed).</returns>
     private async ValueTask<SniffedProtocol?> AwaitFirstSpeakerAsync(string host, int port)
     {
-        _phase = ExchangePhase.Connect;
-        var connect = await _rt.Connector.ConnectAsync(new UpstreamKey("tcp", host, port, null), null, _rt.Aborted);
-        if (connect.Error is { } error)
+        if (await ConnectRawAsync(host, port) is not { } upstream)
         {
-            _rt.Metrics.Error(error);
-            ProxyLog.UpstreamFailed(_rt.Logger, _info, host, port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
             return null;
         }
 
-        var upstream = connect.Connection!;
         var clientInput = _client.Input;
         var serverInput = upstream.Transport.Input;
         var clientRead = clientInput.ReadAsync(_rt.Aborted).AsTask();
@@ -1191,22 +1186,31 @@ internal sealed partial class ClientSession
         return false;
     }
 
-    /// <summary>Relays the tunnel's bytes to host:port untouched, both ways, until both sides close.</summary>
-    /// <summary>Relays bytes both ways until both sides finish, on <paramref name="connected"/> or a new connection.</summary>
+    /// <summary>A TCP connection to host:port for a byte relay; null when it failed (counted and logged).</summary>
+    private async ValueTask<UpstreamConnection?> ConnectRawAsync(string host, int port)
+    {
+        _phase = ExchangePhase.Connect;
+        var connect = await _rt.Connector.ConnectAsync(new UpstreamKey("tcp", host, port, null), null, _rt.Aborted);
+        if (connect.Error is { } error)
+        {
+            _rt.Metrics.Error(error);
+            ProxyLog.UpstreamFailed(_rt.Logger, _info, host, port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
+            return null;
+        }
+
+        return connect.Connection;
+    }
+
+    /// <summary>
+    /// Relays the tunnel's bytes to host:port untouched, both ways, until both sides close; on
+    /// <paramref name="connected"/> when given, else on a new connection.
+    /// </summary>
     private async Task RelayRawAsync(string host, int port, string mode, UpstreamConnection? connected = null)
     {
+        connected ??= await ConnectRawAsync(host, port);
         if (connected is null)
         {
-            _phase = ExchangePhase.Connect;
-            var connect = await _rt.Connector.ConnectAsync(new UpstreamKey("tcp", host, port, null), null, _rt.Aborted);
-            if (connect.Error is { } error)
-            {
-                _rt.Metrics.Error(error);
-                ProxyLog.UpstreamFailed(_rt.Logger, _info, host, port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
-                return;
-            }
-
-            connected = connect.Connection!;
+            return;
         }
 
         await using var upstream = connected;
