@@ -310,19 +310,18 @@ public sealed class ProxyServer : IAsyncDisposable
             if (_limiter!.TryAdmit(socket, out var refusal) is not { } client)
             {
                 _runtime!.Metrics.ConnectionRefused(refusal);
-                var overload = _limiter.Reason(refusal);
-                if (overload is not null && Interlocked.Increment(ref _refusing) <= MaxConcurrentRefusals)
+                if (_limiter.Reason(refusal) is { } overload)
                 {
-                    // A clear answer rather than a silent close (RFC 9110 §15.6.4: 503, the server is overloaded).
-                    var refusalId = Interlocked.Increment(ref _sessionIds);
-                    _sessions[refusalId] = null;
-                    var answering = RefuseAsync(refusalId, socket, overload);
-                    _sessions.TryUpdate(refusalId, answering, null);
-                    continue;
-                }
+                    if (Interlocked.Increment(ref _refusing) <= MaxConcurrentRefusals)
+                    {
+                        // A clear answer rather than a silent close (RFC 9110 §15.6.4: 503, the server is overloaded).
+                        var refusalId = Interlocked.Increment(ref _sessionIds);
+                        _sessions[refusalId] = null;
+                        var answering = RefuseAsync(refusalId, socket, overload);
+                        _sessions.TryUpdate(refusalId, answering, null);
+                        continue;
+                    }
 
-                if (overload is not null)
-                {
                     Interlocked.Decrement(ref _refusing);
                 }
 

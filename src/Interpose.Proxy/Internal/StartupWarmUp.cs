@@ -15,10 +15,9 @@ namespace Interpose.Proxy.Internal;
 /// ClientHello, a forged leaf, the client's TLS, an eager origin connection validated against a custom root, two
 /// requests, one response with a length and one chunked) through a <see cref="ClientSession"/> of a throwaway runtime,
 /// so the server's cache, pool, logs and instruments see nothing of it; and resolve "localhost" once, which loads the
-/// system resolver. A fresh
-/// process otherwise JIT-compiles all of this on the first client's request: measured 250–400 ms of first-contact TTFB
-/// (docs/performance.md), and 34 ms while the warm-up still stopped short of the session. The JIT work is per process,
-/// so it runs once per process, not once per server.
+/// system resolver. A fresh process otherwise JIT-compiles all of this on the first client's request: measured
+/// 250–400 ms of first-contact TTFB (docs/performance.md), and 34 ms while the warm-up still stopped short of the
+/// session. The JIT work is per process, so it runs once per process, not once per server.
 /// </summary>
 internal static class StartupWarmUp
 {
@@ -44,8 +43,10 @@ internal static class StartupWarmUp
     /// </summary>
     private static readonly byte[][] OriginResponses =
     [
-        Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n" + Body),
-        Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n" + Body + "\r\n0\r\n\r\n"),
+        Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture,
+            $"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {Body.Length}\r\n\r\n{Body}")),
+        Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture,
+            $"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n{Body.Length:x}\r\n{Body}\r\n0\r\n\r\n")),
     ];
 
     /// <summary>
@@ -161,7 +162,7 @@ internal static class StartupWarmUp
         await new ClientSession(runtime, socket).RunAsync();
     }
 
-    /// <summary>The client: CONNECT, TLS trusting only the throwaway CA, one GET; returns the whole response.</summary>
+    /// <summary>The client: CONNECT, TLS trusting only the throwaway CA, two GETs; returns both responses as received.</summary>
     private static async Task<string> ClientAsync(IPEndPoint proxy, int originPort, CertificateAuthority authority, CipherSuitesPolicy? cipherSuites, CancellationToken ct)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
