@@ -22,6 +22,9 @@ public static class Http1Parser
 
     private const int HttpVersionLength = 8; // "HTTP/1.1"
 
+    /// <summary>Room for fields the proxy or a hook adds to a parsed head (Via, Content-Length) without regrowing.</summary>
+    private const int SpareFieldCapacity = 2;
+
     // RFC 9110 §5.6.2 tchar.
     private static readonly SearchValues<byte> TokenBytes =
         SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
@@ -43,7 +46,7 @@ public static class Http1Parser
     /// <exception cref="HttpProtocolException">The bytes are malformed or exceed a limit, even if the head is not complete yet.</exception>
     public static bool TryParseRequestHead(in ReadOnlySequence<byte> buffer, Http1Limits limits, [NotNullWhen(true)] out HttpRequestHead? head, out SequencePosition consumed)
     {
-        Http1HeadScan scan = default;
+        var scan = Http1HeadScan.ForOneHead();
         return TryParseRequestHead(buffer, limits, ref scan, out head, out consumed);
     }
 
@@ -68,7 +71,7 @@ public static class Http1Parser
 
         if (buffer.IsSingleSegment)
         {
-            head = BuildRequestHead(buffer.FirstSpan[..(int)total], scan);
+            head = BuildRequestHead(buffer.FirstSpan[..(int)total], ref scan);
         }
         else
         {
@@ -76,7 +79,7 @@ public static class Http1Parser
             try
             {
                 buffer.Slice(0, total).CopyTo(rented);
-                head = BuildRequestHead(rented.AsSpan(0, (int)total), scan);
+                head = BuildRequestHead(rented.AsSpan(0, (int)total), ref scan);
             }
             finally
             {
@@ -99,7 +102,7 @@ public static class Http1Parser
     /// <exception cref="HttpProtocolException">The bytes are malformed or exceed a limit (<see cref="HttpProtocolException.InResponse"/> is set, status 502).</exception>
     public static bool TryParseResponseHead(in ReadOnlySequence<byte> buffer, Http1Limits limits, [NotNullWhen(true)] out HttpResponseHead? head, out SequencePosition consumed)
     {
-        Http1HeadScan scan = default;
+        var scan = Http1HeadScan.ForOneHead();
         return TryParseResponseHead(buffer, limits, ref scan, out head, out consumed);
     }
 
@@ -124,7 +127,7 @@ public static class Http1Parser
 
         if (buffer.IsSingleSegment)
         {
-            head = BuildResponseHead(buffer.FirstSpan[..(int)total], scan);
+            head = BuildResponseHead(buffer.FirstSpan[..(int)total], ref scan);
         }
         else
         {
@@ -132,7 +135,7 @@ public static class Http1Parser
             try
             {
                 buffer.Slice(0, total).CopyTo(rented);
-                head = BuildResponseHead(rented.AsSpan(0, (int)total), scan);
+                head = BuildResponseHead(rented.AsSpan(0, (int)total), ref scan);
             }
             finally
             {
@@ -258,7 +261,7 @@ public static class Http1Parser
     }
 
     /// <summary>Validates one field line (without its CRLF) and appends it to <paramref name="headers"/>.</summary>
-    internal static void ParseFieldLine(ReadOnlySpan<byte> line, HttpHeaders headers, bool inResponse)
+    internal static void ParseFieldLine(ReadOnlySpan<byte> line, HttpHeaders headers, bool inResponse, Http1StringReuse? strings = null)
     {
         // RFC 9112 §2.2: a bare CR MUST be treated as invalid or replaced with SP; Interpose rejects it.
         if (line.Contains((byte)'\r'))
@@ -304,7 +307,9 @@ public static class Http1Parser
             Rejections.Throw(RejectionReason.InvalidHeaderValue, inResponse);
         }
 
-        headers.AddParsed(KnownHeaderNames.GetName(name), value.IsEmpty ? string.Empty : Encoding.Latin1.GetString(value));
+        string text = strings is not null ? strings.Value(headers.Count, value)
+            : value.IsEmpty ? string.Empty : Encoding.Latin1.GetString(value);
+        headers.AddParsed(KnownHeaderNames.GetName(name), text);
     }
 
     internal static bool IsValidTargetText(string target)
@@ -461,7 +466,7 @@ public static class Http1Parser
     private static byte ByteAt(in ReadOnlySequence<byte> buffer, long offset) =>
         buffer.IsSingleSegment ? buffer.FirstSpan[(int)offset] : buffer.Slice(offset, 1).FirstSpan[0];
 
-    private static HttpRequestHead BuildRequestHead(ReadOnlySpan<byte> span, in Http1HeadScan scan)
+    private static HttpRequestHead BuildRequestHead(ReadOnlySpan<byte> span, ref Http1HeadScan scan)
     {
         ReadOnlySpan<byte> line = span.Slice((int)scan.StartLineOffset, scan.StartLineLength);
         if (line.Contains((byte)'\r'))
@@ -502,13 +507,14 @@ public static class Http1Parser
 
         Version version = ParseVersion(afterMethod[(sp2 + 1)..], RejectionReason.InvalidRequestLine, inResponse: false);
 
-        var headers = new HttpHeaders(16);
-        ParseFieldLines(span[(int)scan.HeaderStart..^2], headers, inResponse: false);
+        var strings = scan.Strings;
+        var headers = new HttpHeaders(scan.FieldCount + SpareFieldCapacity);
+        ParseFieldLines(span[(int)scan.HeaderStart..^2], headers, strings, inResponse: false);
         ValidateHost(headers, version);
-        return new HttpRequestHead(KnownHeaderNames.GetMethod(method), Encoding.ASCII.GetString(target), version, headers);
+        return new HttpRequestHead(KnownHeaderNames.GetMethod(method), strings?.Target(target) ?? Encoding.ASCII.GetString(target), version, headers);
     }
 
-    private static HttpResponseHead BuildResponseHead(ReadOnlySpan<byte> span, in Http1HeadScan scan)
+    private static HttpResponseHead BuildResponseHead(ReadOnlySpan<byte> span, ref Http1HeadScan scan)
     {
         ReadOnlySpan<byte> line = span.Slice((int)scan.StartLineOffset, scan.StartLineLength);
         if (line.Contains((byte)'\r'))
@@ -554,18 +560,18 @@ public static class Http1Parser
             }
         }
 
-        var headers = new HttpHeaders(16);
-        ParseFieldLines(span[(int)scan.HeaderStart..^2], headers, inResponse: true);
+        var headers = new HttpHeaders(scan.FieldCount + SpareFieldCapacity);
+        ParseFieldLines(span[(int)scan.HeaderStart..^2], headers, scan.Strings, inResponse: true);
         return new HttpResponseHead(version, statusCode, KnownHeaderNames.GetReason(reason), headers);
     }
 
-    private static void ParseFieldLines(ReadOnlySpan<byte> lines, HttpHeaders headers, bool inResponse)
+    private static void ParseFieldLines(ReadOnlySpan<byte> lines, HttpHeaders headers, Http1StringReuse? strings, bool inResponse)
     {
         while (!lines.IsEmpty)
         {
             // TryLocateFieldSection guaranteed every line ends with CRLF.
             int lf = lines.IndexOf((byte)'\n');
-            ParseFieldLine(lines[..(lf - 1)], headers, inResponse);
+            ParseFieldLine(lines[..(lf - 1)], headers, inResponse, strings);
             lines = lines[(lf + 1)..];
         }
     }
