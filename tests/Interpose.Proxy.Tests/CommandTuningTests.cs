@@ -19,5 +19,21 @@ public sealed class CommandTuningTests : IDisposable
         Assert.Contains(proxy.StandardOutput.Concat(proxy.StandardError), line => line.Contains("GC gen0 budget capped at 4194304 bytes", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// The runtime's diagnostic port (a Unix socket in the temp directory, named after the process) is what
+    /// dotnet-counters, dotnet-trace and dotnet-gcdump find and connect to (a named pipe on Windows); a native build
+    /// without EventSource support has none.
+    /// </summary>
+    [Fact]
+    public async Task The_command_opens_the_diagnostic_port_dotnet_counters_attaches_to()
+    {
+        await using var proxy = await InterposeProcess.StartAsync(_home);
+
+        var ports = OperatingSystem.IsWindows()
+            ? Directory.GetFiles(@"\\.\pipe\", $"dotnet-diagnostic-{proxy.ProcessId}")
+            : Directory.GetFiles(Path.GetTempPath(), $"dotnet-diagnostic-{proxy.ProcessId}-*-socket");
+        Assert.Single(ports);
+    }
+
     public void Dispose() => Directory.Delete(_home, recursive: true);
 }
