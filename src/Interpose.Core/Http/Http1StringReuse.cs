@@ -23,17 +23,7 @@ internal sealed class Http1StringReuse
     private string? _target;
 
     /// <summary>The request-target as a string: the previous one when the bytes are equal.</summary>
-    public string Target(ReadOnlySpan<byte> ascii)
-    {
-        if (_target is { } previous && Ascii.Equals(ascii, previous))
-        {
-            return previous;
-        }
-
-        var target = Encoding.ASCII.GetString(ascii);
-        _target = ascii.Length <= MaxValueLength ? target : null;
-        return target;
-    }
+    public string Target(ReadOnlySpan<byte> ascii) => Reuse(ref _target, ascii);
 
     /// <summary>The value of the field line at <paramref name="index"/> as a string: the previous one at that
     /// position when the bytes are equal.</summary>
@@ -44,19 +34,20 @@ internal sealed class Http1StringReuse
             return string.Empty;
         }
 
-        if (index >= MaxFields)
-        {
-            return Encoding.Latin1.GetString(latin1);
-        }
+        return index < MaxFields ? Reuse(ref _values[index], latin1) : Encoding.Latin1.GetString(latin1);
+    }
 
+    /// <summary>The string in <paramref name="slot"/> when it holds these bytes, else a new one, remembered there if short.</summary>
+    private static string Reuse(ref string? slot, ReadOnlySpan<byte> latin1)
+    {
         // Ascii.Equals is false for any byte above 0x7F, so obs-text values are simply not reused.
-        if (_values[index] is { } previous && Ascii.Equals(latin1, previous))
+        if (slot is { } previous && Ascii.Equals(latin1, previous))
         {
             return previous;
         }
 
-        var value = Encoding.Latin1.GetString(latin1);
-        _values[index] = latin1.Length <= MaxValueLength ? value : null;
-        return value;
+        var text = Encoding.Latin1.GetString(latin1);
+        slot = latin1.Length <= MaxValueLength ? text : null;
+        return text;
     }
 }
