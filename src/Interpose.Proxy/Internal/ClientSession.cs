@@ -797,6 +797,7 @@ internal sealed partial class ClientSession
         _responseScan.Reset();
         try
         {
+            await upstream.WaitForResponseAsync(scope.Token);
             while (true)
             {
                 var result = await input.ReadAsync(scope.Token);

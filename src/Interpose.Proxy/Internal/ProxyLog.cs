@@ -45,6 +45,12 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 125, Level = LogLevel.Information, Message = "{Client}: request head timed out")]
     public static partial void RequestHeadTimeout(ILogger logger, ClientConnection client);
 
+    [LoggerMessage(EventId = 140, Level = LogLevel.Warning, Message = "Origin {Host}:{Port} sent {Bytes} bytes with no request outstanding (an unsolicited response); its connection is closed and never reused")]
+    public static partial void UnsolicitedResponse(ILogger logger, string host, int port, long bytes);
+
+    [LoggerMessage(EventId = 141, Level = LogLevel.Debug, Message = "Idle connection to {Host}:{Port} closed: {Reason}")]
+    public static partial void IdleUpstreamClosed(ILogger logger, string host, int port, string reason);
+
     [LoggerMessage(EventId = 130, Level = LogLevel.Error, Message = "Addon {Addon} failed in {Hook}; failing exchange {ExchangeId}")]
     public static partial void AddonFailed(ILogger logger, string addon, string hook, long exchangeId, Exception exception);
 

@@ -97,25 +97,6 @@ internal sealed class Transport : IAsyncDisposable
         }
     }
 
-    /// <summary>True when the peer has not closed an idle connection (no pending bytes, no FIN seen).</summary>
-    public bool IsIdleAndOpen()
-    {
-        try
-        {
-            // An idle pooled connection must have nothing to read: readable means FIN (0 bytes) or stray bytes,
-            // either way it must not carry the next request.
-            return Socket.Connected && !Socket.Poll(0, SelectMode.SelectRead);
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-        catch (ObjectDisposedException)
-        {
-            return false;
-        }
-    }
-
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

@@ -11,35 +11,6 @@ internal readonly record struct UpstreamKey(string Scheme, string Host, int Port
     public bool IsTls => Scheme == "https";
 }
 
-/// <summary>An open connection to an origin. Disposing it closes it and tells the addons, once.</summary>
-internal sealed class UpstreamConnection(UpstreamKey key, Transport transport, ServerConnection info, ProxyRuntime runtime) : IAsyncDisposable
-{
-    private int _disposed;
-
-    public UpstreamKey Key { get; } = key;
-
-    public Transport Transport { get; } = transport;
-
-    public ServerConnection Info { get; } = info;
-
-    /// <summary>True when taken from the pool (it may have been closed by the origin meanwhile).</summary>
-    public bool IsReused { get; set; }
-
-    /// <summary>When it was put back in the pool, as a <see cref="TimeProvider"/> timestamp.</summary>
-    public long IdleSince { get; set; }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        await Transport.DisposeAsync();
-        await runtime.Addons.NotifyAsync("ServerDisconnectedAsync", Info, static (a, s, ct) => a.ServerDisconnectedAsync(s, ct), runtime.Logger, CancellationToken.None);
-    }
-}
-
 /// <summary>
 /// Idle origin connections kept for reuse, bounded per origin and in total, expired after an idle time. A connection
 /// is in the pool or owned by one exchange, never both.
@@ -66,9 +37,14 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
         while (stack.TryPop(out var connection))
         {
             Interlocked.Decrement(ref _count);
-            if (time.GetElapsedTime(connection.IdleSince) < idleTimeout && connection.Transport.IsIdleAndOpen())
+            if (!connection.TryTakeFromIdle())
             {
-                connection.IsReused = true;
+                // Its idle read found the origin closing or talking unasked, and closed it.
+                continue;
+            }
+
+            if (time.GetElapsedTime(connection.IdleSince) < idleTimeout)
+            {
                 return connection;
             }
 
@@ -78,7 +54,10 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
         return null;
     }
 
-    /// <summary>Gives back a connection whose last exchange ended cleanly; closes it if the pool is full.</summary>
+    /// <summary>
+    /// Gives back a connection whose last exchange ended cleanly; closes it if the pool is full, or if the origin sent
+    /// more than the response (see <see cref="UpstreamConnection"/>).
+    /// </summary>
     public async ValueTask ReturnAsync(UpstreamConnection connection)
     {
         var stack = _idle.GetOrAdd(connection.Key, static _ => new ConcurrentStack<UpstreamConnection>());
@@ -95,7 +74,12 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
             return;
         }
 
-        connection.IdleSince = time.GetTimestamp();
+        if (!connection.TryBecomeIdle(time.GetTimestamp()))
+        {
+            Interlocked.Decrement(ref _count);
+            return;
+        }
+
         stack.Push(connection);
     }
 
@@ -108,13 +92,15 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
             var keep = new List<UpstreamConnection>();
             while (stack.TryPop(out var connection))
             {
-                if (time.GetElapsedTime(connection.IdleSince) < idleTimeout && connection.Transport.IsIdleAndOpen())
+                if (time.GetElapsedTime(connection.IdleSince) < idleTimeout && !connection.IsClosed)
                 {
                     keep.Add(connection);
+                    continue;
                 }
-                else
+
+                Interlocked.Decrement(ref _count);
+                if (connection.TryTakeFromIdle())
                 {
-                    Interlocked.Decrement(ref _count);
                     await connection.DisposeAsync();
                 }
             }
@@ -134,7 +120,10 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
             while (stack.TryPop(out var connection))
             {
                 Interlocked.Decrement(ref _count);
-                await connection.DisposeAsync();
+                if (connection.TryTakeFromIdle())
+                {
+                    await connection.DisposeAsync();
+                }
             }
         }
     }
