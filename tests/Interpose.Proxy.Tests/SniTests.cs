@@ -3,7 +3,6 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
-using Interpose.Proxy.Internal;
 using Interpose.Proxy.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -12,17 +11,6 @@ namespace Interpose.Proxy.Tests;
 /// <summary>Server names as clients really send them.</summary>
 public sealed class SniTests(ITestOutputHelper output)
 {
-    [Theory]
-    [InlineData("localhost:8443", "localhost")]
-    [InlineData("example.test:1", "example.test")]
-    [InlineData("localhost", "localhost")]
-    [InlineData("::1", "::1")]
-    [InlineData("localhost:", "localhost:")]
-    [InlineData("localhost:x1", "localhost:x1")]
-    [InlineData(null, null)]
-    public void A_port_after_the_server_name_is_dropped(string? sni, string? expected) =>
-        Assert.Equal(expected, ClientSession.WithoutPort(sni));
-
     [Fact]
     public async Task A_client_sending_host_and_port_as_SNI_is_intercepted_with_a_certificate_for_the_host()
     {

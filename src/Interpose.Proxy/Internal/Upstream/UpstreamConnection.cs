@@ -22,7 +22,7 @@ namespace Interpose.Proxy.Internal;
 /// idle read finding the origin talking race for it, and exactly one wins.
 /// </para>
 /// </remarks>
-internal sealed class UpstreamConnection(UpstreamKey key, Transport transport, ServerConnection info, ProxyRuntime runtime) : IAsyncDisposable
+internal sealed partial class UpstreamConnection(UpstreamKey key, Transport transport, ServerConnection info, ProxyRuntime runtime) : IAsyncDisposable
 {
     private const int Owned = 0;
     private const int Idle = 1;

@@ -2,8 +2,13 @@ using Interpose.Core.Http;
 
 namespace Interpose.Proxy.Internal;
 
-/// <summary>The checks a request head must pass before anything else happens with it: no hook, no origin, no 200.</summary>
-internal sealed partial class ClientSession
+/// <summary>
+/// The HTTP proxy front end: what a client connection of an HTTP proxy listener asks for, outside any tunnel. Each
+/// request head passes its checks before anything else happens with it (no hook, no origin, no 200); CONNECT turns
+/// the connection into a tunnel (absolute-form requests are served by the <see cref="Http1ServerConnection"/> itself).
+/// SOCKS5 and reverse-proxy front ends will sit beside it, one per listener.
+/// </summary>
+internal sealed class HttpProxyFrontend(ClientFlow flow)
 {
     private static readonly ReadOnlyMemory<byte> ConnectPortForbidden = FixedResponses.Create(403, "CONNECT to this port is not allowed");
 
@@ -11,18 +16,19 @@ internal sealed partial class ClientSession
     /// Proxy authentication, then the CONNECT port allow-list. Returns false when the request was answered (407/403)
     /// and the connection must close. Requests inside a CONNECT tunnel were admitted with the CONNECT.
     /// </summary>
-    private async ValueTask<bool> AdmitAsync(HttpRequestHead head)
+    public async ValueTask<bool> AdmitAsync(HttpRequestHead head, Http1ServerConnection server)
     {
+        var rt = flow.Runtime;
         // RFC 9110 §11.7.1: a proxy requiring credentials answers 407 with a Proxy-Authenticate challenge. It closes
         // afterwards: the request body, if any, was not read, and a client retrying with credentials reconnects anyway.
-        if (!_rt.Authenticator.IsAuthorized(head))
+        if (!rt.Authenticator.IsAuthorized(head))
         {
-            ProxyLog.ProxyAuthenticationFailed(_rt.Logger, _info, head.Method);
-            await SendFixedAsync(ProxyAuthenticator.Challenge);
+            ProxyLog.ProxyAuthenticationFailed(rt.Logger, flow.Info, head.Method);
+            await server.SendFixedAsync(ProxyAuthenticator.Challenge);
             return false;
         }
 
-        if (head.Method == "CONNECT" && _rt.Options.AllowedConnectPorts.Count > 0)
+        if (head.Method == "CONNECT" && rt.Options.AllowedConnectPorts.Count > 0)
         {
             RequestTarget target;
             try
@@ -37,10 +43,10 @@ internal sealed partial class ClientSession
 
             // RFC 9110 §9.3.6: a proxy MAY restrict CONNECT to a limited set of ports (e.g. 443) to avoid being a relay
             // into arbitrary services; 403 says the request was understood and refused.
-            if (!_rt.Options.AllowedConnectPorts.Contains(target.Port))
+            if (!rt.Options.AllowedConnectPorts.Contains(target.Port))
             {
-                ProxyLog.ConnectPortRefused(_rt.Logger, _info, target.Port);
-                await SendFixedAsync(ConnectPortForbidden);
+                ProxyLog.ConnectPortRefused(rt.Logger, flow.Info, target.Port);
+                await server.SendFixedAsync(ConnectPortForbidden);
                 return false;
             }
         }
@@ -48,16 +54,7 @@ internal sealed partial class ClientSession
         return true;
     }
 
-    private async ValueTask SendFixedAsync(ReadOnlyMemory<byte> response)
-    {
-        try
-        {
-            _responseStarted = true;
-            await _client.Stream.WriteAsync(response, _rt.Aborted);
-        }
-        catch (Exception ex) when (IsConnectionFailure(ex))
-        {
-            ProxyLog.ClientConnectionEnded(_rt.Logger, _info, ExchangePhase.ClientResponse, ex.Message);
-        }
-    }
+    /// <summary>CONNECT: the tunnel layer takes the connection from here (RFC 9110 §9.3.6).</summary>
+    public Task OpenTunnelAsync(HttpRequestHead head, Http1ServerConnection server) =>
+        new TunnelLayer(flow, server).RunAsync(head);
 }

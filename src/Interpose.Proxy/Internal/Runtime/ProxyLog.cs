@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.Logging;
 
@@ -84,4 +85,34 @@ internal static partial class FlowLog
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "{Client} {Method} {Url} -> error ({Phase}): {Reason}")]
     public static partial void Failed(ILogger logger, string client, string method, string url, ExchangePhase phase, string reason);
+
+    /// <summary>The exchange's line, as mitmdump prints it; nothing is built when the flow log is off.</summary>
+    public static void Log(ILogger logger, HttpExchange exchange, long responseBytes)
+    {
+        if (!logger.IsEnabled(LogLevel.Information))
+        {
+            return;
+        }
+
+        var request = exchange.Request;
+        // Checked above: the arguments are only built when the flow log is on.
+#pragma warning disable CA1873
+        var url = request.Scheme + "://" + request.Authority + request.Path;
+        if (exchange.Error is { } error)
+        {
+            Failed(logger, exchange.Client.ToString(), request.Method, url, error.Phase, error.Message);
+        }
+        else if (exchange.Response is { } response)
+        {
+            Exchange(logger, exchange.Client.ToString(), request.Method, url, response.StatusCode, FormatSize(responseBytes), exchange.Timings.Total.TotalMilliseconds);
+        }
+#pragma warning restore CA1873
+    }
+
+    private static string FormatSize(long bytes) => bytes switch
+    {
+        < 1024 => bytes.ToString(CultureInfo.InvariantCulture) + "b",
+        < 1024 * 1024 => (bytes / 1024.0).ToString("0.0", CultureInfo.InvariantCulture) + "k",
+        _ => (bytes / (1024.0 * 1024)).ToString("0.0", CultureInfo.InvariantCulture) + "m",
+    };
 }

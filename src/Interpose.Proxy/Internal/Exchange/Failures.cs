@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using Interpose.Core.Http;
@@ -47,6 +48,24 @@ internal static class Failures
         { Exception: BodyTooLargeException } when error.Phase == ExchangePhase.ClientRequest => 413,
         { Exception: OperationCanceledException } when error.IsTransient && error.Phase is ExchangePhase.Connect or ExchangePhase.Tls or ExchangePhase.Response => 504,
         _ => 502,
+    };
+
+    /// <summary>The one-line reason the client reads: the origin and the phase, unless a hook failed (its own words).</summary>
+    public static string DescribeForClient(HttpRequest request, ExchangeError error) =>
+        error.Phase == ExchangePhase.Addon
+            ? error.Message
+            : $"{request.Host}:{request.Port.ToString(CultureInfo.InvariantCulture)}: {error.Message} (phase: {PhaseName(error.Phase)})";
+
+    private static string PhaseName(ExchangePhase phase) => phase switch
+    {
+        ExchangePhase.Dns => "dns",
+        ExchangePhase.Connect => "connect",
+        ExchangePhase.Tls => "tls",
+        ExchangePhase.Request => "request",
+        ExchangePhase.Response => "response",
+        ExchangePhase.ClientRequest => "client request",
+        ExchangePhase.ClientResponse => "client response",
+        _ => "addon",
     };
 
     private static ExchangeError DescribeSocket(ExchangePhase phase, SocketException socket) => socket.SocketErrorCode switch

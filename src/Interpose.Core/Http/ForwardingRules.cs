@@ -1,0 +1,122 @@
+using System.Globalization;
+using System.Net;
+
+namespace Interpose.Core.Http;
+
+/// <summary>
+/// The spec wrapper's rules for a message a proxy forwards: what it must remove, add or re-frame after the user's
+/// hooks changed whatever they changed (RFC 9110 §7.6, RFC 9112 §6 and §9). Pure functions over heads and fields.
+/// </summary>
+public static class ForwardingRules
+{
+    private const string ContentLength = "Content-Length";
+    private const string TransferEncoding = "Transfer-Encoding";
+
+    /// <summary>
+    /// Makes a forwarded request's fields true to the body that will really be sent: hop-by-hop fields out
+    /// (RFC 9110 §7.6.1), then Content-Length for a body in hand, <c>chunked</c> for a streamed body whose length a
+    /// transform may change, or the client's own chunked framing passed through untouched.
+    /// </summary>
+    /// <param name="headers">The request's fields, changed in place.</param>
+    /// <param name="upgrade">The client asked to switch protocols (RFC 9110 §7.8): Upgrade is kept.</param>
+    /// <param name="received">How the client framed the body.</param>
+    /// <param name="streamed">The body is still to be read from the client and is relayed as it arrives.</param>
+    /// <param name="transformed">A transform changes the streamed body chunk by chunk.</param>
+    /// <param name="bodyInHand">The length of a body held in memory (buffered or set by a hook), or null.</param>
+    /// <returns>How the body leaves.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="headers"/> is null.</exception>
+    public static RequestBodyRelay PrepareRequest(HttpHeaders headers, bool upgrade, BodyKind received, bool streamed, bool transformed, long? bodyInHand)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        var rawChunked = streamed && received == BodyKind.Chunked && !transformed;
+        HopByHop.Remove(headers, keepUpgrade: upgrade, keepTransferEncoding: rawChunked);
+        if (bodyInHand is { } length)
+        {
+            // RFC 9112 §6.2: a body in hand has a known length; it replaces whatever framing the client used.
+            headers.Remove(TransferEncoding);
+            headers.Set(ContentLength, length.ToString(CultureInfo.InvariantCulture));
+            return RequestBodyRelay.InHand;
+        }
+
+        if (streamed && transformed)
+        {
+            // RFC 9112 §6.1: the transform may change the length, so the origin gets chunked (an HTTP/1.1 feature).
+            headers.Remove(ContentLength);
+            headers.Set(TransferEncoding, "chunked");
+            return RequestBodyRelay.Rechunked;
+        }
+
+        return rawChunked ? RequestBodyRelay.RawChunked : streamed ? RequestBodyRelay.Raw : RequestBodyRelay.None;
+    }
+
+    /// <summary>
+    /// Frames a response whose whole body is in memory (synthetic, buffered or replaced): hop-by-hop fields out, a
+    /// fresh Content-Length when the response may have a body, none where RFC 9110 §8.6 forbids it.
+    /// </summary>
+    /// <param name="headers">The response's fields, changed in place.</param>
+    /// <param name="method">The request's method (HEAD responses have no body, RFC 9110 §9.3.2).</param>
+    /// <param name="status">The status code.</param>
+    /// <param name="bodyLength">The body's length.</param>
+    /// <returns>Whether the body is sent (false for HEAD, 1xx, 204 and 304, RFC 9112 §6.3 item 1).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="headers"/> is null.</exception>
+    public static bool PrepareWholeResponse(HttpHeaders headers, string method, int status, long bodyLength)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        HopByHop.Remove(headers, keepUpgrade: false, keepTransferEncoding: false);
+        var bodyAllowed = method != "HEAD" && status is not (204 or 304) && status >= 200;
+        if (bodyAllowed)
+        {
+            headers.Set(ContentLength, bodyLength.ToString(CultureInfo.InvariantCulture));
+        }
+        else if (status is 204 || status < 200)
+        {
+            // RFC 9110 §8.6: "A server MUST NOT send a Content-Length header field in any response with a status code
+            // of 1xx (Informational) or 204 (No Content)". HEAD and 304 keep the origin's, which describes the GET.
+            headers.Remove(ContentLength);
+        }
+
+        return bodyAllowed;
+    }
+
+    /// <summary>
+    /// Says in the response how the client connection goes on: RFC 9112 §9.6, "close" when the proxy will close;
+    /// §9.3 and C.2.2, an HTTP/1.0 client keeps the connection only when told "keep-alive".
+    /// </summary>
+    /// <param name="headers">The response's fields (hop-by-hop fields already removed).</param>
+    /// <param name="clientVersion">The client's HTTP version.</param>
+    /// <param name="keepAlive">Whether the proxy keeps the client connection after this response.</param>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    public static void SetConnection(HttpHeaders headers, Version clientVersion, bool keepAlive)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        if (!keepAlive)
+        {
+            headers.Set("Connection", "close");
+        }
+        else if (clientVersion == HttpVersion.Version10)
+        {
+            headers.Set("Connection", "keep-alive");
+        }
+    }
+
+    /// <summary>The Via field value this proxy adds (RFC 9110 §7.6.3): the received protocol version and a pseudonym.</summary>
+    /// <param name="received">The version of the message as received.</param>
+    /// <returns>"1.0 interpose" or "1.1 interpose".</returns>
+    public static string Via(Version received) =>
+        received == HttpVersion.Version10 ? "1.0 interpose" : "1.1 interpose";
+
+    /// <summary>
+    /// Whether an interim response is relayed to the client: RFC 9110 §15.2, a proxy forwards 1xx responses, except
+    /// to an HTTP/1.0 client, which cannot read them; 101 is not interim (it ends the exchange's HTTP part).
+    /// </summary>
+    /// <param name="status">The response's status code.</param>
+    /// <param name="clientVersion">The client's HTTP version.</param>
+    /// <returns><see langword="true"/> to relay it.</returns>
+    public static bool ForwardInterim(int status, Version clientVersion) =>
+        IsInterim(status) && clientVersion != HttpVersion.Version10;
+
+    /// <summary>Whether a status is an interim (1xx) response other than 101 Switching Protocols (RFC 9110 §15.2).</summary>
+    /// <param name="status">The status code.</param>
+    /// <returns><see langword="true"/> for 100, 102, 103 and the other 1xx but 101.</returns>
+    public static bool IsInterim(int status) => status is >= 100 and < 200 and not 101;
+}

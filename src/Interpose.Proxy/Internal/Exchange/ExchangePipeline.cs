@@ -1,0 +1,492 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+using Interpose.Core.Http;
+
+namespace Interpose.Proxy.Internal;
+
+/// <summary>
+/// One exchange, from a request head to the end of its response, with no socket of its own: the client's side is an
+/// <see cref="IClientSide"/> (the protocol server connection), the origin's an <see cref="UpstreamConnection"/> from
+/// the pool or the connector. Holds the exchange's state; HTTP/1.1 reuses one per client connection, as it runs one
+/// exchange at a time.
+/// </summary>
+/// <remarks>
+/// <code>
+///  1 head from the server connection ─► 2 RequestHeaders hook ─► 3 [buffer body] ─► 4 Request hook
+///    ─► (killed: close) (synthetic: drain, Response hook, answer)
+///    ─► 5 spec wrapper ─► 6 pool / eager / connect ─► 7 request head (+ body concurrently) out
+///    ─► 8 response head (1xx relayed) ─► ResponseHeaders hook ─► [buffer body] ─► Response hook
+///    ─► spec wrapper ─► response to the client ─► 9 origin connection back to the pool
+///  any failure ─► Failures: phase, transient or not ─► Error hook ─► 4xx/5xx with a reason if nothing was sent yet
+/// </code>
+/// </remarks>
+internal sealed class ExchangePipeline : IDisposable
+{
+    private readonly ClientFlow _flow;
+    private readonly ProxyRuntime _rt;
+    private readonly IClientSide _client;
+    private readonly ArrayBufferWriter<byte> _scratch = new(4096);
+
+    // Re-armed for each response-head wait: a new scope per wait was a linked CancellationTokenSource and a timer.
+    private TimeoutScope? _responseHeadTimeout;
+
+    public ExchangePipeline(ClientFlow flow, IClientSide client)
+    {
+        _flow = flow;
+        _rt = flow.Runtime;
+        _client = client;
+    }
+
+    /// <summary>
+    /// Where the exchange is, for the error it may end with; the client side moves it on while it relays a body.
+    /// </summary>
+    /// <remarks>
+    /// NOTE: kept on the connection's <see cref="ClientFlow"/>, which is right while one exchange runs at a time
+    /// (HTTP/1.1). Concurrent exchanges (HTTP/2 streams) need it per exchange.
+    /// </remarks>
+    private ExchangePhase Phase
+    {
+        get => _flow.Phase;
+        set => _flow.Phase = value;
+    }
+
+    /// <summary>Runs one exchange whose head was read and resolved; returns whether the client connection may carry another.</summary>
+    /// <param name="exchange">The exchange, its request resolved to an origin.</param>
+    /// <param name="request">How the request arrived: its framing, version and persistence, the tunnel it came through.</param>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<bool> RunAsync(HttpExchange exchange, ReceivedRequest request)
+    {
+        var keepAlive = request.KeepAlive;
+        var requestBodyPending = request.BodyPending;
+        var message = exchange.Request;
+        if (!requestBodyPending)
+        {
+            message.SetBufferedBody(ReadOnlyMemory<byte>.Empty);
+        }
+
+        long responseBytes = 0;
+        var ct = _rt.Aborted;
+        try
+        {
+            // 2. Hooks see the head before any body byte is read.
+            Phase = ExchangePhase.Addon;
+            if (!_rt.Addons.IsEmpty)
+            {
+                await _rt.Addons.RunAsync("RequestHeadersAsync", exchange, static (a, e, c) => a.RequestHeadersAsync(e, c), ct);
+            }
+
+            // 3. The whole body, if a hook asked for it.
+            if (message.BufferBody && requestBodyPending && !exchange.IsKilled && !exchange.IsSynthetic)
+            {
+                Phase = ExchangePhase.ClientRequest;
+                if (message.Headers.Contains("Expect"))
+                {
+                    // The proxy itself wants the body before forwarding, so it answers the expectation
+                    // (RFC 9110 §10.1.1) instead of the origin, and does not forward it.
+                    message.Headers.Remove("Expect");
+                    await _client.SendContinueAsync(ct);
+                }
+
+                var sink = new BufferingSink(_rt.Options.MaxBufferedBodyBytes);
+                await _client.ReadRequestBodyAsync(request.Framing, sink, raw: false, destination: null, ct);
+                requestBodyPending = false;
+                message.SetBufferedBody(sink.Body);
+                message.Trailers = sink.Trailers;
+            }
+
+            // 4. The request hook: last chance to change, answer or kill before the origin is contacted.
+            Phase = ExchangePhase.Addon;
+            if (!_rt.Addons.IsEmpty && !exchange.IsKilled && !exchange.IsSynthetic)
+            {
+                await _rt.Addons.RunAsync("RequestAsync", exchange, static (a, e, c) => a.RequestAsync(e, c), ct);
+            }
+
+            if (exchange.IsKilled)
+            {
+                return false;
+            }
+
+            if (exchange.IsSynthetic)
+            {
+                if (requestBodyPending)
+                {
+                    keepAlive &= await _client.DrainRequestBodyAsync(request.Framing, ct);
+                }
+
+                if (!_rt.Addons.IsEmpty)
+                {
+                    await _rt.Addons.RunAsync("ResponseAsync", exchange, static (a, e, c) => a.ResponseAsync(e, c), ct);
+                }
+
+                if (exchange.IsKilled)
+                {
+                    return false;
+                }
+
+                Phase = ExchangePhase.ClientResponse;
+                responseBytes = await _client.SendWholeResponseAsync(exchange.Response!, message.Method, keepAlive, ct);
+                return keepAlive;
+            }
+
+            // 5-9. Forward to the origin and relay the response.
+            (keepAlive, responseBytes) = await ForwardAsync(new Forwarding(exchange, request, requestBodyPending, keepAlive), ct);
+            return keepAlive;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !_rt.Aborted.IsCancellationRequested)
+        {
+            // The step that failed closed its origin connection: what is left is telling the client.
+            await FailAsync(exchange, ex, ct);
+            return false;
+        }
+        finally
+        {
+            exchange.Timings.Done = _rt.Time.GetTimestamp();
+            _rt.Metrics.ExchangeDone(exchange, exchange.Timings.Total);
+            _rt.Metrics.BytesUpstream(message.HasBody ? message.Body.Length : 0);
+            _rt.Metrics.BytesDownstream(responseBytes);
+            await _rt.Addons.NotifyAsync("DoneAsync", exchange, static (a, e, c) => a.DoneAsync(e, c), _rt.Logger, CancellationToken.None);
+            FlowLog.Log(_rt.FlowLogger, exchange, responseBytes);
+        }
+    }
+
+    /// <summary>The error path: one place maps each phase's failure to what the client is told (YARP's HandleRequestFailure).</summary>
+    private async ValueTask FailAsync(HttpExchange exchange, Exception ex, CancellationToken ct)
+    {
+        var request = exchange.Request;
+        var error = ex switch
+        {
+            UpstreamUnavailableException unavailable => unavailable.Error,
+            ExchangeTimeoutException timeout => Failures.Describe(timeout.Phase, timeout.InnerException!, timedOut: true),
+            _ => Failures.Describe(Phase, ex),
+        };
+        exchange.Error = error;
+        _rt.Metrics.Error(error);
+        ProxyLog.UpstreamFailed(_rt.Logger, _client.Info, request.Host, request.Port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
+        if (ex is AddonException addon)
+        {
+            ProxyLog.AddonFailed(_rt.Logger, addon.Addon, addon.Hook, exchange.Id, addon.InnerException!);
+        }
+
+        await _rt.Addons.NotifyAsync("ErrorAsync", exchange, static (a, e, c) => a.ErrorAsync(e, c), _rt.Logger, ct);
+        if (!_client.ResponseStarted && error.Phase != ExchangePhase.ClientResponse)
+        {
+            var status = ex is HttpProtocolException protocol && error.Phase == ExchangePhase.ClientRequest
+                ? protocol.StatusCode
+                : Failures.StatusFor(error);
+            await _client.SendErrorAsync(status, Failures.DescribeForClient(request, error));
+        }
+    }
+
+    /// <summary>Steps 5 to 9: origin connection, request out, response back.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<(bool KeepAlive, long ResponseBytes)> ForwardAsync(Forwarding forward, CancellationToken ct)
+    {
+        var exchange = forward.Exchange;
+        var request = exchange.Request;
+        var received = forward.Received;
+        var tunnel = received.Tunnel;
+        var sni = request.Scheme != "https" ? null
+            : tunnel is not null && tunnel.Host == request.Host ? tunnel.Sni
+            : IPAddress.TryParse(request.Host, out _) ? null : request.Host;
+        var key = new UpstreamKey(request.Scheme, request.Host, request.Port, sni);
+
+        // 5. The spec wrapper around the hooks: hop-by-hop fields out, framing fixed for what will really be sent.
+        var bodyPending = forward.BodyPending;
+        var transformed = bodyPending && request.StreamTransform is not null;
+        long? bodyInHand = request.HasBody && (request.BodyReplaced || received.Framing.Kind != BodyKind.None) ? request.Body.Length : null;
+        var relay = ForwardingRules.PrepareRequest(request.Headers, received.Upgrade, received.Framing.Kind, bodyPending, transformed, bodyInHand);
+        if (relay == RequestBodyRelay.Rechunked)
+        {
+            // Chunked is an HTTP/1.1 feature (RFC 9112 §7).
+            request.Version = HttpVersion.Version11;
+        }
+
+        if (_rt.Options.AddVia)
+        {
+            request.Headers.Add("Via", ForwardingRules.Via(request.Version));
+        }
+
+        // 6. An origin connection: reused if one is idle, else new. A reused one may have been closed by the origin
+        //    just now; when nothing of the body left the client yet, one retry on a fresh connection is safe.
+        UpstreamConnection? upstream = null;
+        HttpResponseHead responseHead;
+        Task<Exception?>? bodyTask = null;
+        // Only a streamed request body runs beside the exchange and needs its own cancellation; the others use the
+        // proxy's token as is (a linked source per exchange was 190 B of the per-exchange allocations).
+        using var exchangeCts = bodyPending ? CancellationTokenSource.CreateLinkedTokenSource(ct) : null;
+        var exchangeToken = exchangeCts?.Token ?? ct;
+        for (var attempt = 0; ; attempt++)
+        {
+            Phase = ExchangePhase.Connect;
+            upstream = await TakeEagerAsync(key, exchange) ?? await _rt.Pool.TryRentAsync(key);
+            if (upstream is null)
+            {
+                var connect = await _rt.Connector.ConnectAsync(key, exchange, ct);
+                if (connect.Error is not null)
+                {
+                    throw new UpstreamUnavailableException(connect.Error);
+                }
+
+                upstream = connect.Connection!;
+            }
+
+            exchange.Server = upstream.Info;
+            var canRetry = upstream.IsReused && attempt == 0 && !bodyPending;
+            try
+            {
+                // 7. Request head (and a buffered body) out; a streamed body goes concurrently, so that an origin
+                //    answering early (100-continue, 413) is heard.
+                Phase = ExchangePhase.Request;
+                await upstream.WriteRequestAsync(request, _scratch, ct);
+                if (bodyPending)
+                {
+                    bodyTask = SendRequestBodyAsync(received.Framing, request.StreamTransform, upstream.Transport, relay == RequestBodyRelay.RawChunked, exchange.Timings, exchangeCts!);
+                }
+                else
+                {
+                    exchange.Timings.RequestSent = _rt.Time.GetTimestamp();
+                }
+
+                // 8. Response head; 1xx interim responses are relayed (RFC 9110 §15.2), never invented.
+                Phase = ExchangePhase.Response;
+                responseHead = await ReadResponseHeadAsync(upstream, exchange, received.ClientVersion, exchangeToken);
+                break;
+            }
+            catch (Exception ex) when (canRetry && ex is IOException or SocketException or EmptyResponseException)
+            {
+                await upstream.DisposeAsync();
+                upstream = null;
+            }
+            catch
+            {
+                await upstream.DisposeAsync();
+                if (bodyTask is not null)
+                {
+                    // A malformed streamed body (RFC 9112 §7.1) cancels the wait for the response: the client's fault
+                    // is the failure to report (400), not the cancelled wait (which would read as a 504).
+                    await exchangeCts!.CancelAsync();
+                    if (await bodyTask is HttpProtocolException malformedBody)
+                    {
+                        Phase = ExchangePhase.ClientRequest;
+                        ExceptionDispatchInfo.Throw(malformedBody);
+                    }
+                }
+
+                throw;
+            }
+        }
+
+        try
+        {
+            return await RelayResponseAsync(forward, upstream, responseHead, bodyTask, exchangeCts, exchangeToken);
+        }
+        catch
+        {
+            if (exchangeCts is not null)
+            {
+                await exchangeCts.CancelAsync();
+            }
+
+            await upstream.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The connection opened ahead for this tunnel, when the request goes where it was opened to.</summary>
+    /// <exception cref="UpstreamUnavailableException">Opening it failed; the error says in which phase.</exception>
+    private async ValueTask<UpstreamConnection?> TakeEagerAsync(UpstreamKey key, HttpExchange exchange)
+    {
+        if (_flow.Eager is not { } eager || eager.Key != key)
+        {
+            return null;
+        }
+
+        _flow.Eager = null;
+        await using (eager)
+        {
+            var connect = await eager.TakeAsync();
+            if (connect.Error is not null)
+            {
+                exchange.Server = connect.Server;
+                throw new UpstreamUnavailableException(connect.Error);
+            }
+
+            return connect.Connection;
+        }
+    }
+
+    /// <summary>Reads the final response head, relaying 1xx interim responses to the client as they come.</summary>
+    private async ValueTask<HttpResponseHead> ReadResponseHeadAsync(UpstreamConnection upstream, HttpExchange exchange, Version clientVersion, CancellationToken ct)
+    {
+        var scope = _responseHeadTimeout ??= new TimeoutScope(_rt.Time);
+        scope.Arm(_rt.Options.Timeouts.ResponseHead, ct);
+        try
+        {
+            while (true)
+            {
+                var head = await upstream.ReadResponseHeadAsync(exchange.Timings, scope.Token);
+                if (!ForwardingRules.IsInterim(head.StatusCode))
+                {
+                    return head;
+                }
+
+                if (ForwardingRules.ForwardInterim(head.StatusCode, clientVersion))
+                {
+                    await _client.SendInterimAsync(head, ct);
+                }
+            }
+        }
+        catch (OperationCanceledException ex) when (scope.TimedOut)
+        {
+            throw new ExchangeTimeoutException(ExchangePhase.Response, ex);
+        }
+        finally
+        {
+            scope.Disarm();
+        }
+    }
+
+    /// <summary>Steps 8 to 9: hooks on the response, spec wrapper, response to the client, connection reuse.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<(bool KeepAlive, long ResponseBytes)> RelayResponseAsync(
+        Forwarding forward, UpstreamConnection upstream, HttpResponseHead responseHead, Task<Exception?>? bodyTask, CancellationTokenSource? exchangeCts, CancellationToken ct)
+    {
+        var exchange = forward.Exchange;
+        var keepAlive = forward.KeepAlive;
+        var request = exchange.Request;
+        var responseFraming = MessageFraming.ForResponse(responseHead, request.Method);
+        var upstreamReusable = HopByHop.KeepAlive(responseHead.Version, responseHead.Headers) && responseFraming.Kind != BodyKind.CloseDelimited;
+        var response = new HttpResponse(responseHead.StatusCode, responseHead.ReasonPhrase, responseHead.Version, responseHead.Headers);
+        exchange.Response = response;
+        var responseBodyPending = responseFraming.Kind != BodyKind.None;
+        if (!responseBodyPending)
+        {
+            response.SetBufferedBody(ReadOnlyMemory<byte>.Empty);
+        }
+
+        // An accepted upgrade (WebSocket): relay the 101, then bytes both ways until both sides close.
+        if (responseHead.StatusCode == 101)
+        {
+            Phase = ExchangePhase.ClientResponse;
+            var (up, down) = await _client.RelayUpgradeAsync(responseHead, upstream, ct);
+            ProxyLog.TunnelClosed(_rt.Logger, _client.Info, "upgraded", request.Host, request.Port, up, down);
+            _rt.Metrics.BytesUpstream(up);
+            await upstream.DisposeAsync();
+            return (false, down);
+        }
+
+        Phase = ExchangePhase.Addon;
+        if (!_rt.Addons.IsEmpty)
+        {
+            await _rt.Addons.RunAsync("ResponseHeadersAsync", exchange, static (a, e, c) => a.ResponseHeadersAsync(e, c), ct);
+        }
+
+        if (response.BufferBody && responseBodyPending && !exchange.IsKilled && !exchange.IsSynthetic)
+        {
+            Phase = ExchangePhase.Response;
+            var sink = new BufferingSink(_rt.Options.MaxBufferedBodyBytes);
+            await BodyReader.RelayAsync(upstream.Transport.Input, responseFraming, upstream.ResponseDecoder, sink, raw: false, destination: null, ct);
+            responseBodyPending = false;
+            response.SetBufferedBody(sink.Body);
+            response.Trailers = sink.Trailers;
+        }
+
+        Phase = ExchangePhase.Addon;
+        if (!_rt.Addons.IsEmpty && !exchange.IsKilled)
+        {
+            await _rt.Addons.RunAsync("ResponseAsync", exchange, static (a, e, c) => a.ResponseAsync(e, c), ct);
+        }
+
+        if (exchange.IsKilled)
+        {
+            if (exchangeCts is not null)
+            {
+                await exchangeCts.CancelAsync();
+            }
+
+            await upstream.DisposeAsync();
+            return (false, 0);
+        }
+
+        long bytes;
+        if (exchange.IsSynthetic || response.HasBody)
+        {
+            // A hook replaced the response, or the body is in hand: send it whole with a fresh Content-Length.
+            if (responseBodyPending)
+            {
+                // The origin's body was not read: that connection cannot carry another exchange.
+                upstreamReusable = false;
+            }
+
+            Phase = ExchangePhase.ClientResponse;
+            bytes = await _client.SendWholeResponseAsync(exchange.Response!, request.Method, keepAlive, ct);
+        }
+        else
+        {
+            Phase = ExchangePhase.ClientResponse;
+            (bytes, keepAlive) = await _client.StreamResponseAsync(upstream, response, responseFraming, keepAlive, ct);
+        }
+
+        // 9. Reuse the origin connection only when both bodies ended cleanly.
+        if (bodyTask is not null)
+        {
+            if (!upstreamReusable && !bodyTask.IsCompleted)
+            {
+                // The origin answered early and is closing: the rest of the request body has nowhere to go.
+                await exchangeCts!.CancelAsync();
+            }
+
+            // NOTE: otherwise the body task is awaited, not polled: its last write may still be completing even though
+            // the origin already answered. An origin that answers early and keeps the connection must read the rest
+            // of the body (RFC 9112 §9.3), so this wait ends.
+            var bodyError = await bodyTask;
+            if (bodyError is not null)
+            {
+                keepAlive = false;
+                upstreamReusable = false;
+            }
+        }
+
+        if (upstreamReusable && !_rt.Draining.IsCancellationRequested)
+        {
+            await _rt.Pool.ReturnAsync(upstream);
+        }
+        else
+        {
+            await upstream.DisposeAsync();
+        }
+
+        return (keepAlive, bytes);
+    }
+
+    /// <summary>Copies the client's streamed request body to the origin; returns the failure, if any, as a value.</summary>
+    private async Task<Exception?> SendRequestBodyAsync(BodyFraming framing, BodyTransform? transform, Transport upstream, bool raw, ExchangeTimings timings, CancellationTokenSource exchangeCts)
+    {
+        try
+        {
+            IBodySink sink = raw ? new StreamSink(upstream.Stream) : new ReframingSink(upstream.Stream, chunked: transform is not null, transform, new ArrayBufferWriter<byte>());
+            _rt.Metrics.BytesUpstream(await _client.ReadRequestBodyAsync(framing, sink, raw, upstream, exchangeCts.Token));
+            timings.RequestSent = _rt.Time.GetTimestamp();
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or HttpProtocolException or ObjectDisposedException)
+        {
+            // The client stopped sending, or the origin stopped reading: the response side decides what the
+            // client sees; a half-sent request must not leave the exchange waiting for the origin forever.
+            if (ex is not OperationCanceledException)
+            {
+                await exchangeCts.CancelAsync();
+            }
+
+            return ex;
+        }
+    }
+
+    public void Dispose() => _responseHeadTimeout?.Dispose();
+
+    /// <summary>What the steps of one forwarding share (it was eight parameters on each).</summary>
+    private readonly record struct Forwarding(HttpExchange Exchange, ReceivedRequest Received, bool BodyPending, bool KeepAlive);
+}

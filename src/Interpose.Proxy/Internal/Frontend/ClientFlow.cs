@@ -1,0 +1,30 @@
+namespace Interpose.Proxy.Internal;
+
+/// <summary>
+/// What the layers of one client connection share, from accept to close: the runtime, the client's transport and
+/// description, the step the connection is at (for the log line when it ends) and an origin connection opened ahead.
+/// </summary>
+internal sealed class ClientFlow(ProxyRuntime runtime, Transport client, ClientConnection info) : IAsyncDisposable
+{
+    public ProxyRuntime Runtime { get; } = runtime;
+
+    public Transport Client { get; } = client;
+
+    public ClientConnection Info { get; } = info;
+
+    /// <summary>The step the connection is at; an exchange's pipeline keeps it current.</summary>
+    public ExchangePhase Phase { get; set; }
+
+    /// <summary>The origin connection opened for this tunnel ahead of its first request (ConnectionStrategy.Eager), until taken.</summary>
+    public EagerConnection? Eager { get; set; }
+
+    /// <summary>Closes an origin connection opened ahead that no request took.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Eager is { } unused)
+        {
+            Eager = null;
+            await unused.DisposeAsync();
+        }
+    }
+}

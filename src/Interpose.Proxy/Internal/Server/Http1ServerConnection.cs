@@ -1,0 +1,377 @@
+using System.Buffers;
+using System.Globalization;
+using System.Net;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Interpose.Core.Http;
+
+namespace Interpose.Proxy.Internal;
+
+/// <summary>
+/// HTTP/1.1 on the client's side of a connection (plain, or inside a CONNECT tunnel): reads request heads one at a
+/// time, resolves where each goes, runs it through the <see cref="ExchangePipeline"/> and renders the pipeline's
+/// answers as HTTP/1.1 bytes (<see cref="IClientSide"/>). Outside a tunnel each head passes the proxy front end first,
+/// which may turn the connection into a tunnel (CONNECT).
+/// </summary>
+internal sealed class Http1ServerConnection : IClientSide, IDisposable
+{
+    /// <summary>A request body left unread by a synthetic answer is drained up to 1 MiB to keep the connection; beyond, it closes.</summary>
+    private const long MaxDrainBytes = 1024 * 1024;
+
+    /// <summary>
+    /// A response body up to 8 KiB that arrived with its head is sent in the same write: head and body then fit in one
+    /// TLS record (16 KiB of plaintext, RFC 8446 §5.1).
+    /// </summary>
+    private const long MaxCoalescedBodyBytes = 8 * 1024;
+
+    private static readonly byte[] Continue100 = "HTTP/1.1 100 Continue\r\n\r\n"u8.ToArray();
+
+    private readonly ClientFlow _flow;
+    private readonly ProxyRuntime _rt;
+    private readonly Transport _client;
+    private readonly TunnelTarget? _tunnel;
+    private readonly HttpProxyFrontend? _frontend;
+    private readonly ExchangePipeline _pipeline;
+    private readonly ArrayBufferWriter<byte> _scratch = new(4096);
+    private readonly ArrayBufferWriter<byte> _bodyScratch = new(4096);
+    private readonly ChunkedDecoder _requestDecoder;
+
+    // Resumable head scan: a peer sending one byte per packet costs linear, not quadratic, parsing.
+    private Http1HeadScan _requestScan;
+
+    // One re-armed timeout for the request-head waits of this connection, made on first use.
+    private TimeoutScope? _requestHeadTimeout;
+
+    // The exchange in flight's client version (one at a time on HTTP/1.1) and whether its response started.
+    private Version _clientVersion = HttpVersion.Version11;
+    private bool _responseStarted;
+
+    /// <param name="flow">The client connection.</param>
+    /// <param name="tunnel">The CONNECT tunnel this connection serves, or null for the proxy's own connection.</param>
+    /// <param name="frontend">Outside a tunnel: admits each request head and opens tunnels.</param>
+    public Http1ServerConnection(ClientFlow flow, TunnelTarget? tunnel, HttpProxyFrontend? frontend)
+    {
+        _flow = flow;
+        _rt = flow.Runtime;
+        _client = flow.Client;
+        _tunnel = tunnel;
+        _frontend = frontend;
+        _requestDecoder = new ChunkedDecoder(_rt.Options.Limits);
+        _pipeline = new ExchangePipeline(flow, this);
+    }
+
+    public ClientConnection Info => _flow.Info;
+
+    public bool ResponseStarted => _responseStarted;
+
+    /// <summary>Serves requests until the connection closes or must close.</summary>
+    public async Task ServeAsync()
+    {
+        while (true)
+        {
+            var head = await ReadRequestHeadAsync();
+            if (head is null || (_frontend is not null && !await _frontend.AdmitAsync(head, this)))
+            {
+                return;
+            }
+
+            if (_frontend is not null && head.Method == "CONNECT")
+            {
+                await _frontend.OpenTunnelAsync(head, this);
+                return;
+            }
+
+            var keepAlive = await HandleRequestAsync(head);
+            if (!keepAlive || _rt.Draining.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads the next request head: the idle keep-alive timeout applies until its first byte, then the request-head
+    /// timeout (slowloris). Returns null when the connection should close (clean close, timeout, malformed head).
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<HttpRequestHead?> ReadRequestHeadAsync()
+    {
+        _flow.Phase = ExchangePhase.ClientRequest;
+        var input = _client.Input;
+        var scope = _requestHeadTimeout ??= new TimeoutScope(_rt.Time);
+        scope.Arm(_rt.Options.Timeouts.IdleKeepAlive, _rt.Draining);
+        var started = false;
+        _requestScan.Reset();
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync(scope.Token);
+                var buffer = result.Buffer;
+                if (!started && !buffer.IsEmpty)
+                {
+                    started = true;
+                    scope.Reset(_rt.Options.Timeouts.RequestHead);
+                }
+
+                HttpRequestHead? head;
+                SequencePosition consumed;
+                try
+                {
+                    if (Http1Parser.TryParseRequestHead(buffer, _rt.Options.Limits, ref _requestScan, out head, out consumed))
+                    {
+                        input.AdvanceTo(consumed);
+                        return head;
+                    }
+                }
+                catch (HttpProtocolException ex)
+                {
+                    input.AdvanceTo(buffer.Start);
+                    ProxyLog.BadRequest(_rt.Logger, Info, ex.Message, ex.StatusCode);
+                    await SendErrorAsync(ex.StatusCode, "bad request: " + ex.Message);
+                    return null;
+                }
+
+                if (result.IsCompleted)
+                {
+                    input.AdvanceTo(buffer.End);
+                    return null;
+                }
+
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+        }
+        catch (OperationCanceledException) when (scope.TimedOut)
+        {
+            if (started)
+            {
+                ProxyLog.RequestHeadTimeout(_rt.Logger, Info);
+                await SendErrorAsync(408, "request head not received in time");
+            }
+
+            return null;
+        }
+        catch (OperationCanceledException) when (_rt.Draining.IsCancellationRequested && !started)
+        {
+            return null;
+        }
+        finally
+        {
+            scope.Disarm();
+        }
+    }
+
+    /// <summary>Step 1 of an exchange: where the request goes and how its body is framed; then the pipeline.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> HandleRequestAsync(HttpRequestHead head)
+    {
+        var startedAt = _rt.Time.GetTimestamp();
+        _responseStarted = false;
+        _flow.Phase = ExchangePhase.ClientRequest;
+
+        RequestTarget target;
+        BodyFraming framing;
+        try
+        {
+            target = RequestTargetParser.Parse(head.Method, head.Target);
+            framing = MessageFraming.ForRequest(head);
+        }
+        catch (HttpProtocolException ex)
+        {
+            ProxyLog.BadRequest(_rt.Logger, Info, ex.Message, ex.StatusCode);
+            await SendErrorAsync(ex.StatusCode, "bad request: " + ex.Message);
+            return false;
+        }
+
+        string scheme, host, path;
+        int port;
+        if (target.Form == RequestTargetForm.Absolute)
+        {
+            (scheme, host, port, path) = (target.Scheme!, target.Host!, target.Port, target.PathAndQuery);
+
+            // RFC 9110 §7.2: a proxy receiving absolute-form MUST replace the Host field with the target's authority.
+            if (!Authority.Matches(head.Headers.Get("Host"), scheme, host, port))
+            {
+                head.Headers.Set("Host", Authority.Format(scheme, host, port));
+            }
+        }
+        else if (_tunnel is not null && target.Form is RequestTargetForm.Origin or RequestTargetForm.Asterisk)
+        {
+            (scheme, host, port, path) = (_tunnel.Scheme, _tunnel.Host, _tunnel.Port, head.Target);
+        }
+        else
+        {
+            await SendErrorAsync(400, "Interpose is a proxy: requests need an absolute URL (http://host/path) or a CONNECT tunnel");
+            return false;
+        }
+
+        _clientVersion = head.Version;
+        var received = new ReceivedRequest(framing, head.Version, HopByHop.KeepAlive(head.Version, head.Headers), HopByHop.IsUpgradeRequest(head), _tunnel);
+        var request = new HttpRequest(head.Method, scheme, host, port, path, head.Version, head.Headers);
+        var exchange = new HttpExchange(_rt.NextExchangeId(), Info, request, _rt.Time);
+        exchange.Timings.RequestStarted = startedAt;
+        return await _pipeline.RunAsync(exchange, received);
+    }
+
+    // ───────────────────────────── the client side of the exchange ─────────────────────────────
+
+    public ValueTask SendContinueAsync(CancellationToken cancellationToken) =>
+        _client.Stream.WriteAsync(Continue100, cancellationToken);
+
+    public ValueTask<long> ReadRequestBodyAsync(BodyFraming framing, IBodySink sink, bool raw, Transport? destination, CancellationToken cancellationToken) =>
+        BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw, destination, cancellationToken);
+
+    public async ValueTask<bool> DrainRequestBodyAsync(BodyFraming framing, CancellationToken cancellationToken)
+    {
+        if (framing.Kind == BodyKind.ContentLength && framing.ContentLength > MaxDrainBytes)
+        {
+            return false;
+        }
+
+        var sink = new BufferingSink(MaxDrainBytes);
+        try
+        {
+            await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw: false, destination: null, cancellationToken);
+            return true;
+        }
+        catch (BodyTooLargeException)
+        {
+            return false;
+        }
+    }
+
+    public async ValueTask SendInterimAsync(HttpResponseHead head, CancellationToken cancellationToken)
+    {
+        _scratch.ResetWrittenCount();
+        Http1Parser.WriteResponseHead(head, _scratch);
+        await _client.Stream.WriteAsync(_scratch.WrittenMemory, cancellationToken);
+    }
+
+    public async ValueTask<long> SendWholeResponseAsync(HttpResponse response, string method, bool keepAlive, CancellationToken cancellationToken)
+    {
+        var headers = response.Headers;
+        var bodyAllowed = ForwardingRules.PrepareWholeResponse(headers, method, response.StatusCode, response.Body.Length);
+        ForwardingRules.SetConnection(headers, _clientVersion, keepAlive);
+        _responseStarted = true;
+        _scratch.ResetWrittenCount();
+        Http1Parser.WriteResponseHead(HttpVersion.Version11, response.StatusCode, response.ReasonPhrase, headers, _scratch);
+        var body = bodyAllowed ? response.Body : ReadOnlyMemory<byte>.Empty;
+        if (body.Length <= _scratch.FreeCapacity)
+        {
+            _scratch.Write(body.Span);
+            await _client.Stream.WriteAsync(_scratch.WrittenMemory, cancellationToken);
+        }
+        else
+        {
+            await _client.Stream.WriteAsync(_scratch.WrittenMemory, cancellationToken);
+            await _client.Stream.WriteAsync(body, cancellationToken);
+        }
+
+        return body.Length;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<(long Bytes, bool KeepAlive)> StreamResponseAsync(UpstreamConnection upstream, HttpResponse response, BodyFraming framing, bool keepAlive, CancellationToken cancellationToken)
+    {
+        var hasBody = framing.Kind != BodyKind.None;
+        var transform = hasBody ? response.StreamTransform : null;
+        var plan = ResponseRelayPlan.For(framing.Kind, _clientVersion, transform is not null);
+        if (plan.CloseDelimited)
+        {
+            keepAlive = false;
+        }
+
+        var headers = response.Headers;
+        plan.PrepareHeaders(headers);
+        ForwardingRules.SetConnection(headers, _clientVersion, keepAlive);
+        if (_rt.Options.AddVia)
+        {
+            headers.Add("Via", ForwardingRules.Via(response.Version));
+        }
+
+        _responseStarted = true;
+        _scratch.ResetWrittenCount();
+        Http1Parser.WriteResponseHead(response.Version, response.StatusCode, response.ReasonPhrase, headers, _scratch);
+
+        // A small body that already arrived with the head leaves in the same write: one TLS record and one syscall
+        // instead of two, which is most of an API response's cost.
+        var input = upstream.Transport.Input;
+        if (plan.Raw && framing.Kind == BodyKind.ContentLength && framing.ContentLength <= MaxCoalescedBodyBytes && input.TryRead(out var ready))
+        {
+            if (ready.Buffer.Length >= framing.ContentLength)
+            {
+                var body = ready.Buffer.Slice(0, framing.ContentLength);
+                foreach (var segment in body)
+                {
+                    _scratch.Write(segment.Span);
+                }
+
+                input.AdvanceTo(body.End);
+                await _client.Stream.WriteAsync(_scratch.WrittenMemory, cancellationToken);
+                return (framing.ContentLength, keepAlive);
+            }
+
+            input.AdvanceTo(ready.Buffer.Start);
+        }
+
+        await _client.Stream.WriteAsync(_scratch.WrittenMemory, cancellationToken);
+        if (!hasBody)
+        {
+            return (0, keepAlive);
+        }
+
+        IBodySink sink = plan.Raw ? new StreamSink(_client.Stream) : new ReframingSink(_client.Stream, plan.Rechunk, transform, _bodyScratch);
+        _flow.Phase = ExchangePhase.Response;
+        var bytes = await BodyReader.RelayAsync(input, framing, upstream.ResponseDecoder, sink, plan.Raw, _client, cancellationToken);
+        return (bytes, keepAlive);
+    }
+
+    public async ValueTask<(long Up, long Down)> RelayUpgradeAsync(HttpResponseHead head, UpstreamConnection upstream, CancellationToken cancellationToken)
+    {
+        _responseStarted = true;
+        _scratch.ResetWrittenCount();
+        Http1Parser.WriteResponseHead(head, _scratch);
+        await _client.Stream.WriteAsync(_scratch.WrittenMemory, cancellationToken);
+        return await TunnelRelay.RunAsync(_client, upstream.Transport, cancellationToken);
+    }
+
+    public async ValueTask SendErrorAsync(int status, string message)
+    {
+        try
+        {
+            var body = Encoding.UTF8.GetBytes("Interpose: " + message + "\n");
+            var head = string.Create(CultureInfo.InvariantCulture,
+                $"HTTP/1.1 {status} {ReasonPhrases.For(status)}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n");
+            _scratch.ResetWrittenCount();
+            Encoding.ASCII.GetBytes(head, _scratch);
+            _scratch.Write(body);
+            _responseStarted = true;
+            await _client.Stream.WriteAsync(_scratch.WrittenMemory, _rt.Aborted);
+        }
+        catch (Exception ex) when (ClientSession.IsConnectionFailure(ex))
+        {
+            // The client is gone; there is nobody left to tell.
+            ProxyLog.ClientConnectionEnded(_rt.Logger, Info, ExchangePhase.ClientResponse, ex.Message);
+        }
+    }
+
+    /// <summary>Sends a prepared answer (407, 403, the CONNECT 200) as it is.</summary>
+    public async ValueTask SendFixedAsync(ReadOnlyMemory<byte> response)
+    {
+        try
+        {
+            _responseStarted = true;
+            await _client.Stream.WriteAsync(response, _rt.Aborted);
+        }
+        catch (Exception ex) when (ClientSession.IsConnectionFailure(ex))
+        {
+            ProxyLog.ClientConnectionEnded(_rt.Logger, Info, ExchangePhase.ClientResponse, ex.Message);
+        }
+    }
+
+    public void Dispose()
+    {
+        _requestHeadTimeout?.Dispose();
+        _pipeline.Dispose();
+    }
+}

@@ -1,0 +1,359 @@
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using Interpose.Core;
+using Interpose.Core.Http;
+using Interpose.Core.Tls;
+
+namespace Interpose.Proxy.Internal;
+
+/// <summary>
+/// The tunnel layer: a CONNECT (RFC 9110 §9.3.6) is answered 200, then the tunnel's first bytes decide what it
+/// carries. A TLS ClientHello: intercept (TLS with a forged certificate, then HTTP inside), pass through or reject,
+/// as <c>--ignore-hosts</c> and the TlsClientHello hook say; plain HTTP: served inside; anything else, or a server
+/// that speaks first: relayed byte for byte.
+/// </summary>
+/// <remarks>
+/// <code>
+///  CONNECT ─► 200 ─► sniff first bytes ─┬─ TLS hello ─► hook/ignore ─┬─ intercept: TLS both sides ─► HTTP/1.1 server connection
+///                                       │                            └─ passthrough ─► byte relay
+///                                       ├─ HTTP ─► HTTP/1.1 server connection (plain, in the tunnel)
+///                                       └─ other / nothing (server speaks first) ─► byte relay
+/// </code>
+/// </remarks>
+internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connectServer)
+{
+    private static readonly byte[] ConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n"u8.ToArray();
+
+    private readonly ClientFlow _flow = flow;
+    private readonly ProxyRuntime _rt = flow.Runtime;
+    private readonly Transport _client = flow.Client;
+    private readonly Http1ServerConnection _server = connectServer;
+
+    /// <summary>RFC 9110 §9.3.6: answer 200, then decide what the tunnel carries from its first bytes.</summary>
+    public async Task RunAsync(HttpRequestHead head)
+    {
+        RequestTarget target;
+        try
+        {
+            target = RequestTargetParser.Parse(head.Method, head.Target);
+        }
+        catch (HttpProtocolException ex)
+        {
+            ProxyLog.BadRequest(_rt.Logger, _flow.Info, ex.Message, ex.StatusCode);
+            await _server.SendErrorAsync(400, "bad CONNECT target: " + ex.Message);
+            return;
+        }
+
+        var host = target.Host!;
+        var port = target.Port;
+        _flow.Info.ConnectAuthority = head.Target;
+        if (_rt.Options.ConnectionStrategy == ConnectionStrategy.Eager && !IsIgnored(host, port))
+        {
+            // The client needs a moment after the 200 to set up its TLS and send the ClientHello; forging the leaf for
+            // the CONNECT host (almost always the SNI) meanwhile takes the forge out of the handshake's time.
+            _rt.Leaves.Prefetch(host);
+        }
+
+        await _client.Stream.WriteAsync(ConnectEstablished, _rt.Aborted);
+
+        var protocol = await SniffAsync();
+        if (protocol is null)
+        {
+            // Nothing from the client within the wait: a server-speaks-first protocol, or only a slow client.
+            protocol = await AwaitFirstSpeakerAsync(host, port);
+            if (protocol is null)
+            {
+                return;
+            }
+        }
+
+        switch (protocol)
+        {
+            case SniffedProtocol.Tls:
+                await HandleTlsAsync(host, port);
+                break;
+            case SniffedProtocol.Http:
+                await ServeAsync(new TunnelTarget("http", host, port, null));
+                break;
+            default:
+                // Bytes that are neither TLS nor HTTP: relayed as they are.
+                await RelayRawAsync(host, port, "tcp");
+                break;
+        }
+    }
+
+    /// <summary>
+    /// The client said nothing within <see cref="ProxyTimeouts.ServerFirstWait"/>: connect, then let whoever speaks
+    /// first decide. The server (an SMTP, FTP or database banner): its bytes are relayed both ways on this connection.
+    /// The client (a slow one; a ClientHello after the wait is still a ClientHello): the connection is closed unused
+    /// and the client's bytes are sniffed as if they had come in time, so a slow TLS client is still intercepted.
+    /// </summary>
+    /// <returns>What the client's first bytes are; null when the tunnel was served here (relayed, or the connect failed).</returns>
+    private async ValueTask<SniffedProtocol?> AwaitFirstSpeakerAsync(string host, int port)
+    {
+        if (await ConnectRawAsync(host, port) is not { } upstream)
+        {
+            return null;
+        }
+
+        var clientInput = _client.Input;
+        var serverInput = upstream.Transport.Input;
+        var clientRead = clientInput.ReadAsync(_rt.Aborted).AsTask();
+        var serverRead = serverInput.ReadAsync(_rt.Aborted).AsTask();
+        await Task.WhenAny(clientRead, serverRead);
+
+        // Stop the read that lost (it returns at once, marked cancelled) and put every byte back for the next reader.
+        if (!clientRead.IsCompleted)
+        {
+            clientInput.CancelPendingRead();
+        }
+
+        if (!serverRead.IsCompleted)
+        {
+            serverInput.CancelPendingRead();
+        }
+
+        ReadResult client, server;
+        try
+        {
+            server = await serverRead;
+        }
+        catch (Exception ex) when (ex is IOException or SocketException)
+        {
+            // The origin reset before either side said a word: nothing to relay.
+            await upstream.DisposeAsync();
+            _ = await clientRead;
+            ProxyLog.UpstreamFailed(_rt.Logger, _flow.Info, host, port, ExchangePhase.Response, "transient", ex.Message);
+            return null;
+        }
+
+        try
+        {
+            client = await clientRead;
+        }
+        catch
+        {
+            // The client reset, or the proxy is stopping: the session ends with that; the origin connection goes too.
+            await upstream.DisposeAsync();
+            throw;
+        }
+
+        clientInput.AdvanceTo(client.Buffer.Start);
+        serverInput.AdvanceTo(server.Buffer.Start);
+        if (!server.Buffer.IsEmpty || server.IsCompleted)
+        {
+            // The server spoke (or closed) first: relay, banner included, on the connection that heard it.
+            await RelayRawAsync(host, port, "tcp", upstream);
+            return null;
+        }
+
+        await upstream.DisposeAsync();
+        if (client.Buffer.IsEmpty && client.IsCompleted)
+        {
+            // The client closed without a word: nothing to relay.
+            return null;
+        }
+
+        return await SniffAsync() ?? SniffedProtocol.Unknown;
+    }
+
+    /// <summary>Looks at the tunnel's first bytes without consuming them.</summary>
+    /// <returns>What they are; null when none came within <see cref="ProxyTimeouts.ServerFirstWait"/>.</returns>
+    private async ValueTask<SniffedProtocol?> SniffAsync()
+    {
+        var input = _client.Input;
+        using var wait = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.ServerFirstWait, _rt.Aborted);
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync(wait.Token);
+                var buffer = result.Buffer;
+                var protocol = ProtocolSniffer.Detect(buffer);
+                if (protocol != SniffedProtocol.NeedMoreData || result.IsCompleted)
+                {
+                    input.AdvanceTo(buffer.Start);
+                    return protocol == SniffedProtocol.NeedMoreData ? SniffedProtocol.Unknown : protocol;
+                }
+
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+        }
+        catch (OperationCanceledException) when (wait.TimedOut)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A TLS ClientHello arrived: intercept, pass through or reject.</summary>
+    private async Task HandleTlsAsync(string host, int port)
+    {
+        var input = _client.Input;
+        using var scope = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.TlsHandshake, _rt.Aborted);
+        ClientHello? hello;
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync(scope.Token);
+                var buffer = result.Buffer;
+                var status = ClientHelloReader.TryRead(buffer, out hello);
+                if (status == ClientHelloParseStatus.Incomplete && !result.IsCompleted)
+                {
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                    continue;
+                }
+
+                input.AdvanceTo(buffer.Start);
+                if (status != ClientHelloParseStatus.Parsed)
+                {
+                    // Looks like TLS but cannot be read: relay it untouched rather than break the client.
+                    await RelayRawAsync(host, port, "unparsed-tls");
+                    return;
+                }
+
+                break;
+            }
+        }
+        catch (OperationCanceledException) when (scope.TimedOut)
+        {
+            ProxyLog.ClientTlsFailed(_rt.Logger, _flow.Info, host, "no complete ClientHello in time");
+            return;
+        }
+
+        _flow.Info.Sni = hello!.ServerName;
+        _flow.Info.OfferedAlpn = hello.ApplicationProtocols;
+        var serverName = ServerName.WithoutPort(hello.ServerName);
+        var certificateHost = serverName ?? host;
+        var decision = IsIgnored(certificateHost, port) || IsIgnored(host, port) ? TlsDecision.Passthrough : TlsDecision.Intercept;
+        var context = new TlsClientHelloContext(_flow.Info, hello, certificateHost, port, decision);
+        try
+        {
+            await _rt.Addons.RunAsync("TlsClientHelloAsync", context, static (a, c, ct) => a.TlsClientHelloAsync(c, ct), scope.Token);
+        }
+        catch (AddonException ex)
+        {
+            ProxyLog.AddonHookFailed(_rt.Logger, ex.Addon, ex.Hook, ex.InnerException!);
+            return;
+        }
+
+        switch (context.Decision)
+        {
+            case TlsDecision.Reject:
+                return;
+            case TlsDecision.Passthrough:
+                scope.Dispose();
+                await RelayRawAsync(host, port, "tls-passthrough");
+                return;
+        }
+
+        // Eager: the origin's TCP and TLS set-up runs while the client's handshake below completes.
+        var sni = serverName ?? (IPAddress.TryParse(host, out _) ? null : host);
+        var tunnel = new TunnelTarget("https", host, port, sni);
+        if (_rt.Options.ConnectionStrategy == ConnectionStrategy.Eager && !_rt.Pool.HasIdle(tunnel.OriginKey))
+        {
+            _flow.Eager = EagerConnection.Start(_rt, tunnel.OriginKey, _rt.Aborted);
+        }
+
+        // No request may take it (the client leaves, or goes elsewhere): the flow closes it at the end.
+        await InterceptAsync(context, hello, certificateHost, tunnel, scope);
+    }
+
+    /// <summary>Completes the client's TLS handshake with a forged (or the hook's) certificate, then serves HTTP inside.</summary>
+    private async Task InterceptAsync(TlsClientHelloContext context, ClientHello hello, string certificateHost, TunnelTarget tunnel, TimeoutScope scope)
+    {
+        // Intercept: present a certificate for the name the client asked for, TLS 1.2+ with forward-secret AEAD.
+        var ssl = _client.WrapInTls();
+        try
+        {
+            var certificate = context.Certificate ?? await _rt.Leaves.GetAsync(certificateHost, scope.Token);
+            await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificateContext = certificate,
+                EnabledSslProtocols = TlsPolicy.Protocols,
+                CipherSuitesPolicy = TlsPolicy.CipherSuitesFor(_rt.Options),
+                ApplicationProtocols = TlsPolicy.ServerProtocolsFor(hello.ApplicationProtocols),
+                ClientCertificateRequired = false,
+            }, scope.Token);
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException && !_rt.Aborted.IsCancellationRequested)
+        {
+            _rt.Metrics.TlsHandshake(client: true, ok: false);
+            ProxyLog.ClientTlsFailed(_rt.Logger, _flow.Info, certificateHost, scope.TimedOut ? "handshake timeout" : ex.Message);
+            return;
+        }
+
+        _rt.Metrics.TlsHandshake(client: true, ok: true);
+        _flow.Info.TlsVersion = ssl.SslProtocol;
+        _flow.Info.CipherSuite = ssl.NegotiatedCipherSuite;
+        _flow.Info.Alpn = ssl.NegotiatedApplicationProtocol.Protocol.IsEmpty ? null : ssl.NegotiatedApplicationProtocol.ToString();
+        scope.Dispose();
+        await ServeAsync(tunnel);
+    }
+
+    private bool IsIgnored(string host, int port)
+    {
+        var patterns = _rt.Options.IgnoreHosts;
+        if (patterns.Count == 0)
+        {
+            return false;
+        }
+
+        var withPort = host + ":" + port.ToString(CultureInfo.InvariantCulture);
+        foreach (var pattern in patterns)
+        {
+            if (pattern.IsMatch(host) || pattern.IsMatch(withPort))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>A TCP connection to host:port for a byte relay; null when it failed (counted and logged).</summary>
+    private async ValueTask<UpstreamConnection?> ConnectRawAsync(string host, int port)
+    {
+        _flow.Phase = ExchangePhase.Connect;
+        var connect = await _rt.Connector.ConnectAsync(new UpstreamKey("tcp", host, port, null), null, _rt.Aborted);
+        if (connect.Error is { } error)
+        {
+            _rt.Metrics.Error(error);
+            ProxyLog.UpstreamFailed(_rt.Logger, _flow.Info, host, port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
+            return null;
+        }
+
+        return connect.Connection;
+    }
+
+    /// <summary>
+    /// Relays the tunnel's bytes to host:port untouched, both ways, until both sides close; on
+    /// <paramref name="connected"/> when given, else on a new connection.
+    /// </summary>
+    private async Task RelayRawAsync(string host, int port, string mode, UpstreamConnection? connected = null)
+    {
+        connected ??= await ConnectRawAsync(host, port);
+        if (connected is null)
+        {
+            return;
+        }
+
+        await using var upstream = connected;
+        _flow.Phase = ExchangePhase.Response;
+        var (up, down) = await TunnelRelay.RunAsync(_client, upstream.Transport, _rt.Aborted);
+        ProxyLog.TunnelClosed(_rt.Logger, _flow.Info, mode, host, port, up, down);
+        _rt.Metrics.BytesUpstream(up);
+        _rt.Metrics.BytesDownstream(down);
+    }
+
+    /// <summary>Serves HTTP/1.1 inside the tunnel.</summary>
+    private async Task ServeAsync(TunnelTarget tunnel)
+    {
+        using var server = new Http1ServerConnection(_flow, tunnel, frontend: null);
+        await server.ServeAsync();
+    }
+}
