@@ -45,6 +45,9 @@ internal sealed partial class ClientSession
 
     private readonly ProxyRuntime _rt;
     private readonly Socket _socket;
+
+    // The limiter's handle on this connection (null for the start-up warm-up's, which no limiter counts).
+    private readonly AdmittedConnection? _admission;
     private readonly ArrayBufferWriter<byte> _scratch = new(4096);
     private readonly ArrayBufferWriter<byte> _bodyScratch = new(4096);
 
@@ -64,14 +67,19 @@ internal sealed partial class ClientSession
     // The origin connection opened for this tunnel ahead of its first request (ConnectionStrategy.Eager), until taken.
     private EagerConnection? _eager;
 
+    // Whether a request head was completed on this connection (a CONNECT counts): until then, it is not idle between
+    // requests but waiting for its first one.
+    private bool _firstHeadReceived;
+
     // State of the exchange in flight (one at a time per connection).
     private ExchangePhase _phase;
     private bool _responseStarted;
 
-    public ClientSession(ProxyRuntime runtime, Socket socket)
+    public ClientSession(ProxyRuntime runtime, Socket socket, AdmittedConnection? admission = null)
     {
         _rt = runtime;
         _socket = socket;
+        _admission = admission;
         _requestDecoder = new ChunkedDecoder(runtime.Options.Limits);
         _responseDecoder = new ChunkedDecoder(runtime.Options.Limits, inResponse: true);
     }
@@ -136,8 +144,9 @@ internal sealed partial class ClientSession
     }
 
     /// <summary>
-    /// Reads the next request head: the idle keep-alive timeout applies until its first byte, then the request-head
-    /// timeout (slowloris). Returns null when the connection should close (clean close, timeout, malformed head).
+    /// Reads the next request head. The first one on a connection has the request-head timeout from accept; a later one
+    /// has the idle keep-alive timeout until its first byte, then the request-head timeout (slowloris). Returns null when
+    /// the connection should close (clean close, timeout, malformed head).
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<HttpRequestHead?> ReadRequestHeadAsync()
@@ -145,7 +154,12 @@ internal sealed partial class ClientSession
         _phase = ExchangePhase.ClientRequest;
         var input = _client.Input;
         var scope = _requestHeadTimeout ??= new TimeoutScope(_rt.Time);
-        scope.Arm(_rt.Options.Timeouts.IdleKeepAlive, _rt.Draining);
+
+        // A connection that has not sent its first request is not idle between requests: nginx's client_header_timeout
+        // also counts from accept. Otherwise a client that connects and says nothing would hold the connection for the
+        // (much longer) keep-alive timeout.
+        var first = !_firstHeadReceived;
+        scope.Arm(first ? _rt.Options.Timeouts.RequestHead : _rt.Options.Timeouts.IdleKeepAlive, _rt.Draining);
         var started = false;
         _requestScan.Reset();
         try
@@ -157,7 +171,10 @@ internal sealed partial class ClientSession
                 if (!started && !buffer.IsEmpty)
                 {
                     started = true;
-                    scope.Reset(_rt.Options.Timeouts.RequestHead);
+                    if (!first)
+                    {
+                        scope.Reset(_rt.Options.Timeouts.RequestHead);
+                    }
                 }
 
                 HttpRequestHead? head;
@@ -167,6 +184,12 @@ internal sealed partial class ClientSession
                     if (Http1Parser.TryParseRequestHead(buffer, _rt.Options.Limits, ref _requestScan, out head, out consumed))
                     {
                         input.AdvanceTo(consumed);
+                        if (first)
+                        {
+                            _firstHeadReceived = true;
+                            _admission?.FirstRequestHeadReceived();
+                        }
+
                         return head;
                     }
                 }
@@ -193,6 +216,12 @@ internal sealed partial class ClientSession
             {
                 ProxyLog.RequestHeadTimeout(_rt.Logger, _info);
                 await SendErrorAsync(408, "request head not received in time");
+            }
+            else if (first)
+            {
+                // Nothing was sent, so nothing is answered (RFC 9112 §9.5: a server may close an inactive connection);
+                // this is as common from browsers' speculative pre-connections as from attackers, so only at Debug.
+                ProxyLog.ClientConnectionEnded(_rt.Logger, _info, _phase, "no request within the request-head timeout");
             }
 
             return null;
