@@ -307,7 +307,13 @@ public sealed class ProxyServer : IAsyncDisposable
                 continue;
             }
 
-            if (_limiter!.TryAdmit(socket, out var refusal) is not { } client)
+            var admitted = _limiter!.TryAdmit(socket, out var refusal, out var shed);
+            if (shed != ConnectionRefusal.None)
+            {
+                _runtime!.Metrics.ConnectionShed(shed);
+            }
+
+            if (admitted is null)
             {
                 _runtime!.Metrics.ConnectionRefused(refusal);
                 if (_limiter.Reason(refusal) is { } overload)
@@ -332,7 +338,7 @@ public sealed class ProxyServer : IAsyncDisposable
             socket.NoDelay = true;
             var id = Interlocked.Increment(ref _sessionIds);
             _sessions[id] = null;
-            var task = RunSessionAsync(id, socket, client);
+            var task = RunSessionAsync(id, socket, admitted);
             _sessions.TryUpdate(id, task, null);
         }
     }
@@ -369,7 +375,7 @@ public sealed class ProxyServer : IAsyncDisposable
         }
     }
 
-    private async Task RunSessionAsync(long id, Socket socket, IPAddress client)
+    private async Task RunSessionAsync(long id, Socket socket, AdmittedConnection admitted)
     {
         // Each connection runs as its own flow on the thread pool; the accept loop never waits for one.
         await Task.Yield();
@@ -377,13 +383,13 @@ public sealed class ProxyServer : IAsyncDisposable
         metrics.ConnectionOpened();
         try
         {
-            await new ClientSession(_runtime, socket).RunAsync();
+            await new ClientSession(_runtime, socket, admitted).RunAsync();
         }
         finally
         {
             metrics.ConnectionClosed();
             socket.Dispose();
-            _limiter!.Release(client);
+            _limiter!.Release(admitted);
             _sessions.TryRemove(id, out _);
         }
     }

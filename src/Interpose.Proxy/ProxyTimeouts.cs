@@ -9,10 +9,17 @@ public sealed class ProxyTimeouts
     /// <summary>A TLS handshake, either side: 10 s, Kestrel's HandshakeTimeout.</summary>
     public static readonly TimeSpan DefaultTlsHandshake = TimeSpan.FromSeconds(10);
 
-    /// <summary>A whole request head once its first byte arrived: 30 s, Kestrel's RequestHeadersTimeout (slowloris).</summary>
+    /// <summary>
+    /// A whole request head: 30 s, Kestrel's RequestHeadersTimeout (slowloris). For a connection's first request it
+    /// counts from accept, as nginx's client_header_timeout does (a connection that never sends a byte is closed after
+    /// it); for a later one, from the request's first byte.
+    /// </summary>
     public static readonly TimeSpan DefaultRequestHead = TimeSpan.FromSeconds(30);
 
-    /// <summary>An idle client connection between requests: 130 s, Kestrel's KeepAliveTimeout.</summary>
+    /// <summary>
+    /// An idle client connection between requests (after its first one): 130 s, Kestrel's KeepAliveTimeout. Inside a
+    /// CONNECT tunnel the CONNECT was the first request, so the tunnel's first request waits this long.
+    /// </summary>
     public static readonly TimeSpan DefaultIdleKeepAlive = TimeSpan.FromSeconds(130);
 
     /// <summary>The origin's response head after the request was sent: 60 s, nginx's proxy_read_timeout.</summary>
@@ -37,10 +44,10 @@ public sealed class ProxyTimeouts
     /// <summary>A TLS handshake with a client or an origin.</summary>
     public TimeSpan TlsHandshake { get; set; } = DefaultTlsHandshake;
 
-    /// <summary>Receiving a whole request head.</summary>
+    /// <summary>Receiving a whole request head: from accept for a connection's first request, else from its first byte.</summary>
     public TimeSpan RequestHead { get; set; } = DefaultRequestHead;
 
-    /// <summary>An idle client connection between requests.</summary>
+    /// <summary>An idle client connection between requests, once it completed a first request head.</summary>
     public TimeSpan IdleKeepAlive { get; set; } = DefaultIdleKeepAlive;
 
     /// <summary>Waiting for the origin's response head.</summary>

@@ -12,6 +12,9 @@ public sealed class ResourceExhaustionTests(ITestOutputHelper output)
     /// <summary>The attacker's pace: one byte every 50 ms, so the 200 ms request-head budget covers a few of them.</summary>
     private static readonly TimeSpan DribblePace = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>Safety bound on a wait, so a bug fails the test instead of hanging it (not a timing assertion).</summary>
+    private static readonly TimeSpan SafetyBound = TimeSpan.FromSeconds(20);
+
     [Fact]
     public async Task Dribbling_a_request_head_gets_408_and_a_close()
     {
@@ -50,12 +53,48 @@ public sealed class ResourceExhaustionTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Connection_that_never_sends_anything_is_closed_after_the_idle_timeout()
+    public async Task Connection_that_never_sends_anything_is_closed_after_the_request_head_timeout_from_accept()
     {
-        await using var proxy = await TestProxy.StartAsync(output, o => o.Timeouts.IdleKeepAlive = TimeSpan.FromMilliseconds(200));
+        // Default timeouts (30 s head, 130 s keep-alive) on a clock that moves when told; the origin-pool sweep is
+        // moved out of the way so the only 30 s timer is the connection's.
+        var clock = new ManualClock();
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.TimeProvider = clock;
+            o.Timeouts.UpstreamIdle = TimeSpan.FromHours(1);
+        });
         await using var client = await RawClient.ConnectAsync(proxy);
 
-        Assert.Empty(await RawClient.ReadToEndAsync(client));
+        // A connection that has not sent its first request is not idle between requests: the head timeout applies
+        // from accept (nginx's client_header_timeout), not the keep-alive timeout.
+        await clock.ArmedAsync(ProxyTimeouts.DefaultRequestHead).WaitAsync(SafetyBound);
+        clock.Advance(ProxyTimeouts.DefaultRequestHead);
+
+        Assert.Empty(await RawClient.ReadToEndAsync(client).WaitAsync(SafetyBound));
+    }
+
+    [Fact]
+    public async Task Between_requests_the_keep_alive_timeout_applies_not_the_head_timeout()
+    {
+        var clock = new ManualClock();
+        await using var origin = RawOrigin.Recording();
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.TimeProvider = clock;
+            o.Timeouts.UpstreamIdle = TimeSpan.FromHours(1);
+        });
+        await using var client = await RawClient.ConnectAsync(proxy);
+        var request = Encoding.ASCII.GetBytes($"GET http://localhost:{origin.Port}/ HTTP/1.1\r\nHost: localhost:{origin.Port}\r\n\r\n");
+        await client.WriteAsync(request);
+        Assert.StartsWith("HTTP/1.1 200 ", await RawOrigin.ReadHeadAsync(client).WaitAsync(SafetyBound), StringComparison.Ordinal);
+        Assert.Equal("ok", await RawClient.ReadAsciiAsync(client, 2).WaitAsync(SafetyBound));
+
+        // Idle for longer than the head timeout, shorter than the keep-alive one: still open for the next request.
+        await clock.ArmedAsync(ProxyTimeouts.DefaultIdleKeepAlive).WaitAsync(SafetyBound);
+        clock.Advance(ProxyTimeouts.DefaultRequestHead + TimeSpan.FromSeconds(1));
+        await client.WriteAsync(request);
+
+        Assert.StartsWith("HTTP/1.1 200 ", await RawOrigin.ReadHeadAsync(client).WaitAsync(SafetyBound), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -4,7 +4,7 @@ namespace Interpose.Proxy.Internal;
 /// What the layers of one client connection share, from accept to close: the runtime, the client's transport and
 /// description, the step the connection is at (for the log line when it ends) and an origin connection opened ahead.
 /// </summary>
-internal sealed class ClientFlow(ProxyRuntime runtime, Transport client, ClientConnection info) : IAsyncDisposable
+internal sealed class ClientFlow(ProxyRuntime runtime, Transport client, ClientConnection info, AdmittedConnection? admission = null) : IAsyncDisposable
 {
     public ProxyRuntime Runtime { get; } = runtime;
 
@@ -12,11 +12,24 @@ internal sealed class ClientFlow(ProxyRuntime runtime, Transport client, ClientC
 
     public ClientConnection Info { get; } = info;
 
+    /// <summary>
+    /// Whether a request head was completed on this connection (a CONNECT counts): until then, it is not idle between
+    /// requests but waiting for its first one.
+    /// </summary>
+    public bool FirstHeadReceived { get; private set; }
+
     /// <summary>The step the connection is at; an exchange's pipeline keeps it current.</summary>
     public ExchangePhase Phase { get; set; }
 
     /// <summary>The origin connection opened for this tunnel ahead of its first request (ConnectionStrategy.Eager), until taken.</summary>
     public EagerConnection? Eager { get; set; }
+
+    /// <summary>Records the first complete request head; the limiter no longer counts the connection as sheddable.</summary>
+    public void OnFirstHeadReceived()
+    {
+        FirstHeadReceived = true;
+        admission?.FirstRequestHeadReceived();
+    }
 
     /// <summary>Closes an origin connection opened ahead that no request took.</summary>
     public async ValueTask DisposeAsync()

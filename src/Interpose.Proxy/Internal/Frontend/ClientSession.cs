@@ -16,13 +16,16 @@ namespace Interpose.Proxy.Internal;
 /// </code>
 /// docs/architecture.md draws the whole path.
 /// </remarks>
-internal sealed class ClientSession(ProxyRuntime runtime, Socket socket)
+/// <param name="runtime">The proxy's shared state.</param>
+/// <param name="socket">The accepted connection.</param>
+/// <param name="admission">The limiter's handle on this connection (null for the start-up warm-up's, which no limiter counts).</param>
+internal sealed class ClientSession(ProxyRuntime runtime, Socket socket, AdmittedConnection? admission = null)
 {
     public async Task RunAsync()
     {
         var info = new ClientConnection(runtime.NextClientId(), socket.RemoteEndPoint, socket.LocalEndPoint);
         await using var client = new Transport(socket, new NetworkStream(socket, ownsSocket: false));
-        await using var flow = new ClientFlow(runtime, client, info);
+        await using var flow = new ClientFlow(runtime, client, info, admission);
 
         // Past the shutdown deadline, closing the socket unblocks whatever this flow still waits on.
         await using var abort = runtime.Aborted.Register(static s => ((Socket)s!).Dispose(), socket);

@@ -73,6 +73,9 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 304, Level = LogLevel.Information, Message = "{Client}: CONNECT to port {Port} is not allowed, answered 403")]
     public static partial void ConnectPortRefused(ILogger logger, ClientConnection client, int port);
 
+    [LoggerMessage(EventId = 310, Level = LogLevel.Warning, Message = "Shed connection from {Client}: no complete request head after {WaitedMs} ms, and the {Scope} connection limit {Limit} was reached")]
+    public static partial void ConnectionShed(ILogger logger, EndPoint client, long waitedMs, string scope, int limit);
+
     [LoggerMessage(EventId = 199, Level = LogLevel.Error, Message = "{Client}: unexpected failure; connection closed")]
     public static partial void SessionCrashed(ILogger logger, ClientConnection client, Exception exception);
 }

@@ -28,6 +28,7 @@ internal sealed class ProxyMetrics : IDisposable
     private readonly Counter<long> _connections;
     private readonly UpDownCounter<long> _activeConnections;
     private readonly Counter<long> _refusedConnections;
+    private readonly Counter<long> _shedConnections;
     private readonly Counter<long> _exchanges;
     private readonly Histogram<double> _exchangeDuration;
     private readonly Counter<long> _bytes;
@@ -42,6 +43,7 @@ internal sealed class ProxyMetrics : IDisposable
         _connections = _meter.CreateCounter<long>("interpose.connections", "{connection}", "Client connections accepted");
         _activeConnections = _meter.CreateUpDownCounter<long>("interpose.connections.active", "{connection}", "Client connections open now");
         _refusedConnections = _meter.CreateCounter<long>("interpose.connections.refused", "{connection}", "Client connections refused at accept, by reason (total_limit, client_limit: answered 503; not_allowed: closed)");
+        _shedConnections = _meter.CreateCounter<long>("interpose.connections.shed", "{connection}", "Client connections without a complete first request head closed to make room for a new one, by the limit reached (total_limit, client_limit)");
         _exchanges = _meter.CreateCounter<long>("interpose.exchanges", "{exchange}", "HTTP exchanges finished, by outcome (ok, error, killed, synthetic)");
         _exchangeDuration = _meter.CreateHistogram(
             "interpose.exchange.duration",
@@ -79,13 +81,16 @@ internal sealed class ProxyMetrics : IDisposable
     {
         if (_refusedConnections.Enabled)
         {
-            var reason = refusal switch
-            {
-                ConnectionRefusal.TotalLimit => "total_limit",
-                ConnectionRefusal.ClientLimit => "client_limit",
-                _ => "not_allowed",
-            };
-            _refusedConnections.Add(1, new TagList { { "reason", reason } });
+            _refusedConnections.Add(1, new TagList { { "reason", ReasonTag(refusal) } });
+        }
+    }
+
+    /// <summary>A connection still without a complete first request head was closed to make room at <paramref name="limit"/>.</summary>
+    public void ConnectionShed(ConnectionRefusal limit)
+    {
+        if (_shedConnections.Enabled)
+        {
+            _shedConnections.Add(1, new TagList { { "reason", ReasonTag(limit) } });
         }
     }
 
@@ -156,6 +161,13 @@ internal sealed class ProxyMetrics : IDisposable
         new(leaves.Hits, new KeyValuePair<string, object?>("result", "hit")),
         new(leaves.Misses, new KeyValuePair<string, object?>("result", "miss")),
     ];
+
+    private static string ReasonTag(ConnectionRefusal refusal) => refusal switch
+    {
+        ConnectionRefusal.TotalLimit => "total_limit",
+        ConnectionRefusal.ClientLimit => "client_limit",
+        _ => "not_allowed",
+    };
 
     private static string PhaseTag(ExchangePhase phase) => phase switch
     {

@@ -90,8 +90,9 @@ internal sealed class Http1ServerConnection : IClientSide, IDisposable
     }
 
     /// <summary>
-    /// Reads the next request head: the idle keep-alive timeout applies until its first byte, then the request-head
-    /// timeout (slowloris). Returns null when the connection should close (clean close, timeout, malformed head).
+    /// Reads the next request head. The first one on a connection has the request-head timeout from accept; a later one
+    /// has the idle keep-alive timeout until its first byte, then the request-head timeout (slowloris). Returns null when
+    /// the connection should close (clean close, timeout, malformed head).
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<HttpRequestHead?> ReadRequestHeadAsync()
@@ -99,7 +100,12 @@ internal sealed class Http1ServerConnection : IClientSide, IDisposable
         _flow.Phase = ExchangePhase.ClientRequest;
         var input = _client.Input;
         var scope = _requestHeadTimeout ??= new TimeoutScope(_rt.Time);
-        scope.Arm(_rt.Options.Timeouts.IdleKeepAlive, _rt.Draining);
+
+        // A connection that has not sent its first request is not idle between requests: nginx's client_header_timeout
+        // also counts from accept. Otherwise a client that connects and says nothing would hold the connection for the
+        // (much longer) keep-alive timeout.
+        var first = !_flow.FirstHeadReceived;
+        scope.Arm(first ? _rt.Options.Timeouts.RequestHead : _rt.Options.Timeouts.IdleKeepAlive, _rt.Draining);
         var started = false;
         _requestScan.Reset();
         try
@@ -111,7 +117,10 @@ internal sealed class Http1ServerConnection : IClientSide, IDisposable
                 if (!started && !buffer.IsEmpty)
                 {
                     started = true;
-                    scope.Reset(_rt.Options.Timeouts.RequestHead);
+                    if (!first)
+                    {
+                        scope.Reset(_rt.Options.Timeouts.RequestHead);
+                    }
                 }
 
                 HttpRequestHead? head;
@@ -121,6 +130,11 @@ internal sealed class Http1ServerConnection : IClientSide, IDisposable
                     if (Http1Parser.TryParseRequestHead(buffer, _rt.Options.Limits, ref _requestScan, out head, out consumed))
                     {
                         input.AdvanceTo(consumed);
+                        if (first)
+                        {
+                            _flow.OnFirstHeadReceived();
+                        }
+
                         return head;
                     }
                 }
@@ -147,6 +161,12 @@ internal sealed class Http1ServerConnection : IClientSide, IDisposable
             {
                 ProxyLog.RequestHeadTimeout(_rt.Logger, Info);
                 await SendErrorAsync(408, "request head not received in time");
+            }
+            else if (first)
+            {
+                // Nothing was sent, so nothing is answered (RFC 9112 §9.5: a server may close an inactive connection);
+                // this is as common from browsers' speculative pre-connections as from attackers, so only at Debug.
+                ProxyLog.ClientConnectionEnded(_rt.Logger, Info, _flow.Phase, "no request within the request-head timeout");
             }
 
             return null;

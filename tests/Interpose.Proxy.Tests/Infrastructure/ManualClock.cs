@@ -1,0 +1,138 @@
+namespace Interpose.Proxy.Tests.Infrastructure;
+
+/// <summary>
+/// A <see cref="TimeProvider"/> whose time moves only when the test says so: timestamps, the wall clock and timers.
+/// Timers due by the new time fire, in the test's thread, inside <see cref="Advance"/>.
+/// </summary>
+public sealed class ManualClock : TimeProvider
+{
+    private readonly Lock _lock = new();
+    private readonly List<ManualTimer> _timers = [];
+    private readonly List<TimeSpan> _armed = [];
+    private readonly List<(TimeSpan DueIn, TaskCompletionSource Armed)> _waiters = [];
+    private readonly DateTimeOffset _start = DateTimeOffset.UtcNow;
+    private TimeSpan _now;
+
+    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+    public override long GetTimestamp()
+    {
+        lock (_lock)
+        {
+            return _now.Ticks;
+        }
+    }
+
+    public override DateTimeOffset GetUtcNow()
+    {
+        lock (_lock)
+        {
+            return _start + _now;
+        }
+    }
+
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+    {
+        var timer = new ManualTimer(this, callback, state);
+        lock (_lock)
+        {
+            _timers.Add(timer);
+        }
+
+        timer.Change(dueTime, period);
+        return timer;
+    }
+
+    /// <summary>Moves time forward and fires every timer that became due.</summary>
+    public void Advance(TimeSpan by)
+    {
+        List<ManualTimer> due = [];
+        lock (_lock)
+        {
+            _now += by;
+            foreach (var timer in _timers)
+            {
+                if (timer.Due is { } at && at <= _now)
+                {
+                    timer.Due = timer.Period > TimeSpan.Zero ? _now + timer.Period : null;
+                    due.Add(timer);
+                }
+            }
+        }
+
+        foreach (var timer in due)
+        {
+            timer.Fire();
+        }
+    }
+
+    /// <summary>Completes once a timer has been armed (ever) to fire <paramref name="dueIn"/> after it was armed.</summary>
+    public Task ArmedAsync(TimeSpan dueIn)
+    {
+        lock (_lock)
+        {
+            if (_armed.Contains(dueIn))
+            {
+                return Task.CompletedTask;
+            }
+
+            var armed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Add((dueIn, armed));
+            return armed.Task;
+        }
+    }
+
+    private void Arm(ManualTimer timer, TimeSpan dueTime, TimeSpan period)
+    {
+        lock (_lock)
+        {
+            timer.Period = period == Timeout.InfiniteTimeSpan ? TimeSpan.Zero : period;
+            timer.Due = dueTime == Timeout.InfiniteTimeSpan ? null : _now + dueTime;
+            if (timer.Due is null)
+            {
+                return;
+            }
+
+            _armed.Add(dueTime);
+            for (var i = _waiters.Count - 1; i >= 0; i--)
+            {
+                if (_waiters[i].DueIn == dueTime)
+                {
+                    _waiters[i].Armed.TrySetResult();
+                    _waiters.RemoveAt(i);
+                }
+            }
+        }
+    }
+
+    private void Remove(ManualTimer timer)
+    {
+        lock (_lock)
+        {
+            _timers.Remove(timer);
+        }
+    }
+
+    private sealed class ManualTimer(ManualClock clock, TimerCallback callback, object? state) : ITimer
+    {
+        public TimeSpan? Due { get; set; }
+
+        public TimeSpan Period { get; set; }
+
+        public void Fire() => callback(state);
+
+        public bool Change(TimeSpan dueTime, TimeSpan period)
+        {
+            clock.Arm(this, dueTime, period);
+            return true;
+        }
+
+        public void Dispose() => clock.Remove(this);
+
+        public ValueTask DisposeAsync()
+        {
+            Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}
