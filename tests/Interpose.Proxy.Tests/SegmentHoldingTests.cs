@@ -126,10 +126,10 @@ public sealed class SegmentHoldingTests
         return bytes;
     }
 
-    private static int CorkOf(Socket socket)
+    private static int CorkOf(Socket? socket)
     {
         Span<byte> value = stackalloc byte[sizeof(int)];
-        socket.GetRawSocketOption(IpProtoTcp, TcpCork, value);
+        socket!.GetRawSocketOption(IpProtoTcp, TcpCork, value);
         return BitConverter.ToInt32(value);
     }
 

@@ -30,6 +30,12 @@ internal sealed class ProxyRuntime
 
     public ProxyOptions Options { get; }
 
+    /// <summary>
+    /// Opens the byte stream to an origin instead of a TCP connection (after name resolution, before TLS); null: TCP.
+    /// The exchange pipeline's tests run against in-memory origins through it.
+    /// </summary>
+    public Func<UpstreamKey, CancellationToken, ValueTask<Stream>>? Dialer { get; init; }
+
     public TimeProvider Time { get; }
 
     public ILogger Logger { get; }

@@ -6,7 +6,8 @@ namespace Interpose.Proxy.Internal;
 
 /// <summary>
 /// One side of a proxied connection: the socket, the stream written to (plain or TLS) and the pipe read from.
-/// Owned by exactly one flow, which disposes it.
+/// Owned by exactly one flow, which disposes it. Without a socket (in-memory connections in tests) the stream is the
+/// whole connection and the socket-level tuning is skipped.
 /// </summary>
 internal sealed class Transport : IAsyncDisposable
 {
@@ -22,22 +23,20 @@ internal sealed class Transport : IAsyncDisposable
     private int _disposed;
     private bool _segmentsHeld;
 
-    public Transport(Socket socket, Stream stream)
+    public Transport(Socket? socket, Stream stream)
     {
         Socket = socket;
         Stream = stream;
         Input = CreateReader(stream);
     }
 
-    public Socket Socket { get; }
+    public Socket? Socket { get; }
 
     /// <summary>What writes go to: the network stream, or the TLS stream once upgraded.</summary>
     public Stream Stream { get; private set; }
 
     /// <summary>What reads come from; bytes not consumed stay for the next reader (pipelining, sniffing).</summary>
     public PipeReader Input { get; private set; }
-
-    public bool IsTls => Stream is SslStream;
 
     /// <summary>
     /// Layers TLS over what was read so far (the ClientHello still sits unconsumed in <see cref="Input"/>) and the
@@ -70,7 +69,7 @@ internal sealed class Transport : IAsyncDisposable
             await ssl.ShutdownAsync();
         }
 
-        Socket.Shutdown(SocketShutdown.Send);
+        Socket?.Shutdown(SocketShutdown.Send);
     }
 
     /// <summary>
@@ -81,7 +80,7 @@ internal sealed class Transport : IAsyncDisposable
     /// </summary>
     public void HoldSegments()
     {
-        if (!_segmentsHeld && OperatingSystem.IsLinux())
+        if (!_segmentsHeld && Socket is not null && OperatingSystem.IsLinux())
         {
             _segmentsHeld = SetCork(1);
         }
@@ -116,7 +115,7 @@ internal sealed class Transport : IAsyncDisposable
             await _rawStream.DisposeAsync();
         }
 
-        Socket.Dispose();
+        Socket?.Dispose();
     }
 
     private bool SetCork(int value)
@@ -125,7 +124,7 @@ internal sealed class Transport : IAsyncDisposable
         BitConverter.TryWriteBytes(option, value);
         try
         {
-            Socket.SetRawSocketOption(IpProtoTcp, TcpCork, option);
+            Socket!.SetRawSocketOption(IpProtoTcp, TcpCork, option);
             return true;
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)

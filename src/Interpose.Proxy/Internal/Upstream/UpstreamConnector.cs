@@ -56,14 +56,22 @@ internal sealed class UpstreamConnector(ProxyRuntime runtime)
             // 2. Connect, trying each address in turn, all under one connect timeout.
             phase = ExchangePhase.Connect;
             timeout = new TimeoutScope(runtime.Time, options.Timeouts.Connect, cancellationToken);
-            socket = await ConnectAnyAsync(addresses, key.Port, timeout.Token);
-            server.RemoteEndPoint = socket.RemoteEndPoint;
+            if (runtime.Dialer is { } dial)
+            {
+                stream = await dial(key, timeout.Token);
+            }
+            else
+            {
+                socket = await ConnectAnyAsync(addresses, key.Port, timeout.Token);
+                server.RemoteEndPoint = socket.RemoteEndPoint;
+                stream = new NetworkStream(socket, ownsSocket: false);
+            }
+
             if (exchange is not null)
             {
                 exchange.Timings.Connected = runtime.Time.GetTimestamp();
             }
 
-            stream = new NetworkStream(socket, ownsSocket: false);
             var transport = new Transport(socket, stream);
 
             // 3. TLS, validated: chain, host name, validity (unless --ssl-insecure).
