@@ -9,12 +9,14 @@ public sealed class HttpExchange
 {
     private Dictionary<string, object?>? _tags;
 
-    internal HttpExchange(long id, ClientConnection client, HttpRequest request, TimeProvider time)
+    internal HttpExchange(long id, ClientConnection client, HttpRequest request, TimeProvider time, int streamId = 1)
     {
         Id = id;
         Client = client;
         Request = request;
         Timings = new ExchangeTimings(time);
+        ClientVersion = request.Version;
+        StreamId = streamId;
     }
 
     /// <summary>A number unique within this proxy instance.</summary>
@@ -22,6 +24,18 @@ public sealed class HttpExchange
 
     /// <summary>The client connection the request arrived on.</summary>
     public ClientConnection Client { get; }
+
+    /// <summary>
+    /// The exchange's stream on the client connection: the HTTP/2 stream id, or for HTTP/1.1 the exchange's place on
+    /// its connection numbered as mitmproxy does (1, 3, 5, ...), so that both read alike.
+    /// </summary>
+    public int StreamId { get; }
+
+    /// <summary>The HTTP version the client spoke (1.0, 1.1, or 2.0 over HTTP/2).</summary>
+    public Version ClientVersion { get; }
+
+    /// <summary>The HTTP version spoken with the origin, once a response came from one (null otherwise).</summary>
+    public Version? ServerVersion { get; internal set; }
 
     /// <summary>The origin connection used, once one was chosen (null for answers made by a hook).</summary>
     public ServerConnection? Server { get; internal set; }

@@ -13,12 +13,15 @@ namespace Interpose.Proxy;
 /// Bodies stream by default: <see cref="HasBody"/> is false and <see cref="Body"/> is empty while the bytes flow
 /// straight from one peer to the other. A hook that needs the whole body sets <see cref="BufferBody"/> in a
 /// <c>...HeadersAsync</c> hook; the next hook then sees it (up to <see cref="ProxyOptions.MaxBufferedBodyBytes"/>).
-/// A hook may also replace the body (<see cref="SetBody(ReadOnlyMemory{byte})"/>) or transform it chunk by chunk
-/// (<see cref="StreamTransform"/>); framing headers are fixed for it after the hooks ran.
+/// A hook may also replace the body (<see cref="SetBody(ReadOnlyMemory{byte})"/>), transform it chunk by chunk
+/// (<see cref="Transform"/>, or the synchronous <see cref="StreamTransform"/>) or watch it pass unchanged
+/// (<see cref="Observe"/>); framing headers are fixed for it after the hooks ran.
 /// </remarks>
 public abstract class HttpMessage
 {
     private ReadOnlyMemory<byte> _body;
+    private BodyTransform? _streamTransform;
+    private List<IBodyObserver>? _observers;
 
     /// <summary>Creates a message with the given header collection.</summary>
     private protected HttpMessage(HttpHeaders headers, Version version)
@@ -27,13 +30,16 @@ public abstract class HttpMessage
         Version = version;
     }
 
-    /// <summary>The HTTP version as received (1.0 or 1.1).</summary>
+    /// <summary>The message's HTTP version as received (1.0 or 1.1); the version each side spoke is on the exchange.</summary>
     public Version Version { get; set; }
 
     /// <summary>The header fields in received order, case and duplicates preserved.</summary>
     public HttpHeaders Headers { get; }
 
-    /// <summary>Trailer fields of a chunked body, when the body was buffered and the peer sent some.</summary>
+    /// <summary>
+    /// Trailer fields of a chunked body, when the peer sent some: set once the body was buffered, or once a streamed
+    /// body ended (after the response hooks, so read them in <see cref="ProxyAddon.DoneAsync"/> or an observer).
+    /// </summary>
     public HttpHeaders? Trailers { get; set; }
 
     /// <summary>
@@ -47,7 +53,34 @@ public abstract class HttpMessage
     /// at the end (its return value is then the final bytes to send). The body is re-framed as chunked (or
     /// close-delimited for HTTP/1.0 clients).
     /// </summary>
-    public BodyTransform? StreamTransform { get; set; }
+    public BodyTransform? StreamTransform
+    {
+        get => _streamTransform;
+        set
+        {
+            _streamTransform = value;
+            Transform = value is null ? null : new DelegateBodyTransform(value);
+        }
+    }
+
+    /// <summary>
+    /// An asynchronous transform for a streamed body (see <see cref="IBodyTransform"/>); setting
+    /// <see cref="StreamTransform"/> sets this too. The body is re-framed as chunked (or close-delimited for HTTP/1.0
+    /// clients).
+    /// </summary>
+    public IBodyTransform? Transform { get; set; }
+
+    /// <summary>The observers added with <see cref="Observe"/>, in order (empty when none).</summary>
+    public IReadOnlyList<IBodyObserver> Observers => (IReadOnlyList<IBodyObserver>?)_observers ?? [];
+
+    /// <summary>Watches the streamed body as it passes, unchanged (see <see cref="IBodyObserver"/>).</summary>
+    /// <param name="observer">The observer; it sees the body after any <see cref="Transform"/>.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="observer"/> is null.</exception>
+    public void Observe(IBodyObserver observer)
+    {
+        ArgumentNullException.ThrowIfNull(observer);
+        (_observers ??= []).Add(observer);
+    }
 
     /// <summary>True when <see cref="Body"/> holds the whole body: buffered on request or set by a hook.</summary>
     public bool HasBody { get; private set; }
@@ -147,5 +180,15 @@ public abstract class HttpMessage
             throw new InvalidOperationException(
                 "The body is streaming and not available; set BufferBody = true in the headers hook to receive it.");
         }
+    }
+
+    /// <summary>The synchronous delegate, run as an <see cref="IBodyTransform"/>.</summary>
+    private sealed class DelegateBodyTransform(BodyTransform transform) : IBodyTransform
+    {
+        public ValueTask<ReadOnlyMemory<byte>> TransformAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken) =>
+            new(transform(chunk));
+
+        public ValueTask<ReadOnlyMemory<byte>> CompleteAsync(HttpHeaders? trailers, CancellationToken cancellationToken) =>
+            new(transform(ReadOnlyMemory<byte>.Empty));
     }
 }

@@ -162,6 +162,102 @@ public sealed class PipelineTests
         Assert.Empty(proxy.Dialed);
     }
 
+    [Fact]
+    public async Task Observers_see_chunked_bodies_decoded_while_the_framing_passes_untouched_and_trailers_reach_the_model()
+    {
+        var seen = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var requestObserver = new RecordingObserver();
+        var responseObserver = new RecordingObserver();
+        var done = new TaskCompletionSource<HttpExchange>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var proxy = new InMemoryProxy(
+            async (_, stream) =>
+            {
+                var head = await RawOrigin.ReadHeadAsync(stream);
+                seen.TrySetResult(head + await ReadThroughBlankLineAsync(stream));
+                await stream.WriteAsync("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n4\r\npong\r\n0\r\nX-Sum: 42\r\n\r\n"u8.ToArray());
+            },
+            o => o.Addons.Add(new Hooks
+            {
+                OnRequestHeaders = e => e.Request.Observe(requestObserver),
+                OnResponseHeaders = e => e.Response!.Observe(responseObserver),
+                OnDone = e => done.TrySetResult(e),
+            }));
+
+        var answer = await proxy.SendAsync("POST http://origin.test/ HTTP/1.1\r\nHost: origin.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Check: 7\r\n\r\n");
+
+        // The framing went through byte for byte, both ways.
+        Assert.EndsWith("\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Check: 7\r\n\r\n", await seen.Task.WaitAsync(InMemoryProxy.Bound), StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\n4\r\npong\r\n0\r\nX-Sum: 42\r\n\r\n", answer, StringComparison.Ordinal);
+
+        // The observers saw the data decoded, and the end with the trailers.
+        Assert.Equal("abcde", requestObserver.Text);
+        Assert.Equal("7", requestObserver.Trailers?.Get("X-Check"));
+        Assert.Equal("pong", responseObserver.Text);
+        Assert.Equal("42", responseObserver.Trailers?.Get("X-Sum"));
+
+        // The model has the streamed bodies' trailers, the stream id and each side's version.
+        var exchange = await done.Task.WaitAsync(InMemoryProxy.Bound);
+        Assert.Equal("7", exchange.Request.Trailers?.Get("X-Check"));
+        Assert.Equal("42", exchange.Response!.Trailers?.Get("X-Sum"));
+        Assert.Equal(1, exchange.StreamId);
+        Assert.Equal(new Version(1, 1), exchange.ClientVersion);
+        Assert.Equal(new Version(1, 1), exchange.ServerVersion);
+    }
+
+    [Fact]
+    public async Task An_async_transform_rewrites_a_streamed_body_and_sees_its_end()
+    {
+        await using var proxy = new InMemoryProxy(
+            async (_, stream) =>
+            {
+                await RawOrigin.ReadHeadAsync(stream);
+                await stream.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"u8.ToArray());
+            },
+            o => o.Addons.Add(new Hooks { OnResponseHeaders = e => e.Response!.Transform = new UpperWithSuffix() }));
+
+        var answer = await proxy.SendAsync("GET http://origin.test/ HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n");
+
+        Assert.Contains("Transfer-Encoding: chunked\r\n", answer, StringComparison.Ordinal);
+        Assert.DoesNotContain("Content-Length", answer, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\n5\r\nHELLO\r\n1\r\n!\r\n0\r\n\r\n", answer, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Exchanges_on_one_HTTP_1_1_connection_are_numbered_as_client_streams()
+    {
+        var ids = new System.Collections.Concurrent.ConcurrentQueue<int>();
+        await using var proxy = new InMemoryProxy(NoOrigin, o => o.Addons.Add(new Hooks
+        {
+            OnRequest = e =>
+            {
+                ids.Enqueue(e.StreamId);
+                e.Respond(HttpResponse.Text(200, "ok"));
+            },
+        }));
+
+        await proxy.SendAsync("GET http://origin.test/1 HTTP/1.1\r\nHost: origin.test\r\n\r\nGET http://origin.test/2 HTTP/1.1\r\nHost: origin.test\r\n\r\nGET http://origin.test/3 HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n");
+
+        Assert.Equal([1, 3, 5], ids);
+    }
+
+    /// <summary>Reads up to and including the next empty line (the end of a chunked body's trailer section).</summary>
+    private static async Task<string> ReadThroughBlankLineAsync(Stream stream)
+    {
+        var text = new StringBuilder();
+        var one = new byte[1];
+        while (!text.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
+        {
+            if (await stream.ReadAsync(one) == 0)
+            {
+                throw new EndOfStreamException(text.ToString());
+            }
+
+            text.Append((char)one[0]);
+        }
+
+        return text.ToString();
+    }
+
     /// <summary>Answers one request with its body (Content-Length), and hands the whole request it read to <paramref name="seen"/>.</summary>
     private static Func<string, Stream, Task> EchoOrigin(TaskCompletionSource<string> seen) => async (_, stream) =>
     {
@@ -192,6 +288,22 @@ public sealed class PipelineTests
 
         public Action<HttpExchange>? OnResponse { get; init; }
 
+        public Action<HttpExchange>? OnResponseHeaders { get; init; }
+
+        public Action<HttpExchange>? OnDone { get; init; }
+
+        public override ValueTask ResponseHeadersAsync(HttpExchange exchange, CancellationToken cancellationToken)
+        {
+            OnResponseHeaders?.Invoke(exchange);
+            return default;
+        }
+
+        public override ValueTask DoneAsync(HttpExchange exchange, CancellationToken cancellationToken)
+        {
+            OnDone?.Invoke(exchange);
+            return default;
+        }
+
         public override string Name => "Hooks";
 
         public override ValueTask RequestHeadersAsync(HttpExchange exchange, CancellationToken cancellationToken)
@@ -211,5 +323,39 @@ public sealed class PipelineTests
             OnResponse?.Invoke(exchange);
             return default;
         }
+    }
+
+    private sealed class RecordingObserver : IBodyObserver
+    {
+        private readonly StringBuilder _text = new();
+
+        public string Text => _text.ToString();
+
+        public Interpose.Core.Http.HttpHeaders? Trailers { get; private set; }
+
+        public ValueTask OnDataAsync(System.Buffers.ReadOnlySequence<byte> data, CancellationToken cancellationToken)
+        {
+            _text.Append(Encoding.Latin1.GetString(data));
+            return default;
+        }
+
+        public ValueTask OnCompletedAsync(Interpose.Core.Http.HttpHeaders? trailers, CancellationToken cancellationToken)
+        {
+            Trailers = trailers;
+            return default;
+        }
+    }
+
+    /// <summary>Upper-cases each chunk, and adds "!" at the end of the body.</summary>
+    private sealed class UpperWithSuffix : IBodyTransform
+    {
+        public async ValueTask<ReadOnlyMemory<byte>> TransformAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken)
+        {
+            await Task.Yield();
+            return Encoding.Latin1.GetBytes(Encoding.Latin1.GetString(chunk.Span).ToUpperInvariant());
+        }
+
+        public ValueTask<ReadOnlyMemory<byte>> CompleteAsync(Interpose.Core.Http.HttpHeaders? trailers, CancellationToken cancellationToken) =>
+            new("!"u8.ToArray());
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using Interpose.Core.Http;
@@ -24,12 +25,17 @@ internal static class BodyReader
     /// <see cref="HoldSegmentsAfterBytes"/> its partial segments are held back while more input is already there,
     /// and released before every wait for input and at the end.
     /// </remarks>
+    /// <para>
+    /// With <paramref name="message"/>, its observers (<see cref="HttpMessage.Observe"/>) see the body's data as
+    /// received (a chunked body decoded) and its end, and the trailers of a chunked body are set on it.
+    /// </para>
     /// <exception cref="IOException">The connection closed before the body was complete.</exception>
     /// <exception cref="HttpProtocolException">The chunked framing is malformed.</exception>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public static async ValueTask<long> RelayAsync(
-        PipeReader source, BodyFraming framing, ChunkedDecoder decoder, IBodySink sink, bool raw, Transport? destination, CancellationToken cancellationToken)
+        PipeReader source, BodyFraming framing, ChunkedDecoder decoder, IBodySink sink, bool raw, Transport? destination, CancellationToken cancellationToken, HttpMessage? message = null)
     {
+        var observers = message?.Observers ?? [];
         try
         {
             long total = 0;
@@ -52,6 +58,11 @@ internal static class BodyReader
                         var take = buffer.Slice(0, Math.Min(remaining, buffer.Length));
                         HoldSegmentsPast(destination, total + take.Length);
                         await sink.WriteAsync(take, cancellationToken);
+                        if (observers.Count > 0)
+                        {
+                            await ObserveAsync(observers, take, cancellationToken);
+                        }
+
                         remaining -= take.Length;
                         total += take.Length;
                         source.AdvanceTo(take.End);
@@ -69,6 +80,11 @@ internal static class BodyReader
                         {
                             HoldSegmentsPast(destination, total + buffer.Length);
                             await sink.WriteAsync(buffer, cancellationToken);
+                            if (observers.Count > 0)
+                            {
+                                await ObserveAsync(observers, buffer, cancellationToken);
+                            }
+
                             total += buffer.Length;
                         }
 
@@ -82,12 +98,20 @@ internal static class BodyReader
                     break;
 
                 case BodyKind.Chunked:
-                    total = await RelayChunkedAsync(source, decoder, sink, raw, destination, cancellationToken);
-                    await sink.CompleteAsync(raw ? null : decoder.Trailers, cancellationToken);
+                    total = await RelayChunkedAsync(source, decoder, sink, raw, destination, observers, cancellationToken);
+                    var trailers = decoder.Trailers;
+                    await sink.CompleteAsync(raw ? null : trailers, cancellationToken);
+                    if (message is not null && trailers is { Count: > 0 })
+                    {
+                        message.Trailers = trailers;
+                    }
+
+                    await CompleteObserversAsync(observers, trailers, cancellationToken);
                     return total;
             }
 
             await sink.CompleteAsync(null, cancellationToken);
+            await CompleteObserversAsync(observers, null, cancellationToken);
             return total;
         }
         finally
@@ -97,7 +121,8 @@ internal static class BodyReader
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<long> RelayChunkedAsync(PipeReader source, ChunkedDecoder decoder, IBodySink sink, bool raw, Transport? destination, CancellationToken cancellationToken)
+    private static async ValueTask<long> RelayChunkedAsync(
+        PipeReader source, ChunkedDecoder decoder, IBodySink sink, bool raw, Transport? destination, IReadOnlyList<IBodyObserver> observers, CancellationToken cancellationToken)
     {
         decoder.Reset();
         long total = 0;
@@ -117,6 +142,11 @@ internal static class BodyReader
                     if (!raw)
                     {
                         await sink.WriteAsync(data, cancellationToken);
+                    }
+
+                    if (observers.Count > 0)
+                    {
+                        await ObserveAsync(observers, data, cancellationToken);
                     }
                 }
 
@@ -154,6 +184,22 @@ internal static class BodyReader
             }
 
             source.AdvanceTo(rest.Start, buffer.End);
+        }
+    }
+
+    private static async ValueTask ObserveAsync(IReadOnlyList<IBodyObserver> observers, ReadOnlySequence<byte> data, CancellationToken cancellationToken)
+    {
+        for (var i = 0; i < observers.Count; i++)
+        {
+            await observers[i].OnDataAsync(data, cancellationToken);
+        }
+    }
+
+    private static async ValueTask CompleteObserversAsync(IReadOnlyList<IBodyObserver> observers, HttpHeaders? trailers, CancellationToken cancellationToken)
+    {
+        for (var i = 0; i < observers.Count; i++)
+        {
+            await observers[i].OnCompletedAsync(trailers, cancellationToken);
         }
     }
 

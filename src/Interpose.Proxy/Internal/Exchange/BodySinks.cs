@@ -27,7 +27,7 @@ internal sealed class StreamSink(Stream destination) : IBodySink
 /// Re-frames decoded body bytes for the receiver: as chunks (HTTP/1.1) or plain (Content-Length known, or
 /// close-delimited for HTTP/1.0), through an optional per-chunk transform.
 /// </summary>
-internal sealed class ReframingSink(Stream destination, bool chunked, BodyTransform? transform, ArrayBufferWriter<byte> scratch) : IBodySink
+internal sealed class ReframingSink(Stream destination, bool chunked, IBodyTransform? transform, ArrayBufferWriter<byte> scratch) : IBodySink
 {
     public async ValueTask WriteAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken)
     {
@@ -58,7 +58,7 @@ internal sealed class ReframingSink(Stream destination, bool chunked, BodyTransf
 
         try
         {
-            await EmitAsync(transform is null ? chunk : transform(chunk), cancellationToken);
+            await EmitAsync(transform is null ? chunk : await transform.TransformAsync(chunk, cancellationToken), cancellationToken);
         }
         finally
         {
@@ -73,7 +73,7 @@ internal sealed class ReframingSink(Stream destination, bool chunked, BodyTransf
     {
         if (transform is not null)
         {
-            await EmitAsync(transform(ReadOnlyMemory<byte>.Empty), cancellationToken);
+            await EmitAsync(await transform.CompleteAsync(trailers, cancellationToken), cancellationToken);
         }
 
         if (chunked)

@@ -91,7 +91,7 @@ internal sealed class ExchangePipeline : IDisposable
                 }
 
                 var sink = new BufferingSink(_rt.Options.MaxBufferedBodyBytes);
-                await _client.ReadRequestBodyAsync(request.Framing, sink, raw: false, destination: null, ct);
+                await _client.ReadRequestBodyAsync(request.Framing, sink, raw: false, destination: null, message, ct);
                 requestBodyPending = false;
                 message.SetBufferedBody(sink.Body);
                 message.Trailers = sink.Trailers;
@@ -195,7 +195,7 @@ internal sealed class ExchangePipeline : IDisposable
 
         // 5. The spec wrapper around the hooks: hop-by-hop fields out, framing fixed for what will really be sent.
         var bodyPending = forward.BodyPending;
-        var transformed = bodyPending && request.StreamTransform is not null;
+        var transformed = bodyPending && request.Transform is not null;
         long? bodyInHand = request.HasBody && (request.BodyReplaced || received.Framing.Kind != BodyKind.None) ? request.Body.Length : null;
         var relay = ForwardingRules.PrepareRequest(request.Headers, received.Upgrade, received.Framing.Kind, bodyPending, transformed, bodyInHand);
         if (relay == RequestBodyRelay.Rechunked)
@@ -243,7 +243,7 @@ internal sealed class ExchangePipeline : IDisposable
                 await upstream.WriteRequestAsync(request, _scratch, ct);
                 if (bodyPending)
                 {
-                    bodyTask = SendRequestBodyAsync(received.Framing, request.StreamTransform, upstream.Transport, relay == RequestBodyRelay.RawChunked, exchange.Timings, exchangeCts!);
+                    bodyTask = SendRequestBodyAsync(received.Framing, request, upstream.Transport, relay == RequestBodyRelay.RawChunked, exchange.Timings, exchangeCts!);
                 }
                 else
                 {
@@ -361,6 +361,7 @@ internal sealed class ExchangePipeline : IDisposable
         var upstreamReusable = HopByHop.KeepAlive(responseHead.Version, responseHead.Headers) && responseFraming.Kind != BodyKind.CloseDelimited;
         var response = new HttpResponse(responseHead.StatusCode, responseHead.ReasonPhrase, responseHead.Version, responseHead.Headers);
         exchange.Response = response;
+        exchange.ServerVersion = responseHead.Version;
         var responseBodyPending = responseFraming.Kind != BodyKind.None;
         if (!responseBodyPending)
         {
@@ -388,7 +389,7 @@ internal sealed class ExchangePipeline : IDisposable
         {
             Phase = ExchangePhase.Response;
             var sink = new BufferingSink(_rt.Options.MaxBufferedBodyBytes);
-            await BodyReader.RelayAsync(upstream.Transport.Input, responseFraming, upstream.ResponseDecoder, sink, raw: false, destination: null, ct);
+            await BodyReader.RelayAsync(upstream.Transport.Input, responseFraming, upstream.ResponseDecoder, sink, raw: false, destination: null, ct, response);
             responseBodyPending = false;
             response.SetBufferedBody(sink.Body);
             response.Trailers = sink.Trailers;
@@ -463,12 +464,13 @@ internal sealed class ExchangePipeline : IDisposable
     }
 
     /// <summary>Copies the client's streamed request body to the origin; returns the failure, if any, as a value.</summary>
-    private async Task<Exception?> SendRequestBodyAsync(BodyFraming framing, BodyTransform? transform, Transport upstream, bool raw, ExchangeTimings timings, CancellationTokenSource exchangeCts)
+    private async Task<Exception?> SendRequestBodyAsync(BodyFraming framing, HttpRequest request, Transport upstream, bool raw, ExchangeTimings timings, CancellationTokenSource exchangeCts)
     {
         try
         {
+            var transform = request.Transform;
             IBodySink sink = raw ? new StreamSink(upstream.Stream) : new ReframingSink(upstream.Stream, chunked: transform is not null, transform, new ArrayBufferWriter<byte>());
-            _rt.Metrics.BytesUpstream(await _client.ReadRequestBodyAsync(framing, sink, raw, upstream, exchangeCts.Token));
+            _rt.Metrics.BytesUpstream(await _client.ReadRequestBodyAsync(framing, sink, raw, upstream, request, exchangeCts.Token));
             timings.RequestSent = _rt.Time.GetTimestamp();
             return null;
         }

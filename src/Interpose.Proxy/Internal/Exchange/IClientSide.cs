@@ -22,10 +22,11 @@ internal interface IClientSide
     /// <param name="sink">Where the bytes go.</param>
     /// <param name="raw">Chunked framing goes to the sink as received (else decoded data and trailers).</param>
     /// <param name="destination">The transport the sink writes to, if any (for segment holding).</param>
+    /// <param name="request">Whose observers see the body and who gets its trailers.</param>
     /// <param name="cancellationToken">Cancels the relay.</param>
     /// <exception cref="IOException">The client closed before the body was complete.</exception>
     /// <exception cref="HttpProtocolException">The body's framing is malformed.</exception>
-    ValueTask<long> ReadRequestBodyAsync(BodyFraming framing, IBodySink sink, bool raw, Transport? destination, CancellationToken cancellationToken);
+    ValueTask<long> ReadRequestBodyAsync(BodyFraming framing, IBodySink sink, bool raw, Transport? destination, HttpRequest request, CancellationToken cancellationToken);
 
     /// <summary>Reads and discards a request body nobody will read, up to a limit; false when the connection must close.</summary>
     ValueTask<bool> DrainRequestBodyAsync(BodyFraming framing, CancellationToken cancellationToken);

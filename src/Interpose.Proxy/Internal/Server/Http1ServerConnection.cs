@@ -46,6 +46,9 @@ internal sealed class Http1ServerConnection : IClientSide, IDisposable
     private Version _clientVersion = HttpVersion.Version11;
     private bool _responseStarted;
 
+    // HTTP/1.1 exchanges numbered as HTTP/2 client streams are (odd, rising), as mitmproxy numbers them.
+    private int _nextStreamId = 1;
+
     /// <param name="flow">The client connection.</param>
     /// <param name="tunnel">The CONNECT tunnel this connection serves, or null for the proxy's own connection.</param>
     /// <param name="frontend">Outside a tunnel: admits each request head and opens tunnels.</param>
@@ -228,7 +231,8 @@ internal sealed class Http1ServerConnection : IClientSide, IDisposable
         _clientVersion = head.Version;
         var received = new ReceivedRequest(framing, head.Version, HopByHop.KeepAlive(head.Version, head.Headers), HopByHop.IsUpgradeRequest(head), _tunnel);
         var request = new HttpRequest(head.Method, scheme, host, port, path, head.Version, head.Headers);
-        var exchange = new HttpExchange(_rt.NextExchangeId(), Info, request, _rt.Time);
+        var exchange = new HttpExchange(_rt.NextExchangeId(), Info, request, _rt.Time, _nextStreamId);
+        _nextStreamId += 2;
         exchange.Timings.RequestStarted = startedAt;
         return await _pipeline.RunAsync(exchange, received);
     }
@@ -238,8 +242,8 @@ internal sealed class Http1ServerConnection : IClientSide, IDisposable
     public ValueTask SendContinueAsync(CancellationToken cancellationToken) =>
         _client.Stream.WriteAsync(Continue100, cancellationToken);
 
-    public ValueTask<long> ReadRequestBodyAsync(BodyFraming framing, IBodySink sink, bool raw, Transport? destination, CancellationToken cancellationToken) =>
-        BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw, destination, cancellationToken);
+    public ValueTask<long> ReadRequestBodyAsync(BodyFraming framing, IBodySink sink, bool raw, Transport? destination, HttpRequest request, CancellationToken cancellationToken) =>
+        BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw, destination, cancellationToken, request);
 
     public async ValueTask<bool> DrainRequestBodyAsync(BodyFraming framing, CancellationToken cancellationToken)
     {
@@ -294,7 +298,7 @@ internal sealed class Http1ServerConnection : IClientSide, IDisposable
     public async ValueTask<(long Bytes, bool KeepAlive)> StreamResponseAsync(UpstreamConnection upstream, HttpResponse response, BodyFraming framing, bool keepAlive, CancellationToken cancellationToken)
     {
         var hasBody = framing.Kind != BodyKind.None;
-        var transform = hasBody ? response.StreamTransform : null;
+        var transform = hasBody ? response.Transform : null;
         var plan = ResponseRelayPlan.For(framing.Kind, _clientVersion, transform is not null);
         if (plan.CloseDelimited)
         {
@@ -342,7 +346,7 @@ internal sealed class Http1ServerConnection : IClientSide, IDisposable
 
         IBodySink sink = plan.Raw ? new StreamSink(_client.Stream) : new ReframingSink(_client.Stream, plan.Rechunk, transform, _bodyScratch);
         _flow.Phase = ExchangePhase.Response;
-        var bytes = await BodyReader.RelayAsync(input, framing, upstream.ResponseDecoder, sink, plan.Raw, _client, cancellationToken);
+        var bytes = await BodyReader.RelayAsync(input, framing, upstream.ResponseDecoder, sink, plan.Raw, _client, cancellationToken, response);
         return (bytes, keepAlive);
     }
 
