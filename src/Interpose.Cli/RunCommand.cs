@@ -80,6 +80,9 @@ internal static class RunCommand
                 MaxConnectionsPerClient = result.GetValue(maxPerClient),
                 ConnectionStrategy = result.GetValue(connectionStrategy) == "lazy" ? ConnectionStrategy.Lazy : ConnectionStrategy.Eager,
 
+                // A long-running proxy process: its first client should not pay for compiling the exchange path.
+                WarmUp = true,
+
                 // The same cipher suites, from the OpenSSL configuration this process set at start (RuntimeTuning).
                 UseOpenSslCipherConfiguration = RuntimeTuning.OpenSslConfiguration is not null,
             };

@@ -90,13 +90,16 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <summary>The certificate authority in use; null before start.</summary>
     public CertificateAuthority? CertificateAuthority { get; private set; }
 
+    /// <summary>True once <see cref="StartAsync"/> waited for the start-up warm-up (<see cref="ProxyOptions.WarmUp"/>).</summary>
+    internal bool WarmedUp { get; private set; }
+
     /// <summary>The running server's instruments; null before start.</summary>
     internal ProxyMetrics? Metrics => _runtime?.Metrics;
 
     /// <summary>Loads or creates the CA, binds the listeners and starts accepting. Calling it again does nothing.</summary>
     /// <param name="cancellationToken">Cancels starting.</param>
-    /// <returns>A task that completes once the proxy accepts connections and, the first time in a process, its TLS, forging
-    /// and HTTP paths are warm (a loopback warm-up of at most 5 s).</returns>
+    /// <returns>A task that completes once the proxy accepts connections and, with <see cref="ProxyOptions.WarmUp"/>, once
+    /// its TLS, forging and HTTP paths are warm (the first time in a process: a loopback warm-up of at most 5 s).</returns>
     /// <exception cref="CertificateException">The CA could not be loaded or created (permissions, bad files).</exception>
     /// <exception cref="SocketException">A listening address could not be bound (in use, not local).</exception>
     /// <exception cref="System.Security.Cryptography.CryptographicException">The key for forged leaves could not be generated.</exception>
@@ -185,11 +188,16 @@ public sealed class ProxyServer : IAsyncDisposable
             _gate.Release();
         }
 
-        // Already accepting; returning only once the TLS, forging and HTTP paths are compiled means that "started"
-        // also means "the first client is served at warm speed" (once per process; bounded; never throws). The shared
-        // leaf key is generated meanwhile, so the first forge does not generate it in a client's handshake.
+        // The shared leaf key is generated now, so the first forge does not generate it in a client's handshake. With
+        // WarmUp, returning only once the TLS, forging and HTTP paths are compiled means that "started" also means "the
+        // first client is served at warm speed" (once per process; bounded; never throws).
         var leafKey = _leaves?.WarmUpAsync(CancellationToken.None) ?? Task.CompletedTask;
-        await StartupWarmUp.WaitAsync(_options, _logger, cancellationToken);
+        if (_options.WarmUp)
+        {
+            await StartupWarmUp.WaitAsync(_options, _logger, cancellationToken);
+            WarmedUp = true;
+        }
+
         await leafKey;
     }
 

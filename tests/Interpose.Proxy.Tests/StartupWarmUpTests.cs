@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using Interpose.Proxy.Internal;
+using Interpose.Proxy.Tests.Infrastructure;
 
 namespace Interpose.Proxy.Tests;
 
@@ -40,6 +41,17 @@ public sealed class StartupWarmUpTests
         Assert.Contains("interpose.tls.handshakes side=upstream result=ok", measured);
         // Other tests' servers run the process-wide warm-up meanwhile, on the same meter name: counted, not exact.
         Assert.Contains("interpose.exchanges outcome=ok", measured);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task The_warm_up_runs_only_when_the_options_ask_for_it(bool warmUp)
+    {
+        Assert.False(new ProxyOptions().WarmUp);
+        await using var proxy = await TestProxy.StartAsync(configure: o => o.WarmUp = warmUp);
+
+        Assert.Equal(warmUp, proxy.Server.WarmedUp);
     }
 
     private static string Describe(Instrument instrument, ReadOnlySpan<KeyValuePair<string, object?>> tags)
