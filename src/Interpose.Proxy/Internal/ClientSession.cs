@@ -402,6 +402,13 @@ internal sealed partial class ClientSession
             request.Headers.Set("Transfer-Encoding", "chunked");
             request.Version = HttpVersion.Version11;
         }
+        else
+        {
+            // The body leaves as the client framed it (or there is none): whatever a hook set, the framing fields
+            // describe those bytes, or the origin would read part of the body as a next request (smuggling through a
+            // hook). RFC 9112 §6.3 item 3: a sender MUST NOT send Content-Length with Transfer-Encoding.
+            FixRelayedFraming(request.Headers, requestFraming);
+        }
 
         if (_rt.Options.AddVia)
         {
@@ -646,6 +653,43 @@ internal sealed partial class ClientSession
         return (keepAlive, bytes, null);
     }
 
+    /// <summary>
+    /// Makes the framing fields of a message whose body is relayed as received say what is really sent, whatever a hook
+    /// did to them: exactly the received Content-Length (RFC 9112 §6.2); for a chunked body a Transfer-Encoding and no
+    /// Content-Length (§6.3 item 3); for a message without a body or with a close-delimited one, no Content-Length.
+    /// Hook-added Transfer-Encoding fields on other bodies were already dropped by <see cref="HopByHop.Remove"/>.
+    /// Allocates only when it has something to fix.
+    /// </summary>
+    private static void FixRelayedFraming(HttpHeaders headers, BodyFraming framing)
+    {
+        if (framing.Kind == BodyKind.ContentLength)
+        {
+            var count = 0;
+            var same = true;
+            foreach (HttpHeader h in headers)
+            {
+                if (string.Equals(h.Name, "Content-Length", StringComparison.OrdinalIgnoreCase))
+                {
+                    count++;
+                    same &= long.TryParse(h.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value == framing.ContentLength;
+                }
+            }
+
+            if (count != 1 || !same)
+            {
+                headers.Set("Content-Length", framing.ContentLength.ToString(CultureInfo.InvariantCulture));
+            }
+
+            return;
+        }
+
+        headers.Remove("Content-Length");
+        if (framing.Kind == BodyKind.Chunked && !headers.Contains("Transfer-Encoding"))
+        {
+            headers.Add("Transfer-Encoding", "chunked");
+        }
+    }
+
     /// <summary>Relays a streamed response body with the framing the client can read.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<(long Bytes, bool KeepAlive)> StreamResponseAsync(
@@ -675,6 +719,12 @@ internal sealed partial class ClientSession
         {
             headers.Remove("Content-Length");
             headers.Remove("Transfer-Encoding");
+        }
+        else if (raw && framing.Kind is BodyKind.ContentLength or BodyKind.Chunked or BodyKind.CloseDelimited)
+        {
+            // Relayed as the origin framed it: a Content-Length a hook set must not contradict those bytes, or the
+            // client would read part of this body as the next response (RFC 9112 §6.3).
+            FixRelayedFraming(headers, framing);
         }
 
         if (rechunk)
