@@ -40,7 +40,8 @@ public sealed class TestProxy : IAsyncDisposable
     /// <summary>The Interpose CA certificate as a PEM file, for curl --cacert.</summary>
     public string CaPemPath => Authority.CertificatePath!;
 
-    public static async Task<TestProxy> StartAsync(ITestOutputHelper? output = null, Action<ProxyOptions>? configure = null, LogLevel minimumLevel = LogLevel.Debug)
+    /// <summary>Starts a proxy; <paramref name="logs"/>, when given, receives every event it logs.</summary>
+    public static async Task<TestProxy> StartAsync(ITestOutputHelper? output = null, Action<ProxyOptions>? configure = null, LogLevel minimumLevel = LogLevel.Debug, LogCollector? logs = null)
     {
         var home = Directory.CreateTempSubdirectory("interpose-test-").FullName;
         var loggerFactory = LoggerFactory.Create(b =>
@@ -49,6 +50,11 @@ public sealed class TestProxy : IAsyncDisposable
             if (output is not null)
             {
                 b.AddProvider(new TestOutputLoggerProvider(output));
+            }
+
+            if (logs is not null)
+            {
+                b.AddProvider(logs);
             }
         });
         var authority = CertificateAuthority.LoadOrCreate(new CertificateAuthorityOptions { Directory = home });
