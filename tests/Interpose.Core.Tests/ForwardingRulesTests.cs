@@ -86,7 +86,7 @@ public class ForwardingRulesTests
     public void A_body_in_hand_replaces_any_framing_with_its_length()
     {
         var headers = Headers(("Transfer-Encoding", "chunked"), ("Content-Length", "1"));
-        Assert.Equal(RequestBodyRelay.InHand, ForwardingRules.PrepareRequest(headers, upgrade: false, BodyKind.Chunked, streamed: false, transformed: false, bodyInHand: 12));
+        Assert.Equal(RequestBodyRelay.InHand, ForwardingRules.PrepareRequest(headers, upgrade: false, Chunked, streamed: false, transformed: false, bodyInHand: 12));
         Assert.Equal("12", headers.Get("Content-Length"));
         Assert.Null(headers.Get("Transfer-Encoding"));
     }
@@ -95,7 +95,7 @@ public class ForwardingRulesTests
     public void A_streamed_chunked_body_keeps_its_framing_untouched()
     {
         var headers = Headers(("Transfer-Encoding", "chunked"), ("TE", "trailers"));
-        Assert.Equal(RequestBodyRelay.RawChunked, ForwardingRules.PrepareRequest(headers, upgrade: false, BodyKind.Chunked, streamed: true, transformed: false, bodyInHand: null));
+        Assert.Equal(RequestBodyRelay.RawChunked, ForwardingRules.PrepareRequest(headers, upgrade: false, Chunked, streamed: true, transformed: false, bodyInHand: null));
         Assert.Equal("chunked", headers.Get("Transfer-Encoding"));
         Assert.Null(headers.Get("TE"));
     }
@@ -104,7 +104,7 @@ public class ForwardingRulesTests
     public void A_transformed_stream_is_sent_chunked_without_its_old_length()
     {
         var headers = Headers(("Content-Length", "10"));
-        Assert.Equal(RequestBodyRelay.Rechunked, ForwardingRules.PrepareRequest(headers, upgrade: false, BodyKind.ContentLength, streamed: true, transformed: true, bodyInHand: null));
+        Assert.Equal(RequestBodyRelay.Rechunked, ForwardingRules.PrepareRequest(headers, upgrade: false, Length(10), streamed: true, transformed: true, bodyInHand: null));
         Assert.Null(headers.Get("Content-Length"));
         Assert.Equal("chunked", headers.Get("Transfer-Encoding"));
     }
@@ -113,14 +113,14 @@ public class ForwardingRulesTests
     public void Hop_by_hop_fields_a_hook_added_are_removed_and_Upgrade_kept_only_for_an_upgrade()
     {
         var headers = Headers(("Connection", "Upgrade, X-Hop"), ("Upgrade", "websocket"), ("X-Hop", "1"), ("Keep-Alive", "5"), ("Content-Length", "3"));
-        Assert.Equal(RequestBodyRelay.Raw, ForwardingRules.PrepareRequest(headers, upgrade: true, BodyKind.ContentLength, streamed: true, transformed: false, bodyInHand: null));
+        Assert.Equal(RequestBodyRelay.Raw, ForwardingRules.PrepareRequest(headers, upgrade: true, Length(3), streamed: true, transformed: false, bodyInHand: null));
         Assert.Equal("websocket", headers.Get("Upgrade"));
         Assert.Null(headers.Get("X-Hop"));
         Assert.Null(headers.Get("Keep-Alive"));
         Assert.Equal("3", headers.Get("Content-Length"));
 
         var plain = Headers(("Upgrade", "websocket"));
-        ForwardingRules.PrepareRequest(plain, upgrade: false, BodyKind.None, streamed: false, transformed: false, bodyInHand: null);
+        ForwardingRules.PrepareRequest(plain, upgrade: false, default, streamed: false, transformed: false, bodyInHand: null);
         Assert.Null(plain.Get("Upgrade"));
     }
 
@@ -139,7 +139,7 @@ public class ForwardingRulesTests
     public void A_streamed_response_is_relayed_raw_when_it_can_and_reframed_when_it_must(
         BodyKind received, string clientVersion, bool transformed, bool raw, bool rechunk, bool close, string? contentLength, string? transferEncoding)
     {
-        var plan = ResponseRelayPlan.For(received, Version.Parse(clientVersion), transformed);
+        var plan = ResponseRelayPlan.For(new BodyFraming(received, received == BodyKind.ContentLength ? 5 : 0), Version.Parse(clientVersion), transformed);
         Assert.Equal((raw, rechunk, close), (plan.Raw, plan.Rechunk, plan.CloseDelimited));
 
         var headers = received switch
@@ -154,6 +154,57 @@ public class ForwardingRulesTests
         Assert.Equal(transferEncoding, headers.Get("Transfer-Encoding"));
         Assert.Null(headers.Get("Keep-Alive"));
     }
+
+    // ── RFC 9112 §6.2, §6.3: a body relayed as received keeps the framing fields that describe it, whatever a hook set ──
+
+    [Fact]
+    public void A_relayed_length_overrides_a_length_a_hook_changed_or_doubled()
+    {
+        var changed = Headers(("Content-Length", "5"));
+        ForwardingRules.FixRelayedFraming(changed, Length(10));
+        Assert.Equal("10", changed.Get("Content-Length"));
+
+        var doubled = Headers(("Content-Length", "10"), ("Content-Length", "10"));
+        ForwardingRules.FixRelayedFraming(doubled, Length(10));
+        Assert.Single(doubled, h => h.Name == "Content-Length");
+
+        var right = Headers(("content-length", "10"));
+        ForwardingRules.FixRelayedFraming(right, Length(10));
+        Assert.Equal([new HttpHeader("content-length", "10")], right);
+    }
+
+    [Fact]
+    public void A_relayed_chunked_body_has_Transfer_Encoding_and_no_length()
+    {
+        var headers = Headers(("Content-Length", "5"));
+        ForwardingRules.FixRelayedFraming(headers, Chunked);
+        Assert.Null(headers.Get("Content-Length"));
+        Assert.Equal("chunked", headers.Get("Transfer-Encoding"));
+    }
+
+    [Fact]
+    public void A_bodiless_request_gets_no_length_from_a_hook()
+    {
+        var headers = Headers(("Content-Length", "5"));
+        Assert.Equal(RequestBodyRelay.None, ForwardingRules.PrepareRequest(headers, upgrade: false, default, streamed: false, transformed: false, bodyInHand: null));
+        Assert.Null(headers.Get("Content-Length"));
+    }
+
+    [Fact]
+    public void A_raw_response_keeps_its_real_length_but_a_bodiless_one_keeps_the_origins()
+    {
+        var relayed = Headers(("Content-Length", "2"));
+        ResponseRelayPlan.For(Length(7), HttpVersion.Version11, transformed: false).PrepareHeaders(relayed);
+        Assert.Equal("7", relayed.Get("Content-Length"));
+
+        var head = Headers(("Content-Length", "2000"));
+        ResponseRelayPlan.For(default, HttpVersion.Version11, transformed: false).PrepareHeaders(head);
+        Assert.Equal("2000", head.Get("Content-Length"));
+    }
+
+    private static readonly BodyFraming Chunked = new(BodyKind.Chunked, 0);
+
+    private static BodyFraming Length(long length) => new(BodyKind.ContentLength, length);
 
     private static HttpHeaders Headers(params (string Name, string Value)[] fields)
     {

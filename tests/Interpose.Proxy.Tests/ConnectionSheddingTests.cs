@@ -26,7 +26,7 @@ public sealed class ConnectionSheddingTests(ITestOutputHelper output)
     public async Task A_flood_of_partial_heads_from_one_address_does_not_lock_out_its_well_behaved_client(int perClientLimit, int flood)
     {
         var clock = new ManualClock();
-        var logs = new LogRecorder();
+        var logs = new LogCollector();
         await using var origin = RawOrigin.Recording();
         await using var proxy = await TestProxy.StartAsync(output, o =>
         {
@@ -57,7 +57,7 @@ public sealed class ConnectionSheddingTests(ITestOutputHelper output)
             Assert.StartsWith("HTTP/1.1 200 ", answer, StringComparison.Ordinal);
             Assert.True(await IsClosedAsync(stalled[0]), "the oldest stalled connection was shed");
             Assert.Equal(["client_limit"], sheds);
-            Assert.Contains("127.0.0.1", await logs.FirstAsync(310).WaitAsync(Bound), StringComparison.Ordinal);
+            Assert.Contains("127.0.0.1", (await logs.WaitForAsync(310)).Message, StringComparison.Ordinal);
         }
         finally
         {
@@ -71,7 +71,7 @@ public sealed class ConnectionSheddingTests(ITestOutputHelper output)
     public async Task A_stalled_connection_is_shed_only_past_the_grace_period(bool perClient)
     {
         var clock = new ManualClock();
-        var logs = new LogRecorder();
+        var logs = new LogCollector();
         await using var origin = RawOrigin.Recording();
         await using var proxy = await TestProxy.StartAsync(output, o =>
         {
@@ -100,7 +100,7 @@ public sealed class ConnectionSheddingTests(ITestOutputHelper output)
         Assert.StartsWith("HTTP/1.1 200 ", pastGrace, StringComparison.Ordinal);
         Assert.True(await IsClosedAsync(stalled));
         Assert.Equal([perClient ? "client_limit" : "total_limit"], sheds);
-        var logged = await logs.FirstAsync(310).WaitAsync(Bound);
+        var logged = (await logs.WaitForAsync(310)).Message;
         Assert.Contains("127.0.0.1", logged, StringComparison.Ordinal);
         Assert.Contains(perClient ? "per client connection limit 1" : "total connection limit 1", logged, StringComparison.Ordinal);
     }

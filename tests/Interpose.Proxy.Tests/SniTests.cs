@@ -24,7 +24,7 @@ public sealed class SniTests(ITestOutputHelper output)
         var read = 0;
         while (read < 4 || !buffer.AsSpan(0, read).EndsWith("\r\n\r\n"u8))
         {
-            var n = await tunnel.ReadAsync(buffer.AsMemory(read));
+            var n = await tunnel.ReadBoundedAsync(buffer.AsMemory(read));
             Assert.NotEqual(0, n);
             read += n;
         }

@@ -128,7 +128,7 @@ public sealed class TlsPolicyTests(ITestOutputHelper output)
         var buffer = new byte[16 * 1024];
         while (true)
         {
-            var n = await stream.ReadAsync(buffer);
+            var n = await stream.ReadBoundedAsync(buffer);
             if (n == 0)
             {
                 captured.TrySetException(new EndOfStreamException("closed before a whole ClientHello"));

@@ -17,7 +17,7 @@ public sealed class TunnelTests(ITestOutputHelper output)
         {
             await stream.WriteAsync("220 smtp.test ESMTP ready\r\n"u8.ToArray());
             var line = new byte[6];
-            await stream.ReadExactlyAsync(line);
+            await stream.ReadExactlyBoundedAsync(line);
             await stream.WriteAsync(Encoding.ASCII.GetBytes("250 got " + Encoding.ASCII.GetString(line)));
             await RawOrigin.WaitForCloseAsync(stream);
         });
@@ -68,9 +68,8 @@ public sealed class TunnelTests(ITestOutputHelper output)
         await using var origin = new RawOrigin(async stream =>
         {
             // Echo everything until the client half-closes, then answer once more and close.
-            var received = new MemoryStream();
-            await stream.CopyToAsync(received);
-            await stream.WriteAsync(received.ToArray());
+            var received = await RawClient.ReadToEndAsync(stream);
+            await stream.WriteAsync(received);
             await stream.WriteAsync("BYE"u8.ToArray());
         });
         await using var proxy = await TestProxy.StartAsync(output);

@@ -19,16 +19,16 @@ public static class ForwardingRules
     /// </summary>
     /// <param name="headers">The request's fields, changed in place.</param>
     /// <param name="upgrade">The client asked to switch protocols (RFC 9110 §7.8): Upgrade is kept.</param>
-    /// <param name="received">How the client framed the body.</param>
+    /// <param name="received">How the client framed the body (for a body relayed as received, the fields are made to match it).</param>
     /// <param name="streamed">The body is still to be read from the client and is relayed as it arrives.</param>
     /// <param name="transformed">A transform changes the streamed body chunk by chunk.</param>
     /// <param name="bodyInHand">The length of a body held in memory (buffered or set by a hook), or null.</param>
     /// <returns>How the body leaves.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="headers"/> is null.</exception>
-    public static RequestBodyRelay PrepareRequest(HttpHeaders headers, bool upgrade, BodyKind received, bool streamed, bool transformed, long? bodyInHand)
+    public static RequestBodyRelay PrepareRequest(HttpHeaders headers, bool upgrade, BodyFraming received, bool streamed, bool transformed, long? bodyInHand)
     {
         ArgumentNullException.ThrowIfNull(headers);
-        var rawChunked = streamed && received == BodyKind.Chunked && !transformed;
+        var rawChunked = streamed && received.Kind == BodyKind.Chunked && !transformed;
         HopByHop.Remove(headers, keepUpgrade: upgrade, keepTransferEncoding: rawChunked);
         if (bodyInHand is { } length)
         {
@@ -46,7 +46,50 @@ public static class ForwardingRules
             return RequestBodyRelay.Rechunked;
         }
 
+        // The body leaves as the client framed it (or there is none): whatever a hook set, the framing fields describe
+        // those bytes, or the origin would read part of the body as a next request (smuggling through a hook).
+        FixRelayedFraming(headers, received);
         return rawChunked ? RequestBodyRelay.RawChunked : streamed ? RequestBodyRelay.Raw : RequestBodyRelay.None;
+    }
+
+    /// <summary>
+    /// Makes the framing fields of a message whose body is relayed as received say what is really sent, whatever a hook
+    /// did to them: exactly the received Content-Length (RFC 9112 §6.2); for a chunked body a Transfer-Encoding and no
+    /// Content-Length (§6.3 item 3: a sender MUST NOT send Content-Length with Transfer-Encoding); for a message
+    /// without a body or with a close-delimited one, no Content-Length. Allocates only when it has something to fix.
+    /// </summary>
+    /// <param name="headers">The message's fields (hop-by-hop fields already removed), changed in place.</param>
+    /// <param name="received">The body's framing as received.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="headers"/> is null.</exception>
+    public static void FixRelayedFraming(HttpHeaders headers, BodyFraming received)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        if (received.Kind == BodyKind.ContentLength)
+        {
+            var count = 0;
+            var same = true;
+            foreach (HttpHeader h in headers)
+            {
+                if (string.Equals(h.Name, ContentLength, StringComparison.OrdinalIgnoreCase))
+                {
+                    count++;
+                    same &= long.TryParse(h.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value == received.ContentLength;
+                }
+            }
+
+            if (count != 1 || !same)
+            {
+                headers.Set(ContentLength, received.ContentLength.ToString(CultureInfo.InvariantCulture));
+            }
+
+            return;
+        }
+
+        headers.Remove(ContentLength);
+        if (received.Kind == BodyKind.Chunked && !headers.Contains(TransferEncoding))
+        {
+            headers.Add(TransferEncoding, "chunked");
+        }
     }
 
     /// <summary>

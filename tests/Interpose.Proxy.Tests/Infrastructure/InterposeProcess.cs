@@ -12,6 +12,7 @@ public sealed partial class InterposeProcess : IAsyncDisposable
     private readonly List<string> _stderr = [];
     private readonly Task _stdoutPump;
     private readonly Task _stderrPump;
+    private readonly LineSignal _lineWritten = new();
 
     private InterposeProcess(Process process, string home, int port)
     {
@@ -22,9 +23,10 @@ public sealed partial class InterposeProcess : IAsyncDisposable
         _stderrPump = Task.CompletedTask;
     }
 
-    private InterposeProcess(Process process, string home, int port, Task stdoutPump, Task stderrPump, List<string> stdout, List<string> stderr)
+    private InterposeProcess(Process process, string home, int port, Task stdoutPump, Task stderrPump, List<string> stdout, List<string> stderr, LineSignal lineWritten)
         : this(process, home, port)
     {
+        _lineWritten = lineWritten;
         _stdoutPump = stdoutPump;
         _stderrPump = stderrPump;
         _stdout = stdout;
@@ -77,6 +79,10 @@ public sealed partial class InterposeProcess : IAsyncDisposable
     public static Task<InterposeProcess> StartAsync(string home, params string[] args) =>
         StartProgramAsync(NativeCliPath ?? CliPath, ["--home", home, "run", "--listen", "127.0.0.1:0", .. args], home, environment: null);
 
+    /// <summary>Starts <c>interpose run</c> with <paramref name="args"/> only (no <c>--listen</c>: the default address), and waits for its listening line.</summary>
+    public static Task<InterposeProcess> StartWithDefaultListenAsync(string home, params string[] args) =>
+        StartProgramAsync(NativeCliPath ?? CliPath, ["--home", home, "run", .. args], home, environment: null);
+
     /// <summary>
     /// Starts one of the programs under <c>samples/</c> from its own output folder (built first through a
     /// ProjectReference with ReferenceOutputAssembly=false), and waits for its listening line.
@@ -120,8 +126,9 @@ public sealed partial class InterposeProcess : IAsyncDisposable
         var stdout = new List<string>();
         var stderr = new List<string>();
         var listening = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var stdoutPump = PumpAsync(process.StandardOutput, stdout, null);
-        var stderrPump = PumpAsync(process.StandardError, stderr, listening);
+        var lineWritten = new LineSignal();
+        var stdoutPump = PumpAsync(process.StandardOutput, stdout, null, lineWritten.Pulse);
+        var stderrPump = PumpAsync(process.StandardError, stderr, listening, lineWritten.Pulse);
         using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         int port;
         try
@@ -134,10 +141,52 @@ public sealed partial class InterposeProcess : IAsyncDisposable
             throw new InvalidOperationException($"{Path.GetFileName(program)} did not start: " + string.Join('\n', stderr), ex);
         }
 
-        return new InterposeProcess(process, home, port, stdoutPump, stderrPump, stdout, stderr);
+        return new InterposeProcess(process, home, port, stdoutPump, stderrPump, stdout, stderr, lineWritten);
     }
 
-    private static async Task PumpAsync(StreamReader reader, List<string> lines, TaskCompletionSource<int>? listening)
+    /// <summary>
+    /// The first line on standard output or standard error that <paramref name="match"/> accepts, now or when it is
+    /// written; fails after <see cref="BoundedRead.Limit"/>, or when the process has exited without writing it.
+    /// </summary>
+    public async Task<string> WaitForLineAsync(Func<string, bool> match)
+    {
+        var deadline = DateTime.UtcNow + BoundedRead.Limit;
+        while (true)
+        {
+            // Taken before looking, so that a line written in between still wakes this wait.
+            var changed = _lineWritten.Next;
+            if (StandardOutput.Concat(StandardError).FirstOrDefault(match) is { } line)
+            {
+                return line;
+            }
+
+            var remaining = deadline - DateTime.UtcNow;
+            if (remaining <= TimeSpan.Zero || (_stdoutPump.IsCompleted && _stderrPump.IsCompleted))
+            {
+                throw new TimeoutException("no such line from the process; it wrote:\n" + string.Join('\n', StandardError.Concat(StandardOutput)));
+            }
+
+            await Task.WhenAny(changed, Task.WhenAll(_stdoutPump, _stderrPump), Task.Delay(remaining));
+        }
+    }
+
+    /// <summary>Sends SIGTERM and returns at once (<see cref="WaitForExitAsync"/> waits for the exit).</summary>
+    public async Task SignalTerminateAsync()
+    {
+        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)])!;
+        await kill.WaitForExitAsync();
+    }
+
+    /// <summary>Waits (at most 60 s) for the process to exit and for its output to be read; returns the exit code.</summary>
+    public async Task<int> WaitForExitAsync()
+    {
+        using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await _process.WaitForExitAsync(guard.Token);
+        await Task.WhenAll(_stdoutPump, _stderrPump);
+        return _process.ExitCode;
+    }
+
+    private static async Task PumpAsync(StreamReader reader, List<string> lines, TaskCompletionSource<int>? listening, Action? written = null)
     {
         while (await reader.ReadLineAsync() is { } line)
         {
@@ -145,6 +194,8 @@ public sealed partial class InterposeProcess : IAsyncDisposable
             {
                 lines.Add(line);
             }
+
+            written?.Invoke();
 
             if (listening is not null && ListeningLine().Match(line) is { Success: true } match)
             {
@@ -179,12 +230,8 @@ public sealed partial class InterposeProcess : IAsyncDisposable
     /// <summary>Sends SIGTERM and waits for the exit code.</summary>
     public async Task<int> TerminateAsync()
     {
-        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)])!;
-        await kill.WaitForExitAsync();
-        using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await _process.WaitForExitAsync(guard.Token);
-        await Task.WhenAll(_stdoutPump, _stderrPump);
-        return _process.ExitCode;
+        await SignalTerminateAsync();
+        return await WaitForExitAsync();
     }
 
     public async ValueTask DisposeAsync()
@@ -196,6 +243,16 @@ public sealed partial class InterposeProcess : IAsyncDisposable
         }
 
         _process.Dispose();
+    }
+
+    /// <summary>A task completed (and replaced) each time the process writes a line, so a waiter wakes without polling.</summary>
+    private sealed class LineSignal
+    {
+        private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Next => Volatile.Read(ref _next).Task;
+
+        public void Pulse() => Interlocked.Exchange(ref _next, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
 
     [GeneratedRegex(@"^Interpose listening on 127\.0\.0\.1:(\d+)")]

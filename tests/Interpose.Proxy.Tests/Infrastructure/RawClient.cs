@@ -41,19 +41,61 @@ public static class RawClient
         return ssl;
     }
 
-    /// <summary>Reads until the peer closes.</summary>
+    /// <summary>Reads until the peer closes (each read bounded by <see cref="BoundedRead.Limit"/>).</summary>
+    /// <exception cref="IOException">The connection was reset; <see cref="ReadUntilClosedAsync"/> keeps what came before.</exception>
     public static async Task<byte[]> ReadToEndAsync(Stream stream)
     {
         using var buffer = new MemoryStream();
-        await stream.CopyToAsync(buffer);
+        var chunk = new byte[16 * 1024];
+        int n;
+        while ((n = await stream.ReadBoundedAsync(chunk)) > 0)
+        {
+            buffer.Write(chunk, 0, n);
+        }
+
         return buffer.ToArray();
     }
 
-    /// <summary>Reads exactly <paramref name="count"/> bytes.</summary>
+    /// <summary>
+    /// Reads until the connection ends, by an orderly close or by a reset, and keeps every byte that came before the
+    /// end: a peer that answers (a 503, say) and then closes with the request unread sends a reset after its answer,
+    /// and that is an answer, not "closed without an answer".
+    /// </summary>
+    public static async Task<ConnectionEnd> ReadUntilClosedAsync(Stream stream)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        try
+        {
+            int n;
+            while ((n = await stream.ReadBoundedAsync(chunk)) > 0)
+            {
+                buffer.Write(chunk, 0, n);
+            }
+        }
+        catch (IOException)
+        {
+            return new ConnectionEnd(buffer.ToArray(), Reset: true);
+        }
+
+        return new ConnectionEnd(buffer.ToArray(), Reset: false);
+    }
+
+    /// <summary>Reads exactly <paramref name="count"/> bytes (each read bounded by <see cref="BoundedRead.Limit"/>).</summary>
     public static async Task<string> ReadAsciiAsync(Stream stream, int count)
     {
         var bytes = new byte[count];
-        await stream.ReadExactlyAsync(bytes);
+        await stream.ReadExactlyBoundedAsync(bytes);
         return Encoding.Latin1.GetString(bytes);
     }
+}
+
+/// <summary>How a connection ended for the client: what it received first, and whether the end was a reset.</summary>
+public sealed record ConnectionEnd(byte[] Received, bool Reset)
+{
+    /// <summary>Nothing at all came back: the connection was closed or reset without an answer.</summary>
+    public bool Unanswered => Received.Length == 0;
+
+    /// <summary>The received bytes as Latin-1 text.</summary>
+    public string Text => Encoding.Latin1.GetString(Received);
 }

@@ -54,7 +54,7 @@ public sealed class RawOrigin : IAsyncDisposable
             var head = new List<byte>();
             var buffer = new byte[4096];
             int n;
-            while ((n = await stream.ReadAsync(buffer)) > 0)
+            while ((n = await stream.ReadBoundedAsync(buffer)) > 0)
             {
                 origin!.Record(buffer.AsSpan(0, n));
                 for (var i = 0; i < n; i++)
@@ -118,6 +118,11 @@ public sealed class RawOrigin : IAsyncDisposable
             {
                 // The proxy closed the connection: a normal end for a test origin.
             }
+            catch (TimeoutException)
+            {
+                // A read got nothing for BoundedRead.Limit: the origin closes this connection, as a real origin's idle
+                // timeout would, so that whatever the test awaits through it ends instead of hanging.
+            }
         }
     }
 
@@ -128,7 +133,7 @@ public sealed class RawOrigin : IAsyncDisposable
         var one = new byte[1];
         while (true)
         {
-            var n = await stream.ReadAsync(one);
+            var n = await stream.ReadBoundedAsync(one);
             if (n == 0)
             {
                 throw new EndOfStreamException("closed before the end of the head: " + Encoding.Latin1.GetString(bytes.ToArray()));
@@ -143,19 +148,13 @@ public sealed class RawOrigin : IAsyncDisposable
         }
     }
 
-    /// <summary>Keeps a connection open until the peer closes it (or the origin is disposed).</summary>
-    public static async Task WaitForCloseAsync(Stream stream)
-    {
-        var buffer = new byte[4096];
-        while (await stream.ReadAsync(buffer) > 0)
-        {
-        }
-    }
+    /// <summary>Keeps a connection open until the peer closes it (or the origin is disposed, or <see cref="BoundedRead.Limit"/> passes without a byte).</summary>
+    public static async Task WaitForCloseAsync(Stream stream) => await stream.DrainBoundedAsync(4096);
 
     public static async Task ReadExactlyAsync(Stream stream, int count)
     {
         var buffer = new byte[count];
-        await stream.ReadExactlyAsync(buffer);
+        await stream.ReadExactlyBoundedAsync(buffer);
     }
 
     public async ValueTask DisposeAsync()

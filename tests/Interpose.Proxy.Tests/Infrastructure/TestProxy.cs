@@ -40,7 +40,7 @@ public sealed class TestProxy : IAsyncDisposable
     /// <summary>The Interpose CA certificate as a PEM file, for curl --cacert.</summary>
     public string CaPemPath => Authority.CertificatePath!;
 
-    // logs: also receives the proxy's logs (e.g. a LogRecorder), when given.
+    /// <summary>Starts a proxy; <paramref name="logs"/>, when given, receives every event it logs.</summary>
     public static async Task<TestProxy> StartAsync(ITestOutputHelper? output = null, Action<ProxyOptions>? configure = null, LogLevel minimumLevel = LogLevel.Debug, ILoggerProvider? logs = null)
     {
         var home = Directory.CreateTempSubdirectory("interpose-test-").FullName;

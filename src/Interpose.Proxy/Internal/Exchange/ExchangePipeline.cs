@@ -197,7 +197,7 @@ internal sealed class ExchangePipeline : IDisposable
         var bodyPending = forward.BodyPending;
         var transformed = bodyPending && request.Transform is not null;
         long? bodyInHand = request.HasBody && (request.BodyReplaced || received.Framing.Kind != BodyKind.None) ? request.Body.Length : null;
-        var relay = ForwardingRules.PrepareRequest(request.Headers, received.Upgrade, received.Framing.Kind, bodyPending, transformed, bodyInHand);
+        var relay = ForwardingRules.PrepareRequest(request.Headers, received.Upgrade, received.Framing, bodyPending, transformed, bodyInHand);
         if (relay == RequestBodyRelay.Rechunked)
         {
             // Chunked is an HTTP/1.1 feature (RFC 9112 §7).

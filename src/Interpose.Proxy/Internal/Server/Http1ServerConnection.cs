@@ -299,7 +299,7 @@ internal sealed class Http1ServerConnection : IClientSide, IDisposable
     {
         var hasBody = framing.Kind != BodyKind.None;
         var transform = hasBody ? response.Transform : null;
-        var plan = ResponseRelayPlan.For(framing.Kind, _clientVersion, transform is not null);
+        var plan = ResponseRelayPlan.For(framing, _clientVersion, transform is not null);
         if (plan.CloseDelimited)
         {
             keepAlive = false;
