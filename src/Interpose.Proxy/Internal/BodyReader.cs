@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using Interpose.Core.Http;
@@ -26,9 +27,26 @@ internal static class BodyReader
     /// </remarks>
     /// <exception cref="IOException">The connection closed before the body was complete.</exception>
     /// <exception cref="HttpProtocolException">The chunked framing is malformed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (by a
+    /// <see cref="DataRateMonitor"/> when the measured peer was too slow).</exception>
+    public static ValueTask<long> RelayAsync(
+        PipeReader source, BodyFraming framing, ChunkedDecoder decoder, IBodySink sink, bool raw, Transport? destination, CancellationToken cancellationToken) =>
+        RelayAsync(source, framing, decoder, sink, raw, destination, readRate: null, writeRate: null, cancellationToken);
+
+    /// <summary>Relays a body, measuring the waits on the source (<paramref name="readRate"/>) or on the sink (<paramref name="writeRate"/>).</summary>
+    /// <remarks>
+    /// Only a wait on the measured side counts: a read that did not complete at once for the source (the sender is
+    /// slow), a write that did not for the sink (the receiver is slow). Read bytes are counted as they arrive on the
+    /// wire (chunk framing included); written bytes as handed to the sink.
+    /// </remarks>
+    /// <exception cref="IOException">The connection closed before the body was complete.</exception>
+    /// <exception cref="HttpProtocolException">The chunked framing is malformed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (by a
+    /// <see cref="DataRateMonitor"/> when the measured peer was too slow).</exception>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public static async ValueTask<long> RelayAsync(
-        PipeReader source, BodyFraming framing, ChunkedDecoder decoder, IBodySink sink, bool raw, Transport? destination, CancellationToken cancellationToken)
+        PipeReader source, BodyFraming framing, ChunkedDecoder decoder, IBodySink sink, bool raw, Transport? destination,
+        DataRateMonitor? readRate, DataRateMonitor? writeRate, CancellationToken cancellationToken)
     {
         try
         {
@@ -42,7 +60,8 @@ internal static class BodyReader
                     var remaining = framing.ContentLength;
                     while (remaining > 0)
                     {
-                        var result = await ReadAsync(source, destination, cancellationToken);
+                        var result = await ReadAsync(source, destination, readRate, cancellationToken);
+                        readRate?.WaitEnded();
                         var buffer = result.Buffer;
                         if (buffer.IsEmpty && result.IsCompleted)
                         {
@@ -50,8 +69,11 @@ internal static class BodyReader
                         }
 
                         var take = buffer.Slice(0, Math.Min(remaining, buffer.Length));
+                        readRate?.Transferred(take.Length);
                         HoldSegmentsPast(destination, total + take.Length);
-                        await sink.WriteAsync(take, cancellationToken);
+                        await WriteAsync(sink, take, writeRate, cancellationToken);
+                        writeRate?.WaitEnded();
+                        writeRate?.Transferred(take.Length);
                         remaining -= take.Length;
                         total += take.Length;
                         source.AdvanceTo(take.End);
@@ -63,12 +85,16 @@ internal static class BodyReader
                     // RFC 9112 §6.3 item 8: the body is everything until the server closes.
                     while (true)
                     {
-                        var result = await ReadAsync(source, destination, cancellationToken);
+                        var result = await ReadAsync(source, destination, readRate, cancellationToken);
+                        readRate?.WaitEnded();
                         var buffer = result.Buffer;
                         if (!buffer.IsEmpty)
                         {
+                            readRate?.Transferred(buffer.Length);
                             HoldSegmentsPast(destination, total + buffer.Length);
-                            await sink.WriteAsync(buffer, cancellationToken);
+                            await WriteAsync(sink, buffer, writeRate, cancellationToken);
+                            writeRate?.WaitEnded();
+                            writeRate?.Transferred(buffer.Length);
                             total += buffer.Length;
                         }
 
@@ -82,12 +108,14 @@ internal static class BodyReader
                     break;
 
                 case BodyKind.Chunked:
-                    total = await RelayChunkedAsync(source, decoder, sink, raw, destination, cancellationToken);
-                    await sink.CompleteAsync(raw ? null : decoder.Trailers, cancellationToken);
+                    total = await RelayChunkedAsync(source, decoder, sink, raw, destination, readRate, writeRate, cancellationToken);
+                    await CompleteAsync(sink, raw ? null : decoder.Trailers, writeRate, cancellationToken);
+                    writeRate?.WaitEnded();
                     return total;
             }
 
-            await sink.CompleteAsync(null, cancellationToken);
+            await CompleteAsync(sink, null, writeRate, cancellationToken);
+            writeRate?.WaitEnded();
             return total;
         }
         finally
@@ -97,13 +125,15 @@ internal static class BodyReader
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<long> RelayChunkedAsync(PipeReader source, ChunkedDecoder decoder, IBodySink sink, bool raw, Transport? destination, CancellationToken cancellationToken)
+    private static async ValueTask<long> RelayChunkedAsync(
+        PipeReader source, ChunkedDecoder decoder, IBodySink sink, bool raw, Transport? destination, DataRateMonitor? readRate, DataRateMonitor? writeRate, CancellationToken cancellationToken)
     {
         decoder.Reset();
         long total = 0;
         while (true)
         {
-            var result = await ReadAsync(source, destination, cancellationToken);
+            var result = await ReadAsync(source, destination, readRate, cancellationToken);
+            readRate?.WaitEnded();
             var buffer = result.Buffer;
             var rest = buffer;
             var completed = false;
@@ -116,7 +146,9 @@ internal static class BodyReader
                     HoldSegmentsPast(destination, total);
                     if (!raw)
                     {
-                        await sink.WriteAsync(data, cancellationToken);
+                        await WriteAsync(sink, data, writeRate, cancellationToken);
+                        writeRate?.WaitEnded();
+                        writeRate?.Transferred(data.Length);
                     }
                 }
 
@@ -133,13 +165,13 @@ internal static class BodyReader
                 }
             }
 
-            if (raw)
+            var passed = buffer.Slice(buffer.Start, rest.Start);
+            readRate?.Transferred(passed.Length);
+            if (raw && !passed.IsEmpty)
             {
-                var passed = buffer.Slice(buffer.Start, rest.Start);
-                if (!passed.IsEmpty)
-                {
-                    await sink.WriteAsync(passed, cancellationToken);
-                }
+                await WriteAsync(sink, passed, writeRate, cancellationToken);
+                writeRate?.WaitEnded();
+                writeRate?.Transferred(passed.Length);
             }
 
             if (completed)
@@ -157,16 +189,43 @@ internal static class BodyReader
         }
     }
 
-    /// <summary>Reads on; before waiting for input, sends whatever the destination holds back (nothing may wait on it).</summary>
-    private static ValueTask<ReadResult> ReadAsync(PipeReader source, Transport? destination, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads on; before waiting for input, sends whatever the destination holds back (nothing may wait on it) and
+    /// starts timing the wait on the sender. The caller ends the timing when the read returns.
+    /// </summary>
+    private static ValueTask<ReadResult> ReadAsync(PipeReader source, Transport? destination, DataRateMonitor? rate, CancellationToken cancellationToken)
     {
         var read = source.ReadAsync(cancellationToken);
         if (!read.IsCompleted)
         {
             destination?.ReleaseSegments();
+            rate?.WaitStarted();
         }
 
         return read;
+    }
+
+    /// <summary>Writes to the sink, timing the wait on the receiver if the write does not complete at once; the caller ends it.</summary>
+    private static ValueTask WriteAsync(IBodySink sink, ReadOnlySequence<byte> data, DataRateMonitor? rate, CancellationToken cancellationToken)
+    {
+        var write = sink.WriteAsync(data, cancellationToken);
+        if (!write.IsCompleted)
+        {
+            rate?.WaitStarted();
+        }
+
+        return write;
+    }
+
+    private static ValueTask CompleteAsync(IBodySink sink, HttpHeaders? trailers, DataRateMonitor? rate, CancellationToken cancellationToken)
+    {
+        var complete = sink.CompleteAsync(trailers, cancellationToken);
+        if (!complete.IsCompleted)
+        {
+            rate?.WaitStarted();
+        }
+
+        return complete;
     }
 
     private static void HoldSegmentsPast(Transport? destination, long relayed)

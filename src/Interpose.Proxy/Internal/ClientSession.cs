@@ -101,6 +101,8 @@ internal sealed partial class ClientSession
         {
             _requestHeadTimeout?.Dispose();
             _responseHeadTimeout?.Dispose();
+            _requestBodyRate?.Dispose();
+            _responseRate?.Dispose();
             await _rt.Addons.NotifyAsync("ClientDisconnectedAsync", _info, static (a, c, ct) => a.ClientDisconnectedAsync(c, ct), _rt.Logger, CancellationToken.None);
         }
     }
@@ -287,8 +289,9 @@ internal sealed partial class ClientSession
                     await _client.Stream.WriteAsync(Continue100, ct);
                 }
 
+                // Measured as a streamed body is: buffering for a hook must not let a client trickle indefinitely.
                 var sink = new BufferingSink(_rt.Options.MaxBufferedBodyBytes);
-                await BodyReader.RelayAsync(_client.Input, requestFraming, _requestDecoder, sink, raw: false, destination: null, ct);
+                await RelayRequestBodyAsync(request, requestFraming, sink, raw: false, destination: null, fromFirstByte: false, ct);
                 requestBodyPending = false;
                 request.SetBufferedBody(sink.Body);
                 request.Trailers = sink.Trailers;
@@ -310,7 +313,7 @@ internal sealed partial class ClientSession
             {
                 if (requestBodyPending)
                 {
-                    keepAlive &= await DrainAsync(requestFraming, ct);
+                    keepAlive &= await DrainAsync(request, requestFraming, ct);
                 }
 
                 if (!_rt.Addons.IsEmpty)
@@ -457,7 +460,7 @@ internal sealed partial class ClientSession
 
                 if (requestBodyPending)
                 {
-                    bodyTask = SendRequestBodyAsync(streamBody, request.StreamTransform, upstream.Transport, sendRawChunked, exchange.Timings, exchangeCts!);
+                    bodyTask = SendRequestBodyAsync(request, streamBody, request.StreamTransform, upstream.Transport, sendRawChunked, exchange.Timings, exchangeCts!);
                 }
                 else
                 {
@@ -479,13 +482,14 @@ internal sealed partial class ClientSession
                 await upstream.DisposeAsync();
                 if (bodyTask is not null)
                 {
-                    // A malformed streamed body (RFC 9112 §7.1) cancels the wait for the response: the client's fault
-                    // is the failure to report (400), not the cancelled wait (which would read as a 504).
+                    // A malformed streamed body (RFC 9112 §7.1), or one sent below the minimum rate, cancels the wait for
+                    // the response: the client's fault is the failure to report (400, 408), not the cancelled wait
+                    // (which would read as a 504).
                     await exchangeCts!.CancelAsync();
-                    if (await bodyTask is HttpProtocolException malformedBody)
+                    if (await bodyTask is { } clientFault and (HttpProtocolException or MinDataRateException))
                     {
                         _phase = ExchangePhase.ClientRequest;
-                        ExceptionDispatchInfo.Throw(malformedBody);
+                        ExceptionDispatchInfo.Throw(clientFault);
                     }
                 }
 
@@ -497,7 +501,7 @@ internal sealed partial class ClientSession
         {
             return await RelayResponseAsync(exchange, upstream, responseHead, clientVersion, keepAlive, bodyTask, exchangeCts, exchangeToken);
         }
-        catch
+        catch (Exception ex)
         {
             if (exchangeCts is not null)
             {
@@ -505,6 +509,14 @@ internal sealed partial class ClientSession
             }
 
             await upstream.DisposeAsync();
+
+            // The response was under way when the request body, still streaming, fell below the minimum rate: that,
+            // not the cancelled relay, is why the exchange ended.
+            if (ex is OperationCanceledException && bodyTask is not null && await bodyTask is MinDataRateException slowBody)
+            {
+                ExceptionDispatchInfo.Throw(slowBody);
+            }
+
             throw;
         }
     }
@@ -611,7 +623,7 @@ internal sealed partial class ClientSession
         }
         else
         {
-            (bytes, keepAlive) = await StreamResponseAsync(upstream, response, responseHead, responseFraming, request.Method, clientVersion, keepAlive, ct);
+            (bytes, keepAlive) = await StreamResponseAsync(upstream, request, response, responseFraming, clientVersion, keepAlive, ct);
         }
 
         // 9. Reuse the origin connection only when both bodies ended cleanly.
@@ -649,7 +661,7 @@ internal sealed partial class ClientSession
     /// <summary>Relays a streamed response body with the framing the client can read.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<(long Bytes, bool KeepAlive)> StreamResponseAsync(
-        UpstreamConnection upstream, HttpResponse response, HttpResponseHead responseHead, BodyFraming framing, string method, Version clientVersion, bool keepAlive, CancellationToken ct)
+        UpstreamConnection upstream, HttpRequest request, HttpResponse response, BodyFraming framing, Version clientVersion, bool keepAlive, CancellationToken ct)
     {
         var clientIs10 = clientVersion == HttpVersion.Version10;
         var hasBody = framing.Kind != BodyKind.None;
@@ -693,6 +705,27 @@ internal sealed partial class ClientSession
         _scratch.ResetWrittenCount();
         Http1Parser.WriteResponseHead(response.Version, response.StatusCode, response.ReasonPhrase, headers, _scratch);
 
+        // From the head on, the client is measured while the proxy waits for writes to it (not for the origin).
+        var rate = StartResponseRate(ct, out var clientToken);
+        try
+        {
+            return await SendStreamedResponseAsync(upstream, framing, raw, rechunk, transform, keepAlive, rate, clientToken);
+        }
+        catch (OperationCanceledException ex) when (rate is { Violated: true })
+        {
+            throw ClientTooSlow(rate, request, ExchangePhase.ClientResponse, ex);
+        }
+        finally
+        {
+            rate?.Stop();
+        }
+    }
+
+    /// <summary>Sends the head in <see cref="_scratch"/> and relays the body, timing the writes to the client.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<(long Bytes, bool KeepAlive)> SendStreamedResponseAsync(
+        UpstreamConnection upstream, BodyFraming framing, bool raw, bool rechunk, BodyTransform? transform, bool keepAlive, DataRateMonitor? rate, CancellationToken ct)
+    {
         // A small body that already arrived with the head leaves in the same write: one TLS record and one syscall
         // instead of two, which is most of an API response's cost.
         if (raw && framing.Kind == BodyKind.ContentLength && framing.ContentLength <= MaxCoalescedBodyBytes
@@ -707,22 +740,22 @@ internal sealed partial class ClientSession
                 }
 
                 upstream.Transport.Input.AdvanceTo(body.End);
-                await _client.Stream.WriteAsync(_scratch.WrittenMemory, ct);
+                await WriteToClientAsync(_scratch.WrittenMemory, rate, ct);
                 return (framing.ContentLength, keepAlive);
             }
 
             upstream.Transport.Input.AdvanceTo(ready.Buffer.Start);
         }
 
-        await _client.Stream.WriteAsync(_scratch.WrittenMemory, ct);
-        if (!hasBody)
+        await WriteToClientAsync(_scratch.WrittenMemory, rate, ct);
+        if (framing.Kind == BodyKind.None)
         {
             return (0, keepAlive);
         }
 
         IBodySink sink = raw ? new StreamSink(_client.Stream) : new ReframingSink(_client.Stream, rechunk, transform, _bodyScratch);
         _phase = ExchangePhase.Response;
-        var bytes = await BodyReader.RelayAsync(upstream.Transport.Input, framing, _responseDecoder, sink, raw, _client, ct);
+        var bytes = await BodyReader.RelayAsync(upstream.Transport.Input, framing, _responseDecoder, sink, raw, _client, readRate: null, writeRate: rate, ct);
         return (bytes, keepAlive);
     }
 
@@ -748,32 +781,47 @@ internal sealed partial class ClientSession
         _scratch.ResetWrittenCount();
         Http1Parser.WriteResponseHead(HttpVersion.Version11, response.StatusCode, response.ReasonPhrase, headers, _scratch);
         var body = bodyAllowed ? response.Body : ReadOnlyMemory<byte>.Empty;
-        if (body.Length <= _scratch.FreeCapacity)
+        var rate = StartResponseRate(ct, out var clientToken);
+        try
         {
-            _scratch.Write(body.Span);
-            await _client.Stream.WriteAsync(_scratch.WrittenMemory, ct);
+            if (body.Length <= _scratch.FreeCapacity)
+            {
+                _scratch.Write(body.Span);
+                await WriteToClientAsync(_scratch.WrittenMemory, rate, clientToken);
+            }
+            else
+            {
+                await WriteToClientAsync(_scratch.WrittenMemory, rate, clientToken);
+                await WriteToClientAsync(body, rate, clientToken);
+            }
         }
-        else
+        catch (OperationCanceledException ex) when (rate is { Violated: true })
         {
-            await _client.Stream.WriteAsync(_scratch.WrittenMemory, ct);
-            await _client.Stream.WriteAsync(body, ct);
+            throw ClientTooSlow(rate, exchange.Request, ExchangePhase.ClientResponse, ex);
+        }
+        finally
+        {
+            rate?.Stop();
         }
 
-        _ = exchange;
         return body.Length;
     }
 
     /// <summary>Copies the client's streamed request body to the origin; returns the failure, if any, as a value.</summary>
-    private async Task<Exception?> SendRequestBodyAsync(BodyFraming framing, BodyTransform? transform, Transport upstream, bool raw, ExchangeTimings timings, CancellationTokenSource exchangeCts)
+    private async Task<Exception?> SendRequestBodyAsync(HttpRequest request, BodyFraming framing, BodyTransform? transform, Transport upstream, bool raw, ExchangeTimings timings, CancellationTokenSource exchangeCts)
     {
         try
         {
             IBodySink sink = raw ? new StreamSink(upstream.Stream) : new ReframingSink(upstream.Stream, chunked: transform is not null, transform, new ArrayBufferWriter<byte>());
-            _rt.Metrics.BytesUpstream(await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw, upstream, exchangeCts.Token));
+
+            // RFC 9110 §10.1.1: a client that sent Expect: 100-continue may wait for the origin's 100 before its body;
+            // that wait is the origin's, so the rate's clock starts with the first body byte.
+            var expectsContinue = request.Headers.Contains("Expect");
+            _rt.Metrics.BytesUpstream(await RelayRequestBodyAsync(request, framing, sink, raw, upstream, fromFirstByte: expectsContinue, exchangeCts.Token));
             timings.RequestSent = _rt.Time.GetTimestamp();
             return null;
         }
-        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or HttpProtocolException or ObjectDisposedException)
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or HttpProtocolException or ObjectDisposedException or MinDataRateException)
         {
             // The client stopped sending, or the origin stopped reading: the response side decides what the
             // client sees; a half-sent request must not leave the exchange waiting for the origin forever.
@@ -849,7 +897,8 @@ internal sealed partial class ClientSession
     }
 
     /// <summary>Reads and discards an unread request body, up to a limit; false when the connection must close.</summary>
-    private async ValueTask<bool> DrainAsync(BodyFraming framing, CancellationToken ct)
+    /// <exception cref="MinDataRateException">The client sent the body below the minimum rate.</exception>
+    private async ValueTask<bool> DrainAsync(HttpRequest request, BodyFraming framing, CancellationToken ct)
     {
         if (framing.Kind == BodyKind.ContentLength && framing.ContentLength > MaxDrainBytes)
         {
@@ -859,7 +908,7 @@ internal sealed partial class ClientSession
         var sink = new BufferingSink(MaxDrainBytes);
         try
         {
-            await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw: false, destination: null, ct);
+            await RelayRequestBodyAsync(request, framing, sink, raw: false, destination: null, fromFirstByte: request.Headers.Contains("Expect"), ct);
             return true;
         }
         catch (BodyTooLargeException)

@@ -66,6 +66,9 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 304, Level = LogLevel.Information, Message = "{Client}: CONNECT to port {Port} is not allowed, answered 403")]
     public static partial void ConnectPortRefused(ILogger logger, ClientConnection client, int port);
 
+    [LoggerMessage(EventId = 310, Level = LogLevel.Information, Message = "{Client}: {Host}:{Port}: the client moved the body below the minimum data rate ({Rate}) in phase {Phase}: {Bytes} bytes in {WaitedSeconds:0.0} s of waiting on it; exchange ended")]
+    public static partial void MinDataRateViolated(ILogger logger, ClientConnection client, string host, int port, ExchangePhase phase, MinDataRate rate, long bytes, double waitedSeconds);
+
     [LoggerMessage(EventId = 199, Level = LogLevel.Error, Message = "{Client}: unexpected failure; connection closed")]
     public static partial void SessionCrashed(ILogger logger, ClientConnection client, Exception exception);
 }
