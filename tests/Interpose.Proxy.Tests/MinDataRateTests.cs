@@ -52,6 +52,39 @@ public sealed class MinDataRateTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task The_command_takes_the_rate_from_its_flag()
+    {
+        var originClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var origin = new RawOrigin(async stream =>
+        {
+            await RawOrigin.ReadHeadAsync(stream);
+            await RawOrigin.WaitForCloseAsync(stream);
+            originClosed.TrySetResult();
+        });
+        var home = Directory.CreateTempSubdirectory("interpose-rate-").FullName;
+        try
+        {
+            await using var proxy = await InterposeProcess.StartAsync(home, "--min-data-rate", "1000000:0.2");
+            using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+            await socket.ConnectAsync(IPAddress.Loopback, proxy.Port);
+            await using var client = new NetworkStream(socket, ownsSocket: false);
+
+            // Half of the body, then nothing: 50 KB earn over 200 s of waiting at the default 240 B/s (past the
+            // bound), 0.2 s at the flag's rate.
+            await client.WriteAsync(Encoding.ASCII.GetBytes(
+                $"POST http://127.0.0.1:{origin.Port}/upload HTTP/1.1\r\nHost: 127.0.0.1:{origin.Port}\r\nContent-Length: 100000\r\n\r\n"));
+            await client.WriteAsync(new byte[50_000]);
+
+            Assert.StartsWith("HTTP/1.1 408 ", await ReadUntilClosedAsync(client).WaitAsync(Bound), StringComparison.Ordinal);
+            await originClosed.Task.WaitAsync(Bound);
+        }
+        finally
+        {
+            Directory.Delete(home, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_body_buffered_for_a_hook_is_measured_too()
     {
         await using var origin = RawOrigin.Recording();

@@ -189,6 +189,8 @@ internal sealed class DataRateMonitor : IDisposable
             var secondsWaited = ticksWaited / (double)_time.TimestampFrequency;
             if (inProgress && secondsWaited >= allowed)
             {
+                // NOTE: cancelled under the lock, as TimeoutScope does, so that a late look cannot cancel the next
+                // body's token after Stop/Start; the lock is reentrant should a read's continuation run inline.
                 _violated = true;
                 _cts.Cancel();
                 return;
