@@ -15,6 +15,9 @@ namespace Interpose.Cli;
 /// <summary><c>interpose run</c>: start the proxy and print one line per exchange until Ctrl+C or SIGTERM.</summary>
 internal static class RunCommand
 {
+    /// <summary>--min-data-rate's grace period at most: a day, far past any useful grace and well inside TimeSpan.</summary>
+    private const double MaxGraceSeconds = 24 * 60 * 60;
+
     public static Command Create()
     {
         var listen = new Option<string[]>("--listen", "-l")
@@ -39,6 +42,11 @@ internal static class RunCommand
         var connectPorts = new Option<string[]>("--connect-ports") { Description = "Only allow CONNECT to these ports (comma-separated or repeated, e.g. 443,8443); default any" };
         var maxConnections = new Option<int>("--max-connections") { Description = "Open client connections at most", DefaultValueFactory = _ => ProxyOptions.DefaultMaxConnections };
         var maxPerClient = new Option<int>("--max-connections-per-client") { Description = "Open connections per client address at most", DefaultValueFactory = _ => ProxyOptions.DefaultMaxConnectionsPerClient };
+        var minDataRate = new Option<string?>("--min-data-rate")
+        {
+            Description = "Slowest a client may send a request body or read a response: BYTES_PER_SECOND[:GRACE_SECONDS] "
+                + "(default 240:5, Kestrel's); off disables it",
+        };
         var logFormat = new Option<string>("--log-format") { Description = "text or json", DefaultValueFactory = _ => "text" };
         logFormat.AcceptOnlyFromAmong("text", "json");
         var connectionStrategy = new Option<string>("--connection-strategy")
@@ -52,6 +60,7 @@ internal static class RunCommand
         {
             listen, ignoreHosts, sslInsecure, upstreamCa, via, quiet, verbose, metrics, logFormat,
             proxyAuth, proxyAuthFile, allowOpenProxy, allowClient, connectPorts, maxConnections, maxPerClient, connectionStrategy,
+            minDataRate,
         };
 
         CaSourceOptions.AddTo(command);
@@ -87,6 +96,12 @@ internal static class RunCommand
                 UseOpenSslCipherConfiguration = RuntimeTuning.OpenSslConfiguration is not null,
             };
             ApplyAccessOptions(options, result.GetValue(proxyAuth) ?? [], result.GetValue(proxyAuthFile), result.GetValue(allowClient) ?? [], result.GetValue(connectPorts) ?? []);
+            if (result.GetValue(minDataRate) is { } rateText)
+            {
+                var rate = ParseMinDataRate(rateText);
+                options.Timeouts.MinRequestBodyDataRate = rate;
+                options.Timeouts.MinResponseDataRate = rate;
+            }
 
             var endpoints = result.GetValue(listen) ?? [];
             if (endpoints.Length > 0)
@@ -220,6 +235,31 @@ internal static class RunCommand
                 ? value
                 : throw new CliUsageException($"--connect-ports: '{port}' is not a TCP port (1-65535)"));
         }
+    }
+
+    /// <summary>
+    /// --min-data-rate: BYTES_PER_SECOND[:GRACE_SECONDS] (the grace period defaults to Kestrel's 5 s), or <c>off</c>
+    /// (null: no minimum).
+    /// </summary>
+    /// <exception cref="CliUsageException">The text is neither.</exception>
+    internal static MinDataRate? ParseMinDataRate(string text)
+    {
+        if (text.Equals("off", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        var colon = text.IndexOf(':', StringComparison.Ordinal);
+        var rateText = colon < 0 ? text : text[..colon];
+        var graceSeconds = ProxyTimeouts.DefaultMinRequestBodyDataRate.GracePeriod.TotalSeconds;
+        const NumberStyles Decimal = NumberStyles.AllowDecimalPoint;
+        if (double.TryParse(rateText, Decimal, CultureInfo.InvariantCulture, out var bytesPerSecond) && bytesPerSecond > 0 && double.IsFinite(bytesPerSecond)
+            && (colon < 0 || (double.TryParse(text.AsSpan(colon + 1), Decimal, CultureInfo.InvariantCulture, out graceSeconds) && graceSeconds <= MaxGraceSeconds)))
+        {
+            return new MinDataRate(bytesPerSecond, TimeSpan.FromSeconds(graceSeconds));
+        }
+
+        throw new CliUsageException($"--min-data-rate: '{text}' is not BYTES_PER_SECOND[:GRACE_SECONDS] with a rate above 0 (e.g. 240:5), or off");
     }
 
     /// <summary>HOST:PORT, [IPv6]:PORT, or a bare port (loopback).</summary>

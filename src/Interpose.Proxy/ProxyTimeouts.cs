@@ -38,6 +38,18 @@ public sealed class ProxyTimeouts
     /// <summary>Graceful shutdown: exchanges in flight get 10 s to finish before connections are closed.</summary>
     public static readonly TimeSpan DefaultShutdown = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// The slowest a client may send a request body: 240 bytes/s after a 5 s grace period, Kestrel's
+    /// MinRequestBodyDataRate (a body trickled a byte at a time would otherwise hold a client and an origin
+    /// connection indefinitely).
+    /// </summary>
+    public static readonly MinDataRate DefaultMinRequestBodyDataRate = new(240, TimeSpan.FromSeconds(5));
+
+    /// <summary>
+    /// The slowest a client may read a response: 240 bytes/s after a 5 s grace period, Kestrel's MinResponseDataRate.
+    /// </summary>
+    public static readonly MinDataRate DefaultMinResponseDataRate = new(240, TimeSpan.FromSeconds(5));
+
     /// <summary>TCP connect to an origin.</summary>
     public TimeSpan Connect { get; set; } = DefaultConnect;
 
@@ -61,4 +73,21 @@ public sealed class ProxyTimeouts
 
     /// <summary>Letting exchanges in flight finish on shutdown.</summary>
     public TimeSpan Shutdown { get; set; } = DefaultShutdown;
+
+    /// <summary>
+    /// The slowest a client may send a request body (streamed to the origin, buffered for a hook, or drained), counting
+    /// only the time the proxy waits for the client's next bytes; null turns the check off. Below it, the exchange
+    /// ends: 408 when no response byte was sent yet, else a close; the origin connection is closed, not pooled. When
+    /// the request carries <c>Expect: 100-continue</c>, the clock starts at the body's first byte, as the client may
+    /// rightly wait for the origin's 100 (RFC 9110 §10.1.1); until then the response-head timeout bounds the wait.
+    /// </summary>
+    public MinDataRate? MinRequestBodyDataRate { get; set; } = DefaultMinRequestBodyDataRate;
+
+    /// <summary>
+    /// The slowest a client may read a response (head and body), counting only the time the proxy waits for its writes
+    /// to the client to complete (an origin slow to send is not the client's fault); null turns the check off. Below
+    /// it, the client connection and the origin connection are closed. No rate is imposed on origins: a slow response
+    /// body may be the point (server-sent events, long polling); only the response head has a timeout.
+    /// </summary>
+    public MinDataRate? MinResponseDataRate { get; set; } = DefaultMinResponseDataRate;
 }

@@ -25,16 +25,36 @@ internal static class BodyReader
     /// <see cref="HoldSegmentsAfterBytes"/> its partial segments are held back while more input is already there,
     /// and released before every wait for input and at the end.
     /// </remarks>
-    /// <para>
-    /// With <paramref name="message"/>, its observers (<see cref="HttpMessage.Observe"/>) see the body's data as
-    /// received (a chunked body decoded) and its end, and the trailers of a chunked body are set on it.
-    /// </para>
     /// <exception cref="IOException">The connection closed before the body was complete.</exception>
     /// <exception cref="HttpProtocolException">The chunked framing is malformed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (by a
+    /// <see cref="DataRateMonitor"/> when the measured peer was too slow).</exception>
+    public static ValueTask<long> RelayAsync(
+        PipeReader source, BodyFraming framing, ChunkedDecoder decoder, IBodySink sink, bool raw, Transport? destination, CancellationToken cancellationToken) =>
+        RelayAsync(source, framing, decoder, sink, new BodyRelayOptions(raw, destination), cancellationToken);
+
+    /// <summary>Relays a body as <paramref name="options"/> say; returns the number of body bytes (decoded).</summary>
+    /// <remarks>
+    /// <para>
+    /// Rates: only a wait on the measured side counts: a read that did not complete at once for the source (the sender
+    /// is slow, <see cref="BodyRelayOptions.ReadRate"/>), a write that did not for the sink (the receiver is slow,
+    /// <see cref="BodyRelayOptions.WriteRate"/>). Read bytes are counted as they arrive on the wire (chunk framing
+    /// included); written bytes as handed to the sink.
+    /// </para>
+    /// <para>
+    /// With a <see cref="BodyRelayOptions.Message"/>, its observers (<see cref="HttpMessage.Observe"/>) see the body's
+    /// data as received (a chunked body decoded) and its end, and the trailers of a chunked body are set on it.
+    /// </para>
+    /// </remarks>
+    /// <exception cref="IOException">The connection closed before the body was complete.</exception>
+    /// <exception cref="HttpProtocolException">The chunked framing is malformed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (by a
+    /// <see cref="DataRateMonitor"/> when the measured peer was too slow).</exception>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public static async ValueTask<long> RelayAsync(
-        PipeReader source, BodyFraming framing, ChunkedDecoder decoder, IBodySink sink, bool raw, Transport? destination, CancellationToken cancellationToken, HttpMessage? message = null)
+        PipeReader source, BodyFraming framing, ChunkedDecoder decoder, IBodySink sink, BodyRelayOptions options, CancellationToken cancellationToken)
     {
+        var (raw, destination, readRate, writeRate, message) = options;
         var observers = message?.Observers ?? [];
         try
         {
@@ -48,7 +68,8 @@ internal static class BodyReader
                     var remaining = framing.ContentLength;
                     while (remaining > 0)
                     {
-                        var result = await ReadAsync(source, destination, cancellationToken);
+                        var result = await ReadAsync(source, destination, readRate, cancellationToken);
+                        readRate?.WaitEnded();
                         var buffer = result.Buffer;
                         if (buffer.IsEmpty && result.IsCompleted)
                         {
@@ -56,8 +77,11 @@ internal static class BodyReader
                         }
 
                         var take = buffer.Slice(0, Math.Min(remaining, buffer.Length));
+                        readRate?.Transferred(take.Length);
                         HoldSegmentsPast(destination, total + take.Length);
-                        await sink.WriteAsync(take, cancellationToken);
+                        await WriteAsync(sink, take, writeRate, cancellationToken);
+                        writeRate?.WaitEnded();
+                        writeRate?.Transferred(take.Length);
                         if (observers.Count > 0)
                         {
                             await ObserveAsync(observers, take, cancellationToken);
@@ -74,12 +98,16 @@ internal static class BodyReader
                     // RFC 9112 §6.3 item 8: the body is everything until the server closes.
                     while (true)
                     {
-                        var result = await ReadAsync(source, destination, cancellationToken);
+                        var result = await ReadAsync(source, destination, readRate, cancellationToken);
+                        readRate?.WaitEnded();
                         var buffer = result.Buffer;
                         if (!buffer.IsEmpty)
                         {
+                            readRate?.Transferred(buffer.Length);
                             HoldSegmentsPast(destination, total + buffer.Length);
-                            await sink.WriteAsync(buffer, cancellationToken);
+                            await WriteAsync(sink, buffer, writeRate, cancellationToken);
+                            writeRate?.WaitEnded();
+                            writeRate?.Transferred(buffer.Length);
                             if (observers.Count > 0)
                             {
                                 await ObserveAsync(observers, buffer, cancellationToken);
@@ -98,9 +126,10 @@ internal static class BodyReader
                     break;
 
                 case BodyKind.Chunked:
-                    total = await RelayChunkedAsync(source, decoder, sink, raw, destination, observers, cancellationToken);
+                    total = await RelayChunkedAsync(source, decoder, sink, options, observers, cancellationToken);
                     var trailers = decoder.Trailers;
-                    await sink.CompleteAsync(raw ? null : trailers, cancellationToken);
+                    await CompleteAsync(sink, raw ? null : trailers, writeRate, cancellationToken);
+                    writeRate?.WaitEnded();
                     if (message is not null && trailers is { Count: > 0 })
                     {
                         message.Trailers = trailers;
@@ -110,7 +139,8 @@ internal static class BodyReader
                     return total;
             }
 
-            await sink.CompleteAsync(null, cancellationToken);
+            await CompleteAsync(sink, null, writeRate, cancellationToken);
+            writeRate?.WaitEnded();
             await CompleteObserversAsync(observers, null, cancellationToken);
             return total;
         }
@@ -122,13 +152,15 @@ internal static class BodyReader
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<long> RelayChunkedAsync(
-        PipeReader source, ChunkedDecoder decoder, IBodySink sink, bool raw, Transport? destination, IReadOnlyList<IBodyObserver> observers, CancellationToken cancellationToken)
+        PipeReader source, ChunkedDecoder decoder, IBodySink sink, BodyRelayOptions options, IReadOnlyList<IBodyObserver> observers, CancellationToken cancellationToken)
     {
+        var (raw, destination, readRate, writeRate, _) = options;
         decoder.Reset();
         long total = 0;
         while (true)
         {
-            var result = await ReadAsync(source, destination, cancellationToken);
+            var result = await ReadAsync(source, destination, readRate, cancellationToken);
+            readRate?.WaitEnded();
             var buffer = result.Buffer;
             var rest = buffer;
             var completed = false;
@@ -141,7 +173,9 @@ internal static class BodyReader
                     HoldSegmentsPast(destination, total);
                     if (!raw)
                     {
-                        await sink.WriteAsync(data, cancellationToken);
+                        await WriteAsync(sink, data, writeRate, cancellationToken);
+                        writeRate?.WaitEnded();
+                        writeRate?.Transferred(data.Length);
                     }
 
                     if (observers.Count > 0)
@@ -163,13 +197,13 @@ internal static class BodyReader
                 }
             }
 
-            if (raw)
+            var passed = buffer.Slice(buffer.Start, rest.Start);
+            readRate?.Transferred(passed.Length);
+            if (raw && !passed.IsEmpty)
             {
-                var passed = buffer.Slice(buffer.Start, rest.Start);
-                if (!passed.IsEmpty)
-                {
-                    await sink.WriteAsync(passed, cancellationToken);
-                }
+                await WriteAsync(sink, passed, writeRate, cancellationToken);
+                writeRate?.WaitEnded();
+                writeRate?.Transferred(passed.Length);
             }
 
             if (completed)
@@ -203,16 +237,43 @@ internal static class BodyReader
         }
     }
 
-    /// <summary>Reads on; before waiting for input, sends whatever the destination holds back (nothing may wait on it).</summary>
-    private static ValueTask<ReadResult> ReadAsync(PipeReader source, Transport? destination, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads on; before waiting for input, sends whatever the destination holds back (nothing may wait on it) and
+    /// starts timing the wait on the sender. The caller ends the timing when the read returns.
+    /// </summary>
+    private static ValueTask<ReadResult> ReadAsync(PipeReader source, Transport? destination, DataRateMonitor? rate, CancellationToken cancellationToken)
     {
         var read = source.ReadAsync(cancellationToken);
         if (!read.IsCompleted)
         {
             destination?.ReleaseSegments();
+            rate?.WaitStarted();
         }
 
         return read;
+    }
+
+    /// <summary>Writes to the sink, timing the wait on the receiver if the write does not complete at once; the caller ends it.</summary>
+    private static ValueTask WriteAsync(IBodySink sink, ReadOnlySequence<byte> data, DataRateMonitor? rate, CancellationToken cancellationToken)
+    {
+        var write = sink.WriteAsync(data, cancellationToken);
+        if (!write.IsCompleted)
+        {
+            rate?.WaitStarted();
+        }
+
+        return write;
+    }
+
+    private static ValueTask CompleteAsync(IBodySink sink, HttpHeaders? trailers, DataRateMonitor? rate, CancellationToken cancellationToken)
+    {
+        var complete = sink.CompleteAsync(trailers, cancellationToken);
+        if (!complete.IsCompleted)
+        {
+            rate?.WaitStarted();
+        }
+
+        return complete;
     }
 
     private static void HoldSegmentsPast(Transport? destination, long relayed)
@@ -223,3 +284,12 @@ internal static class BodyReader
         }
     }
 }
+
+/// <summary>How <see cref="BodyReader"/> relays a body, besides where from and where to.</summary>
+/// <param name="Raw">Chunked framing goes to the sink as received; otherwise the sink gets decoded data.</param>
+/// <param name="Destination">The transport the sink writes to, if any (for segment holding).</param>
+/// <param name="ReadRate">Measures the sender (the minimum request body rate), if any.</param>
+/// <param name="WriteRate">Measures the receiver (the minimum response rate), if any.</param>
+/// <param name="Message">Whose observers see the body and who gets its trailers, if any.</param>
+internal readonly record struct BodyRelayOptions(
+    bool Raw = false, Transport? Destination = null, DataRateMonitor? ReadRate = null, DataRateMonitor? WriteRate = null, HttpMessage? Message = null);

@@ -90,6 +90,7 @@ internal sealed class ExchangePipeline : IDisposable
                     await _client.SendContinueAsync(ct);
                 }
 
+                // Measured as a streamed body is: buffering for a hook must not let a client trickle indefinitely.
                 var sink = new BufferingSink(_rt.Options.MaxBufferedBodyBytes);
                 await _client.ReadRequestBodyAsync(request.Framing, sink, raw: false, destination: null, message, ct);
                 requestBodyPending = false;
@@ -113,7 +114,7 @@ internal sealed class ExchangePipeline : IDisposable
             {
                 if (requestBodyPending)
                 {
-                    keepAlive &= await _client.DrainRequestBodyAsync(request.Framing, ct);
+                    keepAlive &= await _client.DrainRequestBodyAsync(request.Framing, message, ct);
                 }
 
                 if (!_rt.Addons.IsEmpty)
@@ -127,7 +128,7 @@ internal sealed class ExchangePipeline : IDisposable
                 }
 
                 Phase = ExchangePhase.ClientResponse;
-                responseBytes = await _client.SendWholeResponseAsync(exchange.Response!, message.Method, keepAlive, ct);
+                responseBytes = await _client.SendWholeResponseAsync(exchange.Response!, message, keepAlive, ct);
                 return keepAlive;
             }
 
@@ -265,13 +266,14 @@ internal sealed class ExchangePipeline : IDisposable
                 await upstream.DisposeAsync();
                 if (bodyTask is not null)
                 {
-                    // A malformed streamed body (RFC 9112 §7.1) cancels the wait for the response: the client's fault
-                    // is the failure to report (400), not the cancelled wait (which would read as a 504).
+                    // A malformed streamed body (RFC 9112 §7.1), or one sent below the minimum rate, cancels the wait for
+                    // the response: the client's fault is the failure to report (400, 408), not the cancelled wait
+                    // (which would read as a 504).
                     await exchangeCts!.CancelAsync();
-                    if (await bodyTask is HttpProtocolException malformedBody)
+                    if (await bodyTask is { } clientFault and (HttpProtocolException or MinDataRateException))
                     {
                         Phase = ExchangePhase.ClientRequest;
-                        ExceptionDispatchInfo.Throw(malformedBody);
+                        ExceptionDispatchInfo.Throw(clientFault);
                     }
                 }
 
@@ -283,7 +285,7 @@ internal sealed class ExchangePipeline : IDisposable
         {
             return await RelayResponseAsync(forward, upstream, responseHead, bodyTask, exchangeCts, exchangeToken);
         }
-        catch
+        catch (Exception ex)
         {
             if (exchangeCts is not null)
             {
@@ -291,6 +293,14 @@ internal sealed class ExchangePipeline : IDisposable
             }
 
             await upstream.DisposeAsync();
+
+            // The response was under way when the request body, still streaming, fell below the minimum rate: that,
+            // not the cancelled relay, is why the exchange ended.
+            if (ex is OperationCanceledException && bodyTask is not null && await bodyTask is MinDataRateException slowBody)
+            {
+                ExceptionDispatchInfo.Throw(slowBody);
+            }
+
             throw;
         }
     }
@@ -389,7 +399,7 @@ internal sealed class ExchangePipeline : IDisposable
         {
             Phase = ExchangePhase.Response;
             var sink = new BufferingSink(_rt.Options.MaxBufferedBodyBytes);
-            await BodyReader.RelayAsync(upstream.Transport.Input, responseFraming, upstream.ResponseDecoder, sink, raw: false, destination: null, ct, response);
+            await BodyReader.RelayAsync(upstream.Transport.Input, responseFraming, upstream.ResponseDecoder, sink, new BodyRelayOptions(Message: response), ct);
             responseBodyPending = false;
             response.SetBufferedBody(sink.Body);
             response.Trailers = sink.Trailers;
@@ -423,12 +433,12 @@ internal sealed class ExchangePipeline : IDisposable
             }
 
             Phase = ExchangePhase.ClientResponse;
-            bytes = await _client.SendWholeResponseAsync(exchange.Response!, request.Method, keepAlive, ct);
+            bytes = await _client.SendWholeResponseAsync(exchange.Response!, request, keepAlive, ct);
         }
         else
         {
             Phase = ExchangePhase.ClientResponse;
-            (bytes, keepAlive) = await _client.StreamResponseAsync(upstream, response, responseFraming, keepAlive, ct);
+            (bytes, keepAlive) = await _client.StreamResponseAsync(upstream, request, response, responseFraming, keepAlive, ct);
         }
 
         // 9. Reuse the origin connection only when both bodies ended cleanly.
@@ -474,7 +484,7 @@ internal sealed class ExchangePipeline : IDisposable
             timings.RequestSent = _rt.Time.GetTimestamp();
             return null;
         }
-        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or HttpProtocolException or ObjectDisposedException)
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or HttpProtocolException or ObjectDisposedException or MinDataRateException)
         {
             // The client stopped sending, or the origin stopped reading: the response side decides what the
             // client sees; a half-sent request must not leave the exchange waiting for the origin forever.

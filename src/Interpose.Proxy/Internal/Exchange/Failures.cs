@@ -28,6 +28,7 @@ internal static class Failures
         return exception switch
         {
             AddonException addon => new ExchangeError(ExchangePhase.Addon, addon.Message, IsTransient: false, addon),
+            MinDataRateException slow => new ExchangeError(slow.Phase, slow.Message, IsTransient: false, slow),
             BodyTooLargeException tooLarge => new ExchangeError(phase, tooLarge.Message, IsTransient: false, tooLarge),
             HttpProtocolException protocol => new ExchangeError(phase, "invalid HTTP: " + protocol.Message, IsTransient: false, protocol),
             SocketException socket => DescribeSocket(phase, socket),
@@ -41,10 +42,12 @@ internal static class Failures
 
     /// <summary>
     /// The status for a failure before any response byte went out: 504 for timeouts (RFC 9110 §15.6.5), 502 for
-    /// everything else the origin side caused (§15.6.3), 413 for a request body over the buffering limit.
+    /// everything else the origin side caused (§15.6.3), 413 for a request body over the buffering limit, 408 for a
+    /// request body sent below the minimum data rate (§15.5.9: the client did not produce a request in time).
     /// </summary>
     public static int StatusFor(ExchangeError error) => error switch
     {
+        { Exception: MinDataRateException } when error.Phase == ExchangePhase.ClientRequest => 408,
         { Exception: BodyTooLargeException } when error.Phase == ExchangePhase.ClientRequest => 413,
         { Exception: OperationCanceledException } when error.IsTransient && error.Phase is ExchangePhase.Connect or ExchangePhase.Tls or ExchangePhase.Response => 504,
         _ => 502,

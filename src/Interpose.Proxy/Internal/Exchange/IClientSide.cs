@@ -26,19 +26,23 @@ internal interface IClientSide
     /// <param name="cancellationToken">Cancels the relay.</param>
     /// <exception cref="IOException">The client closed before the body was complete.</exception>
     /// <exception cref="HttpProtocolException">The body's framing is malformed.</exception>
+    /// <exception cref="MinDataRateException">The client sent it below the minimum rate (logged and counted).</exception>
     ValueTask<long> ReadRequestBodyAsync(BodyFraming framing, IBodySink sink, bool raw, Transport? destination, HttpRequest request, CancellationToken cancellationToken);
 
     /// <summary>Reads and discards a request body nobody will read, up to a limit; false when the connection must close.</summary>
-    ValueTask<bool> DrainRequestBodyAsync(BodyFraming framing, CancellationToken cancellationToken);
+    /// <exception cref="MinDataRateException">The client sent the body below the minimum rate.</exception>
+    ValueTask<bool> DrainRequestBodyAsync(BodyFraming framing, HttpRequest request, CancellationToken cancellationToken);
 
     /// <summary>Relays an interim (1xx) response.</summary>
     ValueTask SendInterimAsync(HttpResponseHead head, CancellationToken cancellationToken);
 
     /// <summary>Sends a response whose body is in memory (synthetic, buffered or replaced); returns the body bytes sent.</summary>
-    ValueTask<long> SendWholeResponseAsync(HttpResponse response, string method, bool keepAlive, CancellationToken cancellationToken);
+    /// <exception cref="MinDataRateException">The client read it below the minimum rate.</exception>
+    ValueTask<long> SendWholeResponseAsync(HttpResponse response, HttpRequest request, bool keepAlive, CancellationToken cancellationToken);
 
     /// <summary>Sends the response head, then relays the origin's body as it arrives; returns the body bytes and whether the client connection stays open.</summary>
-    ValueTask<(long Bytes, bool KeepAlive)> StreamResponseAsync(UpstreamConnection upstream, HttpResponse response, BodyFraming framing, bool keepAlive, CancellationToken cancellationToken);
+    /// <exception cref="MinDataRateException">The client read it below the minimum rate.</exception>
+    ValueTask<(long Bytes, bool KeepAlive)> StreamResponseAsync(UpstreamConnection upstream, HttpRequest request, HttpResponse response, BodyFraming framing, bool keepAlive, CancellationToken cancellationToken);
 
     /// <summary>Relays an accepted upgrade (101): the head, then bytes both ways until both sides close.</summary>
     ValueTask<(long Up, long Down)> RelayUpgradeAsync(HttpResponseHead head, UpstreamConnection upstream, CancellationToken cancellationToken);

@@ -76,6 +76,9 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 310, Level = LogLevel.Warning, Message = "Shed connection from {Client}: no complete request head after {WaitedMs} ms, and the {Scope} connection limit {Limit} was reached")]
     public static partial void ConnectionShed(ILogger logger, EndPoint client, long waitedMs, string scope, int limit);
 
+    [LoggerMessage(EventId = 311, Level = LogLevel.Information, Message = "{Client}: {Host}:{Port}: the client moved the body below the minimum data rate ({Rate}) in phase {Phase}: {Bytes} bytes in {WaitedSeconds:0.0} s of waiting on it; exchange ended")]
+    public static partial void MinDataRateViolated(ILogger logger, ClientConnection client, string host, int port, ExchangePhase phase, MinDataRate rate, long bytes, double waitedSeconds);
+
     [LoggerMessage(EventId = 199, Level = LogLevel.Error, Message = "{Client}: unexpected failure; connection closed")]
     public static partial void SessionCrashed(ILogger logger, ClientConnection client, Exception exception);
 }

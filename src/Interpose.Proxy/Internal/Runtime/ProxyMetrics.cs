@@ -35,6 +35,7 @@ internal sealed class ProxyMetrics : IDisposable
     private readonly Counter<long> _errors;
     private readonly Counter<long> _tlsHandshakes;
     private readonly Counter<long> _unsolicitedResponses;
+    private readonly Counter<long> _dataRateViolations;
 
     public ProxyMetrics(IMeterFactory? factory, LeafCertificateCache leaves, UpstreamPool pool, string meterName = MeterName)
     {
@@ -55,6 +56,7 @@ internal sealed class ProxyMetrics : IDisposable
         _errors = _meter.CreateCounter<long>("interpose.errors", "{error}", "Failed exchanges and tunnels, by phase and whether transient");
         _tlsHandshakes = _meter.CreateCounter<long>("interpose.tls.handshakes", "{handshake}", "TLS handshakes, by side (client, upstream) and result (ok, failed)");
         _unsolicitedResponses = _meter.CreateCounter<long>("interpose.upstream.unsolicited", "{connection}", "Origin connections closed because the origin sent bytes while no request was outstanding (response queue poisoning)");
+        _dataRateViolations = _meter.CreateCounter<long>("interpose.data_rate.violations", "{exchange}", "Exchanges ended because the client moved a body below the minimum data rate, by phase (client_request: sending the request body; client_response: reading the response)");
         _meter.CreateObservableCounter("interpose.certificates.forged", () => (long)leaves.ForgeCount, "{certificate}", "Leaf certificates forged");
         _meter.CreateObservableCounter("interpose.certificates.cache", () => CacheMeasurements(leaves), "{lookup}", "Leaf certificate cache lookups, by result (hit, miss)");
         _meter.CreateObservableCounter("interpose.certificates.evictions", () => leaves.Evictions, "{certificate}", "Leaf certificates evicted from the cache");
@@ -143,6 +145,15 @@ internal sealed class ProxyMetrics : IDisposable
         if (_unsolicitedResponses.Enabled)
         {
             _unsolicitedResponses.Add(1);
+        }
+    }
+
+    /// <summary>An exchange ended because the client was below the minimum data rate in <paramref name="phase"/>.</summary>
+    public void DataRateViolated(ExchangePhase phase)
+    {
+        if (_dataRateViolations.Enabled)
+        {
+            _dataRateViolations.Add(1, new TagList { { "phase", PhaseTag(phase) } });
         }
     }
 

@@ -13,7 +13,7 @@ namespace Interpose.Proxy.Internal;
 /// answers as HTTP/1.1 bytes (<see cref="IClientSide"/>). Outside a tunnel each head passes the proxy front end first,
 /// which may turn the connection into a tunnel (CONNECT).
 /// </summary>
-internal sealed class Http1ServerConnection : IClientSide, IDisposable
+internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
 {
     /// <summary>A request body left unread by a synthetic answer is drained up to 1 MiB to keep the connection; beyond, it closes.</summary>
     private const long MaxDrainBytes = 1024 * 1024;
@@ -242,10 +242,13 @@ internal sealed class Http1ServerConnection : IClientSide, IDisposable
     public ValueTask SendContinueAsync(CancellationToken cancellationToken) =>
         _client.Stream.WriteAsync(Continue100, cancellationToken);
 
+    // RFC 9110 §10.1.1: a client that sent Expect: 100-continue may wait for the origin's 100 before its body; that
+    // wait is the origin's, so the rate's clock starts with the first body byte. (When the proxy buffers the body it
+    // answers the expectation itself and removes the field: the client's clock runs at once.)
     public ValueTask<long> ReadRequestBodyAsync(BodyFraming framing, IBodySink sink, bool raw, Transport? destination, HttpRequest request, CancellationToken cancellationToken) =>
-        BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw, destination, cancellationToken, request);
+        RelayRequestBodyAsync(request, framing, sink, raw, destination, fromFirstByte: request.Headers.Contains("Expect"), cancellationToken);
 
-    public async ValueTask<bool> DrainRequestBodyAsync(BodyFraming framing, CancellationToken cancellationToken)
+    public async ValueTask<bool> DrainRequestBodyAsync(BodyFraming framing, HttpRequest request, CancellationToken cancellationToken)
     {
         if (framing.Kind == BodyKind.ContentLength && framing.ContentLength > MaxDrainBytes)
         {
@@ -255,7 +258,7 @@ internal sealed class Http1ServerConnection : IClientSide, IDisposable
         var sink = new BufferingSink(MaxDrainBytes);
         try
         {
-            await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, raw: false, destination: null, cancellationToken);
+            await RelayRequestBodyAsync(request, framing, sink, raw: false, destination: null, fromFirstByte: request.Headers.Contains("Expect"), cancellationToken);
             return true;
         }
         catch (BodyTooLargeException)
@@ -271,31 +274,44 @@ internal sealed class Http1ServerConnection : IClientSide, IDisposable
         await _client.Stream.WriteAsync(_scratch.WrittenMemory, cancellationToken);
     }
 
-    public async ValueTask<long> SendWholeResponseAsync(HttpResponse response, string method, bool keepAlive, CancellationToken cancellationToken)
+    public async ValueTask<long> SendWholeResponseAsync(HttpResponse response, HttpRequest request, bool keepAlive, CancellationToken cancellationToken)
     {
         var headers = response.Headers;
-        var bodyAllowed = ForwardingRules.PrepareWholeResponse(headers, method, response.StatusCode, response.Body.Length);
+        var bodyAllowed = ForwardingRules.PrepareWholeResponse(headers, request.Method, response.StatusCode, response.Body.Length);
         ForwardingRules.SetConnection(headers, _clientVersion, keepAlive);
         _responseStarted = true;
         _scratch.ResetWrittenCount();
         Http1Parser.WriteResponseHead(HttpVersion.Version11, response.StatusCode, response.ReasonPhrase, headers, _scratch);
         var body = bodyAllowed ? response.Body : ReadOnlyMemory<byte>.Empty;
-        if (body.Length <= _scratch.FreeCapacity)
+        var rate = StartResponseRate(cancellationToken, out var clientToken);
+        try
         {
-            _scratch.Write(body.Span);
-            await _client.Stream.WriteAsync(_scratch.WrittenMemory, cancellationToken);
+            if (body.Length <= _scratch.FreeCapacity)
+            {
+                _scratch.Write(body.Span);
+                await WriteToClientAsync(_scratch.WrittenMemory, rate, clientToken);
+            }
+            else
+            {
+                await WriteToClientAsync(_scratch.WrittenMemory, rate, clientToken);
+                await WriteToClientAsync(body, rate, clientToken);
+            }
         }
-        else
+        catch (OperationCanceledException ex) when (rate is { Violated: true })
         {
-            await _client.Stream.WriteAsync(_scratch.WrittenMemory, cancellationToken);
-            await _client.Stream.WriteAsync(body, cancellationToken);
+            throw ClientTooSlow(rate, request, ExchangePhase.ClientResponse, ex);
+        }
+        finally
+        {
+            rate?.Stop();
         }
 
         return body.Length;
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<(long Bytes, bool KeepAlive)> StreamResponseAsync(UpstreamConnection upstream, HttpResponse response, BodyFraming framing, bool keepAlive, CancellationToken cancellationToken)
+    public async ValueTask<(long Bytes, bool KeepAlive)> StreamResponseAsync(
+        UpstreamConnection upstream, HttpRequest request, HttpResponse response, BodyFraming framing, bool keepAlive, CancellationToken cancellationToken)
     {
         var hasBody = framing.Kind != BodyKind.None;
         var transform = hasBody ? response.Transform : null;
@@ -317,10 +333,32 @@ internal sealed class Http1ServerConnection : IClientSide, IDisposable
         _scratch.ResetWrittenCount();
         Http1Parser.WriteResponseHead(response.Version, response.StatusCode, response.ReasonPhrase, headers, _scratch);
 
+        // From the head on, the client is measured while the proxy waits for writes to it (not for the origin).
+        var rate = StartResponseRate(cancellationToken, out var clientToken);
+        try
+        {
+            return await SendStreamedResponseAsync(upstream, response, framing, plan, transform, keepAlive, rate, clientToken);
+        }
+        catch (OperationCanceledException ex) when (rate is { Violated: true })
+        {
+            throw ClientTooSlow(rate, request, ExchangePhase.ClientResponse, ex);
+        }
+        finally
+        {
+            rate?.Stop();
+        }
+    }
+
+    /// <summary>Sends the head in <see cref="_scratch"/> and relays the body, timing the writes to the client.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<(long Bytes, bool KeepAlive)> SendStreamedResponseAsync(
+        UpstreamConnection upstream, HttpResponse response, BodyFraming framing, ResponseRelayPlan plan, IBodyTransform? transform, bool keepAlive, DataRateMonitor? rate, CancellationToken cancellationToken)
+    {
         // A small body that already arrived with the head leaves in the same write: one TLS record and one syscall
         // instead of two, which is most of an API response's cost.
         var input = upstream.Transport.Input;
-        if (plan.Raw && framing.Kind == BodyKind.ContentLength && framing.ContentLength <= MaxCoalescedBodyBytes && input.TryRead(out var ready))
+        if (plan.Raw && framing.Kind == BodyKind.ContentLength && framing.ContentLength <= MaxCoalescedBodyBytes
+            && response.Observers.Count == 0 && input.TryRead(out var ready))
         {
             if (ready.Buffer.Length >= framing.ContentLength)
             {
@@ -331,22 +369,22 @@ internal sealed class Http1ServerConnection : IClientSide, IDisposable
                 }
 
                 input.AdvanceTo(body.End);
-                await _client.Stream.WriteAsync(_scratch.WrittenMemory, cancellationToken);
+                await WriteToClientAsync(_scratch.WrittenMemory, rate, cancellationToken);
                 return (framing.ContentLength, keepAlive);
             }
 
             input.AdvanceTo(ready.Buffer.Start);
         }
 
-        await _client.Stream.WriteAsync(_scratch.WrittenMemory, cancellationToken);
-        if (!hasBody)
+        await WriteToClientAsync(_scratch.WrittenMemory, rate, cancellationToken);
+        if (framing.Kind == BodyKind.None)
         {
             return (0, keepAlive);
         }
 
         IBodySink sink = plan.Raw ? new StreamSink(_client.Stream) : new ReframingSink(_client.Stream, plan.Rechunk, transform, _bodyScratch);
         _flow.Phase = ExchangePhase.Response;
-        var bytes = await BodyReader.RelayAsync(input, framing, upstream.ResponseDecoder, sink, plan.Raw, _client, cancellationToken, response);
+        var bytes = await BodyReader.RelayAsync(input, framing, upstream.ResponseDecoder, sink, new BodyRelayOptions(plan.Raw, _client, WriteRate: rate, Message: response), cancellationToken);
         return (bytes, keepAlive);
     }
 
