@@ -52,8 +52,8 @@ public sealed record FilterAnd : FilterNode
                 sb.Append(" & ");
             }
 
-            // Operands of equal precedence are parenthesized too, so the tree's shape survives a round trip.
-            Operands[i].WriteOperand(sb, 2 + 1);
+            // Every nested & or | is parenthesized, so the tree's shape survives a round trip and reads unambiguously.
+            Operands[i].WriteOperand(sb, 3);
         }
     }
 }

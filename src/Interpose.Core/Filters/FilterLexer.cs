@@ -48,12 +48,15 @@ internal sealed class FilterLexer
     }
 
     /// <summary>Reads <c>~code</c> at the current <c>~</c>. The keyword runs to the first character that is not
-    /// printable ASCII, so <c>~q)</c> and <c>~d"x"</c> are errors, as in mitmproxy.</summary>
+    /// printable ASCII or is <c>)</c>, so <c>~q&amp;~s</c> and <c>~d"x"</c> are errors, as in mitmproxy.</summary>
     public FilterOperatorInfo ReadOperator()
     {
         int start = Position;
         int end = start + 1;
-        while (end < Text.Length && IsPrintableAscii(Text[end]))
+
+        // NOTE: mitmproxy also refuses ')' right after a keyword ("!(~q | ~e)" must be written "!(~q | ~e )"). Here ')'
+        // ends a keyword too: mitmproxy rejects every such expression, so accepting them changes no valid filter.
+        while (end < Text.Length && IsPrintableAscii(Text[end]) && Text[end] != ')')
         {
             end++;
         }

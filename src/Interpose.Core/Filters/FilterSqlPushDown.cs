@@ -15,8 +15,8 @@ namespace Interpose.Core.Filters;
 /// <item><c>~c N</c>: <c>status_code IS N</c>, exact.</item>
 /// <item><c>~q</c>: upper bound <c>status_code IS NULL</c>; <c>~s</c>: lower bound <c>status_code IS NOT NULL</c>.</item>
 /// <item><c>~m</c>, <c>~u</c> with a literal pattern (optionally <c>^</c>/<c>$</c>-anchored ASCII text): LIKE. SQLite's
-/// LIKE folds ASCII only, while .NET's case-insensitive matching also lets <c>k</c> match the Kelvin sign and
-/// <c>s</c> the long s; in the upper bound those letters become <c>_</c>. A <c>$</c> anchor is dropped from the upper
+/// LIKE folds ASCII only, while .NET's case-insensitive matching also lets <c>k</c> match the Kelvin sign; in the
+/// upper bound that letter becomes <c>_</c>. A <c>$</c> anchor is dropped from the upper
 /// bound (it also matches before a final newline).</item>
 /// <item><c>~d</c> with a literal: upper bound <c>host LIKE %x% OR url LIKE %x%</c> (the Host header's host is in the
 /// URL), lower bound <c>host LIKE</c> with the anchors.</item>
@@ -28,11 +28,10 @@ namespace Interpose.Core.Filters;
 public static class FilterSqlPushDown
 {
     /// <summary>
-    /// The ASCII letters that .NET's invariant case-insensitive matching equates with a non-ASCII character
-    /// (K with U+212A KELVIN SIGN, S with U+017F LATIN SMALL LETTER LONG S); a test enumerates every char to keep this
-    /// list complete.
+    /// The ASCII letters that .NET's invariant case-insensitive matching equates with a non-ASCII character: K with
+    /// U+212A KELVIN SIGN. A test enumerates every char to keep this list complete.
     /// </summary>
-    internal const string LettersWithNonAsciiCaseForms = "KkSs";
+    internal const string LettersWithNonAsciiCaseForms = "Kk";
 
     /// <summary>Splits <paramref name="filter"/> for a store with <paramref name="columns"/>.</summary>
     /// <param name="filter">The parsed filter.</param>
@@ -46,12 +45,19 @@ public static class FilterSqlPushDown
         ArgumentNullException.ThrowIfNull(filter);
         columns ??= FilterSqlColumns.Default;
         Validate(columns);
+        var (where, residual) = Split(filter, columns);
+        var sb = new StringBuilder();
+        var parameters = new List<FilterSqlParameter>();
+        where.Render(sb, parameters, columns.ParameterPrefix);
+        return new FilterSqlPlan(sb.ToString(), parameters, residual);
+    }
 
-        SqlCondition where;
-        FilterNode? residual;
+    /// <summary>The WHERE condition as a tree (tests evaluate it without SQLite) and the residual.</summary>
+    internal static (SqlCondition Where, FilterNode? Residual) Split(FilterNode filter, FilterSqlColumns columns)
+    {
         if (filter is FilterAnd and)
         {
-            where = SqlCondition.True;
+            var where = SqlCondition.True;
             var rest = ImmutableArray.CreateBuilder<FilterNode>();
             foreach (var operand in and.Operands)
             {
@@ -63,28 +69,18 @@ public static class FilterSqlPushDown
                 }
             }
 
-            residual = rest.Count switch
+            FilterNode? residual = rest.Count switch
             {
                 0 => null,
                 1 => rest[0],
                 _ => new FilterAnd(rest.ToImmutable()),
             };
-        }
-        else
-        {
-            var b = Bounds(filter, columns);
-            where = b.Upper;
-            residual = b.Exact ? null : filter;
+            return (where, residual);
         }
 
-        var sb = new StringBuilder();
-        var parameters = new List<FilterSqlParameter>();
-        where.Render(sb, parameters, columns.ParameterPrefix);
-        return new FilterSqlPlan(sb.ToString(), parameters, residual);
+        var bounds = Bounds(filter, columns);
+        return (bounds.Upper, bounds.Exact ? null : filter);
     }
-
-    /// <summary>The upper bound alone, as a condition tree (for tests that evaluate it without SQLite).</summary>
-    internal static SqlCondition UpperBound(FilterNode filter, FilterSqlColumns columns) => Bounds(filter, columns).Upper;
 
     /// <param name="Upper">True whenever the node matches.</param>
     /// <param name="Lower">True only when the node matches.</param>

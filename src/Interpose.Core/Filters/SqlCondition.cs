@@ -21,10 +21,10 @@ internal abstract record SqlCondition
     public abstract bool Evaluate(Func<string, object?> column);
 
     public static SqlCondition And(SqlCondition a, SqlCondition b) =>
-        a == False || b == False ? False : a == True ? b : b == True ? a : new Junction(true, [a, b]);
+        a == False || b == False ? False : a == True ? b : b == True ? a : Junction.Of(true, a, b);
 
     public static SqlCondition Or(SqlCondition a, SqlCondition b) =>
-        a == True || b == True ? True : a == False ? b : b == False ? a : new Junction(false, [a, b]);
+        a == True || b == True ? True : a == False ? b : b == False ? a : Junction.Of(false, a, b);
 
     public static SqlCondition Not(SqlCondition a) =>
         a == True ? False : a == False ? True : a is Negation n ? n.Operand : new Negation(a);
@@ -140,6 +140,25 @@ internal abstract record SqlCondition
 
     private sealed record Junction(bool IsAnd, ImmutableArray<SqlCondition> Operands) : SqlCondition
     {
+        /// <summary>Joins two conditions, flattening nested junctions of the same kind.</summary>
+        public static Junction Of(bool isAnd, SqlCondition a, SqlCondition b)
+        {
+            var items = ImmutableArray.CreateBuilder<SqlCondition>();
+            foreach (var c in new[] { a, b })
+            {
+                if (c is Junction j && j.IsAnd == isAnd)
+                {
+                    items.AddRange(j.Operands);
+                }
+                else
+                {
+                    items.Add(c);
+                }
+            }
+
+            return new Junction(isAnd, items.ToImmutable());
+        }
+
         public override void Render(StringBuilder sb, List<FilterSqlParameter> parameters, string prefix)
         {
             sb.Append('(');
