@@ -220,6 +220,10 @@ public sealed class FlowFilterMatchTests
     [InlineData("~d !x", "~d !x")]
     [InlineData("~s шгн", "~s & ~u шгн")]
     [InlineData("~q\t~s\n~e", "~q & ~s & ~e")]
+    [InlineData("~u get(Info|Routers)", "~u get & ~u Info|Routers")]
+    [InlineData("~q ~b test", "~q & ~b test")]
+    [InlineData("!(~q & ~t \"text/html\")", "!(~q & ~t text/html)")]
+    [InlineData("~u \"/api/v[12]/\" | ~m \"^(PUT|DELETE)$\"", "~u /api/v[12]/ | ~m \"^(PUT|DELETE)$\"")]
     public void Precedence_and_lexing_follow_mitmproxy(string expression, string canonical)
     {
         Assert.Equal(canonical, FlowFilter.Parse(expression).Root.ToString());
