@@ -8,6 +8,7 @@ public sealed record FilterFlag : FilterNode
     /// <summary>Creates the leaf for <paramref name="op"/>.</summary>
     /// <param name="op">An operator whose <see cref="FilterOperatorInfo.Arity"/> is <see cref="FilterArity.None"/>.</param>
     /// <exception cref="ArgumentException"><paramref name="op"/> takes an argument.</exception>
+    /// <exception cref="KeyNotFoundException"><paramref name="op"/> is not a defined operator.</exception>
     public FilterFlag(FilterOperator op)
     {
         if (FilterOperatorInfo.Of(op).Arity != FilterArity.None)
