@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using Interpose.Core.Http;
 using Interpose.Proxy.Internal;
+using Interpose.Proxy.Tests.Infrastructure;
 
 namespace Interpose.Proxy.Tests;
 
@@ -16,7 +17,7 @@ public sealed class DataRateMonitorTests
     [Fact]
     public void A_wait_past_the_grace_period_without_bytes_violates_the_rate()
     {
-        var clock = new SteppedClock();
+        var clock = new ManualClock();
         using var monitor = new DataRateMonitor(clock);
         monitor.Start(HundredPerSecond, CancellationToken.None);
         monitor.WaitStarted();
@@ -32,7 +33,7 @@ public sealed class DataRateMonitorTests
     [Fact]
     public void Time_without_a_wait_on_the_peer_does_not_count()
     {
-        var clock = new SteppedClock();
+        var clock = new ManualClock();
         using var monitor = new DataRateMonitor(clock);
         monitor.Start(HundredPerSecond, CancellationToken.None);
 
@@ -50,7 +51,7 @@ public sealed class DataRateMonitorTests
     [Fact]
     public void Bytes_earn_waiting_time_at_the_minimum_rate()
     {
-        var clock = new SteppedClock();
+        var clock = new ManualClock();
         using var monitor = new DataRateMonitor(clock);
         monitor.Start(HundredPerSecond, CancellationToken.None);
         monitor.Transferred(1000); // 10 s worth at 100 B/s
@@ -67,7 +68,7 @@ public sealed class DataRateMonitorTests
     [Fact]
     public void Waits_add_up_across_reads()
     {
-        var clock = new SteppedClock();
+        var clock = new ManualClock();
         using var monitor = new DataRateMonitor(clock);
         monitor.Start(HundredPerSecond, CancellationToken.None);
         for (var i = 0; i < 4; i++)
@@ -90,7 +91,7 @@ public sealed class DataRateMonitorTests
     [Fact]
     public void From_the_first_byte_the_wait_before_it_does_not_count()
     {
-        var clock = new SteppedClock();
+        var clock = new ManualClock();
         using var monitor = new DataRateMonitor(clock);
         monitor.Start(HundredPerSecond, CancellationToken.None, fromFirstByte: true);
         monitor.WaitStarted();
@@ -109,7 +110,7 @@ public sealed class DataRateMonitorTests
     [Fact]
     public void The_parent_cancels_without_a_violation()
     {
-        var clock = new SteppedClock();
+        var clock = new ManualClock();
         using var parent = new CancellationTokenSource();
         using var monitor = new DataRateMonitor(clock);
         monitor.Start(HundredPerSecond, parent.Token);
@@ -122,7 +123,7 @@ public sealed class DataRateMonitorTests
     [Fact]
     public void A_stopped_monitor_cancels_nothing_and_the_next_body_starts_afresh()
     {
-        var clock = new SteppedClock();
+        var clock = new ManualClock();
         using var monitor = new DataRateMonitor(clock);
         monitor.Start(HundredPerSecond, CancellationToken.None);
         monitor.WaitStarted();
@@ -139,7 +140,7 @@ public sealed class DataRateMonitorTests
     [Fact]
     public async Task Request_body_relay_counts_the_wait_on_the_client_not_the_origins_back_pressure()
     {
-        var clock = new SteppedClock();
+        var clock = new ManualClock();
         using var monitor = new DataRateMonitor(clock);
         monitor.Start(HundredPerSecond, CancellationToken.None);
         var client = InlinePipe();
@@ -164,7 +165,7 @@ public sealed class DataRateMonitorTests
     [Fact]
     public async Task Response_relay_counts_the_wait_on_the_client_not_on_a_slow_origin()
     {
-        var clock = new SteppedClock();
+        var clock = new ManualClock();
         using var monitor = new DataRateMonitor(clock);
         monitor.Start(HundredPerSecond, CancellationToken.None);
         var origin = InlinePipe();
@@ -204,77 +205,5 @@ public sealed class DataRateMonitorTests
         public ValueTask CompleteAsync(HttpHeaders? trailers, CancellationToken cancellationToken) => default;
 
         public void ReleaseWrite() => _pending!.SetResult();
-    }
-}
-
-/// <summary>A clock that moves only when the test moves it, running its timers' callbacks as they fall due.</summary>
-internal sealed class SteppedClock : TimeProvider
-{
-    private readonly List<SteppedTimer> _timers = [];
-    private long _now;
-
-    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-    public override long GetTimestamp() => Volatile.Read(ref _now);
-
-    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
-    {
-        var timer = new SteppedTimer(this, callback, state);
-        timer.Change(dueTime, period);
-        lock (_timers)
-        {
-            _timers.Add(timer);
-        }
-
-        return timer;
-    }
-
-    /// <summary>Moves the clock on, firing every timer that falls due on the way, at its due time.</summary>
-    public void Advance(TimeSpan by)
-    {
-        var target = _now + by.Ticks;
-        while (true)
-        {
-            SteppedTimer? next;
-            lock (_timers)
-            {
-                next = _timers.Where(t => t.DueAt is { } due && due <= target).MinBy(t => t.DueAt);
-            }
-
-            if (next is null)
-            {
-                break;
-            }
-
-            Volatile.Write(ref _now, Math.Max(_now, next.DueAt!.Value));
-            next.Fire();
-        }
-
-        Volatile.Write(ref _now, target);
-    }
-
-    internal sealed class SteppedTimer(SteppedClock clock, TimerCallback callback, object? state) : ITimer
-    {
-        public long? DueAt { get; private set; }
-
-        public void Fire()
-        {
-            DueAt = null;
-            callback(state);
-        }
-
-        public bool Change(TimeSpan dueTime, TimeSpan period)
-        {
-            DueAt = dueTime == Timeout.InfiniteTimeSpan ? null : clock.GetTimestamp() + dueTime.Ticks;
-            return true;
-        }
-
-        public void Dispose() => DueAt = null;
-
-        public ValueTask DisposeAsync()
-        {
-            Dispose();
-            return ValueTask.CompletedTask;
-        }
     }
 }

@@ -43,26 +43,42 @@ public sealed class ManualClock : TimeProvider
         return timer;
     }
 
-    /// <summary>Moves time forward and fires every timer that became due.</summary>
+    /// <summary>
+    /// Moves time forward, firing every timer that falls due on the way, in order, each at its due time (the clock
+    /// reads that time while its callback runs), on the test's thread.
+    /// </summary>
     public void Advance(TimeSpan by)
     {
-        List<ManualTimer> due = [];
+        TimeSpan target;
         lock (_lock)
         {
-            _now += by;
-            foreach (var timer in _timers)
-            {
-                if (timer.Due is { } at && at <= _now)
-                {
-                    timer.Due = timer.Period > TimeSpan.Zero ? _now + timer.Period : null;
-                    due.Add(timer);
-                }
-            }
+            target = _now + by;
         }
 
-        foreach (var timer in due)
+        while (true)
         {
-            timer.Fire();
+            ManualTimer? next = null;
+            lock (_lock)
+            {
+                foreach (var timer in _timers)
+                {
+                    if (timer.Due is { } at && at <= target && (next is null || at < next.Due))
+                    {
+                        next = timer;
+                    }
+                }
+
+                if (next is null)
+                {
+                    _now = target;
+                    return;
+                }
+
+                _now = next.Due!.Value > _now ? next.Due.Value : _now;
+                next.Due = next.Period > TimeSpan.Zero ? _now + next.Period : null;
+            }
+
+            next.Fire();
         }
     }
 
