@@ -7,7 +7,7 @@ namespace Interpose.Core.Http2.Hpack;
 /// while encoding leaves the table undefined: close the connection.</summary>
 /// <remarks>Names are written in lowercase (RFC 9113 §8.2.1: "field names MUST be converted to lowercase"); the
 /// translation layer keeps HTTP/1.1 spelling separately. Field order is kept. Strings are Huffman-coded when that is
-/// shorter (and Huffman is on).</remarks>
+/// no longer than the literal (as the RFC 7541 Appendix C.6 examples do) (and Huffman is on).</remarks>
 public sealed class HpackEncoder
 {
     /// <summary>Cookies shorter than this are never indexed: RFC 7541 §7.1.3 — short values are open to brute-force
@@ -25,7 +25,7 @@ public sealed class HpackEncoder
     /// <param name="maxDynamicTableSize">The most table this encoder will use, whatever the peer allows; at most the
     /// peer decoder's starting size (4096 in HTTP/2 before any SETTINGS). 0 disables the dynamic table
     /// (SocketsHttpHandler's choice for requests: no encoder state to corrupt or probe, RFC 7541 §7.1).</param>
-    /// <param name="useHuffman">Huffman-code strings when that is shorter.</param>
+    /// <param name="useHuffman">Huffman-code strings when that is no longer than the literal.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxDynamicTableSize"/> is negative.</exception>
     public HpackEncoder(int maxDynamicTableSize = Http2Limits.HeaderTableSize, bool useHuffman = true)
     {
@@ -58,6 +58,11 @@ public sealed class HpackEncoder
 
         _pendingMinSize = _pendingMinSize < 0 ? size : Math.Min(_pendingMinSize, size);
         _pendingFinalSize = size;
+        if (_pendingFinalSize == _table.MaxSize && _pendingMinSize >= _table.MaxSize)
+        {
+            // Back where the table is without ever going below it: nothing to signal.
+            _pendingMinSize = _pendingFinalSize = -1;
+        }
     }
 
     /// <summary>Starts a field block: writes any pending dynamic table size update. Call once per block, before the
@@ -216,7 +221,7 @@ public sealed class HpackEncoder
     {
         // RFC 7541 §5.2: H bit, 7-bit prefix length, then the octets.
         int huffmanLength = _useHuffman ? Huffman.GetEncodedLength(s) : int.MaxValue;
-        bool huffman = huffmanLength < s.Length;
+        bool huffman = huffmanLength <= s.Length;
         int length = huffman ? huffmanLength : s.Length;
         Span<byte> span = output.GetSpan(IntegerCodec.MaxEncodedLength + length);
         int n = IntegerCodec.Encode(length, 7, huffman ? (byte)0x80 : (byte)0, span);
