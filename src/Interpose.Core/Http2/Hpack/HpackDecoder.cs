@@ -465,9 +465,12 @@ public sealed class HpackDecoder
             int tableCap = _index && !_tooLargeForTable ? _table.MaxSize - HeaderField.EntryOverhead - otherPart : -1;
             int cap = Math.Max(Math.Max(emitCap, tableCap), 0);
             ref byte[] target = ref isName ? ref _name : ref _value;
-            if (target.Length < Math.Min(cap, _huffman ? (_stringLength * 8 / 5) + 1 : _stringLength))
+
+            // A Huffman code is at least 5 bits per octet, so L encoded octets decode to at most 8L/5 (+1 for rounding).
+            int needed = (int)Math.Min(cap, _huffman ? (8L * _stringLength / 5) + 1 : _stringLength);
+            if (target.Length < needed)
             {
-                target = new byte[Math.Min(cap, _huffman ? (_stringLength * 8 / 5) + 1 : _stringLength)];
+                target = new byte[needed];
             }
 
             ReadOnlySpan<byte> raw = _raw.AsSpan(0, _stringLength);
