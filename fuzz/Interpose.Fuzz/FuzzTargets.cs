@@ -1,12 +1,16 @@
 using System.Buffers;
 using Interpose.Core.Http;
+using Interpose.Core.Http2;
+using Interpose.Core.Http2.Hpack;
 using Interpose.Core.Tls;
 
 namespace Interpose.Fuzz;
 
 /// <summary>
 /// The fuzz targets: the parsers that read bytes an attacker controls (client request heads and bodies, origin
-/// responses, TLS ClientHellos). Each must return, or throw <see cref="HttpProtocolException"/>; anything else
+/// responses, TLS ClientHellos, HTTP/2 frames and HPACK blocks). Each must return, or throw
+/// <see cref="HttpProtocolException"/> (HTTP/2: <see cref="Http2ConnectionException"/> or
+/// <see cref="Http2StreamException"/>); anything else
 /// (an index out of range, an overflow, a null dereference, a hang) is a bug.
 /// </summary>
 public static class FuzzTargets
@@ -18,6 +22,8 @@ public static class FuzzTargets
         ["http-response"] = ResponseHead,
         ["chunked"] = Chunked,
         ["client-hello"] = ClientHello,
+        ["h2-frames"] = Http2Frames,
+        ["hpack"] = HpackBlock,
     };
 
     /// <summary>Request head parsing, whole and split in two at a point the input chooses (its first byte).</summary>
@@ -93,6 +99,113 @@ public static class FuzzTargets
         {
             ClientHelloReader.TryRead(sequence, out _);
         }
+    }
+
+    /// <summary>An HTTP/2 connection's inbound side: frames read one after another, field block sequencing, SETTINGS
+    /// applied, header blocks decoded and validated as requests. A stream error skips the frame, as the connection would.</summary>
+    public static void Http2Frames(ReadOnlyMemory<byte> input)
+    {
+        foreach (var sequence in Shapes(input))
+        {
+            var buffer = sequence;
+            var tracker = new Http2HeaderBlockTracker();
+            var decoder = new HpackDecoder();
+            var settings = new Http2Settings();
+            var fields = new FieldList();
+            try
+            {
+                while (true)
+                {
+                    Http2Frame frame;
+                    try
+                    {
+                        if (!Http2FrameReader.TryReadFrame(ref buffer, Http2Limits.MaxFrameSize, out frame))
+                        {
+                            break;
+                        }
+                    }
+                    catch (Http2StreamException)
+                    {
+                        continue;
+                    }
+
+                    bool endOfBlock = tracker.OnFrame(frame);
+                    switch (frame.Type)
+                    {
+                        case FrameType.Settings:
+                            settings.Apply(frame);
+                            break;
+                        case FrameType.Headers or FrameType.Continuation:
+                            decoder.Decode(frame.Payload, frame.EndHeaders, fields);
+                            if (endOfBlock)
+                            {
+                                ValidateQuietly(fields.Items, frame.StreamId);
+                                fields.Items.Clear();
+                            }
+
+                            break;
+                    }
+                }
+            }
+            catch (Http2ConnectionException)
+            {
+                // GOAWAY is a correct answer.
+            }
+        }
+    }
+
+    /// <summary>One HPACK block decoded (whole and split), with a small table and list size to reach the eviction and
+    /// bomb paths, and its fields validated as a request and as a response.</summary>
+    public static void HpackBlock(ReadOnlyMemory<byte> input)
+    {
+        foreach (var sequence in Shapes(input))
+        {
+            var decoder = new HpackDecoder(maxHeaderTableSize: 256, maxHeaderListSize: 4096, maxFieldCount: 50);
+            var fields = new FieldList();
+            try
+            {
+                decoder.Decode(sequence, endHeaders: true, fields);
+                ValidateQuietly(fields.Items, 1);
+                fields.Items.Clear();
+
+                // The same bytes again: now against the table the first pass left behind.
+                decoder.Decode(sequence, endHeaders: true, fields);
+            }
+            catch (Http2ConnectionException)
+            {
+            }
+        }
+    }
+
+    private static void ValidateQuietly(List<HttpHeader> fields, int streamId)
+    {
+        try
+        {
+            var request = Http2HeaderRules.ValidateRequest(fields, streamId);
+            if (request.Protocol is null)
+            {
+                Http2HeaderRules.ToHttp1Request(request);
+            }
+        }
+        catch (Http2StreamException)
+        {
+        }
+
+        try
+        {
+            Http2HeaderRules.ToHttp1Response(fields, streamId);
+        }
+        catch (Http2StreamException)
+        {
+        }
+    }
+
+    private sealed class FieldList : IHeaderFieldHandler
+    {
+        public List<HttpHeader> Items { get; } = [];
+
+        public void OnHeaderField(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, bool neverIndexed) =>
+            Items.Add(new HttpHeader(System.Text.Encoding.Latin1.GetString(name), System.Text.Encoding.Latin1.GetString(value)));
     }
 
     /// <summary>The input as one segment, and split in two (split point from the first byte), to reach boundary code.</summary>
