@@ -280,51 +280,6 @@ public sealed class PipelineTests
 
     private static Task NoOrigin(string origin, Stream stream) => throw new InvalidOperationException("no origin connection was expected: " + origin);
 
-    private sealed class Hooks : ProxyAddon
-    {
-        public Action<HttpExchange>? OnRequestHeaders { get; init; }
-
-        public Action<HttpExchange>? OnRequest { get; init; }
-
-        public Action<HttpExchange>? OnResponse { get; init; }
-
-        public Action<HttpExchange>? OnResponseHeaders { get; init; }
-
-        public Action<HttpExchange>? OnDone { get; init; }
-
-        public override ValueTask ResponseHeadersAsync(HttpExchange exchange, CancellationToken cancellationToken)
-        {
-            OnResponseHeaders?.Invoke(exchange);
-            return default;
-        }
-
-        public override ValueTask DoneAsync(HttpExchange exchange, CancellationToken cancellationToken)
-        {
-            OnDone?.Invoke(exchange);
-            return default;
-        }
-
-        public override string Name => "Hooks";
-
-        public override ValueTask RequestHeadersAsync(HttpExchange exchange, CancellationToken cancellationToken)
-        {
-            OnRequestHeaders?.Invoke(exchange);
-            return default;
-        }
-
-        public override ValueTask RequestAsync(HttpExchange exchange, CancellationToken cancellationToken)
-        {
-            OnRequest?.Invoke(exchange);
-            return default;
-        }
-
-        public override ValueTask ResponseAsync(HttpExchange exchange, CancellationToken cancellationToken)
-        {
-            OnResponse?.Invoke(exchange);
-            return default;
-        }
-    }
-
     private sealed class RecordingObserver : IBodyObserver
     {
         private readonly StringBuilder _text = new();
