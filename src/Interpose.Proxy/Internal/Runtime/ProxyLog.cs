@@ -79,6 +79,15 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 311, Level = LogLevel.Information, Message = "{Client}: {Host}:{Port}: the client moved the body below the minimum data rate ({Rate}) in phase {Phase}: {Bytes} bytes in {WaitedSeconds:0.0} s of waiting on it; exchange ended")]
     public static partial void MinDataRateViolated(ILogger logger, ClientConnection client, string host, int port, ExchangePhase phase, MinDataRate rate, long bytes, double waitedSeconds);
 
+    [LoggerMessage(EventId = 320, Level = LogLevel.Warning, Message = "Flow recording cannot keep up: the queue of {Capacity} flows is filling; bodies are dropped first, then whole flows (logged once per burst)")]
+    public static partial void FlowRecordingDropping(ILogger logger, int capacity);
+
+    [LoggerMessage(EventId = 321, Level = LogLevel.Information, Message = "Flow recording caught up; dropped so far: {DroppedBodies} flows' bodies, {DroppedFlows} whole flows")]
+    public static partial void FlowRecordingRecovered(ILogger logger, long droppedBodies, long droppedFlows);
+
+    [LoggerMessage(EventId = 322, Level = LogLevel.Error, Message = "Flow recording stopped: the sink {Sink} failed; the proxy goes on without recording")]
+    public static partial void FlowSinkFailed(ILogger logger, string sink, Exception exception);
+
     [LoggerMessage(EventId = 199, Level = LogLevel.Error, Message = "{Client}: unexpected failure; connection closed")]
     public static partial void SessionCrashed(ILogger logger, ClientConnection client, Exception exception);
 }

@@ -1,0 +1,497 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+using System.Text.Json;
+using Interpose.Core.Http;
+
+namespace Interpose.Core.Flows.Har;
+
+/// <summary>
+/// Exports HTTP flows to HAR 1.2 and imports them back
+/// (<see href="http://www.softwareishard.com/blog/har-12-spec/">the spec</see>).
+/// </summary>
+/// <remarks>
+/// <para>
+/// Export follows the spec: <c>content.text</c> is the decoded body (gzip, deflate and br undone; <c>content.size</c>
+/// the decoded size, <c>compression</c> the bytes saved), in base64 with <c>encoding: "base64"</c> when it is not
+/// UTF-8 text. Two extensions, both ignored by readers that do not know them: <c>postData.encoding: "base64"</c> for a
+/// binary request body (HAR 1.2 has <c>encoding</c> on <c>content</c> only, and a lossy body cannot be replayed), and
+/// <c>content._interposeEncoded: true</c> when the text is still content-encoded (zstd, which the BCL cannot decode, or a
+/// body truncated by the recording cap), in which case <c>size</c> is the encoded size. Timings: <c>ssl</c> is included
+/// in <c>connect</c> as the spec says; steps that did not happen are -1; <c>blocked</c> is not measured (-1).
+/// </para>
+/// <para>
+/// Import is lenient where the spec allows (missing cookies, query strings, sizes, timings; unknown fields such as
+/// Chromium's <c>_initiator</c>; HTTP/2 pseudo-header fields, which are skipped) and strict where a flow needs a value
+/// (the method, the URL, the start time): the error names the entry and the field. A response with status 0 (what
+/// browsers write for a request that got none) becomes a flow without a response. A decoded body whose response says
+/// <c>Content-Encoding: gzip</c>, <c>deflate</c> or <c>br</c> is encoded again, so the flow's body matches its headers
+/// (the bytes differ from the original compression; the content is the same).
+/// </para>
+/// </remarks>
+public static class HarFile
+{
+    /// <summary>The HAR version written and read.</summary>
+    public const string Version = "1.2";
+
+    /// <summary>Exports <paramref name="flows"/> as a HAR 1.2 document (UTF-8 JSON, indented).</summary>
+    /// <param name="flows">The flows, in the order the entries should appear.</param>
+    /// <returns>The document's bytes.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="flows"/> is null.</exception>
+    public static byte[] Export(IEnumerable<HttpFlow> flows)
+    {
+        ArgumentNullException.ThrowIfNull(flows);
+        var root = new HarRoot
+        {
+            Log = new HarLog
+            {
+                Version = Version,
+                Creator = new HarCreator { Name = "Interpose", Version = CreatorVersion() },
+                Entries = [.. flows.Select(ToEntry)],
+            },
+        };
+        return JsonSerializer.SerializeToUtf8Bytes(root, HarJsonContext.Default.HarRoot);
+    }
+
+    /// <summary>Imports the entries of a HAR document as flows.</summary>
+    /// <param name="utf8Json">The document.</param>
+    /// <returns>One flow per entry, in order.</returns>
+    /// <exception cref="HarFormatException">The document is not JSON, not HAR, or an entry lacks a field a flow
+    /// needs or has one that is invalid; the message names the entry's index and the field.</exception>
+    public static IReadOnlyList<HttpFlow> Import(ReadOnlySpan<byte> utf8Json)
+    {
+        HarRoot? root;
+        try
+        {
+            root = JsonSerializer.Deserialize(utf8Json, HarJsonContext.Default.HarRoot);
+        }
+        catch (JsonException ex)
+        {
+            throw new HarFormatException($"HAR: not a valid HAR document at {ex.Path ?? "$"} (line {ex.LineNumber + 1}): {ex.Message}", ex);
+        }
+
+        var entries = root?.Log?.Entries ?? throw new HarFormatException(null, "log.entries", "missing");
+        var flows = new List<HttpFlow>(entries.Count);
+        for (var i = 0; i < entries.Count; i++)
+        {
+            flows.Add(FromEntry(entries[i] ?? throw new HarFormatException(i, "entry", "null"), i));
+        }
+
+        return flows;
+    }
+
+    // ---- export ----
+
+    private static HarEntry ToEntry(HttpFlow flow)
+    {
+        var request = flow.Request;
+        var entry = new HarEntry
+        {
+            StartedDateTime = flow.StartedAt.ToString("O", CultureInfo.InvariantCulture),
+            Request = new HarRequest
+            {
+                Method = request.Method,
+                Url = request.Url,
+                HttpVersion = request.HttpVersion,
+                Cookies = RequestCookies(request.Headers),
+                Headers = NameValues(request.Headers),
+                QueryString = Query(request.Path),
+                PostData = request.Body.Length == 0 ? null : PostData(request),
+                HeadersSize = -1,
+                BodySize = request.Body.Length,
+            },
+            Response = flow.Response is { } response ? ToResponse(response) : NoResponse(flow.Error),
+            Timings = ToTimings(flow.Timings),
+            ServerIpAddress = flow.Server?.Host,
+            Connection = flow.ServerConnectionId,
+            Comment = flow.Comment,
+        };
+        var t = entry.Timings;
+        entry.Time = flow.Timings.Done ?? Round(Math.Max(0, t.Blocked) + Math.Max(0, t.Dns) + Math.Max(0, t.Connect) + t.Send + t.Wait + t.Receive);
+        return entry;
+    }
+
+    private static HarPostData PostData(FlowRequest request)
+    {
+        var content = request.Body.Content;
+        var data = new HarPostData { MimeType = request.Headers.Get("Content-Type") ?? "" };
+        (data.Text, data.Encoding) = Text(content.Span);
+        if (request.Body.IsTruncated)
+        {
+            data.Comment = Truncated(request.Body);
+        }
+
+        return data;
+    }
+
+    private static HarResponse ToResponse(FlowResponse response)
+    {
+        var body = response.Body;
+        var coding = response.Headers.Get("Content-Encoding");
+        var content = new HarContent { MimeType = response.Headers.Get("Content-Type") ?? "" };
+        if (!body.IsTruncated && ContentCoding.TryDecode(body.Content, coding, out var decoded))
+        {
+            content.Size = decoded.Length;
+            if (decoded.Length != body.Length)
+            {
+                content.Compression = decoded.Length - body.Length;
+            }
+
+            (content.Text, content.Encoding) = Text(decoded.Span);
+        }
+        else
+        {
+            // Not decodable here (zstd, a truncated prefix, corrupt data): the bytes as recorded, marked as such.
+            content.Size = body.Length;
+            content.Text = Convert.ToBase64String(body.Content.Span);
+            content.Encoding = "base64";
+            content.InterposeEncoded = !string.IsNullOrWhiteSpace(coding) ? true : null;
+            content.Comment = body.IsTruncated ? Truncated(body) : "content-encoding " + coding + " not decoded";
+        }
+
+        return new HarResponse
+        {
+            Status = response.StatusCode,
+            StatusText = response.Reason,
+            HttpVersion = response.HttpVersion,
+            Cookies = ResponseCookies(response.Headers),
+            Headers = NameValues(response.Headers),
+            Content = content,
+            RedirectUrl = response.Headers.Get("Location") ?? "",
+            HeadersSize = -1,
+            BodySize = body.Length,
+        };
+    }
+
+    /// <summary>What browsers write for a request that got no response: status 0.</summary>
+    private static HarResponse NoResponse(FlowError? error) => new()
+    {
+        Status = 0,
+        Headers = [],
+        Content = new HarContent { Size = 0, MimeType = "x-unknown" },
+        Comment = error is null ? null : $"error in {error.Phase}: {error.Message}",
+    };
+
+    private static HarTimings ToTimings(FlowTimings t)
+    {
+        var connectEnd = t.TlsDone ?? t.Connected;
+        var sendStart = connectEnd ?? t.DnsDone ?? 0;
+        return new HarTimings
+        {
+            Blocked = -1,
+            Dns = t.DnsDone is { } dns ? Round(dns) : -1,
+            Connect = connectEnd is { } end ? Round(end - (t.DnsDone ?? 0)) : -1,
+            Ssl = t.TlsDone is { } tls && t.Connected is { } connected ? Round(tls - connected) : -1,
+            Send = t.RequestSent is { } sent ? Round(Math.Max(0, sent - sendStart)) : 0,
+            Wait = t.FirstByte is { } first && t.RequestSent is { } s ? Round(Math.Max(0, first - s)) : 0,
+            Receive = t.Done is { } done && t.FirstByte is { } f ? Round(Math.Max(0, done - f)) : 0,
+        };
+    }
+
+    private static double Round(double ms) => Math.Round(ms, 3);
+
+    private static string Truncated(FlowBody body) =>
+        $"body truncated by the recording cap: {body.Content.Length} of {body.Length} bytes, sha256 {body.Sha256 ?? "unknown"}";
+
+    /// <summary>UTF-8 text when the bytes are valid UTF-8, else base64.</summary>
+    private static (string Text, string? Encoding) Text(ReadOnlySpan<byte> bytes) =>
+        System.Text.Unicode.Utf8.IsValid(bytes) ? (Encoding.UTF8.GetString(bytes), null) : (Convert.ToBase64String(bytes), "base64");
+
+    private static List<HarNameValue> NameValues(HttpHeaders headers) =>
+        [.. headers.Select(h => new HarNameValue { Name = h.Name, Value = h.Value })];
+
+    private static List<HarNameValue> Query(string path)
+    {
+        var q = path.IndexOf('?', StringComparison.Ordinal);
+        if (q < 0)
+        {
+            return [];
+        }
+
+        var query = path[(q + 1)..];
+        var hash = query.IndexOf('#', StringComparison.Ordinal);
+        query = hash >= 0 ? query[..hash] : query;
+        var list = new List<HarNameValue>();
+        foreach (var pair in query.Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var eq = pair.IndexOf('=', StringComparison.Ordinal);
+            list.Add(new HarNameValue { Name = Unescape(eq < 0 ? pair : pair[..eq]), Value = eq < 0 ? "" : Unescape(pair[(eq + 1)..]) });
+        }
+
+        return list;
+    }
+
+    private static string Unescape(string s) => Uri.UnescapeDataString(s.Replace('+', ' '));
+
+    // RFC 6265 §5.4: Cookie is "name=value" pairs separated by "; ".
+    private static List<HarCookie> RequestCookies(HttpHeaders headers)
+    {
+        var cookies = new List<HarCookie>();
+        foreach (var header in headers.GetValues("Cookie"))
+        {
+            foreach (var pair in header.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                var eq = pair.IndexOf('=', StringComparison.Ordinal);
+                cookies.Add(new HarCookie { Name = eq < 0 ? pair : pair[..eq], Value = eq < 0 ? "" : pair[(eq + 1)..] });
+            }
+        }
+
+        return cookies;
+    }
+
+    // RFC 6265 §5.2: Set-Cookie is "name=value" then attributes.
+    private static List<HarCookie> ResponseCookies(HttpHeaders headers)
+    {
+        var cookies = new List<HarCookie>();
+        foreach (var header in headers.GetValues("Set-Cookie"))
+        {
+            var parts = header.Split(';', StringSplitOptions.TrimEntries);
+            var eq = parts[0].IndexOf('=', StringComparison.Ordinal);
+            var cookie = new HarCookie { Name = eq < 0 ? parts[0] : parts[0][..eq], Value = eq < 0 ? "" : parts[0][(eq + 1)..] };
+            foreach (var attribute in parts.Skip(1))
+            {
+                var aeq = attribute.IndexOf('=', StringComparison.Ordinal);
+                var name = aeq < 0 ? attribute : attribute[..aeq];
+                var value = aeq < 0 ? "" : attribute[(aeq + 1)..];
+                switch (name.ToLowerInvariant())
+                {
+                    case "path": cookie.Path = value; break;
+                    case "domain": cookie.Domain = value; break;
+                    case "httponly": cookie.HttpOnly = true; break;
+                    case "secure": cookie.Secure = true; break;
+                    case "expires":
+                        if (DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var expires))
+                        {
+                            cookie.Expires = expires.ToString("O", CultureInfo.InvariantCulture);
+                        }
+
+                        break;
+                }
+            }
+
+            cookies.Add(cookie);
+        }
+
+        return cookies;
+    }
+
+    private static string CreatorVersion() =>
+        typeof(HarFile).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0";
+
+    // ---- import ----
+
+    private static HttpFlow FromEntry(HarEntry entry, int index)
+    {
+        var started = entry.StartedDateTime is { } text
+            && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var parsed)
+            ? parsed
+            : throw new HarFormatException(index, "startedDateTime", entry.StartedDateTime is null ? "missing" : $"not an ISO 8601 date: '{entry.StartedDateTime}'");
+        var harRequest = entry.Request ?? throw new HarFormatException(index, "request", "missing");
+        var method = harRequest.Method is { Length: > 0 } m ? m : throw new HarFormatException(index, "request.method", "missing");
+        var url = harRequest.Url ?? throw new HarFormatException(index, "request.url", "missing");
+        var (scheme, host, port, path) = SplitUrl(url) ?? throw new HarFormatException(index, "request.url", $"not an absolute http or https URL: '{url}'");
+        var requestHeaders = Headers(harRequest.Headers, index, "request.headers");
+        var request = new FlowRequest
+        {
+            Method = method,
+            Scheme = scheme,
+            Host = host,
+            Port = port,
+            Path = path,
+            HttpVersion = HttpVersionOrDefault(harRequest.HttpVersion),
+            Headers = requestHeaders,
+            Body = FlowBody.FromBytes(RequestBody(harRequest.PostData, index)),
+        };
+
+        FlowResponse? response = null;
+        if (entry.Response is { Status: > 0 } harResponse)
+        {
+            var headers = Headers(harResponse.Headers, index, "response.headers");
+            response = new FlowResponse
+            {
+                StatusCode = harResponse.Status is >= 100 and <= 999 ? harResponse.Status
+                    : throw new HarFormatException(index, "response.status", $"not a status code: {harResponse.Status}"),
+                Reason = harResponse.StatusText ?? "",
+                HttpVersion = HttpVersionOrDefault(harResponse.HttpVersion),
+                Headers = headers,
+                Body = FlowBody.FromBytes(ResponseBody(harResponse.Content, headers, index)),
+            };
+        }
+
+        return new HttpFlow
+        {
+            Id = Guid.CreateVersion7(started),
+            StartedAt = started,
+            Request = request,
+            Response = response,
+            ClientHttpVersion = request.HttpVersion,
+            ServerHttpVersion = response?.HttpVersion,
+            Server = entry.ServerIpAddress is { Length: > 0 } ip ? new FlowEndpoint(ip.Trim('[', ']'), port) : null,
+            ServerConnectionId = entry.Connection,
+            Timings = FromTimings(entry.Timings),
+            Comment = entry.Comment,
+        };
+    }
+
+    private static string HttpVersionOrDefault(string? version) => version switch
+    {
+        null or "" => "HTTP/1.1",
+        // Chromium writes "h2" and "http/2.0" for HTTP/2, "h3" for HTTP/3.
+        "h2" or "http/2.0" or "HTTP/2" => "HTTP/2.0",
+        "h3" or "http/3.0" or "HTTP/3" => "HTTP/3.0",
+        _ => version.StartsWith("http/", StringComparison.OrdinalIgnoreCase) ? "HTTP/" + version[5..] : version,
+    };
+
+    private static (string Scheme, string Host, int Port, string Path)? SplitUrl(string url)
+    {
+        var sep = url.IndexOf("://", StringComparison.Ordinal);
+        if (sep <= 0)
+        {
+            return null;
+        }
+
+        var scheme = url[..sep].ToLowerInvariant();
+        if (scheme is not ("http" or "https" or "ws" or "wss"))
+        {
+            return null;
+        }
+
+        scheme = scheme is "ws" ? "http" : scheme is "wss" ? "https" : scheme;
+        var rest = url[(sep + 3)..];
+        var end = rest.IndexOfAny(['/', '?', '#']);
+        var authority = end < 0 ? rest : rest[..end];
+        var path = end < 0 ? "/" : rest[end..];
+        var hash = path.IndexOf('#', StringComparison.Ordinal);
+        path = hash >= 0 ? path[..hash] : path;
+        path = path.StartsWith('/') ? path : "/" + path;
+        var at = authority.LastIndexOf('@');
+        authority = at >= 0 ? authority[(at + 1)..] : authority;
+        var port = Authority.DefaultPort(scheme);
+        var colon = authority.LastIndexOf(':');
+        if (colon > 0 && authority.IndexOf(']', colon) < 0)
+        {
+            if (!int.TryParse(authority.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is < 1 or > 65535)
+            {
+                return null;
+            }
+
+            authority = authority[..colon];
+        }
+
+        var host = authority.Trim('[', ']');
+        return host.Length == 0 ? null : (scheme, host, port, path);
+    }
+
+    private static HttpHeaders Headers(List<HarNameValue>? list, int index, string field)
+    {
+        var headers = new HttpHeaders(list?.Count ?? 0);
+        if (list is null)
+        {
+            return headers;
+        }
+
+        for (var i = 0; i < list.Count; i++)
+        {
+            var name = list[i]?.Name;
+            if (string.IsNullOrEmpty(name))
+            {
+                throw new HarFormatException(index, $"{field}[{i}].name", "missing");
+            }
+
+            if (name.StartsWith(':'))
+            {
+                // HTTP/2 pseudo-header fields (RFC 9113 §8.3) are in the URL, method and status already.
+                continue;
+            }
+
+            try
+            {
+                headers.Add(name, list[i].Value ?? "");
+            }
+            catch (ArgumentException ex)
+            {
+                throw new HarFormatException(index, $"{field}[{i}]", $"'{name}' is not a valid header field: {ex.Message}");
+            }
+        }
+
+        return headers;
+    }
+
+    private static byte[] RequestBody(HarPostData? data, int index)
+    {
+        if (data is null)
+        {
+            return [];
+        }
+
+        if (data.Text is { } text)
+        {
+            return Decode(text, data.Encoding, index, "request.postData.text");
+        }
+
+        // A form given as params only: rebuild the urlencoded body (RFC 1866 §8.2.1 form encoding).
+        return data.Params is { Count: > 0 } parameters
+            ? Encoding.UTF8.GetBytes(string.Join('&', parameters.Select(p => Uri.EscapeDataString(p.Name ?? "") + "=" + Uri.EscapeDataString(p.Value ?? ""))))
+            : [];
+    }
+
+    private static byte[] ResponseBody(HarContent? content, HttpHeaders headers, int index)
+    {
+        if (content?.Text is not { } text)
+        {
+            return [];
+        }
+
+        var bytes = Decode(text, content.Encoding, index, "response.content.text");
+        var coding = headers.Get("Content-Encoding");
+        return content.InterposeEncoded != true && !string.IsNullOrWhiteSpace(coding) && ContentCoding.CanDecode(coding)
+            ? ContentCoding.Encode(bytes, coding)
+            : bytes;
+    }
+
+    private static byte[] Decode(string text, string? encoding, int index, string field)
+    {
+        if (string.Equals(encoding, "base64", StringComparison.OrdinalIgnoreCase))
+        {
+            try
+            {
+                return Convert.FromBase64String(text);
+            }
+            catch (FormatException)
+            {
+                throw new HarFormatException(index, field, "encoding is base64 but the text is not valid base64");
+            }
+        }
+
+        return Encoding.UTF8.GetBytes(text);
+    }
+
+    private static FlowTimings FromTimings(HarTimings? t)
+    {
+        if (t is null)
+        {
+            return FlowTimings.Unknown;
+        }
+
+        var cursor = Math.Max(0, t.Blocked);
+        double? dns = null, connected = null, tls = null;
+        if (t.Dns >= 0)
+        {
+            cursor += t.Dns;
+            dns = cursor;
+        }
+
+        if (t.Connect >= 0)
+        {
+            // HAR 1.2: connect includes ssl.
+            connected = cursor + t.Connect - Math.Max(0, t.Ssl);
+            tls = t.Ssl >= 0 ? cursor + t.Connect : null;
+            cursor += t.Connect;
+        }
+
+        var sent = cursor + Math.Max(0, t.Send);
+        var first = sent + Math.Max(0, t.Wait);
+        var done = first + Math.Max(0, t.Receive);
+        return new FlowTimings(dns, connected, tls, sent, first, done);
+    }
+}

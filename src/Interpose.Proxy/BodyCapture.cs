@@ -1,0 +1,176 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using Interpose.Core.Flows;
+using Interpose.Core.Http;
+
+namespace Interpose.Proxy;
+
+/// <summary>
+/// Records a streamed body as it passes, without changing it: keeps its first bytes up to a cap in a pooled buffer that
+/// grows as needed, hashes the whole body with SHA-256 as it goes, counts its length and keeps its trailers.
+/// </summary>
+/// <remarks>
+/// Add it with <see cref="HttpMessage.Observe"/>; read the result with <see cref="ToBody"/> once the exchange is over,
+/// then <see cref="Dispose"/> it to return the buffer. Safe against a late call: a request body may still be streaming
+/// when an exchange that failed ends, so every member takes a lock (uncontended in the normal case), and data that
+/// arrives after <see cref="Dispose"/> is ignored.
+/// </remarks>
+public sealed class BodyCapture : IBodyObserver, IDisposable
+{
+    /// <summary>The default cap: 1 MiB, the suggestion (mitmproxy keeps whole bodies; a cap keeps a 1 GiB
+    /// download from being held in memory).</summary>
+    public const int DefaultMaxBytes = 1024 * 1024;
+
+    /// <summary>The first buffer rented: 4 KiB holds most API bodies and costs little for the rest.</summary>
+    private const int InitialBufferBytes = 4 * 1024;
+
+    private readonly Lock _gate = new();
+    private readonly int _maxBytes;
+    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private byte[]? _buffer;
+    private int _kept;
+    private long _length;
+    private string? _sha256;
+    private bool _disposed;
+
+    /// <summary>Creates a capture that keeps up to <paramref name="maxBytes"/> bytes.</summary>
+    /// <param name="maxBytes">The cap; null keeps the whole body (up to <see cref="Array.MaxLength"/> bytes).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxBytes"/> is negative.</exception>
+    public BodyCapture(int? maxBytes = DefaultMaxBytes)
+    {
+        if (maxBytes is { } max)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(max, nameof(maxBytes));
+        }
+
+        _maxBytes = maxBytes ?? Array.MaxLength;
+    }
+
+    /// <summary>The bytes seen so far (the whole body's length once <see cref="IsCompleted"/>).</summary>
+    public long Length
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _length;
+            }
+        }
+    }
+
+    /// <summary>True once the body ended cleanly.</summary>
+    public bool IsCompleted
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _sha256 is not null;
+            }
+        }
+    }
+
+    /// <summary>The trailer fields of a chunked body, once it ended; null when none came.</summary>
+    public HttpHeaders? Trailers { get; private set; }
+
+    /// <inheritdoc/>
+    public ValueTask OnDataAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (_disposed || _sha256 is not null)
+            {
+                return default;
+            }
+
+            foreach (var segment in data)
+            {
+                _hash.AppendData(segment.Span);
+                var room = _maxBytes - _kept;
+                if (room > 0)
+                {
+                    var take = (int)Math.Min(room, segment.Length);
+                    EnsureRoom(_kept + take);
+                    segment.Span[..take].CopyTo(_buffer.AsSpan(_kept));
+                    _kept += take;
+                }
+            }
+
+            _length += data.Length;
+        }
+
+        return default;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask OnCompletedAsync(HttpHeaders? trailers, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (!_disposed && _sha256 is null)
+            {
+                Trailers = trailers is { Count: > 0 } ? trailers : null;
+                _sha256 = Convert.ToHexStringLower(_hash.GetHashAndReset());
+            }
+        }
+
+        return default;
+    }
+
+    /// <summary>The body recorded so far: the kept bytes (copied), the length, and the hash when the body ended cleanly.</summary>
+    /// <returns>The body.</returns>
+    /// <exception cref="ObjectDisposedException">The capture was disposed.</exception>
+    public FlowBody ToBody()
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_length == 0 && _sha256 is not null)
+            {
+                return FlowBody.Empty;
+            }
+
+            var content = _kept == 0 ? [] : _buffer.AsSpan(0, _kept).ToArray();
+            return new FlowBody(content, _length, _sha256);
+        }
+    }
+
+    /// <summary>Returns the buffer to the pool; later data is ignored.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            _hash.Dispose();
+            if (_buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(_buffer);
+                _buffer = null;
+            }
+        }
+    }
+
+    private void EnsureRoom(int needed)
+    {
+        if (_buffer is not null && _buffer.Length >= needed)
+        {
+            return;
+        }
+
+        // Doubling keeps the copies linear in the body's size; the cap bounds the last step.
+        var size = Math.Min(Math.Max(needed, Math.Max(InitialBufferBytes, (_buffer?.Length ?? 0) * 2L)), _maxBytes);
+        var next = ArrayPool<byte>.Shared.Rent((int)size);
+        if (_buffer is not null)
+        {
+            _buffer.AsSpan(0, _kept).CopyTo(next);
+            ArrayPool<byte>.Shared.Return(_buffer);
+        }
+
+        _buffer = next;
+    }
+}

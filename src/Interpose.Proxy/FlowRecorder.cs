@@ -1,0 +1,386 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Threading.Channels;
+using Interpose.Core.Flows;
+using Interpose.Core.Http;
+using Interpose.Proxy.Internal;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Interpose.Proxy;
+
+/// <summary>
+/// An addon that records every HTTP exchange as an <see cref="HttpFlow"/> and hands it to an <see cref="IFlowSink"/>
+/// on a background task. It observes bodies (<see cref="BodyCapture"/>) and never changes or slows the traffic: the
+/// proxy never waits on the sink.
+/// </summary>
+/// <remarks>
+/// <code>
+///  RequestHeaders / ResponseHeaders hook: attach a BodyCapture to each body
+///  Done hook: build the HttpFlow ─► bounded queue ─► one consumer task ─► sink.WriteAsync ... FlushAsync when idle
+///                                   │ half full or over the body budget: queued without body bytes (DroppedBodies)
+///                                   └ full: dropped (DroppedFlows); one warning per burst
+/// </code>
+/// A sink that throws stops recording (one error logged, <see cref="SinkFailure"/> set); later flows count as dropped.
+/// Call <see cref="CompleteAsync"/> (or dispose) after the proxy stopped, to write what is queued.
+/// </remarks>
+public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
+{
+    private readonly IFlowSink _sink;
+    private readonly FlowRecorderOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly Channel<Queued> _queue;
+    private readonly ConcurrentDictionary<HttpExchange, Captures> _open = new(ReferenceEqualityComparer.Instance);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _consumer;
+    private long _queuedBodyBytes;
+    private long _recorded;
+    private long _droppedBodies;
+    private long _droppedFlows;
+    private int _dropping;
+
+    /// <summary>Creates a recorder writing to <paramref name="sink"/>; its consumer task starts at once.</summary>
+    /// <param name="sink">Where flows go.</param>
+    /// <param name="options">Caps and queue sizes; the defaults when null.</param>
+    /// <param name="logger">Where drops and sink failures are logged; nowhere when null.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="sink"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The queue capacity is less than 1, or a cap is negative.</exception>
+    public FlowRecorder(IFlowSink sink, FlowRecorderOptions? options = null, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        _options = options ?? new FlowRecorderOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.QueueCapacity, 1, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfNegative(_options.MaxQueuedBodyBytes, nameof(options));
+        if (_options.MaxBodyBytes is { } max)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(max, nameof(options));
+        }
+
+        _sink = sink;
+        _logger = logger ?? NullLogger.Instance;
+        _time = _options.TimeProvider ?? TimeProvider.System;
+        _queue = Channel.CreateBounded<Queued>(new BoundedChannelOptions(_options.QueueCapacity)
+        {
+            // TryWrite fails when full: the proxy never waits; the drop is counted instead.
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = true,
+        });
+        _consumer = ConsumeAsync();
+    }
+
+    /// <summary>Flows handed to the sink.</summary>
+    public long Recorded => Interlocked.Read(ref _recorded);
+
+    /// <summary>Flows queued without their body bytes because the queue was filling (length and hash kept).</summary>
+    public long DroppedBodies => Interlocked.Read(ref _droppedBodies);
+
+    /// <summary>Flows not recorded at all: the queue was full, the recorder was completed, or the sink had failed.</summary>
+    public long DroppedFlows => Interlocked.Read(ref _droppedFlows);
+
+    /// <summary>Why the sink stopped taking flows, once it failed; null while it works.</summary>
+    public Exception? SinkFailure { get; private set; }
+
+    /// <inheritdoc/>
+    public override ValueTask RequestHeadersAsync(HttpExchange exchange, CancellationToken cancellationToken)
+    {
+        var capture = new BodyCapture(_options.MaxBodyBytes);
+        _open[exchange] = new Captures(_time.GetUtcNow(), capture);
+        exchange.Request.Observe(capture);
+        return default;
+    }
+
+    /// <inheritdoc/>
+    public override ValueTask ResponseHeadersAsync(HttpExchange exchange, CancellationToken cancellationToken)
+    {
+        if (_open.TryGetValue(exchange, out var captures) && exchange.Response is { } response)
+        {
+            captures.Response = new BodyCapture(_options.MaxBodyBytes);
+            response.Observe(captures.Response);
+        }
+
+        return default;
+    }
+
+    /// <inheritdoc/>
+    public override ValueTask DoneAsync(HttpExchange exchange, CancellationToken cancellationToken)
+    {
+        if (!_open.TryRemove(exchange, out var captures))
+        {
+            // The request hook did not run here (an earlier addon failed it): the flow is still worth keeping.
+            captures = new Captures(_time.GetUtcNow() - exchange.Timings.Total, null);
+        }
+
+        using (captures)
+        {
+            Offer(ToFlow(exchange, captures));
+        }
+
+        return default;
+    }
+
+    /// <summary>Stops taking flows, writes what is queued, flushes the sink and waits for it.</summary>
+    /// <param name="cancellationToken">Abandons the wait: queued flows not yet written are lost.</param>
+    /// <returns>A task that completes when the queue is written.</returns>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task CompleteAsync(CancellationToken cancellationToken = default)
+    {
+        _queue.Writer.TryComplete();
+        using var registration = cancellationToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _stop);
+        await _consumer.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Completes the recorder (<see cref="CompleteAsync"/>) and releases it.</summary>
+    /// <returns>A task that completes when done.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        await CompleteAsync();
+        _stop.Dispose();
+    }
+
+    private void Offer(HttpFlow flow)
+    {
+        var bodyBytes = (long)flow.Request.Body.Content.Length + (flow.Response?.Body.Content.Length ?? 0);
+        var strip = bodyBytes > 0
+            && (_queue.Reader.Count >= Math.Max(1, _options.QueueCapacity / 2)
+                || Interlocked.Read(ref _queuedBodyBytes) + bodyBytes > _options.MaxQueuedBodyBytes);
+        if (strip)
+        {
+            flow = flow with
+            {
+                Request = flow.Request with { Body = flow.Request.Body.WithoutContent() },
+                Response = flow.Response is null ? null : flow.Response with { Body = flow.Response.Body.WithoutContent() },
+            };
+            bodyBytes = 0;
+        }
+
+        Interlocked.Add(ref _queuedBodyBytes, bodyBytes);
+        if (!_queue.Writer.TryWrite(new Queued(flow, bodyBytes)))
+        {
+            Interlocked.Add(ref _queuedBodyBytes, -bodyBytes);
+            Interlocked.Increment(ref _droppedFlows);
+            BurstStarted();
+            return;
+        }
+
+        if (strip)
+        {
+            Interlocked.Increment(ref _droppedBodies);
+            BurstStarted();
+        }
+        else if (Interlocked.Exchange(ref _dropping, 0) == 1)
+        {
+            ProxyLog.FlowRecordingRecovered(_logger, DroppedBodies, DroppedFlows);
+        }
+    }
+
+    private void BurstStarted()
+    {
+        if (Interlocked.Exchange(ref _dropping, 1) == 0)
+        {
+            ProxyLog.FlowRecordingDropping(_logger, _options.QueueCapacity);
+        }
+    }
+
+    private async Task ConsumeAsync()
+    {
+        var reader = _queue.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync(_stop.Token))
+            {
+                while (reader.TryRead(out var queued))
+                {
+                    Interlocked.Add(ref _queuedBodyBytes, -queued.BodyBytes);
+                    if (SinkFailure is not null)
+                    {
+                        Interlocked.Increment(ref _droppedFlows);
+                        continue;
+                    }
+
+                    try
+                    {
+                        await _sink.WriteAsync(queued.Flow, _stop.Token);
+                        Interlocked.Increment(ref _recorded);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        Interlocked.Increment(ref _droppedFlows);
+                        Fail(ex);
+                    }
+                }
+
+                if (SinkFailure is null)
+                {
+                    try
+                    {
+                        await _sink.FlushAsync(_stop.Token);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        Fail(ex);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            // Abandoned by CompleteAsync's token: what is still queued is lost, as documented.
+        }
+    }
+
+    private void Fail(Exception ex)
+    {
+        SinkFailure = ex;
+        ProxyLog.FlowSinkFailed(_logger, _sink.GetType().Name, ex);
+    }
+
+    private HttpFlow ToFlow(HttpExchange exchange, Captures captures)
+    {
+        var request = exchange.Request;
+        var timings = exchange.Timings;
+        var client = exchange.Client;
+        var server = exchange.Server;
+        return new HttpFlow
+        {
+            Id = Guid.CreateVersion7(captures.StartedAt),
+            StartedAt = captures.StartedAt,
+            Client = Endpoint(client.RemoteEndPoint),
+            Server = server is null ? null : Endpoint(server.RemoteEndPoint) ?? new FlowEndpoint(server.Host, server.Port),
+            Error = exchange.Error is { } error ? new FlowError(PhaseName(error.Phase), error.Message, error.IsTransient) : null,
+            Tags = Tags(exchange),
+            Request = new FlowRequest
+            {
+                Method = request.Method,
+                Scheme = request.Scheme,
+                Host = request.Host,
+                Port = request.Port,
+                Path = request.Path,
+                HttpVersion = VersionText(request.Version),
+                Headers = Copy(request.Headers)!,
+                Body = Body(request, captures.Request),
+                Trailers = Copy(request.Trailers ?? captures.Request?.Trailers),
+            },
+            Response = exchange.Response is not { } response ? null : new FlowResponse
+            {
+                StatusCode = response.StatusCode,
+                Reason = response.ReasonPhrase,
+                HttpVersion = VersionText(response.Version),
+                Headers = Copy(response.Headers)!,
+                Body = Body(response, captures.Response),
+                Trailers = Copy(response.Trailers ?? captures.Response?.Trailers),
+            },
+            ClientHttpVersion = VersionText(exchange.ClientVersion),
+            ServerHttpVersion = exchange.ServerVersion is { } v ? VersionText(v) : null,
+            StreamId = exchange.StreamId,
+            ClientConnectionId = client.Id.ToString(CultureInfo.InvariantCulture),
+            ServerConnectionId = server?.Id.ToString(CultureInfo.InvariantCulture),
+            IsSynthetic = exchange.IsSynthetic,
+            Timings = new FlowTimings(
+                Offset(timings, timings.DnsDone),
+                Offset(timings, timings.Connected),
+                Offset(timings, timings.TlsDone),
+                Offset(timings, timings.RequestSent),
+                Offset(timings, timings.FirstByte),
+                Offset(timings, timings.Done)),
+            ClientTls = client.TlsVersion is null ? null
+                : new FlowTls(client.TlsVersion.ToString(), client.CipherSuite?.ToString(), client.Alpn, client.Sni),
+            ServerTls = server is not { IsTls: true } ? null
+                : new FlowTls(server.TlsVersion?.ToString(), server.CipherSuite?.ToString(), server.Alpn, server.Sni)
+                {
+                    CertificateChain = server.Certificate is { } leaf ? [leaf.RawData] : [],
+                },
+        };
+    }
+
+    /// <summary>
+    /// The body as it was sent: the one in hand when there is one (buffered for a hook, replaced by one, or none at
+    /// all), else what the capture saw stream by.
+    /// </summary>
+    private FlowBody Body(HttpMessage message, BodyCapture? capture)
+    {
+        if (message.HasBody)
+        {
+            var whole = FlowBody.FromBytes(message.Body);
+            return _options.MaxBodyBytes is { } max && whole.Content.Length > max ? whole with { Content = whole.Content[..max] } : whole;
+        }
+
+        return capture?.ToBody() ?? new FlowBody(ReadOnlyMemory<byte>.Empty, 0, null);
+    }
+
+    private static double? Offset(ExchangeTimings timings, long at) =>
+        at == 0 ? null : timings.Elapsed(timings.RequestStarted, at).TotalMilliseconds;
+
+    private static FlowEndpoint? Endpoint(EndPoint? endPoint) => endPoint switch
+    {
+        IPEndPoint ip => new FlowEndpoint((ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address).ToString(), ip.Port),
+        DnsEndPoint dns => new FlowEndpoint(dns.Host, dns.Port),
+        _ => null,
+    };
+
+    private static string VersionText(Version version) => "HTTP/" + version.ToString(2);
+
+    private static string PhaseName(ExchangePhase phase) => phase switch
+    {
+        ExchangePhase.ClientRequest => "client_request",
+        ExchangePhase.ClientResponse => "client_response",
+        _ => phase.ToString().ToLowerInvariant(),
+    };
+
+    private static Dictionary<string, string> Tags(HttpExchange exchange)
+    {
+        var tags = exchange.Tags;
+        if (tags.Count == 0)
+        {
+            return new Dictionary<string, string>(StringComparer.Ordinal);
+        }
+
+        var copy = new Dictionary<string, string>(tags.Count, StringComparer.Ordinal);
+        foreach (var (name, value) in tags)
+        {
+            copy[name] = value switch
+            {
+                null => "",
+                IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
+                _ => value.ToString() ?? "",
+            };
+        }
+
+        return copy;
+    }
+
+    private static HttpHeaders? Copy(HttpHeaders? headers)
+    {
+        if (headers is null)
+        {
+            return null;
+        }
+
+        var copy = new HttpHeaders(headers.Count);
+        foreach (var header in headers)
+        {
+            copy.Add(header.Name, header.Value);
+        }
+
+        return copy;
+    }
+
+    private readonly record struct Queued(HttpFlow Flow, long BodyBytes);
+
+    /// <summary>What the recorder keeps for an exchange between its hooks.</summary>
+    private sealed class Captures(DateTimeOffset startedAt, BodyCapture? request) : IDisposable
+    {
+        public DateTimeOffset StartedAt { get; } = startedAt;
+
+        public BodyCapture? Request { get; } = request;
+
+        public BodyCapture? Response { get; set; }
+
+        public void Dispose()
+        {
+            Request?.Dispose();
+            Response?.Dispose();
+        }
+    }
+}

@@ -1,0 +1,336 @@
+using System.IO.Compression;
+using System.Text;
+using System.Text.Json;
+using Interpose.Core.Flows;
+using Interpose.Core.Flows.Har;
+using Interpose.Core.Http;
+
+namespace Interpose.Core.Tests.Flows;
+
+public sealed class HarFileTests
+{
+    private static readonly DateTimeOffset Start = new(2025, 3, 1, 12, 0, 0, 123, TimeSpan.Zero);
+
+    [Fact]
+    public void Export_then_import_keeps_requests_responses_headers_in_order_bodies_and_timings()
+    {
+        var flows = SampleFlows();
+
+        var har = HarFile.Export(flows);
+        var back = HarFile.Import(har);
+
+        Assert.Equal(flows.Count, back.Count);
+        for (var i = 0; i < flows.Count; i++)
+        {
+            var (a, b) = (flows[i], back[i]);
+            Assert.Equal(a.StartedAt, b.StartedAt);
+            Assert.Equal(a.Request.Method, b.Request.Method);
+            Assert.Equal(a.Request.Url, b.Request.Url);
+            Assert.Equal(a.Request.Headers, b.Request.Headers);
+            Assert.Equal(a.Request.Body.Content.ToArray(), b.Request.Body.Content.ToArray());
+            Assert.Equal(a.Response?.StatusCode, b.Response?.StatusCode);
+            Assert.Equal(a.Response?.Headers, b.Response?.Headers);
+            if (a.Timings == FlowTimings.Unknown)
+            {
+                // HAR requires send, wait and receive: unknown timings come back as zeros.
+                continue;
+            }
+
+            Assert.Equal(a.Timings.Done, b.Timings.Done);
+            Assert.Equal(a.Timings.FirstByte, b.Timings.FirstByte);
+            Assert.Equal(a.Timings.TlsDone, b.Timings.TlsDone);
+            Assert.Equal(a.Timings.Connected, b.Timings.Connected);
+            Assert.Equal(a.Timings.DnsDone, b.Timings.DnsDone);
+        }
+
+        // The binary request body survives through the postData encoding extension.
+        Assert.Equal(new byte[] { 0, 1, 2, 255 }, back[1].Request.Body.Content.ToArray());
+        // The gzip body is exported decoded and imported re-encoded: same content, headers unchanged.
+        Assert.True(ContentCodingDecodes(back[0].Response!, out var text));
+        Assert.Equal("{\"hello\":\"world\"}", text);
+        // No response stays no response.
+        Assert.Null(back[2].Response);
+    }
+
+    [Fact]
+    public void Export_follows_HAR_1_2_content_size_is_decoded_binary_is_base64_ssl_is_inside_connect()
+    {
+        using var doc = JsonDocument.Parse(HarFile.Export(SampleFlows()));
+        var log = doc.RootElement.GetProperty("log");
+        Assert.Equal("1.2", log.GetProperty("version").GetString());
+        Assert.Equal("Interpose", log.GetProperty("creator").GetProperty("name").GetString());
+        var entries = log.GetProperty("entries");
+
+        var gzip = entries[0];
+        var content = gzip.GetProperty("response").GetProperty("content");
+        Assert.Equal(17, content.GetProperty("size").GetInt64());
+        Assert.Equal("{\"hello\":\"world\"}", content.GetProperty("text").GetString());
+        Assert.False(content.TryGetProperty("encoding", out _));
+        var timings = gzip.GetProperty("timings");
+        Assert.Equal(5, timings.GetProperty("dns").GetDouble());
+        Assert.Equal(25, timings.GetProperty("connect").GetDouble());
+        Assert.Equal(15, timings.GetProperty("ssl").GetDouble());
+        Assert.Equal("b", gzip.GetProperty("request").GetProperty("queryString")[0].GetProperty("value").GetString());
+        Assert.Equal("sid", gzip.GetProperty("request").GetProperty("cookies")[0].GetProperty("name").GetString());
+        Assert.Equal("93.184.216.34", gzip.GetProperty("serverIPAddress").GetString());
+
+        var post = entries[1].GetProperty("request").GetProperty("postData");
+        Assert.Equal("base64", post.GetProperty("encoding").GetString());
+        Assert.Equal(Convert.ToBase64String(new byte[] { 0, 1, 2, 255 }), post.GetProperty("text").GetString());
+        Assert.Equal(-1, entries[1].GetProperty("timings").GetProperty("connect").GetDouble());
+
+        Assert.Equal(0, entries[2].GetProperty("response").GetProperty("status").GetInt32());
+    }
+
+    [Fact]
+    public void A_zstd_body_stays_encoded_and_is_marked_so_import_keeps_its_bytes()
+    {
+        var zstd = new byte[] { 0x28, 0xB5, 0x2F, 0xFD, 1, 2, 3 };
+        var flow = Flow("GET", "/z", response: Response(200, zstd, "Content-Encoding: zstd", "Content-Type: text/plain"));
+
+        var har = HarFile.Export([flow]);
+        using var doc = JsonDocument.Parse(har);
+        var content = doc.RootElement.GetProperty("log").GetProperty("entries")[0].GetProperty("response").GetProperty("content");
+        Assert.True(content.GetProperty("_interposeEncoded").GetBoolean());
+        Assert.Equal("base64", content.GetProperty("encoding").GetString());
+
+        Assert.Equal(zstd, HarFile.Import(har)[0].Response!.Body.Content.ToArray());
+    }
+
+    [Fact]
+    public void A_Chromium_DevTools_HAR_imports_and_its_underscore_fields_and_pseudo_headers_are_ignored()
+    {
+        var flows = HarFile.Import(Encoding.UTF8.GetBytes(ChromiumHar));
+
+        Assert.Equal(2, flows.Count);
+        var get = flows[0];
+        Assert.Equal("GET", get.Request.Method);
+        Assert.Equal("https://example.com/api/items?page=2", get.Request.Url);
+        Assert.Equal("/api/items?page=2", get.Request.Path);
+        Assert.Equal("HTTP/2.0", get.Request.HttpVersion);
+        Assert.DoesNotContain(get.Request.Headers, h => h.Name.StartsWith(':'));
+        Assert.Equal("application/json", get.Request.Headers.Get("accept"));
+        Assert.Equal(200, get.Response!.StatusCode);
+        Assert.Equal("[1,2,3]", Encoding.UTF8.GetString(get.Response.Body.Content.Span));
+        Assert.Equal("93.184.216.34", get.Server!.Host);
+        Assert.Equal(new DateTimeOffset(2025, 1, 2, 3, 4, 5, 678, TimeSpan.Zero), get.StartedAt);
+        // blocked 1.5, then connect 30 which includes ssl 20 (HAR 1.2).
+        Assert.Equal(11.5, get.Timings.Connected);
+        Assert.Equal(31.5, get.Timings.TlsDone);
+        Assert.Equal(31.5 + 0.2 + 15.1 + 5.5, get.Timings.Done!.Value, precision: 9);
+
+        var post = flows[1];
+        Assert.Equal("a=1&b=2", Encoding.UTF8.GetString(post.Request.Body.Content.Span));
+        Assert.Null(post.Response);
+    }
+
+    [Theory]
+    [InlineData("""{"log":{"version":"1.2","entries":[{"startedDateTime":"2025-01-01T00:00:00Z","request":{"url":"http://a/"},"response":{"status":200}}]}}""", "HAR entry 0: request.method: missing")]
+    [InlineData("""{"log":{"version":"1.2","entries":[{"startedDateTime":"2025-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"}},{"startedDateTime":"yesterday","request":{"method":"GET","url":"http://a/"}}]}}""", "HAR entry 1: startedDateTime: not an ISO 8601 date: 'yesterday'")]
+    [InlineData("""{"log":{"version":"1.2","entries":[{"startedDateTime":"2025-01-01T00:00:00Z","request":{"method":"GET","url":"ftp://a/"}}]}}""", "HAR entry 0: request.url: not an absolute http or https URL: 'ftp://a/'")]
+    [InlineData("""{"log":{"version":"1.2","entries":[{"startedDateTime":"2025-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/","headers":[{"name":"Bad Name","value":"x"}]}}]}}""", "HAR entry 0: request.headers[0]: 'Bad Name' is not a valid header field")]
+    [InlineData("""{"log":{"version":"1.2","entries":[{"startedDateTime":"2025-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/","postData":{"mimeType":"x","text":"!!","encoding":"base64"}}}]}}""", "HAR entry 0: request.postData.text: encoding is base64")]
+    [InlineData("""{"log":{"version":"1.2"}}""", "HAR: log.entries: missing")]
+    [InlineData("""{"log":{"entries":[{"time":"fast"}]}}""", "$.log.entries[0].time")]
+    [InlineData("""not json""", "not a valid HAR document")]
+    public void An_invalid_HAR_names_the_entry_and_the_field(string json, string expected)
+    {
+        var ex = Assert.Throws<HarFormatException>(() => HarFile.Import(Encoding.UTF8.GetBytes(json)));
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [HarValidatorFact]
+    public async Task An_exported_HAR_passes_the_har_validator_npm_package()
+    {
+        var file = Path.Combine(HarValidatorFactAttribute.Folder, "export-" + Guid.NewGuid().ToString("N") + ".har");
+        await File.WriteAllBytesAsync(file, HarFile.Export(SampleFlows()));
+        try
+        {
+            const string Script = "const v=require('har-validator');const h=JSON.parse(require('fs').readFileSync(process.argv[1]));"
+                + "v.har(h).then(()=>console.log('valid')).catch(e=>{console.log(JSON.stringify(e.errors||e.message));process.exit(1);});";
+            var (code, output) = HarValidatorFactAttribute.Run("node", HarValidatorFactAttribute.Folder, "-e", Script, file);
+            Assert.True(code == 0, output);
+            Assert.Contains("valid", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void Filters_run_over_recorded_flows()
+    {
+        var flows = SampleFlows();
+
+        string[] Ids(string expression)
+        {
+            var filter = Interpose.Core.Filters.FlowFilter.Parse(expression);
+            return [.. flows.Where(f => filter.Matches(f.AsFilterable())).Select(f => f.Request.Method + " " + f.Request.Path)];
+        }
+
+        Assert.Equal(["GET /api?a=b"], Ids("~m GET & ~c 200"));
+        Assert.Equal(["POST /upload"], Ids("~bq \\x00\\x01|~h X-Upload"));
+        Assert.Equal(["GET /api?a=b"], Ids("~bs world")); // matched in the gzip-decoded body
+        Assert.Equal(["DELETE /gone"], Ids("~e"));
+        Assert.Equal(["DELETE /gone"], Ids("~q"));
+        Assert.Equal(["GET /api?a=b", "POST /upload"], Ids("~d example\\.com & ~s"));
+        Assert.Equal(["GET /api?a=b"], Ids("~dst 93\\.184"));
+    }
+
+    private static bool ContentCodingDecodes(FlowResponse response, out string text)
+    {
+        using var gzip = new GZipStream(new MemoryStream(response.Body.Content.ToArray()), CompressionMode.Decompress);
+        using var reader = new StreamReader(gzip);
+        text = reader.ReadToEnd();
+        return response.Headers.Get("Content-Encoding") == "gzip";
+    }
+
+    private static List<HttpFlow> SampleFlows()
+    {
+        var json = "{\"hello\":\"world\"}"u8.ToArray();
+        using var compressed = new MemoryStream();
+        using (var gzip = new GZipStream(compressed, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            gzip.Write(json);
+        }
+
+        var get = Flow("GET", "/api?a=b", response: Response(200, compressed.ToArray(), "Content-Type: application/json", "Content-Encoding: gzip", "Set-Cookie: sid=1; Path=/; HttpOnly"),
+            headers: ["Host: example.com", "Cookie: sid=1", "accept: */*"]) with
+        {
+            Server = new FlowEndpoint("93.184.216.34", 443),
+            ServerConnectionId = "7",
+            Timings = new FlowTimings(5, 15, 30, 31, 40.5, 42.25),
+        };
+        var post = Flow("POST", "/upload", body: [0, 1, 2, 255], headers: ["Host: example.com", "X-Upload: 1", "Content-Type: application/octet-stream"],
+            response: Response(201, "created"u8.ToArray(), "Content-Type: text/plain")) with
+        {
+            Timings = new FlowTimings(null, null, null, 1, 2, 3),
+        };
+        var failed = Flow("DELETE", "/gone", headers: ["Host: other.test"]) with
+        {
+            Request = Flow("DELETE", "/gone", headers: ["Host: other.test"]).Request with { Host = "other.test" },
+            Error = new FlowError("connect", "connection refused", IsTransient: true),
+        };
+        return [get, post, failed];
+    }
+
+    private static HttpFlow Flow(string method, string path, byte[]? body = null, FlowResponse? response = null, string[]? headers = null) => new()
+    {
+        Id = Guid.CreateVersion7(Start),
+        StartedAt = Start,
+        ClientHttpVersion = "HTTP/1.1",
+        Request = new FlowRequest
+        {
+            Method = method,
+            Scheme = "https",
+            Host = "example.com",
+            Port = 443,
+            Path = path,
+            HttpVersion = "HTTP/1.1",
+            Headers = Headers(headers ?? ["Host: example.com"]),
+            Body = FlowBody.FromBytes(body ?? []),
+        },
+        Response = response,
+    };
+
+    private static FlowResponse Response(int status, byte[] body, params string[] headers) => new()
+    {
+        StatusCode = status,
+        Reason = status == 200 ? "OK" : "Created",
+        HttpVersion = "HTTP/1.1",
+        Headers = Headers(headers),
+        Body = FlowBody.FromBytes(body),
+    };
+
+    private static HttpHeaders Headers(string[] lines)
+    {
+        var headers = new HttpHeaders();
+        foreach (var line in lines)
+        {
+            var colon = line.IndexOf(':', StringComparison.Ordinal);
+            headers.Add(line[..colon], line[(colon + 1)..].Trim());
+        }
+
+        return headers;
+    }
+
+    /// <summary>The shape Chromium's DevTools writes ("Save all as HAR"), trimmed by hand to two entries.</summary>
+    private const string ChromiumHar = """
+    {
+      "log": {
+        "version": "1.2",
+        "creator": { "name": "WebInspector", "version": "537.36" },
+        "pages": [ { "startedDateTime": "2025-01-02T03:04:05.600Z", "id": "page_1", "title": "https://example.com/", "pageTimings": { "onContentLoad": 120.5, "onLoad": 300.1 } } ],
+        "entries": [
+          {
+            "_initiator": { "type": "script", "stack": { "callFrames": [ { "functionName": "load", "scriptId": "12", "url": "https://example.com/app.js", "lineNumber": 3, "columnNumber": 10 } ] } },
+            "_priority": "High",
+            "_resourceType": "fetch",
+            "cache": {},
+            "connection": "443",
+            "pageref": "page_1",
+            "request": {
+              "method": "GET",
+              "url": "https://example.com/api/items?page=2",
+              "httpVersion": "http/2.0",
+              "headers": [
+                { "name": ":authority", "value": "example.com" },
+                { "name": ":method", "value": "GET" },
+                { "name": ":path", "value": "/api/items?page=2" },
+                { "name": ":scheme", "value": "https" },
+                { "name": "accept", "value": "application/json" }
+              ],
+              "queryString": [ { "name": "page", "value": "2" } ],
+              "cookies": [],
+              "headersSize": -1,
+              "bodySize": 0
+            },
+            "response": {
+              "status": 200,
+              "statusText": "",
+              "httpVersion": "http/2.0",
+              "headers": [ { "name": "content-type", "value": "application/json" } ],
+              "cookies": [],
+              "content": { "size": 7, "mimeType": "application/json", "text": "[1,2,3]" },
+              "redirectURL": "",
+              "headersSize": -1,
+              "bodySize": -1,
+              "_transferSize": 120,
+              "_error": null,
+              "_fetchedViaServiceWorker": false
+            },
+            "serverIPAddress": "[93.184.216.34]",
+            "startedDateTime": "2025-01-02T03:04:05.678Z",
+            "time": 52.3,
+            "timings": { "blocked": 1.5, "dns": -1, "ssl": 20, "connect": 30, "send": 0.2, "wait": 15.1, "receive": 5.5, "_blocked_queueing": 0.9, "_workerStart": -1 }
+          },
+          {
+            "_resourceType": "xhr",
+            "cache": {},
+            "request": {
+              "method": "POST",
+              "url": "https://example.com/form",
+              "httpVersion": "http/2.0",
+              "headers": [ { "name": "content-type", "value": "application/x-www-form-urlencoded" } ],
+              "queryString": [],
+              "cookies": [],
+              "headersSize": -1,
+              "bodySize": 7,
+              "postData": { "mimeType": "application/x-www-form-urlencoded", "text": "a=1&b=2", "params": [ { "name": "a", "value": "1" }, { "name": "b", "value": "2" } ] }
+            },
+            "response": {
+              "status": 0, "statusText": "", "httpVersion": "", "headers": [], "cookies": [],
+              "content": { "size": 0, "mimeType": "x-unknown" },
+              "redirectURL": "", "headersSize": -1, "bodySize": -1, "_transferSize": 0, "_error": "net::ERR_CONNECTION_REFUSED"
+            },
+            "serverIPAddress": "",
+            "startedDateTime": "2025-01-02T03:04:06.000Z",
+            "time": 3.1,
+            "timings": { "blocked": 3.1, "dns": -1, "ssl": -1, "connect": -1, "send": 0, "wait": 0, "receive": 0 }
+          }
+        ]
+      }
+    }
+    """;
+}

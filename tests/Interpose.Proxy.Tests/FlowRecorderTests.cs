@@ -1,0 +1,264 @@
+using System.Buffers;
+using System.Net.Http;
+using System.Security.Cryptography;
+using System.Text;
+using Interpose.Core.Flows;
+using Interpose.Proxy.Tests.Infrastructure;
+using Interpose.Proxy.Tests.Pipeline;
+using Xunit.Abstractions;
+
+namespace Interpose.Proxy.Tests;
+
+/// <summary>Recording flows: bodies captured without changing the stream, flows built and handed to a sink off the data path.</summary>
+public sealed class FlowRecorderTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task A_chunked_request_and_a_body_over_the_cap_are_recorded_with_length_hash_and_trailers_while_the_wire_is_untouched()
+    {
+        var large = new byte[100];
+        for (var i = 0; i < large.Length; i++)
+        {
+            large[i] = (byte)('a' + (i % 26));
+        }
+
+        var sink = new MemoryFlowSink();
+        await using var recorder = new FlowRecorder(sink, new FlowRecorderOptions { MaxBodyBytes = 16 });
+        var seen = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var proxy = new InMemoryProxy(
+            async (_, stream) =>
+            {
+                var head = await RawOrigin.ReadHeadAsync(stream);
+                seen.TrySetResult(head);
+                await stream.WriteAsync(Encoding.Latin1.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"));
+                await stream.WriteAsync(large);
+            },
+            o => o.Addons.Add(recorder));
+
+        var answer = await proxy.SendAsync("POST http://origin.test/up?x=1 HTTP/1.1\r\nHost: origin.test\r\nTransfer-Encoding: chunked\r\nX-Case: Kept\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nX-Check: 7\r\n\r\n");
+        await recorder.CompleteAsync();
+
+        Assert.EndsWith("\r\n\r\n" + Encoding.Latin1.GetString(large), answer, StringComparison.Ordinal);
+        var flow = Assert.IsType<HttpFlow>(Assert.Single(sink.Flows));
+        Assert.Equal("POST", flow.Request.Method);
+        Assert.Equal("http://origin.test/up?x=1", flow.Request.Url);
+        Assert.Equal("Kept", flow.Request.Headers.Get("x-case"));
+        Assert.Contains(flow.Request.Headers, h => h.Name == "X-Case");
+        Assert.Equal("abcde", Encoding.ASCII.GetString(flow.Request.Body.Content.Span));
+        Assert.Equal(5, flow.Request.Body.Length);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData("abcde"u8)), flow.Request.Body.Sha256);
+        Assert.Equal("7", flow.Request.Trailers?.Get("X-Check"));
+
+        var response = flow.Response!;
+        Assert.Equal(200, response.StatusCode);
+        Assert.Equal(large.AsSpan(0, 16).ToArray(), response.Body.Content.ToArray());
+        Assert.Equal(100, response.Body.Length);
+        Assert.True(response.Body.IsTruncated);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(large)), response.Body.Sha256);
+        Assert.Equal("HTTP/1.1", flow.ClientHttpVersion);
+        Assert.Equal("HTTP/1.1", flow.ServerHttpVersion);
+        Assert.NotNull(flow.Timings.FirstByte);
+        Assert.NotNull(flow.Timings.Done);
+        Assert.Equal(1, recorder.Recorded);
+    }
+
+    [Fact]
+    public async Task A_capture_keeps_the_prefix_across_segments_hashes_everything_and_has_no_hash_for_a_body_that_did_not_end()
+    {
+        var first = new byte[10];
+        var second = new byte[10];
+        Array.Fill(first, (byte)1);
+        Array.Fill(second, (byte)2);
+        var data = Segments(first, second);
+
+        using (var capped = new BodyCapture(maxBytes: 15))
+        {
+            await capped.OnDataAsync(data, CancellationToken.None);
+            await capped.OnCompletedAsync(null, CancellationToken.None);
+            var body = capped.ToBody();
+            Assert.Equal([.. first, .. second.AsSpan(0, 5).ToArray()], body.Content.ToArray());
+            Assert.Equal(20, body.Length);
+            Assert.Equal(Convert.ToHexStringLower(SHA256.HashData([.. first, .. second])), body.Sha256);
+        }
+
+        using (var all = new BodyCapture(maxBytes: null))
+        {
+            await all.OnDataAsync(data, CancellationToken.None);
+            var body = all.ToBody();
+            Assert.Equal(20, body.Content.Length);
+            Assert.False(body.IsTruncated);
+            Assert.Null(body.Sha256);
+        }
+    }
+
+    [Fact]
+    public async Task Exchanges_through_a_real_proxy_are_recorded_with_TLS_of_both_sides()
+    {
+        await using var origin = await Origins.StartTlsAsync();
+        var sink = new MemoryFlowSink();
+        await using var recorder = new FlowRecorder(sink);
+        await using (var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(recorder)))
+        {
+            using var client = proxy.CreateClient();
+            Assert.Equal("hello from origin", await client.GetStringAsync(origin.Url("/hello")));
+            using var post = await client.PostAsync(origin.Url("/echo"), new ByteArrayContent("ping"u8.ToArray()));
+            Assert.Equal("ping", await post.Content.ReadAsStringAsync());
+        }
+
+        await recorder.CompleteAsync();
+
+        var flows = sink.Flows.Cast<HttpFlow>().ToList();
+        Assert.Equal(2, flows.Count);
+        Assert.Equal("GET", flows[0].Request.Method);
+        Assert.Equal("hello from origin", Encoding.UTF8.GetString(flows[0].Response!.Body.Content.Span));
+        Assert.Equal("ping", Encoding.UTF8.GetString(flows[1].Request.Body.Content.Span));
+        Assert.Equal("ping", Encoding.UTF8.GetString(flows[1].Response!.Body.Content.Span));
+        foreach (var flow in flows)
+        {
+            Assert.Equal("https", flow.Request.Scheme);
+            Assert.Equal("127.0.0.1", flow.Client!.Host);
+            Assert.NotNull(flow.ClientTls?.Version);
+            Assert.NotNull(flow.ServerTls?.CipherSuite);
+            Assert.NotEmpty(flow.ServerTls!.CertificateChain);
+            Assert.True(flow.StartedAt > DateTimeOffset.UnixEpoch);
+        }
+    }
+
+    [Fact]
+    public async Task A_blocked_sink_costs_bodies_then_flows_counted_and_never_holds_the_proxy()
+    {
+        const int Exchanges = 12;
+        var sink = new BlockingSink();
+        var recorder = new FlowRecorder(sink, new FlowRecorderOptions { QueueCapacity = 2 });
+        await using (var proxy = new InMemoryProxy(NoOrigin, o => { o.Addons.Add(new Answer()); o.Addons.Add(recorder); }))
+        {
+            for (var i = 0; i < Exchanges; i++)
+            {
+                var answer = await proxy.SendAsync($"GET http://origin.test/{i} HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n");
+                Assert.EndsWith("\r\n\r\nhello", answer, StringComparison.Ordinal);
+            }
+        }
+
+        // Every exchange completed while the sink still held its first flow.
+        Assert.False(sink.Released.Task.IsCompleted);
+        await sink.Entered.Task.WaitAsync(InMemoryProxy.Bound);
+        Assert.True(recorder.DroppedFlows > 0, "flows dropped: " + recorder.DroppedFlows);
+        Assert.True(recorder.DroppedBodies > 0, "bodies dropped: " + recorder.DroppedBodies);
+
+        sink.Released.SetResult();
+        await recorder.DisposeAsync();
+        Assert.Equal(Exchanges, sink.Flows.Count + recorder.DroppedFlows);
+        Assert.Contains(sink.Flows, f => f.Response!.Body is { Content.IsEmpty: true, Length: 5 });
+    }
+
+    [Fact]
+    public async Task A_failing_sink_stops_recording_and_the_proxy_goes_on()
+    {
+        var recorder = new FlowRecorder(new FailingSink());
+        await using (var proxy = new InMemoryProxy(NoOrigin, o => { o.Addons.Add(new Answer()); o.Addons.Add(recorder); }))
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.EndsWith("hello", await proxy.SendAsync("GET http://origin.test/ HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n"), StringComparison.Ordinal);
+            }
+        }
+
+        await recorder.DisposeAsync();
+        Assert.IsType<IOException>(recorder.SinkFailure);
+        Assert.Equal(0, recorder.Recorded);
+        Assert.Equal(3, recorder.DroppedFlows);
+    }
+
+    [Fact]
+    public async Task The_JSON_Lines_sink_writes_one_flow_per_line_that_reads_back()
+    {
+        var sink = new MemoryFlowSink();
+        await using (var recorder = new FlowRecorder(sink))
+        {
+            await using var proxy = new InMemoryProxy(NoOrigin, o => { o.Addons.Add(new Answer()); o.Addons.Add(recorder); });
+            await proxy.SendAsync("GET http://origin.test/a HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n");
+            await proxy.SendAsync("GET http://origin.test/b HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n");
+        }
+
+        using var file = new MemoryStream();
+        await using (var jsonl = new JsonLinesFlowSink(file))
+        {
+            foreach (var flow in sink.Flows)
+            {
+                await jsonl.WriteAsync(flow, CancellationToken.None);
+            }
+
+            await jsonl.FlushAsync(CancellationToken.None);
+        }
+
+        var lines = Encoding.UTF8.GetString(file.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        var back = lines.Select(l => Assert.IsType<HttpFlow>(FlowJson.Read(Encoding.UTF8.GetBytes(l)))).ToList();
+        Assert.Equal(["/a", "/b"], back.Select(f => f.Request.Path));
+        Assert.Equal(sink.Flows[0].Id, back[0].Id);
+        Assert.Equal("hello", Encoding.UTF8.GetString(back[0].Response!.Body.Content.Span));
+        Assert.Equal(((HttpFlow)sink.Flows[0]).Response!.Body.Sha256, back[0].Response!.Body.Sha256);
+        Assert.Equal(((HttpFlow)sink.Flows[0]).Request.Headers, back[0].Request.Headers);
+    }
+
+    private static ReadOnlySequence<byte> Segments(byte[] first, byte[] second)
+    {
+        var a = new Segment(first, 0);
+        var b = a.Append(second);
+        return new ReadOnlySequence<byte>(a, 0, b, second.Length);
+    }
+
+    private static Task NoOrigin(string origin, Stream stream) => throw new InvalidOperationException("no origin connection was expected: " + origin);
+
+    private sealed class Segment : ReadOnlySequenceSegment<byte>
+    {
+        public Segment(byte[] data, long index)
+        {
+            Memory = data;
+            RunningIndex = index;
+        }
+
+        public Segment Append(byte[] data)
+        {
+            var next = new Segment(data, RunningIndex + Memory.Length);
+            Next = next;
+            return next;
+        }
+    }
+
+    /// <summary>Answers every request with "hello", without an origin.</summary>
+    private sealed class Answer : ProxyAddon
+    {
+        public override ValueTask RequestAsync(HttpExchange exchange, CancellationToken cancellationToken)
+        {
+            exchange.Respond(HttpResponse.Text(200, "hello"));
+            return default;
+        }
+    }
+
+    private sealed class BlockingSink : IFlowSink
+    {
+        private readonly List<HttpFlow> _flows = [];
+
+        public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Released { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public List<HttpFlow> Flows => _flows;
+
+        public async ValueTask WriteAsync(Flow flow, CancellationToken cancellationToken)
+        {
+            Entered.TrySetResult();
+            await Released.Task.WaitAsync(cancellationToken);
+            _flows.Add((HttpFlow)flow);
+        }
+
+        public ValueTask FlushAsync(CancellationToken cancellationToken) => default;
+    }
+
+    private sealed class FailingSink : IFlowSink
+    {
+        public ValueTask WriteAsync(Flow flow, CancellationToken cancellationToken) => throw new IOException("No space left on device");
+
+        public ValueTask FlushAsync(CancellationToken cancellationToken) => default;
+    }
+}
