@@ -329,6 +329,7 @@ internal sealed class ExchangePipeline : IDisposable
     }
 
     /// <summary>Reads the final response head, relaying 1xx interim responses to the client as they come.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<HttpResponseHead> ReadResponseHeadAsync(UpstreamConnection upstream, HttpExchange exchange, Version clientVersion, CancellationToken ct)
     {
         var scope = _responseHeadTimeout ??= new TimeoutScope(_rt.Time);

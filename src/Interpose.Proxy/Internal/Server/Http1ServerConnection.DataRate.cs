@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Interpose.Core.Http;
 
 namespace Interpose.Proxy.Internal;
@@ -26,6 +27,7 @@ internal sealed partial class Http1ServerConnection
     /// <exception cref="MinDataRateException">The client sent below the rate (logged and counted here).</exception>
     /// <exception cref="IOException">The client closed before the body was complete.</exception>
     /// <exception cref="HttpProtocolException">The chunked framing is malformed.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<long> RelayRequestBodyAsync(
         HttpRequest request, BodyFraming framing, IBodySink sink, bool raw, Transport? destination, bool fromFirstByte, CancellationToken cancellationToken)
     {
@@ -66,6 +68,7 @@ internal sealed partial class Http1ServerConnection
     }
 
     /// <summary>Writes to the client, timing the wait when the write does not complete at once.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteToClientAsync(ReadOnlyMemory<byte> bytes, DataRateMonitor? rate, CancellationToken cancellationToken)
     {
         var write = _client.Stream.WriteAsync(bytes, cancellationToken);

@@ -274,6 +274,7 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
         await _client.Stream.WriteAsync(_scratch.WrittenMemory, cancellationToken);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<long> SendWholeResponseAsync(HttpResponse response, HttpRequest request, bool keepAlive, CancellationToken cancellationToken)
     {
         var headers = response.Headers;

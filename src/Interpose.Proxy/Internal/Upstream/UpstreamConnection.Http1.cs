@@ -16,6 +16,7 @@ internal sealed partial class UpstreamConnection
 
     /// <summary>Sends the request head, and a body in memory with it (in one write when both fit the scratch buffer).</summary>
     /// <exception cref="IOException">The connection failed.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteRequestAsync(HttpRequest request, ArrayBufferWriter<byte> scratch, CancellationToken cancellationToken)
     {
         scratch.ResetWrittenCount();

@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace Interpose.Proxy.Internal;
 
@@ -32,8 +33,9 @@ internal sealed partial class UpstreamConnection(UpstreamKey key, Transport tran
     private int _disposed;
 
     // The read kept pending while idle; after a rent, the exchange awaits it before its own first read (a PipeReader
-    // takes one read at a time). Completes with the read's failure, if any.
-    private Task<Exception?>? _idleRead;
+    // takes one read at a time). Completes with the read's failure, if any. A pooled ValueTask (no allocation per
+    // exchange): it is awaited once, by the exchange that rents the connection or by DisposeAsync, never by both.
+    private ValueTask<Exception?>? _idleRead;
 
     public UpstreamKey Key { get; } = key;
 
@@ -58,7 +60,9 @@ internal sealed partial class UpstreamConnection(UpstreamKey key, Transport tran
     {
         IdleSince = now;
         Volatile.Write(ref _state, Idle);
+#pragma warning disable CA2012 // Stored to be awaited exactly once, by the renter or by DisposeAsync (see _idleRead).
         _idleRead = WatchIdleAsync();
+#pragma warning restore CA2012
         return Volatile.Read(ref _state) == Idle;
     }
 
@@ -81,6 +85,7 @@ internal sealed partial class UpstreamConnection(UpstreamKey key, Transport tran
     /// <exception cref="IOException">The origin closed or reset the connection; a retry on a fresh one is safe when
     /// nothing of the request was lost.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WaitForResponseAsync(CancellationToken cancellationToken)
     {
         if (_idleRead is not { } read)
@@ -88,8 +93,24 @@ internal sealed partial class UpstreamConnection(UpstreamKey key, Transport tran
             return;
         }
 
-        var error = await read.WaitAsync(cancellationToken);
         _idleRead = null;
+        Exception? error;
+        if (read.IsCompleted)
+        {
+            error = await read;
+        }
+        else
+        {
+            // The read was started without a token; a cancellation ends it through the pipe (it then returns marked
+            // cancelled, and the connection is disposed by the failing exchange).
+            await using (cancellationToken.UnsafeRegister(static s => ((PipeReader)s!).CancelPendingRead(), Transport.Input))
+            {
+                error = await read;
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
         if (error is not null)
         {
             throw new IOException($"the connection to {Key.Host}:{Key.Port} failed while it was idle: {error.Message}", error);
@@ -99,17 +120,23 @@ internal sealed partial class UpstreamConnection(UpstreamKey key, Transport tran
     public async ValueTask DisposeAsync()
     {
         Volatile.Write(ref _state, Closed);
-        if (_idleRead is { IsCompleted: false } read)
+        if (_idleRead is { } read)
         {
-            // The pipe must not be completed under a pending read: end the read first.
-            Transport.Input.CancelPendingRead();
+            // The pipe must not be completed under a pending read: end the read first (a no-op when it ended).
+            _idleRead = null;
+            if (!read.IsCompleted)
+            {
+                Transport.Input.CancelPendingRead();
+            }
+
             await read;
         }
 
         await CloseAsync();
     }
 
-    private async Task<Exception?> WatchIdleAsync()
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Exception?> WatchIdleAsync()
     {
         var input = Transport.Input;
         ReadResult result;
