@@ -36,6 +36,7 @@ internal sealed class DataRateMonitor : IDisposable
     private readonly ITimer _timer;
     private CancellationTokenSource _cts = new();
     private CancellationTokenRegistration _parent;
+    private CancellationToken _registeredParent;
     private MinDataRate? _rate;
     private bool _armed;
     private bool _disposed;
@@ -105,11 +106,22 @@ internal sealed class DataRateMonitor : IDisposable
             _timer.Change(Clamp(rate.GracePeriod), Timeout.InfiniteTimeSpan);
         }
 
-        // Outside the lock: an already-cancelled parent runs the callback at once, and it takes the lock.
-        _parent = parent.UnsafeRegister(static state => ((DataRateMonitor)state!).CancelFromParent(), this);
+        // Outside the lock: an already-cancelled parent runs the callback at once, and it takes the lock. The same
+        // parent as last time (the proxy's abort token, for every response of a connection) keeps its registration:
+        // a registration per body was an allocation per exchange. The callback does nothing unless armed.
+        if (parent != _registeredParent || !parent.CanBeCanceled)
+        {
+            _parent.Dispose();
+            _parent = parent.UnsafeRegister(static state => ((DataRateMonitor)state!).CancelFromParent(), this);
+            _registeredParent = parent;
+        }
+        else if (parent.IsCancellationRequested)
+        {
+            CancelFromParent();
+        }
     }
 
-    /// <summary>Ends the use: neither the timer nor the parent cancels the token any more.</summary>
+    /// <summary>Ends the use: neither the timer nor the parent cancels the token any more (the parent's registration stays, disarmed, for the next use).</summary>
     public void Stop()
     {
         lock (_lock)
@@ -120,9 +132,6 @@ internal sealed class DataRateMonitor : IDisposable
                 _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             }
         }
-
-        _parent.Dispose();
-        _parent = default;
     }
 
     /// <summary>The proxy now waits on the peer (a read that did not complete at once, or a write).</summary>
@@ -155,6 +164,8 @@ internal sealed class DataRateMonitor : IDisposable
     public void Dispose()
     {
         Stop();
+        _parent.Dispose();
+        _parent = default;
         lock (_lock)
         {
             if (_disposed)
