@@ -143,6 +143,34 @@ public sealed class Http2LimitTests(ITestOutputHelper output)
         Assert.Equal(Http2ErrorCode.ProtocolError, reset.ErrorCode);
     }
 
+    [Fact]
+    public async Task An_idle_connection_ends_with_a_graceful_goaway()
+    {
+        var idle = TimeSpan.FromSeconds(77);
+        var clock = new ManualClock();
+        await using var origin = await Origins.StartPlainAsync();
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.Http2 = true;
+            o.TimeProvider = clock;
+            o.Timeouts.IdleKeepAlive = idle;
+        });
+        await using var client = await H2RawClient.ConnectAsync(proxy, "localhost", origin.Port);
+        client.Ping(7);
+        await client.FlushAsync();
+        Assert.NotNull(await client.ReadUntilAsync(f => f.Type == FrameType.Ping));
+
+        // No stream was opened: the idle timer armed after the preface, and the PING did not restart it.
+        await clock.ArmedAsync(idle).WaitAsync(BoundedRead.Limit);
+        clock.Advance(idle);
+
+        var goAway = await client.ReadUntilAsync(f => f.Type == FrameType.GoAway);
+        Assert.NotNull(goAway);
+        Assert.Equal(Http2ErrorCode.NoError, goAway.ErrorCode);
+        Assert.Equal(0, goAway.LastStreamId);
+        Assert.Null(await client.ReadFrameAsync());
+    }
+
     private Task<TestProxy> StartProxyAsync(ProxyAddon? addon = null) => TestProxy.StartAsync(output, o =>
     {
         o.Http2 = true;

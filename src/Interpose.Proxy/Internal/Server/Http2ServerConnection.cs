@@ -36,7 +36,7 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
     private readonly ConcurrentDictionary<int, Http2ServerStream> _streams = new();
     private readonly HpackDecoder _decoder = new();
     private readonly Http2HeaderBlockTracker _blocks = new();
-    private readonly FieldCollector _fields = new();
+    private readonly Http2FieldCollector _fields = new();
     private readonly Http2Settings _peerSettings = new();
     private readonly RateBudget _resets = new(Http2Limits.ResetBudgetPerWindow, Http2Limits.ResetBudgetWindow);
     private readonly RateBudget _controlFrames = new(Http2Limits.ControlFrameBudgetPerWindow, Http2Limits.ControlFrameBudgetWindow);
@@ -148,9 +148,37 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
     /// <summary>The reader loop: parse, route, never run an exchange (the streams' tasks do).</summary>
     private async Task ReadFramesAsync(System.IO.Pipelines.PipeReader input)
     {
+        // RFC 9113 §9.1: a server may close an idle connection. With no stream open, the keep-alive timeout of
+        // HTTP/1.1 runs (ProxyTimeouts.IdleKeepAlive) and control frames do not restart it (Go's IdleTimeout counts the
+        // same way), so PINGs cannot hold a connection forever; it ends with a graceful GOAWAY.
+        using var idle = new TimeoutScope(_rt.Time);
+        var idleArmed = false;
         while (true)
         {
-            var result = await input.ReadAsync(_closed.Token);
+            if (_streams.IsEmpty != idleArmed)
+            {
+                idleArmed = !idleArmed;
+                if (idleArmed)
+                {
+                    idle.Arm(_rt.Options.Timeouts.IdleKeepAlive, _closed.Token);
+                }
+                else
+                {
+                    idle.Disarm();
+                }
+            }
+
+            System.IO.Pipelines.ReadResult result;
+            try
+            {
+                result = await input.ReadAsync(idleArmed ? idle.Token : _closed.Token);
+            }
+            catch (OperationCanceledException) when (idle.TimedOut)
+            {
+                await GoAwayAsync(Http2ErrorCode.NoError, "idle", graceful: true);
+                return;
+            }
+
             var buffer = result.Buffer;
             try
             {
@@ -507,9 +535,9 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
     internal void OnStreamDone(Http2ServerStream stream)
     {
         _streams.TryRemove(stream.Id, out _);
-        if (_goAwaySent && _streams.IsEmpty)
+        if (_streams.IsEmpty)
         {
-            // Wakes the reader so a drained connection closes once its last stream is done.
+            // Wakes the reader: a drained connection closes once its last stream is done, an idle one starts its timeout.
             _client.Input.CancelPendingRead();
         }
     }
@@ -569,27 +597,5 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         _closed.Dispose();
         _writeLock.Dispose();
         await ValueTask.CompletedTask;
-    }
-
-    /// <summary>Collects one field block's fields as the HPACK decoder emits them.</summary>
-    private sealed class FieldCollector : IHeaderFieldHandler
-    {
-        private List<HttpHeader> _fields = [];
-
-        public int StreamId { get; private set; }
-
-        public bool EndStream { get; private set; }
-
-        public void Begin(int streamId, bool endStream)
-        {
-            StreamId = streamId;
-            EndStream = endStream;
-            _fields = [];
-        }
-
-        public List<HttpHeader> Take() => _fields;
-
-        public void OnHeaderField(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, bool neverIndexed) =>
-            _fields.Add(new HttpHeader(Encoding.Latin1.GetString(name), Encoding.Latin1.GetString(value)));
     }
 }
