@@ -59,6 +59,13 @@ public sealed class ProxyOptions
     /// <summary>Adds a Via field (RFC 9110 §7.6.3) to forwarded messages. Off by default, as mitmproxy.</summary>
     public bool AddVia { get; set; }
 
+    /// <summary>
+    /// Speaks HTTP/2 (RFC 9113) to clients that ask for it: ALPN <c>h2</c> on intercepted TLS, and the HTTP/2 preface
+    /// (prior knowledge, h2c) inside plain CONNECT tunnels. Requests still reach origins over HTTP/1.1. Off by default
+    /// while the HTTP/2 side is new: clients then negotiate HTTP/1.1, as before.
+    /// </summary>
+    public bool Http2 { get; set; }
+
     /// <summary>Users allowed through the proxy (Basic, RFC 7617); none configured means no authentication.</summary>
     public ProxyAuthentication Authentication { get; } = new();
 

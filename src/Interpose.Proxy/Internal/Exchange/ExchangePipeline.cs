@@ -199,6 +199,12 @@ internal sealed class ExchangePipeline : IDisposable
         var transformed = bodyPending && request.Transform is not null;
         long? bodyInHand = request.HasBody && (request.BodyReplaced || received.Framing.Kind != BodyKind.None) ? request.Body.Length : null;
         var relay = ForwardingRules.PrepareRequest(request.Headers, received.Upgrade, received.Framing, bodyPending, transformed, bodyInHand);
+        if (request.Version.Major >= 2)
+        {
+            // An HTTP/2 client's request: the origin connection speaks HTTP/1.1 (RFC 9113 §8.3.1 to RFC 9112 §3).
+            request.Version = HttpVersion.Version11;
+        }
+
         if (relay == RequestBodyRelay.Rechunked)
         {
             // Chunked is an HTTP/1.1 feature (RFC 9112 §7).
@@ -309,12 +315,12 @@ internal sealed class ExchangePipeline : IDisposable
     /// <exception cref="UpstreamUnavailableException">Opening it failed; the error says in which phase.</exception>
     private async ValueTask<UpstreamConnection?> TakeEagerAsync(UpstreamKey key, HttpExchange exchange)
     {
-        if (_flow.Eager is not { } eager || eager.Key != key)
+        // HTTP/2 streams of one connection run concurrently: exactly one of them may take it.
+        if (_flow.TakeEager(key) is not { } eager)
         {
             return null;
         }
 
-        _flow.Eager = null;
         await using (eager)
         {
             var connect = await eager.TakeAsync();

@@ -22,7 +22,20 @@ internal sealed class ClientFlow(ProxyRuntime runtime, Transport client, ClientC
     public ExchangePhase Phase { get; set; }
 
     /// <summary>The origin connection opened for this tunnel ahead of its first request (ConnectionStrategy.Eager), until taken.</summary>
-    public EagerConnection? Eager { get; set; }
+    public EagerConnection? Eager
+    {
+        get => Volatile.Read(ref _eager);
+        set => Volatile.Write(ref _eager, value);
+    }
+
+    private EagerConnection? _eager;
+
+    /// <summary>Takes the connection opened ahead if it goes to <paramref name="key"/>; at most one caller gets it.</summary>
+    public EagerConnection? TakeEager(UpstreamKey key)
+    {
+        var eager = Volatile.Read(ref _eager);
+        return eager is not null && eager.Key == key && Interlocked.CompareExchange(ref _eager, null, eager) == eager ? eager : null;
+    }
 
     /// <summary>Records the first complete request head; the limiter no longer counts the connection as sheddable.</summary>
     public void OnFirstHeadReceived()

@@ -46,6 +46,15 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 125, Level = LogLevel.Information, Message = "{Client}: request head timed out")]
     public static partial void RequestHeadTimeout(ILogger logger, ClientConnection client);
 
+    [LoggerMessage(EventId = 150, Level = LogLevel.Debug, Message = "HTTP/2 connection of {Client} ended with GOAWAY {Code}: {Reason}")]
+    public static partial void Http2ConnectionError(ILogger logger, ClientConnection client, Interpose.Core.Http2.Http2ErrorCode code, string reason);
+
+    [LoggerMessage(EventId = 151, Level = LogLevel.Debug, Message = "HTTP/2 stream {StreamId} of {Client} reset with {Code}: {Reason}")]
+    public static partial void Http2StreamReset(ILogger logger, ClientConnection client, int streamId, Interpose.Core.Http2.Http2ErrorCode code, string reason);
+
+    [LoggerMessage(EventId = 152, Level = LogLevel.Warning, Message = "HTTP/2 client {Client} exceeded the {Budget} budget: connection closed with GOAWAY ENHANCE_YOUR_CALM")]
+    public static partial void Http2BudgetExceeded(ILogger logger, ClientConnection client, string budget);
+
     [LoggerMessage(EventId = 140, Level = LogLevel.Warning, Message = "Origin {Host}:{Port} sent {Bytes} bytes with no request outstanding (an unsolicited response); its connection is closed and never reused")]
     public static partial void UnsolicitedResponse(ILogger logger, string host, int port, long bytes);
 

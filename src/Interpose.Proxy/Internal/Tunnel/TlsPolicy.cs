@@ -16,6 +16,9 @@ internal static class TlsPolicy
     /// <summary>Only HTTP/1.1 for now; the connection layer dispatches on the negotiated protocol so h2 can slot in.</summary>
     public static readonly List<SslApplicationProtocol> ApplicationProtocols = [SslApplicationProtocol.Http11];
 
+    /// <summary>What the client side answers an offer of h2 with when HTTP/2 is on: h2 first, http/1.1 as the fallback.</summary>
+    private static readonly List<SslApplicationProtocol> Http2First = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11];
+
     private static readonly SslApplicationProtocol Http10 = new("http/1.0");
 
     private static readonly List<SslApplicationProtocol> Http10Only = [Http10];
@@ -23,21 +26,26 @@ internal static class TlsPolicy
     /// <summary>
     /// What to answer a client's ALPN offer with: http/1.1 when offered, else http/1.0 (curl -0 offers only that),
     /// else nothing, so that the handshake completes without ALPN rather than failing with no_application_protocol.
+    /// With <paramref name="http2"/>, an offer of h2 is answered with h2 (RFC 9113 §3.2: "h2" over TLS).
     /// </summary>
-    public static List<SslApplicationProtocol>? ServerProtocolsFor(IReadOnlyList<string> offered)
+    /// <param name="offered">The client's ALPN list.</param>
+    /// <param name="http2">Whether the proxy speaks HTTP/2 to clients (<see cref="ProxyOptions.Http2"/>).</param>
+    public static List<SslApplicationProtocol>? ServerProtocolsFor(IReadOnlyList<string> offered, bool http2 = false)
     {
         var http10 = false;
+        var http11 = false;
         foreach (var protocol in offered)
         {
-            if (protocol == "http/1.1")
+            if (http2 && protocol == "h2")
             {
-                return ApplicationProtocols;
+                return Http2First;
             }
 
+            http11 |= protocol == "http/1.1";
             http10 |= protocol == "http/1.0";
         }
 
-        return http10 ? Http10Only : null;
+        return http11 ? ApplicationProtocols : http10 ? Http10Only : null;
     }
 
     /// <summary>

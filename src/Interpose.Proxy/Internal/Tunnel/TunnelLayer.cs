@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.IO.Pipelines;
 using System.Net;
@@ -6,6 +7,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using Interpose.Core;
 using Interpose.Core.Http;
+using Interpose.Core.Http2;
 using Interpose.Core.Tls;
 
 namespace Interpose.Proxy.Internal;
@@ -75,6 +77,14 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
         {
             case SniffedProtocol.Tls:
                 await HandleTlsAsync(host, port);
+                break;
+            case SniffedProtocol.Http when _rt.Options.Http2 && await StartsWithHttp2PrefaceAsync():
+                // RFC 9113 §3.3: prior knowledge, the client starts with the preface (the sniffer saw "PRI" as a method).
+                await using (var h2 = new Http2ServerConnection(_flow, new TunnelTarget("http", host, port, null)))
+                {
+                    await h2.ServeAsync();
+                }
+
                 break;
             case SniffedProtocol.Http:
                 await ServeAsync(new TunnelTarget("http", host, port, null));
@@ -189,6 +199,34 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
         }
     }
 
+    /// <summary>Whether the tunnel's first bytes are the HTTP/2 client preface (RFC 9113 §3.4); consumes nothing.</summary>
+    private async ValueTask<bool> StartsWithHttp2PrefaceAsync()
+    {
+        var input = _client.Input;
+        using var wait = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.RequestHead, _rt.Aborted);
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync(wait.Token);
+                var buffer = result.Buffer;
+                var match = Http2Preface.Match(buffer.Slice(0, Math.Min(buffer.Length, Http2Preface.Length)).ToArray());
+                if (match != PrefaceMatch.Incomplete || result.IsCompleted)
+                {
+                    input.AdvanceTo(buffer.Start);
+                    return match == PrefaceMatch.Complete;
+                }
+
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+        }
+        catch (OperationCanceledException) when (wait.TimedOut)
+        {
+            // A partial preface that never completes: the HTTP/1.1 server answers it (400) as a malformed head.
+            return false;
+        }
+    }
+
     /// <summary>A TLS ClientHello arrived: intercept, pass through or reject.</summary>
     private async Task HandleTlsAsync(string host, int port)
     {
@@ -276,7 +314,7 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
                 ServerCertificateContext = certificate,
                 EnabledSslProtocols = TlsPolicy.Protocols,
                 CipherSuitesPolicy = TlsPolicy.CipherSuitesFor(_rt.Options),
-                ApplicationProtocols = TlsPolicy.ServerProtocolsFor(hello.ApplicationProtocols),
+                ApplicationProtocols = TlsPolicy.ServerProtocolsFor(hello.ApplicationProtocols, _rt.Options.Http2),
                 ClientCertificateRequired = false,
             }, scope.Token);
         }
@@ -292,6 +330,14 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
         _flow.Info.CipherSuite = ssl.NegotiatedCipherSuite;
         _flow.Info.Alpn = ssl.NegotiatedApplicationProtocol.Protocol.IsEmpty ? null : ssl.NegotiatedApplicationProtocol.ToString();
         scope.Dispose();
+        if (ssl.NegotiatedApplicationProtocol == SslApplicationProtocol.Http2)
+        {
+            // RFC 9113 §3.2: "h2" negotiated, the client's preface and frames follow.
+            await using var h2 = new Http2ServerConnection(_flow, tunnel);
+            await h2.ServeAsync();
+            return;
+        }
+
         await ServeAsync(tunnel);
     }
 

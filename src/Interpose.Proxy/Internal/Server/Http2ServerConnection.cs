@@ -1,0 +1,601 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Text;
+using Interpose.Core.Http;
+using Interpose.Core.Http2;
+using Interpose.Core.Http2.Hpack;
+
+namespace Interpose.Proxy.Internal;
+
+/// <summary>
+/// HTTP/2 (RFC 9113) on the client's side of an intercepted connection: one reader loop that only parses frames and
+/// routes them, one <see cref="Http2ServerStream"/> per request running the <see cref="ExchangePipeline"/> on a task of
+/// its own, and one writer (<see cref="Http2ServerConnection"/>.Writer) that serializes every stream's frames.
+/// </summary>
+/// <remarks>
+/// <code>
+///  preface + SETTINGS ─► reader loop ─┬─ HEADERS (+CONTINUATION) ─► HPACK ─► validate ─► stream task: pipeline ─► origin (HTTP/1.1)
+///                                     ├─ DATA ─► the stream's request pipe (bounded by its receive window)
+///                                     ├─ WINDOW_UPDATE ─► send windows (wakes streams waiting to send DATA)
+///                                     ├─ SETTINGS / PING ─► ACK (flood budgets)
+///                                     └─ RST_STREAM ─► cancel the stream (rapid-reset budget)
+///  any connection error ─► GOAWAY with its code; any stream error ─► RST_STREAM
+/// </code>
+/// NOTE: the reader never awaits a stream (only the writer's lock, for ACKs and resets), so one slow exchange never
+/// stops the frames of the others.
+/// </remarks>
+internal sealed partial class Http2ServerConnection : IAsyncDisposable
+{
+    /// <summary>A request body over HTTP/2 is at most its stream window ahead of the pipeline: the pipe needs no other bound.</summary>
+    private static readonly System.IO.Pipelines.PipeOptions RequestBodyPipe = new(pauseWriterThreshold: 0, useSynchronizationContext: false);
+
+    private readonly ClientFlow _flow;
+    private readonly ProxyRuntime _rt;
+    private readonly Transport _client;
+    private readonly TunnelTarget _tunnel;
+    private readonly ConcurrentDictionary<int, Http2ServerStream> _streams = new();
+    private readonly HpackDecoder _decoder = new();
+    private readonly Http2HeaderBlockTracker _blocks = new();
+    private readonly Http2FieldCollector _fields = new();
+    private readonly Http2Settings _peerSettings = new();
+    private readonly RateBudget _resets = new(Http2Limits.ResetBudgetPerWindow, Http2Limits.ResetBudgetWindow);
+    private readonly RateBudget _controlFrames = new(Http2Limits.ControlFrameBudgetPerWindow, Http2Limits.ControlFrameBudgetWindow);
+    private readonly RateBudget _windowUpdates = new(Http2Limits.WindowUpdateBudgetPerWindow, Http2Limits.ControlFrameBudgetWindow);
+    private readonly RateBudget _emptyFrames = new(Http2Limits.EmptyFrameBudgetPerWindow, Http2Limits.EmptyFrameBudgetWindow);
+    private readonly long _startedAt;
+    private readonly CancellationTokenSource _closed;
+
+    // Receive side (the client's DATA): debited by the reader, credited back as the streams' pipelines consume.
+    private readonly FlowWindow _receiveWindow = new(0, Http2Limits.InitialConnectionWindowSize);
+    private readonly ReceiveCredit _receiveCredit;
+
+    // The highest stream id the client opened (RFC 9113 §5.1.1: new ids only grow) and how many it opened.
+    private int _lastStreamId;
+    private int _openedStreams;
+    private volatile bool _goAwaySent;
+
+    public Http2ServerConnection(ClientFlow flow, TunnelTarget tunnel)
+    {
+        _flow = flow;
+        _rt = flow.Runtime;
+        _client = flow.Client;
+        _tunnel = tunnel;
+        _startedAt = _rt.Time.GetTimestamp();
+        _closed = CancellationTokenSource.CreateLinkedTokenSource(_rt.Aborted);
+        _receiveCredit = new ReceiveCredit(_receiveWindow, Http2Limits.InitialConnectionWindowSize / 2);
+        _sendWindow = new FlowWindow(0, Http2Settings.DefaultInitialWindowSize);
+    }
+
+    internal ClientFlow Flow => _flow;
+
+    internal ProxyRuntime Runtime => _rt;
+
+    internal TunnelTarget Tunnel => _tunnel;
+
+    /// <summary>Cancelled when the connection ends: every stream's writes and waits stop.</summary>
+    internal CancellationToken Closed => _closed.Token;
+
+    /// <summary>The peer's SETTINGS_MAX_FRAME_SIZE: the largest DATA or HEADERS payload we may send.</summary>
+    internal int PeerMaxFrameSize => _peerSettings.MaxFrameSize;
+
+    /// <summary>Serves the connection until the client closes it, a connection error, or the proxy drains.</summary>
+    public async Task ServeAsync()
+    {
+        var input = _client.Input;
+        using var draining = _rt.Draining.Register(static s => ((Http2ServerConnection)s!).OnDraining(), this);
+        try
+        {
+            // RFC 9113 §3.4: our preface is a SETTINGS frame; the connection window is raised by a WINDOW_UPDATE.
+            await WriteSettingsAsync();
+            if (!await ReadPrefaceAsync(input))
+            {
+                await GoAwayAsync(Http2ErrorCode.ProtocolError, "the client did not send the HTTP/2 preface (RFC 9113 §3.4)");
+                return;
+            }
+
+            await ReadFramesAsync(input);
+        }
+        catch (Http2ConnectionException ex)
+        {
+            await GoAwayAsync(ex.ErrorCode, ex.Message);
+        }
+        catch (Exception ex) when (ClientSession.IsConnectionFailure(ex) || ex is InvalidOperationException)
+        {
+            ProxyLog.ClientConnectionEnded(_rt.Logger, _flow.Info, _flow.Phase, ex.Message);
+        }
+        finally
+        {
+            // Streams still running end with the connection: their writes fail, their body pipes complete.
+            await _closed.CancelAsync();
+            foreach (var stream in _streams.Values)
+            {
+                stream.Abort(new IOException("the HTTP/2 connection closed"));
+            }
+
+            foreach (var stream in _streams.Values)
+            {
+                await stream.Completion;
+            }
+        }
+    }
+
+    /// <summary>Reads the 24-octet client preface (RFC 9113 §3.4); false when something else came.</summary>
+    private async ValueTask<bool> ReadPrefaceAsync(System.IO.Pipelines.PipeReader input)
+    {
+        using var scope = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.RequestHead, _closed.Token);
+        while (true)
+        {
+            var result = await input.ReadAsync(scope.Token);
+            var buffer = result.Buffer;
+            if (buffer.Length >= Http2Preface.Length)
+            {
+                Span<byte> preface = stackalloc byte[Http2Preface.Length];
+                buffer.Slice(0, Http2Preface.Length).CopyTo(preface);
+                input.AdvanceTo(buffer.GetPosition(Http2Preface.Length));
+                return Http2Preface.Match(preface) == PrefaceMatch.Complete;
+            }
+
+            if (result.IsCompleted)
+            {
+                input.AdvanceTo(buffer.End);
+                return false;
+            }
+
+            input.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    /// <summary>The reader loop: parse, route, never run an exchange (the streams' tasks do).</summary>
+    private async Task ReadFramesAsync(System.IO.Pipelines.PipeReader input)
+    {
+        // RFC 9113 §9.1: a server may close an idle connection. With no stream open, the keep-alive timeout of
+        // HTTP/1.1 runs (ProxyTimeouts.IdleKeepAlive) and control frames do not restart it (Go's IdleTimeout counts the
+        // same way), so PINGs cannot hold a connection forever; it ends with a graceful GOAWAY.
+        using var idle = new TimeoutScope(_rt.Time);
+        var idleArmed = false;
+        while (true)
+        {
+            if (_streams.IsEmpty != idleArmed)
+            {
+                idleArmed = !idleArmed;
+                if (idleArmed)
+                {
+                    idle.Arm(_rt.Options.Timeouts.IdleKeepAlive, _closed.Token);
+                }
+                else
+                {
+                    idle.Disarm();
+                }
+            }
+
+            System.IO.Pipelines.ReadResult result;
+            try
+            {
+                result = await input.ReadAsync(idleArmed ? idle.Token : _closed.Token);
+            }
+            catch (OperationCanceledException) when (idle.TimedOut)
+            {
+                await GoAwayAsync(Http2ErrorCode.NoError, "idle", graceful: true);
+                return;
+            }
+
+            var buffer = result.Buffer;
+            try
+            {
+                while (true)
+                {
+                    Http2Frame frame;
+                    try
+                    {
+                        if (!Http2FrameReader.TryReadFrame(ref buffer, Http2Limits.MaxFrameSize, out frame))
+                        {
+                            break;
+                        }
+                    }
+                    catch (Http2StreamException ex)
+                    {
+                        // The frame was consumed; only its stream is reset (RFC 9113 §5.4.2).
+                        await ResetStreamAsync(ex.StreamId, ex.ErrorCode, ex.Message);
+                        continue;
+                    }
+
+                    await OnFrameAsync(frame);
+                }
+            }
+            finally
+            {
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+
+            if (result.IsCompleted)
+            {
+                return;
+            }
+
+            if (_goAwaySent && _streams.IsEmpty)
+            {
+                // A graceful GOAWAY was sent and the last stream ended: nothing more will be served.
+                return;
+            }
+        }
+    }
+
+    private async ValueTask OnFrameAsync(Http2Frame frame)
+    {
+        // RFC 9113 §4.3: a field block is contiguous; CONTINUATION floods are bounded here.
+        var blockEnded = _blocks.OnFrame(frame);
+        switch (frame.Type)
+        {
+            case FrameType.Headers:
+            case FrameType.Continuation:
+                await OnFieldBlockFragmentAsync(frame, blockEnded);
+                break;
+            case FrameType.Data:
+                await OnDataAsync(frame);
+                break;
+            case FrameType.RstStream:
+                OnRstStream(frame);
+                break;
+            case FrameType.Settings:
+                await OnSettingsAsync(frame);
+                break;
+            case FrameType.Ping:
+                SpendControlBudget("PING/SETTINGS flood (CVE-2019-9512)");
+                if (!frame.IsAck)
+                {
+                    // RFC 9113 §6.7: "Receivers of a PING frame that does not include an ACK flag MUST send a PING frame
+                    // with the ACK flag set in response, with an identical frame payload."
+                    await WritePingAckAsync(frame.PingData);
+                }
+
+                break;
+            case FrameType.WindowUpdate:
+                OnWindowUpdate(frame);
+                break;
+            case FrameType.GoAway:
+                // The client will open no more streams; those in flight finish (RFC 9113 §6.8).
+                _goAwaySent = true;
+                break;
+            case FrameType.PushPromise:
+                // RFC 9113 §8.4: "A client cannot push. Thus, servers MUST treat the receipt of a PUSH_PROMISE frame as a
+                // connection error of type PROTOCOL_ERROR."
+                throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, "PUSH_PROMISE from a client (RFC 9113 §8.4).");
+            default:
+                // PRIORITY (deprecated, RFC 9113 §5.3.2) and unknown types (§5.5) are ignored.
+                break;
+        }
+    }
+
+    private async ValueTask OnFieldBlockFragmentAsync(Http2Frame frame, bool blockEnded)
+    {
+        if (frame.Type == FrameType.Headers)
+        {
+            _fields.Begin(frame.StreamId, frame.EndStream);
+        }
+
+        if (frame.Type == FrameType.Continuation && frame.Payload.IsEmpty && !blockEnded)
+        {
+            SpendBudget(_emptyFrames, "empty frame flood (CVE-2019-9518)");
+        }
+
+        // The decoder sees every block, wanted or not, so its table stays in step with the client's (RFC 9113 §4.3).
+        _decoder.Decode(frame.Payload, blockEnded, _fields);
+        if (!blockEnded)
+        {
+            return;
+        }
+
+        var streamId = _fields.StreamId;
+        var fields = _fields.Take();
+        if (_streams.TryGetValue(streamId, out var existing))
+        {
+            // RFC 9113 §8.1: a second HEADERS is the trailer section and must end the stream.
+            if (!_fields.EndStream)
+            {
+                throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"HEADERS on stream {streamId} without END_STREAM after the request head (RFC 9113 §8.1).");
+            }
+
+            HttpHeaders trailers;
+            try
+            {
+                trailers = Http2HeaderRules.ToHttp1Trailers(fields, streamId);
+            }
+            catch (Http2StreamException ex)
+            {
+                await ResetStreamAsync(streamId, ex.ErrorCode, ex.Message);
+                return;
+            }
+
+            existing.OnRequestEnded(trailers);
+            return;
+        }
+
+        await OpenStreamAsync(streamId, fields);
+    }
+
+    private async ValueTask OpenStreamAsync(int streamId, List<HttpHeader> fields)
+    {
+        // RFC 9113 §5.1.1: client streams are odd and rise; a HEADERS on a lower id is for a closed stream.
+        if ((streamId & 1) == 0)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"HEADERS on even stream {streamId} from a client (RFC 9113 §5.1.1).");
+        }
+
+        if (streamId <= _lastStreamId)
+        {
+            throw new Http2ConnectionException(Http2ErrorCode.StreamClosed, $"HEADERS on stream {streamId}, which is closed (RFC 9113 §5.1).");
+        }
+
+        _lastStreamId = streamId;
+        if (_goAwaySent)
+        {
+            // RFC 9113 §6.8: streams above the GOAWAY's last id are not processed.
+            return;
+        }
+
+        // RFC 9113 §5.1.2: "An endpoint that receives a HEADERS frame that causes its advertised concurrent stream limit
+        // to be exceeded MUST treat this as a stream error ... of type PROTOCOL_ERROR or REFUSED_STREAM." Streams reset
+        // by the client count until their exchange has ended, so resets cannot buy more concurrent work.
+        if (_streams.Count >= Http2Limits.MaxConcurrentStreams)
+        {
+            await ResetStreamAsync(streamId, Http2ErrorCode.RefusedStream, $"more than {Http2Limits.MaxConcurrentStreams} concurrent streams");
+            return;
+        }
+
+        if (_decoder.HeaderListSizeExceeded)
+        {
+            await WriteFixedResponseAsync(streamId, 431, $"the request's fields exceed {Http2Limits.MaxHeaderListSize} bytes or {Http2Limits.MaxHeaderFieldCount} fields");
+            return;
+        }
+
+        Http2RequestFields request;
+        try
+        {
+            request = Http2HeaderRules.ValidateRequest(fields, streamId);
+        }
+        catch (Http2StreamException ex)
+        {
+            // RFC 9113 §8.1.1: a malformed request is a stream error of type PROTOCOL_ERROR, never forwarded.
+            await ResetStreamAsync(streamId, ex.ErrorCode, ex.Message);
+            return;
+        }
+
+        if (request.Method == "CONNECT")
+        {
+            await WriteFixedResponseAsync(streamId, 501, "CONNECT over HTTP/2 (RFC 9113 §8.5) is not supported");
+            return;
+        }
+
+        if (++_openedStreams > Http2Limits.MaxStreamsPerConnection)
+        {
+            await GoAwayAsync(Http2ErrorCode.NoError, "stream budget of the connection spent", graceful: true);
+        }
+
+        var stream = new Http2ServerStream(this, streamId, _peerSettings.InitialWindowSize, _fields.EndStream, RequestBodyPipe);
+        _streams[streamId] = stream;
+        stream.Start(request);
+    }
+
+    private async ValueTask OnDataAsync(Http2Frame frame)
+    {
+        var length = frame.Header.Length;
+        lock (FlowLock)
+        {
+            // RFC 9113 §6.9: the whole frame, padding included, counts against the connection window.
+            _receiveWindow.Consume(length);
+        }
+
+        if (length == 0 && !frame.EndStream)
+        {
+            SpendBudget(_emptyFrames, "empty frame flood (CVE-2019-9518)");
+        }
+
+        if (!_streams.TryGetValue(frame.StreamId, out var stream) || stream.RequestEnded)
+        {
+            // RFC 9113 §6.1: DATA on a stream not open (or half-closed remote) is a STREAM_CLOSED error; its octets still
+            // count on the connection, so the credit goes straight back.
+            await ReturnConnectionCreditAsync(length);
+            if (frame.StreamId > _lastStreamId)
+            {
+                throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"DATA on idle stream {frame.StreamId} (RFC 9113 §5.1).");
+            }
+
+            // Not counted in the reset budget: the client's DATA raced the end of an exchange the proxy ended.
+            await WriteRstStreamAsync(frame.StreamId, Http2ErrorCode.StreamClosed);
+            return;
+        }
+
+        bool done;
+        try
+        {
+            done = await stream.OnDataAsync(frame.Payload, length, frame.EndStream);
+        }
+        catch (Http2StreamException ex)
+        {
+            await ReturnConnectionCreditAsync(length);
+            stream.Abort(new HttpProtocolException(ex.Message));
+            await ResetStreamAsync(frame.StreamId, ex.ErrorCode, ex.Message);
+            return;
+        }
+
+        // Padding is never consumed by a reader: its credit returns now (the data's when the pipeline reads it, or at
+        // once when the exchange already ended).
+        var padding = length - (int)frame.Payload.Length;
+        var immediate = done ? length : padding;
+        if (immediate > 0)
+        {
+            await ReturnConnectionCreditAsync(immediate);
+        }
+
+        if (padding > 0 && stream.ReturnPadding(padding) is var increment and > 0)
+        {
+            await WriteWindowUpdateAsync(frame.StreamId, increment);
+        }
+    }
+
+    private void OnRstStream(Http2Frame frame)
+    {
+        if (frame.StreamId > _lastStreamId)
+        {
+            // RFC 9113 §6.4: RST_STREAM on an idle stream is a connection error of type PROTOCOL_ERROR.
+            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"RST_STREAM on idle stream {frame.StreamId} (RFC 9113 §6.4).");
+        }
+
+        // CVE-2023-44487 (rapid reset): each reset costs the proxy an exchange set-up; past the budget the connection goes.
+        SpendBudget(_resets, "stream reset (rapid reset, CVE-2023-44487)");
+        if (_streams.TryGetValue(frame.StreamId, out var stream))
+        {
+            stream.OnReset(frame.ErrorCode);
+        }
+    }
+
+    private async ValueTask OnSettingsAsync(Http2Frame frame)
+    {
+        SpendControlBudget("PING/SETTINGS flood (CVE-2019-9515)");
+        if (frame.IsAck)
+        {
+            return;
+        }
+
+        int delta;
+        lock (FlowLock)
+        {
+            delta = _peerSettings.Apply(frame);
+            if (delta != 0)
+            {
+                // RFC 9113 §6.9.2: every stream's send window moves by the difference.
+                foreach (var stream in _streams.Values)
+                {
+                    stream.SendWindow.ApplyInitialWindowSizeDelta(delta);
+                }
+            }
+        }
+
+        // RFC 9113 §6.5.3: "Upon receiving a SETTINGS frame without the ACK flag set, the recipient MUST immediately
+        // apply the updated settings and send a SETTINGS frame with the ACK flag set." The encoder's table size applies
+        // from the next field block, written after the ACK under the same lock.
+        await WriteSettingsAckAsync(_peerSettings.HeaderTableSize);
+        if (delta > 0)
+        {
+            WakeAllSenders();
+        }
+    }
+
+    private void OnWindowUpdate(Http2Frame frame)
+    {
+        SpendBudget(_windowUpdates, "WINDOW_UPDATE flood");
+        if (frame.StreamId == 0)
+        {
+            lock (FlowLock)
+            {
+                _sendWindow.Increase(frame.WindowSizeIncrement);
+            }
+
+            WakeAllSenders();
+            return;
+        }
+
+        if (_streams.TryGetValue(frame.StreamId, out var stream))
+        {
+            try
+            {
+                lock (FlowLock)
+                {
+                    stream.SendWindow.Increase(frame.WindowSizeIncrement);
+                }
+            }
+            catch (Http2StreamException ex)
+            {
+                stream.Abort(new IOException(ex.Message));
+                _ = ResetStreamAsync(frame.StreamId, ex.ErrorCode, ex.Message).AsTask();
+                return;
+            }
+
+            stream.WakeSender();
+        }
+        else if (frame.StreamId > _lastStreamId)
+        {
+            // RFC 9113 §6.9 / §5.1: WINDOW_UPDATE on an idle stream is a connection error of type PROTOCOL_ERROR.
+            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"WINDOW_UPDATE on idle stream {frame.StreamId} (RFC 9113 §5.1).");
+        }
+    }
+
+    private void SpendControlBudget(string what) => SpendBudget(_controlFrames, what);
+
+    private void SpendBudget(RateBudget budget, string what)
+    {
+        if (!budget.TryRecord(_rt.Time.GetElapsedTime(_startedAt)))
+        {
+            ProxyLog.Http2BudgetExceeded(_rt.Logger, _flow.Info, what);
+            throw new Http2ConnectionException(Http2ErrorCode.EnhanceYourCalm, what + " budget exceeded");
+        }
+    }
+
+    /// <summary>A stream's exchange ended: it no longer counts against the concurrency limit.</summary>
+    internal void OnStreamDone(Http2ServerStream stream)
+    {
+        _streams.TryRemove(stream.Id, out _);
+        if (_streams.IsEmpty)
+        {
+            // Wakes the reader: a drained connection closes once its last stream is done, an idle one starts its timeout.
+            _client.Input.CancelPendingRead();
+        }
+    }
+
+    /// <summary>Called by a stream for the request body bytes its pipeline consumed: connection credit back when due.</summary>
+    internal ValueTask ReturnConnectionCreditAsync(int bytes)
+    {
+        int increment;
+        lock (FlowLock)
+        {
+            increment = _receiveCredit.OnConsumed(bytes);
+        }
+
+        return increment > 0 ? WriteWindowUpdateAsync(0, increment) : default;
+    }
+
+    /// <summary>RST_STREAM for a stream error (RFC 9113 §5.4.2); our resets count in the reset budget too (MadeYouReset).</summary>
+    internal async ValueTask ResetStreamAsync(int streamId, Http2ErrorCode code, string reason)
+    {
+        ProxyLog.Http2StreamReset(_rt.Logger, _flow.Info, streamId, code, reason);
+        if (code != Http2ErrorCode.NoError)
+        {
+            SpendBudget(_resets, "stream reset (MadeYouReset, CVE-2025-8671)");
+        }
+
+        await WriteRstStreamAsync(streamId, code);
+    }
+
+    /// <summary>The proxy is stopping: GOAWAY with the last stream seen, streams in flight finish (RFC 9113 §6.8).</summary>
+    private void OnDraining() => _ = GoAwayAsync(Http2ErrorCode.NoError, "the proxy is stopping", graceful: true).AsTask();
+
+    private async ValueTask GoAwayAsync(Http2ErrorCode code, string reason, bool graceful = false)
+    {
+        if (!graceful)
+        {
+            ProxyLog.Http2ConnectionError(_rt.Logger, _flow.Info, code, reason);
+        }
+
+        _goAwaySent = true;
+        try
+        {
+            await WriteGoAwayAsync(_lastStreamId, code, graceful ? [] : Encoding.ASCII.GetBytes(reason));
+        }
+        catch (Exception ex) when (ClientSession.IsConnectionFailure(ex))
+        {
+            // The client is gone: nobody is left to tell.
+        }
+
+        if (graceful)
+        {
+            _client.Input.CancelPendingRead();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _closed.Dispose();
+        _writeLock.Dispose();
+        await ValueTask.CompletedTask;
+    }
+}

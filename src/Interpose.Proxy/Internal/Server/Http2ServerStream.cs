@@ -1,0 +1,586 @@
+using System.Buffers;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Net;
+using System.Text;
+using Interpose.Core.Http;
+using Interpose.Core.Http2;
+
+namespace Interpose.Proxy.Internal;
+
+/// <summary>
+/// One HTTP/2 stream on the client's side (RFC 9113 §8.1): the request arrived as HEADERS and DATA frames and the
+/// response leaves as HEADERS and DATA frames, while the <see cref="ExchangePipeline"/> runs the exchange on this
+/// stream's own task exactly as it does for HTTP/1.1 (<see cref="IClientSide"/>).
+/// </summary>
+/// <remarks>
+/// The request body goes from the reader loop into a pipe bounded by the stream's receive window; its credit returns
+/// to the client (WINDOW_UPDATE) only once the pipeline consumed it, so a slow origin back-pressures this stream alone.
+/// </remarks>
+internal sealed class Http2ServerStream : IClientSide
+{
+    private readonly Http2ServerConnection _conn;
+    private readonly ProxyRuntime _rt;
+    private readonly Pipe _body;
+    private readonly FlowWindow _receiveWindow;
+    private readonly ReceiveCredit _receiveCredit;
+    private readonly CancellationTokenSource _cts;
+    private readonly ArrayBufferWriter<byte> _scratch = new(256);
+
+    // The request as framed by the client: the Content-Length it declared (RFC 9113 §8.1.1 checks it) and what came.
+    private long? _declaredLength;
+    private long _receivedLength;
+    private HttpHeaders? _requestTrailers;
+    private bool _bodyCompleted;
+
+    // Request DATA octets handed to the pipe whose connection credit has not been returned yet (under FlowLock).
+    private long _unreturned;
+    private bool _done;
+
+    private TaskCompletionSource? _sendWait;
+    private volatile bool _requestEnded;
+    private volatile bool _reset;
+    private bool _headersSent;
+    private bool _responseEnded;
+
+    public Http2ServerStream(Http2ServerConnection connection, int id, int initialSendWindow, bool endStream, PipeOptions pipe)
+    {
+        _conn = connection;
+        _rt = connection.Runtime;
+        Id = id;
+        SendWindow = new FlowWindow(id, initialSendWindow);
+        _receiveWindow = new FlowWindow(id, Http2Limits.InitialStreamWindowSize);
+        _receiveCredit = new ReceiveCredit(_receiveWindow, Http2Limits.InitialStreamWindowSize / 2);
+        _body = new Pipe(pipe);
+        _cts = CancellationTokenSource.CreateLinkedTokenSource(connection.Closed);
+        if (endStream)
+        {
+            _requestEnded = true;
+            CompleteBody(null);
+        }
+    }
+
+    public int Id { get; }
+
+    /// <summary>Our send window on this stream (under the connection's FlowLock).</summary>
+    public FlowWindow SendWindow { get; }
+
+    /// <summary>END_STREAM came from the client (or the stream was reset): no more DATA is expected.</summary>
+    public bool RequestEnded => _requestEnded;
+
+    /// <summary>Ends when the stream's exchange has ended.</summary>
+    public Task Completion { get; private set; } = Task.CompletedTask;
+
+    public ClientConnection Info => _conn.Flow.Info;
+
+    public bool ResponseStarted => _headersSent;
+
+    /// <summary>Starts the exchange on its own task (hooks of one connection may run concurrently).</summary>
+    public void Start(Http2RequestFields request)
+    {
+        // RFC 9113 §8.1.1: a Content-Length that does not match the DATA makes the request malformed; read it now, on
+        // the reader loop, before any DATA of the stream is routed.
+        foreach (var field in request.Fields)
+        {
+            if (field.Name == "content-length" && long.TryParse(field.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var length))
+            {
+                _declaredLength = length;
+            }
+        }
+
+        Completion = Task.Run(() => RunAsync(request));
+    }
+
+    private async Task RunAsync(Http2RequestFields fields)
+    {
+        var startedAt = _rt.Time.GetTimestamp();
+        try
+        {
+            var tunnel = _conn.Tunnel;
+
+            // Host comes from :authority and cookie crumbs are joined (RFC 9113 §8.3.1, §8.2.3).
+            var head = Http2HeaderRules.ToHttp1Request(fields);
+            BodyFraming framing;
+            try
+            {
+                framing = MessageFraming.ForRequest(head);
+            }
+            catch (HttpProtocolException ex)
+            {
+                ProxyLog.BadRequest(_rt.Logger, Info, ex.Message, ex.StatusCode);
+                await SendErrorAsync(ex.StatusCode, "bad request: " + ex.Message);
+                return;
+            }
+
+            if (_requestEnded && _receivedLength == 0 && framing.Kind == BodyKind.ContentLength && framing.ContentLength > 0)
+            {
+                await _conn.ResetStreamAsync(Id, Http2ErrorCode.ProtocolError, "END_STREAM with the head but a Content-Length above 0 (RFC 9113 §8.1.1)");
+                _reset = true;
+                return;
+            }
+
+            // Without a Content-Length the body runs to END_STREAM: to an HTTP/1.1 origin that is chunked (RFC 9112 §7).
+            if (framing.Kind == BodyKind.None && !(_requestEnded && _receivedLength == 0))
+            {
+                framing = new BodyFraming(BodyKind.Chunked, 0);
+            }
+
+            var received = new ReceivedRequest(framing, HttpVersion.Version20, KeepAlive: true, Upgrade: false, tunnel);
+            var request = new HttpRequest(head.Method, tunnel.Scheme, tunnel.Host, tunnel.Port, head.Target, HttpVersion.Version20, head.Headers);
+            var exchange = new HttpExchange(_rt.NextExchangeId(), Info, request, _rt.Time, Id);
+            exchange.Timings.RequestStarted = startedAt;
+            using var pipeline = new ExchangePipeline(_conn.Flow, this);
+            await pipeline.RunAsync(exchange, received);
+            if (!_responseEnded && !_reset)
+            {
+                // Killed by a hook, or failed after the response began: the stream ends without a complete response.
+                await _conn.ResetStreamAsync(Id, exchange.IsKilled ? Http2ErrorCode.Cancel : Http2ErrorCode.InternalError, exchange.IsKilled ? "killed by a hook" : "the exchange failed after the response began");
+            }
+            else if (!_requestEnded && !_reset)
+            {
+                // RFC 9113 §8.1: "A server can send a complete response prior to the client sending an entire request
+                // ... the server MAY request that the client abort transmission of a request without error by sending
+                // a RST_STREAM with an error code of NO_ERROR after sending a complete response".
+                await _conn.ResetStreamAsync(Id, Http2ErrorCode.NoError, "response complete before the request body");
+            }
+        }
+        catch (Exception ex) when (ClientSession.IsConnectionFailure(ex) || ex is Http2ConnectionException or HttpProtocolException or NotSupportedException)
+        {
+            ProxyLog.ClientConnectionEnded(_rt.Logger, Info, ExchangePhase.ClientResponse, ex.Message);
+        }
+        finally
+        {
+            long unreturned;
+            lock (_conn.FlowLock)
+            {
+                _done = true;
+                unreturned = _unreturned;
+                _unreturned = 0;
+            }
+
+            _conn.OnStreamDone(this);
+            await _body.Reader.CompleteAsync();
+            if (unreturned > 0)
+            {
+                // Body bytes nobody read: their connection credit goes back, or the other streams would starve.
+                try
+                {
+                    await _conn.ReturnConnectionCreditAsync((int)unreturned);
+                }
+                catch (Exception ex) when (ClientSession.IsConnectionFailure(ex))
+                {
+                    // The connection is gone with its windows.
+                }
+            }
+
+            _cts.Dispose();
+        }
+    }
+
+    // ───────────────────────────── from the reader loop ─────────────────────────────
+
+    /// <summary>A DATA frame for this stream (the reader loop); returns the stream credit of its padding, to send now.</summary>
+    /// <exception cref="Http2StreamException">FLOW_CONTROL_ERROR beyond the window; PROTOCOL_ERROR when the DATA
+    /// exceed the declared Content-Length (RFC 9113 §8.1.1).</exception>
+    public async ValueTask<bool> OnDataAsync(ReadOnlySequence<byte> data, int frameLength, bool endStream)
+    {
+        bool done;
+        lock (_conn.FlowLock)
+        {
+            // RFC 9113 §6.9.1: the whole frame counts against the stream window.
+            _receiveWindow.Consume(frameLength);
+            done = _done;
+            if (!done)
+            {
+                _unreturned += data.Length;
+            }
+        }
+
+        _receivedLength += data.Length;
+        if (_declaredLength is { } declared && (_receivedLength > declared || (endStream && _receivedLength != declared)))
+        {
+            // RFC 9113 §8.1.1: "A request or response is also malformed if the value of a content-length header field
+            // does not equal the sum of the DATA frame payload lengths".
+            throw new Http2StreamException(Id, Http2ErrorCode.ProtocolError, $"{_receivedLength} octets of DATA for a Content-Length of {declared} (RFC 9113 §8.1.1).");
+        }
+
+        if (!done && !_bodyCompleted)
+        {
+            foreach (var segment in data)
+            {
+                _body.Writer.Write(segment.Span);
+            }
+
+            // No pause threshold: the window bounds what is buffered, so this completes at once.
+            await _body.Writer.FlushAsync();
+        }
+
+        if (endStream)
+        {
+            _requestEnded = true;
+            CompleteBody(null);
+        }
+
+        return done;
+    }
+
+    /// <summary>The stream credit of padding octets (never read by anyone): the increment to send now, or 0.</summary>
+    public int ReturnPadding(int padding)
+    {
+        lock (_conn.FlowLock)
+        {
+            return _requestEnded ? 0 : _receiveCredit.OnConsumed(padding);
+        }
+    }
+
+    /// <summary>The trailer section (HEADERS with END_STREAM after DATA) ended the request.</summary>
+    public void OnRequestEnded(HttpHeaders trailers)
+    {
+        _requestTrailers = trailers.Count > 0 ? trailers : null;
+        _requestEnded = true;
+        if (_declaredLength is { } declared && _receivedLength != declared)
+        {
+            Abort(new HttpProtocolException($"{_receivedLength} octets of DATA for a Content-Length of {declared} (RFC 9113 §8.1.1)"));
+            return;
+        }
+
+        CompleteBody(null);
+    }
+
+    /// <summary>The client reset the stream (RFC 9113 §6.4): its body ends in error and its writes stop.</summary>
+    public void OnReset(Http2ErrorCode code)
+    {
+        _reset = true;
+        Abort(new IOException($"the client reset stream {Id} ({code})"));
+    }
+
+    /// <summary>Ends the request body in error and cancels the stream's sends.</summary>
+    public void Abort(Exception error)
+    {
+        _requestEnded = true;
+        CompleteBody(error);
+        try
+        {
+            _ = _cts.CancelAsync();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The stream already finished.
+        }
+
+        WakeSender();
+    }
+
+    private void CompleteBody(Exception? error)
+    {
+        if (_bodyCompleted)
+        {
+            return;
+        }
+
+        _bodyCompleted = true;
+        _body.Writer.Complete(error);
+    }
+
+    /// <summary>A wait for send credit, completed by <see cref="WakeSender"/> (under FlowLock).</summary>
+    public Task ArmSendWait()
+    {
+        _sendWait = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _sendWait.Task;
+    }
+
+    /// <summary>The stream's or the connection's send window grew.</summary>
+    public void WakeSender()
+    {
+        lock (_conn.FlowLock)
+        {
+            _sendWait?.TrySetResult();
+            _sendWait = null;
+        }
+    }
+
+    // ───────────────────────────── the client side of the exchange ─────────────────────────────
+
+    public ValueTask SendContinueAsync(CancellationToken cancellationToken) =>
+        _conn.WriteHeadersAsync(Id, [new(":status", "100")], endStream: false, StreamToken);
+
+    public async ValueTask<long> ReadRequestBodyAsync(BodyFraming framing, IBodySink sink, bool raw, Transport? destination, HttpRequest request, CancellationToken cancellationToken)
+    {
+        // Raw chunked is what the spec wrapper asks for when the body leaves as it came: the DATA are chunked here.
+        var chunked = raw && framing.Kind == BodyKind.Chunked;
+        var observers = request.Observers;
+        var reader = _body.Reader;
+        long total = 0;
+        while (true)
+        {
+            var result = await reader.ReadAsync(cancellationToken);
+            var buffer = result.Buffer;
+            if (!buffer.IsEmpty)
+            {
+                if (chunked)
+                {
+                    _scratch.ResetWrittenCount();
+                    ChunkedEncoder.WriteChunkHeader(buffer.Length, _scratch);
+                    await sink.WriteAsync(new ReadOnlySequence<byte>(_scratch.WrittenMemory), cancellationToken);
+                    await sink.WriteAsync(buffer, cancellationToken);
+                    _scratch.ResetWrittenCount();
+                    ChunkedEncoder.WriteChunkTerminator(_scratch);
+                    await sink.WriteAsync(new ReadOnlySequence<byte>(_scratch.WrittenMemory), cancellationToken);
+                }
+                else
+                {
+                    await sink.WriteAsync(buffer, cancellationToken);
+                }
+
+                foreach (var observer in observers)
+                {
+                    await observer.OnDataAsync(buffer, cancellationToken);
+                }
+
+                var consumed = (int)buffer.Length;
+                total += consumed;
+                reader.AdvanceTo(buffer.End);
+                await ReturnCreditAsync(consumed);
+            }
+            else
+            {
+                reader.AdvanceTo(buffer.End);
+            }
+
+            if (result.IsCompleted)
+            {
+                break;
+            }
+        }
+
+        var trailers = _requestTrailers;
+        if (trailers is not null)
+        {
+            request.Trailers = trailers;
+        }
+
+        if (chunked)
+        {
+            _scratch.ResetWrittenCount();
+            ChunkedEncoder.WriteLastChunk(trailers, _scratch);
+            await sink.WriteAsync(new ReadOnlySequence<byte>(_scratch.WrittenMemory), cancellationToken);
+        }
+
+        await sink.CompleteAsync(trailers, cancellationToken);
+        foreach (var observer in observers)
+        {
+            await observer.OnCompletedAsync(trailers, cancellationToken);
+        }
+
+        return total;
+    }
+
+    /// <summary>The pipeline consumed request octets: credit back to the client, batched (stream and connection).</summary>
+    private async ValueTask ReturnCreditAsync(int consumed)
+    {
+        int streamIncrement;
+        lock (_conn.FlowLock)
+        {
+            _unreturned -= consumed;
+            streamIncrement = _requestEnded ? 0 : _receiveCredit.OnConsumed(consumed);
+        }
+
+        if (streamIncrement > 0)
+        {
+            await _conn.WriteWindowUpdateAsync(Id, streamIncrement);
+        }
+
+        await _conn.ReturnConnectionCreditAsync(consumed);
+    }
+
+    // RFC 9113 §8.1: the server may answer before the request is complete, then reset the stream with NO_ERROR; so a
+    // body nobody will read needs no draining here (RunAsync resets the stream after the response).
+    public ValueTask<bool> DrainRequestBodyAsync(BodyFraming framing, HttpRequest request, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(true);
+
+    public ValueTask SendInterimAsync(HttpResponseHead head, CancellationToken cancellationToken) =>
+        _conn.WriteHeadersAsync(Id, ResponseFields(head.StatusCode, head.Headers), endStream: false, StreamToken);
+
+    public async ValueTask<long> SendWholeResponseAsync(HttpResponse response, HttpRequest request, bool keepAlive, CancellationToken cancellationToken)
+    {
+        var bodyAllowed = ForwardingRules.PrepareWholeResponse(response.Headers, request.Method, response.StatusCode, response.Body.Length);
+        var body = bodyAllowed ? response.Body : ReadOnlyMemory<byte>.Empty;
+        var trailers = response.Trailers is { Count: > 0 } t ? t : null;
+        await SendHeadAsync(response.StatusCode, response.Headers, endStream: body.IsEmpty && trailers is null);
+        if (!body.IsEmpty)
+        {
+            await SendDataAsync(new ReadOnlySequence<byte>(body), endStream: trailers is null);
+        }
+
+        if (trailers is not null)
+        {
+            await SendTrailersAsync(trailers);
+        }
+
+        return body.Length;
+    }
+
+    public async ValueTask<(long Bytes, bool KeepAlive)> StreamResponseAsync(
+        UpstreamConnection upstream, HttpRequest request, HttpResponse response, BodyFraming framing, bool keepAlive, CancellationToken cancellationToken)
+    {
+        var hasBody = framing.Kind != BodyKind.None;
+        var transform = hasBody ? response.Transform : null;
+        var headers = response.Headers;
+        HopByHop.Remove(headers, keepUpgrade: false, keepTransferEncoding: false);
+        if (framing.Kind == BodyKind.ContentLength && transform is null)
+        {
+            ForwardingRules.FixRelayedFraming(headers, framing);
+        }
+        else if (hasBody)
+        {
+            // RFC 9113 §8.1: the body's end is END_STREAM; a length that may not hold is not sent.
+            headers.Remove("Content-Length");
+        }
+
+        if (_rt.Options.AddVia)
+        {
+            headers.Add("Via", ForwardingRules.Via(response.Version));
+        }
+
+        await SendHeadAsync(response.StatusCode, headers, endStream: !hasBody);
+        if (!hasBody)
+        {
+            return (0, true);
+        }
+
+        var sink = new DataFrameSink(this, transform);
+        var bytes = await BodyReader.RelayAsync(upstream.Transport.Input, framing, upstream.ResponseDecoder, sink, new BodyRelayOptions(Message: response), cancellationToken);
+        return (bytes, true);
+    }
+
+    // RFC 9113 §8.6: 101 cannot be expressed in HTTP/2 (and HTTP/2 requests carry no Upgrade, §8.2.2): the stream is
+    // reset with HTTP_1_1_REQUIRED, the code that tells a client to retry over HTTP/1.1.
+    public async ValueTask<(long Up, long Down)> RelayUpgradeAsync(HttpResponseHead head, UpstreamConnection upstream, CancellationToken cancellationToken)
+    {
+        _reset = true;
+        await _conn.ResetStreamAsync(Id, Http2ErrorCode.Http11Required, "an upgrade cannot be relayed over HTTP/2");
+        return (0, 0);
+    }
+
+    public async ValueTask SendErrorAsync(int status, string message)
+    {
+        if (_reset)
+        {
+            return;
+        }
+
+        try
+        {
+            if (_headersSent)
+            {
+                _reset = true;
+                await _conn.ResetStreamAsync(Id, Http2ErrorCode.InternalError, message);
+                return;
+            }
+
+            var body = Encoding.UTF8.GetBytes("Interpose: " + message + "\n");
+            var headers = new HttpHeaders();
+            headers.Add("Content-Type", "text/plain; charset=utf-8");
+            headers.Add("Content-Length", body.Length.ToString(CultureInfo.InvariantCulture));
+            await SendHeadAsync(status, headers, endStream: false);
+            await SendDataAsync(new ReadOnlySequence<byte>(body), endStream: true);
+        }
+        catch (Exception ex) when (ClientSession.IsConnectionFailure(ex) || ex is Http2ConnectionException)
+        {
+            // The stream or the client is gone; there is nobody left to tell.
+            ProxyLog.ClientConnectionEnded(_rt.Logger, Info, ExchangePhase.ClientResponse, ex.Message);
+        }
+    }
+
+    // ───────────────────────────── frames out ─────────────────────────────
+
+    /// <summary>Sends fail once the stream is reset or the connection closed.</summary>
+    private CancellationToken StreamToken => _cts.Token;
+
+    private async ValueTask SendHeadAsync(int status, HttpHeaders headers, bool endStream)
+    {
+        _headersSent = true;
+        await _conn.WriteHeadersAsync(Id, ResponseFields(status, headers), endStream, StreamToken);
+        _responseEnded = endStream;
+    }
+
+    internal async ValueTask SendTrailersAsync(HttpHeaders trailers)
+    {
+        // RFC 9113 §8.1: trailers are a HEADERS frame with END_STREAM, no pseudo-fields.
+        await _conn.WriteHeadersAsync(Id, Http2HeaderRules.FromHttp1Trailers(trailers), endStream: true, StreamToken);
+        _responseEnded = true;
+    }
+
+    /// <summary>DATA frames no larger than the peer's SETTINGS_MAX_FRAME_SIZE, each waiting for window credit.</summary>
+    internal async ValueTask SendDataAsync(ReadOnlySequence<byte> data, bool endStream)
+    {
+        var token = StreamToken;
+        if (data.IsEmpty)
+        {
+            if (endStream)
+            {
+                await _conn.WriteDataAsync(Id, data, endStream: true, token);
+                _responseEnded = true;
+            }
+
+            return;
+        }
+
+        while (!data.IsEmpty)
+        {
+            var granted = await _conn.TakeSendCreditAsync(this, (int)Math.Min(data.Length, _conn.PeerMaxFrameSize), token);
+            var chunk = data.Slice(0, granted);
+            data = data.Slice(granted);
+            await _conn.WriteDataAsync(Id, chunk, endStream && data.IsEmpty, token);
+        }
+
+        _responseEnded = endStream;
+    }
+
+    /// <summary>:status then the regular fields, connection-specific ones removed (RFC 9113 §8.3.2, §8.2.2).</summary>
+    private static List<HttpHeader> ResponseFields(int status, HttpHeaders headers)
+    {
+        var regular = Http2HeaderRules.FromHttp1Trailers(headers);
+        var fields = new List<HttpHeader>(regular.Count + 1) { new(":status", status.ToString(CultureInfo.InvariantCulture)) };
+        fields.AddRange(regular);
+        return fields;
+    }
+
+    /// <summary>An origin's decoded response body, as DATA frames (through the response's transform, if any).</summary>
+    private sealed class DataFrameSink(Http2ServerStream stream, IBodyTransform? transform) : IBodySink
+    {
+        public async ValueTask WriteAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken)
+        {
+            if (data.IsEmpty)
+            {
+                return;
+            }
+
+            if (transform is null)
+            {
+                await stream.SendDataAsync(data, endStream: false);
+                return;
+            }
+
+            var transformed = await transform.TransformAsync(data.ToArray(), cancellationToken);
+            await stream.SendDataAsync(new ReadOnlySequence<byte>(transformed), endStream: false);
+        }
+
+        public async ValueTask CompleteAsync(HttpHeaders? trailers, CancellationToken cancellationToken)
+        {
+            if (transform is not null)
+            {
+                await stream.SendDataAsync(new ReadOnlySequence<byte>(await transform.CompleteAsync(trailers, cancellationToken)), endStream: false);
+            }
+
+            if (trailers is { Count: > 0 })
+            {
+                await stream.SendTrailersAsync(trailers);
+            }
+            else
+            {
+                await stream.SendDataAsync(ReadOnlySequence<byte>.Empty, endStream: true);
+            }
+        }
+    }
+}

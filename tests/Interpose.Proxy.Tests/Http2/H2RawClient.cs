@@ -1,0 +1,114 @@
+using System.Buffers;
+using Interpose.Core.Http;
+using Interpose.Core.Http2;
+using Interpose.Core.Http2.Hpack;
+using Interpose.Proxy.Tests.Infrastructure;
+
+namespace Interpose.Proxy.Tests.Http2;
+
+/// <summary>A frame-level HTTP/2 client for the attack tests: writes frames with Core's writer, reads the proxy's
+/// frames with Core's reader; every read bounded by <see cref="BoundedRead.Limit"/>.</summary>
+internal sealed class H2RawClient(Stream stream) : IAsyncDisposable
+{
+    private readonly ArrayBufferWriter<byte> _out = new();
+    private readonly HpackEncoder _encoder = new();
+    private byte[] _in = new byte[64 * 1024];
+    private int _have;
+
+    /// <summary>A CONNECT tunnel to host:port through the proxy, plain inside, with the preface and an empty SETTINGS sent.</summary>
+    public static async Task<H2RawClient> ConnectAsync(TestProxy proxy, string host, int port)
+    {
+        var stream = await RawClient.TunnelAsync(proxy, host, port, tls: false);
+        var client = new H2RawClient(stream);
+        await stream.WriteAsync(Http2Preface.ClientPreface.ToArray());
+        Http2FrameWriter.WriteSettings(client._out, []);
+        await client.FlushAsync();
+        return client;
+    }
+
+    public void Headers(int streamId, string method, string path, bool endStream, params (string Name, string Value)[] extra)
+    {
+        var block = new ArrayBufferWriter<byte>();
+        var fields = new List<HttpHeader> { new(":method", method), new(":scheme", "http"), new(":authority", "localhost"), new(":path", path) };
+        fields.AddRange(extra.Select(e => new HttpHeader(e.Name, e.Value)));
+        _encoder.EncodeBlock(fields, block);
+        Http2FrameWriter.WriteHeaders(_out, streamId, block.WrittenSpan, endStream, Http2Settings.DefaultMaxFrameSize);
+    }
+
+    public void RawFrame(FrameType type, FrameFlags flags, int streamId, ReadOnlySpan<byte> payload)
+    {
+        var span = _out.GetSpan(FrameHeader.Size + payload.Length);
+        new FrameHeader(payload.Length, type, flags, streamId).WriteTo(span);
+        payload.CopyTo(span[FrameHeader.Size..]);
+        _out.Advance(FrameHeader.Size + payload.Length);
+    }
+
+    public void Data(int streamId, byte[] data, bool endStream) => Http2FrameWriter.WriteData(_out, streamId, data, endStream);
+
+    public void Rst(int streamId) => Http2FrameWriter.WriteRstStream(_out, streamId, Http2ErrorCode.Cancel);
+
+    public void Ping(ulong data) => Http2FrameWriter.WritePing(_out, data, ack: false);
+
+    public async Task FlushAsync()
+    {
+        await stream.WriteAsync(_out.WrittenMemory);
+        _out.ResetWrittenCount();
+    }
+
+    /// <summary>The next frame from the proxy (type, flags, stream, error code or argument); null when it closed.</summary>
+    public async Task<ReceivedFrame?> ReadFrameAsync()
+    {
+        while (true)
+        {
+            var buffer = new ReadOnlySequence<byte>(_in, 0, _have);
+            if (Http2FrameReader.TryReadFrame(ref buffer, Http2Settings.MaxAllowedFrameSize, out var frame))
+            {
+                var received = new ReceivedFrame(frame.Type, frame.Flags, frame.StreamId, frame.ErrorCode, frame.Payload.ToArray(), frame.LastStreamId);
+                var consumed = _have - (int)buffer.Length;
+                Buffer.BlockCopy(_in, consumed, _in, 0, _have - consumed);
+                _have -= consumed;
+                return received;
+            }
+
+            if (_have == _in.Length)
+            {
+                Array.Resize(ref _in, _in.Length * 2);
+            }
+
+            int n;
+            try
+            {
+                n = await stream.ReadBoundedAsync(_in.AsMemory(_have));
+            }
+            catch (IOException)
+            {
+                return null;
+            }
+
+            if (n == 0)
+            {
+                return null;
+            }
+
+            _have += n;
+        }
+    }
+
+    /// <summary>Reads until a frame matches; null if the connection closed first.</summary>
+    public async Task<ReceivedFrame?> ReadUntilAsync(Func<ReceivedFrame, bool> match)
+    {
+        while (await ReadFrameAsync() is { } frame)
+        {
+            if (match(frame))
+            {
+                return frame;
+            }
+        }
+
+        return null;
+    }
+
+    public ValueTask DisposeAsync() => stream.DisposeAsync();
+}
+
+internal sealed record ReceivedFrame(FrameType Type, FrameFlags Flags, int StreamId, Http2ErrorCode ErrorCode, byte[] Payload, int LastStreamId);
