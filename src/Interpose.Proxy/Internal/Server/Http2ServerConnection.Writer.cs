@@ -72,58 +72,26 @@ internal sealed partial class Http2ServerConnection
         }
     }
 
-    private async ValueTask WritePingAckAsync(ulong data)
-    {
-        await _writeLock.WaitAsync(_closed.Token);
-        try
-        {
-            _out.ResetWrittenCount();
-            Http2FrameWriter.WritePing(_out, data, ack: true);
-            await FlushOutAsync();
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
+    private ValueTask WritePingAckAsync(ulong data) =>
+        WriteControlFrameAsync(data, static (o, d) => Http2FrameWriter.WritePing(o, d, ack: true));
 
-    internal async ValueTask WriteWindowUpdateAsync(int streamId, int increment)
-    {
-        await _writeLock.WaitAsync(_closed.Token);
-        try
-        {
-            _out.ResetWrittenCount();
-            Http2FrameWriter.WriteWindowUpdate(_out, streamId, increment);
-            await FlushOutAsync();
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
+    internal ValueTask WriteWindowUpdateAsync(int streamId, int increment) =>
+        WriteControlFrameAsync((streamId, increment), static (o, f) => Http2FrameWriter.WriteWindowUpdate(o, f.streamId, f.increment));
 
-    private async ValueTask WriteRstStreamAsync(int streamId, Http2ErrorCode code)
-    {
-        await _writeLock.WaitAsync(_closed.Token);
-        try
-        {
-            _out.ResetWrittenCount();
-            Http2FrameWriter.WriteRstStream(_out, streamId, code);
-            await FlushOutAsync();
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
+    private ValueTask WriteRstStreamAsync(int streamId, Http2ErrorCode code) =>
+        WriteControlFrameAsync((streamId, code), static (o, f) => Http2FrameWriter.WriteRstStream(o, f.streamId, f.code));
 
-    private async ValueTask WriteGoAwayAsync(int lastStreamId, Http2ErrorCode code, byte[] debugData)
+    private ValueTask WriteGoAwayAsync(int lastStreamId, Http2ErrorCode code, byte[] debugData) =>
+        WriteControlFrameAsync((lastStreamId, code, debugData), static (o, f) => Http2FrameWriter.WriteGoAway(o, f.lastStreamId, f.code, f.debugData));
+
+    /// <summary>One control frame, serialized by <paramref name="write"/> and written in one turn of the lock.</summary>
+    private async ValueTask WriteControlFrameAsync<TState>(TState state, Action<ArrayBufferWriter<byte>, TState> write)
     {
         await _writeLock.WaitAsync(_closed.Token);
         try
         {
             _out.ResetWrittenCount();
-            Http2FrameWriter.WriteGoAway(_out, lastStreamId, code, debugData);
+            write(_out, state);
             await FlushOutAsync();
         }
         finally
