@@ -47,9 +47,8 @@ internal sealed class ClientFlow(ProxyRuntime runtime, Transport client, ClientC
     /// <summary>Closes an origin connection opened ahead that no request took.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (Eager is { } unused)
+        if (Interlocked.Exchange(ref _eager, null) is { } unused)
         {
-            Eager = null;
             await unused.DisposeAsync();
         }
     }

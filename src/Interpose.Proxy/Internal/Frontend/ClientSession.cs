@@ -45,6 +45,9 @@ internal sealed class ClientSession(ProxyRuntime runtime, Socket socket, Admitte
         }
         finally
         {
+            // An origin connection opened ahead that no request took is closed before the client's disconnection is
+            // reported: nothing of the connection is left once its last event ran.
+            await flow.DisposeAsync();
             await runtime.Addons.NotifyAsync("ClientDisconnectedAsync", info, static (a, c, ct) => a.ClientDisconnectedAsync(c, ct), runtime.Logger, CancellationToken.None);
         }
     }
