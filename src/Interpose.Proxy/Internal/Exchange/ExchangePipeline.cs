@@ -28,16 +28,23 @@ internal sealed class ExchangePipeline : IDisposable
     private readonly ClientFlow _flow;
     private readonly ProxyRuntime _rt;
     private readonly IClientSide _client;
-    private readonly ArrayBufferWriter<byte> _scratch = new(4096);
+
+    // Where request heads are serialized: lent by the client side, which writes its response heads into the same
+    // writer (a request head is out before any response head is written), so a connection holds one, not one per layer.
+    private readonly ArrayBufferWriter<byte> _scratch;
 
     // Re-armed for each response-head wait: a new scope per wait was a linked CancellationTokenSource and a timer.
     private TimeoutScope? _responseHeadTimeout;
 
-    public ExchangePipeline(ClientFlow flow, IClientSide client)
+    /// <param name="flow">The client connection.</param>
+    /// <param name="client">The protocol side the exchanges arrive on.</param>
+    /// <param name="scratch">The writer request heads are serialized into; not used by anything else while one is written.</param>
+    public ExchangePipeline(ClientFlow flow, IClientSide client, ArrayBufferWriter<byte> scratch)
     {
         _flow = flow;
         _rt = flow.Runtime;
         _client = client;
+        _scratch = scratch;
     }
 
     /// <summary>

@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Interpose.Proxy.Internal;
 
 /// <summary>
@@ -29,6 +31,23 @@ internal sealed class ClientFlow(ProxyRuntime runtime, Transport client, ClientC
     }
 
     private EagerConnection? _eager;
+
+    /// <summary>
+    /// Heads are serialized here (request heads towards the origin, response heads towards the client), and small
+    /// bodies coalesced with them. One per client connection: the proxy's own HTTP/1.1 connection and the one inside
+    /// its CONNECT tunnel never serve at the same time, and within an exchange a request head is written out before
+    /// any response head. Sized for a typical head; it grows for a larger one.
+    /// </summary>
+    public ArrayBufferWriter<byte> HeadScratch => _headScratch ??= new(ScratchBytes);
+
+    /// <summary>Where response body framing (chunk heads, a transformed body's chunks) is built on this connection.</summary>
+    public ArrayBufferWriter<byte> BodyScratch => _bodyScratch ??= new(ScratchBytes);
+
+    // 4 KiB holds a typical head (browsers send 0.5-2 KiB; RFC 9110 §4.1 recommends parsers accept 8,000 octets).
+    private const int ScratchBytes = 4096;
+
+    private ArrayBufferWriter<byte>? _headScratch;
+    private ArrayBufferWriter<byte>? _bodyScratch;
 
     /// <summary>Takes the connection opened ahead if it goes to <paramref name="key"/>; at most one caller gets it.</summary>
     public EagerConnection? TakeEager(UpstreamKey key)

@@ -32,8 +32,8 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
     private readonly TunnelTarget? _tunnel;
     private readonly HttpProxyFrontend? _frontend;
     private readonly ExchangePipeline _pipeline;
-    private readonly ArrayBufferWriter<byte> _scratch = new(4096);
-    private readonly ArrayBufferWriter<byte> _bodyScratch = new(4096);
+    private readonly ArrayBufferWriter<byte> _scratch;
+    private readonly ArrayBufferWriter<byte> _bodyScratch;
     private readonly ChunkedDecoder _requestDecoder;
 
     // Resumable head scan: a peer sending one byte per packet costs linear, not quadratic, parsing.
@@ -60,7 +60,9 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
         _tunnel = tunnel;
         _frontend = frontend;
         _requestDecoder = new ChunkedDecoder(_rt.Options.Limits);
-        _pipeline = new ExchangePipeline(flow, this);
+        _scratch = flow.HeadScratch;
+        _bodyScratch = flow.BodyScratch;
+        _pipeline = new ExchangePipeline(flow, this, _scratch);
     }
 
     public ClientConnection Info => _flow.Info;

@@ -129,7 +129,7 @@ internal sealed class Http2ServerStream : IClientSide
             var request = new HttpRequest(head.Method, tunnel.Scheme, tunnel.Host, tunnel.Port, head.Target, HttpVersion.Version20, head.Headers);
             var exchange = new HttpExchange(_rt.NextExchangeId(), Info, request, _rt.Time, Id);
             exchange.Timings.RequestStarted = startedAt;
-            using var pipeline = new ExchangePipeline(_conn.Flow, this);
+            using var pipeline = new ExchangePipeline(_conn.Flow, this, _scratch);
             await pipeline.RunAsync(exchange, received);
             if (!_responseEnded && !_reset)
             {
