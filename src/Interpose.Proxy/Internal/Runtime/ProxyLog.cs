@@ -52,6 +52,9 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 151, Level = LogLevel.Debug, Message = "HTTP/2 stream {StreamId} of {Client} reset with {Code}: {Reason}")]
     public static partial void Http2StreamReset(ILogger logger, ClientConnection client, int streamId, Interpose.Core.Http2.Http2ErrorCode code, string reason);
 
+    [LoggerMessage(EventId = 153, Level = LogLevel.Debug, Message = "{Client}: stream {StreamId}'s exchange with {Host}:{Port} was cancelled by the client in phase {Phase}")]
+    public static partial void ExchangeCancelled(ILogger logger, ClientConnection client, int streamId, string host, int port, ExchangePhase phase);
+
     [LoggerMessage(EventId = 152, Level = LogLevel.Warning, Message = "HTTP/2 client {Client} exceeded the {Budget} budget: connection closed with GOAWAY ENHANCE_YOUR_CALM")]
     public static partial void Http2BudgetExceeded(ILogger logger, ClientConnection client, string budget);
 

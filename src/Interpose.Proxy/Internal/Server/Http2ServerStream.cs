@@ -75,6 +75,9 @@ internal sealed class Http2ServerStream : IClientSide
 
     public bool ResponseStarted => _headersSent;
 
+    /// <summary>This stream's exchange's phase: streams of one connection run concurrently, each in its own.</summary>
+    public ExchangePhase Phase { get; set; }
+
     /// <summary>Starts the exchange on its own task (hooks of one connection may run concurrently).</summary>
     public void Start(Http2RequestFields request)
     {
@@ -130,7 +133,7 @@ internal sealed class Http2ServerStream : IClientSide
             var exchange = new HttpExchange(_rt.NextExchangeId(), Info, request, _rt.Time, Id);
             exchange.Timings.RequestStarted = startedAt;
             using var pipeline = new ExchangePipeline(_conn.Flow, this);
-            await pipeline.RunAsync(exchange, received);
+            await pipeline.RunAsync(exchange, received, StreamToken);
             if (!_responseEnded && !_reset)
             {
                 // Killed by a hook, or failed after the response began: the stream ends without a complete response.
