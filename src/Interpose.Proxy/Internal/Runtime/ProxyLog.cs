@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Interpose.Core.Http2;
 using Microsoft.Extensions.Logging;
 
 namespace Interpose.Proxy.Internal;
@@ -54,6 +55,9 @@ internal static partial class ProxyLog
 
     [LoggerMessage(EventId = 153, Level = LogLevel.Debug, Message = "{Client}: stream {StreamId}'s exchange with {Host}:{Port} was cancelled by the client in phase {Phase}")]
     public static partial void ExchangeCancelled(ILogger logger, ClientConnection client, int streamId, string host, int port, ExchangePhase phase);
+
+    [LoggerMessage(EventId = 154, Level = LogLevel.Information, Message = "HTTP/2 client {Client}, stream {StreamId}: {What} not done within {TimeoutSeconds:0} s; {Frame} {Code}")]
+    public static partial void Http2Timeout(ILogger logger, ClientConnection client, int streamId, string what, double timeoutSeconds, string frame, Http2ErrorCode code);
 
     [LoggerMessage(EventId = 152, Level = LogLevel.Warning, Message = "HTTP/2 client {Client} exceeded the {Budget} budget: connection closed with GOAWAY ENHANCE_YOUR_CALM")]
     public static partial void Http2BudgetExceeded(ILogger logger, ClientConnection client, string budget);

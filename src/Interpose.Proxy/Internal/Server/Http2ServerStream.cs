@@ -257,6 +257,22 @@ internal sealed class Http2ServerStream : IClientSide
         Abort(new IOException($"the client reset stream {Id} ({code})"));
     }
 
+    /// <summary>The client left the send window shut too long: the stream is reset with CANCEL and its exchange stops.</summary>
+    public async ValueTask ResetForStallAsync()
+    {
+        _reset = true;
+        await _conn.ResetStreamAsync(Id, Http2ErrorCode.Cancel, "zero-window stall");
+        Abort(new IOException($"stream {Id} stalled on a zero window"));
+    }
+
+    /// <summary>The connection resets this stream itself (a stream error it found): the exchange, cancelled by
+    /// <see cref="Abort"/>, must not send a reset of its own.</summary>
+    public void AbortForReset(Exception error)
+    {
+        _reset = true;
+        Abort(error);
+    }
+
     /// <summary>Ends the request body in error and cancels the stream's sends.</summary>
     public void Abort(Exception error)
     {
