@@ -1,4 +1,7 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Net;
+using System.Net.Http;
 using System.Net.Sockets;
 using System.Text;
 using Interpose.Core.Http2;
@@ -128,6 +131,49 @@ public sealed class Http2ExchangeTests(ITestOutputHelper output)
         {
             release.TrySetResult();
         }
+    }
+
+    [Fact]
+    public async Task The_flow_log_and_the_exchange_counter_name_each_sides_protocol()
+    {
+        await using var origin = await Origins.StartTlsAsync();
+        using var logs = new LogCollector();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Http2 = true, logs: logs);
+        var protocols = new ConcurrentQueue<string>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter, proxy.Server.Metrics!.Meter) && instrument.Name == "interpose.exchanges")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "protocol")
+                {
+                    protocols.Enqueue((string)tag.Value!);
+                }
+            }
+        });
+        listener.Start();
+
+        using var client = proxy.CreateClient();
+        foreach (var version in new[] { HttpVersion.Version20, HttpVersion.Version11 })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, origin.Url("/hello")) { Version = version, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+            using var response = await client.SendAsync(request);
+            Assert.Equal(version, response.Version);
+            Assert.Equal("hello from origin", await response.Content.ReadAsStringAsync());
+        }
+
+        await proxy.Server.StopAsync();
+        var flowLines = logs.Entries.Where(e => e.Category == "Interpose.Flow").Select(e => e.Message).ToList();
+        Assert.Contains(flowLines, l => l.Contains("/hello -> 200", StringComparison.Ordinal) && l.EndsWith("[h2 -> h1]", StringComparison.Ordinal));
+        Assert.Contains(flowLines, l => l.Contains("/hello -> 200", StringComparison.Ordinal) && l.EndsWith("[h1 -> h1]", StringComparison.Ordinal));
+        Assert.Equal(["h1 -> h1", "h2 -> h1"], protocols.Order(StringComparer.Ordinal));
     }
 
     /// <summary>A port nothing listens on (bound, then released).</summary>
