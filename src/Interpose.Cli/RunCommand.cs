@@ -29,6 +29,7 @@ internal static class RunCommand
         var sslInsecure = new Option<bool>("--ssl-insecure", "-k") { Description = "Do not validate origin certificates (dangerous)" };
         var upstreamCa = new Option<FileInfo?>("--upstream-ca") { Description = "Validate origin certificates against these PEM roots instead of the system store" };
         var via = new Option<bool>("--via") { Description = "Add a Via header to forwarded messages" };
+        var noHttp2 = new Option<bool>("--no-http2") { Description = "Speak only HTTP/1.1 to clients (no ALPN h2, no h2c prior knowledge in tunnels)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only warnings and errors; no flow lines" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Debug logging (TLS, connections, certificates)" };
         var metrics = new Option<string?>("--metrics")
@@ -58,7 +59,7 @@ internal static class RunCommand
 
         var command = new Command("run", "Start the proxy (explicit HTTP/HTTPS proxy; point clients at it)")
         {
-            listen, ignoreHosts, sslInsecure, upstreamCa, via, quiet, verbose, metrics, logFormat,
+            listen, ignoreHosts, sslInsecure, upstreamCa, via, noHttp2, quiet, verbose, metrics, logFormat,
             proxyAuth, proxyAuthFile, allowOpenProxy, allowClient, connectPorts, maxConnections, maxPerClient, connectionStrategy,
             minDataRate,
         };
@@ -84,6 +85,7 @@ internal static class RunCommand
                 ConfigDirectory = CliOptions.ResolveHome(result),
                 SslInsecure = result.GetValue(sslInsecure),
                 AddVia = result.GetValue(via),
+                Http2 = !result.GetValue(noHttp2),
                 AllowOpenProxy = result.GetValue(allowOpenProxy),
                 MaxConnections = result.GetValue(maxConnections),
                 MaxConnectionsPerClient = result.GetValue(maxPerClient),

@@ -61,10 +61,11 @@ public sealed class ProxyOptions
 
     /// <summary>
     /// Speaks HTTP/2 (RFC 9113) to clients that ask for it: ALPN <c>h2</c> on intercepted TLS, and the HTTP/2 preface
-    /// (prior knowledge, h2c) inside plain CONNECT tunnels. Requests still reach origins over HTTP/1.1. Off by default
-    /// while the HTTP/2 side is new: clients then negotiate HTTP/1.1, as before.
+    /// (prior knowledge, h2c) inside plain CONNECT tunnels. On by default, as mitmproxy's <c>http2</c> option: browsers
+    /// and gRPC clients get the protocol they asked for. Off: clients negotiate HTTP/1.1 and the HTTP/2 attack classes
+    /// do not apply. <c>Upgrade: h2c</c> on plain HTTP/1.1 is declined either way (answered in HTTP/1.1).
     /// </summary>
-    public bool Http2 { get; set; }
+    public bool Http2 { get; set; } = true;
 
     /// <summary>Users allowed through the proxy (Basic, RFC 7617); none configured means no authentication.</summary>
     public ProxyAuthentication Authentication { get; } = new();

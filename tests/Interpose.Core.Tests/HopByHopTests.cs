@@ -55,6 +55,10 @@ public class HopByHopTests
     [InlineData("upgrade", null, false)]
     [InlineData(null, "websocket", false)]
     [InlineData("upgraded", "websocket", false)]
+    [InlineData("Upgrade, HTTP2-Settings", "h2c", false)]
+    [InlineData("Upgrade, HTTP2-Settings", "H2C", false)]
+    [InlineData("Upgrade", "h2c, websocket", true)]
+    [InlineData("Upgrade", "", false)]
     public void Is_upgrade_request(string? connection, string? upgrade, bool expected)
     {
         var head = new HttpRequestHead();

@@ -20,6 +20,27 @@ public sealed class CurlTests(ITestOutputHelper output)
         Assert.Equal("hello from origin", result.StandardOutput);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Http2_upgrade_on_plain_http_is_answered_in_http11_and_never_reaches_the_origin(bool http2Option)
+    {
+        // curl --http2 on http:// sends "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c" and HTTP2-Settings, also
+        // through a proxy (RFC 7540 §3.2). The proxy declines the hop-by-hop upgrade and answers in HTTP/1.1.
+        await using var origin = RawOrigin.Recording();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Http2 = http2Option);
+
+        var result = await proxy.CurlAsync(null, "--fail", "--http2", "--write-out", " %{http_version}", $"http://127.0.0.1:{origin.Port}/h2c");
+
+        Assert.True(result.ExitCode == 0, result.StandardError);
+        Assert.Equal("ok 1.1", result.StandardOutput);
+        var received = origin.ReceivedText;
+        Assert.StartsWith("GET /h2c HTTP/1.1\r\n", received, StringComparison.Ordinal);
+        Assert.DoesNotContain("h2c\r\n", received, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("HTTP2-Settings", received, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("Upgrade", received, StringComparison.OrdinalIgnoreCase);
+    }
+
     [Fact]
     public async Task Https_leaf_is_issued_by_the_interpose_ca_only()
     {
@@ -81,7 +102,8 @@ public sealed class CurlTests(ITestOutputHelper output)
         var result = await proxy.CurlAsync(proxy.CaPemPath, "--fail", "-i", "-H", "Transfer-Encoding: chunked", "--data-binary", "chunked body", origin.Url("/echo").ToString());
 
         Assert.True(result.ExitCode == 0, result.StandardError);
-        Assert.Contains("X-Request-Chunked: chunked", result.StandardOutput, StringComparison.Ordinal);
+        // Over TLS curl negotiates h2 with the proxy, whose field names are lowercase (RFC 9113 §8.2.1).
+        Assert.Contains("X-Request-Chunked: chunked", result.StandardOutput, StringComparison.OrdinalIgnoreCase);
         Assert.EndsWith("chunked body", result.StandardOutput, StringComparison.Ordinal);
     }
 

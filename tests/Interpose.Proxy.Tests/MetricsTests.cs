@@ -68,7 +68,7 @@ public sealed class MetricsTests(ITestOutputHelper output) : IDisposable
             }
         }
 
-        Assert.True(Get("interpose.exchanges|outcome=ok") >= Requests, Dump(longs));
+        Assert.True(Get("interpose.exchanges|outcome=ok|protocol=h1 -> h1") >= Requests, Dump(longs));
         Assert.True(Get("interpose.bytes|direction=downstream") >= Requests * "hello from origin".Length, Dump(longs));
         Assert.True(Get("interpose.connections") >= 1, Dump(longs));
         Assert.Equal(0, Get("interpose.connections.active"));

@@ -40,7 +40,7 @@ public sealed class StartupWarmUpTests
         Assert.Contains("interpose.tls.handshakes side=client result=ok", measured);
         Assert.Contains("interpose.tls.handshakes side=upstream result=ok", measured);
         // Other tests' servers run the process-wide warm-up meanwhile, on the same meter name: counted, not exact.
-        Assert.Contains("interpose.exchanges outcome=ok", measured);
+        Assert.Contains("interpose.exchanges outcome=ok protocol=h1 -> h1", measured);
     }
 
     [Theory]

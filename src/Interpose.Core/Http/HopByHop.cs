@@ -77,14 +77,40 @@ public static class HopByHop
         }
     }
 
-    /// <summary>Whether the request asks to switch protocols: Connection lists "upgrade" and Upgrade is present (RFC 9110 §7.8).</summary>
+    /// <summary>
+    /// Whether the request asks to switch to a protocol the proxy relays: Connection lists "upgrade" and Upgrade names a
+    /// protocol other than <c>h2c</c> (RFC 9110 §7.8).
+    /// </summary>
+    /// <remarks>
+    /// <c>Upgrade: h2c</c> (RFC 7540 §3.2, which RFC 9113 §3.1 deprecates; curl <c>--http2</c> sends it on plain http,
+    /// also through a proxy) is not relayed: Upgrade is hop-by-hop (RFC 9110 §7.6.1), so the proxy may decline it, and a
+    /// relayed 101 would turn the connection into an opaque byte relay the proxy can no longer show. The client gets its
+    /// answer in HTTP/1.1, as RFC 9110 §7.8 allows ("a server MAY ignore a received Upgrade header field"); mitmproxy
+    /// does the same. Upgrade and the HTTP2-Settings field named in Connection are then removed as hop-by-hop.
+    /// </remarks>
     /// <param name="head">The request.</param>
-    /// <returns><see langword="true"/> for an upgrade request.</returns>
+    /// <returns><see langword="true"/> for an upgrade request to relay.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="head"/> is null.</exception>
     public static bool IsUpgradeRequest(HttpRequestHead head)
     {
         ArgumentNullException.ThrowIfNull(head);
-        return head.Headers.Contains("Upgrade") && HasConnectionOption(head.Headers, "upgrade");
+        if (!HasConnectionOption(head.Headers, "upgrade"))
+        {
+            return false;
+        }
+
+        foreach (string value in head.Headers.GetValues("Upgrade"))
+        {
+            foreach (ReadOnlySpan<char> protocol in HttpChars.EnumerateList(value))
+            {
+                if (!protocol.Equals("h2c", StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Whether the connection stays open after this message (RFC 9112 §9.3).</summary>

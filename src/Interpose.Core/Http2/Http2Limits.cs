@@ -79,4 +79,9 @@ public static class Http2Limits
     /// <summary>Longest time to wait for a SETTINGS ACK before GOAWAY SETTINGS_TIMEOUT (RFC 9113 §6.5.3 leaves the value
     /// open): 10 s, Go x/net does not time out, Kestrel neither; a bounded wait is cheap.</summary>
     public static readonly TimeSpan SettingsAckTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Longest time a stream waits for send window (a zero-window stall: data to send, the peer never opens
+    /// its window) before it is reset with CANCEL. nginx's send_timeout (60 s), which bounds its HTTP/2 streams blocked
+    /// on flow control the same way; Kestrel bounds it through MinResponseDataRate.</summary>
+    public static readonly TimeSpan SendWindowStallTimeout = TimeSpan.FromSeconds(60);
 }

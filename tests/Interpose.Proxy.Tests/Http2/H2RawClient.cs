@@ -15,15 +15,31 @@ internal sealed class H2RawClient(Stream stream) : IAsyncDisposable
     private byte[] _in = new byte[64 * 1024];
     private int _have;
 
-    /// <summary>A CONNECT tunnel to host:port through the proxy, plain inside, with the preface and an empty SETTINGS sent.</summary>
-    public static async Task<H2RawClient> ConnectAsync(TestProxy proxy, string host, int port)
+    /// <summary>A CONNECT tunnel to host:port through the proxy, plain inside, with the preface and a SETTINGS sent.</summary>
+    /// <remarks>The proxy's SETTINGS are not acknowledged until <see cref="SettledAsync"/>: a client whose connection the
+    /// proxy is about to close must not write more than the test does (a write to a closed socket resets the
+    /// connection, and the reset can discard the proxy's last frames before they are read).</remarks>
+    public static async Task<H2RawClient> ConnectAsync(TestProxy proxy, string host, int port, params Http2Setting[] settings)
     {
         var stream = await RawClient.TunnelAsync(proxy, host, port, tls: false);
         var client = new H2RawClient(stream);
         await stream.WriteAsync(Http2Preface.ClientPreface.ToArray());
-        Http2FrameWriter.WriteSettings(client._out, []);
+        Http2FrameWriter.WriteSettings(client._out, settings);
         await client.FlushAsync();
         return client;
+    }
+
+    /// <summary>
+    /// Reads the proxy's SETTINGS and acknowledges them (RFC 9113 §6.5.3), then round-trips a PING: frames are handled
+    /// in order, so once the PING is answered the proxy has seen the acknowledgement (no SETTINGS_TIMEOUT can fire).
+    /// </summary>
+    public async Task SettledAsync()
+    {
+        Assert.NotNull(await ReadUntilAsync(f => f.Type == FrameType.Settings && (f.Flags & FrameFlags.Ack) == 0));
+        Http2FrameWriter.WriteSettingsAck(_out);
+        Ping(0x5E771ED);
+        await FlushAsync();
+        Assert.NotNull(await ReadUntilAsync(f => f.Type == FrameType.Ping));
     }
 
     public void Headers(int streamId, string method, string path, bool endStream, params (string Name, string Value)[] extra)

@@ -59,7 +59,7 @@ public sealed class Http2ClientSideTests(ITestOutputHelper output)
     public async Task Without_the_option_the_client_gets_no_h2()
     {
         await using var origin = await StartOriginAsync();
-        await using var proxy = await TestProxy.StartAsync(output);
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Http2 = false);
         using var client = proxy.CreateClient();
 
         await Assert.ThrowsAsync<HttpRequestException>(() => client.SendAsync(H2(HttpMethod.Get, origin.Url("/hello"))));

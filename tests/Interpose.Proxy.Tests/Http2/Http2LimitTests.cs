@@ -156,6 +156,7 @@ public sealed class Http2LimitTests(ITestOutputHelper output)
             o.Timeouts.IdleKeepAlive = idle;
         });
         await using var client = await H2RawClient.ConnectAsync(proxy, "localhost", origin.Port);
+        await client.SettledAsync();
         client.Ping(7);
         await client.FlushAsync();
         Assert.NotNull(await client.ReadUntilAsync(f => f.Type == FrameType.Ping));

@@ -51,20 +51,24 @@ internal sealed class ExchangePipeline : IDisposable
     /// Where the exchange is, for the error it may end with; the client side moves it on while it relays a body.
     /// </summary>
     /// <remarks>
-    /// NOTE: kept on the connection's <see cref="ClientFlow"/>, which is right while one exchange runs at a time
-    /// (HTTP/1.1). Concurrent exchanges (HTTP/2 streams) need it per exchange.
+    /// Kept by the client side of the exchange: per connection for HTTP/1.1 (one exchange at a time, and the session's
+    /// log line names the step the connection ended in), per stream for HTTP/2, whose exchanges run concurrently.
     /// </remarks>
     private ExchangePhase Phase
     {
-        get => _flow.Phase;
-        set => _flow.Phase = value;
+        get => _client.Phase;
+        set => _client.Phase = value;
     }
 
     /// <summary>Runs one exchange whose head was read and resolved; returns whether the client connection may carry another.</summary>
     /// <param name="exchange">The exchange, its request resolved to an origin.</param>
     /// <param name="request">How the request arrived: its framing, version and persistence, the tunnel it came through.</param>
+    /// <param name="cancellationToken">
+    /// The exchange's token: the proxy's abort for HTTP/1.1, the stream's for HTTP/2 (linked to the connection's and the
+    /// proxy's), so that a client's RST_STREAM stops the hooks and the origin waits of that exchange at once.
+    /// </param>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<bool> RunAsync(HttpExchange exchange, ReceivedRequest request)
+    public async ValueTask<bool> RunAsync(HttpExchange exchange, ReceivedRequest request, CancellationToken cancellationToken)
     {
         var keepAlive = request.KeepAlive;
         var requestBodyPending = request.BodyPending;
@@ -75,7 +79,7 @@ internal sealed class ExchangePipeline : IDisposable
         }
 
         long responseBytes = 0;
-        var ct = _rt.Aborted;
+        var ct = cancellationToken;
         try
         {
             // 2. Hooks see the head before any body byte is read.
@@ -164,6 +168,15 @@ internal sealed class ExchangePipeline : IDisposable
     private async ValueTask FailAsync(HttpExchange exchange, Exception ex, CancellationToken ct)
     {
         var request = exchange.Request;
+        if (ex is OperationCanceledException && ct.IsCancellationRequested)
+        {
+            // The client cancelled this exchange (an HTTP/2 stream reset): not an origin failure, nobody to answer.
+            exchange.Error = new ExchangeError(Phase, "cancelled by the client", IsTransient: false, ex);
+            ProxyLog.ExchangeCancelled(_rt.Logger, _client.Info, exchange.StreamId, request.Host, request.Port, Phase);
+            await _rt.Addons.NotifyAsync("ErrorAsync", exchange, static (a, e, c) => a.ErrorAsync(e, c), _rt.Logger, CancellationToken.None);
+            return;
+        }
+
         var error = ex switch
         {
             UpstreamUnavailableException unavailable => unavailable.Error,

@@ -14,6 +14,9 @@ internal interface IClientSide
     /// <summary>Whether any byte of a response went to the client (afterwards an error can only end the stream or close).</summary>
     bool ResponseStarted { get; }
 
+    /// <summary>The step the exchange is at, for the error it may end with (per connection for HTTP/1.1, per stream for HTTP/2).</summary>
+    ExchangePhase Phase { get; set; }
+
     /// <summary>Tells a client that sent <c>Expect: 100-continue</c> to go on (RFC 9110 §10.1.1).</summary>
     ValueTask SendContinueAsync(CancellationToken cancellationToken);
 

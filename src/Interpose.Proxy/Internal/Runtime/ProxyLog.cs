@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Interpose.Core.Http2;
 using Microsoft.Extensions.Logging;
 
 namespace Interpose.Proxy.Internal;
@@ -51,6 +52,12 @@ internal static partial class ProxyLog
 
     [LoggerMessage(EventId = 151, Level = LogLevel.Debug, Message = "HTTP/2 stream {StreamId} of {Client} reset with {Code}: {Reason}")]
     public static partial void Http2StreamReset(ILogger logger, ClientConnection client, int streamId, Interpose.Core.Http2.Http2ErrorCode code, string reason);
+
+    [LoggerMessage(EventId = 153, Level = LogLevel.Debug, Message = "{Client}: stream {StreamId}'s exchange with {Host}:{Port} was cancelled by the client in phase {Phase}")]
+    public static partial void ExchangeCancelled(ILogger logger, ClientConnection client, int streamId, string host, int port, ExchangePhase phase);
+
+    [LoggerMessage(EventId = 154, Level = LogLevel.Information, Message = "HTTP/2 client {Client}, stream {StreamId}: {What} not done within {TimeoutSeconds:0} s; {Frame} {Code}")]
+    public static partial void Http2Timeout(ILogger logger, ClientConnection client, int streamId, string what, double timeoutSeconds, string frame, Http2ErrorCode code);
 
     [LoggerMessage(EventId = 152, Level = LogLevel.Warning, Message = "HTTP/2 client {Client} exceeded the {Budget} budget: connection closed with GOAWAY ENHANCE_YOUR_CALM")]
     public static partial void Http2BudgetExceeded(ILogger logger, ClientConnection client, string budget);
@@ -104,11 +111,11 @@ internal static partial class ProxyLog
 /// <summary>The one-line-per-exchange flow log (category <c>Interpose.Flow</c>), as mitmdump prints.</summary>
 internal static partial class FlowLog
 {
-    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "{Client} {Method} {Url} -> {Status} {Size} {DurationMs:0.0}ms")]
-    public static partial void Exchange(ILogger logger, string client, string method, string url, int status, string size, double durationMs);
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "{Client} {Method} {Url} -> {Status} {Size} {DurationMs:0.0}ms [{Protocols}]")]
+    public static partial void Exchange(ILogger logger, string client, string method, string url, int status, string size, double durationMs, string protocols);
 
-    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "{Client} {Method} {Url} -> error ({Phase}): {Reason}")]
-    public static partial void Failed(ILogger logger, string client, string method, string url, ExchangePhase phase, string reason);
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "{Client} {Method} {Url} -> error ({Phase}): {Reason} [{Protocols}]")]
+    public static partial void Failed(ILogger logger, string client, string method, string url, ExchangePhase phase, string reason, string protocols);
 
     /// <summary>The exchange's line, as mitmdump prints it; nothing is built when the flow log is off.</summary>
     public static void Log(ILogger logger, HttpExchange exchange, long responseBytes)
@@ -124,14 +131,29 @@ internal static partial class FlowLog
         var url = request.Scheme + "://" + request.Authority + request.Path;
         if (exchange.Error is { } error)
         {
-            Failed(logger, exchange.Client.ToString(), request.Method, url, error.Phase, error.Message);
+            Failed(logger, exchange.Client.ToString(), request.Method, url, error.Phase, error.Message, Protocols(exchange));
         }
         else if (exchange.Response is { } response)
         {
-            Exchange(logger, exchange.Client.ToString(), request.Method, url, response.StatusCode, FormatSize(responseBytes), exchange.Timings.Total.TotalMilliseconds);
+            Exchange(logger, exchange.Client.ToString(), request.Method, url, response.StatusCode, FormatSize(responseBytes), exchange.Timings.Total.TotalMilliseconds, Protocols(exchange));
         }
 #pragma warning restore CA1873
     }
+
+    /// <summary>Each side's protocol, client first: <c>h2 -> h1</c>; <c>-</c> for an origin never reached (a synthetic
+    /// answer or a failure before its response head).</summary>
+    public static string Protocols(HttpExchange exchange) => exchange.ServerVersion is { } server
+        ? ProtocolName(exchange.ClientVersion) + " -> " + ProtocolName(server)
+        : ProtocolName(exchange.ClientVersion) + " -> -";
+
+    /// <summary>The short name of an HTTP version, as ALPN spells the protocol (RFC 7301: h2; HTTP/1.0 kept apart).</summary>
+    public static string ProtocolName(Version version) => version.Major switch
+    {
+        1 => version.Minor == 0 ? "h1.0" : "h1",
+        2 => "h2",
+        3 => "h3",
+        _ => version.ToString(),
+    };
 
     private static string FormatSize(long bytes) => bytes switch
     {

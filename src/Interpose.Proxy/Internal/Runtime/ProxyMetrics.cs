@@ -114,8 +114,11 @@ internal sealed class ProxyMetrics : IDisposable
 
         var outcome = exchange.Error is not null ? "error" : exchange.IsKilled ? "killed" : exchange.IsSynthetic ? "synthetic" : "ok";
         var tags = new TagList { { "outcome", outcome } };
-        _exchanges.Add(1, tags);
         _exchangeDuration.Record(duration.TotalMilliseconds, tags);
+
+        // Each side's protocol (h2 -> h1): a handful of values, so the counter's cardinality stays small.
+        tags.Add("protocol", FlowLog.Protocols(exchange));
+        _exchanges.Add(1, tags);
     }
 
     public void BytesUpstream(long count) => AddBytes(count, "upstream");

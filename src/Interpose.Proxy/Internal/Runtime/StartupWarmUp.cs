@@ -126,6 +126,9 @@ internal static class StartupWarmUp
         {
             ConnectionStrategy = ConnectionStrategy.Eager,
             UseOpenSslCipherConfiguration = useOpenSslCiphers,
+            // The warm-up client offers h2 first (the ALPN choice path runs) but writes HTTP/1.1 requests: the session
+            // must pick http/1.1, as it does with HTTP/2 off.
+            Http2 = false,
             // The name never reaches the system resolver (RFC 6761 §6.4: .invalid never resolves anyway).
             Resolver = static (_, _) => ValueTask.FromResult<IPAddress[]>([IPAddress.Loopback]),
         };

@@ -69,6 +69,13 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
 
     public bool ResponseStarted => _responseStarted;
 
+    /// <summary>One exchange at a time: the phase is the connection's (its end is logged with it).</summary>
+    public ExchangePhase Phase
+    {
+        get => _flow.Phase;
+        set => _flow.Phase = value;
+    }
+
     /// <summary>Serves requests until the connection closes or must close.</summary>
     public async Task ServeAsync()
     {
@@ -236,7 +243,7 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
         var exchange = new HttpExchange(_rt.NextExchangeId(), Info, request, _rt.Time, _nextStreamId);
         _nextStreamId += 2;
         exchange.Timings.RequestStarted = startedAt;
-        return await _pipeline.RunAsync(exchange, received);
+        return await _pipeline.RunAsync(exchange, received, _rt.Aborted);
     }
 
     // ───────────────────────────── the client side of the exchange ─────────────────────────────

@@ -168,7 +168,18 @@ internal sealed partial class Http2ServerConnection
                 wait = stream.ArmSendWait();
             }
 
-            await wait.WaitAsync(cancellationToken);
+            try
+            {
+                // A zero-window stall (the client keeps the window shut while we have data) is bounded per stream:
+                // Http2Limits.SendWindowStallTimeout, then RST_STREAM CANCEL and the exchange ends.
+                await wait.WaitAsync(Http2Limits.SendWindowStallTimeout, _rt.Time, cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                ProxyLog.Http2Timeout(_rt.Logger, _flow.Info, stream.Id, "send window credit (zero-window stall)", Http2Limits.SendWindowStallTimeout.TotalSeconds, "RST_STREAM", Http2ErrorCode.Cancel);
+                await stream.ResetForStallAsync();
+                throw new IOException($"stream {stream.Id}: the client kept its flow-control window shut for {Http2Limits.SendWindowStallTimeout.TotalSeconds:0} s");
+            }
         }
     }
 

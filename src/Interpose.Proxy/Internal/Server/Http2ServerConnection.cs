@@ -54,6 +54,12 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
     private int _openedStreams;
     private volatile bool _goAwaySent;
 
+    // RFC 9113 §6.5.3: our SETTINGS must be acknowledged within Http2Limits.SettingsAckTimeout.
+    private ITimer? _settingsAckTimer;
+
+    // A connection error found outside the reader loop (a timer): the loop stops at its next read.
+    private volatile bool _failed;
+
     public Http2ServerConnection(ClientFlow flow, TunnelTarget tunnel)
     {
         _flow = flow;
@@ -93,6 +99,9 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
                 return;
             }
 
+            // RFC 9113 §6.5.3: "If the sender of a SETTINGS frame does not receive an acknowledgment within a reasonable
+            // amount of time, it MAY issue a connection error of type SETTINGS_TIMEOUT."
+            _settingsAckTimer = _rt.Time.CreateTimer(static s => ((Http2ServerConnection)s!).OnSettingsAckTimeout(), this, Http2Limits.SettingsAckTimeout, Timeout.InfiniteTimeSpan);
             await ReadFramesAsync(input);
         }
         catch (Http2ConnectionException ex)
@@ -151,31 +160,50 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         // RFC 9113 §9.1: a server may close an idle connection. With no stream open, the keep-alive timeout of
         // HTTP/1.1 runs (ProxyTimeouts.IdleKeepAlive) and control frames do not restart it (Go's IdleTimeout counts the
         // same way), so PINGs cannot hold a connection forever; it ends with a graceful GOAWAY.
-        using var idle = new TimeoutScope(_rt.Time);
-        var idleArmed = false;
+        // A field block left open (HEADERS without END_HEADERS) must end within Http2Limits.FieldBlockTimeout, as a
+        // request head must (Kestrel's RequestHeadersTimeout covers the HEADERS/CONTINUATION sequence too).
+        using var deadline = new TimeoutScope(_rt.Time);
+        var armed = ReaderDeadline.None;
         while (true)
         {
-            if (_streams.IsEmpty != idleArmed)
+            var wanted = _blocks.IsOpen ? ReaderDeadline.FieldBlock : _streams.IsEmpty ? ReaderDeadline.Idle : ReaderDeadline.None;
+            if (wanted != armed)
             {
-                idleArmed = !idleArmed;
-                if (idleArmed)
+                armed = wanted;
+                switch (armed)
                 {
-                    idle.Arm(_rt.Options.Timeouts.IdleKeepAlive, _closed.Token);
-                }
-                else
-                {
-                    idle.Disarm();
+                    case ReaderDeadline.Idle:
+                        deadline.Arm(_rt.Options.Timeouts.IdleKeepAlive, _closed.Token);
+                        break;
+                    case ReaderDeadline.FieldBlock:
+                        deadline.Arm(Http2Limits.FieldBlockTimeout, _closed.Token);
+                        break;
+                    default:
+                        deadline.Disarm();
+                        break;
                 }
             }
 
             System.IO.Pipelines.ReadResult result;
             try
             {
-                result = await input.ReadAsync(idleArmed ? idle.Token : _closed.Token);
+                result = await input.ReadAsync(armed != ReaderDeadline.None ? deadline.Token : _closed.Token);
             }
-            catch (OperationCanceledException) when (idle.TimedOut)
+            catch (OperationCanceledException) when (deadline.TimedOut && armed == ReaderDeadline.Idle)
             {
                 await GoAwayAsync(Http2ErrorCode.NoError, "idle", graceful: true);
+                return;
+            }
+            catch (OperationCanceledException) when (deadline.TimedOut && armed == ReaderDeadline.FieldBlock)
+            {
+                ProxyLog.Http2Timeout(_rt.Logger, _flow.Info, _blocks.StreamId, "the field block (HEADERS without END_HEADERS)", Http2Limits.FieldBlockTimeout.TotalSeconds, "GOAWAY", Http2ErrorCode.ProtocolError);
+                throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"field block of stream {_blocks.StreamId} not ended within {Http2Limits.FieldBlockTimeout.TotalSeconds:0} s");
+            }
+
+            if (_failed)
+            {
+                // A timer ended the connection (its GOAWAY is sent); nothing more is read.
+                input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
                 return;
             }
 
@@ -413,7 +441,7 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         catch (Http2StreamException ex)
         {
             await ReturnConnectionCreditAsync(length);
-            stream.Abort(new HttpProtocolException(ex.Message));
+            stream.AbortForReset(new HttpProtocolException(ex.Message));
             await ResetStreamAsync(frame.StreamId, ex.ErrorCode, ex.Message);
             return;
         }
@@ -454,6 +482,8 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         SpendControlBudget("PING/SETTINGS flood (CVE-2019-9515)");
         if (frame.IsAck)
         {
+            // We send one SETTINGS: its acknowledgement stops the SETTINGS_TIMEOUT clock.
+            _settingsAckTimer?.Dispose();
             return;
         }
 
@@ -506,7 +536,7 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
             }
             catch (Http2StreamException ex)
             {
-                stream.Abort(new IOException(ex.Message));
+                stream.AbortForReset(new IOException(ex.Message));
                 _ = ResetStreamAsync(frame.StreamId, ex.ErrorCode, ex.Message).AsTask();
                 return;
             }
@@ -566,6 +596,27 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         await WriteRstStreamAsync(streamId, code);
     }
 
+    /// <summary>The client did not acknowledge our SETTINGS in time: GOAWAY SETTINGS_TIMEOUT (RFC 9113 §6.5.3), then close.</summary>
+    private void OnSettingsAckTimeout() => _ = FailFromTimerAsync(Http2ErrorCode.SettingsTimeout, "the SETTINGS acknowledgement", Http2Limits.SettingsAckTimeout);
+
+    /// <summary>A connection error raised by a timer: GOAWAY, then the reader loop stops at its next read.</summary>
+    private async Task FailFromTimerAsync(Http2ErrorCode code, string what, TimeSpan timeout)
+    {
+        ProxyLog.Http2Timeout(_rt.Logger, _flow.Info, 0, what, timeout.TotalSeconds, "GOAWAY", code);
+        try
+        {
+            await GoAwayAsync(code, what + " timed out");
+        }
+        catch (OperationCanceledException)
+        {
+            // The connection closed meanwhile.
+        }
+
+        // Only after the GOAWAY went out: the reader's exit closes the connection, which would cancel that write.
+        _failed = true;
+        _client.Input.CancelPendingRead();
+    }
+
     /// <summary>The proxy is stopping: GOAWAY with the last stream seen, streams in flight finish (RFC 9113 §6.8).</summary>
     private void OnDraining() => _ = GoAwayAsync(Http2ErrorCode.NoError, "the proxy is stopping", graceful: true).AsTask();
 
@@ -594,8 +645,22 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _settingsAckTimer?.Dispose();
         _closed.Dispose();
         _writeLock.Dispose();
         await ValueTask.CompletedTask;
     }
+}
+
+/// <summary>Which deadline the reader loop's read runs under.</summary>
+internal enum ReaderDeadline
+{
+    /// <summary>Streams are open: their exchanges have timeouts of their own.</summary>
+    None,
+
+    /// <summary>No stream is open: ProxyTimeouts.IdleKeepAlive.</summary>
+    Idle,
+
+    /// <summary>A field block is open (HEADERS without END_HEADERS): Http2Limits.FieldBlockTimeout.</summary>
+    FieldBlock,
 }

@@ -75,6 +75,9 @@ internal sealed class Http2ServerStream : IClientSide
 
     public bool ResponseStarted => _headersSent;
 
+    /// <summary>This stream's exchange's phase: streams of one connection run concurrently, each in its own.</summary>
+    public ExchangePhase Phase { get; set; }
+
     /// <summary>Starts the exchange on its own task (hooks of one connection may run concurrently).</summary>
     public void Start(Http2RequestFields request)
     {
@@ -130,7 +133,7 @@ internal sealed class Http2ServerStream : IClientSide
             var exchange = new HttpExchange(_rt.NextExchangeId(), Info, request, _rt.Time, Id);
             exchange.Timings.RequestStarted = startedAt;
             using var pipeline = new ExchangePipeline(_conn.Flow, this, _scratch);
-            await pipeline.RunAsync(exchange, received);
+            await pipeline.RunAsync(exchange, received, StreamToken);
             if (!_responseEnded && !_reset)
             {
                 // Killed by a hook, or failed after the response began: the stream ends without a complete response.
@@ -252,6 +255,22 @@ internal sealed class Http2ServerStream : IClientSide
     {
         _reset = true;
         Abort(new IOException($"the client reset stream {Id} ({code})"));
+    }
+
+    /// <summary>The client left the send window shut too long: the stream is reset with CANCEL and its exchange stops.</summary>
+    public async ValueTask ResetForStallAsync()
+    {
+        _reset = true;
+        await _conn.ResetStreamAsync(Id, Http2ErrorCode.Cancel, "zero-window stall");
+        Abort(new IOException($"stream {Id} stalled on a zero window"));
+    }
+
+    /// <summary>The connection resets this stream itself (a stream error it found): the exchange, cancelled by
+    /// <see cref="Abort"/>, must not send a reset of its own.</summary>
+    public void AbortForReset(Exception error)
+    {
+        _reset = true;
+        Abort(error);
     }
 
     /// <summary>Ends the request body in error and cancels the stream's sends.</summary>
