@@ -66,6 +66,34 @@ public sealed class ProxyOptions
     /// </summary>
     public bool Http2 { get; set; }
 
+    /// <summary>
+    /// Offers HTTP/2 to TLS origins (ALPN <c>h2, http/1.1</c>, RFC 9113 §3.2) for requests whose client speaks HTTP/2,
+    /// and uses whichever the origin picks; requests of HTTP/1.1 clients offer http/1.1 only, as they always did, so
+    /// each side keeps the protocol it would have had without the proxy. On by default (it changes nothing unless
+    /// <see cref="Http2"/> lets clients speak HTTP/2); off: every origin connection is HTTP/1.1.
+    /// </summary>
+    public bool UpstreamHttp2 { get; set; } = true;
+
+    /// <summary>
+    /// Speaks HTTP/2 with prior knowledge (h2c, RFC 9113 §3.3) to plain-text <c>http://</c> origins instead of
+    /// HTTP/1.1: for h2c-only origins such as gRPC servers on plain Kestrel. Off by default: nothing tells the proxy
+    /// that a plain origin speaks h2c, and most do not. Requests that ask for a protocol upgrade stay on HTTP/1.1.
+    /// </summary>
+    public bool UpstreamHttp2PriorKnowledge { get; set; }
+
+    /// <summary>
+    /// The receive window of each HTTP/2 origin stream (SETTINGS_INITIAL_WINDOW_SIZE toward origins): at most this many
+    /// response bytes of one stream wait in the proxy for a slow client. Default
+    /// <see cref="Core.Http2.Http2Limits.InitialStreamWindowSize"/> (256 KiB, as on the client side).
+    /// </summary>
+    public int UpstreamHttp2StreamWindowSize { get; set; } = Core.Http2.Http2Limits.InitialStreamWindowSize;
+
+    /// <summary>
+    /// The receive window of each HTTP/2 origin connection, shared by its streams: the bound on response bytes waiting
+    /// in the proxy per origin connection. Default <see cref="Core.Http2.Http2Limits.InitialConnectionWindowSize"/> (1 MiB).
+    /// </summary>
+    public int UpstreamHttp2ConnectionWindowSize { get; set; } = Core.Http2.Http2Limits.InitialConnectionWindowSize;
+
     /// <summary>Users allowed through the proxy (Basic, RFC 7617); none configured means no authentication.</summary>
     public ProxyAuthentication Authentication { get; } = new();
 
