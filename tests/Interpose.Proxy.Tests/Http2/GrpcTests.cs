@@ -23,11 +23,12 @@ public sealed class GrpcTests(ITestOutputHelper output)
     {
         await using var origin = await StartOriginAsync();
         var versions = new ConcurrentQueue<(Version Client, Version? Server)>();
+        using var logs = new LogCollector();
         await using var proxy = await TestProxy.StartAsync(output, o =>
         {
             o.Http2 = true;
             o.Addons.Add(new Hooks { OnDone = e => versions.Enqueue((e.ClientVersion, e.ServerVersion)) });
-        });
+        }, logs: logs);
         using var channel = CreateChannel(proxy, origin);
         var client = new Echo.EchoClient(channel);
 
@@ -43,6 +44,7 @@ public sealed class GrpcTests(ITestOutputHelper output)
 
         // The flow log's "h2 -> h2": both sides' versions are on the exchange.
         Assert.Equal((HttpVersion.Version20, (Version?)HttpVersion.Version20), Assert.Single(versions));
+        Assert.EndsWith("ms h2 -> h2", (await logs.WaitForAsync(3).WaitAsync(BoundedRead.Limit)).Message, StringComparison.Ordinal);
     }
 
     [Fact]

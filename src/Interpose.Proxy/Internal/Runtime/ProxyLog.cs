@@ -125,7 +125,11 @@ internal static partial class FlowLog
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "{Client} {Method} {Url} -> error ({Phase}): {Reason}")]
     public static partial void Failed(ILogger logger, string client, string method, string url, ExchangePhase phase, string reason);
 
-    /// <summary>The exchange's line, as mitmdump prints it; nothing is built when the flow log is off.</summary>
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "{Client} {Method} {Url} -> {Status} {Size} {DurationMs:0.0}ms {ClientProtocol} -> {ServerProtocol}")]
+    public static partial void ExchangeWithProtocols(ILogger logger, string client, string method, string url, int status, string size, double durationMs, string clientProtocol, string serverProtocol);
+
+    /// <summary>The exchange's line, as mitmdump prints it; nothing is built when the flow log is off. When either side
+    /// spoke HTTP/2, the line ends with each side's protocol (<c>h2 -> h1</c>), as the HTTP/1.1 lines did before.</summary>
     public static void Log(ILogger logger, HttpExchange exchange, long responseBytes)
     {
         if (!logger.IsEnabled(LogLevel.Information))
@@ -141,12 +145,19 @@ internal static partial class FlowLog
         {
             Failed(logger, exchange.Client.ToString(), request.Method, url, error.Phase, error.Message);
         }
-        else if (exchange.Response is { } response)
+        else if (exchange.Response is { } response && (exchange.ClientVersion.Major >= 2 || exchange.ServerVersion?.Major >= 2))
         {
-            Exchange(logger, exchange.Client.ToString(), request.Method, url, response.StatusCode, FormatSize(responseBytes), exchange.Timings.Total.TotalMilliseconds);
+            ExchangeWithProtocols(logger, exchange.Client.ToString(), request.Method, url, response.StatusCode, FormatSize(responseBytes), exchange.Timings.Total.TotalMilliseconds,
+                Protocol(exchange.ClientVersion), exchange.ServerVersion is { } server ? Protocol(server) : "-");
+        }
+        else if (exchange.Response is { } response11)
+        {
+            Exchange(logger, exchange.Client.ToString(), request.Method, url, response11.StatusCode, FormatSize(responseBytes), exchange.Timings.Total.TotalMilliseconds);
         }
 #pragma warning restore CA1873
     }
+
+    private static string Protocol(Version version) => version.Major >= 2 ? "h2" : "h1";
 
     private static string FormatSize(long bytes) => bytes switch
     {
