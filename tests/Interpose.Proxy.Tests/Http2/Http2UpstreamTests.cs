@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http;
 using Interpose.Core.Http2;
+using Interpose.Proxy.Internal;
 using Interpose.Proxy.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -101,6 +102,34 @@ public sealed class Http2UpstreamTests(ITestOutputHelper output)
 
         Assert.Equal(["conn1", "conn2", "conn3"], bodies.Order());
         Assert.Equal(Requests, origin.Accepted);
+    }
+
+    [Fact]
+    public async Task An_idle_origin_connection_that_does_not_answer_a_PING_is_closed_and_not_reused()
+    {
+        var clock = new ManualClock();
+        await using var origin = new RawH2Origin((connection, stream, path) => connection.RespondAsync(stream, 200, $"conn{connection.Index}"), answerPings: false);
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.UpstreamHttp2PriorKnowledge = true;
+            o.TimeProvider = clock;
+            // Durations no other timer of the exchange uses, so that the clock can tell the PING timers apart.
+            o.Timeouts.Connect = o.Timeouts.TlsHandshake = TimeSpan.FromSeconds(7);
+            o.Timeouts.RequestHead = TimeSpan.FromSeconds(25);
+            o.Timeouts.UpstreamIdle = TimeSpan.FromSeconds(100); // the pool's sweep runs every half of it
+        });
+        using var client = proxy.CreateClient();
+        Assert.Equal("conn1", await client.GetStringAsync(origin.Url("/a")).WaitAsync(BoundedRead.Limit));
+
+        // Idle: a PING after the delay; no ACK within the timeout: the connection is dead and closed.
+        await clock.ArmedAsync(Http2UpstreamConnection.PingDelay).WaitAsync(BoundedRead.Limit);
+        clock.Advance(Http2UpstreamConnection.PingDelay);
+        await origin.PingSeen.Task.WaitAsync(BoundedRead.Limit);
+        await clock.ArmedAsync(Http2UpstreamConnection.PingTimeout).WaitAsync(BoundedRead.Limit);
+        clock.Advance(Http2UpstreamConnection.PingTimeout);
+        await origin.ClosedByProxy.Task.WaitAsync(BoundedRead.Limit);
+
+        Assert.Equal("conn2", await client.GetStringAsync(origin.Url("/b")).WaitAsync(BoundedRead.Limit));
     }
 
     [Fact]

@@ -19,6 +19,7 @@ internal sealed class RawH2Origin : IAsyncDisposable
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly Func<Connection, int, string, Task> _onRequest;
     private readonly uint? _maxConcurrentStreams;
+    private readonly bool _answerPings;
     private readonly List<Task> _connections = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accept;
@@ -26,15 +27,23 @@ internal sealed class RawH2Origin : IAsyncDisposable
 
     /// <param name="onRequest">Called for each request (connection, stream id, :path), on the connection's loop.</param>
     /// <param name="maxConcurrentStreams">SETTINGS_MAX_CONCURRENT_STREAMS to advertise, if any.</param>
-    public RawH2Origin(Func<Connection, int, string, Task> onRequest, uint? maxConcurrentStreams = null)
+    /// <param name="answerPings">Whether PINGs get their ACK (false: an origin that stopped answering).</param>
+    public RawH2Origin(Func<Connection, int, string, Task> onRequest, uint? maxConcurrentStreams = null, bool answerPings = true)
     {
         _onRequest = onRequest;
         _maxConcurrentStreams = maxConcurrentStreams;
+        _answerPings = answerPings;
         _listener.Start();
         _accept = AcceptAsync();
     }
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    /// <summary>Completes when a PING (without ACK) arrives.</summary>
+    public TaskCompletionSource PingSeen { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when the proxy closes a connection (end of stream on its socket).</summary>
+    public TaskCompletionSource ClosedByProxy { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Connections accepted so far.</summary>
     public int Accepted => Volatile.Read(ref _accepted);
@@ -145,6 +154,7 @@ internal sealed class RawH2Origin : IAsyncDisposable
                         var n = await stream.ReadAsync(input.AsMemory(have), origin._stop.Token);
                         if (n == 0)
                         {
+                            origin.ClosedByProxy.TrySetResult();
                             return;
                         }
 
@@ -166,6 +176,12 @@ internal sealed class RawH2Origin : IAsyncDisposable
                     await WriteAsync(static o => Http2FrameWriter.WriteSettingsAck(o));
                     break;
                 case FrameType.Ping when !frame.IsAck:
+                    origin.PingSeen.TrySetResult();
+                    if (!origin._answerPings)
+                    {
+                        break;
+                    }
+
                     var data = frame.PingData;
                     await WriteAsync(o => Http2FrameWriter.WritePing(o, data, ack: true));
                     break;

@@ -221,7 +221,8 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
                 bool idleArmed;
                 lock (FlowLock)
                 {
-                    idleArmed = _reserved == 0 && _firstSettings.Task.IsCompleted;
+                    // Idle once a stream came and went: a new connection is opened for a stream about to start.
+                    idleArmed = _reserved == 0 && _streamsOpened > 0;
                 }
 
                 if (idleArmed)
