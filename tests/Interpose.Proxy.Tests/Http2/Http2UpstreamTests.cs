@@ -19,6 +19,39 @@ public sealed class Http2UpstreamTests(ITestOutputHelper output)
     private const int BigBodyBytes = 8 * 1024 * 1024;
 
     [Fact]
+    public async Task Each_client_keeps_its_protocol_to_the_same_origin_and_the_connections_do_not_mix()
+    {
+        // An origin that speaks both (Kestrel over TLS): the h2 client's requests reach it over HTTP/2, the HTTP/1.1
+        // client's over HTTP/1.1, alternately, so a pooled connection of one kind is there when the other asks.
+        await using var origin = await Origins.StartTlsAsync();
+        var servers = new System.Collections.Concurrent.ConcurrentBag<(Version Client, long Server)>();
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.Http2 = true;
+            o.Addons.Add(new Hooks { OnDone = e => servers.Add((e.ClientVersion, e.Server!.Id)) });
+        });
+        using var h2 = proxy.CreateClient();
+        using var h1 = proxy.CreateClient();
+
+        for (var i = 0; i < 2; i++)
+        {
+            using var over2 = H2(HttpMethod.Post, origin.Url("/echo"));
+            over2.Content = new StringContent("2");
+            using var response2 = await h2.SendAsync(over2);
+            Assert.Equal("HTTP/2", response2.Headers.GetValues("X-Request-Protocol").Single());
+
+            using var over1 = new HttpRequestMessage(HttpMethod.Post, origin.Url("/echo")) { Content = new StringContent("1") };
+            using var response1 = await h1.SendAsync(over1);
+            Assert.Equal(HttpVersion.Version11, response1.Version);
+            Assert.Equal("HTTP/1.1", response1.Headers.GetValues("X-Request-Protocol").Single());
+        }
+
+        // Two origin connections, one per protocol, each reused by its own kind only.
+        var byClient = servers.GroupBy(s => s.Client).ToDictionary(g => g.Key, g => g.Select(s => s.Server).Distinct().Single());
+        Assert.NotEqual(byClient[HttpVersion.Version20], byClient[HttpVersion.Version11]);
+    }
+
+    [Fact]
     public async Task A_stream_above_a_GOAWAY_last_stream_id_is_retried_on_a_new_connection()
     {
         var firstSeen = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
