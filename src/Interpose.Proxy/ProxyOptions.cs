@@ -61,8 +61,9 @@ public sealed class ProxyOptions
 
     /// <summary>
     /// Speaks HTTP/2 (RFC 9113) to clients that ask for it: ALPN <c>h2</c> on intercepted TLS, and the HTTP/2 preface
-    /// (prior knowledge, h2c) inside plain CONNECT tunnels. Requests still reach origins over HTTP/1.1. Off by default
-    /// while the HTTP/2 side is new: clients then negotiate HTTP/1.1, as before.
+    /// (prior knowledge, h2c) inside plain CONNECT tunnels. Their requests offer h2 to TLS origins too
+    /// (<see cref="UpstreamHttp2"/>). Off by default while the HTTP/2 side is new: clients then negotiate HTTP/1.1, as
+    /// before.
     /// </summary>
     public bool Http2 { get; set; }
 
