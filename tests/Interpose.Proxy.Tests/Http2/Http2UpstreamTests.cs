@@ -112,6 +112,26 @@ public sealed class Http2UpstreamTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task An_origin_response_over_the_header_list_limit_is_a_502_and_the_connection_goes_on()
+    {
+        await using var origin = new RawH2Origin((connection, stream, path) => path == "/huge"
+            // 40 KiB of one field: under the 64 KiB field block limit, over the 32 KiB header list (HPACK bomb budget).
+            ? connection.RespondAsync(stream, 200, "never seen", new Interpose.Core.Http.HttpHeader("x-big", new string('a', 40 * 1024)))
+            : connection.RespondAsync(stream, 200, $"conn{connection.Index}"));
+        await using var proxy = await TestProxy.StartAsync(output, o => o.UpstreamHttp2PriorKnowledge = true);
+        using var client = proxy.CreateClient();
+
+        using (var huge = await client.GetAsync(origin.Url("/huge")).WaitAsync(BoundedRead.Limit))
+        {
+            Assert.Equal(HttpStatusCode.BadGateway, huge.StatusCode);
+        }
+
+        // Only that stream failed: the HPACK table stayed in step and the connection serves the next request.
+        Assert.Equal("conn1", await client.GetStringAsync(origin.Url("/small")).WaitAsync(BoundedRead.Limit));
+        Assert.Equal(1, origin.Accepted);
+    }
+
+    [Fact]
     public async Task A_full_origin_connection_makes_the_proxy_open_another()
     {
         const int Requests = 3;

@@ -96,10 +96,10 @@ internal sealed class RawH2Origin : IAsyncDisposable
         /// <summary>1 for the first connection accepted, 2 for the next...</summary>
         public int Index { get; } = index;
 
-        public async Task RespondAsync(int streamId, int status, string body)
+        public async Task RespondAsync(int streamId, int status, string body, params HttpHeader[] extra)
         {
             var block = new ArrayBufferWriter<byte>();
-            _encoder.EncodeBlock([new HttpHeader(":status", status.ToString(System.Globalization.CultureInfo.InvariantCulture)), new HttpHeader("content-length", Encoding.ASCII.GetByteCount(body).ToString(System.Globalization.CultureInfo.InvariantCulture))], block);
+            _encoder.EncodeBlock([new HttpHeader(":status", status.ToString(System.Globalization.CultureInfo.InvariantCulture)), new HttpHeader("content-length", Encoding.ASCII.GetByteCount(body).ToString(System.Globalization.CultureInfo.InvariantCulture)), .. extra], block);
             await WriteAsync(o =>
             {
                 Http2FrameWriter.WriteHeaders(o, streamId, block.WrittenSpan, endStream: false, Http2Settings.DefaultMaxFrameSize);
