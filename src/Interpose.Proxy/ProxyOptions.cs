@@ -62,10 +62,39 @@ public sealed class ProxyOptions
     /// <summary>
     /// Speaks HTTP/2 (RFC 9113) to clients that ask for it: ALPN <c>h2</c> on intercepted TLS, and the HTTP/2 preface
     /// (prior knowledge, h2c) inside plain CONNECT tunnels. On by default, as mitmproxy's <c>http2</c> option: browsers
-    /// and gRPC clients get the protocol they asked for. Off: clients negotiate HTTP/1.1 and the HTTP/2 attack classes
+    /// and gRPC clients get the protocol they asked for, and their requests offer h2 to TLS origins too
+    /// (<see cref="UpstreamHttp2"/>). Off: clients negotiate HTTP/1.1 and the HTTP/2 attack classes
     /// do not apply. <c>Upgrade: h2c</c> on plain HTTP/1.1 is declined either way (answered in HTTP/1.1).
     /// </summary>
     public bool Http2 { get; set; } = true;
+
+    /// <summary>
+    /// Offers HTTP/2 to TLS origins (ALPN <c>h2, http/1.1</c>, RFC 9113 §3.2) for requests whose client speaks HTTP/2,
+    /// and uses whichever the origin picks; requests of HTTP/1.1 clients offer http/1.1 only, as they always did, so
+    /// each side keeps the protocol it would have had without the proxy. On by default (it changes nothing unless
+    /// <see cref="Http2"/> lets clients speak HTTP/2); off: every origin connection is HTTP/1.1.
+    /// </summary>
+    public bool UpstreamHttp2 { get; set; } = true;
+
+    /// <summary>
+    /// Speaks HTTP/2 with prior knowledge (h2c, RFC 9113 §3.3) to plain-text <c>http://</c> origins instead of
+    /// HTTP/1.1: for h2c-only origins such as gRPC servers on plain Kestrel. Off by default: nothing tells the proxy
+    /// that a plain origin speaks h2c, and most do not. Requests that ask for a protocol upgrade stay on HTTP/1.1.
+    /// </summary>
+    public bool UpstreamHttp2PriorKnowledge { get; set; }
+
+    /// <summary>
+    /// The receive window of each HTTP/2 origin stream (SETTINGS_INITIAL_WINDOW_SIZE toward origins): at most this many
+    /// response bytes of one stream wait in the proxy for a slow client. Default
+    /// <see cref="Core.Http2.Http2Limits.InitialStreamWindowSize"/> (256 KiB, as on the client side).
+    /// </summary>
+    public int UpstreamHttp2StreamWindowSize { get; set; } = Core.Http2.Http2Limits.InitialStreamWindowSize;
+
+    /// <summary>
+    /// The receive window of each HTTP/2 origin connection, shared by its streams: the bound on response bytes waiting
+    /// in the proxy per origin connection. Default <see cref="Core.Http2.Http2Limits.InitialConnectionWindowSize"/> (1 MiB).
+    /// </summary>
+    public int UpstreamHttp2ConnectionWindowSize { get; set; } = Core.Http2.Http2Limits.InitialConnectionWindowSize;
 
     /// <summary>Users allowed through the proxy (Basic, RFC 7617); none configured means no authentication.</summary>
     public ProxyAuthentication Authentication { get; } = new();

@@ -174,7 +174,9 @@ public sealed class Http2ClientSideTests(ITestOutputHelper output)
                 }
             });
         },
-        TestPki.Issue(TestPki.OriginRoot, "localhost"));
+        TestPki.Issue(TestPki.OriginRoot, "localhost"),
+        // HTTP/1.1 only: these tests are about an HTTP/2 client reaching an h1 origin (translation h2 -> h1).
+        protocols: Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1);
 
     /// <summary>A stream without a length, so HttpClient sends DATA until END_STREAM with no content-length.</summary>
     private sealed class NonSeekableStream(byte[] data) : MemoryStream(data)

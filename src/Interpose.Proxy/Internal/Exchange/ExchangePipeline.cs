@@ -212,7 +212,7 @@ internal sealed class ExchangePipeline : IDisposable
         var sni = request.Scheme != "https" ? null
             : tunnel is not null && tunnel.Host == request.Host ? tunnel.Sni
             : IPAddress.TryParse(request.Host, out _) ? null : request.Host;
-        var key = new UpstreamKey(request.Scheme, request.Host, request.Port, sni);
+        var key = new UpstreamKey(request.Scheme, request.Host, request.Port, sni, UpstreamProtocolFor(request.Scheme, received, _rt.Options));
 
         // 5. The spec wrapper around the hooks: hop-by-hop fields out, framing fixed for what will really be sent.
         var bodyPending = forward.BodyPending;
@@ -248,18 +248,7 @@ internal sealed class ExchangePipeline : IDisposable
         for (var attempt = 0; ; attempt++)
         {
             Phase = ExchangePhase.Connect;
-            upstream = await TakeEagerAsync(key, exchange) ?? await _rt.Pool.TryRentAsync(key);
-            if (upstream is null)
-            {
-                var connect = await _rt.Connector.ConnectAsync(key, exchange, ct);
-                if (connect.Error is not null)
-                {
-                    throw new UpstreamUnavailableException(connect.Error);
-                }
-
-                upstream = connect.Connection!;
-            }
-
+            upstream = await AcquireAsync(key, exchange, ct);
             exchange.Server = upstream.Info;
             var canRetry = upstream.IsReused && attempt == 0 && !bodyPending;
             try
@@ -267,10 +256,10 @@ internal sealed class ExchangePipeline : IDisposable
                 // 7. Request head (and a buffered body) out; a streamed body goes concurrently, so that an origin
                 //    answering early (100-continue, 413) is heard.
                 Phase = ExchangePhase.Request;
-                await upstream.WriteRequestAsync(request, _scratch, ct);
+                await upstream.WriteRequestAsync(request, _scratch, bodyPending, ct);
                 if (bodyPending)
                 {
-                    bodyTask = SendRequestBodyAsync(received.Framing, request, upstream.Transport, relay == RequestBodyRelay.RawChunked, exchange.Timings, exchangeCts!);
+                    bodyTask = SendRequestBodyAsync(received.Framing, request, upstream, relay == RequestBodyRelay.RawChunked, exchange.Timings, exchangeCts!);
                 }
                 else
                 {
@@ -281,6 +270,14 @@ internal sealed class ExchangePipeline : IDisposable
                 Phase = ExchangePhase.Response;
                 responseHead = await ReadResponseHeadAsync(upstream, exchange, received.ClientVersion, exchangeToken);
                 break;
+            }
+            catch (Http2RefusedException refused) when (!bodyPending && attempt < MaxRefusedRetries)
+            {
+                // RFC 9113 §8.7: REFUSED_STREAM, or a stream above a GOAWAY's last id, "can be retried" whatever the
+                // method, since the origin did not process it; only a body already streamed away could not be replayed.
+                ProxyLog.Http2UpstreamRetry(_rt.Logger, key.Host, key.Port, exchange.Id, refused.Message);
+                await upstream.DisposeAsync();
+                upstream = null;
             }
             catch (Exception ex) when (canRetry && ex is IOException or SocketException or EmptyResponseException)
             {
@@ -329,6 +326,115 @@ internal sealed class ExchangePipeline : IDisposable
 
             throw;
         }
+    }
+
+    /// <summary>Tries of a request the HTTP/2 origin did not process before it fails: SocketsHttpHandler's 3
+    /// (MaxConnectionFailureRetries), so an origin that refuses every stream cannot make the proxy loop.</summary>
+    private const int MaxRefusedRetries = 3;
+
+    /// <summary>
+    /// What to offer the origin (docs/architecture.md, "HTTP/2 upstream"): over TLS, h2 and http/1.1 when the client
+    /// speaks HTTP/2, http/1.1 only when it speaks HTTP/1.1, so each side keeps the protocol it would have had without
+    /// the proxy; on plain HTTP, h2c only when the user says the origins speak it (prior knowledge). An upgrade request
+    /// stays on HTTP/1.1 (RFC 9113 §8.6: no 101 in HTTP/2).
+    /// </summary>
+    private static UpstreamProtocol UpstreamProtocolFor(string scheme, ReceivedRequest received, ProxyOptions options)
+    {
+        if (received.Upgrade || !options.UpstreamHttp2)
+        {
+            return UpstreamProtocol.Http11;
+        }
+
+        return scheme switch
+        {
+            "https" when received.ClientVersion.Major >= 2 => UpstreamProtocol.Http2OrHttp11,
+            "http" when options.UpstreamHttp2PriorKnowledge => UpstreamProtocol.Http2PriorKnowledge,
+            _ => UpstreamProtocol.Http11,
+        };
+    }
+
+    /// <summary>
+    /// Step 6: an origin connection for one exchange: the eager one, a stream on a pooled HTTP/2 connection, an idle
+    /// HTTP/1.1 one, or a new one, which becomes HTTP/2 (and pooled, its other slots for the next exchanges) when the
+    /// origin picked h2 in ALPN or prior knowledge applies.
+    /// </summary>
+    /// <exception cref="UpstreamUnavailableException">No connection could be opened; the error says in which phase.</exception>
+    private async ValueTask<UpstreamConnection> AcquireAsync(UpstreamKey key, HttpExchange exchange, CancellationToken ct)
+    {
+        if (await TakeEagerAsync(key, exchange) is { } eager)
+        {
+            return await AsHttp2IfNegotiatedAsync(eager, ct);
+        }
+
+        if (key.Protocol == UpstreamProtocol.Http11 || _rt.Pool.SpeaksHttp11(key))
+        {
+            return await _rt.Pool.TryRentAsync(key) ?? await ConnectAsync(key, exchange, ct);
+        }
+
+        if (_rt.Pool.TryOpenHttp2Stream(key) is { } pooled)
+        {
+            return new UpstreamConnection(pooled, _rt);
+        }
+
+        // One connect at a time per origin: the streams of a burst share the first connection (up to its limit).
+        using (await _rt.Pool.EnterHttp2ConnectAsync(key, ct))
+        {
+            if (_rt.Pool.TryOpenHttp2Stream(key) is { } opened)
+            {
+                return new UpstreamConnection(opened, _rt);
+            }
+
+            if (await _rt.Pool.TryRentAsync(key) is { } idle)
+            {
+                return idle;
+            }
+
+            return await AsHttp2IfNegotiatedAsync(await ConnectAsync(key, exchange, ct), ct);
+        }
+    }
+
+    private async ValueTask<UpstreamConnection> ConnectAsync(UpstreamKey key, HttpExchange exchange, CancellationToken ct)
+    {
+        var connect = await _rt.Connector.ConnectAsync(key, exchange, ct);
+        if (connect.Error is not null)
+        {
+            throw new UpstreamUnavailableException(connect.Error);
+        }
+
+        return connect.Connection!;
+    }
+
+    /// <summary>A new connection that negotiated h2 (or is h2c by prior knowledge) starts HTTP/2 and joins the pool.</summary>
+    private async ValueTask<UpstreamConnection> AsHttp2IfNegotiatedAsync(UpstreamConnection connection, CancellationToken ct)
+    {
+        var key = connection.Key;
+        var http2 = key.Protocol == UpstreamProtocol.Http2PriorKnowledge || (key.Protocol == UpstreamProtocol.Http2OrHttp11 && connection.Info.Alpn == "h2");
+        if (!http2)
+        {
+            if (key.Protocol == UpstreamProtocol.Http2OrHttp11)
+            {
+                _rt.Pool.MarkHttp11(key);
+            }
+
+            return connection;
+        }
+
+        var (h2, error) = await Http2UpstreamConnection.StartAsync(connection, _rt, ct);
+        if (h2 is null)
+        {
+            throw new UpstreamUnavailableException(error!);
+        }
+
+        var stream = h2.TryOpenStream();
+        if (stream is null || !_rt.Pool.AddHttp2(h2))
+        {
+            // RFC 9113 §6.5.2 allows SETTINGS_MAX_CONCURRENT_STREAMS 0; a new connection that takes no stream is a
+            // failure, not a reason to open another (SocketsHttpHandler does the same).
+            await h2.DisposeAsync();
+            throw new UpstreamUnavailableException(new ExchangeError(ExchangePhase.Connect, $"the HTTP/2 origin {key.Host}:{key.Port} allows no stream", IsTransient: true, null));
+        }
+
+        return new UpstreamConnection(stream, _rt);
     }
 
     /// <summary>The connection opened ahead for this tunnel, when the request goes where it was opened to.</summary>
@@ -394,11 +500,14 @@ internal sealed class ExchangePipeline : IDisposable
         var exchange = forward.Exchange;
         var keepAlive = forward.KeepAlive;
         var request = exchange.Request;
-        var responseFraming = MessageFraming.ForResponse(responseHead, request.Method);
-        var upstreamReusable = HopByHop.KeepAlive(responseHead.Version, responseHead.Headers) && responseFraming.Kind != BodyKind.CloseDelimited;
+        // An HTTP/2 origin's body comes framed for HTTP/1.1 by its stream (Content-Length or chunked, trailers in the
+        // chunked trailer section), so every client side relays it as it relays an HTTP/1.1 origin's.
+        var http2 = upstream.Http2;
+        var responseFraming = http2?.ResponseFraming ?? MessageFraming.ForResponse(responseHead, request.Method);
+        var upstreamReusable = http2 is not null || (HopByHop.KeepAlive(responseHead.Version, responseHead.Headers) && responseFraming.Kind != BodyKind.CloseDelimited);
         var response = new HttpResponse(responseHead.StatusCode, responseHead.ReasonPhrase, responseHead.Version, responseHead.Headers);
         exchange.Response = response;
-        exchange.ServerVersion = responseHead.Version;
+        exchange.ServerVersion = http2 is not null ? HttpVersion.Version20 : responseHead.Version;
         var responseBodyPending = responseFraming.Kind != BodyKind.None;
         if (!responseBodyPending)
         {
@@ -501,13 +610,25 @@ internal sealed class ExchangePipeline : IDisposable
     }
 
     /// <summary>Copies the client's streamed request body to the origin; returns the failure, if any, as a value.</summary>
-    private async Task<Exception?> SendRequestBodyAsync(BodyFraming framing, HttpRequest request, Transport upstream, bool raw, ExchangeTimings timings, CancellationTokenSource exchangeCts)
+    private async Task<Exception?> SendRequestBodyAsync(BodyFraming framing, HttpRequest request, UpstreamConnection upstream, bool raw, ExchangeTimings timings, CancellationTokenSource exchangeCts)
     {
         try
         {
             var transform = request.Transform;
-            IBodySink sink = raw ? new StreamSink(upstream.Stream) : new ReframingSink(upstream.Stream, chunked: transform is not null, transform, new ArrayBufferWriter<byte>());
-            _rt.Metrics.BytesUpstream(await _client.ReadRequestBodyAsync(framing, sink, raw, upstream, request, exchangeCts.Token));
+            var transport = upstream.Transport;
+            IBodySink sink;
+            if (upstream.Http2 is { } stream)
+            {
+                // HTTP/2 frames the body itself (DATA, trailers as HEADERS): the sink gets it decoded (RFC 9113 §8.1).
+                raw = false;
+                sink = stream.CreateRequestSink(transform);
+            }
+            else
+            {
+                sink = raw ? new StreamSink(transport.Stream) : new ReframingSink(transport.Stream, chunked: transform is not null, transform, new ArrayBufferWriter<byte>());
+            }
+
+            _rt.Metrics.BytesUpstream(await _client.ReadRequestBodyAsync(framing, sink, raw, transport, request, exchangeCts.Token));
             timings.RequestSent = _rt.Time.GetTimestamp();
             return null;
         }

@@ -104,6 +104,21 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 322, Level = LogLevel.Error, Message = "Flow recording stopped: the sink {Sink} failed; the proxy goes on without recording")]
     public static partial void FlowSinkFailed(ILogger logger, string sink, Exception exception);
 
+    [LoggerMessage(EventId = 160, Level = LogLevel.Debug, Message = "HTTP/2 origin connection to {Host}:{Port} opened (max {MaxStreams} concurrent streams)")]
+    public static partial void Http2UpstreamOpened(ILogger logger, string host, int port, long maxStreams);
+
+    [LoggerMessage(EventId = 161, Level = LogLevel.Debug, Message = "HTTP/2 origin {Host}:{Port} sent GOAWAY {Code} (last stream {LastStreamId}): {Reason}")]
+    public static partial void Http2UpstreamGoAway(ILogger logger, string host, int port, Interpose.Core.Http2.Http2ErrorCode code, int lastStreamId, string reason);
+
+    [LoggerMessage(EventId = 162, Level = LogLevel.Information, Message = "HTTP/2 origin connection to {Host}:{Port} failed with GOAWAY {Code}: {Reason}")]
+    public static partial void Http2UpstreamConnectionError(ILogger logger, string host, int port, Interpose.Core.Http2.Http2ErrorCode code, string reason);
+
+    [LoggerMessage(EventId = 163, Level = LogLevel.Debug, Message = "{Host}:{Port}: request {ExchangeId} was not processed by the HTTP/2 origin ({Reason}); retried on another stream (RFC 9113 §8.7)")]
+    public static partial void Http2UpstreamRetry(ILogger logger, string host, int port, long exchangeId, string reason);
+
+    [LoggerMessage(EventId = 164, Level = LogLevel.Information, Message = "HTTP/2 origin connection to {Host}:{Port} closed: {Reason}")]
+    public static partial void Http2UpstreamClosed(ILogger logger, string host, int port, string reason);
+
     [LoggerMessage(EventId = 199, Level = LogLevel.Error, Message = "{Client}: unexpected failure; connection closed")]
     public static partial void SessionCrashed(ILogger logger, ClientConnection client, Exception exception);
 }
@@ -117,7 +132,9 @@ internal static partial class FlowLog
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "{Client} {Method} {Url} -> error ({Phase}): {Reason} [{Protocols}]")]
     public static partial void Failed(ILogger logger, string client, string method, string url, ExchangePhase phase, string reason, string protocols);
 
-    /// <summary>The exchange's line, as mitmdump prints it; nothing is built when the flow log is off.</summary>
+
+    /// <summary>The exchange's line, as mitmdump prints it, ending with each side's protocol (<c>[h2 -> h1]</c>); nothing
+    /// is built when the flow log is off.</summary>
     public static void Log(ILogger logger, HttpExchange exchange, long responseBytes)
     {
         if (!logger.IsEnabled(LogLevel.Information))

@@ -30,6 +30,13 @@ internal sealed class Transport : IAsyncDisposable
         Input = CreateReader(stream);
     }
 
+    /// <summary>A transport whose reads come from <paramref name="input"/> (an HTTP/2 origin stream's body).</summary>
+    public Transport(Stream stream, PipeReader input)
+    {
+        Stream = stream;
+        Input = input;
+    }
+
     public Socket? Socket { get; }
 
     /// <summary>What writes go to: the network stream, or the TLS stream once upgraded.</summary>

@@ -292,9 +292,11 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
         // Eager: the origin's TCP and TLS set-up runs while the client's handshake below completes.
         var sni = serverName ?? (IPAddress.TryParse(host, out _) ? null : host);
         var tunnel = new TunnelTarget("https", host, port, sni);
-        if (_rt.Options.ConnectionStrategy == ConnectionStrategy.Eager && !_rt.Pool.HasIdle(tunnel.OriginKey))
+        // A client offering h2 gets it when HTTP/2 is on (TlsPolicy), and its requests offer h2 to the origin.
+        var eagerKey = _rt.Options.Http2 && _rt.Options.UpstreamHttp2 && hello.ApplicationProtocols.Contains("h2") ? tunnel.Http2OriginKey : tunnel.OriginKey;
+        if (_rt.Options.ConnectionStrategy == ConnectionStrategy.Eager && !_rt.Pool.HasIdle(eagerKey) && !_rt.Pool.HasHttp2(eagerKey))
         {
-            _flow.Eager = EagerConnection.Start(_rt, tunnel.OriginKey, _rt.Aborted);
+            _flow.Eager = EagerConnection.Start(_rt, eagerKey, _rt.Aborted);
         }
 
         // No request may take it (the client leaves, or goes elsewhere): the flow closes it at the end.

@@ -14,11 +14,17 @@ internal sealed partial class UpstreamConnection
     /// <summary>Decodes this connection's chunked response bodies (one at a time).</summary>
     public ChunkedDecoder ResponseDecoder => _responseDecoder ??= new ChunkedDecoder(runtime.Options.Limits, inResponse: true);
 
-    /// <summary>Sends the request head, and a body in memory with it (in one write when both fit the scratch buffer).</summary>
+    /// <summary>Sends the request head (HEADERS on HTTP/2), and a body in memory with it (in one write when both fit the scratch buffer).</summary>
     /// <exception cref="IOException">The connection failed.</exception>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask WriteRequestAsync(HttpRequest request, ArrayBufferWriter<byte> scratch, CancellationToken cancellationToken)
+    public async ValueTask WriteRequestAsync(HttpRequest request, ArrayBufferWriter<byte> scratch, bool bodyFollows, CancellationToken cancellationToken)
     {
+        if (_http2 is { } stream)
+        {
+            await stream.SendRequestAsync(request, bodyFollows, cancellationToken);
+            return;
+        }
+
         scratch.ResetWrittenCount();
         Http1Parser.WriteRequestHead(request.Method, request.Path, request.Version, request.Headers, scratch);
         var body = request.HasBody ? request.Body : ReadOnlyMemory<byte>.Empty;
@@ -43,6 +49,11 @@ internal sealed partial class UpstreamConnection
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<HttpResponseHead> ReadResponseHeadAsync(ExchangeTimings timings, CancellationToken cancellationToken)
     {
+        if (_http2 is { } stream)
+        {
+            return await stream.ReadResponseHeadAsync(timings, cancellationToken);
+        }
+
         await WaitForResponseAsync(cancellationToken);
         var input = Transport.Input;
         var limits = runtime.Options.Limits;

@@ -37,6 +37,19 @@ internal sealed partial class UpstreamConnection(UpstreamKey key, Transport tran
     // exchange): it is awaited once, by the exchange that rents the connection or by DisposeAsync, never by both.
     private ValueTask<Exception?>? _idleRead;
 
+    private readonly Http2UpstreamStream? _http2;
+
+    /// <summary>One stream of an HTTP/2 origin connection, lent to one exchange (the pool owns the connection).</summary>
+    public UpstreamConnection(Http2UpstreamStream stream, ProxyRuntime runtime)
+        : this(stream.Connection.Key, new Transport(Stream.Null, stream.ResponseBody), stream.Connection.Info, runtime)
+    {
+        _http2 = stream;
+        IsReused = stream.Connection.StreamsOpened > 1;
+    }
+
+    /// <summary>The HTTP/2 stream this exchange runs on, when the origin speaks HTTP/2; null for HTTP/1.1.</summary>
+    public Http2UpstreamStream? Http2 => _http2;
+
     public UpstreamKey Key { get; } = key;
 
     public Transport Transport { get; } = transport;
@@ -119,6 +132,14 @@ internal sealed partial class UpstreamConnection(UpstreamKey key, Transport tran
 
     public async ValueTask DisposeAsync()
     {
+        if (_http2 is { } stream)
+        {
+            // The stream ends (RST_STREAM CANCEL if unfinished); the connection stays with the pool.
+            Volatile.Write(ref _state, Closed);
+            await stream.CloseAsync();
+            return;
+        }
+
         Volatile.Write(ref _state, Closed);
         if (_idleRead is { } read)
         {

@@ -14,6 +14,9 @@ internal readonly record struct ConnectResult(UpstreamConnection? Connection, Ex
 /// </summary>
 internal sealed class UpstreamConnector(ProxyRuntime runtime)
 {
+    /// <summary>The offer for an HTTP/2 client's request: h2 first, http/1.1 for origins without it (RFC 9113 §3.2).</summary>
+    private static readonly List<SslApplicationProtocol> Http2OrHttp11 = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11];
+
     public async ValueTask<ConnectResult> ConnectAsync(UpstreamKey key, HttpExchange? exchange, CancellationToken cancellationToken)
     {
         var options = runtime.Options;
@@ -86,7 +89,7 @@ internal sealed class UpstreamConnector(ProxyRuntime runtime)
                     TargetHost = key.Sni ?? key.Host,
                     EnabledSslProtocols = TlsPolicy.Protocols,
                     CipherSuitesPolicy = TlsPolicy.CipherSuitesFor(options),
-                    ApplicationProtocols = TlsPolicy.ApplicationProtocols,
+                    ApplicationProtocols = key.Protocol == UpstreamProtocol.Http2OrHttp11 ? Http2OrHttp11 : TlsPolicy.ApplicationProtocols,
                     // Revocation needs the network (OCSP/CRL fetches); the proxy makes no connection the client did not ask for.
                     CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
                     CertificateChainPolicy = validator.CreateChainPolicy(),

@@ -6,9 +6,28 @@ namespace Interpose.Proxy.Internal;
 /// Everything that makes one origin connection different from another: two requests may share a connection only
 /// when all of it is equal.
 /// </summary>
-internal readonly record struct UpstreamKey(string Scheme, string Host, int Port, string? Sni)
+/// <param name="Scheme">http, https, or tcp for raw relays.</param>
+/// <param name="Host">The origin's host.</param>
+/// <param name="Port">The origin's port.</param>
+/// <param name="Sni">The server name sent in TLS, if any.</param>
+/// <param name="Protocol">What the connection was opened to speak (the ALPN offer): an HTTP/1.1 connection and one
+/// that may be HTTP/2 are never mixed, even to the same origin.</param>
+internal readonly record struct UpstreamKey(string Scheme, string Host, int Port, string? Sni, UpstreamProtocol Protocol = UpstreamProtocol.Http11)
 {
     public bool IsTls => Scheme == "https";
+}
+
+/// <summary>What an origin connection is opened to speak: the ALPN offer over TLS, or HTTP/2 by prior knowledge.</summary>
+internal enum UpstreamProtocol
+{
+    /// <summary>ALPN http/1.1 only (or plain HTTP/1.1).</summary>
+    Http11,
+
+    /// <summary>ALPN h2, http/1.1: the origin picks (RFC 9113 §3.2).</summary>
+    Http2OrHttp11,
+
+    /// <summary>HTTP/2 with prior knowledge on a plain connection (h2c, RFC 9113 §3.3).</summary>
+    Http2PriorKnowledge,
 }
 
 /// <summary>
@@ -18,8 +37,120 @@ internal readonly record struct UpstreamKey(string Scheme, string Host, int Port
 internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int maxPerKey, int maxTotal) : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<UpstreamKey, ConcurrentStack<UpstreamConnection>> _idle = new();
+
+    // HTTP/2 connections by key, shared by many exchanges at once (a stream each); several per key when the origin's
+    // stream limit is reached (SocketsHttpHandler's EnableMultipleHttp2Connections; a proxy concentrates clients).
+    private readonly ConcurrentDictionary<UpstreamKey, Http2Origin> _http2 = new();
     private int _count;
     private volatile bool _disposed;
+
+    /// <summary>HTTP/2 connections open to one origin key, and the gate that lets one connect at a time.</summary>
+#pragma warning disable CA1001 // The gate's wait handle is never asked for, so it holds nothing to dispose.
+    private sealed class Http2Origin
+#pragma warning restore CA1001
+    {
+        public readonly List<Http2UpstreamConnection> Connections = [];
+        public readonly SemaphoreSlim ConnectGate = new(1, 1);
+
+        // The origin answered an h2 offer with http/1.1: later requests stop queueing at the gate (SocketsHttpHandler's
+        // HandleHttp11Downgrade).
+        public volatile bool SpeaksHttp11;
+    }
+
+    /// <summary>HTTP/2 origin connections open (for tests and metrics).</summary>
+    public int Http2ConnectionCount => _http2.Values.Sum(static o => { lock (o.Connections) { return o.Connections.Count; } });
+
+    /// <summary>A stream on a pooled HTTP/2 connection for <paramref name="key"/> with a free slot, if any.</summary>
+    public Http2UpstreamStream? TryOpenHttp2Stream(UpstreamKey key)
+    {
+        if (!_http2.TryGetValue(key, out var origin))
+        {
+            return null;
+        }
+
+        lock (origin.Connections)
+        {
+            for (var i = origin.Connections.Count - 1; i >= 0; i--)
+            {
+                var connection = origin.Connections[i];
+                if (connection.IsGoingAway)
+                {
+                    // GOAWAY, failed or closed: it takes no new streams (its own streams still finish).
+                    origin.Connections.RemoveAt(i);
+                    continue;
+                }
+
+                if (connection.TryOpenStream() is { } stream)
+                {
+                    return stream;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>True when an HTTP/2 connection to <paramref name="key"/> is open (it may be full).</summary>
+    public bool HasHttp2(UpstreamKey key)
+    {
+        if (!_http2.TryGetValue(key, out var origin))
+        {
+            return false;
+        }
+
+        lock (origin.Connections)
+        {
+            return origin.Connections.Exists(static c => !c.IsGoingAway);
+        }
+    }
+
+    /// <summary>True when an earlier connect with an h2 offer to <paramref name="key"/> got http/1.1.</summary>
+    public bool SpeaksHttp11(UpstreamKey key) => _http2.TryGetValue(key, out var origin) && origin.SpeaksHttp11;
+
+    /// <summary>Records that <paramref name="key"/>'s origin chose http/1.1 over h2.</summary>
+    public void MarkHttp11(UpstreamKey key) => _http2.GetOrAdd(key, static _ => new Http2Origin()).SpeaksHttp11 = true;
+
+    /// <summary>
+    /// Waits for the right to open a connection to <paramref name="key"/> (one at a time per key, so a burst of
+    /// streams shares the first connection instead of each opening its own); dispose the result to let the next in.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async ValueTask<IDisposable> EnterHttp2ConnectAsync(UpstreamKey key, CancellationToken cancellationToken)
+    {
+        var gate = _http2.GetOrAdd(key, static _ => new Http2Origin()).ConnectGate;
+        await gate.WaitAsync(cancellationToken);
+        return new GateRelease(gate);
+    }
+
+    private sealed class GateRelease(SemaphoreSlim gate) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                gate.Release();
+            }
+        }
+    }
+
+    /// <summary>Adds a new HTTP/2 connection; false when the pool is shutting down (the caller closes it).</summary>
+    public bool AddHttp2(Http2UpstreamConnection connection)
+    {
+        if (_disposed)
+        {
+            return false;
+        }
+
+        var origin = _http2.GetOrAdd(connection.Key, static _ => new Http2Origin());
+        lock (origin.Connections)
+        {
+            origin.Connections.Add(connection);
+        }
+
+        return true;
+    }
 
     public int IdleCount => Volatile.Read(ref _count);
 
@@ -60,6 +191,13 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
     /// </summary>
     public async ValueTask ReturnAsync(UpstreamConnection connection)
     {
+        if (connection.Http2 is not null)
+        {
+            // An HTTP/2 stream ends; its connection never left the pool.
+            await connection.DisposeAsync();
+            return;
+        }
+
         var stack = _idle.GetOrAdd(connection.Key, static _ => new ConcurrentStack<UpstreamConnection>());
         if (_disposed || stack.Count >= maxPerKey)
         {
@@ -84,8 +222,17 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
     }
 
     /// <summary>Closes idle connections past their idle time (called periodically).</summary>
+    /// <remarks>HTTP/2 connections close themselves when idle (their reader loop), and are dropped here once closed.</remarks>
     public async ValueTask SweepAsync()
     {
+        foreach (var origin in _http2.Values)
+        {
+            lock (origin.Connections)
+            {
+                origin.Connections.RemoveAll(static c => c.IsClosed);
+            }
+        }
+
         foreach (var stack in _idle.Values)
         {
             // Stacks hold the freshest on top; popping everything and pushing back the live ones keeps it simple.
@@ -115,6 +262,21 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
     public async ValueTask DisposeAsync()
     {
         _disposed = true;
+        foreach (var origin in _http2.Values)
+        {
+            Http2UpstreamConnection[] connections;
+            lock (origin.Connections)
+            {
+                connections = [.. origin.Connections];
+                origin.Connections.Clear();
+            }
+
+            foreach (var connection in connections)
+            {
+                await connection.DisposeAsync();
+            }
+        }
+
         foreach (var stack in _idle.Values)
         {
             while (stack.TryPop(out var connection))

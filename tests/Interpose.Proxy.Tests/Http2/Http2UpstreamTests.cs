@@ -1,0 +1,307 @@
+using System.Net;
+using System.Net.Http;
+using Interpose.Core.Http2;
+using Interpose.Proxy.Internal;
+using Interpose.Proxy.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Xunit.Abstractions;
+
+namespace Interpose.Proxy.Tests.Http2;
+
+/// <summary>
+/// The HTTP/2 origin side: streams multiplexed on pooled origin connections, the origin's stream limit, GOAWAY and
+/// REFUSED_STREAM retries (RFC 9113 §8.7), hooks per stream, and one slow stream not stalling the others.
+/// </summary>
+public sealed class Http2UpstreamTests(ITestOutputHelper output)
+{
+    private const int BigBodyBytes = 8 * 1024 * 1024;
+
+    [Fact]
+    public async Task Each_client_keeps_its_protocol_to_the_same_origin_and_the_connections_do_not_mix()
+    {
+        // An origin that speaks both (Kestrel over TLS): the h2 client's requests reach it over HTTP/2, the HTTP/1.1
+        // client's over HTTP/1.1, alternately, so a pooled connection of one kind is there when the other asks.
+        await using var origin = await Origins.StartTlsAsync();
+        var servers = new System.Collections.Concurrent.ConcurrentBag<(Version Client, long Server)>();
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.Http2 = true;
+            o.Addons.Add(new Hooks { OnDone = e => servers.Add((e.ClientVersion, e.Server!.Id)) });
+        });
+        using var h2 = proxy.CreateClient();
+        using var h1 = proxy.CreateClient();
+
+        for (var i = 0; i < 2; i++)
+        {
+            using var over2 = H2(HttpMethod.Post, origin.Url("/echo"));
+            over2.Content = new StringContent("2");
+            using var response2 = await h2.SendAsync(over2);
+            Assert.Equal("HTTP/2", response2.Headers.GetValues("X-Request-Protocol").Single());
+
+            using var over1 = new HttpRequestMessage(HttpMethod.Post, origin.Url("/echo")) { Content = new StringContent("1") };
+            using var response1 = await h1.SendAsync(over1);
+            Assert.Equal(HttpVersion.Version11, response1.Version);
+            Assert.Equal("HTTP/1.1", response1.Headers.GetValues("X-Request-Protocol").Single());
+        }
+
+        // Two origin connections, one per protocol, each reused by its own kind only.
+        var byClient = servers.GroupBy(s => s.Client).ToDictionary(g => g.Key, g => g.Select(s => s.Server).Distinct().Single());
+        Assert.NotEqual(byClient[HttpVersion.Version20], byClient[HttpVersion.Version11]);
+    }
+
+    [Fact]
+    public async Task A_stream_above_a_GOAWAY_last_stream_id_is_retried_on_a_new_connection()
+    {
+        var firstSeen = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var origin = new RawH2Origin(async (connection, stream, path) =>
+        {
+            if (connection.Index == 1 && path == "/a")
+            {
+                // Held until /b arrives on the same connection.
+                firstSeen.TrySetResult(stream);
+                return;
+            }
+
+            if (connection.Index == 1 && path == "/b")
+            {
+                // RFC 9113 §6.8: /b's stream is above the last id, so it was not processed; /a still completes.
+                var a = await firstSeen.Task;
+                await connection.GoAwayAsync(lastStreamId: a);
+                await connection.RespondAsync(a, 200, "conn1 /a");
+                return;
+            }
+
+            await connection.RespondAsync(stream, 200, $"conn{connection.Index} {path}");
+        });
+        await using var proxy = await TestProxy.StartAsync(output, o => o.UpstreamHttp2PriorKnowledge = true);
+        using var client = proxy.CreateClient();
+
+        var first = client.GetStringAsync(origin.Url("/a"));
+        await firstSeen.Task.WaitAsync(BoundedRead.Limit);
+        var second = await client.GetStringAsync(origin.Url("/b")).WaitAsync(BoundedRead.Limit);
+
+        Assert.Equal("conn2 /b", second);
+        Assert.Equal("conn1 /a", await first.WaitAsync(BoundedRead.Limit));
+        Assert.Equal(2, origin.Accepted);
+    }
+
+    [Fact]
+    public async Task A_refused_stream_is_retried()
+    {
+        var refusals = 0;
+        await using var origin = new RawH2Origin(async (connection, stream, path) =>
+        {
+            if (Interlocked.Increment(ref refusals) == 1)
+            {
+                // RFC 9113 §8.7: REFUSED_STREAM means "closed prior to any processing".
+                await connection.ResetAsync(stream, Http2ErrorCode.RefusedStream);
+                return;
+            }
+
+            await connection.RespondAsync(stream, 200, $"conn{connection.Index} stream {stream}");
+        });
+        await using var proxy = await TestProxy.StartAsync(output, o => o.UpstreamHttp2PriorKnowledge = true);
+        using var client = proxy.CreateClient();
+
+        var body = await client.GetStringAsync(origin.Url("/x")).WaitAsync(BoundedRead.Limit);
+
+        Assert.Equal("conn1 stream 3", body);
+        Assert.Equal(2, Volatile.Read(ref refusals));
+    }
+
+    [Fact]
+    public async Task An_origin_response_over_the_header_list_limit_is_a_502_and_the_connection_goes_on()
+    {
+        await using var origin = new RawH2Origin((connection, stream, path) => path == "/huge"
+            // 40 KiB of one field: under the 64 KiB field block limit, over the 32 KiB header list (HPACK bomb budget).
+            ? connection.RespondAsync(stream, 200, "never seen", new Interpose.Core.Http.HttpHeader("x-big", new string('a', 40 * 1024)))
+            : connection.RespondAsync(stream, 200, $"conn{connection.Index}"));
+        await using var proxy = await TestProxy.StartAsync(output, o => o.UpstreamHttp2PriorKnowledge = true);
+        using var client = proxy.CreateClient();
+
+        using (var huge = await client.GetAsync(origin.Url("/huge")).WaitAsync(BoundedRead.Limit))
+        {
+            Assert.Equal(HttpStatusCode.BadGateway, huge.StatusCode);
+        }
+
+        // Only that stream failed: the HPACK table stayed in step and the connection serves the next request.
+        Assert.Equal("conn1", await client.GetStringAsync(origin.Url("/small")).WaitAsync(BoundedRead.Limit));
+        Assert.Equal(1, origin.Accepted);
+    }
+
+    [Fact]
+    public async Task A_full_origin_connection_makes_the_proxy_open_another()
+    {
+        const int Requests = 3;
+        var seen = 0;
+        var allArrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var origin = new RawH2Origin(async (connection, stream, path) =>
+        {
+            // Nothing is answered until every request arrived: with one stream per connection, that takes three.
+            if (Interlocked.Increment(ref seen) == Requests)
+            {
+                allArrived.TrySetResult();
+            }
+
+            await allArrived.Task;
+            await connection.RespondAsync(stream, 200, $"conn{connection.Index}");
+        }, maxConcurrentStreams: 1);
+        await using var proxy = await TestProxy.StartAsync(output, o => o.UpstreamHttp2PriorKnowledge = true);
+        using var client = proxy.CreateClient();
+
+        var bodies = await Task.WhenAll(Enumerable.Range(0, Requests).Select(i => client.GetStringAsync(origin.Url("/r" + i)))).WaitAsync(BoundedRead.Limit);
+
+        Assert.Equal(["conn1", "conn2", "conn3"], bodies.Order());
+        Assert.Equal(Requests, origin.Accepted);
+    }
+
+    [Fact]
+    public async Task An_idle_origin_connection_that_does_not_answer_a_PING_is_closed_and_not_reused()
+    {
+        var clock = new ManualClock();
+        await using var origin = new RawH2Origin((connection, stream, path) => connection.RespondAsync(stream, 200, $"conn{connection.Index}"), answerPings: false);
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.UpstreamHttp2PriorKnowledge = true;
+            o.TimeProvider = clock;
+            // Durations no other timer of the exchange uses, so that the clock can tell the PING timers apart.
+            o.Timeouts.Connect = o.Timeouts.TlsHandshake = TimeSpan.FromSeconds(7);
+            o.Timeouts.RequestHead = TimeSpan.FromSeconds(25);
+            o.Timeouts.UpstreamIdle = TimeSpan.FromSeconds(100); // the pool's sweep runs every half of it
+        });
+        using var client = proxy.CreateClient();
+        Assert.Equal("conn1", await client.GetStringAsync(origin.Url("/a")).WaitAsync(BoundedRead.Limit));
+
+        // Idle: a PING after the delay; no ACK within the timeout: the connection is dead and closed.
+        await clock.ArmedAsync(Http2UpstreamConnection.PingDelay).WaitAsync(BoundedRead.Limit);
+        clock.Advance(Http2UpstreamConnection.PingDelay);
+        await origin.PingSeen.Task.WaitAsync(BoundedRead.Limit);
+        await clock.ArmedAsync(Http2UpstreamConnection.PingTimeout).WaitAsync(BoundedRead.Limit);
+        clock.Advance(Http2UpstreamConnection.PingTimeout);
+        await origin.ClosedByProxy.Task.WaitAsync(BoundedRead.Limit);
+
+        Assert.Equal("conn2", await client.GetStringAsync(origin.Url("/b")).WaitAsync(BoundedRead.Limit));
+    }
+
+    [Fact]
+    public async Task Hooks_modify_answer_and_kill_per_stream_over_an_h2_origin()
+    {
+        var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var origin = await KestrelOrigin.StartAsync(
+            app =>
+            {
+                Origins.MapBasics(app);
+                app.MapGet("/slow", async (HttpContext context) =>
+                {
+                    await context.Response.WriteAsync("first part");
+                    await context.Response.Body.FlushAsync();
+                    try
+                    {
+                        await Task.Delay(Timeout.Infinite, context.RequestAborted);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        aborted.TrySetResult();
+                    }
+                });
+            },
+            TestPki.Issue(TestPki.OriginRoot, "localhost"),
+            protocols: HttpProtocols.Http2);
+        var hooks = new Hooks
+        {
+            OnRequestHeaders = e => e.Request.Headers.Add("X-Hooked", "stream " + e.StreamId.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            OnRequest = e =>
+            {
+                if (e.Request.Path == "/synthetic")
+                {
+                    e.Respond(HttpResponse.Text(202, "made by a hook"));
+                }
+            },
+            OnResponseHeaders = e =>
+            {
+                if (e.Request.Path == "/slow")
+                {
+                    e.Kill();
+                }
+            },
+        };
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.Http2 = true;
+            o.Addons.Add(hooks);
+        });
+        using var client = proxy.CreateClient();
+
+        // Modified: the origin (HTTP/2, so field names arrive lowercase) sees the hook's field.
+        var headers = await (await client.SendAsync(H2(HttpMethod.Get, origin.Url("/headers")))).Content.ReadAsStringAsync();
+        Assert.Contains("x-hooked: stream 1\n", headers, StringComparison.Ordinal);
+
+        // Answered by the hook: the origin is not asked.
+        using (var synthetic = await client.SendAsync(H2(HttpMethod.Get, origin.Url("/synthetic"))))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, synthetic.StatusCode);
+            Assert.Equal("made by a hook", await synthetic.Content.ReadAsStringAsync());
+        }
+
+        // Killed after the origin's head: the client's stream is reset, and so is the origin's (RST_STREAM CANCEL).
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => client.SendAsync(H2(HttpMethod.Get, origin.Url("/slow"))));
+        await aborted.Task.WaitAsync(BoundedRead.Limit);
+
+        // The connection goes on: another stream works after the kill.
+        using var echo = H2(HttpMethod.Post, origin.Url("/echo"));
+        echo.Content = new StringContent("still here");
+        using var response = await client.SendAsync(echo);
+        Assert.Equal("HTTP/2", response.Headers.GetValues("X-Request-Protocol").Single());
+        Assert.Equal("still here", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_stream_whose_client_does_not_read_does_not_stall_the_others()
+    {
+        await using var origin = await KestrelOrigin.StartAsync(
+            app =>
+            {
+                Origins.MapBasics(app);
+                app.MapGet("/big", async (HttpContext context) =>
+                {
+                    var chunk = new byte[64 * 1024];
+                    context.Response.ContentLength = BigBodyBytes;
+                    for (var sent = 0; sent < BigBodyBytes; sent += chunk.Length)
+                    {
+                        await context.Response.Body.WriteAsync(chunk, context.RequestAborted);
+                    }
+                });
+            },
+            TestPki.Issue(TestPki.OriginRoot, "localhost"),
+            protocols: HttpProtocols.Http2);
+        var servers = new System.Collections.Concurrent.ConcurrentBag<long>();
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.Http2 = true;
+            o.Addons.Add(new Hooks { OnResponseHeaders = e => servers.Add(e.Server!.Id) });
+        });
+        using var client = proxy.CreateClient();
+
+        // 8 MiB that nobody reads: far more than the stream's window (256 KiB) and the connection's (1 MiB).
+        using var big = await client.SendAsync(H2(HttpMethod.Get, origin.Url("/big")), HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, big.StatusCode);
+
+        // Meanwhile, other streams on the same origin connection still flow.
+        for (var i = 0; i < 5; i++)
+        {
+            var hello = await client.SendAsync(H2(HttpMethod.Get, origin.Url("/hello"))).WaitAsync(BoundedRead.Limit);
+            Assert.Equal("hello from origin", await hello.Content.ReadAsStringAsync());
+        }
+
+        Assert.Single(servers.Distinct());
+
+        // And the stalled one completes once read.
+        var body = await (await big.Content.ReadAsStreamAsync()).DrainBoundedAsync();
+        Assert.Equal(BigBodyBytes, body);
+    }
+
+    private static HttpRequestMessage H2(HttpMethod method, Uri url) =>
+        new(method, url) { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+}
