@@ -12,7 +12,7 @@ using Interpose.Store;
 // times QueryAsync (what `interpose flows list` does, minus printing) for each filter.
 var path = args.Length > 0 ? args[0] : "bench-flows.db";
 var count = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;
-string[] filters = args.Length > 2 ? args[2..] : ["~c 404", "~m POST & ~c 500", "~d host7\\.test", "~u \"/items/[0-9]+7$\"", "~hs \"x-trace: 00042\""];
+string[] filters = args.Length > 2 ? args[2..] : ["~c 500", "~c 404 & ~u /items/99", "~m POST & ~d host3\\.test", "~u \"/items/[0-9]*7\\?page=3$\"", "~hs \"x-trace: 0004[0-9]\""];
 
 if (!File.Exists(path))
 {

@@ -11,7 +11,8 @@ namespace Interpose.Store;
 /// flows      seq INTEGER PRIMARY KEY (append order), id BLOB(16) UNIQUE, kind, started_at (Unix ms),
 ///            method, host, url, status_code, error: the columns FilterSqlPushDown reads, narrow so a scan is cheap
 /// flow_json  seq → the flow as FlowJson (UTF-8), body bytes left out (length and SHA-256 kept)
-/// bodies     (seq, part) → the recorded body bytes; part 0 the request's, 1 the response's
+/// bodies     key = seq * 2 + part → the recorded body bytes; part 0 the request's, 1 the response's (a rowid key:
+///            SQLite stores large rows best in rowid tables, https://www.sqlite.org/withoutrowid.html §4)
 /// </code>
 /// </remarks>
 internal static class FlowStoreSchema
@@ -46,7 +47,7 @@ internal static class FlowStoreSchema
             error INTEGER NOT NULL
         );
         CREATE TABLE flow_json (seq INTEGER PRIMARY KEY, json BLOB NOT NULL);
-        CREATE TABLE bodies (seq INTEGER NOT NULL, part INTEGER NOT NULL, content BLOB NOT NULL, PRIMARY KEY (seq, part)) WITHOUT ROWID;
+        CREATE TABLE bodies (key INTEGER PRIMARY KEY, content BLOB NOT NULL);
         """,
 
         // 1 → 2: the index for ~c (the push-down's exact status_code IS N); LIKE conditions scan the narrow flows table.

@@ -293,7 +293,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             using var transaction = _connection.BeginTransaction();
             using var command = _connection.CreateCommand();
             command.Transaction = transaction;
-            command.CommandText = "DELETE FROM bodies WHERE seq = $s; DELETE FROM flow_json WHERE seq = $s; DELETE FROM flows WHERE seq = $s;";
+            command.CommandText = "DELETE FROM bodies WHERE key IN ($s * 2, $s * 2 + 1); DELETE FROM flow_json WHERE seq = $s; DELETE FROM flows WHERE seq = $s;";
             var s = command.Parameters.Add("$s", SqliteType.Integer);
             foreach (var seq in doomed)
             {
@@ -400,13 +400,13 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
 
             using var json = _connection.CreateCommand();
             json.Transaction = transaction;
-            json.CommandText = "INSERT OR REPLACE INTO flow_json (seq, json) VALUES ($seq, $json); DELETE FROM bodies WHERE seq = $seq;";
+            json.CommandText = "INSERT OR REPLACE INTO flow_json (seq, json) VALUES ($seq, $json); DELETE FROM bodies WHERE key IN ($seq * 2, $seq * 2 + 1);";
             var jsonSeq = json.Parameters.Add("$seq", SqliteType.Integer);
             var jsonBytes = json.Parameters.Add("$json", SqliteType.Blob);
 
             using var body = _connection.CreateCommand();
             body.Transaction = transaction;
-            body.CommandText = "INSERT INTO bodies (seq, part, content) VALUES ($seq, $part, $content)";
+            body.CommandText = "INSERT INTO bodies (key, content) VALUES ($seq * 2 + $part, $content)";
             var bodySeq = body.Parameters.Add("$seq", SqliteType.Integer);
             var bodyPart = body.Parameters.Add("$part", SqliteType.Integer);
             var bodyContent = body.Parameters.Add("$content", SqliteType.Blob);
@@ -492,7 +492,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     private static SqliteCommand BodiesCommand(SqliteConnection connection)
     {
         var command = connection.CreateCommand();
-        command.CommandText = "SELECT part, content FROM bodies WHERE seq = $seq";
+        command.CommandText = "SELECT key % 2, content FROM bodies WHERE key IN ($seq * 2, $seq * 2 + 1)";
         command.Parameters.Add("$seq", SqliteType.Integer);
         return command;
     }
@@ -540,7 +540,15 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     {
         try
         {
-            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None };
+            if (!OperatingSystem.IsWindows())
+            {
+                // Recorded flows carry cookies, tokens and bodies: a new file is the user's alone (SQLite gives its
+                // -wal and -shm files the database file's mode).
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+
+            return new FileStream(path, options);
         }
         catch (IOException ex) when (ex is not FileNotFoundException and not DirectoryNotFoundException && File.Exists(path))
         {
@@ -612,7 +620,25 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         _ => false,
     };
 
+    /// <summary>Whether <paramref name="node"/> reads only what the <c>flows</c> columns hold, so it can be evaluated
+    /// on a <see cref="ColumnFlow"/> without reading the flow's JSON.</summary>
+    private static bool ReadsColumnsOnly(FilterNode node) => node switch
+    {
+        FilterPattern p => p.Operator is FilterOperator.Method or FilterOperator.Url,
+        FilterStatusCode => true,
+        FilterFlag f => f.Operator is FilterOperator.All or FilterOperator.Error or FilterOperator.Http or FilterOperator.Tcp
+            or FilterOperator.Udp or FilterOperator.Dns or FilterOperator.Request or FilterOperator.Response,
+        FilterNot not => ReadsColumnsOnly(not.Operand),
+        FilterJunction junction => junction.Operands.All(ReadsColumnsOnly),
+        _ => false,
+    };
+
     /// <summary>The rows a filter selects, on a read connection of their own: the pushed-down WHERE, then the residual.</summary>
+    /// <remarks>
+    /// Three ways to read, cheapest first: the seq alone (an exact WHERE, when only ids or a count are wanted); the
+    /// columns (a residual that reads only them, such as a <c>~u</c> regex: evaluated without parsing JSON, which is
+    /// then read only for the rows that match); the JSON of every row the WHERE returns.
+    /// </remarks>
     private sealed class Rows : IDisposable
     {
         private readonly SqliteFlowStore _store;
@@ -621,24 +647,28 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         private readonly SqliteDataReader _reader;
         private readonly FilterNode? _residual;
         private readonly bool _exact;
-        private readonly bool _selectJson;
+        private readonly bool _onColumns;
+        private readonly bool _seqOnly;
+        private readonly ColumnFlow _columns = new();
+        private SqliteCommand? _json;
         private SqliteCommand? _bodies;
 
         public Rows(SqliteFlowStore store, FlowFilter? filter, bool selectJson)
         {
             _store = store;
-            _selectJson = selectJson || filter is not null;
             var plan = filter is null ? null : FilterSqlPushDown.Plan(filter.Root, Columns);
             _residual = plan?.Residual;
             _exact = plan is null || plan.IsExact;
+            _seqOnly = _exact && !selectJson;
+            _onColumns = _residual is not null && ReadsColumnsOnly(_residual);
             ResidualReadsBodies = _residual is not null && ReadsBodies(_residual);
             try
             {
                 _connection = Connect(store._path, SqliteOpenMode.ReadOnly);
                 _command = _connection.CreateCommand();
-                var select = _selectJson && !(_exact && !selectJson)
-                    ? "SELECT f.seq, j.json FROM flows f JOIN flow_json j ON j.seq = f.seq"
-                    : "SELECT f.seq FROM flows f";
+                var select = _seqOnly ? "SELECT f.seq FROM flows f"
+                    : _onColumns ? "SELECT f.seq, f.kind, f.method, f.url, f.status_code, f.error FROM flows f"
+                    : "SELECT f.seq, j.json FROM flows f JOIN flow_json j ON j.seq = f.seq";
                 _command.CommandText = select + (plan is null ? string.Empty : " WHERE (" + plan.WhereClause + ")") + " ORDER BY f.seq";
                 foreach (var parameter in plan?.Parameters ?? [])
                 {
@@ -663,14 +693,20 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
                 while (_reader.Read())
                 {
                     cancellationToken.ThrowIfCancellationRequested();
-                    var flow = ReadFlow(_reader);
+                    var seq = _reader.GetInt64(0);
+                    if (_onColumns && !_residual!.Matches(_columns.Load(_reader)))
+                    {
+                        continue;
+                    }
+
+                    var flow = _onColumns ? Json(seq) : ReadFlow(_reader);
                     if (bodies)
                     {
                         _bodies ??= BodiesCommand(_connection);
-                        flow = WithBodies(_bodies, _reader.GetInt64(0), flow);
+                        flow = WithBodies(_bodies, seq, flow);
                     }
 
-                    if (_residual is null || _residual.Matches(flow.AsFilterable()))
+                    if (_onColumns || _residual is null || _residual.Matches(flow.AsFilterable()))
                     {
                         return flow;
                     }
@@ -690,12 +726,20 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
 
         public long? NextSeq(CancellationToken cancellationToken)
         {
-            if (_exact)
+            if (_seqOnly || _onColumns)
             {
                 try
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    return _reader.Read() ? _reader.GetInt64(0) : null;
+                    while (_reader.Read())
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        if (_seqOnly || _residual!.Matches(_columns.Load(_reader)))
+                        {
+                            return _reader.GetInt64(0);
+                        }
+                    }
+
+                    return null;
                 }
                 catch (SqliteException ex)
                 {
@@ -719,10 +763,25 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
 
         public void Dispose()
         {
+            _json?.Dispose();
             _bodies?.Dispose();
             _reader?.Dispose();
             _command?.Dispose();
             _connection?.Dispose();
+        }
+
+        private Flow Json(long seq)
+        {
+            if (_json is null)
+            {
+                _json = _connection.CreateCommand();
+                _json.CommandText = "SELECT seq, json FROM flow_json WHERE seq = $seq";
+                _json.Parameters.Add("$seq", SqliteType.Integer);
+            }
+
+            _json.Parameters[0].Value = seq;
+            using var reader = _json.ExecuteReader();
+            return reader.Read() ? ReadFlow(reader) : throw new FlowStoreException(_store._path, FlowStoreProblem.Corrupt, $"flow {seq} has no JSON row");
         }
     }
 }

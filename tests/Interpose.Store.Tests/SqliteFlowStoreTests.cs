@@ -62,6 +62,9 @@ public sealed class SqliteFlowStoreTests : IDisposable
     [InlineData("~u \"^https://[a-z]+\\.test/\"")]
     [InlineData("~e")]
     [InlineData("~all")]
+    [InlineData("~m \"^(GET|DELETE)$\" & !~e")]
+    [InlineData("!(~u \"/[a-z]+$\" | ~tcp)")]
+    [InlineData("~s & !~http")]
     public async Task A_query_returns_exactly_what_the_filter_matches_in_memory(string expression)
     {
         var flows = Sample();
@@ -86,9 +89,10 @@ public sealed class SqliteFlowStoreTests : IDisposable
         var two = await ToListAsync(store.QueryAsync(new FlowQuery { Limit = 2 }));
         Assert.Equal(2, two.Count);
         Assert.Equal(1, await store.DeleteAsync(FlowFilter.Parse("~c 404")));
+        Assert.Equal(1, await store.DeleteAsync(FlowFilter.Parse("~u \"/b[aeiou]+m$\"")));
         Assert.Equal(0, await store.CountAsync(FlowFilter.Parse("~c 404")));
-        Assert.Equal(Sample().Count - 1, await store.CountAsync());
-        Assert.Equal(Sample().Count - 1, await store.DeleteAsync());
+        Assert.Equal(Sample().Count - 2, await store.CountAsync());
+        Assert.Equal(Sample().Count - 2, await store.DeleteAsync());
         Assert.Equal(0, await store.CountAsync());
     }
 
@@ -260,6 +264,22 @@ public sealed class SqliteFlowStoreTests : IDisposable
         Assert.Contains("full", full.Message, StringComparison.Ordinal);
         await using var reader = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true });
         Assert.Equal(Sample().Count, await reader.CountAsync());
+    }
+
+    [Fact]
+    public async Task A_new_store_and_its_WAL_are_readable_by_the_user_alone()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        await using var store = SqliteFlowStore.Open(File1);
+        await store.AppendAsync(Sample());
+
+        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        Assert.Equal(Private, File.GetUnixFileMode(File1));
+        Assert.Equal(Private, File.GetUnixFileMode(File1 + "-wal"));
     }
 
     [Fact]
