@@ -7,7 +7,7 @@ public sealed record SqliteFlowStoreOptions
     /// The most flows written in one transaction by the <see cref="Interpose.Core.Flows.IFlowSink"/> side: a batch
     /// is committed when it reaches this size or when the recorder's queue runs empty, whichever comes first. 256:
     /// large enough that a commit (one WAL append, no fsync under synchronous=NORMAL) is amortised over many flows
-    /// (about 40,000 flows/s filled in bench/Interpose.StoreBench), small enough that a crash loses little.
+    /// (13,800 flows/s filled in bench/Interpose.StoreBench, docs/performance.md), small enough that a crash loses little.
     /// </summary>
     public const int DefaultBatchSize = 256;
 
