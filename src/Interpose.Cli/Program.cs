@@ -12,6 +12,7 @@ internal static class Program
         root.Options.Add(CliOptions.Home);
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(CaCommands.Create());
+        root.Subcommands.Add(FlowsCommands.Create());
 
         var parsed = root.Parse(args);
 

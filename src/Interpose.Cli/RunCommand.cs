@@ -65,6 +65,7 @@ internal static class RunCommand
         };
 
         CaSourceOptions.AddTo(command);
+        SaveOptions.AddTo(command);
         command.SetAction(async (result, cancellationToken) =>
         {
             try
@@ -141,6 +142,7 @@ internal static class RunCommand
             // The install's CA is created on first use; --ca-cert/--ca-key or --ca-p12 bring your own.
             using var authority = CaSourceOptions.Load(result, createIfMissing: true, loggerFactory.CreateLogger("Interpose.Certificates"));
             options.CertificateAuthority = authority;
+            await using var recording = SaveOptions.Start(result, options, loggerFactory);
 
             // Ctrl+C and SIGTERM start a graceful shutdown instead of killing the process.
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

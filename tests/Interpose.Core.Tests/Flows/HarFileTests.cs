@@ -159,6 +159,19 @@ public sealed class HarFileTests
     }
 
     [Fact]
+    public void ServerIPAddress_is_written_only_when_the_server_is_an_IP_address()
+    {
+        var flows = SampleFlows();
+        var failed = flows[2] with { Server = new FlowEndpoint("localhost", 8080) };
+
+        using var doc = JsonDocument.Parse(HarFile.Export([flows[0], failed]));
+        var entries = doc.RootElement.GetProperty("log").GetProperty("entries");
+
+        Assert.Equal("93.184.216.34", entries[0].GetProperty("serverIPAddress").GetString());
+        Assert.False(entries[1].TryGetProperty("serverIPAddress", out _));
+    }
+
+    [Fact]
     public void Filters_run_over_recorded_flows()
     {
         var flows = SampleFlows();

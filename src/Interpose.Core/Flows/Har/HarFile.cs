@@ -102,7 +102,9 @@ public static class HarFile
             },
             Response = flow.Response is { } response ? ToResponse(response) : NoResponse(flow.Error),
             Timings = ToTimings(flow.Timings),
-            ServerIpAddress = flow.Server?.Host,
+            // HAR 1.2 §entries: "IP address of the server"; a flow that never connected keeps the host name it tried,
+            // which is no IP address (har-validator rejects it), so it is left out.
+            ServerIpAddress = flow.Server is { } server && System.Net.IPAddress.TryParse(server.Host, out _) ? server.Host : null,
             Connection = flow.ServerConnectionId,
             Comment = flow.Comment,
         };

@@ -37,7 +37,7 @@ internal sealed class ProxyMetrics : IDisposable
     private readonly Counter<long> _unsolicitedResponses;
     private readonly Counter<long> _dataRateViolations;
 
-    public ProxyMetrics(IMeterFactory? factory, LeafCertificateCache leaves, UpstreamPool pool, string meterName = MeterName)
+    public ProxyMetrics(IMeterFactory? factory, LeafCertificateCache leaves, UpstreamPool pool, string meterName = MeterName, IReadOnlyList<FlowRecorder>? recorders = null)
     {
         var options = new MeterOptions(meterName);
         _meter = factory?.Create(options) ?? new Meter(options);
@@ -61,7 +61,20 @@ internal sealed class ProxyMetrics : IDisposable
         _meter.CreateObservableCounter("interpose.certificates.cache", () => CacheMeasurements(leaves), "{lookup}", "Leaf certificate cache lookups, by result (hit, miss)");
         _meter.CreateObservableCounter("interpose.certificates.evictions", () => leaves.Evictions, "{certificate}", "Leaf certificates evicted from the cache");
         _meter.CreateObservableGauge("interpose.pool.idle", () => (long)pool.IdleCount, "{connection}", "Idle origin connections kept for reuse");
+        if (recorders is { Count: > 0 })
+        {
+            // The recorders among the server's addons keep these counts anyway; read only when a listener collects.
+            _meter.CreateObservableCounter("interpose.flows.recorded", () => recorders.Sum(r => r.Recorded), "{flow}", "Flows handed to the flow sink (for example the -w file)");
+            _meter.CreateObservableCounter("interpose.flows.dropped", () => DropMeasurements(recorders), "{flow}", "Flows recorded without their bodies (what=body) or not at all (what=flow): the queue was filling, or the sink had failed");
+            _meter.CreateObservableGauge("interpose.flows.sink_failed", () => (long)recorders.Count(r => r.SinkFailure is not null), "{sink}", "Flow sinks that failed (a full disk, a read-only file): 1 once recording stopped, 0 while it works");
+        }
     }
+
+    private static Measurement<long>[] DropMeasurements(IReadOnlyList<FlowRecorder> recorders) =>
+    [
+        new(recorders.Sum(r => r.DroppedBodies), new KeyValuePair<string, object?>("what", "body")),
+        new(recorders.Sum(r => r.DroppedFlows), new KeyValuePair<string, object?>("what", "flow")),
+    ];
 
     /// <summary>The meter itself (tests listen to this instance only, as other servers may run in the same process).</summary>
     public Meter Meter => _meter;

@@ -22,7 +22,7 @@ internal sealed class ProxyRuntime
         Leaves = leaves;
         Pool = new UpstreamPool(Time, options.Timeouts.UpstreamIdle, options.MaxIdleConnectionsPerOrigin, options.MaxIdleConnectionsTotal);
         Connector = new UpstreamConnector(this);
-        Metrics = new ProxyMetrics(options.MeterFactory, leaves, Pool, meterName);
+        Metrics = new ProxyMetrics(options.MeterFactory, leaves, Pool, meterName, [.. options.Addons.OfType<FlowRecorder>()]);
         Authenticator = new ProxyAuthenticator(options.Authentication);
         Draining = draining;
         Aborted = aborted;

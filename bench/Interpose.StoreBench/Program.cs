@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Interpose.Core.Filters;
+using Interpose.Core.Flows;
+using Interpose.Core.Http;
+using Interpose.Store;
+
+// dotnet run -c Release --project bench/Interpose.StoreBench -- FILE [FLOWS] [FILTER...]
+// Fills FILE (when it does not exist yet) with FLOWS synthetic flows through the IFlowSink path a recorder uses, then
+// times QueryAsync (what `interpose flows list` does, minus printing) for each filter.
+var path = args.Length > 0 ? args[0] : "bench-flows.db";
+var count = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;
+string[] filters = args.Length > 2 ? args[2..] : ["~c 500", "~c 404 & ~u /items/99", "~m POST & ~d host3\\.test", "~u \"/items/[0-9]*7\\?page=3$\"", "~hs \"x-trace: 0004[0-9]\""];
+
+if (!File.Exists(path))
+{
+    var clock = Stopwatch.StartNew();
+    await using (var store = SqliteFlowStore.Open(path))
+    {
+        var start = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        for (var i = 0; i < count; i++)
+        {
+            await store.WriteAsync(Synthetic(i, start), CancellationToken.None);
+        }
+
+        await store.FlushAsync(CancellationToken.None);
+    }
+
+    var seconds = clock.Elapsed.TotalSeconds;
+    Console.WriteLine($"filled {count:N0} flows in {seconds:0.0} s ({count / seconds:N0} flows/s); file {new FileInfo(path).Length / (1024.0 * 1024):0.0} MiB");
+}
+
+await using (var reader = SqliteFlowStore.Open(path, new SqliteFlowStoreOptions { ReadOnly = true }))
+{
+    foreach (var expression in filters)
+    {
+        var filter = FlowFilter.Parse(expression);
+        var plan = FilterSqlPushDown.Plan(filter.Root);
+        var clock = Stopwatch.StartNew();
+        var matched = 0;
+        await foreach (var flow in reader.QueryAsync(new FlowQuery { Filter = filter }))
+        {
+            matched++;
+        }
+
+        Console.WriteLine($"{expression,-28} {matched,9:N0} flows in {clock.Elapsed.TotalMilliseconds,8:N0} ms  (SQL: {plan.WhereClause}; residual: {(plan.IsExact ? "none" : "yes")})");
+    }
+}
+
+// Twenty hosts, a few hundred paths, 5% 404s, 1% 500s, 10% POSTs with a 200-byte body, responses of 300 bytes to 2 KiB.
+static HttpFlow Synthetic(int i, DateTimeOffset start)
+{
+    var host = $"host{i % 20}.test";
+    var post = i % 10 == 3;
+    var status = i % 20 == 7 ? 404 : i % 100 == 42 ? 500 : 200;
+    var requestHeaders = new HttpHeaders();
+    requestHeaders.Add("Host", host);
+    requestHeaders.Add("User-Agent", "bench/1.0");
+    requestHeaders.Add("Accept", "application/json");
+    var responseHeaders = new HttpHeaders();
+    responseHeaders.Add("Content-Type", "application/json");
+    responseHeaders.Add("X-Trace", (i % 100_000).ToString("00000", CultureInfo.InvariantCulture));
+    var body = Encoding.UTF8.GetBytes("{\"id\":" + i.ToString(CultureInfo.InvariantCulture) + ",\"data\":\"" + new string('x', 300 + (i % 1700)) + "\"}");
+    var at = start.AddMilliseconds(i * 10L);
+    return new HttpFlow
+    {
+        Id = Guid.CreateVersion7(at),
+        StartedAt = at,
+        Client = new FlowEndpoint("127.0.0.1", 40000 + (i % 20000)),
+        Server = new FlowEndpoint("10.0.0." + (i % 20), 443),
+        ClientHttpVersion = "HTTP/1.1",
+        ServerHttpVersion = "HTTP/1.1",
+        Request = new FlowRequest
+        {
+            Method = post ? "POST" : "GET",
+            Scheme = "https",
+            Host = host,
+            Port = 443,
+            Path = $"/api/items/{i % 997}?page={i % 7}",
+            HttpVersion = "HTTP/1.1",
+            Headers = requestHeaders,
+            Body = post ? FlowBody.FromBytes(RandomNumberGenerator.GetBytes(200)) : FlowBody.Empty,
+        },
+        Response = new FlowResponse { StatusCode = status, HttpVersion = "HTTP/1.1", Headers = responseHeaders, Body = FlowBody.FromBytes(body) },
+        Timings = new FlowTimings(0.5, 1.2, 3.4, 3.5, 10.25, 11.0),
+    };
+}

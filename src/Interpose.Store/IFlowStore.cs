@@ -1,0 +1,61 @@
+using Interpose.Core.Filters;
+using Interpose.Core.Flows;
+
+namespace Interpose.Store;
+
+/// <summary>
+/// A searchable collection of recorded flows: append in batches, get one by id, query and count with the filter
+/// language, delete. <see cref="SqliteFlowStore"/> keeps them in one SQLite file; an embedder can plug in another
+/// (a shared database when several proxies record together).
+/// </summary>
+/// <remarks>Flows come back in the order they were appended. Implementations serialize their own calls; a caller
+/// need not.</remarks>
+public interface IFlowStore : IAsyncDisposable
+{
+    /// <summary>Appends <paramref name="flows"/> in one transaction: after the call returns, all of them are stored, or
+    /// (when it throws) none.</summary>
+    /// <param name="flows">The flows; an id already in the store is replaced.</param>
+    /// <param name="cancellationToken">Abandons the call before the transaction commits.</param>
+    /// <returns>A task that completes when the batch is committed.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="flows"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">The store was opened read-only.</exception>
+    /// <exception cref="IOException">The batch could not be written (a full disk, a read-only file).</exception>
+    /// <exception cref="ObjectDisposedException">The store is disposed.</exception>
+    ValueTask AppendAsync(IReadOnlyList<Flow> flows, CancellationToken cancellationToken = default);
+
+    /// <summary>The flow with <paramref name="id"/>, bodies included; null when there is none.</summary>
+    /// <param name="id">The flow's id.</param>
+    /// <param name="cancellationToken">Abandons the call.</param>
+    /// <returns>The flow or null.</returns>
+    /// <exception cref="IOException">The store could not be read.</exception>
+    /// <exception cref="ObjectDisposedException">The store is disposed.</exception>
+    ValueTask<Flow?> GetAsync(Guid id, CancellationToken cancellationToken = default);
+
+    /// <summary>The flows that match <paramref name="query"/>'s filter (all when it has none), in append order.</summary>
+    /// <param name="query">The filter, whether to load bodies, and how many at most; everything, without bodies,
+    /// when null.</param>
+    /// <param name="cancellationToken">Stops the enumeration.</param>
+    /// <returns>The flows, read as they are enumerated.</returns>
+    /// <exception cref="IOException">The store could not be read.</exception>
+    /// <exception cref="System.Text.RegularExpressions.RegexMatchTimeoutException">A regular expression of the filter
+    /// ran longer than its timeout on a flow.</exception>
+    /// <exception cref="ObjectDisposedException">The store is disposed.</exception>
+    IAsyncEnumerable<Flow> QueryAsync(FlowQuery? query = null, CancellationToken cancellationToken = default);
+
+    /// <summary>How many flows match <paramref name="filter"/> (all when null).</summary>
+    /// <param name="filter">The filter, or null.</param>
+    /// <param name="cancellationToken">Abandons the count.</param>
+    /// <returns>The count.</returns>
+    /// <exception cref="IOException">The store could not be read.</exception>
+    /// <exception cref="ObjectDisposedException">The store is disposed.</exception>
+    ValueTask<long> CountAsync(FlowFilter? filter = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes the flows that match <paramref name="filter"/>, or every flow when it is null.</summary>
+    /// <param name="filter">The filter, or null to clear the store.</param>
+    /// <param name="cancellationToken">Abandons the call before the deletion commits.</param>
+    /// <returns>How many flows were deleted.</returns>
+    /// <exception cref="InvalidOperationException">The store was opened read-only.</exception>
+    /// <exception cref="IOException">The store could not be written.</exception>
+    /// <exception cref="ObjectDisposedException">The store is disposed.</exception>
+    ValueTask<long> DeleteAsync(FlowFilter? filter = null, CancellationToken cancellationToken = default);
+}

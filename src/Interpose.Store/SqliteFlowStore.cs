@@ -1,0 +1,787 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Interpose.Core.Filters;
+using Interpose.Core.Flows;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Interpose.Store;
+
+/// <summary>
+/// Flows in one SQLite file (WAL, <c>synchronous=NORMAL</c>): an <see cref="IFlowStore"/> to query, and an
+/// <see cref="IFlowSink"/> so a recorder writes into it in batched transactions. The format is in
+/// <c>docs/flows.md</c>.
+/// </summary>
+/// <remarks>
+/// <code>
+///  IFlowSink.WriteAsync ─► pending batch ─(BatchSize, MaxBatchBodyBytes, or FlushAsync)─► one transaction
+///  AppendAsync ────────────────────────────────────────────────────────────────────────► one transaction
+///  QueryAsync/CountAsync/GetAsync ─► a read connection of their own (WAL: readers never wait on the writer)
+///                                    WHERE from FilterSqlPushDown, the residual filter in memory
+/// </code>
+/// A writable store holds an exclusive advisory lock (<c>flock</c>) on the file for its lifetime, so a second
+/// recorder (another process, or another store in this one) is refused with <see cref="FlowStoreProblem.Locked"/>;
+/// readers take no lock and read while it records. A process killed mid-recording loses the batch not yet committed:
+/// WAL keeps the file consistent (https://www.sqlite.org/wal.html), and synchronous=NORMAL may lose the last commits
+/// on power loss only, never consistency.
+/// NOTE: Microsoft.Data.Sqlite's async methods run synchronously; the store calls the synchronous ones and says so,
+/// rather than pretend. Its callers are a recorder's background task and the command line, never the data path.
+/// </remarks>
+public sealed class SqliteFlowStore : IFlowStore, IFlowSink
+{
+    private static readonly FilterSqlColumns Columns = FilterSqlColumns.Default with
+    {
+        Method = "f.method",
+        Host = "f.host",
+        Url = "f.url",
+        StatusCode = "f.status_code",
+    };
+
+    private readonly string _path;
+    private readonly SqliteFlowStoreOptions _options;
+    private readonly ILogger _logger;
+    private readonly SqliteConnection _connection;
+    private readonly FileStream? _lock;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly List<Flow> _pending = [];
+    private long _pendingBodyBytes;
+    private long _written;
+    private bool _disposed;
+
+    private SqliteFlowStore(string path, SqliteFlowStoreOptions options, ILogger logger, SqliteConnection connection, FileStream? fileLock, int version)
+    {
+        _path = path;
+        _options = options;
+        _logger = logger;
+        _connection = connection;
+        _lock = fileLock;
+        SchemaVersion = version;
+    }
+
+    /// <summary>The file.</summary>
+    public string Path => _path;
+
+    /// <summary>Whether the store was opened read-only.</summary>
+    public bool IsReadOnly => _options.ReadOnly;
+
+    /// <summary>The schema version of the file (after migration, when writable).</summary>
+    public int SchemaVersion { get; }
+
+    /// <summary>The schema version this code writes.</summary>
+    public static int CurrentSchemaVersion => FlowStoreSchema.CurrentVersion;
+
+    /// <summary>Flows committed to the file through this instance.</summary>
+    public long Written => Interlocked.Read(ref _written);
+
+    /// <summary>
+    /// Opens the store in <paramref name="path"/>. Writable (the default): creates the file when missing, migrates an
+    /// older schema, and locks it against a second writer. Read-only: the file must exist and is never changed.
+    /// </summary>
+    /// <param name="path">The file.</param>
+    /// <param name="options">Read-only or writable, batch sizes; the defaults when null.</param>
+    /// <param name="logger">Where commits and migrations are logged (Debug); nowhere when null.</param>
+    /// <returns>The open store; dispose it to commit what is pending and release the file.</returns>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A batch size in <paramref name="options"/> is less than 1.</exception>
+    /// <exception cref="FlowStoreException">The file is not a flow store, is from a newer schema, is corrupt, is locked
+    /// by another recorder, or (read-only) does not exist. The file was not changed.</exception>
+    /// <exception cref="IOException">The file cannot be opened or created.</exception>
+    /// <exception cref="UnauthorizedAccessException">The file cannot be opened for lack of permission.</exception>
+    public static SqliteFlowStore Open(string path, SqliteFlowStoreOptions? options = null, ILogger? logger = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        options ??= new SqliteFlowStoreOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxBatchBodyBytes, 1, nameof(options));
+        logger ??= NullLogger.Instance;
+        path = System.IO.Path.GetFullPath(path);
+        if (options.ReadOnly && !File.Exists(path))
+        {
+            throw new FlowStoreException(path, FlowStoreProblem.NotFound, "no such file");
+        }
+
+        FileStream? fileLock = null;
+        SqliteConnection? connection = null;
+        try
+        {
+            if (!options.ReadOnly)
+            {
+                fileLock = Lock(path);
+            }
+
+            connection = Connect(path, options.ReadOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWriteCreate);
+            var version = Inspect(connection, path, options.ReadOnly);
+            if (!options.ReadOnly)
+            {
+                // Only now that the file is known to be ours (or empty) may anything be written to it.
+                Execute(connection, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+                if (version < FlowStoreSchema.CurrentVersion)
+                {
+                    FlowStoreSchema.Migrate(connection, version, FlowStoreSchema.CurrentVersion);
+                    if (version > 0)
+                    {
+                        StoreLog.Migrated(logger, path, version, FlowStoreSchema.CurrentVersion);
+                    }
+
+                    version = FlowStoreSchema.CurrentVersion;
+                }
+
+                if (options.MaxFileBytes is { } max)
+                {
+                    using var pageSize = connection.CreateCommand();
+                    pageSize.CommandText = "PRAGMA page_size";
+                    var pages = Math.Max(1, max / (long)pageSize.ExecuteScalar()!);
+                    Execute(connection, $"PRAGMA max_page_count = {pages}");
+                }
+            }
+
+            StoreLog.Opened(logger, path, options.ReadOnly ? "read-only" : "for writing", version);
+            var store = new SqliteFlowStore(path, options, logger, connection, fileLock, version);
+            connection = null;
+            fileLock = null;
+            return store;
+        }
+        catch (SqliteException ex)
+        {
+            throw Translate(path, ex);
+        }
+        finally
+        {
+            connection?.Dispose();
+            fileLock?.Dispose();
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask AppendAsync(IReadOnlyList<Flow> flows, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(flows);
+        ThrowIfWriteUnavailable();
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            Commit(flows);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Takes one flow into the pending batch; commits the batch when it is full.</summary>
+    /// <param name="flow">The flow.</param>
+    /// <param name="cancellationToken">Abandons the wait for the store.</param>
+    /// <returns>A task that completes when the flow is taken (and its batch committed, when full).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="flow"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">The store was opened read-only.</exception>
+    /// <exception cref="IOException">A full batch could not be committed (a full disk, a read-only file).</exception>
+    /// <exception cref="ObjectDisposedException">The store is disposed.</exception>
+    public async ValueTask WriteAsync(Flow flow, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        ThrowIfWriteUnavailable();
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            _pending.Add(flow);
+            _pendingBodyBytes += BodyBytes(flow);
+            if (_pending.Count >= _options.BatchSize || _pendingBodyBytes >= _options.MaxBatchBodyBytes)
+            {
+                CommitPending();
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Commits the pending batch in one transaction.</summary>
+    /// <param name="cancellationToken">Abandons the wait for the store.</param>
+    /// <returns>A task that completes when the batch is committed.</returns>
+    /// <exception cref="IOException">The batch could not be committed (a full disk, a read-only file); it is dropped.</exception>
+    /// <exception cref="ObjectDisposedException">The store is disposed.</exception>
+    public async ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            CommitPending();
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<Flow?> GetAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        await Task.CompletedTask;
+        try
+        {
+            using var connection = Connect(_path, SqliteOpenMode.ReadOnly);
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT f.seq, j.json FROM flows f JOIN flow_json j ON j.seq = f.seq WHERE f.id = $id";
+            command.Parameters.AddWithValue("$id", id.ToByteArray(bigEndian: true));
+            using var reader = command.ExecuteReader();
+            if (!reader.Read())
+            {
+                return null;
+            }
+
+            var flow = ReadFlow(reader);
+            using var bodies = BodiesCommand(connection);
+            return WithBodies(bodies, reader.GetInt64(0), flow);
+        }
+        catch (SqliteException ex)
+        {
+            throw Translate(_path, ex);
+        }
+    }
+
+    /// <inheritdoc/>
+    public async IAsyncEnumerable<Flow> QueryAsync(FlowQuery? query = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        query ??= new FlowQuery();
+        await Task.CompletedTask;
+        using var rows = new Rows(this, query.Filter, selectJson: true);
+        var bodies = query.IncludeBodies || rows.ResidualReadsBodies;
+        var left = query.Limit ?? int.MaxValue;
+        while (left > 0 && rows.Next(bodies, cancellationToken) is { } flow)
+        {
+            if (!query.IncludeBodies && bodies)
+            {
+                flow = WithoutBodies(flow);
+            }
+
+            left--;
+            yield return flow;
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<long> CountAsync(FlowFilter? filter = null, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        await Task.CompletedTask;
+        using var rows = new Rows(this, filter, selectJson: false);
+        return rows.Count(cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<long> DeleteAsync(FlowFilter? filter = null, CancellationToken cancellationToken = default)
+    {
+        ThrowIfWriteUnavailable();
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            List<long> doomed = [];
+            using (var rows = new Rows(this, filter, selectJson: false))
+            {
+                while (rows.NextSeq(cancellationToken) is { } seq)
+                {
+                    doomed.Add(seq);
+                }
+            }
+
+            using var transaction = _connection.BeginTransaction();
+            using var command = _connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "DELETE FROM bodies WHERE key IN ($s * 2, $s * 2 + 1); DELETE FROM flow_json WHERE seq = $s; DELETE FROM flows WHERE seq = $s;";
+            var s = command.Parameters.Add("$s", SqliteType.Integer);
+            foreach (var seq in doomed)
+            {
+                s.Value = seq;
+                command.ExecuteNonQuery();
+            }
+
+            transaction.Commit();
+            return doomed.Count;
+        }
+        catch (SqliteException ex)
+        {
+            throw Translate(_path, ex);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Commits what is pending, closes the file and releases its lock.</summary>
+    /// <returns>A task that completes when the file is closed.</returns>
+    /// <exception cref="IOException">The pending batch could not be committed; the file is closed all the same.</exception>
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        await _gate.WaitAsync();
+        try
+        {
+            if (!IsReadOnly)
+            {
+                CommitPending();
+            }
+        }
+        finally
+        {
+            _disposed = true;
+            _connection.Dispose();
+            _lock?.Dispose();
+            _gate.Release();
+            _gate.Dispose();
+        }
+    }
+
+    private void ThrowIfWriteUnavailable()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (IsReadOnly)
+        {
+            throw new InvalidOperationException($"The flow store {_path} is open read-only.");
+        }
+    }
+
+    private void CommitPending()
+    {
+        if (_pending.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            Commit(_pending);
+        }
+        finally
+        {
+            // A batch that failed is dropped, not retried: the recorder stops on the first failure anyway.
+            _pending.Clear();
+            _pendingBodyBytes = 0;
+        }
+    }
+
+    private void Commit(IReadOnlyList<Flow> flows)
+    {
+        if (flows.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            using var transaction = _connection.BeginTransaction();
+            using var insert = _connection.CreateCommand();
+            insert.Transaction = transaction;
+            insert.CommandText = """
+                INSERT INTO flows (id, kind, started_at, method, host, url, status_code, error)
+                VALUES ($id, $kind, $started, $method, $host, $url, $status, $error)
+                ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, started_at = excluded.started_at, method = excluded.method,
+                    host = excluded.host, url = excluded.url, status_code = excluded.status_code, error = excluded.error
+                RETURNING seq
+                """;
+            var id = insert.Parameters.Add("$id", SqliteType.Blob);
+            var kind = insert.Parameters.Add("$kind", SqliteType.Text);
+            var started = insert.Parameters.Add("$started", SqliteType.Integer);
+            var method = insert.Parameters.Add("$method", SqliteType.Text);
+            var host = insert.Parameters.Add("$host", SqliteType.Text);
+            var url = insert.Parameters.Add("$url", SqliteType.Text);
+            var status = insert.Parameters.Add("$status", SqliteType.Integer);
+            var error = insert.Parameters.Add("$error", SqliteType.Integer);
+
+            using var json = _connection.CreateCommand();
+            json.Transaction = transaction;
+            json.CommandText = "INSERT OR REPLACE INTO flow_json (seq, json) VALUES ($seq, $json); DELETE FROM bodies WHERE key IN ($seq * 2, $seq * 2 + 1);";
+            var jsonSeq = json.Parameters.Add("$seq", SqliteType.Integer);
+            var jsonBytes = json.Parameters.Add("$json", SqliteType.Blob);
+
+            using var body = _connection.CreateCommand();
+            body.Transaction = transaction;
+            body.CommandText = "INSERT INTO bodies (key, content) VALUES ($seq * 2 + $part, $content)";
+            var bodySeq = body.Parameters.Add("$seq", SqliteType.Integer);
+            var bodyPart = body.Parameters.Add("$part", SqliteType.Integer);
+            var bodyContent = body.Parameters.Add("$content", SqliteType.Blob);
+
+            var buffer = new ArrayBufferWriter<byte>(4096);
+            foreach (var flow in flows)
+            {
+                var view = flow.AsFilterable();
+                id.Value = flow.Id.ToByteArray(bigEndian: true);
+                kind.Value = flow is HttpFlow ? "http" : "tunnel";
+                started.Value = flow.StartedAt.ToUnixTimeMilliseconds();
+                method.Value = (object?)view.Method ?? DBNull.Value;
+                host.Value = (object?)view.Host ?? DBNull.Value;
+                url.Value = (object?)view.Url ?? DBNull.Value;
+                status.Value = (object?)view.StatusCode ?? DBNull.Value;
+                error.Value = view.HasError ? 1 : 0;
+                var seq = (long)insert.ExecuteScalar()!;
+
+                buffer.ResetWrittenCount();
+                using (var writer = new Utf8JsonWriter(buffer))
+                {
+                    FlowJson.Write(writer, WithoutBodies(flow));
+                }
+
+                jsonSeq.Value = seq;
+                jsonBytes.Value = buffer.WrittenMemory.ToArray();
+                json.ExecuteNonQuery();
+
+                if (flow is HttpFlow http)
+                {
+                    AddBody(FlowStoreSchema.RequestPart, http.Request.Body);
+                    if (http.Response is { } response)
+                    {
+                        AddBody(FlowStoreSchema.ResponsePart, response.Body);
+                    }
+                }
+
+                void AddBody(int part, FlowBody flowBody)
+                {
+                    if (flowBody.Content.IsEmpty)
+                    {
+                        return;
+                    }
+
+                    bodySeq.Value = seq;
+                    bodyPart.Value = part;
+                    bodyContent.Value = flowBody.Content.ToArray();
+                    body.ExecuteNonQuery();
+                }
+            }
+
+            transaction.Commit();
+        }
+        catch (SqliteException ex)
+        {
+            throw Translate(_path, ex);
+        }
+
+        var total = Interlocked.Add(ref _written, flows.Count);
+        StoreLog.Committed(_logger, _path, flows.Count, total);
+    }
+
+    private static long BodyBytes(Flow flow) => flow is HttpFlow http
+        ? http.Request.Body.Content.Length + (http.Response?.Body.Content.Length ?? 0)
+        : 0;
+
+    private static Flow WithoutBodies(Flow flow) => flow is HttpFlow http
+        ? http with
+        {
+            Request = http.Request with { Body = http.Request.Body.WithoutContent() },
+            Response = http.Response is null ? null : http.Response with { Body = http.Response.Body.WithoutContent() },
+        }
+        : flow;
+
+    private static Flow ReadFlow(SqliteDataReader reader)
+    {
+        using var stream = reader.GetStream(1);
+        var bytes = new byte[stream.Length];
+        stream.ReadExactly(bytes);
+        return FlowJson.Read(bytes);
+    }
+
+    private static SqliteCommand BodiesCommand(SqliteConnection connection)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = "SELECT key % 2, content FROM bodies WHERE key IN ($seq * 2, $seq * 2 + 1)";
+        command.Parameters.Add("$seq", SqliteType.Integer);
+        return command;
+    }
+
+    private static Flow WithBodies(SqliteCommand bodies, long seq, Flow flow)
+    {
+        if (flow is not HttpFlow http)
+        {
+            return flow;
+        }
+
+        bodies.Parameters[0].Value = seq;
+        using var reader = bodies.ExecuteReader();
+        while (reader.Read())
+        {
+            var content = (byte[])reader.GetValue(1);
+            http = reader.GetInt32(0) == FlowStoreSchema.RequestPart
+                ? http with { Request = http.Request with { Body = http.Request.Body with { Content = content } } }
+                : http.Response is { } response ? http with { Response = response with { Body = response.Body with { Content = content } } } : http;
+        }
+
+        return http;
+    }
+
+    private static SqliteConnection Connect(string path, SqliteOpenMode mode)
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = mode,
+
+            // A pooled connection would outlive Dispose, keeping the file open after the store is closed.
+            Pooling = false,
+        }.ToString());
+        connection.Open();
+        return connection;
+    }
+
+    /// <summary>
+    /// flock(LOCK_EX | LOCK_NB) on the database file through .NET's FileShare.None (advisory: SQLite's own fcntl locks
+    /// are separate, and readers, which do not flock, are not kept out). Released when the process dies, so a killed
+    /// recorder leaves no stale lock.
+    /// </summary>
+    private static FileStream Lock(string path)
+    {
+        try
+        {
+            var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None };
+            if (!OperatingSystem.IsWindows())
+            {
+                // Recorded flows carry cookies, tokens and bodies: a new file is the user's alone (SQLite gives its
+                // -wal and -shm files the database file's mode).
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+
+            return new FileStream(path, options);
+        }
+        catch (IOException ex) when (ex is not FileNotFoundException and not DirectoryNotFoundException && File.Exists(path))
+        {
+            throw new FlowStoreException(path, FlowStoreProblem.Locked, "another process is recording into this file (two recorders into one file are refused)", ex);
+        }
+    }
+
+    /// <summary>The file's schema version (0 for an empty file), or why it is not usable. Reads only.</summary>
+    private static int Inspect(SqliteConnection connection, string path, bool readOnly)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA application_id; PRAGMA user_version; SELECT count(*) FROM sqlite_master;";
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        var applicationId = reader.GetInt32(0);
+        reader.NextResult();
+        reader.Read();
+        var version = reader.GetInt32(0);
+        reader.NextResult();
+        reader.Read();
+        var objects = reader.GetInt64(0);
+        if (applicationId == FlowStoreSchema.ApplicationId)
+        {
+            if (version > FlowStoreSchema.CurrentVersion)
+            {
+                throw new FlowStoreException(path, FlowStoreProblem.NewerSchema, $"written by a newer Interpose (flow store schema {version}; this version reads up to {FlowStoreSchema.CurrentVersion})");
+            }
+
+            if (version < 1)
+            {
+                throw new FlowStoreException(path, FlowStoreProblem.Corrupt, "an Interpose flow store without a schema version (damaged)");
+            }
+
+            return version;
+        }
+
+        if (applicationId == 0 && objects == 0 && !readOnly)
+        {
+            // An empty file (or a new one): ours to initialise.
+            return 0;
+        }
+
+        throw new FlowStoreException(path, FlowStoreProblem.NotAFlowStore, applicationId == 0 && objects == 0
+            ? "not an Interpose flow store (an empty file)"
+            : "not an Interpose flow store (a SQLite database of something else)");
+    }
+
+    private static IOException Translate(string path, SqliteException ex) => ex.SqliteErrorCode switch
+    {
+        // https://www.sqlite.org/rescode.html
+        26 => new FlowStoreException(path, FlowStoreProblem.NotAFlowStore, "not an Interpose flow store (not a SQLite database)", ex),
+        11 => new FlowStoreException(path, FlowStoreProblem.Corrupt, "the flow store is corrupt: " + ex.Message, ex),
+        13 => new IOException($"{path}: the disk or the file's size limit is full: {ex.Message}", ex),
+        _ => new IOException($"{path}: {ex.Message}", ex),
+    };
+
+    private static void Execute(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private static bool ReadsBodies(FilterNode node) => node switch
+    {
+        FilterPattern p => p.Operator is FilterOperator.Body or FilterOperator.RequestBody or FilterOperator.ResponseBody,
+        FilterNot not => ReadsBodies(not.Operand),
+        FilterJunction junction => junction.Operands.Any(ReadsBodies),
+        _ => false,
+    };
+
+    /// <summary>Whether <paramref name="node"/> reads only what the <c>flows</c> columns hold, so it can be evaluated
+    /// on a <see cref="ColumnFlow"/> without reading the flow's JSON.</summary>
+    private static bool ReadsColumnsOnly(FilterNode node) => node switch
+    {
+        FilterPattern p => p.Operator is FilterOperator.Method or FilterOperator.Url,
+        FilterStatusCode => true,
+        FilterFlag f => f.Operator is FilterOperator.All or FilterOperator.Error or FilterOperator.Http or FilterOperator.Tcp
+            or FilterOperator.Udp or FilterOperator.Dns or FilterOperator.Request or FilterOperator.Response,
+        FilterNot not => ReadsColumnsOnly(not.Operand),
+        FilterJunction junction => junction.Operands.All(ReadsColumnsOnly),
+        _ => false,
+    };
+
+    /// <summary>The rows a filter selects, on a read connection of their own: the pushed-down WHERE, then the residual.</summary>
+    /// <remarks>
+    /// Three ways to read, cheapest first: the seq alone (an exact WHERE, when only ids or a count are wanted); the
+    /// columns (a residual that reads only them, such as a <c>~u</c> regex: evaluated without parsing JSON, which is
+    /// then read only for the rows that match); the JSON of every row the WHERE returns.
+    /// </remarks>
+    private sealed class Rows : IDisposable
+    {
+        private readonly SqliteFlowStore _store;
+        private readonly SqliteConnection _connection;
+        private readonly SqliteCommand _command;
+        private readonly SqliteDataReader _reader;
+        private readonly FilterNode? _residual;
+        private readonly bool _exact;
+        private readonly bool _onColumns;
+        private readonly bool _seqOnly;
+        private readonly ColumnFlow _columns = new();
+        private SqliteCommand? _json;
+        private SqliteCommand? _bodies;
+
+        public Rows(SqliteFlowStore store, FlowFilter? filter, bool selectJson)
+        {
+            _store = store;
+            var plan = filter is null ? null : FilterSqlPushDown.Plan(filter.Root, Columns);
+            _residual = plan?.Residual;
+            _exact = plan is null || plan.IsExact;
+            _seqOnly = _exact && !selectJson;
+            _onColumns = _residual is not null && ReadsColumnsOnly(_residual);
+            ResidualReadsBodies = _residual is not null && ReadsBodies(_residual);
+            try
+            {
+                _connection = Connect(store._path, SqliteOpenMode.ReadOnly);
+                _command = _connection.CreateCommand();
+                var select = _seqOnly ? "SELECT f.seq FROM flows f"
+                    : _onColumns ? "SELECT f.seq, f.kind, f.method, f.url, f.status_code, f.error FROM flows f"
+                    : "SELECT f.seq, j.json FROM flows f JOIN flow_json j ON j.seq = f.seq";
+                _command.CommandText = select + (plan is null ? string.Empty : " WHERE (" + plan.WhereClause + ")") + " ORDER BY f.seq";
+                foreach (var parameter in plan?.Parameters ?? [])
+                {
+                    _command.Parameters.AddWithValue(parameter.Name, parameter.Value);
+                }
+
+                _reader = _command.ExecuteReader();
+            }
+            catch (SqliteException ex)
+            {
+                Dispose();
+                throw Translate(store._path, ex);
+            }
+        }
+
+        public bool ResidualReadsBodies { get; }
+
+        public Flow? Next(bool bodies, CancellationToken cancellationToken)
+        {
+            try
+            {
+                while (_reader.Read())
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var seq = _reader.GetInt64(0);
+                    if (_onColumns && !_residual!.Matches(_columns.Load(_reader)))
+                    {
+                        continue;
+                    }
+
+                    var flow = _onColumns ? Json(seq) : ReadFlow(_reader);
+                    if (bodies)
+                    {
+                        _bodies ??= BodiesCommand(_connection);
+                        flow = WithBodies(_bodies, seq, flow);
+                    }
+
+                    if (_onColumns || _residual is null || _residual.Matches(flow.AsFilterable()))
+                    {
+                        return flow;
+                    }
+                }
+
+                return null;
+            }
+            catch (SqliteException ex)
+            {
+                throw Translate(_store._path, ex);
+            }
+            catch (JsonException ex)
+            {
+                throw new FlowStoreException(_store._path, FlowStoreProblem.Corrupt, "a stored flow does not read back: " + ex.Message, ex);
+            }
+        }
+
+        public long? NextSeq(CancellationToken cancellationToken)
+        {
+            if (_seqOnly || _onColumns)
+            {
+                try
+                {
+                    while (_reader.Read())
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        if (_seqOnly || _residual!.Matches(_columns.Load(_reader)))
+                        {
+                            return _reader.GetInt64(0);
+                        }
+                    }
+
+                    return null;
+                }
+                catch (SqliteException ex)
+                {
+                    throw Translate(_store._path, ex);
+                }
+            }
+
+            return Next(ResidualReadsBodies, cancellationToken) is null ? null : _reader.GetInt64(0);
+        }
+
+        public long Count(CancellationToken cancellationToken)
+        {
+            long count = 0;
+            while (NextSeq(cancellationToken) is not null)
+            {
+                count++;
+            }
+
+            return count;
+        }
+
+        public void Dispose()
+        {
+            _json?.Dispose();
+            _bodies?.Dispose();
+            _reader?.Dispose();
+            _command?.Dispose();
+            _connection?.Dispose();
+        }
+
+        private Flow Json(long seq)
+        {
+            if (_json is null)
+            {
+                _json = _connection.CreateCommand();
+                _json.CommandText = "SELECT seq, json FROM flow_json WHERE seq = $seq";
+                _json.Parameters.Add("$seq", SqliteType.Integer);
+            }
+
+            _json.Parameters[0].Value = seq;
+            using var reader = _json.ExecuteReader();
+            return reader.Read() ? ReadFlow(reader) : throw new FlowStoreException(_store._path, FlowStoreProblem.Corrupt, $"flow {seq} has no JSON row");
+        }
+    }
+}

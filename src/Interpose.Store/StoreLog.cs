@@ -1,0 +1,16 @@
+using Microsoft.Extensions.Logging;
+
+namespace Interpose.Store;
+
+/// <summary>The flow store's log messages (event ids 400-419; the proxy's are in ProxyLog).</summary>
+internal static partial class StoreLog
+{
+    [LoggerMessage(EventId = 400, Level = LogLevel.Debug, Message = "Flow store {Path}: committed {Count} flows ({Total} written by this process)")]
+    public static partial void Committed(ILogger logger, string path, int count, long total);
+
+    [LoggerMessage(EventId = 401, Level = LogLevel.Information, Message = "Flow store {Path}: migrated the schema from version {From} to {To}")]
+    public static partial void Migrated(ILogger logger, string path, int from, int to);
+
+    [LoggerMessage(EventId = 402, Level = LogLevel.Debug, Message = "Flow store {Path} opened {Mode} (schema version {Version})")]
+    public static partial void Opened(ILogger logger, string path, string mode, int version);
+}

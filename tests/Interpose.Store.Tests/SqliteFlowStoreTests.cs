@@ -1,0 +1,385 @@
+using System.IO.Compression;
+using System.Text;
+using Interpose.Core.Filters;
+using Interpose.Core.Flows;
+using Interpose.Core.Http;
+using Microsoft.Data.Sqlite;
+
+namespace Interpose.Store.Tests;
+
+/// <summary>The SQLite flow store: round trips, filters (push-down and residual agree with the in-memory filter),
+/// batching, schema versions and migration, files that are not ours, the recorder lock, a full file.</summary>
+public sealed class SqliteFlowStoreTests : IDisposable
+{
+    private static readonly DateTimeOffset Start = new(2026, 1, 2, 3, 4, 5, TimeSpan.Zero);
+    private readonly string _dir = Directory.CreateTempSubdirectory("interpose-store-").FullName;
+
+    private string File1 => Path.Combine(_dir, "flows.db");
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Fact]
+    public async Task A_flow_reads_back_with_its_bodies_by_id_and_without_them_from_a_query()
+    {
+        var flows = Sample();
+        await using (var store = SqliteFlowStore.Open(File1))
+        {
+            await store.AppendAsync(flows);
+        }
+
+        await using var reader = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true });
+        var post = (HttpFlow)(await reader.GetAsync(flows[1].Id))!;
+        var written = (HttpFlow)flows[1];
+        Assert.Equal("hello=world&x=1", Encoding.ASCII.GetString(post.Request.Body.Content.Span));
+        Assert.Equal(written.Request.Body.Sha256, post.Request.Body.Sha256);
+        Assert.Equal(written.Request.Headers, post.Request.Headers);
+        Assert.Equal(written.Response!.Body.Content.ToArray(), post.Response!.Body.Content.ToArray());
+        Assert.Null(await reader.GetAsync(Guid.NewGuid()));
+
+        var listed = await ToListAsync(reader.QueryAsync());
+        Assert.Equal(flows.Select(f => f.Id), listed.Select(f => f.Id));
+        var listedPost = (HttpFlow)listed[1];
+        Assert.True(listedPost.Request.Body.Content.IsEmpty);
+        Assert.Equal(15, listedPost.Request.Body.Length);
+        Assert.IsType<TunnelFlow>(listed[^1]);
+        Assert.Equal(flows.Count, await reader.CountAsync());
+    }
+
+    [Theory]
+    [InlineData("~c 404")]
+    [InlineData("!~c 200")]
+    [InlineData("~m POST")]
+    [InlineData("~d example.com & ~s")]
+    [InlineData("~u /api/ | ~c 500")]
+    [InlineData("~q")]
+    [InlineData("~b world")]
+    [InlineData("~bs \"not found\"")]
+    [InlineData("~h content-encoding")]
+    [InlineData("~u \"^https://[a-z]+\\.test/\"")]
+    [InlineData("~e")]
+    [InlineData("~all")]
+    [InlineData("~m \"^(GET|DELETE)$\" & !~e")]
+    [InlineData("!(~u \"/[a-z]+$\" | ~tcp)")]
+    [InlineData("~s & !~http")]
+    public async Task A_query_returns_exactly_what_the_filter_matches_in_memory(string expression)
+    {
+        var flows = Sample();
+        await using var store = SqliteFlowStore.Open(File1);
+        await store.AppendAsync(flows);
+        var filter = FlowFilter.Parse(expression);
+
+        var expected = flows.Where(f => filter.Matches(f.AsFilterable())).Select(f => f.Id).ToList();
+        var got = (await ToListAsync(store.QueryAsync(new FlowQuery { Filter = filter }))).Select(f => f.Id).ToList();
+
+        Assert.Equal(expected, got);
+        Assert.Equal(expected.Count, await store.CountAsync(filter));
+        Assert.NotEmpty(expected.Count == flows.Count ? expected : flows.Select(f => f.Id).Except(expected));
+    }
+
+    [Fact]
+    public async Task Limit_and_delete_by_filter_and_clear()
+    {
+        await using var store = SqliteFlowStore.Open(File1);
+        await store.AppendAsync(Sample());
+
+        var two = await ToListAsync(store.QueryAsync(new FlowQuery { Limit = 2 }));
+        Assert.Equal(2, two.Count);
+        Assert.Equal(1, await store.DeleteAsync(FlowFilter.Parse("~c 404")));
+        Assert.Equal(1, await store.DeleteAsync(FlowFilter.Parse("~u \"/b[aeiou]+m$\"")));
+        Assert.Equal(0, await store.CountAsync(FlowFilter.Parse("~c 404")));
+        Assert.Equal(Sample().Count - 2, await store.CountAsync());
+        Assert.Equal(Sample().Count - 2, await store.DeleteAsync());
+        Assert.Equal(0, await store.CountAsync());
+    }
+
+    [Fact]
+    public async Task As_a_sink_flows_are_committed_per_batch_or_on_flush_and_a_reader_sees_only_committed_batches()
+    {
+        var flows = Sample();
+        await using var store = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { BatchSize = 2 });
+        await using var reader = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true });
+
+        await store.WriteAsync(flows[0], CancellationToken.None);
+        Assert.Equal(0, await reader.CountAsync());
+        await store.WriteAsync(flows[1], CancellationToken.None);
+        Assert.Equal(2, await reader.CountAsync());
+        await store.WriteAsync(flows[2], CancellationToken.None);
+        Assert.Equal(2, await reader.CountAsync());
+        await store.FlushAsync(CancellationToken.None);
+        Assert.Equal(3, await reader.CountAsync());
+        Assert.Equal(3, store.Written);
+    }
+
+    [Fact]
+    public async Task Appending_a_flow_with_an_id_already_stored_replaces_it()
+    {
+        var flow = (HttpFlow)Sample()[0];
+        await using var store = SqliteFlowStore.Open(File1);
+        await store.AppendAsync([flow]);
+        await store.AppendAsync([flow with { Comment = "second", Response = flow.Response! with { StatusCode = 503 } }]);
+
+        var back = Assert.Single(await ToListAsync(store.QueryAsync()));
+        Assert.Equal("second", back.Comment);
+        Assert.Equal(1, await store.CountAsync(FlowFilter.Parse("~c 503")));
+        Assert.Equal(0, await store.CountAsync(FlowFilter.Parse("~c 200")));
+    }
+
+    [Fact]
+    public async Task A_second_recorder_on_the_same_file_is_refused_while_readers_are_not()
+    {
+        await using var first = SqliteFlowStore.Open(File1);
+        await first.AppendAsync(Sample());
+
+        var refused = Assert.Throws<FlowStoreException>(() => SqliteFlowStore.Open(File1));
+        await using var reader = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true });
+
+        Assert.Equal(FlowStoreProblem.Locked, refused.Problem);
+        Assert.Equal(Sample().Count, await reader.CountAsync());
+        await first.DisposeAsync();
+        await using var second = SqliteFlowStore.Open(File1);
+        Assert.Equal(Sample().Count, await second.CountAsync());
+    }
+
+    [Fact]
+    public async Task A_text_file_is_not_a_flow_store_for_reading_or_writing_and_stays_as_it_was()
+    {
+        var bytes = Encoding.UTF8.GetBytes(new string('x', 5000));
+        await File.WriteAllBytesAsync(File1, bytes);
+
+        var reading = Assert.Throws<FlowStoreException>(() => SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true }));
+        var writing = Assert.Throws<FlowStoreException>(() => SqliteFlowStore.Open(File1));
+
+        Assert.Equal(FlowStoreProblem.NotAFlowStore, reading.Problem);
+        Assert.Equal(FlowStoreProblem.NotAFlowStore, writing.Problem);
+        Assert.Equal(bytes, await File.ReadAllBytesAsync(File1));
+        Assert.DoesNotContain('\n', reading.Message);
+    }
+
+    [Fact]
+    public async Task Another_applications_SQLite_database_is_refused_and_not_changed()
+    {
+        using (var other = new SqliteConnection($"Data Source={File1};Pooling=False"))
+        {
+            other.Open();
+            using var create = other.CreateCommand();
+            create.CommandText = "CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('mine');";
+            create.ExecuteNonQuery();
+        }
+
+        var before = await File.ReadAllBytesAsync(File1);
+        var writing = Assert.Throws<FlowStoreException>(() => SqliteFlowStore.Open(File1));
+        var reading = Assert.Throws<FlowStoreException>(() => SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true }));
+
+        Assert.Equal(FlowStoreProblem.NotAFlowStore, writing.Problem);
+        Assert.Equal(FlowStoreProblem.NotAFlowStore, reading.Problem);
+        Assert.Equal(before, await File.ReadAllBytesAsync(File1));
+    }
+
+    [Fact]
+    public async Task A_file_from_a_newer_schema_is_refused_and_not_changed()
+    {
+        await using (var store = SqliteFlowStore.Open(File1))
+        {
+            await store.AppendAsync(Sample());
+        }
+
+        SetUserVersion(File1, SqliteFlowStore.CurrentSchemaVersion + 1);
+        var before = await File.ReadAllBytesAsync(File1);
+
+        var writing = Assert.Throws<FlowStoreException>(() => SqliteFlowStore.Open(File1));
+        var reading = Assert.Throws<FlowStoreException>(() => SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true }));
+
+        Assert.Equal(FlowStoreProblem.NewerSchema, writing.Problem);
+        Assert.Equal(FlowStoreProblem.NewerSchema, reading.Problem);
+        Assert.Contains("newer", reading.Message, StringComparison.Ordinal);
+        Assert.Equal(before, await File.ReadAllBytesAsync(File1));
+    }
+
+    [Fact]
+    public async Task A_corrupt_store_fails_with_a_clear_error_not_a_crash_or_an_empty_list()
+    {
+        await using (var store = SqliteFlowStore.Open(File1))
+        {
+            var many = Enumerable.Range(0, 300).Select(i => (HttpFlow)Sample()[0] with { Id = Guid.NewGuid() }).ToList();
+            await store.AppendAsync(many);
+        }
+
+        // Every page but the first (the header with the schema) overwritten.
+        var bytes = await File.ReadAllBytesAsync(File1);
+        Assert.True(bytes.Length > 8192);
+        Array.Fill(bytes, (byte)0xA5, 4096, bytes.Length - 4096);
+        await File.WriteAllBytesAsync(File1, bytes);
+
+        var problem = await Assert.ThrowsAsync<FlowStoreException>(async () =>
+        {
+            await using var reader = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true });
+            await ToListAsync(reader.QueryAsync());
+        });
+
+        Assert.Equal(FlowStoreProblem.Corrupt, problem.Problem);
+        Assert.Equal(bytes, await File.ReadAllBytesAsync(File1));
+    }
+
+    [Fact]
+    public async Task A_version_1_file_is_read_as_it_is_and_migrated_when_opened_for_writing()
+    {
+        using (var connection = new SqliteConnection($"Data Source={File1};Pooling=False"))
+        {
+            connection.Open();
+            FlowStoreSchema.Migrate(connection, 0, 1);
+        }
+
+        await using (var reader = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true }))
+        {
+            Assert.Equal(1, reader.SchemaVersion);
+            Assert.Equal(0, await reader.CountAsync(FlowFilter.Parse("~c 200")));
+        }
+
+        Assert.Equal(1, UserVersion(File1));
+        await using var writer = SqliteFlowStore.Open(File1);
+        Assert.Equal(SqliteFlowStore.CurrentSchemaVersion, writer.SchemaVersion);
+        Assert.Equal(SqliteFlowStore.CurrentSchemaVersion, UserVersion(File1));
+        await writer.AppendAsync(Sample());
+        Assert.Equal(1, await writer.CountAsync(FlowFilter.Parse("~c 404")));
+    }
+
+    [Fact]
+    public async Task A_full_file_fails_the_batch_with_an_IOException_and_what_was_committed_stays_readable()
+    {
+        await using var store = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { MaxFileBytes = 256 * 1024 });
+        await store.AppendAsync(Sample());
+        var big = (HttpFlow)Sample()[0];
+        var huge = Enumerable.Range(0, 4).Select(_ => big with
+        {
+            Id = Guid.NewGuid(),
+            Response = big.Response! with { Body = FlowBody.FromBytes(new byte[100_000]) },
+        }).ToList();
+
+        var full = await Assert.ThrowsAsync<IOException>(async () => await store.AppendAsync(huge));
+
+        Assert.Contains("full", full.Message, StringComparison.Ordinal);
+        await using var reader = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true });
+        Assert.Equal(Sample().Count, await reader.CountAsync());
+    }
+
+    [Fact]
+    public async Task A_new_store_and_its_WAL_are_readable_by_the_user_alone()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        await using var store = SqliteFlowStore.Open(File1);
+        await store.AppendAsync(Sample());
+
+        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        Assert.Equal(Private, File.GetUnixFileMode(File1));
+        Assert.Equal(Private, File.GetUnixFileMode(File1 + "-wal"));
+    }
+
+    [Fact]
+    public async Task Opening_a_missing_file_read_only_says_so_and_creates_nothing()
+    {
+        var missing = Path.Combine(_dir, "missing.db");
+        var problem = Assert.Throws<FlowStoreException>(() => SqliteFlowStore.Open(missing, new SqliteFlowStoreOptions { ReadOnly = true }));
+        Assert.Equal(FlowStoreProblem.NotFound, problem.Problem);
+        Assert.False(File.Exists(missing));
+        await Task.CompletedTask;
+    }
+
+    internal static List<Flow> Sample()
+    {
+        var gz = new MemoryStream();
+        using (var gzip = new GZipStream(gz, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            gzip.Write("{\"hello\":\"world\"}"u8);
+        }
+
+        return
+        [
+            Http("GET", "https", "api.example.com", "/api/items", Response(200, gz.ToArray(), "Content-Encoding: gzip", "Content-Type: application/json")),
+            Http("POST", "http", "forms.test", "/submit", Response(201, "created"u8.ToArray()), "hello=world&x=1"u8.ToArray()),
+            Http("GET", "http", "forms.test", "/missing", Response(404, "not found"u8.ToArray())),
+            Http("GET", "https", "example.com", "/boom", Response(500, []), Start.AddSeconds(3)),
+            Http("DELETE", "http", "down.test", "/x", null) with { Error = new FlowError("connect", "connection refused", true) },
+            new TunnelFlow { Id = Guid.CreateVersion7(Start.AddSeconds(9)), StartedAt = Start.AddSeconds(9), Kind = TunnelKind.TlsPassthrough, Host = "pass.test", Port = 443, BytesFromClient = 10, BytesFromServer = 20 },
+        ];
+    }
+
+    private static HttpFlow Http(string method, string scheme, string host, string path, FlowResponse? response, byte[]? body = null) =>
+        Http(method, scheme, host, path, response, Start, body);
+
+    private static HttpFlow Http(string method, string scheme, string host, string path, FlowResponse? response, DateTimeOffset at, byte[]? body = null) => new()
+    {
+        Id = Guid.NewGuid(),
+        StartedAt = at,
+        ClientHttpVersion = "HTTP/1.1",
+        Client = new FlowEndpoint("127.0.0.1", 50000),
+        Request = new FlowRequest
+        {
+            Method = method,
+            Scheme = scheme,
+            Host = host,
+            Port = scheme == "https" ? 443 : 80,
+            Path = path,
+            HttpVersion = "HTTP/1.1",
+            Headers = Headers("Host: " + host, "User-Agent: test"),
+            Body = FlowBody.FromBytes(body ?? []),
+        },
+        Response = response,
+    };
+
+    private static FlowResponse Response(int status, byte[] body, params string[] headers) => new()
+    {
+        StatusCode = status,
+        HttpVersion = "HTTP/1.1",
+        Headers = Headers(headers),
+        Body = FlowBody.FromBytes(body),
+    };
+
+    private static HttpHeaders Headers(params string[] lines)
+    {
+        var headers = new HttpHeaders();
+        foreach (var line in lines)
+        {
+            var colon = line.IndexOf(':', StringComparison.Ordinal);
+            headers.Add(line[..colon], line[(colon + 1)..].Trim());
+        }
+
+        return headers;
+    }
+
+    private static async Task<List<Flow>> ToListAsync(IAsyncEnumerable<Flow> flows)
+    {
+        var list = new List<Flow>();
+        await foreach (var flow in flows)
+        {
+            list.Add(flow);
+        }
+
+        return list;
+    }
+
+    private static void SetUserVersion(string path, int version)
+    {
+        using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"PRAGMA user_version = {version}";
+        command.ExecuteNonQuery();
+    }
+
+    private static long UserVersion(string path)
+    {
+        using var connection = new SqliteConnection($"Data Source={path};Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA user_version";
+        return (long)command.ExecuteScalar()!;
+    }
+}
