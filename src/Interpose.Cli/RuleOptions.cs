@@ -55,10 +55,16 @@ internal static class RuleOptions
         HelpName = "REGEX",
     };
 
+    public static Option<string?> StickyCookie { get; } = new("--stickycookie")
+    {
+        Description = "Keep cookies set by responses and send them on later requests matching this filter",
+        HelpName = "FILTER",
+    };
+
     /// <summary>Adds the flags to <paramref name="command"/>.</summary>
     public static void AddTo(Command command)
     {
-        foreach (var option in new Option[] { MapLocal, MapRemote, ModifyHeaders, ModifyBody, BlockList, AntiCache, AntiComp, AllowHosts })
+        foreach (var option in new Option[] { MapLocal, MapRemote, ModifyHeaders, ModifyBody, BlockList, AntiCache, AntiComp, StickyCookie, AllowHosts })
         {
             command.Options.Add(option);
         }
@@ -77,8 +83,9 @@ internal static class RuleOptions
             BlockList = Parse(result, BlockList, BlockListRule.Parse),
             AntiCache = result.GetValue(AntiCache),
             AntiComp = result.GetValue(AntiComp),
+            StickyCookie = result.GetValue(StickyCookie) is { } filter ? ParseFilter(filter) : null,
         };
-        if (rules.AntiCache || rules.AntiComp || rules.MapLocal.Count + rules.MapRemote.Count + rules.ModifyHeaders.Count + rules.ModifyBody.Count + rules.BlockList.Count > 0)
+        if (rules.AntiCache || rules.AntiComp || rules.StickyCookie is not null || rules.MapLocal.Count + rules.MapRemote.Count + rules.ModifyHeaders.Count + rules.ModifyBody.Count + rules.BlockList.Count > 0)
         {
             options.Addons.Add(rules);
         }
@@ -93,6 +100,18 @@ internal static class RuleOptions
             {
                 throw new CliUsageException($"{RunConfigFile.Describe(AllowHosts)}: '{pattern}' is not a valid regular expression: {ex.Message}");
             }
+        }
+    }
+
+    private static Core.Filters.FlowFilter ParseFilter(string text)
+    {
+        try
+        {
+            return Core.Filters.FlowFilter.Parse(text);
+        }
+        catch (Core.Filters.FilterSyntaxException ex)
+        {
+            throw new CliUsageException($"{RunConfigFile.Describe(StickyCookie)}: '{text}': invalid filter pattern: {ex.Message}");
         }
     }
 

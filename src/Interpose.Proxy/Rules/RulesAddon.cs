@@ -47,6 +47,30 @@ public sealed class RulesAddon : ProxyAddon
     /// <summary>--modify-headers: set or remove header fields.</summary>
     public IReadOnlyList<ModifyHeadersRule> ModifyHeaders { get; init; } = [];
 
+    /// <summary>
+    /// --stickycookie: when set, cookies from every response are kept (by domain, port and path, at most
+    /// <see cref="MaxStickyCookies"/>) and sent on each later request that matches this filter and the cookie's scope,
+    /// replacing the request's <c>Cookie</c> field (mitmproxy's <c>stickycookie</c>).
+    /// </summary>
+    public FlowFilter? StickyCookie
+    {
+        get => _stickyCookie;
+        init
+        {
+            _stickyCookie = value;
+            _jar = value is null ? null : new StickyCookieJar(() => Time.GetUtcNow());
+        }
+    }
+
+    /// <summary>The clock for cookie expiry (<c>Expires</c>); the system clock unless a test injects one.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>The most cookies <see cref="StickyCookie"/> keeps: RFC 6265 §6.1's 3000.</summary>
+    public const int MaxStickyCookies = StickyCookieJar.MaxCookies;
+
+    private readonly FlowFilter? _stickyCookie;
+    private readonly StickyCookieJar? _jar;
+
     /// <inheritdoc/>
     public override string Name => "rules";
 
@@ -113,6 +137,13 @@ public sealed class RulesAddon : ProxyAddon
 
         await ModifyBodyAsync(exchange, exchange.Request, cancellationToken);
         await ModifyHeadersAsync(exchange, exchange.Request, cancellationToken);
+
+        // mitmproxy's stickycookie: after the other rules; its cookies replace the request's Cookie field.
+        if (_jar is not null && _stickyCookie!.Matches(exchange.AsFilterable()) && _jar.CookieFor(exchange.Request) is { } cookie)
+        {
+            exchange.Request.Headers.Set("Cookie", cookie);
+            Tag(exchange, "stickycookie", _stickyCookie.Expression);
+        }
     }
 
     /// <summary>Asks for the response body when a rule needs it whole.</summary>
@@ -149,6 +180,7 @@ public sealed class RulesAddon : ProxyAddon
 
         await ModifyBodyAsync(exchange, response, cancellationToken);
         await ModifyHeadersAsync(exchange, response, cancellationToken);
+        _jar?.Store(exchange.Request, response);
     }
 
     /// <summary>Adds <paramref name="spec"/> to the exchange's <c>rule:NAME</c> tag.</summary>

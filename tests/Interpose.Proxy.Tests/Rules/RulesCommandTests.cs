@@ -170,6 +170,26 @@ public sealed class RulesCommandTests(RulesCommandTests.Fixture fixture, ITestOu
         Assert.Contains("Accept-Encoding: identity\n", seen, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Stickycookie_sends_kept_cookies_on_matching_requests_until_they_expire(bool tls)
+    {
+        // curl keeps no cookies of its own here: what the origin sees came from the proxy's jar.
+        var before = await CurlAsync(tls, "/whoami");
+        await CurlAsync(tls, "/login");
+        var kept = await CurlAsync(tls, "/whoami", "-H", "Cookie: mine=1");
+        var notMatching = await CurlAsync(tls, "/headers");
+        await CurlAsync(tls, "/logout");
+        var after = await CurlAsync(tls, "/whoami");
+
+        Assert.Equal("cookie: ", Split(before.StandardOutput).Body);
+        Assert.Equal("cookie: session=abc", Split(kept.StandardOutput).Body); // replaces the request's own Cookie
+        Assert.DoesNotContain("session=abc", Split(notMatching.StandardOutput).Body, StringComparison.Ordinal); // the filter is ~u /whoami
+        Assert.Equal("cookie: ", Split(after.StandardOutput).Body);
+        await fixture.Proxy.WaitForLineAsync(l => l.Contains(Origin(tls).Url("/whoami").ToString(), StringComparison.Ordinal) && HasTag(l, "stickycookie"));
+    }
+
     /// <summary>Whether a flow log line lists <paramref name="rule"/> among the rules that acted (<c>-> ... [a,b]</c>).</summary>
     private static bool HasTag(string line, string rule) =>
         line.EndsWith(']') && line[(line.LastIndexOf('[') + 1)..^1].Split(',').Contains(rule);
@@ -247,7 +267,8 @@ public sealed class RulesCommandTests(RulesCommandTests.Fixture fixture, ITestOu
                 "--modify-body", "|~s ~u /gzip|plain text|rewritten text",
                 "--modify-body", "|~q ~u /echo|secret|[redacted]",
                 "--anticache",
-                "--anticomp");
+                "--anticomp",
+                "--stickycookie", "~u /whoami");
         }
 
         public async Task DisposeAsync()
@@ -263,6 +284,7 @@ public sealed class RulesCommandTests(RulesCommandTests.Fixture fixture, ITestOu
         private void Map(WebApplication app)
         {
             Origins.MapBasics(app);
+            MapCookies(app);
             app.MapGet("/headers-from-file", (HttpContext context) => string.Concat(context.Request.Headers.Select(h => h.Key + ": " + h.Value + "\n")));
             app.MapGet("/blocked", () =>
             {
@@ -286,6 +308,21 @@ public sealed class RulesCommandTests(RulesCommandTests.Fixture fixture, ITestOu
                 context.Response.Headers.ContentEncoding = "gzip";
                 await context.Response.Body.WriteAsync(buffer.ToArray());
             });
+        }
+
+        private static void MapCookies(WebApplication app)
+        {
+            app.MapGet("/login", (HttpContext context) =>
+            {
+                context.Response.Headers.SetCookie = "session=abc; Path=/";
+                return "logged in";
+            });
+            app.MapGet("/logout", (HttpContext context) =>
+            {
+                context.Response.Headers.SetCookie = "session=; Max-Age=0; Path=/";
+                return "logged out";
+            });
+            app.MapGet("/whoami", (HttpContext context) => "cookie: " + context.Request.Headers.Cookie.ToString());
         }
 
         private static void MapOther(WebApplication app)
