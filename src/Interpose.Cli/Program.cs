@@ -15,6 +15,18 @@ internal static class Program
         root.Subcommands.Add(FlowsCommands.Create());
 
         var parsed = root.Parse(args);
+        if (parsed.Errors.Count == 0)
+        {
+            try
+            {
+                // `run` takes what the command line leaves unset from config.json in the configuration directory.
+                parsed = RunConfigFile.Merge(root, parsed, args);
+            }
+            catch (CliUsageException ex)
+            {
+                return Task.FromResult(CliErrors.Report(ex.Message));
+            }
+        }
 
         // A usage error is one line on stderr and exit code 2, like every other user error. `run` handles Ctrl+C and
         // SIGTERM itself (graceful shutdown), so the parser must not install its own termination handling.

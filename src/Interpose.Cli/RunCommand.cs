@@ -66,6 +66,8 @@ internal static class RunCommand
 
         CaSourceOptions.AddTo(command);
         SaveOptions.AddTo(command);
+        RuleOptions.AddTo(command);
+        RunConfigFile.AddTo(command);
         command.SetAction(async (result, cancellationToken) =>
         {
             try
@@ -98,6 +100,7 @@ internal static class RunCommand
                 // The same cipher suites, from the OpenSSL configuration this process set at start (RuntimeTuning).
                 UseOpenSslCipherConfiguration = RuntimeTuning.OpenSslConfiguration is not null,
             };
+            RuleOptions.Apply(result, options);
             ApplyAccessOptions(options, result.GetValue(proxyAuth) ?? [], result.GetValue(proxyAuthFile), result.GetValue(allowClient) ?? [], result.GetValue(connectPorts) ?? []);
             if (result.GetValue(minDataRate) is { } rateText)
             {
@@ -124,6 +127,12 @@ internal static class RunCommand
             if (result.GetValue(upstreamCa) is { } upstream)
             {
                 options.UpstreamTrustedRoots.AddRange(LoadPemBundle(upstream));
+            }
+
+            // The options are checked above; --options prints them instead of running.
+            if (result.GetValue(RunConfigFile.PrintOptions))
+            {
+                return RunConfigFile.Print(command, result);
             }
 
             var level = result.GetValue(quiet) ? LogLevel.Warning : result.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information;

@@ -74,6 +74,14 @@ public sealed class HttpExchange
         IsSynthetic = true;
     }
 
+    /// <summary>
+    /// The exchange as the filter language reads it (<see cref="Core.Filters.FlowFilter.Matches"/>), as it is now: a
+    /// request alone (<c>~q</c>) until there is a response. Bodies are those in hand (buffered or set by a hook), empty
+    /// while they stream. Take a new view after the exchange changed.
+    /// </summary>
+    /// <returns>The view.</returns>
+    public Core.Filters.IFilterableFlow AsFilterable() => new Rules.ExchangeFilterView(this);
+
     /// <summary>Ends the exchange: the client connection is closed without a response (as mitmproxy's kill).</summary>
     public void Kill() => IsKilled = true;
 }

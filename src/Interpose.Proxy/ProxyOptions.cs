@@ -48,6 +48,13 @@ public sealed class ProxyOptions
     public IList<Regex> IgnoreHosts { get; } = [];
 
     /// <summary>
+    /// When not empty, only hosts (regular expressions on host, or host:port; the SNI or the CONNECT host) matching one
+    /// of these are intercepted, and every other TLS tunnel is relayed untouched: mitmproxy's <c>allow_hosts</c>, the
+    /// inverse of <see cref="IgnoreHosts"/>. The two cannot be combined (<see cref="ProxyServer.StartAsync"/> refuses).
+    /// </summary>
+    public IList<Regex> AllowHosts { get; } = [];
+
+    /// <summary>
     /// Turns off validation of origin certificates (mitmproxy's <c>ssl_insecure</c>). Dangerous: anyone on the path
     /// to the origin can then read and change the traffic. Logged loudly at start.
     /// </summary>

@@ -132,9 +132,11 @@ internal static partial class FlowLog
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "{Client} {Method} {Url} -> error ({Phase}): {Reason} [{Protocols}]")]
     public static partial void Failed(ILogger logger, string client, string method, string url, ExchangePhase phase, string reason, string protocols);
 
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "{Client} {Method} {Url} -> {Status} {Size} {DurationMs:0.0}ms [{Protocols}] [{Rules}]")]
+    public static partial void ExchangeByRules(ILogger logger, string client, string method, string url, int status, string size, double durationMs, string protocols, string rules);
 
-    /// <summary>The exchange's line, as mitmdump prints it, ending with each side's protocol (<c>[h2 -> h1]</c>); nothing
-    /// is built when the flow log is off.</summary>
+    /// <summary>The exchange's line, as mitmdump prints it, ending with each side's protocol (<c>[h2 -> h1]</c>) and the
+    /// rules that acted, if any; nothing is built when the flow log is off.</summary>
     public static void Log(ILogger logger, HttpExchange exchange, long responseBytes)
     {
         if (!logger.IsEnabled(LogLevel.Information))
@@ -150,9 +152,14 @@ internal static partial class FlowLog
         {
             Failed(logger, exchange.Client.ToString(), request.Method, url, error.Phase, error.Message, Protocols(exchange));
         }
-        else if (exchange.Response is { } response)
+        else if (exchange.Response is { } response && Rules.RulesAddon.Describe(exchange.Tags) is { } rules)
         {
-            Exchange(logger, exchange.Client.ToString(), request.Method, url, response.StatusCode, FormatSize(responseBytes), exchange.Timings.Total.TotalMilliseconds, Protocols(exchange));
+            // The rules that acted (their tags), so that the log shows why an answer differs from the origin's.
+            ExchangeByRules(logger, exchange.Client.ToString(), request.Method, url, response.StatusCode, FormatSize(responseBytes), exchange.Timings.Total.TotalMilliseconds, Protocols(exchange), rules);
+        }
+        else if (exchange.Response is { } response2)
+        {
+            Exchange(logger, exchange.Client.ToString(), request.Method, url, response2.StatusCode, FormatSize(responseBytes), exchange.Timings.Total.TotalMilliseconds, Protocols(exchange));
         }
 #pragma warning restore CA1873
     }

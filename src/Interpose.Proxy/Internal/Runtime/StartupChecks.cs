@@ -23,6 +23,12 @@ internal static class StartupChecks
             }
         }
 
+        // mitmproxy: "--ignore-hosts and --allow-hosts are mutually exclusive" (which would win is not obvious).
+        if (options.IgnoreHosts.Count > 0 && options.AllowHosts.Count > 0)
+        {
+            throw new InvalidOperationException("IgnoreHosts (--ignore-hosts) and AllowHosts (--allow-hosts) cannot be combined: use one");
+        }
+
         // An open proxy on a reachable address lets anyone relay through it, including into the proxy's own network
         // (SSRF against loopback and internal services): require credentials or an explicit opt-in.
         var exposed = options.ListenEndpoints.FirstOrDefault(e => !IPAddress.IsLoopback(e.Address));

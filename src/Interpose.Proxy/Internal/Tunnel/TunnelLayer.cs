@@ -5,6 +5,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using System.Text.RegularExpressions;
 using Interpose.Core;
 using Interpose.Core.Http;
 using Interpose.Core.Http2;
@@ -53,7 +54,7 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
         var host = target.Host!;
         var port = target.Port;
         _flow.Info.ConnectAuthority = head.Target;
-        if (_rt.Options.ConnectionStrategy == ConnectionStrategy.Eager && !IsIgnored(host, port))
+        if (_rt.Options.ConnectionStrategy == ConnectionStrategy.Eager && !IsIgnored(host, host, port))
         {
             // The client needs a moment after the 200 to set up its TLS and send the ClientHello; forging the leaf for
             // the CONNECT host (almost always the SNI) meanwhile takes the forge out of the handshake's time.
@@ -267,7 +268,7 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
         _flow.Info.OfferedAlpn = hello.ApplicationProtocols;
         var serverName = ServerName.WithoutPort(hello.ServerName);
         var certificateHost = serverName ?? host;
-        var decision = IsIgnored(certificateHost, port) || IsIgnored(host, port) ? TlsDecision.Passthrough : TlsDecision.Intercept;
+        var decision = IsIgnored(certificateHost, host, port) ? TlsDecision.Passthrough : TlsDecision.Intercept;
         var context = new TlsClientHelloContext(_flow.Info, hello, certificateHost, port, decision);
         try
         {
@@ -343,24 +344,36 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
         await ServeAsync(tunnel);
     }
 
-    private bool IsIgnored(string host, int port)
+    /// <summary>
+    /// Whether the tunnel is relayed untouched: a name (the SNI, or the CONNECT host) matches an ignore_hosts pattern,
+    /// or allow_hosts is set and neither name matches one of its patterns (mitmproxy's next_layer rule).
+    /// </summary>
+    private bool IsIgnored(string serverName, string host, int port)
     {
-        var patterns = _rt.Options.IgnoreHosts;
-        if (patterns.Count == 0)
+        var ignore = _rt.Options.IgnoreHosts;
+        var allow = _rt.Options.AllowHosts;
+        if (ignore.Count == 0 && allow.Count == 0)
         {
             return false;
         }
 
-        var withPort = host + ":" + port.ToString(CultureInfo.InvariantCulture);
-        foreach (var pattern in patterns)
-        {
-            if (pattern.IsMatch(host) || pattern.IsMatch(withPort))
-            {
-                return true;
-            }
-        }
+        var portText = ":" + port.ToString(CultureInfo.InvariantCulture);
+        var matched = AnyMatch(ignore.Count > 0 ? ignore : allow, serverName, portText) || (host != serverName && AnyMatch(ignore.Count > 0 ? ignore : allow, host, portText));
+        return ignore.Count > 0 ? matched : !matched;
 
-        return false;
+        static bool AnyMatch(IList<Regex> patterns, string name, string portText)
+        {
+            var withPort = name + portText;
+            foreach (var pattern in patterns)
+            {
+                if (pattern.IsMatch(name) || pattern.IsMatch(withPort))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
     }
 
     /// <summary>A TCP connection to host:port for a byte relay; null when it failed (counted and logged).</summary>

@@ -1,0 +1,167 @@
+using System.Text.Json;
+using Interpose.Proxy.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Interpose.Proxy.Tests.Rules;
+
+/// <summary>
+/// The rule flags' errors at start, --allow-hosts, and config.json in the configuration directory (keys, precedence
+/// of flags, --options, errors naming the key), through the real <c>interpose run</c>.
+/// </summary>
+public sealed class RulesConfigTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("interpose-rulesconfig-").FullName;
+    private readonly List<InterposeProcess> _started = [];
+
+    private string Home => Path.Combine(_dir, "home");
+
+    public Task InitializeAsync()
+    {
+        Directory.CreateDirectory(Home);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var process in _started)
+        {
+            foreach (var line in process.StandardError.Concat(process.StandardOutput))
+            {
+                output.WriteLine(line);
+            }
+
+            await process.DisposeAsync();
+        }
+
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Theory]
+    [InlineData("--map-local", "|x|/nonexistent-of-interpose", "invalid file path: /nonexistent-of-interpose")]
+    [InlineData("--map-local", "|", "empty spec")]
+    [InlineData("--map-remote", "|a(|b", "invalid regular expression 'a('")]
+    [InlineData("--map-remote", "|a", "invalid number of parameters")]
+    [InlineData("--modify-headers", "|~q|bad name|x", "invalid header name 'bad name'")]
+    [InlineData("--modify-headers", "|~q|X-A|@/nonexistent-of-interpose", "invalid file path")]
+    [InlineData("--modify-body", "|~zz|a|b", "invalid filter pattern '~zz'")]
+    [InlineData("--block-list", "|~q|999", "invalid HTTP status code '999'")]
+    [InlineData("--block-list", "|~q", "invalid number of parameters")]
+    [InlineData("--allow-hosts", "(", "is not a valid regular expression")]
+    public async Task A_bad_rule_flag_exits_2_naming_the_flag_and_the_problem(string flag, string value, string problem)
+    {
+        var result = await RunAsync(Home, "run", "--listen", "127.0.0.1:0", flag, value);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith($"interpose: {flag}: ", result.StandardError, StringComparison.Ordinal);
+        Assert.Contains(problem, result.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Allow_hosts_and_ignore_hosts_together_exit_2()
+    {
+        var result = await RunAsync(Home, "run", "--listen", "127.0.0.1:0", "--allow-hosts", "a", "--ignore-hosts", "b");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("cannot be combined", result.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Allow_hosts_intercepts_only_the_hosts_it_names()
+    {
+        await using var origin = await Origins.StartTlsAsync();
+        var originRoot = Path.Combine(_dir, "origin-root.pem");
+        await File.WriteAllTextAsync(originRoot, TestPki.OriginRoot.ExportCertificatePem());
+        var elsewhere = Track(await InterposeProcess.StartAsync(Path.Combine(_dir, "a"), "--allow-hosts", @"^only\.example\.test$", "--upstream-ca", originRoot));
+        var here = Track(await InterposeProcess.StartAsync(Path.Combine(_dir, "b"), "--allow-hosts", "^localhost:", "--upstream-ca", originRoot));
+
+        // Not allowed: relayed untouched, so the client sees the origin's own certificate and not a forged one.
+        var passedThrough = await CurlAsync(elsewhere, originRoot, origin.Url("/hello"));
+        var forgedRefused = await CurlAsync(elsewhere, elsewhere.CaPemPath, origin.Url("/hello"));
+        var intercepted = await CurlAsync(here, here.CaPemPath, origin.Url("/hello"));
+
+        Assert.True(passedThrough.ExitCode == 0, passedThrough.StandardError);
+        Assert.Equal("hello from origin", passedThrough.StandardOutput);
+        Assert.Equal(60, forgedRefused.ExitCode); // curl: the certificate does not chain to the Interpose CA
+        Assert.True(intercepted.ExitCode == 0, intercepted.StandardError);
+        Assert.Equal("hello from origin", intercepted.StandardOutput);
+    }
+
+    [Fact]
+    public async Task Config_file_keys_apply_and_flags_win()
+    {
+        await using var origin = await Origins.StartPlainAsync();
+        await File.WriteAllTextAsync(Path.Combine(Home, "config.json"), """
+            // rules for this test
+            {
+              "modify-headers": ["|~q|X-From|config"],  /* replaced by the flag */
+              "via": true,
+              "block_list": "|~u /blocked|418",
+            }
+            """);
+        var proxy = Track(await InterposeProcess.StartAsync(Home, "--modify-headers", "|~q|X-From|flag"));
+
+        var headers = await CurlAsync(proxy, proxy.CaPemPath, origin.Url("/headers"));
+        var blocked = await ProcessResult.RunAsync("curl", ["--silent", "--include", "--proxy", proxy.Url.ToString(), "--noproxy", "", origin.Url("/blocked").ToString()]);
+
+        Assert.Contains("X-From: flag\n", headers.StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain("X-From: config", headers.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("Via: 1.1 interpose\n", headers.StandardOutput, StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 418 ", blocked.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Options_prints_the_effective_options_with_their_source()
+    {
+        await File.WriteAllTextAsync(Path.Combine(Home, "config.json"), """{ "via": true, "anticache": true, "modify-headers": ["|~q|X-From|config"] }""");
+
+        var result = await RunAsync(Home, "run", "--options", "--modify-headers", "|~q|X-From|flag", "--max-connections", "7");
+
+        Assert.True(result.ExitCode == 0, result.StandardError);
+        using var printed = JsonDocument.Parse(result.StandardOutput, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip });
+        var options = printed.RootElement;
+        Assert.True(options.GetProperty("via").GetBoolean());
+        Assert.True(options.GetProperty("anticache").GetBoolean());
+        Assert.Equal(["|~q|X-From|flag"], options.GetProperty("modify-headers").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(7, options.GetProperty("max-connections").GetInt32());
+        Assert.Equal(256, options.GetProperty("max-connections-per-client").GetInt32());
+        Assert.Contains("  \"via\": true,  // config.json", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("  \"modify-headers\": [\"|~q|X-From|flag\"],  // command line", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("  \"max-connections-per-client\": 256,  // default", result.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("""{ "no-such-flag": 1 }""", "unknown key 'no-such-flag'")]
+    [InlineData("""{ "via": "yes" }""", "key 'via': expected true or false")]
+    [InlineData("""{ "max-connections": "many" }""", "key 'max-connections': Cannot parse argument 'many'")]
+    [InlineData("""{ "log-format": ["text"] }""", "key 'log-format': expected a string or a number")]
+    [InlineData("""{ "map-remote": ["|a("] }""", "key 'map-remote': '|a(': invalid number of parameters")]
+    [InlineData("""{ "block-list": ["|~q|999"] }""", "key 'block-list': '|~q|999': invalid HTTP status code")]
+    [InlineData("""[1, 2]""", "expected a JSON object")]
+    [InlineData("""{ "via": true""", "not valid JSON")]
+    public async Task A_bad_config_file_exits_2_naming_the_key(string json, string problem)
+    {
+        var path = Path.Combine(Home, "config.json");
+        await File.WriteAllTextAsync(path, json);
+
+        var result = await RunAsync(Home, "run", "--listen", "127.0.0.1:0");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith("interpose: " + path + ": ", result.StandardError, StringComparison.Ordinal);
+        Assert.Contains(problem, result.StandardError, StringComparison.Ordinal);
+    }
+
+    private InterposeProcess Track(InterposeProcess process)
+    {
+        _started.Add(process);
+        return process;
+    }
+
+    /// <summary>Runs the command to its end (start-up errors exit at once).</summary>
+    private static Task<ProcessResult> RunAsync(string home, params string[] args) =>
+        InterposeProcess.NativeCliPath is { } native
+            ? ProcessResult.RunAsync(native, ["--home", home, .. args])
+            : ProcessResult.RunAsync("dotnet", [InterposeProcess.CliPath, "--home", home, .. args]);
+
+    private static Task<ProcessResult> CurlAsync(InterposeProcess proxy, string cacert, Uri url) =>
+        ProcessResult.RunAsync("curl", ["--silent", "--show-error", "--fail", "--proxy", proxy.Url.ToString(), "--noproxy", "", "--cacert", cacert, url.ToString()]);
+}
