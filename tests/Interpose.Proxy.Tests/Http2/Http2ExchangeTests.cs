@@ -171,9 +171,9 @@ public sealed class Http2ExchangeTests(ITestOutputHelper output)
 
         await proxy.Server.StopAsync();
         var flowLines = logs.Entries.Where(e => e.Category == "Interpose.Flow").Select(e => e.Message).ToList();
-        Assert.Contains(flowLines, l => l.Contains("/hello -> 200", StringComparison.Ordinal) && l.EndsWith("[h2 -> h1]", StringComparison.Ordinal));
+        Assert.Contains(flowLines, l => l.Contains("/hello -> 200", StringComparison.Ordinal) && l.EndsWith("[h2 -> h2]", StringComparison.Ordinal));
         Assert.Contains(flowLines, l => l.Contains("/hello -> 200", StringComparison.Ordinal) && l.EndsWith("[h1 -> h1]", StringComparison.Ordinal));
-        Assert.Equal(["h1 -> h1", "h2 -> h1"], protocols.Order(StringComparer.Ordinal));
+        Assert.Equal(["h1 -> h1", "h2 -> h2"], protocols.Order(StringComparer.Ordinal));
     }
 
     /// <summary>A port nothing listens on (bound, then released).</summary>

@@ -10,7 +10,7 @@ namespace Interpose.Proxy.Tests.Http2;
 /// <summary>
 /// Real HTTP/2 clients through the real command (<c>interpose run</c>, HTTP/2 on by default) to an HTTP/1.1 origin
 /// over TLS: curl <c>--http2</c>, nghttp (h2 over intercepted TLS and h2c prior knowledge in a tunnel) and headless
-/// Chromium. Each proves it spoke h2 to the proxy by the flow line the proxy prints (<c>[h2 -> h1]</c>).
+/// Chromium. Each proves it spoke h2 to the proxy by the flow line the proxy prints (<c>[h2 -> h2]</c> to a TLS Kestrel origin, which speaks h2 too).
 /// </summary>
 public sealed class Http2InteropTests : IDisposable
 {
@@ -28,7 +28,7 @@ public sealed class Http2InteropTests : IDisposable
 
         Assert.True(result.ExitCode == 0, result.StandardError);
         Assert.Equal("hello from origin 2", result.StandardOutput);
-        await proxy.WaitForLineAsync(l => l.Contains($"GET https://localhost:{origin.Port}/hello -> 200", StringComparison.Ordinal) && l.EndsWith("[h2 -> h1]", StringComparison.Ordinal));
+        await proxy.WaitForLineAsync(l => l.Contains($"GET https://localhost:{origin.Port}/hello -> 200", StringComparison.Ordinal) && l.EndsWith("[h2 -> h2]", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -62,7 +62,7 @@ public sealed class Http2InteropTests : IDisposable
 
         Assert.True(result.ExitCode == 0, result.StandardError + result.StandardOutput);
         Assert.Equal("hello from origin", result.StandardOutput);
-        await proxy.WaitForLineAsync(l => l.Contains($"GET {scheme}://localhost:{origin.Port}/hello -> 200", StringComparison.Ordinal) && l.EndsWith("[h2 -> h1]", StringComparison.Ordinal));
+        await proxy.WaitForLineAsync(l => l.Contains($"GET {scheme}://localhost:{origin.Port}/hello -> 200", StringComparison.Ordinal) && l.EndsWith(tls ? "[h2 -> h2]" : "[h2 -> h1]", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -98,7 +98,7 @@ public sealed class Http2InteropTests : IDisposable
         var proxyLines = string.Join('\n', proxy.StandardError.Concat(proxy.StandardOutput));
         Assert.True(result.ExitCode == 0, result.StandardError);
         Assert.True(result.StandardOutput.Contains("hello from origin", StringComparison.Ordinal), result.StandardError + "\n" + proxyLines);
-        await proxy.WaitForLineAsync(l => l.Contains($"GET https://localhost:{origin.Port}/hello -> 200", StringComparison.Ordinal) && l.EndsWith("[h2 -> h1]", StringComparison.Ordinal));
+        await proxy.WaitForLineAsync(l => l.Contains($"GET https://localhost:{origin.Port}/hello -> 200", StringComparison.Ordinal) && l.EndsWith("[h2 -> h2]", StringComparison.Ordinal));
         Assert.All(proxy.StandardOutput.Where(l => l.Contains(" -> ", StringComparison.Ordinal)), l => Assert.Contains("://localhost:", l, StringComparison.Ordinal));
     }
 
