@@ -28,6 +28,12 @@ internal static class Program
             }
         }
 
+        // Scripts are compiled at run time, which the natively compiled command cannot do: it becomes its JIT build.
+        if (parsed.Errors.Count == 0 && parsed.CommandResult.Command.Name == "run" && ScriptOptions.Requested(parsed) && JitRelaunch.Needed)
+        {
+            return Task.FromResult(JitRelaunch.Exec(args));
+        }
+
         // A usage error is one line on stderr and exit code 2, like every other user error. `run` handles Ctrl+C and
         // SIGTERM itself (graceful shutdown), so the parser must not install its own termination handling.
         return parsed.Errors.Count > 0

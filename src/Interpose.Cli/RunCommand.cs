@@ -67,6 +67,7 @@ internal static class RunCommand
         CaSourceOptions.AddTo(command);
         SaveOptions.AddTo(command);
         RuleOptions.AddTo(command);
+        ScriptOptions.AddTo(command);
         RunConfigFile.AddTo(command);
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -161,6 +162,9 @@ internal static class RunCommand
             var metricsEndPoint = result.GetValue(metrics) is { } metricsText ? ParseMetricsEndPoint(metricsText) : null;
             using var meterProvider = metricsEndPoint is null ? null : MetricsExporter.Start(metricsEndPoint);
 
+            // Scripts' addons run after every other addon (mitmproxy runs its rule addons before user scripts).
+            ProxyAddon[] beforeScripts = [.. options.Addons];
+            await using var scripts = ScriptOptions.Load(result, options, loggerFactory);
             await using var server = new ProxyServer(options, loggerFactory);
             try
             {
@@ -169,6 +173,11 @@ internal static class RunCommand
             catch (InvalidOperationException ex)
             {
                 throw new CliUsageException(ex.Message);
+            }
+
+            if (scripts is not null)
+            {
+                ScriptOptions.Watch(scripts, server, beforeScripts);
             }
 
             var ca = server.CertificateAuthority!;

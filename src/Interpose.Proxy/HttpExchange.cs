@@ -19,6 +19,9 @@ public sealed class HttpExchange
         StreamId = streamId;
     }
 
+    /// <summary>The addons this exchange runs, read once when it starts (the proxy's list may be replaced meanwhile).</summary>
+    internal Internal.AddonRunner Addons { get; set; } = Internal.AddonRunner.Empty;
+
     /// <summary>A number unique within this proxy instance.</summary>
     public long Id { get; }
 

@@ -96,6 +96,27 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <summary>The running server's instruments; null before start.</summary>
     internal ProxyMetrics? Metrics => _runtime?.Metrics;
 
+    /// <summary>
+    /// Replaces the addons of the running proxy (<see cref="ProxyOptions.Addons"/> at start) as one step: exchanges
+    /// that start afterwards run the new list, exchanges already running finish with the list they started with, and
+    /// no connection is dropped. Reloading scripts uses it.
+    /// </summary>
+    /// <param name="addons">The new list, in the order the hooks run; copied.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="addons"/> or one of its items is null.</exception>
+    /// <exception cref="InvalidOperationException">The server has not been started.</exception>
+    public void ReplaceAddons(IEnumerable<ProxyAddon> addons)
+    {
+        ArgumentNullException.ThrowIfNull(addons);
+        ProxyAddon[] list = [.. addons];
+        foreach (var addon in list)
+        {
+            ArgumentNullException.ThrowIfNull(addon, nameof(addons));
+        }
+
+        var runtime = _runtime ?? throw new InvalidOperationException("The proxy has not been started.");
+        runtime.ReplaceAddons(list);
+    }
+
     /// <summary>Loads or creates the CA, binds the listeners and starts accepting. Calling it again does nothing.</summary>
     /// <param name="cancellationToken">Cancels starting.</param>
     /// <returns>A task that completes once the proxy accepts connections and, with <see cref="ProxyOptions.WarmUp"/>, once

@@ -8,7 +8,13 @@ namespace Interpose.Proxy.Internal;
 /// </summary>
 internal sealed class AddonRunner(IReadOnlyList<ProxyAddon> addons)
 {
+    /// <summary>No addons.</summary>
+    public static AddonRunner Empty { get; } = new([]);
+
     public bool IsEmpty => addons.Count == 0;
+
+    /// <summary>The addons, in the order their hooks run.</summary>
+    public IReadOnlyList<ProxyAddon> List => addons;
 
     /// <summary>Runs a hook on every addon; stops at the first that fails.</summary>
     /// <exception cref="AddonException">An addon threw.</exception>

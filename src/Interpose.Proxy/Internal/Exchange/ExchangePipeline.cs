@@ -80,13 +80,16 @@ internal sealed class ExchangePipeline : IDisposable
 
         long responseBytes = 0;
         var ct = cancellationToken;
+
+        // 1. The addons are read once: a list replaced meanwhile (a reloaded script) applies from the next exchange.
+        exchange.Addons = _rt.Addons;
         try
         {
             // 2. Hooks see the head before any body byte is read.
             Phase = ExchangePhase.Addon;
-            if (!_rt.Addons.IsEmpty)
+            if (!exchange.Addons.IsEmpty)
             {
-                await _rt.Addons.RunAsync("RequestHeadersAsync", exchange, static (a, e, c) => a.RequestHeadersAsync(e, c), ct);
+                await exchange.Addons.RunAsync("RequestHeadersAsync", exchange, static (a, e, c) => a.RequestHeadersAsync(e, c), ct);
             }
 
             // 3. The whole body, if a hook asked for it.
@@ -111,9 +114,9 @@ internal sealed class ExchangePipeline : IDisposable
 
             // 4. The request hook: last chance to change, answer or kill before the origin is contacted.
             Phase = ExchangePhase.Addon;
-            if (!_rt.Addons.IsEmpty && !exchange.IsKilled && !exchange.IsSynthetic)
+            if (!exchange.Addons.IsEmpty && !exchange.IsKilled && !exchange.IsSynthetic)
             {
-                await _rt.Addons.RunAsync("RequestAsync", exchange, static (a, e, c) => a.RequestAsync(e, c), ct);
+                await exchange.Addons.RunAsync("RequestAsync", exchange, static (a, e, c) => a.RequestAsync(e, c), ct);
             }
 
             if (exchange.IsKilled)
@@ -128,9 +131,9 @@ internal sealed class ExchangePipeline : IDisposable
                     keepAlive &= await _client.DrainRequestBodyAsync(request.Framing, message, ct);
                 }
 
-                if (!_rt.Addons.IsEmpty)
+                if (!exchange.Addons.IsEmpty)
                 {
-                    await _rt.Addons.RunAsync("ResponseAsync", exchange, static (a, e, c) => a.ResponseAsync(e, c), ct);
+                    await exchange.Addons.RunAsync("ResponseAsync", exchange, static (a, e, c) => a.ResponseAsync(e, c), ct);
                 }
 
                 if (exchange.IsKilled)
@@ -159,7 +162,7 @@ internal sealed class ExchangePipeline : IDisposable
             _rt.Metrics.ExchangeDone(exchange, exchange.Timings.Total);
             _rt.Metrics.BytesUpstream(message.HasBody ? message.Body.Length : 0);
             _rt.Metrics.BytesDownstream(responseBytes);
-            await _rt.Addons.NotifyAsync("DoneAsync", exchange, static (a, e, c) => a.DoneAsync(e, c), _rt.Logger, CancellationToken.None);
+            await exchange.Addons.NotifyAsync("DoneAsync", exchange, static (a, e, c) => a.DoneAsync(e, c), _rt.Logger, CancellationToken.None);
             FlowLog.Log(_rt.FlowLogger, exchange, responseBytes);
         }
     }
@@ -173,7 +176,7 @@ internal sealed class ExchangePipeline : IDisposable
             // The client cancelled this exchange (an HTTP/2 stream reset): not an origin failure, nobody to answer.
             exchange.Error = new ExchangeError(Phase, "cancelled by the client", IsTransient: false, ex);
             ProxyLog.ExchangeCancelled(_rt.Logger, _client.Info, exchange.StreamId, request.Host, request.Port, Phase);
-            await _rt.Addons.NotifyAsync("ErrorAsync", exchange, static (a, e, c) => a.ErrorAsync(e, c), _rt.Logger, CancellationToken.None);
+            await exchange.Addons.NotifyAsync("ErrorAsync", exchange, static (a, e, c) => a.ErrorAsync(e, c), _rt.Logger, CancellationToken.None);
             return;
         }
 
@@ -191,7 +194,7 @@ internal sealed class ExchangePipeline : IDisposable
             ProxyLog.AddonFailed(_rt.Logger, addon.Addon, addon.Hook, exchange.Id, addon.InnerException!);
         }
 
-        await _rt.Addons.NotifyAsync("ErrorAsync", exchange, static (a, e, c) => a.ErrorAsync(e, c), _rt.Logger, ct);
+        await exchange.Addons.NotifyAsync("ErrorAsync", exchange, static (a, e, c) => a.ErrorAsync(e, c), _rt.Logger, ct);
         if (!_client.ResponseStarted && error.Phase != ExchangePhase.ClientResponse)
         {
             var status = ex is HttpProtocolException protocol && error.Phase == ExchangePhase.ClientRequest
@@ -526,9 +529,9 @@ internal sealed class ExchangePipeline : IDisposable
         }
 
         Phase = ExchangePhase.Addon;
-        if (!_rt.Addons.IsEmpty)
+        if (!exchange.Addons.IsEmpty)
         {
-            await _rt.Addons.RunAsync("ResponseHeadersAsync", exchange, static (a, e, c) => a.ResponseHeadersAsync(e, c), ct);
+            await exchange.Addons.RunAsync("ResponseHeadersAsync", exchange, static (a, e, c) => a.ResponseHeadersAsync(e, c), ct);
         }
 
         if (response.BufferBody && responseBodyPending && !exchange.IsKilled && !exchange.IsSynthetic)
@@ -542,9 +545,9 @@ internal sealed class ExchangePipeline : IDisposable
         }
 
         Phase = ExchangePhase.Addon;
-        if (!_rt.Addons.IsEmpty && !exchange.IsKilled)
+        if (!exchange.Addons.IsEmpty && !exchange.IsKilled)
         {
-            await _rt.Addons.RunAsync("ResponseAsync", exchange, static (a, e, c) => a.ResponseAsync(e, c), ct);
+            await exchange.Addons.RunAsync("ResponseAsync", exchange, static (a, e, c) => a.ResponseAsync(e, c), ct);
         }
 
         if (exchange.IsKilled)

@@ -11,6 +11,9 @@ internal sealed class ProxyRuntime
     private long _serverIds;
     private long _exchangeIds;
 
+    // Swapped whole (ProxyServer.ReplaceAddons) and read once per exchange: an exchange runs every hook on one list.
+    private AddonRunner _addons;
+
     // meterName: ProxyMetrics.MeterName, but for the start-up warm-up's runtime, whose traffic no exporter may see.
     public ProxyRuntime(ProxyOptions options, ILoggerFactory loggerFactory, LeafCertificateCache leaves, CancellationToken draining, CancellationToken aborted, string meterName = ProxyMetrics.MeterName)
     {
@@ -18,7 +21,7 @@ internal sealed class ProxyRuntime
         Time = options.TimeProvider;
         Logger = loggerFactory.CreateLogger("Interpose.Proxy");
         FlowLogger = loggerFactory.CreateLogger("Interpose.Flow");
-        Addons = new AddonRunner([.. options.Addons]);
+        _addons = new AddonRunner([.. options.Addons]);
         Leaves = leaves;
         Pool = new UpstreamPool(Time, options.Timeouts.UpstreamIdle, options.MaxIdleConnectionsPerOrigin, options.MaxIdleConnectionsTotal);
         Connector = new UpstreamConnector(this);
@@ -42,7 +45,8 @@ internal sealed class ProxyRuntime
 
     public ILogger FlowLogger { get; }
 
-    public AddonRunner Addons { get; }
+    /// <summary>The current addons: an immutable list, replaced whole by <see cref="ReplaceAddons"/>.</summary>
+    public AddonRunner Addons => Volatile.Read(ref _addons);
 
     public LeafCertificateCache Leaves { get; }
 
@@ -58,6 +62,9 @@ internal sealed class ProxyRuntime
 
     /// <summary>Cancelled when the shutdown deadline passes: everything still open is closed.</summary>
     public CancellationToken Aborted { get; }
+
+    /// <summary>Makes <paramref name="addons"/> the list new exchanges and connection events run; running ones keep theirs.</summary>
+    public void ReplaceAddons(ProxyAddon[] addons) => Volatile.Write(ref _addons, new AddonRunner(addons));
 
     public long NextClientId() => Interlocked.Increment(ref _clientIds);
 
