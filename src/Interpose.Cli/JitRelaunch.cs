@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Interpose.Cli;
@@ -14,7 +13,7 @@ internal static partial class JitRelaunch
     public const string DirectoryName = "jit";
 
     /// <summary>Whether this process cannot compile scripts itself (native AOT).</summary>
-    public static bool Needed => !RuntimeFeature.IsDynamicCodeSupported;
+    public static bool Needed => !ScriptOptions.IsSupported;
 
     /// <summary>Replaces this process with the JIT build; returns only when that failed, with the exit code to use.</summary>
     public static int Exec(IReadOnlyList<string> args)

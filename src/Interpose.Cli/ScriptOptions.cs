@@ -1,5 +1,5 @@
 using System.CommandLine;
-using System.Runtime.CompilerServices;
+using System.Diagnostics.CodeAnalysis;
 using Interpose.Proxy;
 using Interpose.Scripting;
 using Microsoft.Extensions.Logging;
@@ -13,6 +13,17 @@ namespace Interpose.Cli;
 /// </summary>
 internal static class ScriptOptions
 {
+    /// <summary>
+    /// The feature switch that is false in the natively compiled command (Interpose.Cli.csproj sets it for a
+    /// RID-specific publish), where the trimmer then removes the scripting code and Roslyn along with it.
+    /// RuntimeFeature.IsDynamicCodeSupported cannot tell: PublishAot gives the JIT build the same false value.
+    /// </summary>
+    public const string SupportSwitch = "Interpose.Cli.Scripts.IsSupported";
+
+    /// <summary>Whether this build can compile and load scripts: true under the JIT, false in the native binary.</summary>
+    [FeatureSwitchDefinition(SupportSwitch)]
+    public static bool IsSupported => !AppContext.TryGetSwitch(SupportSwitch, out var on) || on;
+
     public static Option<string[]> Scripts { get; } = new("--scripts", "-s")
     {
         Description = "Load a C# script (a .cs file defining ProxyAddon subclasses), reloaded when saved; repeatable",
@@ -34,14 +45,10 @@ internal static class ScriptOptions
             return null;
         }
 
-        // The native build relaunched itself as the JIT build before getting here (Program.Main); a JIT-less host
-        // that did not (an embedder's AOT app calling this) is told so instead of failing inside the compiler.
-        if (!RuntimeFeature.IsDynamicCodeSupported)
-        {
-            throw new CliUsageException("-s: C# scripts need the JIT build of interpose (this one is natively compiled)");
-        }
-
-        return LoadWithJit(paths, options, loggerFactory);
+        // The native build relaunched itself as the JIT build before getting here (Program.Main).
+        return IsSupported
+            ? LoadWithJit(paths, options, loggerFactory)
+            : throw new CliUsageException("-s: C# scripts need the JIT build of interpose (this one is natively compiled)");
     }
 
     private static ScriptHost LoadWithJit(string[] paths, ProxyOptions options, ILoggerFactory loggerFactory)
