@@ -61,10 +61,16 @@ internal static class RuleOptions
         HelpName = "FILTER",
     };
 
+    public static Option<string?> StickyAuth { get; } = new("--stickyauth")
+    {
+        Description = "Keep the Authorization header of requests per host and add it to later requests matching this filter that have none",
+        HelpName = "FILTER",
+    };
+
     /// <summary>Adds the flags to <paramref name="command"/>.</summary>
     public static void AddTo(Command command)
     {
-        foreach (var option in new Option[] { MapLocal, MapRemote, ModifyHeaders, ModifyBody, BlockList, AntiCache, AntiComp, StickyCookie, AllowHosts })
+        foreach (var option in new Option[] { MapLocal, MapRemote, ModifyHeaders, ModifyBody, BlockList, AntiCache, AntiComp, StickyCookie, StickyAuth, AllowHosts })
         {
             command.Options.Add(option);
         }
@@ -83,9 +89,10 @@ internal static class RuleOptions
             BlockList = Parse(result, BlockList, BlockListRule.Parse),
             AntiCache = result.GetValue(AntiCache),
             AntiComp = result.GetValue(AntiComp),
-            StickyCookie = result.GetValue(StickyCookie) is { } filter ? ParseFilter(filter) : null,
+            StickyCookie = result.GetValue(StickyCookie) is { } filter ? ParseFilter(StickyCookie, filter) : null,
+            StickyAuth = result.GetValue(StickyAuth) is { } authFilter ? ParseFilter(StickyAuth, authFilter) : null,
         };
-        if (rules.AntiCache || rules.AntiComp || rules.StickyCookie is not null || rules.MapLocal.Count + rules.MapRemote.Count + rules.ModifyHeaders.Count + rules.ModifyBody.Count + rules.BlockList.Count > 0)
+        if (rules.AntiCache || rules.AntiComp || rules.StickyCookie is not null || rules.StickyAuth is not null || rules.MapLocal.Count + rules.MapRemote.Count + rules.ModifyHeaders.Count + rules.ModifyBody.Count + rules.BlockList.Count > 0)
         {
             options.Addons.Add(rules);
         }
@@ -103,7 +110,7 @@ internal static class RuleOptions
         }
     }
 
-    private static Core.Filters.FlowFilter ParseFilter(string text)
+    private static Core.Filters.FlowFilter ParseFilter(Option option, string text)
     {
         try
         {
@@ -111,7 +118,7 @@ internal static class RuleOptions
         }
         catch (Core.Filters.FilterSyntaxException ex)
         {
-            throw new CliUsageException($"{RunConfigFile.Describe(StickyCookie)}: '{text}': invalid filter pattern: {ex.Message}");
+            throw new CliUsageException($"{RunConfigFile.Describe(option)}: '{text}': invalid filter pattern: {ex.Message}");
         }
     }
 

@@ -28,6 +28,16 @@ internal static class RunConfigFile
         Description = $"Print the effective options (flags, then {FileName} in the configuration directory, then defaults) as {FileName} and exit",
     };
 
+    /// <summary>
+    /// <c>--set KEY=VALUE</c> (mitmproxy's <c>--set option=value</c>): any key of the file on the command line, as if
+    /// its flag had been given (a switch takes true or false); repeatable, a repeatable key's values accumulate.
+    /// </summary>
+    public static Option<string[]> Set { get; } = new("--set")
+    {
+        Description = $"Set an option by its {FileName} key: KEY=VALUE (e.g. anticache=true, map_local='|x|./y'); repeatable",
+        HelpName = "KEY=VALUE",
+    };
+
     /// <summary>The keys the file set for this run (for <c>--options</c>), and its path; empty without a file.</summary>
     private static readonly HashSet<string> s_fromFile = [];
     private static string? s_path;
@@ -43,6 +53,13 @@ internal static class RunConfigFile
         if (parsed.CommandResult.Command is not { Name: "run" } run)
         {
             return parsed;
+        }
+
+        if (parsed.GetValue(Set) is { Length: > 0 } settings)
+        {
+            List<string> expanded = [.. args, .. SetTokens(root, run, settings)];
+            args = expanded;
+            parsed = root.Parse(expanded);
         }
 
         var path = Path.Combine(CliOptions.ResolveHome(parsed), FileName);
@@ -79,18 +96,57 @@ internal static class RunConfigFile
                 continue;
             }
 
-            // Each key on its own, so that a bad value is reported with its key rather than as a flag never typed.
-            var check = root.Parse(["run", .. tokens]);
-            if (check.Errors.Count > 0)
-            {
-                throw new CliUsageException($"{path}: key '{property.Name}': {check.Errors[0].Message}");
-            }
+            Check(root, tokens, $"{path}: key '{property.Name}'");
 
             s_fromFile.Add(option.Name);
             added.AddRange(tokens);
         }
 
         return added.Count == 0 ? parsed : root.Parse([.. args, .. added]);
+    }
+
+    /// <summary>The flags that <c>--set KEY=VALUE</c> pairs stand for, each checked as a key of the file is.</summary>
+    /// <exception cref="CliUsageException">A pair has no '=', an unknown key, or a value its flag does not accept.</exception>
+    private static List<string> SetTokens(RootCommand root, Command run, string[] settings)
+    {
+        var flags = Flags(run);
+        var tokens = new List<string>();
+        foreach (var setting in settings)
+        {
+            var equals = setting.IndexOf('=', StringComparison.Ordinal);
+            if (equals <= 0)
+            {
+                throw new CliUsageException($"--set: '{setting}': expected KEY=VALUE");
+            }
+
+            var key = setting[..equals];
+            var value = setting[(equals + 1)..];
+            if (!flags.TryGetValue(key.Replace('_', '-'), out var option))
+            {
+                throw new CliUsageException($"--set: unknown key '{key}' (the keys are interpose run's long flag names without '--', as in {FileName}; see interpose run --options)");
+            }
+
+            if (option.ValueType == typeof(bool) && value is not ("true" or "false"))
+            {
+                throw new CliUsageException($"--set: key '{key}': expected true or false, not '{value}'");
+            }
+
+            string[] pair = [option.Name, value];
+            Check(root, pair, $"--set: key '{key}'");
+            tokens.AddRange(pair);
+        }
+
+        return tokens;
+    }
+
+    /// <summary>Each key on its own, so that a bad value is reported with its key rather than as a flag never typed.</summary>
+    private static void Check(RootCommand root, IReadOnlyList<string> tokens, string where)
+    {
+        var check = root.Parse(["run", .. tokens]);
+        if (check.Errors.Count > 0)
+        {
+            throw new CliUsageException($"{where}: {check.Errors[0].Message}");
+        }
     }
 
     /// <summary>
@@ -132,7 +188,7 @@ internal static class RunConfigFile
         var flags = new Dictionary<string, Option>(StringComparer.Ordinal);
         foreach (var option in run.Options)
         {
-            if (option.Name.StartsWith("--", StringComparison.Ordinal) && option.Name != "--help" && option != PrintOptions && !option.Hidden)
+            if (option.Name.StartsWith("--", StringComparison.Ordinal) && option.Name != "--help" && option != PrintOptions && option != Set && !option.Hidden)
             {
                 flags[option.Name[2..]] = option;
             }
@@ -245,5 +301,9 @@ internal static class RunConfigFile
     }
 
     /// <summary>Adds <c>--options</c> to <paramref name="command"/>.</summary>
-    public static void AddTo(Command command) => command.Options.Add(PrintOptions);
+    public static void AddTo(Command command)
+    {
+        command.Options.Add(PrintOptions);
+        command.Options.Add(Set);
+    }
 }

@@ -62,6 +62,19 @@ public sealed class RulesAddon : ProxyAddon
         }
     }
 
+    /// <summary>
+    /// --stickyauth: when set, the <c>Authorization</c> field of every request is kept per host (the last one seen,
+    /// for at most <see cref="MaxStickyAuthHosts"/> hosts), and a later request that matches this filter and has no
+    /// <c>Authorization</c> of its own gets the one kept for its host (mitmproxy's <c>stickyauth</c>).
+    /// </summary>
+    public FlowFilter? StickyAuth { get; init; }
+
+    /// <summary>The most hosts <see cref="StickyAuth"/> keeps a credential for: as many as the cookie jar keeps cookies.</summary>
+    public const int MaxStickyAuthHosts = StickyCookieJar.MaxCookies;
+
+    // Host (case-insensitive, RFC 9110 §4.2.3) -> the last Authorization value a request to it carried.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _stickyAuth = new(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>The clock for cookie expiry (<c>Expires</c>); the system clock unless a test injects one.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
@@ -138,6 +151,8 @@ public sealed class RulesAddon : ProxyAddon
         await ModifyBodyAsync(exchange, exchange.Request, cancellationToken);
         await ModifyHeadersAsync(exchange, exchange.Request, cancellationToken);
 
+        StickAuthorization(exchange);
+
         // mitmproxy's stickycookie: after the other rules; its cookies replace the request's Cookie field.
         if (_jar is not null && _stickyCookie!.Matches(exchange.AsFilterable()) && _jar.CookieFor(exchange.Request) is { } cookie)
         {
@@ -183,6 +198,29 @@ public sealed class RulesAddon : ProxyAddon
         _jar?.Store(exchange.Request, response);
     }
 
+    /// <summary>mitmproxy's stickyauth (addons/stickyauth.py): remember every request's credential, lend it to matching ones without.</summary>
+    private void StickAuthorization(HttpExchange exchange)
+    {
+        if (StickyAuth is not { } filter)
+        {
+            return;
+        }
+
+        var request = exchange.Request;
+        if (request.Headers.Get("Authorization") is { } authorization)
+        {
+            if (_stickyAuth.Count < MaxStickyAuthHosts || _stickyAuth.ContainsKey(request.Host))
+            {
+                _stickyAuth[request.Host] = authorization;
+            }
+        }
+        else if (filter.Matches(exchange.AsFilterable()) && _stickyAuth.TryGetValue(request.Host, out var kept))
+        {
+            request.Headers.Set("Authorization", kept);
+            Tag(exchange, "stickyauth", filter.Expression);
+        }
+    }
+
     /// <summary>Adds <paramref name="spec"/> to the exchange's <c>rule:NAME</c> tag.</summary>
     private static void Tag(HttpExchange exchange, string rule, string spec)
     {
@@ -213,7 +251,7 @@ public sealed class RulesAddon : ProxyAddon
 
         if (exchange.Response is null)
         {
-            foreach (var filter in BlockList.Select(r => r.Filter).Concat(MapRemote.Select(r => r.Filter)).Concat(MapLocal.Select(r => r.Filter)))
+            foreach (var filter in BlockList.Select(r => r.Filter).Concat(MapRemote.Select(r => r.Filter)).Concat(MapLocal.Select(r => r.Filter)).Append(StickyAuth))
             {
                 if (ReadsBodies(filter?.Root))
                 {

@@ -48,6 +48,7 @@ public sealed class RulesCommandTests(RulesCommandTests.Fixture fixture, ITestOu
         Assert.Equal(52, answer.ExitCode); // curl: empty reply from server
         Assert.Equal("", answer.StandardOutput);
         Assert.Equal(before, fixture.BlockedSeenByOrigin);
+        await fixture.Proxy.WaitForLineAsync(l => l.Contains(Origin(tls).Url("/killed").ToString() + " -> killed: connection closed without an answer", StringComparison.Ordinal) && HasTag(l, "block-list"));
     }
 
     [Theory]
@@ -190,6 +191,49 @@ public sealed class RulesCommandTests(RulesCommandTests.Fixture fixture, ITestOu
         await fixture.Proxy.WaitForLineAsync(l => l.Contains(Origin(tls).Url("/whoami").ToString(), StringComparison.Ordinal) && HasTag(l, "stickycookie"));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Stickyauth_lends_the_last_authorization_of_the_host_to_matching_requests_without_one(bool tls)
+    {
+        var credential = tls ? "Basic dGxzOnNlY3JldA==" : "Basic cGxhaW46c2VjcmV0";
+
+        await CurlAsync(tls, "/hello", "-H", "Authorization: " + credential);
+        var lent = await CurlAsync(tls, "/whoauth");
+        var own = await CurlAsync(tls, "/whoauth", "-H", "Authorization: Bearer mine");
+        var notMatching = await CurlAsync(tls, "/headers");
+
+        Assert.Equal("auth: " + credential, Split(lent.StandardOutput).Body);
+        Assert.Equal("auth: Bearer mine", Split(own.StandardOutput).Body);
+        Assert.DoesNotContain("Authorization", Split(notMatching.StandardOutput).Body, StringComparison.Ordinal);
+        await fixture.Proxy.WaitForLineAsync(l => l.Contains(Origin(tls).Url("/whoauth").ToString(), StringComparison.Ordinal) && HasTag(l, "stickyauth"));
+    }
+
+    [Fact]
+    public async Task Map_local_modify_headers_and_block_list_apply_to_an_http2_client_in_an_intercepted_tunnel()
+    {
+        var page = await Curl2Async("/static/page.html");
+        var headers = await Curl2Async("/headers");
+        var blocked = await Curl2Async("/blocked");
+        var killed = await Curl2Async("/killed");
+
+        var (pageHead, pageBody) = Split(page.StandardOutput);
+        Assert.StartsWith("HTTP/2 200", pageHead, StringComparison.Ordinal);
+        Assert.Contains("\r\ncontent-type: text/html", pageHead, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("<p>page</p>", pageBody);
+        var (head, seen) = Split(headers.StandardOutput);
+        Assert.StartsWith("HTTP/2 200", head, StringComparison.Ordinal);
+        Assert.Contains("X-Rule: on\n", seen, StringComparison.OrdinalIgnoreCase); // the origin may get it over h2, in lower case
+        Assert.Contains("\r\nx-served-by: interpose\r\n", head, StringComparison.OrdinalIgnoreCase);
+        Assert.StartsWith("HTTP/2 403", blocked.StandardOutput, StringComparison.Ordinal);
+        Assert.NotEqual(0, killed.ExitCode);
+        Assert.DoesNotContain("HTTP/2", killed.StandardOutput, StringComparison.Ordinal);
+        var url = fixture.Tls.Url("/").ToString().TrimEnd('/');
+        await fixture.Proxy.WaitForLineAsync(l => l.Contains(url + "/static/page.html -> 200", StringComparison.Ordinal) && l.Contains("[h2 -> -]", StringComparison.Ordinal) && HasTag(l, "map-local"));
+        await fixture.Proxy.WaitForLineAsync(l => l.Contains(url + "/headers -> 200", StringComparison.Ordinal) && l.Contains("[h2 -> ", StringComparison.Ordinal) && HasTag(l, "modify-headers"));
+        await fixture.Proxy.WaitForLineAsync(l => l.Contains(url + "/killed -> killed", StringComparison.Ordinal) && l.Contains("[h2 -> -]", StringComparison.Ordinal) && HasTag(l, "block-list"));
+    }
+
     /// <summary>Whether a flow log line lists <paramref name="rule"/> among the rules that acted (<c>-> ... [a,b]</c>).</summary>
     private static bool HasTag(string line, string rule) =>
         line.EndsWith(']') && line[(line.LastIndexOf('[') + 1)..^1].Split(',').Contains(rule);
@@ -201,6 +245,12 @@ public sealed class RulesCommandTests(RulesCommandTests.Fixture fixture, ITestOu
             // HTTP/1.1 to the proxy: the assertions read HTTP/1.1 status lines and a 444 as a closed connection.
             "--http1.1", "--silent", "--show-error", "--include", "--suppress-connect-headers", "--proxy", fixture.Proxy.Url.ToString(), "--noproxy", "", "--cacert", fixture.Proxy.CaPemPath,
             .. extra, Origin(tls).Url("/").ToString().TrimEnd('/') + path]);
+
+    /// <summary>curl as an HTTP/2 client: ALPN h2 in the intercepted tunnel to the TLS origin.</summary>
+    private Task<ProcessResult> Curl2Async(string path) =>
+        ProcessResult.RunAsync("curl", [
+            "--http2", "--silent", "--show-error", "--include", "--suppress-connect-headers", "--proxy", fixture.Proxy.Url.ToString(), "--noproxy", "", "--cacert", fixture.Proxy.CaPemPath,
+            fixture.Tls.Url("/").ToString().TrimEnd('/') + path]);
 
     private static (string Head, string Body) Split(string response)
     {
@@ -269,7 +319,8 @@ public sealed class RulesCommandTests(RulesCommandTests.Fixture fixture, ITestOu
                 "--modify-body", "|~q ~u /echo|secret|[redacted]",
                 "--anticache",
                 "--anticomp",
-                "--stickycookie", "~u /whoami");
+                "--stickycookie", "~u /whoami",
+                "--stickyauth", "~u /whoauth");
         }
 
         public async Task DisposeAsync()
@@ -324,6 +375,7 @@ public sealed class RulesCommandTests(RulesCommandTests.Fixture fixture, ITestOu
                 return "logged out";
             });
             app.MapGet("/whoami", (HttpContext context) => "cookie: " + context.Request.Headers.Cookie.ToString());
+            app.MapGet("/whoauth", (HttpContext context) => "auth: " + context.Request.Headers.Authorization.ToString());
         }
 
         private static void MapOther(WebApplication app)

@@ -150,6 +150,51 @@ public sealed class RulesConfigTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Contains(problem, result.StandardError, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Set_gives_any_key_on_the_command_line_and_wins_over_the_file()
+    {
+        await File.WriteAllTextAsync(Path.Combine(Home, "config.json"), """{ "via": true, "modify-headers": ["|~q|X-From|config"] }""");
+
+        var result = await RunAsync(Home, "run", "--options", "--set", "via=false", "--set", "modify_headers=|~q|X-A|1", "--set", "modify-headers=|~q|X-B|2", "--set", "max-connections=7");
+
+        Assert.True(result.ExitCode == 0, result.StandardError);
+        using var printed = JsonDocument.Parse(result.StandardOutput, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip });
+        var options = printed.RootElement;
+        Assert.False(options.GetProperty("via").GetBoolean());
+        Assert.Equal(["|~q|X-A|1", "|~q|X-B|2"], options.GetProperty("modify-headers").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(7, options.GetProperty("max-connections").GetInt32());
+        Assert.False(options.TryGetProperty("set", out _));
+        Assert.Contains("  \"via\": false,  // command line", result.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Set_applies_to_the_running_proxy()
+    {
+        await using var origin = await Origins.StartPlainAsync();
+        var proxy = Track(await InterposeProcess.StartAsync(Home, "--set", "block-list=|~u /blocked|418", "--set", "anticomp=true"));
+
+        var blocked = await ProcessResult.RunAsync("curl", ["--silent", "--include", "--proxy", proxy.Url.ToString(), "--noproxy", "", origin.Url("/blocked").ToString()]);
+        var headers = await CurlAsync(proxy, proxy.CaPemPath, origin.Url("/headers"));
+
+        Assert.StartsWith("HTTP/1.1 418 ", blocked.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("Accept-Encoding: identity\n", headers.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("no-such-flag=1", "--set: unknown key 'no-such-flag'")]
+    [InlineData("via", "--set: 'via': expected KEY=VALUE")]
+    [InlineData("via=maybe", "--set: key 'via': expected true or false, not 'maybe'")]
+    [InlineData("max-connections=many", "--set: key 'max-connections': Cannot parse argument 'many'")]
+    [InlineData("block-list=|~q|999", "--block-list: '|~q|999': invalid HTTP status code")]
+    [InlineData("stickyauth=~zz", "--stickyauth: '~zz': invalid filter pattern")]
+    public async Task A_bad_set_exits_2_naming_the_key(string setting, string problem)
+    {
+        var result = await RunAsync(Home, "run", "--listen", "127.0.0.1:0", "--set", setting);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("interpose: " + problem, result.StandardError, StringComparison.Ordinal);
+    }
+
     private InterposeProcess Track(InterposeProcess process)
     {
         _started.Add(process);

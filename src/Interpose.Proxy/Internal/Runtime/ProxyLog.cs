@@ -135,6 +135,9 @@ internal static partial class FlowLog
     [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "{Client} {Method} {Url} -> {Status} {Size} {DurationMs:0.0}ms [{Protocols}] [{Rules}]")]
     public static partial void ExchangeByRules(ILogger logger, string client, string method, string url, int status, string size, double durationMs, string protocols, string rules);
 
+    [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "{Client} {Method} {Url} -> killed: connection closed without an answer {DurationMs:0.0}ms [{Protocols}] [{Rules}]")]
+    public static partial void Killed(ILogger logger, string client, string method, string url, double durationMs, string protocols, string rules);
+
     /// <summary>The exchange's line, as mitmdump prints it, ending with each side's protocol (<c>[h2 -> h1]</c>) and the
     /// rules that acted, if any; nothing is built when the flow log is off.</summary>
     public static void Log(ILogger logger, HttpExchange exchange, long responseBytes)
@@ -151,6 +154,12 @@ internal static partial class FlowLog
         if (exchange.Error is { } error)
         {
             Failed(logger, exchange.Client.ToString(), request.Method, url, error.Phase, error.Message, Protocols(exchange));
+        }
+        else if (exchange.IsKilled)
+        {
+            // A kill (block-list 444, or an addon's Kill) sends no response (even one the origin gave), but the exchange happened: say who ended it
+            // ("-" when no rule did, an addon then).
+            Killed(logger, exchange.Client.ToString(), request.Method, url, exchange.Timings.Total.TotalMilliseconds, Protocols(exchange), Rules.RulesAddon.Describe(exchange.Tags) ?? "-");
         }
         else if (exchange.Response is { } response && Rules.RulesAddon.Describe(exchange.Tags) is { } rules)
         {
