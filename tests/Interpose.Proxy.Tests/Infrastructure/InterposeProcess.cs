@@ -145,6 +145,24 @@ public sealed partial class InterposeProcess : IAsyncDisposable
     }
 
     /// <summary>
+    /// curl through this proxy, trusting its CA, with the response head included (<c>--include</c>, without the
+    /// CONNECT's); <paramref name="args"/> before the URL choose the HTTP version, headers, body.
+    /// </summary>
+    public Task<ProcessResult> CurlAsync(string url, params string[] args) =>
+        ProcessResult.RunAsync("curl", [
+            "--silent", "--show-error", "--include", "--suppress-connect-headers", "--proxy", Url.ToString(), "--noproxy", "", "--cacert", CaPemPath,
+            .. args, url]);
+
+    /// <summary>Copies what the process wrote (standard error, then standard output) to a test's output.</summary>
+    public void WriteOutputTo(Xunit.Abstractions.ITestOutputHelper output)
+    {
+        foreach (var line in StandardError.Concat(StandardOutput))
+        {
+            output.WriteLine(line);
+        }
+    }
+
+    /// <summary>
     /// The first line on standard output or standard error that <paramref name="match"/> accepts, now or when it is
     /// written; fails after <see cref="BoundedRead.Limit"/>, or when the process has exited without writing it.
     /// </summary>

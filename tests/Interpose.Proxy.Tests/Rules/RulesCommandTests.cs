@@ -14,13 +14,7 @@ namespace Interpose.Proxy.Tests.Rules;
 /// </summary>
 public sealed class RulesCommandTests(RulesCommandTests.Fixture fixture, ITestOutputHelper output) : IClassFixture<RulesCommandTests.Fixture>, IDisposable
 {
-    public void Dispose()
-    {
-        foreach (var line in fixture.Proxy.StandardError.Concat(fixture.Proxy.StandardOutput))
-        {
-            output.WriteLine(line);
-        }
-    }
+    public void Dispose() => fixture.Proxy.WriteOutputTo(output);
 
     [Theory]
     [InlineData(false)]
@@ -240,17 +234,13 @@ public sealed class RulesCommandTests(RulesCommandTests.Fixture fixture, ITestOu
 
     private KestrelOrigin Origin(bool tls) => tls ? fixture.Tls : fixture.Plain;
 
+    // HTTP/1.1 to the proxy: the assertions read HTTP/1.1 status lines and a 444 as a closed connection.
     private Task<ProcessResult> CurlAsync(bool tls, string path, params string[] extra) =>
-        ProcessResult.RunAsync("curl", [
-            // HTTP/1.1 to the proxy: the assertions read HTTP/1.1 status lines and a 444 as a closed connection.
-            "--http1.1", "--silent", "--show-error", "--include", "--suppress-connect-headers", "--proxy", fixture.Proxy.Url.ToString(), "--noproxy", "", "--cacert", fixture.Proxy.CaPemPath,
-            .. extra, Origin(tls).Url("/").ToString().TrimEnd('/') + path]);
+        fixture.Proxy.CurlAsync(Origin(tls).Url("/").ToString().TrimEnd('/') + path, ["--http1.1", .. extra]);
 
     /// <summary>curl as an HTTP/2 client: ALPN h2 in the intercepted tunnel to the TLS origin.</summary>
     private Task<ProcessResult> Curl2Async(string path) =>
-        ProcessResult.RunAsync("curl", [
-            "--http2", "--silent", "--show-error", "--include", "--suppress-connect-headers", "--proxy", fixture.Proxy.Url.ToString(), "--noproxy", "", "--cacert", fixture.Proxy.CaPemPath,
-            fixture.Tls.Url("/").ToString().TrimEnd('/') + path]);
+        fixture.Proxy.CurlAsync(fixture.Tls.Url("/").ToString().TrimEnd('/') + path, "--http2");
 
     private static (string Head, string Body) Split(string response)
     {

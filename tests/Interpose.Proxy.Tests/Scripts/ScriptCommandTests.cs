@@ -14,13 +14,7 @@ namespace Interpose.Proxy.Tests.Scripts;
 /// </summary>
 public sealed class ScriptCommandTests(ScriptCommandTests.Fixture fixture, ITestOutputHelper output) : IClassFixture<ScriptCommandTests.Fixture>, IDisposable
 {
-    public void Dispose()
-    {
-        foreach (var line in fixture.Proxy.StandardError.Concat(fixture.Proxy.StandardOutput))
-        {
-            output.WriteLine(line);
-        }
-    }
+    public void Dispose() => fixture.Proxy.WriteOutputTo(output);
 
     [Theory]
     [InlineData(false)]
@@ -103,9 +97,7 @@ public sealed class ScriptCommandTests(ScriptCommandTests.Fixture fixture, ITest
     private KestrelOrigin Origin(bool tls) => tls ? fixture.Tls : fixture.Plain;
 
     private Task<ProcessResult> CurlAsync(bool tls, string path, params string[] extra) =>
-        ProcessResult.RunAsync("curl", [
-            "--http1.1", "--silent", "--show-error", "--include", "--suppress-connect-headers", "--proxy", fixture.Proxy.Url.ToString(), "--noproxy", "", "--cacert", fixture.Proxy.CaPemPath,
-            .. extra, Origin(tls).Url("/").ToString().TrimEnd('/') + path]);
+        fixture.Proxy.CurlAsync(Origin(tls).Url("/").ToString().TrimEnd('/') + path, ["--http1.1", .. extra]);
 
     /// <summary>Two origins (plain and TLS) and one proxy running every sample script and a throwing one.</summary>
     public sealed class Fixture : IAsyncLifetime

@@ -85,10 +85,7 @@ public sealed class ScriptReloadTests(ITestOutputHelper output) : IDisposable
         }
         finally
         {
-            foreach (var line in proxy.StandardError.Concat(proxy.StandardOutput))
-            {
-                output.WriteLine(line);
-            }
+            proxy.WriteOutputTo(output);
         }
     }
 
