@@ -66,6 +66,7 @@ internal static class RunCommand
 
         CaSourceOptions.AddTo(command);
         SaveOptions.AddTo(command);
+        ServerReplayFlags.AddTo(command);
         RuleOptions.AddTo(command);
         RunConfigFile.AddTo(command);
         command.SetAction(async (result, cancellationToken) =>
@@ -151,6 +152,7 @@ internal static class RunCommand
             // The install's CA is created on first use; --ca-cert/--ca-key or --ca-p12 bring your own.
             using var authority = CaSourceOptions.Load(result, createIfMissing: true, loggerFactory.CreateLogger("Interpose.Certificates"));
             options.CertificateAuthority = authority;
+            await ServerReplayFlags.ApplyAsync(result, options, loggerFactory, cancellationToken);
             await using var recording = SaveOptions.Start(result, options, loggerFactory);
 
             // Ctrl+C and SIGTERM start a graceful shutdown instead of killing the process.

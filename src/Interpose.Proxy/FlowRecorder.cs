@@ -277,6 +277,9 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
             ClientConnectionId = client.Id.ToString(CultureInfo.InvariantCulture),
             ServerConnectionId = server?.Id.ToString(CultureInfo.InvariantCulture),
             IsSynthetic = exchange.IsSynthetic,
+
+            // mitmproxy's is_replay = "response" (~replays): the answer came from a recording.
+            Replay = exchange.Tags.ContainsKey(Rules.ServerReplayAddon.Tag) ? Core.Filters.FilterReplayKind.Response : Core.Filters.FilterReplayKind.None,
             Timings = new FlowTimings(
                 Offset(timings, timings.DnsDone),
                 Offset(timings, timings.Connected),
