@@ -317,7 +317,7 @@ internal static class RunCommand
         }
     }
 
-    private static X509Certificate2Collection LoadPemBundle(FileInfo file)
+    internal static X509Certificate2Collection LoadPemBundle(FileInfo file)
     {
         var collection = new X509Certificate2Collection();
         try
@@ -332,9 +332,10 @@ internal static class RunCommand
         return collection.Count > 0 ? collection : throw new CliUsageException($"--upstream-ca: no PEM certificate in {file.FullName}");
     }
 
-    private static ILoggerFactory CreateLoggerFactory(LogLevel level, bool json) => LoggerFactory.Create(builder =>
+    internal static ILoggerFactory CreateLoggerFactory(LogLevel level, bool json, Action<ILoggingBuilder>? configure = null) => LoggerFactory.Create(builder =>
     {
         builder.SetMinimumLevel(level);
+        configure?.Invoke(builder);
         if (json)
         {
             builder.AddJsonConsole(o => o.IncludeScopes = false);
