@@ -36,6 +36,11 @@ internal static class RunCommand
         {
             Description = "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9090); off by default",
         };
+        var otlp = new Option<string?>("--otlp")
+        {
+            Description = "Export a trace span per exchange to this OpenTelemetry collector over OTLP/HTTP (e.g. http://127.0.0.1:4318); off by default",
+            HelpName = "ENDPOINT",
+        };
         var proxyAuth = new Option<string[]>("--proxy-auth") { Description = "Require proxy authentication (Basic) with USER:PASSWORD; repeatable (visible in the process list: prefer --proxy-auth-file)" };
         var proxyAuthFile = new Option<FileInfo?>("--proxy-auth-file") { Description = "Require proxy authentication with the USER:PASSWORD lines of this file (# comments)" };
         var allowOpenProxy = new Option<bool>("--allow-open-proxy") { Description = "Allow listening on a non-loopback address without proxy authentication (an open proxy)" };
@@ -59,7 +64,7 @@ internal static class RunCommand
 
         var command = new Command("run", "Start the proxy (explicit HTTP/HTTPS proxy; point clients at it)")
         {
-            listen, ignoreHosts, sslInsecure, upstreamCa, via, noHttp2, quiet, verbose, metrics, logFormat,
+            listen, ignoreHosts, sslInsecure, upstreamCa, via, noHttp2, quiet, verbose, metrics, otlp, logFormat,
             proxyAuth, proxyAuthFile, allowOpenProxy, allowClient, connectPorts, maxConnections, maxPerClient, connectionStrategy,
             minDataRate,
         };
@@ -162,6 +167,7 @@ internal static class RunCommand
 
             var metricsEndPoint = result.GetValue(metrics) is { } metricsText ? ParseMetricsEndPoint(metricsText) : null;
             using var meterProvider = metricsEndPoint is null ? null : MetricsExporter.Start(metricsEndPoint);
+            using var tracerProvider = result.GetValue(otlp) is { } otlpText ? TraceExporter.Start(TraceExporter.ParseEndpoint(otlpText)) : null;
 
             await using var server = new ProxyServer(options, loggerFactory);
             try
