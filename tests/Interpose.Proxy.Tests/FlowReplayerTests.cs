@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Interpose.Core.Filters;
 using Interpose.Core.Flows;
@@ -77,7 +76,7 @@ public sealed class FlowReplayerTests(ITestOutputHelper output)
     {
         await using var replayer = await FlowReplayer.StartAsync(Loopback());
 
-        var refused = await replayer.ReplayAsync(Flow("http", "127.0.0.1", ClosedPort(), "/"));
+        var refused = await replayer.ReplayAsync(Flow("http", "127.0.0.1", CommandSession.ClosedPort(), "/"));
         Assert.Null(refused.StatusCode);
         Assert.StartsWith("Connect:", refused.Error, StringComparison.Ordinal);
 
@@ -104,13 +103,4 @@ public sealed class FlowReplayerTests(ITestOutputHelper output)
 
     /// <summary>Options whose resolver answers loopback for every name, as TestProxy's: nothing leaves the machine.</summary>
     private static ProxyOptions Loopback() => new() { Resolver = static (_, _) => ValueTask.FromResult(new[] { IPAddress.Loopback }) };
-
-    private static int ClosedPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 }
