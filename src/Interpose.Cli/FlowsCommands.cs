@@ -142,11 +142,11 @@ internal static class FlowsCommands
 
     /// <summary>The filter of the words given, or null for none.</summary>
     /// <exception cref="FilterSyntaxException">It does not parse.</exception>
-    private static FlowFilter? ParseFilter(string[]? words) =>
+    internal static FlowFilter? ParseFilter(string[]? words) =>
         words is { Length: > 0 } ? FlowFilter.Parse(string.Join(' ', words)) : null;
 
     /// <summary>Runs <paramref name="action"/>, turning a user's mistake (a bad file, filter or HAR) into one line and exit 2.</summary>
-    private static void SetGuardedAction(Command command, Func<ParseResult, CancellationToken, Task<int>> action) =>
+    internal static void SetGuardedAction(Command command, Func<ParseResult, CancellationToken, Task<int>> action) =>
         command.SetAction(async (result, cancellationToken) =>
         {
             try

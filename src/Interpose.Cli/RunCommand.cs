@@ -36,6 +36,11 @@ internal static class RunCommand
         {
             Description = "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9090); off by default",
         };
+        var otlp = new Option<string?>("--otlp")
+        {
+            Description = "Export a trace span per exchange to this OpenTelemetry collector over OTLP/HTTP (e.g. http://127.0.0.1:4318); off by default",
+            HelpName = "ENDPOINT",
+        };
         var proxyAuth = new Option<string[]>("--proxy-auth") { Description = "Require proxy authentication (Basic) with USER:PASSWORD; repeatable (visible in the process list: prefer --proxy-auth-file)" };
         var proxyAuthFile = new Option<FileInfo?>("--proxy-auth-file") { Description = "Require proxy authentication with the USER:PASSWORD lines of this file (# comments)" };
         var allowOpenProxy = new Option<bool>("--allow-open-proxy") { Description = "Allow listening on a non-loopback address without proxy authentication (an open proxy)" };
@@ -59,13 +64,14 @@ internal static class RunCommand
 
         var command = new Command("run", "Start the proxy (explicit HTTP/HTTPS proxy; point clients at it)")
         {
-            listen, ignoreHosts, sslInsecure, upstreamCa, via, noHttp2, quiet, verbose, metrics, logFormat,
+            listen, ignoreHosts, sslInsecure, upstreamCa, via, noHttp2, quiet, verbose, metrics, otlp, logFormat,
             proxyAuth, proxyAuthFile, allowOpenProxy, allowClient, connectPorts, maxConnections, maxPerClient, connectionStrategy,
             minDataRate,
         };
 
         CaSourceOptions.AddTo(command);
         SaveOptions.AddTo(command);
+        ServerReplayFlags.AddTo(command);
         RuleOptions.AddTo(command);
         ScriptOptions.AddTo(command);
         RunConfigFile.AddTo(command);
@@ -152,6 +158,7 @@ internal static class RunCommand
             // The install's CA is created on first use; --ca-cert/--ca-key or --ca-p12 bring your own.
             using var authority = CaSourceOptions.Load(result, createIfMissing: true, loggerFactory.CreateLogger("Interpose.Certificates"));
             options.CertificateAuthority = authority;
+            await ServerReplayFlags.ApplyAsync(result, options, loggerFactory, cancellationToken);
             await using var recording = SaveOptions.Start(result, options, loggerFactory);
 
             // Ctrl+C and SIGTERM start a graceful shutdown instead of killing the process.
@@ -161,6 +168,7 @@ internal static class RunCommand
 
             var metricsEndPoint = result.GetValue(metrics) is { } metricsText ? ParseMetricsEndPoint(metricsText) : null;
             using var meterProvider = metricsEndPoint is null ? null : MetricsExporter.Start(metricsEndPoint);
+            using var tracerProvider = result.GetValue(otlp) is { } otlpText ? TraceExporter.Start(TraceExporter.ParseEndpoint(otlpText)) : null;
 
             // Scripts' addons run after every other addon (mitmproxy runs its rule addons before user scripts).
             ProxyAddon[] beforeScripts = [.. options.Addons];
@@ -324,7 +332,7 @@ internal static class RunCommand
         }
     }
 
-    private static X509Certificate2Collection LoadPemBundle(FileInfo file)
+    internal static X509Certificate2Collection LoadPemBundle(FileInfo file)
     {
         var collection = new X509Certificate2Collection();
         try
@@ -339,9 +347,10 @@ internal static class RunCommand
         return collection.Count > 0 ? collection : throw new CliUsageException($"--upstream-ca: no PEM certificate in {file.FullName}");
     }
 
-    private static ILoggerFactory CreateLoggerFactory(LogLevel level, bool json) => LoggerFactory.Create(builder =>
+    internal static ILoggerFactory CreateLoggerFactory(LogLevel level, bool json, Action<ILoggingBuilder>? configure = null) => LoggerFactory.Create(builder =>
     {
         builder.SetMinimumLevel(level);
+        configure?.Invoke(builder);
         if (json)
         {
             builder.AddJsonConsole(o => o.IncludeScopes = false);

@@ -277,6 +277,8 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
             ClientConnectionId = client.Id.ToString(CultureInfo.InvariantCulture),
             ServerConnectionId = server?.Id.ToString(CultureInfo.InvariantCulture),
             IsSynthetic = exchange.IsSynthetic,
+
+            Replay = ReplayKind(exchange),
             Timings = new FlowTimings(
                 Offset(timings, timings.DnsDone),
                 Offset(timings, timings.Connected),
@@ -327,6 +329,13 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         ExchangePhase.ClientResponse => "client_response",
         _ => phase.ToString().ToLowerInvariant(),
     };
+
+    /// <summary>mitmproxy's <c>is_replay</c>: "response" (<c>~replays</c>) when the answer came from a recording,
+    /// "request" (<c>~replayq</c>) when the request was sent again.</summary>
+    private static Core.Filters.FilterReplayKind ReplayKind(HttpExchange exchange) =>
+        exchange.Tags.ContainsKey(Rules.ServerReplayAddon.Tag) ? Core.Filters.FilterReplayKind.Response
+        : exchange.Tags.ContainsKey(FlowReplayer.Tag) ? Core.Filters.FilterReplayKind.Request
+        : Core.Filters.FilterReplayKind.None;
 
     private static Dictionary<string, string> Tags(HttpExchange exchange)
     {

@@ -24,6 +24,13 @@ namespace Interpose.Proxy;
 /// </example>
 public sealed class ProxyServer : IAsyncDisposable
 {
+    /// <summary>
+    /// The name of the <see cref="System.Diagnostics.ActivitySource"/> with one activity per exchange (OpenTelemetry's
+    /// HTTP semantic conventions: a server span, and a child client span when an origin is contacted): what
+    /// <c>AddSource</c> and <c>dotnet-trace</c> take. Nothing is added to the forwarded traffic.
+    /// </summary>
+    public const string ActivitySourceName = "Interpose";
+
     /// <summary>Pending connections the OS queues per listener: 512, as Kestrel's default backlog.</summary>
     private const int ListenBacklog = 512;
 

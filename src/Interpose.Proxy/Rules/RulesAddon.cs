@@ -451,7 +451,8 @@ public sealed class RulesAddon : ProxyAddon
         }
     }
 
-    /// <summary>The tags of <paramref name="tags"/> set by rules, as <c>name,name</c> without the prefix, or null.</summary>
+    /// <summary>The tags of <paramref name="tags"/> set by rules, as <c>name,name</c> without the prefix, and server
+    /// replay's (<c>server-replay</c>, <c>server-replay-extra</c>), or null.</summary>
     internal static string? Describe(IDictionary<string, object?> tags)
     {
         StringBuilder? sb = null;
@@ -460,6 +461,10 @@ public sealed class RulesAddon : ProxyAddon
             if (name.StartsWith(TagPrefix, StringComparison.Ordinal))
             {
                 (sb ??= new StringBuilder()).Append(sb.Length > 0 ? "," : "").Append(name.AsSpan(TagPrefix.Length));
+            }
+            else if (name is ServerReplayAddon.Tag or ServerReplayAddon.ExtraTag)
+            {
+                (sb ??= new StringBuilder()).Append(sb.Length > 0 ? "," : "").Append(name);
             }
         }
 

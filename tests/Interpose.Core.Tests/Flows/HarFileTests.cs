@@ -146,9 +146,7 @@ public sealed class HarFileTests
         await File.WriteAllBytesAsync(file, HarFile.Export(SampleFlows()));
         try
         {
-            const string Script = "const v=require('har-validator');const h=JSON.parse(require('fs').readFileSync(process.argv[1]));"
-                + "v.har(h).then(()=>console.log('valid')).catch(e=>{console.log(JSON.stringify(e.errors||e.message));process.exit(1);});";
-            var (code, output) = HarValidatorFactAttribute.Run("node", HarValidatorFactAttribute.Folder, "-e", Script, file);
+            var (code, output) = HarValidatorFactAttribute.Validate(file);
             Assert.True(code == 0, output);
             Assert.Contains("valid", output, StringComparison.Ordinal);
         }

@@ -46,6 +46,13 @@ public sealed class HarValidatorFactAttribute : FactAttribute
         }
     }
 
+    /// <summary>Runs har-validator on a HAR file: exit code 0 and <c>valid N</c> (N entries) when it is valid, else its
+    /// errors as JSON.</summary>
+    public static (int ExitCode, string Output) Validate(string harPath) => Run("node", Folder, "-e", ValidateScript, harPath);
+
+    private const string ValidateScript = "const v=require('har-validator');const h=JSON.parse(require('fs').readFileSync(process.argv[1]));"
+        + "v.har(h).then(()=>console.log('valid '+h.log.entries.length)).catch(e=>{console.log(JSON.stringify(e.errors||e.message));process.exit(1);});";
+
     public static (int ExitCode, string Output) Run(string file, string directory, params string[] args)
     {
         var info = new ProcessStartInfo(file) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };

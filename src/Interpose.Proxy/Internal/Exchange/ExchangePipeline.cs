@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
@@ -83,6 +84,8 @@ internal sealed class ExchangePipeline : IDisposable
 
         // 1. The addons are read once: a list replaced meanwhile (a reloaded script) applies from the next exchange.
         exchange.Addons = _rt.Addons;
+        var serverSpan = ExchangeTracing.StartServer(_rt, exchange);
+        Activity? clientSpan = null;
         try
         {
             // 2. Hooks see the head before any body byte is read.
@@ -147,6 +150,7 @@ internal sealed class ExchangePipeline : IDisposable
             }
 
             // 5-9. Forward to the origin and relay the response.
+            clientSpan = ExchangeTracing.StartClient(serverSpan, exchange);
             (keepAlive, responseBytes) = await ForwardAsync(new Forwarding(exchange, request, requestBodyPending, keepAlive), ct);
             return keepAlive;
         }
@@ -162,6 +166,8 @@ internal sealed class ExchangePipeline : IDisposable
             _rt.Metrics.ExchangeDone(exchange, exchange.Timings.Total);
             _rt.Metrics.BytesUpstream(message.HasBody ? message.Body.Length : 0);
             _rt.Metrics.BytesDownstream(responseBytes);
+            ExchangeTracing.StopClient(clientSpan, exchange);
+            ExchangeTracing.StopServer(serverSpan, exchange);
             await exchange.Addons.NotifyAsync("DoneAsync", exchange, static (a, e, c) => a.DoneAsync(e, c), _rt.Logger, CancellationToken.None);
             FlowLog.Log(_rt.FlowLogger, exchange, responseBytes);
         }

@@ -104,6 +104,12 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 322, Level = LogLevel.Error, Message = "Flow recording stopped: the sink {Sink} failed; the proxy goes on without recording")]
     public static partial void FlowSinkFailed(ILogger logger, string sink, Exception exception);
 
+    [LoggerMessage(EventId = 331, Level = LogLevel.Debug, Message = "Server replay: no recorded flow matches {Method} {Url}; {Action}")]
+    public static partial void ServerReplayMiss(ILogger logger, string method, string url, Rules.ServerReplayExtra action);
+
+    [LoggerMessage(EventId = 332, Level = LogLevel.Warning, Message = "Server replay: {Method} {Url} matched flow {FlowId}, whose response body was recorded cut ({Kept} of {Length} bytes); answered 502 instead of replaying it")]
+    public static partial void ServerReplayTruncated(ILogger logger, string method, string url, Guid flowId, int kept, long length);
+
     [LoggerMessage(EventId = 160, Level = LogLevel.Debug, Message = "HTTP/2 origin connection to {Host}:{Port} opened (max {MaxStreams} concurrent streams)")]
     public static partial void Http2UpstreamOpened(ILogger logger, string host, int port, long maxStreams);
 

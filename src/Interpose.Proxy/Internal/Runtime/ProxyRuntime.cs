@@ -29,7 +29,11 @@ internal sealed class ProxyRuntime
         Authenticator = new ProxyAuthenticator(options.Authentication);
         Draining = draining;
         Aborted = aborted;
+        Traced = meterName == ProxyMetrics.MeterName;
     }
+
+    /// <summary>Whether exchanges get activities (<see cref="ExchangeTracing"/>): not the warm-up's, which no exporter may see.</summary>
+    public bool Traced { get; }
 
     public ProxyOptions Options { get; }
 
