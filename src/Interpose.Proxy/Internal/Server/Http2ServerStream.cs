@@ -17,7 +17,7 @@ namespace Interpose.Proxy.Internal;
 /// The request body goes from the reader loop into a pipe bounded by the stream's receive window; its credit returns
 /// to the client (WINDOW_UPDATE) only once the pipeline consumed it, so a slow origin back-pressures this stream alone.
 /// </remarks>
-internal sealed class Http2ServerStream : IClientSide
+internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
 {
     private readonly Http2ServerConnection _conn;
     private readonly ProxyRuntime _rt;
@@ -37,7 +37,6 @@ internal sealed class Http2ServerStream : IClientSide
     private long _unreturned;
     private bool _done;
 
-    private TaskCompletionSource? _sendWait;
     private volatile bool _requestEnded;
     private volatile bool _reset;
     private bool _headersSent;
@@ -48,7 +47,7 @@ internal sealed class Http2ServerStream : IClientSide
         _conn = connection;
         _rt = connection.Runtime;
         Id = id;
-        SendWindow = new FlowWindow(id, initialSendWindow);
+        SendWindow = new Http2StreamSendWindow(new FlowWindow(id, initialSendWindow));
         _receiveWindow = new FlowWindow(id, Http2Limits.InitialStreamWindowSize);
         _receiveCredit = new ReceiveCredit(_receiveWindow, Http2Limits.InitialStreamWindowSize / 2);
         _body = new Pipe(pipe);
@@ -63,7 +62,7 @@ internal sealed class Http2ServerStream : IClientSide
     public int Id { get; }
 
     /// <summary>Our send window on this stream (under the connection's FlowLock).</summary>
-    public FlowWindow SendWindow { get; }
+    public Http2StreamSendWindow SendWindow { get; }
 
     /// <summary>END_STREAM came from the client (or the stream was reset): no more DATA is expected.</summary>
     public bool RequestEnded => _requestEnded;
@@ -287,7 +286,10 @@ internal sealed class Http2ServerStream : IClientSide
             // The stream already finished.
         }
 
-        WakeSender();
+        lock (_conn.FlowLock)
+        {
+            SendWindow.Wake();
+        }
     }
 
     private void CompleteBody(Exception? error)
@@ -299,23 +301,6 @@ internal sealed class Http2ServerStream : IClientSide
 
         _bodyCompleted = true;
         _body.Writer.Complete(error);
-    }
-
-    /// <summary>A wait for send credit, completed by <see cref="WakeSender"/> (under FlowLock).</summary>
-    public Task ArmSendWait()
-    {
-        _sendWait = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return _sendWait.Task;
-    }
-
-    /// <summary>The stream's or the connection's send window grew.</summary>
-    public void WakeSender()
-    {
-        lock (_conn.FlowLock)
-        {
-            _sendWait?.TrySetResult();
-            _sendWait = null;
-        }
     }
 
     // ───────────────────────────── the client side of the exchange ─────────────────────────────
