@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Threading.Channels;
 using Interpose.Core.Http;
 using Interpose.Core.Http2;
 using Interpose.Core.Http2.Hpack;
@@ -7,26 +8,30 @@ namespace Interpose.Proxy.Internal;
 
 /// <summary>
 /// The frame output of one HTTP/2 connection, client-facing or origin-facing: every frame of every stream is serialized
-/// into one queue under a short lock, and the queue goes to the peer in as few writes as the load allows.
+/// into one queue under a short lock, and one write loop sends the queue to the peer in as few writes as the load allows.
 /// </summary>
 /// <remarks>
 /// <code>
-///  caller ─► lock: HPACK-encode / serialize, append to the queue ─► flush lock ─┬─ queue empty: an earlier writer took the frame, done
-///                                                                              └─ swap the queue out, one write to the stream, done
+///  caller ─► lock: HPACK-encode / serialize, append to the queue, wake the loop ─► returns (waits only past MaxQueuedBytes)
+///  write loop ─► lock: swap the queue out ─► one write to the stream (one TLS record, one system call) ─► next batch
 /// </code>
 /// HPACK makes the order of encoding the order on the wire (the encoder's dynamic table), and a field block must not be
 /// split by other frames (RFC 9113 §4.3): both hold because a frame (or a whole field block) is encoded and appended in
-/// one turn of the append lock. Writes are coalesced as a group commit: while one caller writes, the frames of the
-/// others accumulate and the next holder of the flush lock writes them all in one TLS write (one record, one system
-/// call) instead of one per frame; SocketsHttpHandler and Kestrel coalesce the same way (they flush when their queue is
-/// empty). A caller returns once its frame was written (or failed), so a peer that stops reading still stops the
-/// writers (TCP back-pressure) and the queue holds at most one frame per waiting caller.
-/// NOTE: a Channel and a writer task were the alternative; the group commit needs no task per connection and no
-/// completion per frame, and a caller still learns that its own frame reached the stream.
+/// one turn of the lock. Writes are coalesced as Kestrel's Http2FrameWriter and SocketsHttpHandler's Http2Connection
+/// coalesce them: whatever the streams queued while the previous write ran goes out in the next one, so a write is a
+/// batch of frames instead of one frame. Back-pressure stays: once more than <see cref="MaxQueuedBytes"/> are queued, a
+/// caller waits until its batch was written, so a peer that stops reading stops the writers (the reader loop's ACKs
+/// included) instead of growing the queue. A write failure fails every later write and every waiter.
+/// NOTE: the first version had each caller wait for its own frame's write (a group commit under a semaphore): one
+/// continuation per frame on the thread pool, which cost more than the writes it saved.
 /// </remarks>
 internal sealed class Http2FrameOutput : IDisposable
 {
-    /// <summary>Initial size of each queue buffer: one maximum frame with its header, as the writers used before.</summary>
+    /// <summary>Queued octets past which a caller waits for the write: 64 KiB, Kestrel's default
+    /// MaxResponseBufferSize (its output pipe's pause threshold).</summary>
+    private const int MaxQueuedBytes = 64 * 1024;
+
+    /// <summary>Initial size of each queue buffer: one maximum frame with its header.</summary>
     private const int InitialQueueSize = Http2Limits.MaxFrameSize + FrameHeader.Size;
 
     /// <summary>Initial size of the field-block buffer: a typical response head encodes to well under 1 KiB.</summary>
@@ -34,21 +39,27 @@ internal sealed class Http2FrameOutput : IDisposable
 
     private readonly Transport _transport;
     private readonly CancellationToken _closed;
-    private readonly object _appendLock = new();
-    private readonly SemaphoreSlim _flushLock = new(1, 1);
+    private readonly object _lock = new();
+    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
     private readonly ArrayBufferWriter<byte> _fieldBlock = new(InitialFieldBlockSize);
     private readonly HpackEncoder _encoder = new();
+    private readonly Task _loop;
     private ArrayBufferWriter<byte> _queue = new(InitialQueueSize);
     private ArrayBufferWriter<byte> _writing = new(InitialQueueSize);
-    private Exception? _writeFailure;
+
+    // Completed when the frames now queued (resp. the batch being written) reached the stream; created by a waiter.
+    private TaskCompletionSource? _queuedWritten;
+    private TaskCompletionSource? _inFlightWritten;
+    private bool _writeInProgress;
+    private Exception? _failure;
 
     /// <param name="transport">The connection; frames go to its <see cref="Transport.Stream"/>.</param>
-    /// <param name="closed">Cancelled when the connection ends: the writes themselves run under it alone, since a frame
-    /// cut in the middle would break the whole connection.</param>
+    /// <param name="closed">Cancelled when the connection ends: the write loop stops and what is queued is dropped.</param>
     public Http2FrameOutput(Transport transport, CancellationToken closed)
     {
         _transport = transport;
         _closed = closed;
+        _loop = WriteLoopAsync();
     }
 
     /// <summary>One or more frames serialized by <paramref name="write"/> in one turn of the append lock (control
@@ -62,12 +73,15 @@ internal sealed class Http2FrameOutput : IDisposable
             return ValueTask.FromCanceled(_closed);
         }
 
-        lock (_appendLock)
+        Task? wait;
+        lock (_lock)
         {
+            ThrowIfFailed();
             write(_queue, state);
+            wait = Queued(written: false);
         }
 
-        return FlushAsync(_closed);
+        return Await(wait, _closed);
     }
 
     /// <summary>SETTINGS ACK (RFC 9113 §6.5.3); the peer's SETTINGS_HEADER_TABLE_SIZE applies to the encoder from its
@@ -104,15 +118,18 @@ internal sealed class Http2FrameOutput : IDisposable
             return ValueTask.FromCanceled(cancellationToken);
         }
 
-        lock (_appendLock)
+        Task? wait;
+        lock (_lock)
         {
+            ThrowIfFailed();
             var streamId = openStream(state);
             _fieldBlock.ResetWrittenCount();
             _encoder.EncodeBlock(fields, _fieldBlock);
             Http2FrameWriter.WriteHeaders(_queue, streamId, _fieldBlock.WrittenSpan, endStream, maxFrameSize);
+            wait = Queued(written: false);
         }
 
-        return FlushAsync(cancellationToken);
+        return Await(wait, cancellationToken);
     }
 
     /// <summary>One DATA frame whose send credit the caller already took (<see cref="Http2SendWindows.TakeAsync"/>).</summary>
@@ -126,8 +143,10 @@ internal sealed class Http2FrameOutput : IDisposable
             return ValueTask.FromCanceled(cancellationToken);
         }
 
-        lock (_appendLock)
+        Task? wait;
+        lock (_lock)
         {
+            ThrowIfFailed();
             if (data.IsSingleSegment)
             {
                 Http2FrameWriter.WriteData(_queue, streamId, data.FirstSpan, endStream);
@@ -139,9 +158,11 @@ internal sealed class Http2FrameOutput : IDisposable
                 Http2FrameWriter.WriteData(_queue, streamId, rented.AsSpan(0, (int)data.Length), endStream);
                 ArrayPool<byte>.Shared.Return(rented);
             }
+
+            wait = Queued(written: false);
         }
 
-        return FlushAsync(cancellationToken);
+        return Await(wait, cancellationToken);
     }
 
     /// <summary>RST_STREAM (RFC 9113 §6.4).</summary>
@@ -165,84 +186,118 @@ internal sealed class Http2FrameOutput : IDisposable
     /// <summary>GOAWAY (RFC 9113 §6.8).</summary>
     /// <exception cref="OperationCanceledException">The connection closed.</exception>
     /// <exception cref="IOException">The write failed.</exception>
-    public ValueTask WriteGoAwayAsync(int lastStreamId, Http2ErrorCode code, byte[] debugData) =>
-        WriteFramesAsync((lastStreamId, code, debugData), static (o, f) => Http2FrameWriter.WriteGoAway(o, f.lastStreamId, f.code, f.debugData));
+    /// <remarks>Returns once the GOAWAY (and everything queued before it) was written: the connection may close next.</remarks>
+    public async ValueTask WriteGoAwayAsync(int lastStreamId, Http2ErrorCode code, byte[] debugData)
+    {
+        await WriteFramesAsync((lastStreamId, code, debugData), static (o, f) => Http2FrameWriter.WriteGoAway(o, f.lastStreamId, f.code, f.debugData));
+        await FlushAsync();
+    }
 
-    /// <summary>
-    /// Writes whatever is queued, unless an earlier holder of the flush lock already wrote it (the caller's frame
-    /// included, since it was queued before the caller waited).
-    /// </summary>
-    private async ValueTask FlushAsync(CancellationToken cancellationToken)
+    /// <summary>Waits until everything queued so far was written (before a graceful close).</summary>
+    /// <exception cref="OperationCanceledException">The connection closed.</exception>
+    /// <exception cref="IOException">A write failed.</exception>
+    public ValueTask FlushAsync()
+    {
+        Task? wait;
+        lock (_lock)
+        {
+            ThrowIfFailed();
+            wait = _queue.WrittenCount > 0 ? Queued(written: true)
+                : _writeInProgress ? (_inFlightWritten ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task
+                : null;
+        }
+
+        return Await(wait, _closed);
+    }
+
+    /// <summary>Under the lock, after a frame was queued: wakes the write loop; returns what the caller must wait for
+    /// (the queue's write) when <paramref name="written"/> or when the queue is past <see cref="MaxQueuedBytes"/>.</summary>
+    private Task? Queued(bool written)
+    {
+        _wake.Writer.TryWrite(true);
+        if (!written && _queue.WrittenCount <= MaxQueuedBytes)
+        {
+            return null;
+        }
+
+        return (_queuedWritten ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+    }
+
+    private static ValueTask Await(Task? wait, CancellationToken cancellationToken) =>
+        wait is null ? default : new ValueTask(wait.WaitAsync(cancellationToken));
+
+    /// <summary>Under the lock: after a failed write nothing more is queued.</summary>
+    private void ThrowIfFailed()
+    {
+        if (_failure is { } failure)
+        {
+            throw failure is OperationCanceledException
+                ? new OperationCanceledException("the HTTP/2 connection closed", failure, _closed)
+                : new IOException("a write on the HTTP/2 connection failed: " + failure.Message, failure);
+        }
+    }
+
+    /// <summary>The one writer of the connection: each turn writes everything queued since the last one.</summary>
+    private async Task WriteLoopAsync()
     {
         try
         {
-            await _flushLock.WaitAsync(cancellationToken);
-        }
-        catch (OperationCanceledException) when (!_closed.IsCancellationRequested)
-        {
-            // The caller's frame is queued already: it must not sit there until some other frame comes.
-            _ = FlushQueuedAsync();
-            throw;
-        }
-
-        try
-        {
-            ArrayBufferWriter<byte> batch;
-            lock (_appendLock)
+            while (await _wake.Reader.WaitToReadAsync(_closed))
             {
-                if (_writeFailure is { } failure)
+                _wake.Reader.TryRead(out _);
+                ArrayBufferWriter<byte> batch;
+                lock (_lock)
                 {
-                    // Frames queued by others went with the failed batch: their callers must not take it for success.
-                    throw new IOException("an earlier write on the HTTP/2 connection failed: " + failure.Message, failure);
+                    if (_queue.WrittenCount == 0)
+                    {
+                        continue;
+                    }
+
+                    batch = _queue;
+                    _queue = _writing;
+                    _writing = batch;
+                    _inFlightWritten = _queuedWritten;
+                    _queuedWritten = null;
+                    _writeInProgress = true;
                 }
 
-                if (_queue.WrittenCount == 0)
-                {
-                    // An earlier holder of the flush lock wrote the caller's frame with its own.
-                    return;
-                }
-
-                batch = _queue;
-                _queue = _writing;
-                _writing = batch;
-            }
-
-            try
-            {
                 await _transport.Stream.WriteAsync(batch.WrittenMemory, _closed);
-            }
-            catch (Exception ex)
-            {
-                lock (_appendLock)
+                batch.ResetWrittenCount();
+                TaskCompletionSource? written;
+                lock (_lock)
                 {
-                    _writeFailure ??= ex;
+                    written = _inFlightWritten;
+                    _inFlightWritten = null;
+                    _writeInProgress = false;
                 }
 
-                throw;
+                written?.TrySetResult();
             }
-            finally
-            {
-                batch.ResetWrittenCount();
-            }
+
+            Fail(new ObjectDisposedException(nameof(Http2FrameOutput)));
         }
-        finally
+        catch (Exception ex)
         {
-            _flushLock.Release();
+            // IOException, SocketException, ObjectDisposedException (the stream closed), OperationCanceledException (the
+            // connection closed): every waiter and every later write learns it.
+            Fail(ex);
         }
     }
 
-    /// <summary>Flushes on behalf of a caller that gave up waiting after its frame was queued.</summary>
-    private async Task FlushQueuedAsync()
+    private void Fail(Exception failure)
     {
-        try
+        TaskCompletionSource? queued, inFlight;
+        lock (_lock)
         {
-            await FlushAsync(_closed);
+            _failure ??= failure;
+            queued = _queuedWritten;
+            inFlight = _inFlightWritten;
+            _queuedWritten = _inFlightWritten = null;
         }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or System.Net.Sockets.SocketException)
-        {
-            // The connection failed or closed; its reader or owner reports that.
-        }
+
+        queued?.TrySetException(failure);
+        inFlight?.TrySetException(failure);
     }
 
-    public void Dispose() => _flushLock.Dispose();
+    public void Dispose() => _wake.Writer.TryComplete();
 }

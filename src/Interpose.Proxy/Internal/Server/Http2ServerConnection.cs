@@ -242,7 +242,9 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
 
             if (_goAwaySent && _streams.IsEmpty)
             {
-                // A graceful GOAWAY was sent and the last stream ended: nothing more will be served.
+                // A graceful GOAWAY was sent and the last stream ended: nothing more will be served, once the last
+                // stream's frames are out (the connection closes next).
+                await _output.FlushAsync();
                 return;
             }
         }
