@@ -452,7 +452,7 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
             return (0, true);
         }
 
-        var sink = new DataFrameSink(this, transform);
+        var sink = new DataFrameSink(this, transform, framing.Kind == BodyKind.ContentLength && transform is null ? framing.ContentLength : -1);
         var bytes = await BodyReader.RelayAsync(upstream.Transport.Input, framing, upstream.ResponseDecoder, sink, new BodyRelayOptions(Message: response), cancellationToken);
         return (bytes, true);
     }
@@ -551,8 +551,16 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
     }
 
     /// <summary>An origin's decoded response body, as DATA frames (through the response's transform, if any).</summary>
-    private sealed class DataFrameSink(Http2ServerStream stream, IBodyTransform? transform) : IBodySink
+    /// <remarks>With a Content-Length and no transform, the DATA frame that completes the length carries END_STREAM
+    /// (RFC 9113 §8.1: the body ends with the frame that has it), instead of an empty DATA frame after it: one frame
+    /// and, on a lightly loaded connection, one TLS write less per response. Such a body has no trailers (a
+    /// Content-Length body from an HTTP/1.1 origin has none; an HTTP/2 origin's trailers come only with a chunked body,
+    /// see Http2UpstreamStream).</remarks>
+    private sealed class DataFrameSink(Http2ServerStream stream, IBodyTransform? transform, long contentLength) : IBodySink
     {
+        private long _sent;
+        private bool _ended;
+
         public async ValueTask WriteAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken)
         {
             if (data.IsEmpty)
@@ -562,7 +570,9 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
 
             if (transform is null)
             {
-                await stream.SendDataAsync(data, endStream: false);
+                _sent += data.Length;
+                _ended = _sent == contentLength;
+                await stream.SendDataAsync(data, endStream: _ended);
                 return;
             }
 
@@ -572,6 +582,11 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
 
         public async ValueTask CompleteAsync(HttpHeaders? trailers, CancellationToken cancellationToken)
         {
+            if (_ended)
+            {
+                return;
+            }
+
             if (transform is not null)
             {
                 await stream.SendDataAsync(new ReadOnlySequence<byte>(await transform.CompleteAsync(trailers, cancellationToken)), endStream: false);
