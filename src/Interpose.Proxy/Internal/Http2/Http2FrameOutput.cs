@@ -103,6 +103,33 @@ internal sealed class Http2FrameOutput : IDisposable
         WriteHeadersAsync(streamId, static id => id, fields, endStream, maxFrameSize, cancellationToken);
 
     /// <summary>
+    /// One field block queued but not written: the caller's next frame, which must follow at once, takes it along (one
+    /// write for both). Waits only past MaxQueuedBytes, as any frame.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled before the block was
+    /// queued, or the connection closed.</exception>
+    /// <exception cref="IOException">An earlier write failed.</exception>
+    public ValueTask QueueHeaders(int streamId, List<HttpHeader> fields, bool endStream, int maxFrameSize, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+
+        Task? wait;
+        lock (_lock)
+        {
+            ThrowIfFailed();
+            AppendFieldBlock(streamId, fields, endStream, maxFrameSize);
+            wait = _queue.WrittenCount > MaxQueuedBytes && _writeInProgress
+                ? (_queuedWritten ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task
+                : null;
+        }
+
+        return Await(wait, cancellationToken);
+    }
+
+    /// <summary>
     /// One field block whose stream id <paramref name="openStream"/> decides under the append lock: a stream opened here
     /// reaches the wire in the order of its id (RFC 9113 §5.1.1: "The identifier of a newly established stream MUST be
     /// numerically greater than all streams that the initiating endpoint has opened").
@@ -123,14 +150,19 @@ internal sealed class Http2FrameOutput : IDisposable
         lock (_lock)
         {
             ThrowIfFailed();
-            var streamId = openStream(state);
-            _fieldBlock.ResetWrittenCount();
-            _encoder.EncodeBlock(fields, _fieldBlock);
-            Http2FrameWriter.WriteHeaders(_queue, streamId, _fieldBlock.WrittenSpan, endStream, maxFrameSize);
+            AppendFieldBlock(openStream(state), fields, endStream, maxFrameSize);
             wait = Queued(written: false, out writer);
         }
 
         return writer ? WriteQueuedAsync() : Await(wait, cancellationToken);
+    }
+
+    /// <summary>Under the lock: HPACK-encodes the block and appends it as HEADERS + CONTINUATIONs (RFC 9113 §4.3).</summary>
+    private void AppendFieldBlock(int streamId, List<HttpHeader> fields, bool endStream, int maxFrameSize)
+    {
+        _fieldBlock.ResetWrittenCount();
+        _encoder.EncodeBlock(fields, _fieldBlock);
+        Http2FrameWriter.WriteHeaders(_queue, streamId, _fieldBlock.WrittenSpan, endStream, maxFrameSize);
     }
 
     /// <summary>One DATA frame whose send credit the caller already took (<see cref="Http2SendWindows.TakeAsync"/>).</summary>

@@ -54,6 +54,15 @@ internal sealed class Http2SendWindows
         }
     }
 
+    /// <summary>Whether both the stream's and the connection's send windows have credit now.</summary>
+    public bool HasCredit(Http2StreamSendWindow stream)
+    {
+        lock (FlowLock)
+        {
+            return stream.Window.Size > 0 && _connection.Size > 0;
+        }
+    }
+
     /// <summary>WINDOW_UPDATE on stream 0: the connection window grows and every waiting stream looks again.</summary>
     /// <exception cref="Http2ConnectionException">The increment is 0 or overflows the window (RFC 9113 §6.9, §6.9.1).</exception>
     public void OnConnectionWindowUpdate<TStream>(int increment, ConcurrentDictionary<int, TStream> streams)

@@ -51,13 +51,19 @@ internal sealed partial class Http2ServerConnection
 
     private ValueTask WriteGoAwayAsync(int lastStreamId, Http2ErrorCode code, byte[] debugData) => _output.WriteGoAwayAsync(lastStreamId, code, debugData);
 
-    /// <summary>One field block (HEADERS + CONTINUATIONs), HPACK-encoded and queued in one turn.</summary>
-    internal ValueTask WriteHeadersAsync(int streamId, List<HttpHeader> fields, bool endStream, CancellationToken cancellationToken) =>
-        _output.WriteHeadersAsync(streamId, fields, endStream, _peerSettings.MaxFrameSize, cancellationToken);
+    /// <summary>One field block (HEADERS + CONTINUATIONs), HPACK-encoded and queued in one turn; with
+    /// <paramref name="write"/> false it only waits in the queue for the caller's next frame.</summary>
+    internal ValueTask WriteHeadersAsync(int streamId, List<HttpHeader> fields, bool endStream, CancellationToken cancellationToken, bool write = true) =>
+        write
+            ? _output.WriteHeadersAsync(streamId, fields, endStream, _peerSettings.MaxFrameSize, cancellationToken)
+            : _output.QueueHeaders(streamId, fields, endStream, _peerSettings.MaxFrameSize, cancellationToken);
 
     /// <summary>One DATA frame whose send credit the caller already took (<see cref="TakeSendCreditAsync"/>).</summary>
     internal ValueTask WriteDataAsync(int streamId, ReadOnlySequence<byte> data, bool endStream, CancellationToken cancellationToken) =>
         _output.WriteDataAsync(streamId, data, endStream, cancellationToken);
+
+    /// <summary>Whether both send windows have credit for <paramref name="stream"/> now.</summary>
+    internal bool HasSendCredit(Http2ServerStream stream) => _sendWindows.HasCredit(stream.SendWindow);
 
     /// <summary>Waits for credit in both send windows (RFC 9113 §6.9.1), then takes up to <paramref name="wanted"/> octets.</summary>
     internal async ValueTask<int> TakeSendCreditAsync(Http2ServerStream stream, int wanted, CancellationToken cancellationToken)

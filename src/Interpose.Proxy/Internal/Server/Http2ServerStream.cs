@@ -446,7 +446,11 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
             headers.Add("Via", ForwardingRules.Via(response.Version));
         }
 
-        await SendHeadAsync(response.StatusCode, headers, endStream: !hasBody);
+        // Body octets already buffered, send credit open and no transform: the HEADERS wait in the connection's queue
+        // for the first DATA, which follows at once, so both leave in one write. Otherwise they go now (a slow or
+        // streaming origin's client, or one that keeps its window shut, must see the head without the body).
+        var bodyReady = hasBody && transform is null && _conn.HasSendCredit(this) && HasBufferedInput(upstream.Transport.Input);
+        await SendHeadAsync(response.StatusCode, headers, endStream: !hasBody, write: !bodyReady);
         if (!hasBody)
         {
             return (0, true);
@@ -501,11 +505,23 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
     /// <summary>Sends fail once the stream is reset or the connection closed.</summary>
     private CancellationToken StreamToken => _cts.Token;
 
-    private async ValueTask SendHeadAsync(int status, HttpHeaders headers, bool endStream)
+    private async ValueTask SendHeadAsync(int status, HttpHeaders headers, bool endStream, bool write = true)
     {
         _headersSent = true;
-        await _conn.WriteHeadersAsync(Id, ResponseFields(status, headers), endStream, StreamToken);
+        await _conn.WriteHeadersAsync(Id, ResponseFields(status, headers), endStream, StreamToken, write);
         _responseEnded = endStream;
+    }
+
+    /// <summary>Whether <paramref name="input"/> holds unread octets now (nothing is consumed).</summary>
+    private static bool HasBufferedInput(PipeReader input)
+    {
+        if (!input.TryRead(out var result))
+        {
+            return false;
+        }
+
+        input.AdvanceTo(result.Buffer.Start);
+        return !result.Buffer.IsEmpty;
     }
 
     internal async ValueTask SendTrailersAsync(HttpHeaders trailers)
