@@ -65,24 +65,8 @@ internal sealed class Http2FrameOutput : IDisposable
     /// frames, the preface).</summary>
     /// <exception cref="OperationCanceledException">The connection closed.</exception>
     /// <exception cref="IOException">The write failed.</exception>
-    public ValueTask WriteFramesAsync<TState>(TState state, Action<IBufferWriter<byte>, TState> write)
-    {
-        if (_closed.IsCancellationRequested)
-        {
-            return ValueTask.FromCanceled(_closed);
-        }
-
-        Task? wait;
-        bool writer;
-        lock (_lock)
-        {
-            ThrowIfFailed();
-            write(_queue, state);
-            wait = Queued(written: false, out writer);
-        }
-
-        return writer ? WriteQueuedAsync() : Await(wait, _closed);
-    }
+    public ValueTask WriteFramesAsync<TState>(TState state, Action<IBufferWriter<byte>, TState> write) =>
+        EnqueueAsync((state, write), static (o, s) => s.write(o._queue, s.state), write: true, _closed);
 
     /// <summary>SETTINGS ACK (RFC 9113 §6.5.3); the peer's SETTINGS_HEADER_TABLE_SIZE applies to the encoder from its
     /// next field block, which can only be queued after this ACK (RFC 7541 §4.2).</summary>
@@ -109,25 +93,8 @@ internal sealed class Http2FrameOutput : IDisposable
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled before the block was
     /// queued, or the connection closed.</exception>
     /// <exception cref="IOException">An earlier write failed.</exception>
-    public ValueTask QueueHeaders(int streamId, List<HttpHeader> fields, bool endStream, int maxFrameSize, CancellationToken cancellationToken)
-    {
-        if (cancellationToken.IsCancellationRequested)
-        {
-            return ValueTask.FromCanceled(cancellationToken);
-        }
-
-        Task? wait;
-        lock (_lock)
-        {
-            ThrowIfFailed();
-            AppendFieldBlock(streamId, fields, endStream, maxFrameSize);
-            wait = _queue.WrittenCount > MaxQueuedBytes && _writeInProgress
-                ? (_queuedWritten ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task
-                : null;
-        }
-
-        return Await(wait, cancellationToken);
-    }
+    public ValueTask QueueHeaders(int streamId, List<HttpHeader> fields, bool endStream, int maxFrameSize, CancellationToken cancellationToken) =>
+        EnqueueAsync((streamId, fields, endStream, maxFrameSize), static (o, s) => o.AppendFieldBlock(s.streamId, s.fields, s.endStream, s.maxFrameSize), write: false, cancellationToken);
 
     /// <summary>
     /// One field block whose stream id <paramref name="openStream"/> decides under the append lock: a stream opened here
@@ -138,24 +105,8 @@ internal sealed class Http2FrameOutput : IDisposable
     /// queued, or the connection closed.</exception>
     /// <exception cref="IOException">The write failed.</exception>
     /// <remarks>Whatever <paramref name="openStream"/> throws propagates, and nothing is queued.</remarks>
-    public ValueTask WriteHeadersAsync<TState>(TState state, Func<TState, int> openStream, List<HttpHeader> fields, bool endStream, int maxFrameSize, CancellationToken cancellationToken)
-    {
-        if (cancellationToken.IsCancellationRequested)
-        {
-            return ValueTask.FromCanceled(cancellationToken);
-        }
-
-        Task? wait;
-        bool writer;
-        lock (_lock)
-        {
-            ThrowIfFailed();
-            AppendFieldBlock(openStream(state), fields, endStream, maxFrameSize);
-            wait = Queued(written: false, out writer);
-        }
-
-        return writer ? WriteQueuedAsync() : Await(wait, cancellationToken);
-    }
+    public ValueTask WriteHeadersAsync<TState>(TState state, Func<TState, int> openStream, List<HttpHeader> fields, bool endStream, int maxFrameSize, CancellationToken cancellationToken) =>
+        EnqueueAsync((state, openStream, fields, endStream, maxFrameSize), static (o, s) => o.AppendFieldBlock(s.openStream(s.state), s.fields, s.endStream, s.maxFrameSize), write: true, cancellationToken);
 
     /// <summary>Under the lock: HPACK-encodes the block and appends it as HEADERS + CONTINUATIONs (RFC 9113 §4.3).</summary>
     private void AppendFieldBlock(int streamId, List<HttpHeader> fields, bool endStream, int maxFrameSize)
@@ -169,7 +120,29 @@ internal sealed class Http2FrameOutput : IDisposable
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled before the frame was
     /// queued, or the connection closed.</exception>
     /// <exception cref="IOException">The write failed.</exception>
-    public ValueTask WriteDataAsync(int streamId, ReadOnlySequence<byte> data, bool endStream, CancellationToken cancellationToken)
+    public ValueTask WriteDataAsync(int streamId, ReadOnlySequence<byte> data, bool endStream, CancellationToken cancellationToken) =>
+        EnqueueAsync((streamId, data, endStream), static (o, s) => o.AppendData(s.streamId, s.data, s.endStream), write: true, cancellationToken);
+
+    /// <summary>Under the lock: one DATA frame.</summary>
+    private void AppendData(int streamId, ReadOnlySequence<byte> data, bool endStream)
+    {
+        if (data.IsSingleSegment)
+        {
+            Http2FrameWriter.WriteData(_queue, streamId, data.FirstSpan, endStream);
+            return;
+        }
+
+        var rented = ArrayPool<byte>.Shared.Rent((int)data.Length);
+        data.CopyTo(rented);
+        Http2FrameWriter.WriteData(_queue, streamId, rented.AsSpan(0, (int)data.Length), endStream);
+        ArrayPool<byte>.Shared.Return(rented);
+    }
+
+    /// <summary>
+    /// Appends under the lock what <paramref name="append"/> serializes; then, with <paramref name="write"/>, becomes the
+    /// writer if no write is in progress. Without it the frames wait for the caller's next frame.
+    /// </summary>
+    private ValueTask EnqueueAsync<TState>(TState state, Action<Http2FrameOutput, TState> append, bool write, CancellationToken cancellationToken)
     {
         if (cancellationToken.IsCancellationRequested)
         {
@@ -177,23 +150,14 @@ internal sealed class Http2FrameOutput : IDisposable
         }
 
         Task? wait;
-        bool writer;
+        var writer = false;
         lock (_lock)
         {
             ThrowIfFailed();
-            if (data.IsSingleSegment)
-            {
-                Http2FrameWriter.WriteData(_queue, streamId, data.FirstSpan, endStream);
-            }
-            else
-            {
-                var rented = ArrayPool<byte>.Shared.Rent((int)data.Length);
-                data.CopyTo(rented);
-                Http2FrameWriter.WriteData(_queue, streamId, rented.AsSpan(0, (int)data.Length), endStream);
-                ArrayPool<byte>.Shared.Return(rented);
-            }
-
-            wait = Queued(written: false, out writer);
+            append(this, state);
+            wait = write ? Queued(out writer)
+                : _queue.WrittenCount > MaxQueuedBytes && _writeInProgress ? (_queuedWritten ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task
+                : null;
         }
 
         return writer ? WriteQueuedAsync() : Await(wait, cancellationToken);
@@ -245,9 +209,9 @@ internal sealed class Http2FrameOutput : IDisposable
     }
 
     /// <summary>Under the lock, after a frame was queued: the caller becomes the writer when no write is in progress;
-    /// otherwise it returns what the caller must wait for (the queue's write) when <paramref name="written"/> or when
-    /// the queue is past <see cref="MaxQueuedBytes"/>.</summary>
-    private Task? Queued(bool written, out bool writer)
+    /// otherwise it returns what the caller must wait for (the queue's write) when the queue is past
+    /// <see cref="MaxQueuedBytes"/>.</summary>
+    private Task? Queued(out bool writer)
     {
         writer = !_writeInProgress;
         if (writer)
@@ -256,12 +220,9 @@ internal sealed class Http2FrameOutput : IDisposable
             return null;
         }
 
-        if (!written && _queue.WrittenCount <= MaxQueuedBytes)
-        {
-            return null;
-        }
-
-        return (_queuedWritten ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        return _queue.WrittenCount <= MaxQueuedBytes
+            ? null
+            : (_queuedWritten ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
     }
 
     private static ValueTask Await(Task? wait, CancellationToken cancellationToken) =>
