@@ -9,6 +9,7 @@ to the proxy.
 import datetime
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -49,6 +50,7 @@ TARGETS = {
     "https-1k-c64": {"ratio": 0.45, "cpu_ms": 0.12, "rss_mib": 48},
     "https-newconn-c16": {"ratio": 0.40},
     "https-64k-c8": {},
+    "h2-1k-s64": {"ratio": 0.45},
     "download-100m": {"ratio": 0.60, "rss_over_idle_mib": 16},
     "first-contact": {"ttfb_x": 2.0},
 }
@@ -105,7 +107,7 @@ def make_origin(work):
         with open(os.path.join(www, name), "wb") as f:
             f.write(os.urandom(size) if size <= MIB else b"\x5a" * size)
     os.chmod(work, 0o755)
-    http, https = free_port(), free_port()
+    http, https, h2 = free_port(), free_port(), free_port()
     conf = os.path.join(work, "nginx.conf")
     with open(conf, "w") as f:
         f.write(f"""
@@ -126,12 +128,20 @@ http {{
     ssl_protocols TLSv1.2 TLSv1.3;
     root {www};
   }}
+  server {{
+    listen 127.0.0.1:{h2} ssl http2;
+    ssl_certificate {work}/leaf.pem; ssl_certificate_key {work}/leaf.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    http2_max_concurrent_streams 128;
+    keepalive_requests 100000000;
+    root {www};
+  }}
 }}
 """)
     p = start(["nginx", "-c", conf, "-p", work], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
         if run(["curl", "-sf", "-o", "/dev/null", f"http://127.0.0.1:{http}/1k"]).returncode == 0:
-            return p, http, https
+            return p, http, https, h2
         time.sleep(0.1)
     raise SystemExit("nginx did not start: " + open(os.path.join(work, "nginx-error.log")).read())
 
@@ -248,6 +258,129 @@ def load_scenario(name, url, conns, proxy, keepalive=True):
     return row
 
 
+class Splice:
+    """A lean TCP splice (socat, one process per connection) in front of the h2 target, because h2load cannot speak to
+    an HTTP proxy: `to_proxy` makes it a CONNECT splice (socat's PROXY address sends CONNECT host:port and then splices);
+    otherwise it relays to the origin as it is, which is the fair direct baseline (the same splice, no proxy)."""
+
+    def __init__(self, origin_port, to_proxy=None):
+        self.port = free_port()
+        target = (f"PROXY:127.0.0.1:localhost:{origin_port},proxyport={to_proxy}" if to_proxy
+                  else f"TCP:127.0.0.1:{origin_port}")
+        self.p = start(["socat", f"TCP-LISTEN:{self.port},bind=127.0.0.1,reuseaddr,fork,backlog=128,nodelay", f"{target},nodelay"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise SystemExit("socat did not start")
+
+    def cpu_ms(self):
+        """CPU of the splice's per-connection children (socat forks one per accepted connection) and itself."""
+        total = 0.0
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(pid) == self.p.pid:
+                # utime + stime, and cutime + cstime: the children that ended and were reaped (fields 14-17).
+                total += sum(int(f) for f in fields[11:15]) * TICK_MS
+            elif int(fields[1]) == self.p.pid:
+                total += (int(fields[11]) + int(fields[12])) * TICK_MS
+        return total
+
+    def stop(self):
+        stop(self.p)
+
+
+def h2load(url, secs=SECS):
+    """h2load with 4 connections of 16 concurrent streams each (64 streams), for secs after a 1 s warm-up. Latency
+    percentiles come from its per-request log; its own CPU (user + system) from the rusage of waited children."""
+    with tempfile.NamedTemporaryFile(prefix="h2load-", suffix=".log") as lf:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.monotonic()
+        out = run(["h2load", "-c", "4", "-m", "16", "-D", str(secs), "--warm-up-time=1", "--log-file", lf.name, url]).stdout
+        wall = time.monotonic() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        durations = []
+        for line in open(lf.name):
+            parts = line.split("\t")
+            if len(parts) >= 3 and parts[1] == "200":
+                durations.append(int(parts[2]) / 1000.0)
+    durations.sort()
+    pct = lambda q: durations[min(len(durations) - 1, int(q * len(durations)))] if durations else float("nan")
+    m = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
+    done = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored", out)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "rps": float(m.group(1)) if m else float("nan"),
+        "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99),
+        "ok": int(done.group(1)) if done else 0,
+        "errors": "" if done and done.group(2) == "0" and done.group(3) == "0" else (done.group(0) if done else out[-400:]),
+        # The load client's share of the whole machine while it ran (warm-up included, as its CPU is).
+        "client_cpu": cpu_s / (wall * os.cpu_count()),
+    }
+
+
+def h2_scenario(name, h2_port, proxy):
+    """h2 over TLS, 64 concurrent streams on 4 connections, 1 KiB responses: nginx directly, nginx through the same
+    splice (the fair baseline), and through splice + Interpose (intercepted; h2 to the client and to the origin)."""
+    raw, direct, proxied = [], [], []
+    via_direct, via_proxy = Splice(h2_port), Splice(h2_port, to_proxy=proxy.port)
+    try:
+        for r in range(ROUNDS):
+            order = ("raw", "d", "p") if r % 2 == 0 else ("p", "d", "raw")
+            for which in order:
+                if which == "raw":
+                    raw.append(h2load(f"https://localhost:{h2_port}/1k"))
+                elif which == "d":
+                    before = via_direct.cpu_ms()
+                    res = h2load(f"https://localhost:{via_direct.port}/1k")
+                    res["splice_cpu"] = (via_direct.cpu_ms() - before) / max(res["ok"], 1)
+                    direct.append(res)
+                else:
+                    proxy.reset_peak()
+                    before, sbefore = proxy.cpu_ms(), via_proxy.cpu_ms()
+                    res = h2load(f"https://localhost:{via_proxy.port}/1k")
+                    res["cpu"] = (proxy.cpu_ms() - before) / max(res["ok"], 1)
+                    res["splice_cpu"] = (via_proxy.cpu_ms() - sbefore) / max(res["ok"], 1)
+                    res["peak"] = proxy.status_kib("VmHWM") / 1024
+                    proxied.append(res)
+            log(f"  {name} round {r + 1}: direct {raw[-1]['rps']:.0f} req/s, direct via splice {direct[-1]['rps']:.0f} req/s, "
+                f"proxied via splice {proxied[-1]['rps']:.0f} req/s (ratio {proxied[-1]['rps'] / direct[-1]['rps']:.2f}; "
+                f"h2load CPU {proxied[-1]['client_cpu'] * 100:.0f}% of the machine proxied, {direct[-1]['client_cpu'] * 100:.0f}% direct)"
+                + (f" (errors: {proxied[-1]['errors']})" if proxied[-1]["errors"] else "")
+                + (f" (direct errors: {direct[-1]['errors']})" if direct[-1]["errors"] else ""))
+    finally:
+        via_direct.stop()
+        via_proxy.stop()
+    # Unlike hey's HTTP/1.1 pools, h2load keeps its 4 connections: no bistable baseline, so medians on both sides.
+    keys = ("rps", "p50", "p90", "p99", "client_cpu", "splice_cpu")
+    d = {k: med([x[k] for x in direct]) for k in keys}
+    p = {k: med([x[k] for x in proxied]) for k in keys + ("cpu",)}
+    p["peak"] = max(x["peak"] for x in proxied)
+    ratios = [pp["rps"] / dd["rps"] for pp, dd in zip(proxied, direct)]
+    return {"name": name, "d": d, "p": p, "ratio": p["rps"] / d["rps"], "added_p50": p["p50"] - d["p50"],
+            "added_p99": p["p99"] - d["p99"], "raw": {k: med([x[k] for x in raw]) for k in keys[:5]},
+            "ratios": ratios}
+
+
+def verify_h2_interception(proxy, origin_root, h2_port):
+    """h2load skips certificate checks: curl, trusting only the Interpose CA, must get h2 through the proxy."""
+    args = ["curl", "-sS", "-o", "/dev/null", "--http2", "-x", proxy.url, "-w", "%{http_code} %{http_version}",
+            f"https://localhost:{h2_port}/1k", "--cacert"]
+    ok = run(args + [proxy.ca]).stdout.split()
+    wrong = run(args + [origin_root])
+    if ok != ["200", "2"] or wrong.returncode == 0:
+        raise SystemExit(f"h2 interception check failed: {ok}")
+    log("h2 interception verified: curl --http2 --cacert <Interpose CA> gets HTTP/2 200 through the proxy; "
+        "--cacert <origin root> fails")
+
+
 def download_scenario(url, origin_ca, proxy):
     direct, proxied, cpu, peaks = [], [], [], []
     idle = proxy.status_kib("VmRSS") / 1024
@@ -318,7 +451,7 @@ def main():
         raise SystemExit(f"{PROXY_CMD[-1]} missing: run bench/load/run.sh (it builds it)")
     work = tempfile.mkdtemp(prefix="interpose-load-")
     try:
-        nginx, http, https = make_origin(work)
+        nginx, http, https, h2 = make_origin(work)
         origin_root = os.path.join(work, "root.pem")
 
         def fresh_proxy(warm_url, keepalive):
@@ -347,6 +480,19 @@ def main():
                     rows.append(load_scenario(name, url, conns, proxy, keepalive=ka))
                 finally:
                     proxy.stop()
+        if not ONLY or "h2-1k-s64" in ONLY:
+            log(f"h2-1k-s64: {ROUNDS} rounds x {SECS} s, direct, direct via splice and proxied via splice interleaved")
+            proxy = Proxy(os.path.join(work, "home"), origin_root)
+            try:
+                verify_h2_interception(proxy, origin_root, h2)
+                warm = Splice(h2, to_proxy=proxy.port)
+                try:
+                    h2load(f"https://localhost:{warm.port}/1k", secs=2)
+                finally:
+                    warm.stop()
+                rows.append(h2_scenario("h2-1k-s64", h2, proxy))
+            finally:
+                proxy.stop()
         download = first = None
         if not ONLY or "download-100m" in ONLY:
             log("download-100m")
@@ -392,6 +538,17 @@ def report(rows, download, first):
               f"| {fmt(d['p50'], 1)} / {fmt(p['p50'], 1)} | {fmt(d['p90'], 1)} / {fmt(p['p90'], 1)} | {fmt(d['p99'], 1)} / {fmt(p['p99'], 1)} "
               f"| {added} | {p['cpu']:.3f} ({'≤ ' + str(t['cpu_ms']) if 'cpu_ms' in t else '-'}) "
               f"| {p['peak']:.0f} ({'≤ ' + str(t['rss_mib']) if 'rss_mib' in t else '-'}) | {verdict(all(checks)) if checks else '-'} |")
+    for r in rows:
+        if "raw" in r:
+            d, p, raw = r["d"], r["p"], r["raw"]
+            print()
+            print(f"{r['name']} (h2load -c 4 -m 16, 1 KiB, HTTPS; h2load cannot use a proxy, so a socat splice sends CONNECT "
+                  f"for it; direct is the same splice in front of nginx): proxied/direct ratios per round "
+                  f"{', '.join(f'{x:.2f}' for x in r['ratios'])}; without any splice nginx gave {raw['rps']:.0f} req/s "
+                  f"(p50 {fmt(raw['p50'], 1)} ms, p99 {fmt(raw['p99'], 1)} ms), so the splice alone costs "
+                  f"{(1 - d['rps'] / raw['rps']) * 100:.0f}% of direct req/s; h2load used {raw['client_cpu'] * 100:.0f}% of the machine "
+                  f"direct, {d['client_cpu'] * 100:.0f}% via the splice, {p['client_cpu'] * 100:.0f}% proxied; splice CPU "
+                  f"{d['splice_cpu']:.3f} ms/req direct, {p['splice_cpu']:.3f} ms/req proxied.")
     if download:
         t = TARGETS["download-100m"]
         ok = download["ratio"] >= t["ratio"] and download["peak"] <= download["idle"] + t["rss_over_idle_mib"]

@@ -3,8 +3,9 @@
 #   bench/load/run.sh                 # default: 3 rounds of 5 s per scenario, the native AOT build of `interpose`
 #   ROUNDS=5 SECONDS_PER_ROUND=5 bench/load/run.sh
 #   BUILD=jit bench/load/run.sh       # the same through `dotnet interpose.dll` (JIT), as `dotnet run` and the tool run it
-# Installs its tools from Debian when missing (hey, nginx-light, curl, openssl, python3, and clang + zlib for the
-# native build), builds the CLI in Release, starts nginx (HTTP + HTTPS origin) and `interpose run` as separate
+# Installs its tools from Debian when missing (hey, nginx-light, curl, openssl, python3, h2load from nghttp2-client
+# and socat for the HTTP/2 scenario, which splices h2load's connections through CONNECT since h2load cannot use a
+# proxy, and clang + zlib for the native build), builds the CLI in Release, starts nginx (HTTP + HTTPS origin) and `interpose run` as separate
 # processes, prints a Markdown table, and stops every process it started (by PID). Every load loop is bounded in
 # time; nothing leaves 127.0.0.1.
 set -euo pipefail
@@ -12,6 +13,8 @@ cd "$(dirname "$0")/../.."
 
 missing=()
 command -v hey >/dev/null || missing+=(hey)
+command -v h2load >/dev/null || missing+=(nghttp2-client)
+command -v socat >/dev/null || missing+=(socat)
 command -v nginx >/dev/null || missing+=(nginx-light)
 command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)

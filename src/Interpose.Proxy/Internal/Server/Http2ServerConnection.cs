@@ -69,7 +69,7 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         _startedAt = _rt.Time.GetTimestamp();
         _closed = CancellationTokenSource.CreateLinkedTokenSource(_rt.Aborted);
         _receiveCredit = new ReceiveCredit(_receiveWindow, Http2Limits.InitialConnectionWindowSize / 2);
-        _sendWindow = new FlowWindow(0, Http2Settings.DefaultInitialWindowSize);
+        _output = new Http2FrameOutput(_client, _closed.Token);
     }
 
     internal ClientFlow Flow => _flow;
@@ -242,7 +242,9 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
 
             if (_goAwaySent && _streams.IsEmpty)
             {
-                // A graceful GOAWAY was sent and the last stream ended: nothing more will be served.
+                // A graceful GOAWAY was sent and the last stream ended: nothing more will be served, once the last
+                // stream's frames are out (the connection closes next).
+                await _output.FlushAsync();
                 return;
             }
         }
@@ -491,14 +493,7 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         lock (FlowLock)
         {
             delta = _peerSettings.Apply(frame);
-            if (delta != 0)
-            {
-                // RFC 9113 §6.9.2: every stream's send window moves by the difference.
-                foreach (var stream in _streams.Values)
-                {
-                    stream.SendWindow.ApplyInitialWindowSizeDelta(delta);
-                }
-            }
+            Http2SendWindows.ApplyInitialWindowSizeDelta(delta, _streams);
         }
 
         // RFC 9113 §6.5.3: "Upon receiving a SETTINGS frame without the ACK flag set, the recipient MUST immediately
@@ -507,7 +502,7 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         await WriteSettingsAckAsync(_peerSettings.HeaderTableSize);
         if (delta > 0)
         {
-            WakeAllSenders();
+            _sendWindows.WakeAll(_streams);
         }
     }
 
@@ -516,32 +511,17 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         SpendBudget(_windowUpdates, "WINDOW_UPDATE flood");
         if (frame.StreamId == 0)
         {
-            lock (FlowLock)
-            {
-                _sendWindow.Increase(frame.WindowSizeIncrement);
-            }
-
-            WakeAllSenders();
+            _sendWindows.OnConnectionWindowUpdate(frame.WindowSizeIncrement, _streams);
             return;
         }
 
         if (_streams.TryGetValue(frame.StreamId, out var stream))
         {
-            try
-            {
-                lock (FlowLock)
-                {
-                    stream.SendWindow.Increase(frame.WindowSizeIncrement);
-                }
-            }
-            catch (Http2StreamException ex)
+            if (_sendWindows.OnStreamWindowUpdate(stream.SendWindow, frame.WindowSizeIncrement) is { } ex)
             {
                 stream.AbortForReset(new IOException(ex.Message));
                 _ = ResetStreamAsync(frame.StreamId, ex.ErrorCode, ex.Message).AsTask();
-                return;
             }
-
-            stream.WakeSender();
         }
         else if (frame.StreamId > _lastStreamId)
         {
@@ -647,7 +627,7 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
     {
         _settingsAckTimer?.Dispose();
         _closed.Dispose();
-        _writeLock.Dispose();
+        _output.Dispose();
         await ValueTask.CompletedTask;
     }
 }

@@ -17,7 +17,7 @@ namespace Interpose.Proxy.Internal;
 /// The request body goes from the reader loop into a pipe bounded by the stream's receive window; its credit returns
 /// to the client (WINDOW_UPDATE) only once the pipeline consumed it, so a slow origin back-pressures this stream alone.
 /// </remarks>
-internal sealed class Http2ServerStream : IClientSide
+internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
 {
     private readonly Http2ServerConnection _conn;
     private readonly ProxyRuntime _rt;
@@ -37,7 +37,6 @@ internal sealed class Http2ServerStream : IClientSide
     private long _unreturned;
     private bool _done;
 
-    private TaskCompletionSource? _sendWait;
     private volatile bool _requestEnded;
     private volatile bool _reset;
     private bool _headersSent;
@@ -48,7 +47,7 @@ internal sealed class Http2ServerStream : IClientSide
         _conn = connection;
         _rt = connection.Runtime;
         Id = id;
-        SendWindow = new FlowWindow(id, initialSendWindow);
+        SendWindow = new Http2StreamSendWindow(new FlowWindow(id, initialSendWindow));
         _receiveWindow = new FlowWindow(id, Http2Limits.InitialStreamWindowSize);
         _receiveCredit = new ReceiveCredit(_receiveWindow, Http2Limits.InitialStreamWindowSize / 2);
         _body = new Pipe(pipe);
@@ -63,7 +62,7 @@ internal sealed class Http2ServerStream : IClientSide
     public int Id { get; }
 
     /// <summary>Our send window on this stream (under the connection's FlowLock).</summary>
-    public FlowWindow SendWindow { get; }
+    public Http2StreamSendWindow SendWindow { get; }
 
     /// <summary>END_STREAM came from the client (or the stream was reset): no more DATA is expected.</summary>
     public bool RequestEnded => _requestEnded;
@@ -287,7 +286,10 @@ internal sealed class Http2ServerStream : IClientSide
             // The stream already finished.
         }
 
-        WakeSender();
+        lock (_conn.FlowLock)
+        {
+            SendWindow.Wake();
+        }
     }
 
     private void CompleteBody(Exception? error)
@@ -299,23 +301,6 @@ internal sealed class Http2ServerStream : IClientSide
 
         _bodyCompleted = true;
         _body.Writer.Complete(error);
-    }
-
-    /// <summary>A wait for send credit, completed by <see cref="WakeSender"/> (under FlowLock).</summary>
-    public Task ArmSendWait()
-    {
-        _sendWait = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return _sendWait.Task;
-    }
-
-    /// <summary>The stream's or the connection's send window grew.</summary>
-    public void WakeSender()
-    {
-        lock (_conn.FlowLock)
-        {
-            _sendWait?.TrySetResult();
-            _sendWait = null;
-        }
     }
 
     // ───────────────────────────── the client side of the exchange ─────────────────────────────
@@ -461,13 +446,17 @@ internal sealed class Http2ServerStream : IClientSide
             headers.Add("Via", ForwardingRules.Via(response.Version));
         }
 
-        await SendHeadAsync(response.StatusCode, headers, endStream: !hasBody);
+        // Body octets already buffered, send credit open and no transform: the HEADERS wait in the connection's queue
+        // for the first DATA, which follows at once, so both leave in one write. Otherwise they go now (a slow or
+        // streaming origin's client, or one that keeps its window shut, must see the head without the body).
+        var bodyReady = hasBody && transform is null && _conn.HasSendCredit(this) && HasBufferedInput(upstream.Transport.Input);
+        await SendHeadAsync(response.StatusCode, headers, endStream: !hasBody, write: !bodyReady);
         if (!hasBody)
         {
             return (0, true);
         }
 
-        var sink = new DataFrameSink(this, transform);
+        var sink = new DataFrameSink(this, transform, framing.Kind == BodyKind.ContentLength && transform is null ? framing.ContentLength : -1);
         var bytes = await BodyReader.RelayAsync(upstream.Transport.Input, framing, upstream.ResponseDecoder, sink, new BodyRelayOptions(Message: response), cancellationToken);
         return (bytes, true);
     }
@@ -516,11 +505,23 @@ internal sealed class Http2ServerStream : IClientSide
     /// <summary>Sends fail once the stream is reset or the connection closed.</summary>
     private CancellationToken StreamToken => _cts.Token;
 
-    private async ValueTask SendHeadAsync(int status, HttpHeaders headers, bool endStream)
+    private async ValueTask SendHeadAsync(int status, HttpHeaders headers, bool endStream, bool write = true)
     {
         _headersSent = true;
-        await _conn.WriteHeadersAsync(Id, ResponseFields(status, headers), endStream, StreamToken);
+        await _conn.WriteHeadersAsync(Id, ResponseFields(status, headers), endStream, StreamToken, write);
         _responseEnded = endStream;
+    }
+
+    /// <summary>Whether <paramref name="input"/> holds unread octets now (nothing is consumed).</summary>
+    private static bool HasBufferedInput(PipeReader input)
+    {
+        if (!input.TryRead(out var result))
+        {
+            return false;
+        }
+
+        input.AdvanceTo(result.Buffer.Start);
+        return !result.Buffer.IsEmpty;
     }
 
     internal async ValueTask SendTrailersAsync(HttpHeaders trailers)
@@ -566,8 +567,16 @@ internal sealed class Http2ServerStream : IClientSide
     }
 
     /// <summary>An origin's decoded response body, as DATA frames (through the response's transform, if any).</summary>
-    private sealed class DataFrameSink(Http2ServerStream stream, IBodyTransform? transform) : IBodySink
+    /// <remarks>With a Content-Length and no transform, the DATA frame that completes the length carries END_STREAM
+    /// (RFC 9113 §8.1: the body ends with the frame that has it), instead of an empty DATA frame after it: one frame
+    /// and, on a lightly loaded connection, one TLS write less per response. Such a body has no trailers (a
+    /// Content-Length body from an HTTP/1.1 origin has none; an HTTP/2 origin's trailers come only with a chunked body,
+    /// see Http2UpstreamStream).</remarks>
+    private sealed class DataFrameSink(Http2ServerStream stream, IBodyTransform? transform, long contentLength) : IBodySink
     {
+        private long _sent;
+        private bool _ended;
+
         public async ValueTask WriteAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken)
         {
             if (data.IsEmpty)
@@ -577,7 +586,9 @@ internal sealed class Http2ServerStream : IClientSide
 
             if (transform is null)
             {
-                await stream.SendDataAsync(data, endStream: false);
+                _sent += data.Length;
+                _ended = _sent == contentLength;
+                await stream.SendDataAsync(data, endStream: _ended);
                 return;
             }
 
@@ -587,6 +598,11 @@ internal sealed class Http2ServerStream : IClientSide
 
         public async ValueTask CompleteAsync(HttpHeaders? trailers, CancellationToken cancellationToken)
         {
+            if (_ended)
+            {
+                return;
+            }
+
             if (transform is not null)
             {
                 await stream.SendDataAsync(new ReadOnlySequence<byte>(await transform.CompleteAsync(trailers, cancellationToken)), endStream: false);

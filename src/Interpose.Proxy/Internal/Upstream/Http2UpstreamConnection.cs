@@ -51,22 +51,19 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
     private readonly UpstreamConnection _socket;
     private readonly ConcurrentDictionary<int, Http2UpstreamStream> _streams = new();
     private readonly HpackDecoder _decoder = new();
-    private readonly HpackEncoder _encoder = new();
     private readonly Http2HeaderBlockTracker _blocks = new();
     private readonly Http2FieldCollector _fields = new();
     private readonly Http2Settings _peerSettings = new();
     private readonly RateBudget _controlFrames = new(Http2Limits.ControlFrameBudgetPerWindow, Http2Limits.ControlFrameBudgetWindow);
     private readonly RateBudget _windowUpdates = new(Http2Limits.WindowUpdateBudgetPerWindow, Http2Limits.ControlFrameBudgetWindow);
     private readonly RateBudget _emptyFrames = new(Http2Limits.EmptyFrameBudgetPerWindow, Http2Limits.EmptyFrameBudgetWindow);
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
-    private readonly ArrayBufferWriter<byte> _out = new(Http2Limits.MaxFrameSize + FrameHeader.Size);
-    private readonly ArrayBufferWriter<byte> _fieldBlock = new(1024);
+    private readonly Http2FrameOutput _output;
     private readonly CancellationTokenSource _closed;
     private readonly TaskCompletionSource _firstSettings = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly long _startedAt;
 
-    // Send side (request DATA): debited as streams send, credited by the origin's WINDOW_UPDATE on stream 0.
-    private readonly FlowWindow _sendWindow = new(0, Http2Settings.DefaultInitialWindowSize);
+    // Send side (request DATA): the connection window, credited by the origin's WINDOW_UPDATE on stream 0, and the streams' waits.
+    private readonly Http2SendWindows _sendWindows = new();
 
     // Receive side (response DATA): debited by the reader, credited back as the streams' readers consume.
     private readonly FlowWindow _receiveWindow;
@@ -88,6 +85,7 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
         _startedAt = runtime.Time.GetTimestamp();
         IdleSince = _startedAt;
         _closed = CancellationTokenSource.CreateLinkedTokenSource(runtime.Aborted);
+        _output = new Http2FrameOutput(socket.Transport, _closed.Token);
         StreamWindowSize = runtime.Options.UpstreamHttp2StreamWindowSize;
         _receiveWindow = new FlowWindow(0, runtime.Options.UpstreamHttp2ConnectionWindowSize);
         _receiveCredit = new ReceiveCredit(_receiveWindow, runtime.Options.UpstreamHttp2ConnectionWindowSize / 2);
@@ -103,7 +101,7 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
     internal int StreamWindowSize { get; }
 
     /// <summary>Guards every flow-control window of the connection and its streams.</summary>
-    internal object FlowLock { get; } = new();
+    internal object FlowLock => _sendWindows.FlowLock;
 
     /// <summary>The origin's SETTINGS_MAX_FRAME_SIZE: the largest DATA payload we may send.</summary>
     internal int PeerMaxFrameSize => _peerSettings.MaxFrameSize;
@@ -279,7 +277,7 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
             _goingAway = true;
             try
             {
-                await WriteControlFrameAsync((ex.ErrorCode, Encoding.ASCII.GetBytes(ex.Message)), static (o, s) => Http2FrameWriter.WriteGoAway(o, 0, s.ErrorCode, s.Item2));
+                await _output.WriteGoAwayAsync(0, ex.ErrorCode, Encoding.ASCII.GetBytes(ex.Message));
             }
             catch (Exception write) when (IsConnectionFailure(write))
             {
@@ -324,7 +322,7 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
         if (_rt.Time.GetElapsedTime(IdleSince) >= _rt.Options.Timeouts.UpstreamIdle)
         {
             _goingAway = true;
-            await WriteControlFrameAsync(0, static (o, _) => Http2FrameWriter.WriteGoAway(o, 0, Http2ErrorCode.NoError, []));
+            await _output.WriteGoAwayAsync(0, Http2ErrorCode.NoError, []);
             return false;
         }
 
@@ -334,7 +332,7 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
         }
 
         _pingOutstanding = true;
-        await WriteControlFrameAsync(0, static (o, _) => Http2FrameWriter.WritePing(o, PingPayload, ack: false));
+        await _output.WritePingAsync(PingPayload, ack: false);
         return true;
     }
 
@@ -380,7 +378,7 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
                 else
                 {
                     // RFC 9113 §6.7: a PING without ACK is answered with an identical payload.
-                    await WriteControlFrameAsync(frame.PingData, static (o, d) => Http2FrameWriter.WritePing(o, d, ack: true));
+                    await _output.WritePingAsync(frame.PingData, ack: true);
                 }
 
                 break;
@@ -496,34 +494,15 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
             // RFC 9113 §6.5.2: SETTINGS_MAX_CONCURRENT_STREAMS "Initially, there is no limit to this value"; a SETTINGS
             // without it keeps what was set before.
             _maxConcurrent = _peerSettings.MaxConcurrentStreams is { } max ? max : _firstSettings.Task.IsCompleted ? _maxConcurrent : long.MaxValue;
-            if (delta != 0)
-            {
-                // RFC 9113 §6.9.2: every stream's send window moves by the difference.
-                foreach (var stream in _streams.Values)
-                {
-                    stream.SendWindow.ApplyInitialWindowSizeDelta(delta);
-                }
-            }
+            Http2SendWindows.ApplyInitialWindowSizeDelta(delta, _streams);
         }
 
         // RFC 9113 §6.5.3: apply, then acknowledge; the encoder's table size applies from its next block.
-        await _writeLock.WaitAsync(_closed.Token);
-        try
-        {
-            _encoder.SetPeerHeaderTableSize(_peerSettings.HeaderTableSize);
-            _out.ResetWrittenCount();
-            Http2FrameWriter.WriteSettingsAck(_out);
-            await FlushOutAsync();
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-
+        await _output.WriteSettingsAckAsync(_peerSettings.HeaderTableSize);
         _firstSettings.TrySetResult();
         if (delta > 0)
         {
-            WakeAllSenders();
+            _sendWindows.WakeAll(_streams);
         }
     }
 
@@ -532,31 +511,14 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
         SpendBudget(_windowUpdates, "WINDOW_UPDATE flood");
         if (frame.StreamId == 0)
         {
-            lock (FlowLock)
-            {
-                _sendWindow.Increase(frame.WindowSizeIncrement);
-            }
-
-            WakeAllSenders();
+            _sendWindows.OnConnectionWindowUpdate(frame.WindowSizeIncrement, _streams);
             return;
         }
 
-        if (_streams.TryGetValue(frame.StreamId, out var stream))
+        if (_streams.TryGetValue(frame.StreamId, out var stream)
+            && _sendWindows.OnStreamWindowUpdate(stream.SendWindow, frame.WindowSizeIncrement) is { } ex)
         {
-            try
-            {
-                lock (FlowLock)
-                {
-                    stream.SendWindow.Increase(frame.WindowSizeIncrement);
-                }
-            }
-            catch (Http2StreamException ex)
-            {
-                stream.Fail(new IOException(ex.Message), ex.ErrorCode);
-                return;
-            }
-
-            stream.WakeSender();
+            stream.Fail(new IOException(ex.Message), ex.ErrorCode);
         }
     }
 
@@ -598,143 +560,66 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
     // ───────────────────────────── writer ─────────────────────────────
 
     /// <summary>The client preface (RFC 9113 §3.4): the magic octets, our SETTINGS, then the connection window raised.</summary>
-    private async ValueTask WritePrefaceAsync()
-    {
-        await _writeLock.WaitAsync(_closed.Token);
-        try
+    private ValueTask WritePrefaceAsync() =>
+        _output.WriteFramesAsync((StreamWindowSize, Raise: _rt.Options.UpstreamHttp2ConnectionWindowSize - Http2Settings.DefaultInitialWindowSize), static (o, s) =>
         {
-            _out.ResetWrittenCount();
-            _out.Write(Http2Preface.ClientPreface);
-            Http2FrameWriter.WriteSettings(_out,
+            o.Write(Http2Preface.ClientPreface);
+            Http2FrameWriter.WriteSettings(o,
             [
                 // RFC 9113 §8.4: the proxy never accepts pushes (it would have nowhere to send them).
                 new Http2Setting(SettingsParameter.EnablePush, 0),
-                new Http2Setting(SettingsParameter.InitialWindowSize, (uint)StreamWindowSize),
+                new Http2Setting(SettingsParameter.InitialWindowSize, (uint)s.StreamWindowSize),
                 new Http2Setting(SettingsParameter.MaxFrameSize, Http2Limits.MaxFrameSize),
                 new Http2Setting(SettingsParameter.MaxHeaderListSize, Http2Limits.MaxHeaderListSize),
             ]);
-            var raise = _rt.Options.UpstreamHttp2ConnectionWindowSize - Http2Settings.DefaultInitialWindowSize;
-            if (raise > 0)
+            if (s.Raise > 0)
             {
-                Http2FrameWriter.WriteWindowUpdate(_out, 0, raise);
+                Http2FrameWriter.WriteWindowUpdate(o, 0, s.Raise);
             }
-
-            await FlushOutAsync();
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
+        });
 
     /// <summary>
-    /// The request's field block, which also opens the stream: its id is assigned here, under the write lock, so ids
-    /// reach the wire in increasing order (RFC 9113 §5.1.1).
+    /// The request's field block, which also opens the stream: its id is assigned as the block is queued, so ids reach
+    /// the wire in increasing order (RFC 9113 §5.1.1).
     /// </summary>
     /// <exception cref="Http2RefusedException">The connection is going away: the request was never sent.</exception>
-    internal async ValueTask WriteRequestHeadersAsync(Http2UpstreamStream stream, List<HttpHeader> fields, bool endStream, CancellationToken cancellationToken)
-    {
-        await _writeLock.WaitAsync(cancellationToken);
-        try
-        {
-            lock (FlowLock)
-            {
-                if (IsGoingAway || _nextStreamId > int.MaxValue - 2)
-                {
-                    throw new Http2RefusedException("the origin connection is going away; the request was not sent");
-                }
+    internal ValueTask WriteRequestHeadersAsync(Http2UpstreamStream stream, List<HttpHeader> fields, bool endStream, CancellationToken cancellationToken) =>
+        _output.WriteHeadersAsync((this, stream), static s => s.Item1.OpenStream(s.stream), fields, endStream, _peerSettings.MaxFrameSize, cancellationToken);
 
-                var id = _nextStreamId;
-                _nextStreamId += 2;
-                stream.Open(id, _peerSettings.InitialWindowSize);
-                _streams[id] = stream;
+    /// <summary>Gives <paramref name="stream"/> the next id; under the frame output's append lock.</summary>
+    private int OpenStream(Http2UpstreamStream stream)
+    {
+        lock (FlowLock)
+        {
+            if (IsGoingAway || _nextStreamId > int.MaxValue - 2)
+            {
+                throw new Http2RefusedException("the origin connection is going away; the request was not sent");
             }
 
-            _fieldBlock.ResetWrittenCount();
-            _encoder.EncodeBlock(fields, _fieldBlock);
-            _out.ResetWrittenCount();
-            Http2FrameWriter.WriteHeaders(_out, stream.Id, _fieldBlock.WrittenSpan, endStream, _peerSettings.MaxFrameSize);
-            await FlushOutAsync();
-        }
-        finally
-        {
-            _writeLock.Release();
+            var id = _nextStreamId;
+            _nextStreamId += 2;
+            stream.Open(id, _peerSettings.InitialWindowSize);
+            _streams[id] = stream;
+            return id;
         }
     }
 
     /// <summary>Trailers: a field block with END_STREAM (RFC 9113 §8.1).</summary>
-    internal async ValueTask WriteTrailersAsync(int streamId, List<HttpHeader> fields, CancellationToken cancellationToken)
-    {
-        await _writeLock.WaitAsync(cancellationToken);
-        try
-        {
-            _fieldBlock.ResetWrittenCount();
-            _encoder.EncodeBlock(fields, _fieldBlock);
-            _out.ResetWrittenCount();
-            Http2FrameWriter.WriteHeaders(_out, streamId, _fieldBlock.WrittenSpan, endStream: true, _peerSettings.MaxFrameSize);
-            await FlushOutAsync();
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
+    internal ValueTask WriteTrailersAsync(int streamId, List<HttpHeader> fields, CancellationToken cancellationToken) =>
+        _output.WriteHeadersAsync(streamId, fields, endStream: true, _peerSettings.MaxFrameSize, cancellationToken);
 
     /// <summary>One DATA frame whose send credit the caller already took.</summary>
-    internal async ValueTask WriteDataAsync(int streamId, ReadOnlySequence<byte> data, bool endStream, CancellationToken cancellationToken)
-    {
-        await _writeLock.WaitAsync(cancellationToken);
-        try
-        {
-            _out.ResetWrittenCount();
-            if (data.IsSingleSegment)
-            {
-                Http2FrameWriter.WriteData(_out, streamId, data.FirstSpan, endStream);
-            }
-            else
-            {
-                var rented = ArrayPool<byte>.Shared.Rent((int)data.Length);
-                data.CopyTo(rented);
-                Http2FrameWriter.WriteData(_out, streamId, rented.AsSpan(0, (int)data.Length), endStream);
-                ArrayPool<byte>.Shared.Return(rented);
-            }
+    internal ValueTask WriteDataAsync(int streamId, ReadOnlySequence<byte> data, bool endStream, CancellationToken cancellationToken) =>
+        _output.WriteDataAsync(streamId, data, endStream, cancellationToken);
 
-            await FlushOutAsync();
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
+    /// <summary>Waits for credit in both send windows (RFC 9113 §6.9.1), then takes up to <paramref name="wanted"/>
+    /// octets; 0 once the stream failed or was reset.</summary>
+    internal ValueTask<int> TakeSendCreditAsync(Http2UpstreamStream stream, int wanted, CancellationToken cancellationToken) =>
+        _sendWindows.TakeAsync(stream.SendWindow, wanted, Timeout.InfiniteTimeSpan, _rt.Time, cancellationToken);
 
-    /// <summary>Waits for credit in both send windows (RFC 9113 §6.9.1), then takes up to <paramref name="wanted"/> octets.</summary>
-    internal async ValueTask<int> TakeSendCreditAsync(Http2UpstreamStream stream, int wanted, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            Task wait;
-            lock (FlowLock)
-            {
-                var granted = (int)Math.Min(Math.Min(stream.SendWindow.Size, _sendWindow.Size), wanted);
-                if (granted > 0)
-                {
-                    stream.SendWindow.Take(granted);
-                    _sendWindow.Take(granted);
-                    return granted;
-                }
+    internal ValueTask WriteWindowUpdateAsync(int streamId, int increment) => _output.WriteWindowUpdateAsync(streamId, increment);
 
-                wait = stream.ArmSendWait();
-            }
-
-            await wait.WaitAsync(cancellationToken);
-        }
-    }
-
-    internal ValueTask WriteWindowUpdateAsync(int streamId, int increment) =>
-        WriteControlFrameAsync((streamId, increment), static (o, f) => Http2FrameWriter.WriteWindowUpdate(o, f.streamId, f.increment));
-
-    internal ValueTask WriteRstStreamAsync(int streamId, Http2ErrorCode code) =>
-        WriteControlFrameAsync((streamId, code), static (o, f) => Http2FrameWriter.WriteRstStream(o, f.streamId, f.code));
+    internal ValueTask WriteRstStreamAsync(int streamId, Http2ErrorCode code) => _output.WriteRstStreamAsync(streamId, code);
 
     /// <summary>Response octets a stream's reader consumed (or that nobody will read): connection credit back when due.</summary>
     internal ValueTask ReturnConnectionCreditAsync(int bytes)
@@ -752,32 +637,6 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
 
         return increment > 0 ? WriteWindowUpdateAsync(0, increment) : default;
     }
-
-    private async ValueTask WriteControlFrameAsync<TState>(TState state, Action<ArrayBufferWriter<byte>, TState> write)
-    {
-        await _writeLock.WaitAsync(_closed.Token);
-        try
-        {
-            _out.ResetWrittenCount();
-            write(_out, state);
-            await FlushOutAsync();
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
-
-    private void WakeAllSenders()
-    {
-        foreach (var stream in _streams.Values)
-        {
-            stream.WakeSender();
-        }
-    }
-
-    /// <summary>Under the lock; the connection's token only, since a frame cut in the middle would break the connection.</summary>
-    private ValueTask FlushOutAsync() => _socket.Transport.Stream.WriteAsync(_out.WrittenMemory, _closed.Token);
 
     // ───────────────────────────── closing ─────────────────────────────
 
@@ -810,6 +669,7 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
         }
 
         await _socket.DisposeAsync();
+        _output.Dispose();
     }
 
     public async ValueTask DisposeAsync()

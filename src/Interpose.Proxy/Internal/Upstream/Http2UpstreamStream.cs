@@ -22,7 +22,7 @@ namespace Interpose.Proxy.Internal;
 /// Response credit goes back to the origin only as the pipeline consumes the pipe (<see cref="CreditingReader"/>), so
 /// a slow client holds at most this stream's window, never more, and the other streams are not stalled.
 /// </remarks>
-internal sealed class Http2UpstreamStream
+internal sealed class Http2UpstreamStream : IHttp2SendingStream
 {
     /// <summary>Interim (1xx) responses allowed before the final one: an origin could otherwise keep a stream busy
     /// relaying them forever. Interpose's own bound; a real origin sends one or two (100, 103).</summary>
@@ -35,7 +35,6 @@ internal sealed class Http2UpstreamStream
     private readonly Channel<HttpResponseHead> _heads = Channel.CreateUnbounded<HttpResponseHead>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private FlowWindow _receiveWindow = null!;
     private ReceiveCredit _receiveCredit = null!;
-    private TaskCompletionSource? _sendWait;
     private bool _isHead;
     private int _interim;
     private bool _finalHead;
@@ -63,7 +62,7 @@ internal sealed class Http2UpstreamStream
     public int Id { get; private set; }
 
     /// <summary>Our send window on this stream (under the connection's FlowLock).</summary>
-    public FlowWindow SendWindow { get; private set; } = null!;
+    public Http2StreamSendWindow SendWindow { get; } = new(new FlowWindow(0, 0));
 
     /// <summary>The response body in HTTP/1.1 framing (<see cref="ResponseFraming"/>).</summary>
     public PipeReader ResponseBody { get; }
@@ -77,7 +76,7 @@ internal sealed class Http2UpstreamStream
     internal void Open(int id, int initialSendWindow)
     {
         Id = id;
-        SendWindow = new FlowWindow(id, initialSendWindow);
+        SendWindow.Window = new FlowWindow(id, initialSendWindow);
         _receiveWindow = new FlowWindow(id, _conn.StreamWindowSize);
         _receiveCredit = new ReceiveCredit(_receiveWindow, Math.Max(1, _conn.StreamWindowSize / 2));
     }
@@ -166,24 +165,12 @@ internal sealed class Http2UpstreamStream
         }
     }
 
-    /// <summary>A wait for send credit, completed by <see cref="WakeSender"/> (under FlowLock).</summary>
-    internal Task ArmSendWait()
-    {
-        _sendWait = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (_failure is not null || _reset)
-        {
-            _sendWait.TrySetResult();
-        }
-
-        return _sendWait.Task;
-    }
-
-    internal void WakeSender()
+    /// <summary>The stream failed or was reset: a sender waiting for credit stops (and ThrowIfStopped says why).</summary>
+    private void StopSender()
     {
         lock (_conn.FlowLock)
         {
-            _sendWait?.TrySetResult();
-            _sendWait = null;
+            SendWindow.Stop();
         }
     }
 
@@ -422,7 +409,7 @@ internal sealed class Http2UpstreamStream
         if (code == Http2ErrorCode.NoError && _responseEnded)
         {
             // RFC 9113 §8.1: a complete response, then "stop sending the request": not an error.
-            WakeSender();
+            StopSender();
             return;
         }
 
@@ -453,7 +440,7 @@ internal sealed class Http2UpstreamStream
             _ = ResetQuietlyAsync(code);
         }
 
-        WakeSender();
+        StopSender();
     }
 
     private async Task ResetQuietlyAsync(Http2ErrorCode code)
@@ -489,7 +476,7 @@ internal sealed class Http2UpstreamStream
 
         _failure ??= new IOException($"stream {Id} closed");
         _heads.Writer.TryComplete();
-        WakeSender();
+        StopSender();
         long unreturned;
         lock (_conn.FlowLock)
         {
