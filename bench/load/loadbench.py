@@ -433,6 +433,8 @@ def verify_interception(proxy, origin_root, https):
     log("interception verified: curl --cacert <Interpose CA> succeeds through the proxy; --cacert <origin root> fails")
 
 
+# Latency digits in the table: hey reports 0.1 ms steps, leanload microseconds (shown to 0.01 ms).
+LAT_DIGITS = 1 if LOAD_CLIENT == "hey" else 2
 CLIENT_NAMES = {"leanload": "leanload (bench/load/leanload.c, C, one thread, epoll)", "hey": "hey (Go)"}
 
 
@@ -544,7 +546,8 @@ def report(rows, download, first):
         if "added_p50_ms" in t:
             added += f" (≤ {t['added_p50_ms']} / ≤ {t['added_p99_ms']})"
         print(f"| {r['name']} | {d['rps']:.0f} | {p['rps']:.0f} | {r['ratio']:.2f} ({'≥ ' + str(t['ratio']) if 'ratio' in t else '-'}) "
-              f"| {fmt(d['p50'], 1)} / {fmt(p['p50'], 1)} | {fmt(d['p90'], 1)} / {fmt(p['p90'], 1)} | {fmt(d['p99'], 1)} / {fmt(p['p99'], 1)} "
+              f"| {fmt(d['p50'], LAT_DIGITS)} / {fmt(p['p50'], LAT_DIGITS)} | {fmt(d['p90'], LAT_DIGITS)} / {fmt(p['p90'], LAT_DIGITS)} "
+              f"| {fmt(d['p99'], LAT_DIGITS)} / {fmt(p['p99'], LAT_DIGITS)} "
               f"| {added} | {p['cpu']:.3f} ({'≤ ' + str(t['cpu_ms']) if 'cpu_ms' in t else '-'}) "
               f"| {d['client_cpu']:.3f} / {p['client_cpu']:.3f} | {d['origin_cpu']:.3f} / {p['origin_cpu']:.3f} "
               f"| {p['peak']:.0f} ({'≤ ' + str(t['rss_mib']) if 'rss_mib' in t else '-'}) | {verdict(all(checks)) if checks else '-'} |")
