@@ -34,6 +34,7 @@ ulimit -n "$want_fds"
 mkdir -p artifacts
 cc_bin=$(command -v cc || command -v gcc || command -v clang)
 "$cc_bin" -O2 -Wall -Wextra -o artifacts/leanload bench/load/leanload.c -lssl -lcrypto >&2
+python3 bench/load/leanload_check.py artifacts/leanload # its HTTP/1.1 framing, before any number relies on it
 export LEANLOAD_BIN="$PWD/artifacts/leanload"
 
 if [ "$BUILD" = aot ]; then
