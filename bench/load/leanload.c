@@ -61,6 +61,7 @@ struct conn {
     enum state st;
     int64_t start_us;  /* when the current request was wanted */
     int64_t remaining; /* body bytes (Content-Length) or chunk bytes left */
+    uint64_t body;     /* body bytes of the current response, counted when it completes */
     int status, close_after, reused;
     const char *out;   /* bytes to send (request or CONNECT) and how far */
     size_t out_len, out_off;
@@ -270,6 +271,7 @@ static enum state parse_head(struct conn *c, const char *end) {
     /* RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ] */
     if (end - p < 12 || strncmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ') return S_FREE;
     c->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+    c->body = 0;
     if (c->status < 100 || c->status > 599) return S_FREE;
     int64_t length = -1;
     int chunked = 0, te = 0;
@@ -325,7 +327,7 @@ static void response_done(struct conn *c, int64_t t) {
     if (c->off != c->len) { fail(c, E_PARSE); return; } /* bytes nobody asked for: nothing is pipelined */
     int ok = c->status >= 200 && c->status < 300;
     if (measuring || idle_n) {
-        if (ok) { requests++; record_latency(t - c->start_us); }
+        if (ok) { requests++; body_bytes += c->body; record_latency(t - c->start_us); }
         else errors[E_STATUS]++;
     }
     c->reused = 1;
@@ -415,7 +417,7 @@ static void drive(struct conn *c, uint32_t events) {
             size_t take = (int64_t)avail < c->remaining ? avail : (size_t)c->remaining;
             c->off += take;
             c->remaining -= (int64_t)take;
-            body_bytes += take;
+            c->body += take;
             if (c->remaining == 0) {
                 if (c->st == S_CHUNK_DATA) { c->st = S_CHUNK_CRLF; break; }
                 response_done(c, now_us());
@@ -462,7 +464,7 @@ static void drive(struct conn *c, uint32_t events) {
             break;
         }
         case S_BODY_EOF:
-            body_bytes += c->len - c->off;
+            c->body += c->len - c->off;
             c->off = c->len;
             n = fill(c);
             if (n == -1) return;
