@@ -52,9 +52,9 @@ IDLE_CONNECTIONS = int(os.environ.get("IDLE_CONNECTIONS", "5000"))
 # Connections in their setup (connect, CONNECT, two TLS handshakes, one request) at a time while the idle ones are
 # opened: as many as the 64-connection scenarios use.
 IDLE_SETUP_CONCURRENCY = 64
-# How long the idle connections are held before the proxy's memory is read, and how long after closing them: long
-# enough for the collections and allocator trimming that follow a burst of 5,000 handshakes (RSS stops moving within
-# about 3 s here). leanload holds them at most IDLE_HOLD_S and is stopped (SIGTERM) once RSS has been read.
+# How long the idle connections are held before the proxy's memory is read, and how long after closing them: a few
+# seconds for the collections and allocator trimming that follow a burst of 5,000 handshakes (a choice, not a measured
+# settling time). leanload holds them at most IDLE_HOLD_S and is stopped (SIGTERM) once RSS has been read.
 IDLE_SETTLE_S = 5
 IDLE_HOLD_S = 120
 # The proxy's own caps, raised for the idle scenario only: the per-client default (ProxyOptions, 256) would answer the
@@ -131,6 +131,8 @@ def make_origin(work):
     http, https = free_port(), free_port()
     conf = os.path.join(work, "nginx.conf")
     with open(conf, "w") as f:
+        # worker_connections: the idle scenario's proxy may open many origin connections at once (nginx's default,
+        # 1024, would refuse the rest); worker_rlimit_nofile to match run.sh's ulimit -n.
         f.write(f"""
 worker_processes 1;
 daemon off;
