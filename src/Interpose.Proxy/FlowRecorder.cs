@@ -18,7 +18,8 @@ namespace Interpose.Proxy;
 /// <remarks>
 /// <code>
 ///  RequestHeaders / ResponseHeaders hook: attach a BodyCapture to each body
-///  Done hook: build the HttpFlow ─► bounded queue ─► one consumer task ─► sink.WriteAsync ... FlushAsync when idle
+///  Done hook: build the HttpFlow ─► bounded queue ─► one consumer task ─► sink.WriteAsync ... FlushAsync when the
+///                                   │                                   queue is empty and FlushInterval has passed
 ///                                   │ half full or over the body budget: queued without body bytes (DroppedBodies)
 ///                                   └ full: dropped (DroppedFlows); one warning per burst
 /// </code>
@@ -46,13 +47,15 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
     /// <param name="options">Caps and queue sizes; the defaults when null.</param>
     /// <param name="logger">Where drops and sink failures are logged; nowhere when null.</param>
     /// <exception cref="ArgumentNullException"><paramref name="sink"/> is null.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">The queue capacity is less than 1, or a cap is negative.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The queue capacity is less than 1, or a cap or the flush interval is
+    /// negative.</exception>
     public FlowRecorder(IFlowSink sink, FlowRecorderOptions? options = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(sink);
         _options = options ?? new FlowRecorderOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.QueueCapacity, 1, nameof(options));
         ArgumentOutOfRangeException.ThrowIfNegative(_options.MaxQueuedBodyBytes, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.FlushInterval, TimeSpan.Zero, nameof(options));
         if (_options.MaxBodyBytes is { } max)
         {
             ArgumentOutOfRangeException.ThrowIfNegative(max, nameof(options));
@@ -186,9 +189,11 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
     private async Task ConsumeAsync()
     {
         var reader = _queue.Reader;
+        var unflushed = false;
+        var lastFlush = _time.GetTimestamp();
         try
         {
-            while (await reader.WaitToReadAsync(_stop.Token))
+            while (true)
             {
                 while (reader.TryRead(out var queued))
                 {
@@ -203,6 +208,7 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
                     {
                         await _sink.WriteAsync(queued.Flow, _stop.Token);
                         Interlocked.Increment(ref _recorded);
+                        unflushed = true;
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException)
                     {
@@ -211,22 +217,68 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
                     }
                 }
 
-                if (SinkFailure is null)
+                // The queue is empty: flush once the interval has passed since the last flush, not after every flow.
+                var sinceFlush = _time.GetElapsedTime(lastFlush);
+                if (unflushed && sinceFlush >= _options.FlushInterval)
                 {
-                    try
+                    await FlushAsync();
+                    unflushed = false;
+                    lastFlush = _time.GetTimestamp();
+                }
+
+                if (!await WaitForFlowsAsync(reader, unflushed ? _options.FlushInterval - sinceFlush : Timeout.InfiniteTimeSpan))
+                {
+                    // Completed and drained: what was written is flushed before CompleteAsync returns.
+                    if (unflushed)
                     {
-                        await _sink.FlushAsync(_stop.Token);
+                        await FlushAsync();
                     }
-                    catch (Exception ex) when (ex is not OperationCanceledException)
-                    {
-                        Fail(ex);
-                    }
+
+                    return;
                 }
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
         {
             // Abandoned by CompleteAsync's token: what is still queued is lost, as documented.
+        }
+    }
+
+    /// <summary>Waits for a queued flow or the end of the queue (false), or until <paramref name="timeout"/> passes
+    /// (true, with nothing to read: time to flush).</summary>
+    private async ValueTask<bool> WaitForFlowsAsync(ChannelReader<Queued> reader, TimeSpan timeout)
+    {
+        if (timeout == Timeout.InfiniteTimeSpan)
+        {
+            return await reader.WaitToReadAsync(_stop.Token);
+        }
+
+        using var deadline = new CancellationTokenSource(timeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, deadline.Token);
+        try
+        {
+            return await reader.WaitToReadAsync(linked.Token);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !_stop.IsCancellationRequested)
+        {
+            return true;
+        }
+    }
+
+    private async ValueTask FlushAsync()
+    {
+        if (SinkFailure is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            await _sink.FlushAsync(_stop.Token);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Fail(ex);
         }
     }
 

@@ -15,6 +15,14 @@ public sealed class FlowRecorderOptions
     public const long DefaultMaxQueuedBodyBytes = 64L * 1024 * 1024;
 
     /// <summary>
+    /// The longest a written flow waits for the sink's flush: 200 ms. Flushing whenever the queue runs empty commits
+    /// about one flow at a time under steady load, and a SQLite commit costs about as much CPU as the exchange itself
+    /// (measured in docs/performance.md, "Recording overhead"); gathering flows for a fifth of a second commits them
+    /// in batches while the newest flow is still on disk before a person could look for it.
+    /// </summary>
+    public static readonly TimeSpan DefaultFlushInterval = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
     /// The most bytes of each body kept (<see cref="BodyCapture.DefaultMaxBytes"/> by default); past it, the length and
     /// SHA-256 of the whole body are kept. Null keeps whole bodies ("all").
     /// </summary>
@@ -30,6 +38,14 @@ public sealed class FlowRecorderOptions
     /// are queued without their body bytes.</summary>
     public long MaxQueuedBodyBytes { get; set; } = DefaultMaxQueuedBodyBytes;
 
-    /// <summary>The clock for the flows' wall-clock start; the system clock when null.</summary>
+    /// <summary>
+    /// How long written flows may wait for the sink's flush (<see cref="DefaultFlushInterval"/>): the sink is flushed when
+    /// this much time has passed since the last flush and the queue is empty, and when the recorder completes. A sink
+    /// may commit earlier on its own (the SQLite store commits every 256 flows). <see cref="TimeSpan.Zero"/> flushes
+    /// whenever the queue runs empty.
+    /// </summary>
+    public TimeSpan FlushInterval { get; set; } = DefaultFlushInterval;
+
+    /// <summary>The clock for the flows' wall-clock start and the flush interval; the system clock when null.</summary>
     public TimeProvider? TimeProvider { get; set; }
 }

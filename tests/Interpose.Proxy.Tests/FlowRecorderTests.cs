@@ -235,6 +235,63 @@ public sealed class FlowRecorderTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task Written_flows_are_flushed_once_the_flush_interval_has_passed_not_each_time_the_queue_runs_empty()
+    {
+        const int Exchanges = 3;
+        var clock = new ManualClock();
+        var sink = new CountingSink(Exchanges);
+        var recorder = new FlowRecorder(sink, new FlowRecorderOptions { TimeProvider = clock, FlushInterval = TimeSpan.FromSeconds(1) });
+        await using (var proxy = new InMemoryProxy(NoOrigin, o => { o.Addons.Add(new Answer()); o.Addons.Add(recorder); }))
+        {
+            for (var i = 0; i < Exchanges; i++)
+            {
+                Assert.EndsWith("hello", await proxy.SendAsync($"GET http://origin.test/{i} HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n"), StringComparison.Ordinal);
+            }
+        }
+
+        // Each flow reached the sink as it came, with the queue empty in between: no flush yet, the interval has not passed.
+        await sink.AllWritten.Task.WaitAsync(InMemoryProxy.Bound);
+        Assert.Equal(0, sink.Flushes);
+
+        clock.Advance(TimeSpan.FromSeconds(1));
+        await sink.Flushed.Task.WaitAsync(InMemoryProxy.Bound);
+        Assert.Equal(1, sink.Flushes);
+
+        // Completing flushes only what is left unflushed: nothing here.
+        await recorder.DisposeAsync();
+        Assert.Equal(1, sink.Flushes);
+    }
+
+    private sealed class CountingSink(int expected) : IFlowSink
+    {
+        private int _writes;
+        private int _flushes;
+
+        public TaskCompletionSource AllWritten { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Flushed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public int Flushes => Volatile.Read(ref _flushes);
+
+        public ValueTask WriteAsync(Flow flow, CancellationToken cancellationToken)
+        {
+            if (Interlocked.Increment(ref _writes) == expected)
+            {
+                AllWritten.TrySetResult();
+            }
+
+            return default;
+        }
+
+        public ValueTask FlushAsync(CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _flushes);
+            Flushed.TrySetResult();
+            return default;
+        }
+    }
+
     private sealed class BlockingSink : IFlowSink
     {
         private readonly List<HttpFlow> _flows = [];
