@@ -149,22 +149,32 @@ public sealed class ScriptHost : IAsyncDisposable
             }
             while (reader.TryRead(out var more) && pending.Add(more) | true);
 
-            var changed = false;
+            var reloaded = new List<(Script Script, long Milliseconds)>();
             foreach (var index in pending.Order())
             {
-                changed |= Reload(_scripts[index]);
+                Reload(_scripts[index], reloaded);
             }
 
             pending.Clear();
-            if (changed)
+            if (reloaded.Count > 0)
             {
                 apply(Addons);
+
+                // Logged once the new addons are in place: whoever reads "reloaded" gets them on the next exchange.
+                if (_logger.IsEnabled(LogLevel.Information))
+                {
+                    foreach (var (script, milliseconds) in reloaded)
+                    {
+                        var names = script.Current is { } current ? Names(current) : string.Empty;
+                        ScriptLog.Reloaded(_logger, script.Path, names, milliseconds);
+                    }
+                }
             }
         }
     }
 
-    /// <summary>Compiles a changed script; true when its addons were replaced.</summary>
-    private bool Reload(Script script)
+    /// <summary>Compiles a changed script; adds it to <paramref name="reloaded"/> when its addons were replaced.</summary>
+    private void Reload(Script script, List<(Script Script, long Milliseconds)> reloaded)
     {
         string text;
         try
@@ -174,14 +184,14 @@ public sealed class ScriptHost : IAsyncDisposable
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             ScriptLog.Unreadable(_logger, script.Path, ex.Message);
-            return false;
+            return;
         }
 
         var hash = Hash(text);
         if (script.Hash is { } previous && previous.AsSpan().SequenceEqual(hash))
         {
             ScriptLog.Unchanged(_logger, script.Path);
-            return false;
+            return;
         }
 
         script.Hash = hash;
@@ -194,7 +204,7 @@ public sealed class ScriptHost : IAsyncDisposable
         catch (ScriptCompilationException ex)
         {
             ScriptLog.ReloadFailed(_logger, script.Path, string.Join(Environment.NewLine, ex.Errors));
-            return false;
+            return;
         }
 
         var old = script.Current;
@@ -202,14 +212,7 @@ public sealed class ScriptHost : IAsyncDisposable
 
         // Exchanges still running hold the old addons: the context is collected once the last of them is done.
         old?.Context.Unload();
-        if (_logger.IsEnabled(LogLevel.Information))
-        {
-            var names = Names(loaded);
-            var milliseconds = (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-            ScriptLog.Reloaded(_logger, script.Path, names, milliseconds);
-        }
-
-        return true;
+        reloaded.Add((script, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds));
     }
 
     /// <summary>One script file and its current version.</summary>
