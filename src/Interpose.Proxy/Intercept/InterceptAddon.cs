@@ -25,6 +25,9 @@ public sealed class InterceptAddon : ProxyAddon
     /// pipeline's buffering limits).</summary>
     public const int DefaultMaxPaused = 1000;
 
+    /// <summary>The tag on an exchange whose pause timed out (<see cref="HttpExchange.Tags"/>).</summary>
+    public const string TimedOutTag = "intercept.timed_out";
+
     private readonly ConcurrentDictionary<string, InterceptedExchange> _paused = new(StringComparer.Ordinal);
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
@@ -127,7 +130,8 @@ public sealed class InterceptAddon : ProxyAddon
     private async ValueTask PauseIfMatchingAsync(HttpExchange exchange, InterceptPhase phase, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(exchange);
-        if (Filter is not { } filter || exchange.IsKilled || (phase == InterceptPhase.Request && exchange.IsSynthetic) || !filter.Matches(exchange.AsFilterable()))
+        if (Filter is not { } filter || exchange.IsKilled || (phase == InterceptPhase.Request && exchange.IsSynthetic)
+            || exchange.Tags.ContainsKey(TimedOutTag) || !filter.Matches(exchange.AsFilterable()))
         {
             return;
         }
@@ -146,18 +150,23 @@ public sealed class InterceptAddon : ProxyAddon
         InterceptEdit? edit;
         try
         {
-            edit = await paused.Decision.WaitAsync(Timeout, _timeProvider, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            ProxyLog.InterceptTimedOut(_logger, exchange.Request.Method, url, phase, Timeout.TotalSeconds);
-            exchange.Respond(HttpResponse.Text(504, $"Interpose: the intercepted {(phase == InterceptPhase.Request ? "request" : "response")} was not resumed within {Timeout.TotalSeconds:0} s\n"));
-            return;
+            // One timer per pause on the proxy's clock; a decision, the timer or the client's token ends the wait.
+            using var timer = _timeProvider.CreateTimer(static state => ((InterceptedExchange)state!).TimeOut(), paused, Timeout, System.Threading.Timeout.InfiniteTimeSpan);
+            edit = await paused.Decision.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             _paused.TryRemove(paused.Key, out _);
             OnChanged();
+        }
+
+        if (paused.TimedOut)
+        {
+            ProxyLog.InterceptTimedOut(_logger, exchange.Request.Method, url, phase, Timeout.TotalSeconds);
+            // The 504 is this addon's own answer: it is not paused again on its way out.
+            exchange.Tags[TimedOutTag] = true;
+            exchange.Respond(HttpResponse.Text(504, $"Interpose: the intercepted {(phase == InterceptPhase.Request ? "request" : "response")} was not resumed within {Timeout.TotalSeconds:0} s\n"));
+            return;
         }
 
         if (edit is null)

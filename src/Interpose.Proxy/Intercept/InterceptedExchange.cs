@@ -28,5 +28,16 @@ public sealed class InterceptedExchange
     /// <summary>Completes with the edit (resume) or null (kill).</summary>
     internal Task<InterceptEdit?> Decision => _decision.Task;
 
+    /// <summary>True when the pause ended because its time ran out.</summary>
+    internal bool TimedOut { get; private set; }
+
     internal bool TryDecide(InterceptEdit? edit) => _decision.TrySetResult(edit);
+
+    internal void TimeOut()
+    {
+        if (_decision.TrySetResult(null))
+        {
+            TimedOut = true;
+        }
+    }
 }
