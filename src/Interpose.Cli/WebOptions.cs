@@ -30,6 +30,13 @@ internal static class WebOptions
         HelpName = "FILTER",
     };
 
+    /// <summary>The environment variable that fixes the token (scripts, benchmarks); a random one otherwise.</summary>
+    public const string TokenVariable = "INTERPOSE_WEB_TOKEN";
+
+    /// <summary>The shortest token accepted from <see cref="TokenVariable"/>: 128 bits as base64url, as hard to guess
+    /// as a GUID.</summary>
+    private const int MinTokenLength = 22;
+
     /// <summary>Adds the options to <c>run</c>.</summary>
     public static void AddTo(Command command)
     {
@@ -94,6 +101,7 @@ internal static class WebOptions
             Intercept = intercept,
             ProxyUrl = new Uri("http://" + reachable),
             ProxyCertificateAuthority = server.CertificateAuthority!.Certificate,
+            Token = FixedToken(),
             TimeProvider = options.TimeProvider,
         }, loggerFactory);
         await StartOrExplainAsync(web, cancellationToken);
@@ -119,6 +127,7 @@ internal static class WebOptions
                     Store = store,
                     ReadOnly = true,
                     SourceName = Path.GetFileName(result.GetValue(file)),
+                    Token = FixedToken(),
                 });
                 await StartOrExplainAsync(web, cancellationToken);
                 await Console.Error.WriteLineAsync($"Web UI (read-only) at {web.Url}");
@@ -153,6 +162,21 @@ internal static class WebOptions
             context.Cancel = true;
             stop.Cancel();
         }
+    }
+
+    /// <summary>The token from <see cref="TokenVariable"/>, or null for a random one.</summary>
+    /// <exception cref="CliUsageException">It is shorter than <see cref="MinTokenLength"/> or not URL-safe.</exception>
+    private static string? FixedToken()
+    {
+        var token = Environment.GetEnvironmentVariable(TokenVariable);
+        if (string.IsNullOrEmpty(token))
+        {
+            return null;
+        }
+
+        return token.Length >= MinTokenLength && token.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')
+            ? token
+            : throw new CliUsageException($"{TokenVariable}: at least {MinTokenLength} characters from A-Z, a-z, 0-9, - and _");
     }
 
     private static async Task StartOrExplainAsync(WebUiServer web, CancellationToken cancellationToken)

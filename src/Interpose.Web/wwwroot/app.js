@@ -222,7 +222,8 @@ function openStream(q) {
         }
       }
     } catch (e) {
-      if (controller.signal.aborted) return;
+      // An HTTP error (a bad filter, a refused token) is shown by the list request; only a dropped connection retries.
+      if (controller.signal.aborted || !(e instanceof TypeError)) return;
     }
     if (!controller.signal.aborted) setTimeout(() => { if (stream === controller) reload(); }, 2000);
   })();
