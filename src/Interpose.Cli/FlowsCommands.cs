@@ -104,7 +104,7 @@ internal static class FlowsCommands
 
             var bytes = result.GetValue(format) == "har"
                 ? HarFile.Export(flows)
-                : Encoding.UTF8.GetBytes(CurlCommand.Script(flows));
+                : Encoding.UTF8.GetBytes(CurlScript.Script(flows));
             if (result.GetValue(output) is { } path)
             {
                 await File.WriteAllBytesAsync(path, bytes, cancellationToken);

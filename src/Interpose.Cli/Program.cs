@@ -14,6 +14,7 @@ internal static class Program
         root.Subcommands.Add(CaCommands.Create());
         root.Subcommands.Add(FlowsCommands.Create());
         root.Subcommands.Add(ReplayCommand.Create());
+        root.Subcommands.Add(WebOptions.CreateWebCommand());
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count == 0)

@@ -5,6 +5,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.RegularExpressions;
 using Interpose.Proxy;
+using Interpose.Web;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -72,6 +73,7 @@ internal static class RunCommand
         CaSourceOptions.AddTo(command);
         SaveOptions.AddTo(command);
         ServerReplayFlags.AddTo(command);
+        WebOptions.AddTo(command);
         RuleOptions.AddTo(command);
         ScriptOptions.AddTo(command);
         RunConfigFile.AddTo(command);
@@ -159,7 +161,14 @@ internal static class RunCommand
             using var authority = CaSourceOptions.Load(result, createIfMissing: true, loggerFactory.CreateLogger("Interpose.Certificates"));
             options.CertificateAuthority = authority;
             await ServerReplayFlags.ApplyAsync(result, options, loggerFactory, cancellationToken);
-            await using var recording = SaveOptions.Start(result, options, loggerFactory);
+            var intercept = WebOptions.AddIntercept(result, options, loggerFactory);
+            var feed = WebOptions.IsGiven(result) ? new FlowFeed() : null;
+            if (feed is not null)
+            {
+                _ = WebOptions.EndPoint(result, options.AllowOpenProxy); // a bad --web fails before anything starts
+            }
+
+            await using var recording = SaveOptions.Start(result, options, loggerFactory, feed);
 
             // Ctrl+C and SIGTERM start a graceful shutdown instead of killing the process.
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -198,6 +207,12 @@ internal static class RunCommand
             }
 
             await Console.Error.WriteLineAsync("Trust it in your clients: `interpose ca trust` prints the steps (curl: --cacert " + (ca.CertificatePath ?? "<ca.pem>") + ")");
+            await using var web = feed is null ? null : await WebOptions.StartAsync(result, server, options, recording!.Store, feed, intercept, loggerFactory, cancellationToken);
+            if (web is not null)
+            {
+                await Console.Error.WriteLineAsync($"Web UI at {web.Url}");
+            }
+
             try
             {
                 await Task.Delay(Timeout.Infinite, stop.Token);

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
+using Interpose.Core.Flows;
 using Interpose.Proxy;
 using Interpose.Store;
+using Interpose.Web;
 using Microsoft.Extensions.Logging;
 
 namespace Interpose.Cli;
@@ -39,20 +41,33 @@ internal static class SaveOptions
     /// </summary>
     /// <exception cref="CliUsageException">--save-body-limit is malformed, or given without -w.</exception>
     /// <exception cref="FlowStoreException">The file is not a flow store, is newer, corrupt, or being recorded into.</exception>
-    public static IAsyncDisposable? Start(ParseResult result, ProxyOptions options, ILoggerFactory loggerFactory)
+    /// <param name="result">The command line.</param>
+    /// <param name="options">The proxy's options, which get the recorder.</param>
+    /// <param name="loggerFactory">Where the store and recorder log.</param>
+    /// <param name="feed">With the web UI: where recorded flows are announced. Without -w the flows then go to a
+    /// temporary store file, deleted when the result is disposed.</param>
+    public static Recording? Start(ParseResult result, ProxyOptions options, ILoggerFactory loggerFactory, FlowFeed? feed = null)
     {
         var path = result.GetValue(Save);
         var limitText = result.GetValue(BodyLimit);
+        string? temporary = null;
         if (path is null)
         {
-            return limitText is null ? null : throw new CliUsageException("--save-body-limit needs -w FILE");
+            if (feed is null)
+            {
+                return limitText is null ? null : throw new CliUsageException("--save-body-limit needs -w FILE");
+            }
+
+            // --web without -w: the UI reads flows from a store all the same, a file of this process's own.
+            temporary = path = Path.Combine(Path.GetTempPath(), $"interpose-web-{Environment.ProcessId}-{Guid.NewGuid():N}.db");
         }
 
         var limit = ParseBodyLimit(limitText);
         var store = SqliteFlowStore.Open(path, logger: loggerFactory.CreateLogger("Interpose.Store"));
-        var recorder = new FlowRecorder(store, new FlowRecorderOptions { MaxBodyBytes = limit }, loggerFactory.CreateLogger("Interpose.Recorder"));
+        IFlowSink sink = feed is null ? store : new LiveFlowSink(store, feed);
+        var recorder = new FlowRecorder(sink, new FlowRecorderOptions { MaxBodyBytes = limit }, loggerFactory.CreateLogger("Interpose.Recorder"));
         options.Addons.Add(recorder);
-        return new Recording(store, recorder);
+        return new Recording(store, recorder, temporary);
     }
 
     /// <summary>BYTES (a non-negative integer) or <c>all</c> (null: no cap); the default when null.</summary>
@@ -74,12 +89,23 @@ internal static class SaveOptions
             : throw new CliUsageException($"--save-body-limit: '{text}' is not a number of bytes (0 to {int.MaxValue}) or all");
     }
 
-    private sealed class Recording(SqliteFlowStore store, FlowRecorder recorder) : IAsyncDisposable
+    /// <summary>A store being recorded into; disposing it writes what is queued, closes the file, and deletes it when it
+    /// was temporary.</summary>
+    internal sealed class Recording(SqliteFlowStore store, FlowRecorder recorder, string? temporary) : IAsyncDisposable
     {
+        public SqliteFlowStore Store => store;
+
         public async ValueTask DisposeAsync()
         {
             await recorder.DisposeAsync();
             await store.DisposeAsync();
+            if (temporary is not null)
+            {
+                foreach (var file in new[] { temporary, temporary + "-wal", temporary + "-shm" })
+                {
+                    File.Delete(file);
+                }
+            }
         }
     }
 }

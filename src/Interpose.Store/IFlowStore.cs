@@ -58,4 +58,14 @@ public interface IFlowStore : IAsyncDisposable
     /// <exception cref="IOException">The store could not be written.</exception>
     /// <exception cref="ObjectDisposedException">The store is disposed.</exception>
     ValueTask<long> DeleteAsync(FlowFilter? filter = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes the flows whose ids are in <paramref name="ids"/>; ids not in the store are ignored.</summary>
+    /// <param name="ids">The flows' ids.</param>
+    /// <param name="cancellationToken">Abandons the call before the deletion commits.</param>
+    /// <returns>How many flows were deleted.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="ids"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">The store was opened read-only.</exception>
+    /// <exception cref="IOException">The store could not be written.</exception>
+    /// <exception cref="ObjectDisposedException">The store is disposed.</exception>
+    ValueTask<long> DeleteByIdAsync(IReadOnlyCollection<Guid> ids, CancellationToken cancellationToken = default);
 }

@@ -290,19 +290,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
                 }
             }
 
-            using var transaction = _connection.BeginTransaction();
-            using var command = _connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = "DELETE FROM bodies WHERE key IN ($s * 2, $s * 2 + 1); DELETE FROM flow_json WHERE seq = $s; DELETE FROM flows WHERE seq = $s;";
-            var s = command.Parameters.Add("$s", SqliteType.Integer);
-            foreach (var seq in doomed)
-            {
-                s.Value = seq;
-                command.ExecuteNonQuery();
-            }
-
-            transaction.Commit();
-            return doomed.Count;
+            return DeleteRows(doomed);
         }
         catch (SqliteException ex)
         {
@@ -312,6 +300,59 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         {
             _gate.Release();
         }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<long> DeleteByIdAsync(IReadOnlyCollection<Guid> ids, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        ThrowIfWriteUnavailable();
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            List<long> doomed = [];
+            using (var command = _connection.CreateCommand())
+            {
+                command.CommandText = "SELECT seq FROM flows WHERE id = $id";
+                var id = command.Parameters.Add("$id", SqliteType.Blob);
+                foreach (var each in ids)
+                {
+                    id.Value = each.ToByteArray(bigEndian: true);
+                    if (command.ExecuteScalar() is long seq)
+                    {
+                        doomed.Add(seq);
+                    }
+                }
+            }
+
+            return DeleteRows(doomed);
+        }
+        catch (SqliteException ex)
+        {
+            throw Translate(_path, ex);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Deletes the rows <paramref name="doomed"/> in one transaction; the caller holds the gate.</summary>
+    private long DeleteRows(List<long> doomed)
+    {
+        using var transaction = _connection.BeginTransaction();
+        using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "DELETE FROM bodies WHERE key IN ($s * 2, $s * 2 + 1); DELETE FROM flow_json WHERE seq = $s; DELETE FROM flows WHERE seq = $s;";
+        var s = command.Parameters.Add("$s", SqliteType.Integer);
+        foreach (var seq in doomed)
+        {
+            s.Value = seq;
+            command.ExecuteNonQuery();
+        }
+
+        transaction.Commit();
+        return doomed.Count;
     }
 
     /// <summary>Commits what is pending, closes the file and releases its lock.</summary>

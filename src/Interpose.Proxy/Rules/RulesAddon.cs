@@ -263,7 +263,7 @@ public sealed class RulesAddon : ProxyAddon
         return false;
     }
 
-    private static bool ReadsBodies(FilterNode? node) => node switch
+    internal static bool ReadsBodies(FilterNode? node) => node switch
     {
         FilterPattern pattern => pattern.Operator is FilterOperator.Body or FilterOperator.RequestBody or FilterOperator.ResponseBody,
         FilterNot not => ReadsBodies(not.Operand),

@@ -127,6 +127,15 @@ internal static partial class ProxyLog
 
     [LoggerMessage(EventId = 199, Level = LogLevel.Error, Message = "{Client}: unexpected failure; connection closed")]
     public static partial void SessionCrashed(ILogger logger, ClientConnection client, Exception exception);
+
+    [LoggerMessage(EventId = 330, Level = LogLevel.Information, Message = "Intercepted {Method} {Url}: {Phase} paused until resumed or killed")]
+    public static partial void InterceptPaused(ILogger logger, string method, string url, Intercept.InterceptPhase phase);
+
+    [LoggerMessage(EventId = 331, Level = LogLevel.Warning, Message = "Intercepted {Method} {Url}: {Phase} not resumed within {TimeoutSeconds} s; answered 504")]
+    public static partial void InterceptTimedOut(ILogger logger, string method, string url, Intercept.InterceptPhase phase, double timeoutSeconds);
+
+    [LoggerMessage(EventId = 332, Level = LogLevel.Warning, Message = "Intercept: {Limit} exchanges already paused; {Method} {Url} passes without pausing")]
+    public static partial void InterceptFull(ILogger logger, int limit, string method, string url);
 }
 
 /// <summary>The one-line-per-exchange flow log (category <c>Interpose.Flow</c>), as mitmdump prints.</summary>

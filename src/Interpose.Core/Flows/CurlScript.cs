@@ -1,14 +1,13 @@
 using System.Text;
-using Interpose.Core.Flows;
 
-namespace Interpose.Cli;
+namespace Interpose.Core.Flows;
 
 /// <summary>
-/// <c>flows export --format curl</c>: each request as a curl command line for a POSIX shell (bash for a binary body,
+/// A request as a curl command line (<c>flows export --format curl</c>, the web UI's "copy as curl"): each request as a curl command line for a POSIX shell (bash for a binary body,
 /// which is fed through <c>printf</c> in a process substitution). The body is sent as recorded (still content-encoded,
 /// with its Content-Encoding header); curl computes the framing itself.
 /// </summary>
-internal static class CurlCommand
+public static class CurlScript
 {
     /// <summary>Fields curl sets from the command itself: the framing (RFC 9112 §6), and Connection-specific ones
     /// (RFC 9110 §7.6.1) that belong to the recorded connection, not to a new one.</summary>
@@ -18,8 +17,12 @@ internal static class CurlCommand
     };
 
     /// <summary>One command per flow, each on its own line, after a shebang.</summary>
+    /// <param name="flows">The flows whose requests become commands.</param>
+    /// <returns>The script.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="flows"/> is null.</exception>
     public static string Script(IEnumerable<HttpFlow> flows)
     {
+        ArgumentNullException.ThrowIfNull(flows);
         var sb = new StringBuilder("#!/bin/bash\n");
         foreach (var flow in flows)
         {
@@ -27,6 +30,18 @@ internal static class CurlCommand
             sb.Append('\n');
         }
 
+        return sb.ToString();
+    }
+
+    /// <summary>One flow's request as one curl command line, without a shebang or a newline.</summary>
+    /// <param name="flow">The flow.</param>
+    /// <returns>The command.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="flow"/> is null.</exception>
+    public static string Command(HttpFlow flow)
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        var sb = new StringBuilder();
+        Append(sb, flow);
         return sb.ToString();
     }
 

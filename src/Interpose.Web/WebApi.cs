@@ -1,0 +1,927 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Net.Http;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using System.Text.RegularExpressions;
+using Interpose.Core.Filters;
+using Interpose.Core.Flows;
+using Interpose.Core.Flows.Har;
+using Interpose.Core.Http;
+using Interpose.Proxy.Intercept;
+using Interpose.Store;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
+
+namespace Interpose.Web;
+
+/// <summary>
+/// The UI's HTTP surface. Handlers are plain <see cref="RequestDelegate"/>s that parse their own input, so every
+/// malformed request is answered 400 with a reason by this code (never a binding exception's 500), and nothing needs
+/// reflection (native AOT).
+/// </summary>
+/// <remarks>
+/// <code>
+/// request ─► 1 security headers ─► 2 Host check (403) ─► 3 token check on /api (401) ─► 4 handler ─► 5 errors → 400/404/409
+/// </code>
+/// </remarks>
+internal sealed class WebApi : IDisposable
+{
+    /// <summary>The largest API request body: an edited message with its body. Kestrel's default is 30 MB; a UI edit
+    /// needs far less, and the cap bounds what a token holder can make the process buffer.</summary>
+    public const long MaxRequestBodyBytes = 16 * 1024 * 1024;
+
+    /// <summary>The live list's batching interval: at most ten pushes a second, so a busy proxy does not flood the
+    /// browser (mitmweb batches its WebSocket updates similarly).</summary>
+    public static readonly TimeSpan BatchInterval = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Rows sent in one push at most; the rest follow in the next.</summary>
+    public const int MaxBatchRows = 5_000;
+
+    /// <summary>Rows in one list response at most: 100,000, what the virtualized list is built and tested for.</summary>
+    public const int MaxListRows = 100_000;
+
+    /// <summary>The body preview's default size: enough for any page-sized JSON or text, small enough for the DOM.</summary>
+    public const int DefaultPreviewBytes = 256 * 1024;
+
+    /// <summary>How long a download link works: long enough to click, short enough to be useless if copied.</summary>
+    public static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(60);
+
+    /// <summary>Download links outstanding at most; the oldest are dropped past it.</summary>
+    public const int MaxTickets = 1_000;
+
+    private const string ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:";
+
+    /// <summary>Fields a replayed request does not copy: its framing and connection are its own (RFC 9112 §6,
+    /// RFC 9110 §7.6.1), and Host follows the URL (RFC 9110 §7.2).</summary>
+    private static readonly HashSet<string> NotReplayed = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Host", "Content-Length", "Transfer-Encoding", "Connection", "Proxy-Connection", "Keep-Alive", "TE", "Upgrade", "Proxy-Authorization",
+    };
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    private readonly WebUiOptions _options;
+    private readonly IFlowStore _store;
+    private readonly byte[] _token;
+    private readonly Func<IPEndPoint> _endPoint;
+    private readonly ILogger _logger;
+    private readonly StaticAssets _assets = StaticAssets.Load();
+    private readonly ConcurrentDictionary<string, (Guid Id, bool Request, bool Decode, DateTimeOffset Expires)> _tickets = new(StringComparer.Ordinal);
+    private readonly FlowReplayer? _replayer;
+
+    public WebApi(WebUiOptions options, string token, Func<IPEndPoint> endPoint, ILogger logger)
+    {
+        _options = options;
+        _store = options.Store!;
+        _token = Encoding.UTF8.GetBytes(token);
+        _endPoint = endPoint;
+        _logger = logger;
+        _replayer = options.ProxyUrl is { } proxy ? new FlowReplayer(proxy, options.ProxyCertificateAuthority!) : null;
+        if (options.Intercept is { } intercept && options.Feed is { } feed)
+        {
+            intercept.Changed += (_, _) => feed.InterceptChanged();
+        }
+    }
+
+    public void Dispose() => _replayer?.Dispose();
+
+    public void Map(WebApplication app)
+    {
+        app.Use(GuardAsync);
+        app.MapGet("/", context => ServeAsset(context, "index.html"));
+        app.MapGet("/assets/{name}", context => ServeAsset(context, (string)context.Request.RouteValues["name"]!));
+        app.MapGet("/download/{ticket}", DownloadAsync);
+        app.MapGet("/api/info", InfoAsync);
+        app.MapGet("/api/flows", ListAsync);
+        app.MapGet("/api/flows/{id}", DetailsAsync);
+        app.MapMethods("/api/flows/{id}", ["PATCH"], UpdateMetaAsync);
+        app.MapDelete("/api/flows/{id}", DeleteAsync);
+        app.MapGet("/api/flows/{id}/body/{side}", BodyAsync);
+        app.MapPost("/api/flows/{id}/body/{side}/download", TicketAsync);
+        app.MapGet("/api/flows/{id}/curl", CurlAsync);
+        app.MapPost("/api/flows/{id}/duplicate", DuplicateAsync);
+        app.MapPost("/api/flows/{id}/replay", ReplayAsync);
+        app.MapPost("/api/clear", ClearAsync);
+        app.MapGet("/api/har", HarAsync);
+        app.MapPost("/api/har", HarAsync);
+        app.MapGet("/api/events", EventsAsync);
+        app.MapGet("/api/intercept", InterceptStateAsync);
+        app.MapPut("/api/intercept", SetInterceptFilterAsync);
+        app.MapPost("/api/intercept/{key}/resume", ResumeAsync);
+        app.MapPost("/api/intercept/{key}/kill", KillAsync);
+        app.MapFallback(context => Error(context, 404, "no such resource"));
+    }
+
+    private async Task GuardAsync(HttpContext context, RequestDelegate next)
+    {
+        // 1. On every answer, the error ones included.
+        var headers = context.Response.Headers;
+        headers.ContentSecurityPolicy = ContentSecurityPolicy;
+        headers.XContentTypeOptions = "nosniff";
+        headers.XFrameOptions = "DENY";
+        headers["Referrer-Policy"] = "no-referrer";
+        headers.CacheControl = "no-store";
+
+        // 2. DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 sends Host: evil.example. A name
+        //    other than localhost is never this UI (RFC 9110 §7.2: Host names the target).
+        if (!IsOwnHost(context.Request.Host))
+        {
+            Refuse(context, "Host is not the UI's address");
+            await Error(context, 403, "Host is not this UI's address (DNS rebinding protection)");
+            return;
+        }
+
+        // 3. The token in a header: a cross-site page can neither read it nor send a custom header without a CORS
+        //    preflight, which this server does not answer.
+        if (context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal) && !HasToken(context.Request))
+        {
+            Refuse(context, "no valid token");
+            await Error(context, 401, "missing or wrong " + WebUiServer.TokenHeader);
+            return;
+        }
+
+        // 4. and 5.
+        try
+        {
+            await next(context);
+        }
+        catch (BadInputException ex)
+        {
+            await Error(context, 400, ex.Message, ex.Position);
+        }
+        catch (BadHttpRequestException ex)
+        {
+            await Error(context, ex.StatusCode, ex.Message);
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            await Error(context, 400, "a regular expression of the filter took too long (see docs/filters.md, Limits)");
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The browser went away.
+        }
+    }
+
+    private void Refuse(HttpContext context, string reason)
+    {
+        WebLog.Refused(_logger, context.Request.Method, context.Request.Path, context.Connection.RemoteIpAddress, reason);
+    }
+
+    private bool IsOwnHost(HostString host)
+    {
+        if (!host.HasValue || host.Port is not { } port || port != _endPoint().Port)
+        {
+            return false;
+        }
+
+        var name = host.Host;
+        return name.Equals("localhost", StringComparison.OrdinalIgnoreCase) || IPAddress.TryParse(name.Trim('[', ']'), out _);
+    }
+
+    private bool HasToken(HttpRequest request) =>
+        request.Headers.TryGetValue(WebUiServer.TokenHeader, out var values) && values.Count == 1 && values[0] is { } given
+        && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), _token);
+
+    private Task ServeAsset(HttpContext context, string name)
+    {
+        if (!_assets.TryGet(name, out var asset))
+        {
+            return Error(context, 404, "no such asset");
+        }
+
+        context.Response.Headers.CacheControl = "no-cache";
+        context.Response.Headers.ETag = asset.ETag;
+        if (context.Request.Headers.IfNoneMatch == asset.ETag)
+        {
+            context.Response.StatusCode = 304;
+            return Task.CompletedTask;
+        }
+
+        context.Response.ContentType = asset.ContentType;
+        context.Response.ContentLength = asset.Content.Length;
+        return context.Response.Body.WriteAsync(asset.Content, context.RequestAborted).AsTask();
+    }
+
+    private Task InfoAsync(HttpContext context) => Json(context, new ApiInfo(
+        _options.ReadOnly, _replayer is not null, _options.Intercept is not null, _options.Intercept?.Filter?.ToString(), _options.SourceName),
+        WebJsonContext.Default.ApiInfo);
+
+    private async Task ListAsync(HttpContext context)
+    {
+        var filter = ParseFilter(context.Request.Query["filter"]);
+        var highlight = ParseFilter(context.Request.Query["highlight"], "highlight");
+        var limit = ParseInt(context.Request.Query["limit"], "limit", 1, MaxListRows) ?? MaxListRows;
+        var rows = new List<FlowSummary>();
+        var truncated = false;
+        await foreach (var flow in _store.QueryAsync(new FlowQuery { Filter = filter, Limit = limit + 1, IncludeBodies = highlight is not null && RulesReadBodies(highlight) }, context.RequestAborted))
+        {
+            if (rows.Count == limit)
+            {
+                truncated = true;
+                break;
+            }
+
+            rows.Add(FlowSummary.From(flow, highlight?.Matches(flow.AsFilterable()) == true));
+        }
+
+        await Json(context, new FlowListResponse(rows, truncated), WebJsonContext.Default.FlowListResponse);
+    }
+
+    private async Task DetailsAsync(HttpContext context)
+    {
+        var flow = await FindAsync(context);
+        if (flow is null)
+        {
+            return;
+        }
+
+        var details = new FlowDetails
+        {
+            Summary = FlowSummary.From(flow),
+            Client = flow.Client?.ToString(),
+            Server = flow.Server?.ToString(),
+            Error = flow.Error,
+        };
+        if (flow is HttpFlow http)
+        {
+            details = details with
+            {
+                RequestLine = http.Request.Method + " " + http.Request.Url + " " + http.Request.HttpVersion,
+                StatusLine = http.Response is { } r ? r.HttpVersion + " " + r.StatusCode.ToString(CultureInfo.InvariantCulture) + " " + r.Reason : null,
+                Request = Message(http.Request),
+                Response = http.Response is { } response ? Message(response) : null,
+                Timings = http.Timings,
+                ClientTls = Tls(http.ClientTls),
+                ServerTls = Tls(http.ServerTls),
+            };
+        }
+
+        await Json(context, details, WebJsonContext.Default.FlowDetails);
+    }
+
+    private async Task BodyAsync(HttpContext context)
+    {
+        var (flow, message) = await FindMessageAsync(context);
+        if (message is null)
+        {
+            return;
+        }
+
+        var decode = context.Request.Query["decode"] != "0";
+        var max = ParseInt(context.Request.Query["max"], "max", 0, int.MaxValue) ?? DefaultPreviewBytes;
+        var content = Content(message, decode, out var decoded);
+        var response = context.Response;
+
+        // Never the recorded Content-Type: a body is data, not a page of this origin (nosniff keeps it so).
+        response.ContentType = "application/octet-stream";
+        response.Headers["X-Interpose-Content-Type"] = message.Headers.Get("Content-Type") ?? "";
+        response.Headers["X-Interpose-Length"] = content.Length.ToString(CultureInfo.InvariantCulture);
+        response.Headers["X-Interpose-Wire-Length"] = message.Body.Length.ToString(CultureInfo.InvariantCulture);
+        response.Headers["X-Interpose-Decoded"] = decoded ? "1" : "0";
+        response.Headers["X-Interpose-Recording-Truncated"] = message.Body.IsTruncated ? "1" : "0";
+        var slice = content.Length > max ? content[..max] : content;
+        response.ContentLength = slice.Length;
+        _ = flow;
+        await response.Body.WriteAsync(slice, context.RequestAborted);
+    }
+
+    private async Task TicketAsync(HttpContext context)
+    {
+        var (flow, message) = await FindMessageAsync(context);
+        if (message is null)
+        {
+            return;
+        }
+
+        var now = _options.TimeProvider.GetUtcNow();
+        foreach (var expired in _tickets.Where(t => t.Value.Expires <= now).Select(t => t.Key).ToList())
+        {
+            _tickets.TryRemove(expired, out _);
+        }
+
+        if (_tickets.Count >= MaxTickets)
+        {
+            foreach (var oldest in _tickets.OrderBy(t => t.Value.Expires).Take(_tickets.Count - MaxTickets + 1).Select(t => t.Key).ToList())
+            {
+                _tickets.TryRemove(oldest, out _);
+            }
+        }
+
+        var ticket = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        var request = (string)context.Request.RouteValues["side"]! == "request";
+        _tickets[ticket] = (flow!.Id, request, context.Request.Query["decode"] != "0", now + TicketLifetime);
+        await Json(context, new DownloadTicket("/download/" + ticket), WebJsonContext.Default.DownloadTicket);
+    }
+
+    /// <summary>A whole body as a file: a one-time link (the browser cannot send the token header with a plain link), so
+    /// a body of hundreds of MiB never passes through the page.</summary>
+    private async Task DownloadAsync(HttpContext context)
+    {
+        var key = (string)context.Request.RouteValues["ticket"]!;
+        if (!_tickets.TryRemove(key, out var ticket) || ticket.Expires <= _options.TimeProvider.GetUtcNow())
+        {
+            await Error(context, 404, "the download link is unknown, used or expired");
+            return;
+        }
+
+        if (await _store.GetAsync(ticket.Id, context.RequestAborted) is not HttpFlow flow || (ticket.Request ? flow.Request as FlowMessage : flow.Response) is not { } message)
+        {
+            await Error(context, 404, "the flow is gone");
+            return;
+        }
+
+        var content = Content(message, ticket.Decode, out _);
+        context.Response.ContentType = "application/octet-stream";
+        context.Response.Headers.ContentDisposition = $"attachment; filename=\"{flow.Id:N}-{(ticket.Request ? "request" : "response")}.bin\"";
+        context.Response.ContentLength = content.Length;
+        await context.Response.Body.WriteAsync(content, context.RequestAborted);
+    }
+
+    private async Task CurlAsync(HttpContext context)
+    {
+        if (await FindAsync(context) is not { } flow)
+        {
+            return;
+        }
+
+        if (flow is not HttpFlow http)
+        {
+            await Error(context, 409, "only HTTP flows have a request to copy");
+            return;
+        }
+
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        await context.Response.WriteAsync(CurlScript.Command(http), context.RequestAborted);
+    }
+
+    private async Task HarAsync(HttpContext context)
+    {
+        List<HttpFlow> flows = [];
+        if (HttpMethods.IsPost(context.Request.Method))
+        {
+            var ids = await ReadJsonAsync(context, WebJsonContext.Default.IdList);
+            foreach (var id in ids.Ids ?? [])
+            {
+                if (await _store.GetAsync(id, context.RequestAborted) is HttpFlow flow)
+                {
+                    flows.Add(flow);
+                }
+            }
+        }
+        else
+        {
+            var filter = ParseFilter(context.Request.Query["filter"]);
+            await foreach (var flow in _store.QueryAsync(new FlowQuery { Filter = filter, IncludeBodies = true }, context.RequestAborted))
+            {
+                if (flow is HttpFlow http)
+                {
+                    flows.Add(http);
+                }
+            }
+        }
+
+        var har = HarFile.Export(flows);
+        context.Response.ContentType = "application/json";
+        context.Response.Headers.ContentDisposition = "attachment; filename=\"flows.har\"";
+        context.Response.ContentLength = har.Length;
+        await context.Response.Body.WriteAsync(har, context.RequestAborted);
+    }
+
+    private async Task UpdateMetaAsync(HttpContext context)
+    {
+        if (!await WritableAsync(context) || await FindAsync(context, bodies: true) is not { } flow)
+        {
+            return;
+        }
+
+        var update = await ReadJsonAsync(context, WebJsonContext.Default.MetaUpdate);
+        var changed = flow with { Marker = Blank(update.Marker ?? flow.Marker), Comment = Blank(update.Comment ?? flow.Comment) };
+        await _store.AppendAsync([changed], context.RequestAborted);
+        _options.Feed?.Publish([changed]);
+        await Json(context, FlowSummary.From(changed), WebJsonContext.Default.FlowSummary);
+
+        static string? Blank(string? text) => string.IsNullOrEmpty(text) ? null : text;
+    }
+
+    private async Task DeleteAsync(HttpContext context)
+    {
+        if (!await WritableAsync(context) || ParseId(context) is not { } id)
+        {
+            return;
+        }
+
+        var count = await _store.DeleteByIdAsync([id], context.RequestAborted);
+        if (count == 0)
+        {
+            await Error(context, 404, "no such flow");
+            return;
+        }
+
+        _options.Feed?.Removed([id]);
+        await Json(context, new CountResult(count), WebJsonContext.Default.CountResult);
+    }
+
+    private async Task ClearAsync(HttpContext context)
+    {
+        if (!await WritableAsync(context))
+        {
+            return;
+        }
+
+        var count = await _store.DeleteAsync(null, context.RequestAborted);
+        _options.Feed?.Removed(null);
+        await Json(context, new CountResult(count), WebJsonContext.Default.CountResult);
+    }
+
+    private async Task DuplicateAsync(HttpContext context)
+    {
+        if (!await WritableAsync(context) || await FindAsync(context, bodies: true) is not { } flow)
+        {
+            return;
+        }
+
+        var copy = flow with { Id = Guid.NewGuid() };
+        await _store.AppendAsync([copy], context.RequestAborted);
+        _options.Feed?.Publish([copy]);
+        await Json(context, FlowSummary.From(copy), WebJsonContext.Default.FlowSummary);
+    }
+
+    private async Task ReplayAsync(HttpContext context)
+    {
+        if (_replayer is null)
+        {
+            await Error(context, 409, "replay needs a running proxy (interpose run --web), not a saved file");
+            return;
+        }
+
+        if (await FindAsync(context, bodies: true) is not { } found)
+        {
+            return;
+        }
+
+        if (found is not HttpFlow flow)
+        {
+            await Error(context, 409, "only HTTP flows can be replayed");
+            return;
+        }
+
+        var edit = context.Request.ContentLength is > 0 ? await ReadJsonAsync(context, WebJsonContext.Default.MessageEdit) : null;
+        var request = ReplayRequest(flow, edit);
+        try
+        {
+            var status = await _replayer.SendAsync(request, context.RequestAborted);
+            await Json(context, new ReplayResult(status, null), WebJsonContext.Default.ReplayResult);
+        }
+        catch (HttpRequestException ex)
+        {
+            WebLog.ReplayFailed(_logger, flow.Id, ex);
+            await Json(context, new ReplayResult(null, ex.Message), WebJsonContext.Default.ReplayResult);
+        }
+    }
+
+    private async Task EventsAsync(HttpContext context)
+    {
+        var filter = ParseFilter(context.Request.Query["filter"]);
+        var highlight = ParseFilter(context.Request.Query["highlight"], "highlight");
+        if (_options.Feed is not { } feed)
+        {
+            await Error(context, 409, "this UI shows a saved file: there is no live list");
+            return;
+        }
+
+        var response = context.Response;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        using var subscription = feed.Subscribe(filter, highlight);
+        var token = context.RequestAborted;
+        await response.WriteAsync(": live\n\n", token);
+        await response.Body.FlushAsync(token);
+        var rows = new List<FlowSummary>();
+        var removed = new List<Guid>();
+        var buffer = new MemoryStream();
+        try
+        {
+            while (await subscription.Reader.WaitToReadAsync(token))
+            {
+                rows.Clear();
+                removed.Clear();
+                bool cleared = false, intercept = false;
+                while (rows.Count < MaxBatchRows && subscription.Reader.TryRead(out var item))
+                {
+                    switch (item.Kind)
+                    {
+                        case FeedItemKind.Row:
+                            rows.Add(item.Row!);
+                            break;
+                        case FeedItemKind.Removed when item.Ids is null:
+                            cleared = true;
+                            rows.Clear();
+                            removed.Clear();
+                            break;
+                        case FeedItemKind.Removed:
+                            removed.AddRange(item.Ids);
+                            break;
+                        case FeedItemKind.Intercept:
+                            intercept = true;
+                            break;
+                    }
+                }
+
+                buffer.SetLength(0);
+                if (subscription.TakeOverflow())
+                {
+                    // Fell behind: what is queued is incomplete; the page reloads the list instead.
+                    while (subscription.Reader.TryRead(out _))
+                    {
+                    }
+
+                    WebLog.SubscriberOverflow(_logger, context.Connection.RemoteIpAddress);
+                    Event(buffer, "reload", "{}"u8);
+                }
+                else
+                {
+                    if (cleared)
+                    {
+                        Event(buffer, "cleared", "{}"u8);
+                    }
+
+                    if (removed.Count > 0)
+                    {
+                        Event(buffer, "removed", JsonSerializer.SerializeToUtf8Bytes<IReadOnlyList<Guid>>(removed, WebJsonContext.Default.IReadOnlyListGuid));
+                    }
+
+                    if (rows.Count > 0)
+                    {
+                        Event(buffer, "flows", JsonSerializer.SerializeToUtf8Bytes<IReadOnlyList<FlowSummary>>(rows, WebJsonContext.Default.IReadOnlyListFlowSummary));
+                    }
+
+                    if (intercept)
+                    {
+                        Event(buffer, "intercept", "{}"u8);
+                    }
+                }
+
+                await response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), token);
+                await response.Body.FlushAsync(token);
+                await Task.Delay(BatchInterval, _options.TimeProvider, token);
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            // The browser closed the stream: the subscription goes with it.
+        }
+        catch (IOException) when (token.IsCancellationRequested)
+        {
+        }
+
+        static void Event(MemoryStream buffer, string name, ReadOnlySpan<byte> data)
+        {
+            // WHATWG HTML §9.2 (server-sent events): "event:" and one "data:" line (JSON has no raw newlines), then a blank line.
+            buffer.Write(Encoding.UTF8.GetBytes("event: " + name + "\ndata: "));
+            buffer.Write(data);
+            buffer.Write("\n\n"u8);
+        }
+    }
+
+    private Task InterceptStateAsync(HttpContext context)
+    {
+        if (_options.Intercept is not { } intercept)
+        {
+            return Error(context, 409, "intercept is available in interpose run --web");
+        }
+
+        var paused = intercept.Paused.Select(p =>
+        {
+            var exchange = p.Exchange;
+            Proxy.HttpMessage message = p.Phase == InterceptPhase.Request ? exchange.Request : exchange.Response!;
+            var body = message.Body;
+            var isText = TryText(body.Span, out var text);
+            return new PausedExchange(p.Key, p.Phase == InterceptPhase.Request ? "request" : "response", exchange.Request.Method,
+                exchange.Request.Url.ToString(), exchange.Response?.StatusCode, p.PausedAt.ToUnixTimeMilliseconds(),
+                Pairs(message.Headers), isText ? text : Convert.ToBase64String(body.Span), isText);
+        }).ToList();
+        return Json(context, new InterceptState(intercept.Filter?.ToString(), paused), WebJsonContext.Default.InterceptState);
+    }
+
+    private async Task SetInterceptFilterAsync(HttpContext context)
+    {
+        if (_options.Intercept is not { } intercept)
+        {
+            await Error(context, 409, "intercept is available in interpose run --web");
+            return;
+        }
+
+        var update = await ReadJsonAsync(context, WebJsonContext.Default.InterceptFilterUpdate);
+        intercept.Filter = ParseFilter(update.Filter);
+        await InterceptStateAsync(context);
+    }
+
+    private async Task ResumeAsync(HttpContext context)
+    {
+        if (_options.Intercept is not { } intercept)
+        {
+            await Error(context, 409, "intercept is available in interpose run --web");
+            return;
+        }
+
+        var key = (string)context.Request.RouteValues["key"]!;
+        var edit = context.Request.ContentLength is > 0 ? await ReadJsonAsync(context, WebJsonContext.Default.MessageEdit) : null;
+        var change = edit is null ? null : new InterceptEdit
+        {
+            Method = edit.Method,
+            Url = edit.Url,
+            StatusCode = edit.Status,
+            Headers = edit.Headers is { } headers ? HeaderPairs(headers) : null,
+            Body = BodyOf(edit),
+        };
+        try
+        {
+            if (!intercept.Resume(key, change))
+            {
+                await Error(context, 404, "no exchange is paused under this key (resumed, killed or timed out)");
+                return;
+            }
+        }
+        catch (ArgumentException ex)
+        {
+            throw new BadInputException(ex.Message);
+        }
+
+        context.Response.StatusCode = 204;
+    }
+
+    private async Task KillAsync(HttpContext context)
+    {
+        if (_options.Intercept is not { } intercept)
+        {
+            await Error(context, 409, "intercept is available in interpose run --web");
+            return;
+        }
+
+        if (!intercept.Kill((string)context.Request.RouteValues["key"]!))
+        {
+            await Error(context, 404, "no exchange is paused under this key (resumed, killed or timed out)");
+            return;
+        }
+
+        context.Response.StatusCode = 204;
+    }
+
+    private static HttpRequestMessage ReplayRequest(HttpFlow flow, MessageEdit? edit)
+    {
+        var method = edit?.Method ?? flow.Request.Method;
+        var url = edit?.Url ?? flow.Request.Url;
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            throw new BadInputException("url: not an absolute http or https URL");
+        }
+
+        if (method.Length == 0 || method.Any(c => c <= ' ' || c >= 127))
+        {
+            throw new BadInputException("method: not an HTTP method token");
+        }
+
+        var request = new HttpRequestMessage(new HttpMethod(method), uri) { Version = HttpVersion.Version11 };
+        var body = edit is not null && (edit.Body is not null || edit.BodyBase64 is not null) ? BodyOf(edit)!.Value : flow.Request.Body.Content;
+        var content = new ByteArrayContent(body.ToArray());
+        var headers = edit?.Headers is { } edited ? HeaderPairs(edited) : flow.Request.Headers.Select(h => new KeyValuePair<string, string>(h.Name, h.Value)).ToList();
+        foreach (var (name, value) in headers)
+        {
+            if (NotReplayed.Contains(name))
+            {
+                continue;
+            }
+
+            if (!request.Headers.TryAddWithoutValidation(name, value))
+            {
+                content.Headers.TryAddWithoutValidation(name, value);
+            }
+        }
+
+        if (body.Length > 0 || content.Headers.Any())
+        {
+            request.Content = content;
+        }
+        else
+        {
+            content.Dispose();
+        }
+
+        return request;
+    }
+
+    private static ReadOnlyMemory<byte>? BodyOf(MessageEdit edit)
+    {
+        if (edit.BodyBase64 is { } base64)
+        {
+            try
+            {
+                return Convert.FromBase64String(base64);
+            }
+            catch (FormatException)
+            {
+                throw new BadInputException("bodyBase64: not base64");
+            }
+        }
+
+        return edit.Body is { } text ? Encoding.UTF8.GetBytes(text) : null;
+    }
+
+    private static List<KeyValuePair<string, string>> HeaderPairs(IReadOnlyList<string[]> headers)
+    {
+        var pairs = new List<KeyValuePair<string, string>>(headers.Count);
+        foreach (var header in headers)
+        {
+            if (header is not [{ Length: > 0 } name, { } value] || name.Any(c => c <= ' ' || c >= 127 || c == ':') || value.Any(c => c is '\r' or '\n' or '\0'))
+            {
+                throw new BadInputException("headers: each must be [name, value] with a token name and a value without CR, LF or NUL");
+            }
+
+            pairs.Add(new(name, value));
+        }
+
+        return pairs;
+    }
+
+    private static ReadOnlyMemory<byte> Content(FlowMessage message, bool decode, out bool decoded)
+    {
+        decoded = false;
+        var content = message.Body.Content;
+        if (decode && !message.Body.IsTruncated && message.Headers.Get("Content-Encoding") is { } encoding
+            && ContentCoding.CanDecode(encoding) && ContentCoding.TryDecode(content, encoding, out var plain))
+        {
+            decoded = true;
+            return plain;
+        }
+
+        return content;
+    }
+
+    private static MessageDetails Message(FlowMessage message) => new(
+        message.HttpVersion, Pairs(message.Headers), message.Trailers is { } t ? Pairs(t) : null,
+        new BodyInfo(message.Body.Length, message.Body.Content.Length, message.Body.IsTruncated, message.Headers.Get("Content-Type"),
+            message.Headers.Get("Content-Encoding"), message.Headers.Get("Content-Encoding") is not { } e || ContentCoding.CanDecode(e)));
+
+    private static List<string[]> Pairs(HttpHeaders headers) => [.. headers.Select(h => new[] { h.Name, h.Value })];
+
+    private static TlsDetails? Tls(FlowTls? tls) => tls is null ? null : new TlsDetails(tls.Version, tls.CipherSuite, tls.Alpn, tls.Sni, [.. tls.CertificateChain.Select(Certificate)]);
+
+    private static CertificateDetails Certificate(byte[] der)
+    {
+        try
+        {
+            using var certificate = X509CertificateLoader.LoadCertificate(der);
+            var names = certificate.Extensions.OfType<X509SubjectAlternativeNameExtension>().SelectMany(e => e.EnumerateDnsNames()).ToList();
+            return new CertificateDetails(certificate.Subject, certificate.Issuer, certificate.NotBefore.ToUniversalTime().ToString("u", CultureInfo.InvariantCulture),
+                certificate.NotAfter.ToUniversalTime().ToString("u", CultureInfo.InvariantCulture), Convert.ToHexStringLower(SHA256.HashData(der)), names);
+        }
+        catch (CryptographicException)
+        {
+            return new CertificateDetails("(unreadable certificate)", "", "", "", Convert.ToHexStringLower(SHA256.HashData(der)), []);
+        }
+    }
+
+    private static bool TryText(ReadOnlySpan<byte> body, out string text)
+    {
+        try
+        {
+            text = StrictUtf8.GetString(body);
+            return !text.Contains('\0', StringComparison.Ordinal);
+        }
+        catch (DecoderFallbackException)
+        {
+            text = "";
+            return false;
+        }
+    }
+
+    private static bool RulesReadBodies(FlowFilter filter) => Proxy.Rules.RulesAddon.ReadsBodies(filter.Root);
+
+    private async Task<bool> WritableAsync(HttpContext context)
+    {
+        if (!_options.ReadOnly)
+        {
+            return true;
+        }
+
+        await Error(context, 403, "read-only: this UI shows a saved file (interpose web)");
+        return false;
+    }
+
+    private static Guid? ParseId(HttpContext context) =>
+        Guid.TryParse((string?)context.Request.RouteValues["id"], out var id) ? id : throw new BadInputException("id: not a flow id (a GUID)");
+
+    private async Task<Flow?> FindAsync(HttpContext context, bool bodies = true)
+    {
+        _ = bodies;
+        var id = ParseId(context)!.Value;
+        var flow = await _store.GetAsync(id, context.RequestAborted);
+        if (flow is null)
+        {
+            await Error(context, 404, "no such flow");
+        }
+
+        return flow;
+    }
+
+    private async Task<(Flow? Flow, FlowMessage? Message)> FindMessageAsync(HttpContext context)
+    {
+        var side = (string)context.Request.RouteValues["side"]!;
+        if (side is not ("request" or "response"))
+        {
+            throw new BadInputException("side: request or response");
+        }
+
+        if (await FindAsync(context) is not { } flow)
+        {
+            return (null, null);
+        }
+
+        if (flow is not HttpFlow http || (side == "request" ? http.Request as FlowMessage : http.Response) is not { } message)
+        {
+            await Error(context, 404, "the flow has no " + side);
+            return (flow, null);
+        }
+
+        return (flow, message);
+    }
+
+    private static FlowFilter? ParseFilter(string? text, string name = "filter")
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+
+        try
+        {
+            return FlowFilter.Parse(text);
+        }
+        catch (FilterSyntaxException ex)
+        {
+            throw new BadInputException(name + ": " + ex.Message, ex.Position);
+        }
+    }
+
+    private static int? ParseInt(string? text, string name, int min, int max)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return null;
+        }
+
+        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
+            ? value
+            : throw new BadInputException($"{name}: a whole number from {min} to {max}");
+    }
+
+    private static async Task<T> ReadJsonAsync<T>(HttpContext context, JsonTypeInfo<T> typeInfo)
+        where T : class
+    {
+        if (!context.Request.HasJsonContentType())
+        {
+            throw new BadInputException("the body must be JSON (Content-Type: application/json)");
+        }
+
+        try
+        {
+            return await JsonSerializer.DeserializeAsync(context.Request.Body, typeInfo, context.RequestAborted)
+                ?? throw new BadInputException("the body must be a JSON object, not null");
+        }
+        catch (JsonException ex)
+        {
+            throw new BadInputException("the body is not the expected JSON: " + ex.Message);
+        }
+    }
+
+    private static async Task Json<T>(HttpContext context, T value, JsonTypeInfo<T> typeInfo)
+    {
+        context.Response.ContentType = "application/json; charset=utf-8";
+        await JsonSerializer.SerializeAsync(context.Response.Body, value, typeInfo, context.RequestAborted);
+    }
+
+    private static Task Error(HttpContext context, int status, string reason, int? position = null)
+    {
+        if (context.Response.HasStarted)
+        {
+            return Task.CompletedTask;
+        }
+
+        context.Response.StatusCode = status;
+        return Json(context, new ApiError(reason, position), WebJsonContext.Default.ApiError);
+    }
+
+    /// <summary>Malformed input: answered 400 with the message (and the filter position, for a filter).</summary>
+    private sealed class BadInputException(string message, int? position = null) : Exception(message)
+    {
+        public int? Position { get; } = position;
+    }
+}

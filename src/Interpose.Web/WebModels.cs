@@ -1,0 +1,82 @@
+using System.Text.Json.Serialization;
+using Interpose.Core.Flows;
+
+namespace Interpose.Web;
+
+// The API's JSON shapes (camelCase). Heads are lists of [name, value] pairs: wire order and spelling kept.
+
+internal sealed record FlowListResponse(IReadOnlyList<FlowSummary> Flows, bool Truncated);
+
+internal sealed record ApiError(string Error, int? Position = null);
+
+internal sealed record ApiInfo(bool ReadOnly, bool CanReplay, bool CanIntercept, string? InterceptFilter, string? Source);
+
+internal sealed record BodyInfo(long Length, long Recorded, bool Truncated, string? ContentType, string? ContentEncoding, bool Decodable);
+
+internal sealed record MessageDetails(string HttpVersion, IReadOnlyList<string[]> Headers, IReadOnlyList<string[]>? Trailers, BodyInfo Body);
+
+internal sealed record CertificateDetails(string Subject, string Issuer, string NotBefore, string NotAfter, string Sha256, IReadOnlyList<string> Names);
+
+internal sealed record TlsDetails(string? Version, string? CipherSuite, string? Alpn, string? Sni, IReadOnlyList<CertificateDetails> Chain);
+
+internal sealed record FlowDetails
+{
+    public required FlowSummary Summary { get; init; }
+
+    public string? Client { get; init; }
+
+    public string? Server { get; init; }
+
+    public string? RequestLine { get; init; }
+
+    public string? StatusLine { get; init; }
+
+    public MessageDetails? Request { get; init; }
+
+    public MessageDetails? Response { get; init; }
+
+    public FlowTimings? Timings { get; init; }
+
+    public TlsDetails? ClientTls { get; init; }
+
+    public TlsDetails? ServerTls { get; init; }
+
+    public FlowError? Error { get; init; }
+}
+
+internal sealed record MetaUpdate(string? Marker, string? Comment);
+
+/// <summary>An edited request (replay) or message (intercept resume); null members keep what is there.</summary>
+internal sealed record MessageEdit(string? Method, string? Url, int? Status, IReadOnlyList<string[]>? Headers, string? Body, string? BodyBase64);
+
+internal sealed record InterceptFilterUpdate(string? Filter);
+
+internal sealed record PausedExchange(string Key, string Phase, string Method, string Url, int? Status, long PausedAt, IReadOnlyList<string[]> Headers, string Body, bool BodyIsText);
+
+internal sealed record InterceptState(string? Filter, IReadOnlyList<PausedExchange> Paused);
+
+internal sealed record IdList(IReadOnlyList<Guid>? Ids);
+
+internal sealed record ReplayResult(int? Status, string? Error);
+
+internal sealed record DownloadTicket(string Url);
+
+internal sealed record CountResult(long Count);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(FlowListResponse))]
+[JsonSerializable(typeof(ApiError))]
+[JsonSerializable(typeof(ApiInfo))]
+[JsonSerializable(typeof(FlowDetails))]
+[JsonSerializable(typeof(MetaUpdate))]
+[JsonSerializable(typeof(MessageEdit))]
+[JsonSerializable(typeof(InterceptFilterUpdate))]
+[JsonSerializable(typeof(InterceptState))]
+[JsonSerializable(typeof(IdList))]
+[JsonSerializable(typeof(ReplayResult))]
+[JsonSerializable(typeof(DownloadTicket))]
+[JsonSerializable(typeof(CountResult))]
+[JsonSerializable(typeof(FlowSummary))]
+[JsonSerializable(typeof(IReadOnlyList<FlowSummary>))]
+[JsonSerializable(typeof(IReadOnlyList<Guid>))]
+internal sealed partial class WebJsonContext : JsonSerializerContext;

@@ -1,0 +1,503 @@
+// Interpose web UI: plain ES module, no framework, no build step. Everything comes from this server's /api.
+const ROW_HEIGHT = 22;          // px; must match .row height in app.css
+const OVERSCAN = 12;            // rows rendered above and below the visible ones
+const PREVIEW_BYTES = 256 * 1024; // body bytes loaded into the page at most; the rest is a download
+const HEX_BYTES = 64 * 1024;    // bytes shown as a hex dump at most
+
+// 1. The token: read once from the address bar, kept in sessionStorage, removed from the URL (and so from history).
+const params = new URLSearchParams(location.search);
+if (params.has('token')) {
+  sessionStorage.setItem('interpose-token', params.get('token'));
+  history.replaceState(null, '', location.pathname);
+}
+const token = sessionStorage.getItem('interpose-token') || '';
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, props = {}, ...children) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c);
+  return e;
+};
+
+async function api(path, options = {}) {
+  const headers = { 'X-Interpose-Token': token, ...(options.headers || {}) };
+  if (options.json !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    options = { ...options, body: JSON.stringify(options.json) };
+  }
+  const response = await fetch(path, { ...options, headers });
+  if (!response.ok && !options.allowError) {
+    let message = response.status + ' ' + response.statusText;
+    try { const j = await response.json(); message = j.error || message; if (j.position !== undefined) message = { text: j.error, position: j.position }; } catch { /* not JSON */ }
+    throw typeof message === 'string' ? new Error(message) : Object.assign(new Error(message.text), { position: message.position });
+  }
+  return response;
+}
+
+// 2. State: the rows in arrival order, an index by id, the selection.
+let rows = [];
+let index = new Map();
+let selectedId = null;
+let info = { readOnly: true, canReplay: false, canIntercept: false };
+let stream = null;
+let renderQueued = false;
+let pending = null; // rows pushed while the list loads
+
+const viewport = $('viewport');
+const spacer = $('spacer');
+const pool = new Map(); // row element per visible position
+
+function setRows(list) {
+  rows = list;
+  index = new Map(rows.map((r, i) => [r.id, i]));
+  queueRender(true);
+}
+
+function upsert(list) {
+  const atBottom = viewport.scrollTop + viewport.clientHeight >= viewport.scrollHeight - ROW_HEIGHT;
+  for (const row of list) {
+    const i = index.get(row.id);
+    if (i === undefined) { index.set(row.id, rows.length); rows.push(row); }
+    else rows[i] = row;
+  }
+  queueRender(atBottom);
+}
+
+function remove(ids) {
+  if (!ids) { setRows([]); showDetails(null); return; }
+  const gone = new Set(ids);
+  setRows(rows.filter(r => !gone.has(r.id)));
+  if (gone.has(selectedId)) showDetails(null);
+}
+
+function queueRender(stick) {
+  if (stick) queueRender.stick = true;
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    spacer.style.height = (rows.length * ROW_HEIGHT) + 'px';
+    if (queueRender.stick) { viewport.scrollTop = viewport.scrollHeight; queueRender.stick = false; }
+    render();
+    $('count').textContent = rows.length + (rows.length === 1 ? ' flow' : ' flows');
+  });
+}
+
+// 3. The virtualized list: only the rows in view (plus a margin) exist in the DOM.
+function render() {
+  const first = Math.max(0, Math.floor(viewport.scrollTop / ROW_HEIGHT) - OVERSCAN);
+  const last = Math.min(rows.length, Math.ceil((viewport.scrollTop + viewport.clientHeight) / ROW_HEIGHT) + OVERSCAN);
+  for (const [pos, node] of pool) {
+    if (pos < first || pos >= last) { node.remove(); pool.delete(pos); }
+  }
+  for (let pos = first; pos < last; pos++) {
+    const row = rows[pos];
+    let node = pool.get(pos);
+    if (!node) {
+      node = el('div', { role: 'row' });
+      node.style.transform = `translateY(${pos * ROW_HEIGHT}px)`;
+      spacer.append(node);
+      pool.set(pos, node);
+    }
+    if (node.dataset.id !== row.id || node.dataset.v !== version(row)) fillRow(node, row, pos);
+    node.classList.toggle('selected', row.id === selectedId);
+    node.setAttribute('aria-selected', row.id === selectedId ? 'true' : 'false');
+  }
+}
+const version = (r) => `${r.status}|${r.marker}|${r.comment}|${r.highlight}|${r.size}`;
+
+function fillRow(node, r, pos) {
+  node.dataset.id = r.id;
+  node.dataset.v = version(r);
+  node.className = 'row' + (pos % 2 ? ' odd' : '') + (r.highlight ? ' hl' : '') + (r.error ? ' failed' : '');
+  const status = r.status ?? (r.error ? 'err' : '…');
+  const proto = r.kind === 'tunnel' ? 'tunnel' : `h${r.clientProtocol === '2' ? '2' : '1'}→${r.serverProtocol ? 'h' + (r.serverProtocol === '2' ? '2' : '1') : '–'}`;
+  node.replaceChildren(
+    el('span', { class: 'c-mark', text: r.marker ? '●' : r.comment ? '✎' : '', title: r.comment || '' }),
+    el('span', { class: 'c-method', text: r.method }),
+    el('span', { class: 'c-url', text: r.url, title: r.url }),
+    el('span', { class: 'c-status s' + String(r.status ?? '')[0], text: String(status), title: r.error || '' }),
+    el('span', { class: 'c-type', text: r.type || '' }),
+    el('span', { class: 'c-size', text: size(r.size) }),
+    el('span', { class: 'c-time', text: r.durationMs == null ? '' : ms(r.durationMs) }),
+    el('span', { class: 'c-proto', text: proto }),
+    el('span', { class: 'c-tls', text: r.passthrough ? 'pass' : r.tls ? '🔒' : '' }),
+  );
+}
+
+const size = (n) => n < 1024 ? n + ' B' : n < 1048576 ? (n / 1024).toFixed(1) + ' KiB' : (n / 1048576).toFixed(1) + ' MiB';
+const ms = (n) => n < 1000 ? n.toFixed(0) + ' ms' : (n / 1000).toFixed(2) + ' s';
+
+viewport.addEventListener('scroll', () => render(), { passive: true });
+window.addEventListener('resize', () => render());
+viewport.addEventListener('click', (e) => {
+  const node = e.target.closest('.row');
+  if (node) select(node.dataset.id);
+});
+
+function select(id, scroll) {
+  selectedId = id;
+  render();
+  if (scroll && index.has(id)) {
+    const top = index.get(id) * ROW_HEIGHT;
+    if (top < viewport.scrollTop) viewport.scrollTop = top;
+    else if (top + ROW_HEIGHT > viewport.scrollTop + viewport.clientHeight) viewport.scrollTop = top + ROW_HEIGHT - viewport.clientHeight;
+  }
+  showDetails(id);
+}
+
+// 4. Filters: evaluated by the server with the same engine as the CLI; a syntax error is shown under the box, with a caret.
+function filterValue(id) { return $(id).value.trim(); }
+
+function showFieldError(id, error) {
+  const box = $(id + '-error');
+  const input = $(id);
+  if (!error) { box.hidden = true; box.textContent = ''; input.removeAttribute('aria-invalid'); return; }
+  input.setAttribute('aria-invalid', 'true');
+  box.hidden = false;
+  box.textContent = error.position !== undefined ? `${input.value}\n${' '.repeat(error.position)}^ ${firstLine(error.message)}` : error.message;
+}
+const firstLine = (text) => text.split('\n')[0];
+
+async function reload() {
+  const q = new URLSearchParams();
+  if (filterValue('filter')) q.set('filter', filterValue('filter'));
+  if (filterValue('highlight')) q.set('highlight', filterValue('highlight'));
+  if (stream) stream.abort();
+  try {
+    // Rows pushed while the list loads are kept and applied after it, so none is lost between the two.
+    pending = [];
+    if (info.live) openStream(q);
+    const response = await api('/api/flows?' + q);
+    const body = await response.json();
+    setRows(body.flows);
+    const early = pending;
+    pending = null;
+    upsert(early);
+    showFieldError('filter', null);
+    showFieldError('highlight', null);
+  } catch (e) {
+    pending = null;
+    if (stream) stream.abort();
+    const which = /^highlight:/.test(e.message) ? 'highlight' : 'filter';
+    showFieldError(which, { message: e.message.replace(/^(filter|highlight): /, ''), position: e.position });
+  }
+}
+
+let debounce = 0;
+for (const id of ['filter', 'highlight']) {
+  $(id).addEventListener('input', () => { clearTimeout(debounce); debounce = setTimeout(reload, 250); });
+  $(id).addEventListener('keydown', (e) => { if (e.key === 'Enter') { clearTimeout(debounce); reload(); } if (e.key === 'Escape') viewport.focus(); });
+}
+
+// 5. The live list: server-sent events read through fetch (EventSource cannot send the token header).
+function openStream(q) {
+  const controller = new AbortController();
+  stream = controller;
+  (async () => {
+    try {
+      const response = await api('/api/events?' + q, { signal: controller.signal });
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          let name = 'message', data = '';
+          for (const line of block.split('\n')) {
+            if (line.startsWith('event: ')) name = line.slice(7);
+            else if (line.startsWith('data: ')) data += line.slice(6);
+          }
+          onEvent(name, data);
+        }
+      }
+    } catch (e) {
+      // An HTTP error (a bad filter, a refused token) is shown by the list request; only a dropped connection retries.
+      if (controller.signal.aborted || !(e instanceof TypeError)) return;
+    }
+    if (!controller.signal.aborted) setTimeout(() => { if (stream === controller) reload(); }, 2000);
+  })();
+}
+
+function onEvent(name, data) {
+  if (name === 'flows' && pending) pending.push(...JSON.parse(data));
+  else if (name === 'flows') upsert(JSON.parse(data));
+  else if (name === 'removed') remove(JSON.parse(data));
+  else if (name === 'cleared') remove(null);
+  else if (name === 'reload') reload();
+  else if (name === 'intercept') loadPaused();
+  if (name === 'flows' && selectedId && JSON.parse(data).some(r => r.id === selectedId)) showDetails(selectedId, true);
+}
+
+// 6. Details: heads in wire order and case, bodies by type, timings, TLS, errors, actions.
+let detailsToken = 0;
+async function showDetails(id, keepScroll) {
+  const pane = $('details');
+  const mine = ++detailsToken;
+  if (!id) { selectedId = null; pane.replaceChildren(el('p', { class: 'muted', text: 'Select a flow (j/k or arrows, Enter; / for the filter).' })); return; }
+  let d;
+  try { d = await (await api('/api/flows/' + id)).json(); } catch (e) { pane.replaceChildren(el('p', { class: 'error-text', text: e.message })); return; }
+  if (mine !== detailsToken) return;
+  const top = pane.scrollTop;
+  const s = d.summary;
+  const parts = [el('h2', { text: `${s.method} ${s.url}` }), actions(d)];
+  if (d.error) parts.push(el('h3', { text: 'Error' }), el('div', { class: 'error-box', text: `${d.error.phase}: ${d.error.message}` }));
+  if (s.comment) parts.push(el('h3', { text: 'Comment' }), el('pre', { text: s.comment }));
+  if (d.request) parts.push(el('h3', { text: 'Request' }), head(d.requestLine, d.request.headers), body(id, 'request', d.request));
+  if (d.response) parts.push(el('h3', { text: 'Response' }), head(d.statusLine, d.response.headers), body(id, 'response', d.response));
+  if (d.response?.trailers) parts.push(el('h3', { text: 'Trailers' }), head(null, d.response.trailers));
+  if (d.timings) parts.push(el('h3', { text: 'Timing' }), waterfall(d.timings));
+  parts.push(el('h3', { text: 'Connection' }), kv([['client', d.client], ['server', d.server], ['protocols', `${s.clientProtocol ? 'HTTP/' + s.clientProtocol : ''} → ${s.serverProtocol ? 'HTTP/' + s.serverProtocol : '–'}`]]));
+  for (const [label, tls] of [['Client TLS', d.clientTls], ['Server TLS', d.serverTls]]) {
+    if (!tls) continue;
+    parts.push(el('h3', { text: label }), kv([['version', tls.version], ['cipher', tls.cipherSuite], ['ALPN', tls.alpn], ['SNI', tls.sni]]));
+    for (const c of tls.chain || []) parts.push(kv([['subject', c.subject], ['issuer', c.issuer], ['valid', `${c.notBefore} – ${c.notAfter}`], ['names', (c.names || []).join(', ')], ['SHA-256', c.sha256]]));
+  }
+  pane.replaceChildren(...parts);
+  if (keepScroll) pane.scrollTop = top;
+}
+
+function head(first, headers) {
+  const pre = el('pre', { class: 'head' });
+  if (first) pre.append(first + '\n');
+  for (const [name, value] of headers) pre.append(el('span', { class: 'head-name', text: name }), ': ' + value + '\n');
+  return pre;
+}
+
+function kv(pairs) {
+  return el('table', { class: 'kv' }, ...pairs.filter(([, v]) => v).map(([k, v]) => el('tr', {}, el('td', { text: k }), el('td', { text: v }))));
+}
+
+function waterfall(t) {
+  const steps = [['DNS', 0, t.dnsDone], ['connect', t.dnsDone, t.connected], ['TLS', t.connected, t.tlsDone], ['request', t.tlsDone ?? t.connected, t.requestSent], ['waiting', t.requestSent, t.firstByte], ['response', t.firstByte, t.done]];
+  const total = t.done || Math.max(...Object.values(t).filter(v => v != null), 1);
+  const grid = el('div', { class: 'waterfall', role: 'img', 'aria-label': 'Timing waterfall' });
+  for (const [name, from, to] of steps) {
+    if (to == null) continue;
+    const start = from ?? 0;
+    const fill = el('div', { class: 'bar-fill' });
+    fill.style.left = (100 * start / total) + '%';
+    fill.style.width = (100 * Math.max(0, to - start) / total) + '%';
+    grid.append(el('span', { text: name }), el('div', { class: 'bar-track' }, fill), el('span', { text: ms(Math.max(0, to - start)) }));
+  }
+  return grid;
+}
+
+function body(id, side, message) {
+  const b = message.body;
+  const box = el('div', { class: 'body' });
+  if (b.length === 0) { box.append(el('p', { class: 'muted', text: 'No body.' })); return box; }
+  const view = el('div');
+  const pretty = el('button', { type: 'button', 'aria-pressed': 'true', text: 'Pretty' });
+  const raw = el('button', { type: 'button', 'aria-pressed': 'false', text: 'Raw' });
+  const note = el('span', { class: 'muted' });
+  const download = el('button', { type: 'button', text: 'Download whole body', onclick: () => downloadBody(id, side, raw.getAttribute('aria-pressed') === 'true') });
+  pretty.addEventListener('click', () => { pretty.setAttribute('aria-pressed', 'true'); raw.setAttribute('aria-pressed', 'false'); load(true); });
+  raw.addEventListener('click', () => { raw.setAttribute('aria-pressed', 'true'); pretty.setAttribute('aria-pressed', 'false'); load(false); });
+  box.append(el('div', { class: 'body-tools' }, pretty, raw, note, download), view);
+  const load = async (decode) => {
+    const response = await api(`/api/flows/${id}/body/${side}?decode=${decode ? 1 : 0}&max=${PREVIEW_BYTES}`);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const total = Number(response.headers.get('X-Interpose-Length'));
+    const type = (response.headers.get('X-Interpose-Content-Type') || '').toLowerCase();
+    const notes = [size(b.length) + ' on the wire'];
+    if (response.headers.get('X-Interpose-Decoded') === '1') notes.push(`decoded from ${b.contentEncoding} to ${size(total)}`);
+    if (response.headers.get('X-Interpose-Recording-Truncated') === '1') notes.push(`recorded: first ${size(b.recorded)}`);
+    if (total > bytes.length) notes.push(`showing the first ${size(bytes.length)} of ${size(total)}`);
+    note.textContent = notes.join(' · ');
+    view.replaceChildren(render(bytes, decode ? type : '', total > bytes.length));
+  };
+  load(b.decodable);
+  if (!b.decodable) { pretty.disabled = true; raw.setAttribute('aria-pressed', 'true'); pretty.setAttribute('aria-pressed', 'false'); }
+  return box;
+
+  function render(bytes, type, partial) {
+    if (type.startsWith('image/') && !partial) {
+      const img = el('img', { class: 'preview-img', alt: 'image body' });
+      img.src = URL.createObjectURL(new Blob([bytes], { type: type.split(';')[0] }));
+      return img;
+    }
+    const text = utf8(bytes);
+    if (text !== null) {
+      if (/json/.test(type) && !partial) {
+        try { return el('pre', { class: 'body-text', text: JSON.stringify(JSON.parse(text), null, 2) }); } catch { /* show as text */ }
+      }
+      return el('pre', { class: 'body-text', text });
+    }
+    return el('pre', { class: 'body-hex', text: hex(bytes.subarray(0, HEX_BYTES)) });
+  }
+}
+
+function utf8(bytes) {
+  try {
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return /[\u0000-\u0008\u000e-\u001f]/.test(text) ? null : text;
+  } catch { return null; }
+}
+
+function hex(bytes) {
+  const lines = [];
+  for (let i = 0; i < bytes.length; i += 16) {
+    const chunk = bytes.subarray(i, i + 16);
+    const h = Array.from(chunk, b => b.toString(16).padStart(2, '0')).join(' ');
+    const a = Array.from(chunk, b => b >= 32 && b < 127 ? String.fromCharCode(b) : '.').join('');
+    lines.push(i.toString(16).padStart(8, '0') + '  ' + h.padEnd(48) + ' |' + a + '|');
+  }
+  return lines.join('\n');
+}
+
+async function downloadBody(id, side, raw) {
+  // A one-time link: the whole body goes from the server to a file, never through the page.
+  const { url } = await (await api(`/api/flows/${id}/body/${side}/download?decode=${raw ? 0 : 1}`, { method: 'POST' })).json();
+  const a = el('a', { href: url, download: '' });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+function actions(d) {
+  const s = d.summary;
+  const bar = el('div', { class: 'actions' });
+  const add = (text, handler, enabled = true) => bar.append(el('button', { type: 'button', text, disabled: !enabled, onclick: () => handler().catch(e => alert(e.message)) }));
+  add('Replay', async () => { await api(`/api/flows/${s.id}/replay`, { method: 'POST' }); }, info.canReplay && s.kind === 'http');
+  add('Edit & replay', async () => editAndReplay(d), info.canReplay && s.kind === 'http');
+  add('Duplicate', async () => { await api(`/api/flows/${s.id}/duplicate`, { method: 'POST' }); }, !info.readOnly);
+  add(s.marker ? 'Unmark' : 'Mark', async () => { await api(`/api/flows/${s.id}`, { method: 'PATCH', json: { marker: s.marker ? '' : 'marked' } }); showDetails(s.id, true); }, !info.readOnly);
+  add('Comment', async () => { const c = prompt('Comment', s.comment || ''); if (c !== null) { await api(`/api/flows/${s.id}`, { method: 'PATCH', json: { comment: c } }); showDetails(s.id, true); } }, !info.readOnly);
+  add('Copy as curl', async () => { const text = await (await api(`/api/flows/${s.id}/curl`)).text(); await navigator.clipboard.writeText(text); }, s.kind === 'http');
+  add('Export HAR', async () => saveHar(await api('/api/har', { method: 'POST', json: { ids: [s.id] } })), s.kind === 'http');
+  add('Delete', async () => { await api(`/api/flows/${s.id}`, { method: 'DELETE' }); remove([s.id]); }, !info.readOnly);
+  return bar;
+}
+
+function editAndReplay(d) {
+  const pane = $('details');
+  const form = messageEditor({ method: d.summary.method, url: d.summary.url, headers: d.request.headers, body: '' });
+  const send = el('button', { type: 'button', text: 'Send', onclick: async () => {
+    await api(`/api/flows/${d.summary.id}/replay`, { method: 'POST', json: form.value() });
+    showDetails(d.summary.id);
+  } });
+  pane.prepend(el('div', { class: 'paused-item' }, el('strong', { text: 'Edit and replay' }), form.node, el('div', { class: 'line' }, send)));
+  api(`/api/flows/${d.summary.id}/body/request?decode=0&max=${PREVIEW_BYTES}`).then(r => r.arrayBuffer()).then(buf => form.setBody(utf8(new Uint8Array(buf)) ?? ''));
+}
+
+async function saveHar(response) {
+  const blob = await response.blob();
+  const a = el('a', { href: URL.createObjectURL(blob), download: 'flows.har' });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+// 7. Intercept: the filter box, and the paused exchanges with an editor each.
+function messageEditor(m) {
+  const method = el('input', { 'aria-label': 'Method', value: m.method, size: 8 });
+  const url = el('input', { class: 'url', 'aria-label': 'URL', value: m.url ?? '' });
+  const status = el('input', { 'aria-label': 'Status', value: m.status ?? '', size: 4 });
+  const headers = el('textarea', { 'aria-label': 'Headers', spellcheck: 'false' });
+  headers.value = m.headers.map(([n, v]) => `${n}: ${v}`).join('\n');
+  const bodyArea = el('textarea', { 'aria-label': 'Body', spellcheck: 'false' });
+  bodyArea.value = m.body ?? '';
+  const line = m.status != null ? el('div', { class: 'line' }, status) : el('div', { class: 'line' }, method, url);
+  return {
+    node: el('div', {}, line, headers, bodyArea),
+    setBody: (text) => { bodyArea.value = text; },
+    value: () => {
+      const v = {
+        headers: headers.value.split('\n').filter(l => l.trim()).map(l => { const i = l.indexOf(':'); return [l.slice(0, i).trim(), l.slice(i + 1).trim()]; }),
+        body: bodyArea.value,
+      };
+      if (m.status != null) v.status = Number(status.value); else { v.method = method.value.trim(); v.url = url.value.trim(); }
+      return v;
+    },
+  };
+}
+
+async function loadPaused() {
+  if (!info.canIntercept) return;
+  const state = await (await api('/api/intercept')).json();
+  const box = $('paused');
+  box.hidden = state.paused.length === 0;
+  const editing = new Set(Array.from(box.querySelectorAll('[data-key]'), n => n.dataset.key));
+  const keep = new Map(Array.from(box.querySelectorAll('[data-key]'), n => [n.dataset.key, n]));
+  const items = state.paused.map(p => {
+    if (editing.has(p.key)) return keep.get(p.key); // keep what the user is typing
+    const form = messageEditor({ method: p.method, url: p.url, status: p.phase === 'response' ? p.status : null, headers: p.headers, body: p.bodyIsText ? p.body : '' });
+    const item = el('div', { class: 'paused-item', 'data-key': p.key, role: 'group', 'aria-label': `Paused ${p.phase}: ${p.method} ${p.url}` },
+      el('strong', { text: `Paused ${p.phase}: ${p.method} ${p.url}` }), form.node,
+      el('div', { class: 'line' },
+        el('button', { type: 'button', text: 'Resume', onclick: async () => {
+          const v = form.value();
+          if (!p.bodyIsText) { delete v.body; }
+          await api(`/api/intercept/${p.key}/resume`, { method: 'POST', json: v }).catch(e => alert(e.message));
+          loadPaused();
+        } }),
+        el('button', { type: 'button', text: 'Kill', onclick: async () => { await api(`/api/intercept/${p.key}/kill`, { method: 'POST' }).catch(() => {}); loadPaused(); } })));
+    return item;
+  });
+  box.replaceChildren(el('strong', { text: `${state.paused.length} paused` }), ...items);
+}
+
+async function setIntercept() {
+  try {
+    await api('/api/intercept', { method: 'PUT', json: { filter: filterValue('intercept') } });
+    showFieldError('intercept', null);
+  } catch (e) {
+    showFieldError('intercept', { message: e.message.replace(/^filter: /, ''), position: e.position });
+  }
+}
+$('intercept').addEventListener('keydown', (e) => { if (e.key === 'Enter') setIntercept(); if (e.key === 'Escape') viewport.focus(); });
+$('intercept').addEventListener('change', setIntercept);
+
+// 8. Toolbar, keyboard, theme.
+$('export-har').addEventListener('click', async () => {
+  const q = new URLSearchParams();
+  if (filterValue('filter')) q.set('filter', filterValue('filter'));
+  saveHar(await api('/api/har?' + q));
+});
+$('clear').addEventListener('click', async () => { if (confirm('Delete every flow?')) { await api('/api/clear', { method: 'POST' }); remove(null); } });
+
+document.addEventListener('keydown', (e) => {
+  if (e.target.matches('input, textarea')) return;
+  const i = selectedId ? index.get(selectedId) ?? -1 : -1;
+  if (e.key === '/') { e.preventDefault(); $('filter').focus(); $('filter').select(); }
+  else if (e.key === 'j' || e.key === 'ArrowDown') { e.preventDefault(); if (rows.length) select(rows[Math.min(rows.length - 1, i + 1)].id, true); }
+  else if (e.key === 'k' || e.key === 'ArrowUp') { e.preventDefault(); if (rows.length) select(rows[Math.max(0, i - 1)].id, true); }
+  else if (e.key === 'Enter' && selectedId) { e.preventDefault(); $('details').focus(); }
+  else if (e.key === 'Escape') viewport.focus();
+});
+
+const savedTheme = localStorage.getItem('interpose-theme');
+if (savedTheme) document.documentElement.dataset.theme = savedTheme;
+$('theme').addEventListener('click', () => {
+  const dark = document.documentElement.dataset.theme ? document.documentElement.dataset.theme === 'dark' : matchMedia('(prefers-color-scheme: dark)').matches;
+  document.documentElement.dataset.theme = dark ? 'light' : 'dark';
+  localStorage.setItem('interpose-theme', document.documentElement.dataset.theme);
+});
+
+// 9. Start.
+(async () => {
+  try {
+    info = await (await api('/api/info')).json();
+  } catch (e) {
+    $('details').replaceChildren(el('p', { class: 'error-text', text: 'Not authorized: open the URL with its token that `interpose run --web` printed. (' + e.message + ')' }));
+    return;
+  }
+  info.live = !info.readOnly;
+  document.title = 'Interpose' + (info.source ? ' — ' + info.source : '');
+  for (const b of [$('clear')]) b.disabled = info.readOnly;
+  $('intercept').disabled = !info.canIntercept;
+  if (info.interceptFilter) $('intercept').value = info.interceptFilter;
+  await reload();
+  loadPaused();
+})();

@@ -1,0 +1,194 @@
+using System.Net.Http;
+using System.Text.RegularExpressions;
+using Interpose.Core.Flows;
+using Microsoft.Playwright;
+using Xunit.Abstractions;
+
+namespace Interpose.Web.Tests;
+
+/// <summary>
+/// The UI in a real browser: Debian's chromium, driven by Playwright (never a downloaded browser), checking what a
+/// person would see.
+/// </summary>
+public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    /// <summary>Debian's chromium, which .ci/run installs.</summary>
+    private const string ChromiumPath = "/usr/bin/chromium";
+
+    private IPlaywright? _playwright;
+    private IBrowser? _browser;
+
+    public async Task InitializeAsync()
+    {
+        Environment.SetEnvironmentVariable("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
+        _playwright = await Playwright.CreateAsync();
+        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = ChromiumPath,
+            Headless = true,
+            // A name that resolves to the UI's address, as DNS rebinding makes one: the Host check must refuse it.
+            Args = ["--host-resolver-rules=MAP rebind.example 127.0.0.1", "--no-sandbox"],
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_browser is not null)
+        {
+            await _browser.DisposeAsync();
+        }
+
+        _playwright?.Dispose();
+    }
+
+    [Fact]
+    public async Task Flows_appear_live_the_filter_narrows_them_and_a_selected_flow_shows_its_body()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.Web.Url.ToString());
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("0 flows");
+
+        // The token left the address bar.
+        Assert.DoesNotContain("token", page.Url, StringComparison.Ordinal);
+
+        using var client = h.ProxyClient();
+        (await client.GetAsync(h.Origin.Url("/json"))).Dispose();
+        (await client.GetAsync(h.Origin.Url("/missing"))).Dispose();
+        var rows = page.Locator("#viewport .row");
+        await Assertions.Expect(rows.Filter(new() { HasText = "/json" })).ToBeVisibleAsync();
+        await Assertions.Expect(rows.Filter(new() { HasText = "/missing" })).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("2 flows");
+
+        // The filter box, by its label, narrows the list (evaluated by the server).
+        var filter = page.GetByLabel("Filter", new() { Exact = true });
+        await filter.FillAsync("~c 404");
+        await filter.PressAsync("Enter");
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("1 flow");
+        await Assertions.Expect(rows.Filter(new() { HasText = "/json" })).ToHaveCountAsync(0);
+        await Assertions.Expect(rows.Filter(new() { HasText = "/missing" })).ToBeVisibleAsync();
+
+        // A filter that does not parse says where, inline.
+        await filter.FillAsync("~c (");
+        await filter.PressAsync("Enter");
+        await Assertions.Expect(page.Locator("#filter-error")).ToContainTextAsync("^");
+        await Assertions.Expect(filter).ToHaveAttributeAsync("aria-invalid", "true");
+
+        await filter.FillAsync("");
+        await filter.PressAsync("Enter");
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("2 flows");
+
+        // Selecting a flow shows its body, JSON pretty-printed; j/k move the selection.
+        await rows.Filter(new() { HasText = "/json" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#details .body-text").Last).ToContainTextAsync("\"name\": \"interpose\"");
+        await page.Locator("#viewport").FocusAsync();
+        await page.Keyboard.PressAsync("j");
+        await Assertions.Expect(page.Locator("#details h2")).ToContainTextAsync("/missing");
+        await Assertions.Expect(page.Locator("#details .body-text").Last).ToHaveTextAsync("not here");
+        await page.Keyboard.PressAsync("k");
+        await Assertions.Expect(page.Locator("#details h2")).ToContainTextAsync("/json");
+
+        // "/" focuses the filter.
+        await page.Locator("#viewport").FocusAsync();
+        await page.Keyboard.PressAsync("/");
+        await Assertions.Expect(filter).ToBeFocusedAsync();
+
+        if (Environment.GetEnvironmentVariable("INTERPOSE_SCREENSHOT") is { Length: > 0 } screenshot)
+        {
+            await page.Locator("#viewport").FocusAsync();
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot });
+        }
+    }
+
+    [Fact]
+    public async Task Intercept_pauses_a_request_and_the_request_edited_in_the_page_reaches_the_origin()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.Web.Url.ToString());
+        var intercept = page.GetByLabel("Intercept", new() { Exact = true });
+        await intercept.FillAsync("~q ~u /echo");
+        // The filter is set when the page's PUT is answered.
+        await page.RunAndWaitForResponseAsync(() => intercept.PressAsync("Enter"), r => r.Url.EndsWith("/api/intercept", StringComparison.Ordinal) && r.Request.Method == "PUT");
+        Assert.Equal("~q ~u /echo", h.Intercept.Filter?.ToString());
+
+        using var client = h.ProxyClient();
+        var sending = client.PostAsync(h.Origin.Url("/echo?from=browser"), new StringContent("typed by the client"));
+        var paused = page.GetByRole(AriaRole.Group, new() { NameRegex = new Regex("^Paused request: POST") });
+        await Assertions.Expect(paused).ToBeVisibleAsync();
+        await Assertions.Expect(paused.GetByLabel("Body")).ToHaveValueAsync("typed by the client");
+        await paused.GetByLabel("Body").FillAsync("edited in the browser");
+        await paused.GetByRole(AriaRole.Button, new() { Name = "Resume" }).ClickAsync();
+
+        using var response = await sending.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("echo: POST /echo?from=browser |  | edited in the browser", await response.Content.ReadAsStringAsync());
+        await Assertions.Expect(paused).ToHaveCountAsync(0);
+    }
+
+    [Fact]
+    public async Task Replay_makes_a_new_flow()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.Web.Url.ToString());
+        using var client = h.ProxyClient();
+        (await client.PostAsync(h.Origin.Url("/echo?replay"), new StringContent("again"))).Dispose();
+        var rows = page.Locator("#viewport .row");
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("1 flow");
+        await rows.First.ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Replay", Exact = true }).ClickAsync();
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("2 flows");
+        await Assertions.Expect(rows.Filter(new() { HasText = "/echo?replay" })).ToHaveCountAsync(2);
+        Assert.Equal(2, WebHarness.Seen.Count(s => s == "POST /echo?replay |  | again"));
+    }
+
+    [Fact]
+    public async Task Strangers_without_the_token_or_through_another_name_are_refused()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        using var client = h.ProxyClient();
+        (await client.GetAsync(h.Origin.Url("/json"))).Dispose();
+        await h.WaitForFlowAsync(_ => true);
+
+        // The page without its token: it loads, but the API refuses it, and no flow is shown.
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.WebRoot.ToString());
+        await Assertions.Expect(page.Locator("#details")).ToContainTextAsync("Not authorized");
+        await Assertions.Expect(page.Locator("#viewport .row")).ToHaveCountAsync(0);
+
+        // A name that resolves to the UI (DNS rebinding): refused outright, token or not.
+        var rebound = await page.GotoAsync($"http://rebind.example:{h.Web.EndPoint.Port}/?token={h.Web.Token}");
+        Assert.Equal(403, rebound!.Status);
+    }
+
+    [Fact]
+    public async Task A_list_of_100000_flows_keeps_only_the_visible_rows_in_the_page()
+    {
+        const int Count = 100_000;
+        await using var h = await WebHarness.StartAsync(output, readOnly: true, seed: store => store.AppendAsync(
+            [.. Enumerable.Range(0, Count).Select(i => (Flow)(WebApiTests.Sample(Guid.NewGuid()) with { Request = WebApiTests.Sample(Guid.Empty).Request with { Path = "/item/" + i } }))]).AsTask());
+        var page = await NewPageAsync();
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        await page.GotoAsync(h.Web.Url.ToString());
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("100000 flows", new() { Timeout = 60_000 });
+        output.WriteLine($"100,000 rows listed in {started.ElapsedMilliseconds} ms");
+        var inDom = await page.Locator("#viewport .row").CountAsync();
+        Assert.InRange(inDom, 1, 200);
+
+        // The end of the list is reached by keys, and still only a window of rows exists.
+        await page.Locator("#viewport").FocusAsync();
+        await page.Locator("#viewport").EvaluateAsync("v => v.scrollTop = v.scrollHeight");
+        await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/item/99999" })).ToBeVisibleAsync();
+        Assert.InRange(await page.Locator("#viewport .row").CountAsync(), 1, 200);
+    }
+
+    private async Task<IPage> NewPageAsync()
+    {
+        var context = await _browser!.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 760 } });
+        context.SetDefaultTimeout(30_000);
+        var page = await context.NewPageAsync();
+        page.Console += (_, message) => output.WriteLine("browser: " + message.Text);
+        page.PageError += (_, error) => output.WriteLine("page error: " + error);
+        return page;
+    }
+}

@@ -1,0 +1,53 @@
+using System.Net;
+using System.Net.Http;
+using Interpose.Core.Filters;
+using Interpose.Proxy.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Interpose.Web.Tests;
+
+/// <summary>The intercept addon's bounds: its timeout (fake time) and its cap on paused exchanges.</summary>
+public sealed class InterceptAddonTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task A_paused_request_that_is_not_resumed_in_time_is_answered_504_with_the_reason()
+    {
+        var clock = new ManualClock();
+        var timeout = TimeSpan.FromSeconds(60);
+        await using var h = await WebHarness.StartAsync(output, interceptTimeout: timeout, interceptClock: clock);
+        h.Intercept.Filter = FlowFilter.Parse("~u /hello");
+        using var client = h.ProxyClient();
+        var sending = client.GetAsync(h.Origin.Url("/hello"));
+        await h.WaitForPausedAsync();
+        await clock.ArmedAsync(timeout).WaitAsync(TimeSpan.FromSeconds(30));
+        clock.Advance(timeout - TimeSpan.FromSeconds(1));
+        Assert.Single(h.Intercept.Paused);
+        clock.Advance(TimeSpan.FromSeconds(1));
+
+        using var response = await sending.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.Contains("intercepted request was not resumed within 60 s", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Empty(h.Intercept.Paused);
+        Assert.DoesNotContain(WebHarness.Seen, s => s.StartsWith("GET /hello", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Past_the_cap_matching_requests_pass_without_pausing()
+    {
+        await using var h = await WebHarness.StartAsync(output, maxPaused: 1);
+        h.Intercept.Filter = FlowFilter.Parse("~q ~u /echo");
+        using var client = h.ProxyClient();
+        var first = client.PostAsync(h.Origin.Url("/echo?first"), new StringContent("1"));
+        var paused = await h.WaitForPausedAsync();
+
+        using (var second = await client.PostAsync(h.Origin.Url("/echo?second"), new StringContent("2")).WaitAsync(TimeSpan.FromSeconds(30)))
+        {
+            Assert.Equal("echo: POST /echo?second |  | 2", await second.Content.ReadAsStringAsync());
+        }
+
+        Assert.False(first.IsCompleted);
+        Assert.True(h.Intercept.Resume(paused.Key));
+        using var response = await first.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+}

@@ -1,0 +1,456 @@
+using System.Net;
+using System.Net.Http;
+using System.Text;
+using System.Text.Json;
+using Interpose.Core.Flows;
+using Interpose.Proxy.Intercept;
+using Interpose.Proxy.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Interpose.Web.Tests;
+
+/// <summary>The web UI's API over real sockets: security checks, input errors, the live stream, actions, intercept.</summary>
+public sealed class WebApiTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Api_calls_without_the_token_or_with_a_wrong_one_are_refused()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        using var stranger = new HttpClient { BaseAddress = h.Api.BaseAddress };
+        using (var response = await stranger.GetAsync("/api/flows"))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        }
+
+        stranger.DefaultRequestHeaders.Add(WebUiServer.TokenHeader, h.Web.Token[..^1] + (h.Web.Token[^1] == 'A' ? 'B' : 'A'));
+        using (var response = await stranger.GetAsync("/api/events"))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        }
+
+        // The token in the query string (as the printed URL carries it) is not enough for the API.
+        using (var response = await new HttpClient().GetAsync(new Uri(h.WebRoot, "/api/flows?token=" + h.Web.Token)))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        }
+
+        using (var response = await h.Api.GetAsync("/api/flows"))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+    }
+
+    [Theory]
+    [InlineData("evil.example")]
+    [InlineData("127.0.0.1.nip.io")]
+    [InlineData("127.0.0.1:1")]
+    public async Task A_request_whose_Host_is_not_the_UI_is_refused_even_with_the_token(string host)
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        var hostHeader = host.Contains(':', StringComparison.Ordinal) ? host : host + ":" + h.Web.EndPoint.Port;
+        foreach (var path in new[] { "/", "/api/flows" })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, path);
+            request.Headers.Host = hostHeader;
+            using var response = await h.Api.SendAsync(request);
+            Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        }
+
+        // localhost and the IP literal are the UI's own names.
+        foreach (var own in new[] { "localhost", "127.0.0.1" })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/api/info");
+            request.Headers.Host = own + ":" + h.Web.EndPoint.Port;
+            using var response = await h.Api.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task Every_answer_carries_the_content_security_policy_and_nosniff_and_assets_have_etags()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        using var plain = new HttpClient { BaseAddress = h.Api.BaseAddress };
+        foreach (var (client, path) in new[] { (plain, "/"), (plain, "/assets/app.js"), (plain, "/api/flows"), (h.Api, "/api/flows"), (plain, "/nothing") })
+        {
+            using var response = await client.GetAsync(path);
+            Assert.Equal("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:", string.Join(",", response.Headers.GetValues("Content-Security-Policy")));
+            Assert.Equal("nosniff", string.Join(",", response.Headers.GetValues("X-Content-Type-Options")));
+        }
+
+        using var first = await plain.GetAsync("/assets/app.js");
+        Assert.Equal("text/javascript; charset=utf-8", first.Content.Headers.ContentType!.ToString());
+        var etag = first.Headers.ETag!;
+        using var again = new HttpRequestMessage(HttpMethod.Get, "/assets/app.js");
+        again.Headers.IfNoneMatch.Add(etag);
+        using var cached = await plain.SendAsync(again);
+        Assert.Equal(HttpStatusCode.NotModified, cached.StatusCode);
+
+        // No remote asset and no inline script in the page.
+        var page = await plain.GetStringAsync("/");
+        Assert.DoesNotContain("http://", page, StringComparison.Ordinal);
+        Assert.DoesNotContain("https://", page, StringComparison.Ordinal);
+        Assert.Matches("<script type=\"module\" src=\"/assets/app.js\"></script>", page);
+        Assert.DoesNotMatch("<script>|<script [^>]*>[^<]", page);
+    }
+
+    [Theory]
+    [InlineData("GET", "/api/flows?filter=~c%20(", null, "filter: ", 3)]
+    [InlineData("GET", "/api/flows?filter=(~q", null, "filter: ", 3)]
+    [InlineData("GET", "/api/flows?highlight=~x", null, "highlight: ", 0)]
+    [InlineData("GET", "/api/flows?limit=abc", null, "limit", null)]
+    [InlineData("GET", "/api/flows?limit=-1", null, "limit", null)]
+    [InlineData("GET", "/api/flows/not-a-guid", null, "id", null)]
+    [InlineData("GET", "/api/flows/00000000-0000-0000-0000-000000000001/body/sideways", null, "side", null)]
+    [InlineData("GET", "/api/events?filter=~d", null, "filter: ", 2)]
+    [InlineData("PATCH", "/api/flows/{id}", "{not json", "JSON", null)]
+    [InlineData("PATCH", "/api/flows/{id}", "null", "JSON", null)]
+    [InlineData("PATCH", "/api/flows/{id}", "[1,2]", "JSON", null)]
+    [InlineData("PUT", "/api/intercept", "{\"filter\":\"~c (\"}", "filter: ", 3)]
+    [InlineData("POST", "/api/flows/{id}/replay", "{\"url\":\"ftp://x/\"}", "url", null)]
+    [InlineData("POST", "/api/flows/{id}/replay", "{\"headers\":[[\"bad name\",\"v\"]]}", "headers", null)]
+    [InlineData("POST", "/api/flows/{id}/replay", "{\"bodyBase64\":\"***\"}", "base64", null)]
+    [InlineData("POST", "/api/har", "{\"ids\":[\"nope\"]}", "JSON", null)]
+    public async Task Malformed_input_is_a_400_with_a_reason(string method, string path, string? json, string reason, int? position)
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        using var client = h.ProxyClient();
+        (await client.GetAsync(h.Origin.Url("/hello"))).Dispose();
+        var flow = await h.WaitForFlowAsync(_ => true);
+        using var request = new HttpRequestMessage(new HttpMethod(method), path.Replace("{id}", flow.Id.ToString(), StringComparison.Ordinal));
+        if (json is not null)
+        {
+            request.Content = WebHarness.Json(json);
+        }
+
+        using var response = await h.Api.SendAsync(request);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{response.StatusCode}: {body}");
+        using var error = JsonDocument.Parse(body);
+        Assert.Contains(reason, error.RootElement.GetProperty("error").GetString(), StringComparison.Ordinal);
+        if (position is not null)
+        {
+            Assert.Equal(position, error.RootElement.GetProperty("position").GetInt32());
+        }
+    }
+
+    [Fact]
+    public async Task Flows_are_listed_filtered_and_highlighted_by_the_server()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        using var client = h.ProxyClient();
+        (await client.GetAsync(h.Origin.Url("/hello"))).Dispose();
+        (await client.GetAsync(h.Origin.Url("/missing"))).Dispose();
+        await h.WaitForFlowAsync(f => f is HttpFlow { Response.StatusCode: 404 });
+        await h.WaitForFlowAsync(f => f is HttpFlow { Response.StatusCode: 200 });
+
+        using var all = JsonDocument.Parse(await h.Api.GetStringAsync("/api/flows?highlight=~c%20404"));
+        var rows = all.RootElement.GetProperty("flows").EnumerateArray().ToList();
+        Assert.Equal(2, rows.Count);
+        Assert.Equal([false, true], rows.Select(r => r.GetProperty("highlight").GetBoolean()));
+        Assert.All(rows, r => Assert.Equal("1.1", r.GetProperty("clientProtocol").GetString()));
+
+        using var filtered = JsonDocument.Parse(await h.Api.GetStringAsync("/api/flows?filter=" + Uri.EscapeDataString("~c 404")));
+        var row = Assert.Single(filtered.RootElement.GetProperty("flows").EnumerateArray());
+        Assert.EndsWith("/missing", row.GetProperty("url").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_live_stream_pushes_new_flows_that_match_its_filter_in_batches()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        using var stream = await OpenEventsAsync(h, "?filter=" + Uri.EscapeDataString("~u /echo"));
+        using var client = h.ProxyClient();
+        (await client.GetAsync(h.Origin.Url("/hello"))).Dispose();
+        (await client.PostAsync(h.Origin.Url("/echo"), new StringContent("pushed"))).Dispose();
+
+        var (name, data) = await ReadEventAsync(stream);
+        Assert.Equal("flows", name);
+        using var rows = JsonDocument.Parse(data);
+        var row = Assert.Single(rows.RootElement.EnumerateArray());
+        Assert.Equal("POST", row.GetProperty("method").GetString());
+        Assert.Equal(200, row.GetProperty("status").GetInt32());
+        Assert.Equal(1, h.Feed.SubscriberCount);
+    }
+
+    [Fact]
+    public async Task A_browser_that_goes_away_mid_stream_leaves_no_subscriber_behind()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        var stream = await OpenEventsAsync(h, "");
+        Assert.Equal(1, h.Feed.SubscriberCount);
+        stream.Dispose();
+
+        // The next push finds the connection gone and the stream ends: wait for the feed to drop it.
+        using var client = h.ProxyClient();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (h.Feed.SubscriberCount > 0)
+        {
+            (await client.GetAsync(h.Origin.Url("/hello"), timeout.Token)).Dispose();
+            await h.WaitForFlowAsync(_ => true);
+        }
+
+        Assert.Equal(0, h.Feed.SubscriberCount);
+    }
+
+    [Fact]
+    public async Task The_UIs_own_traffic_is_never_recorded()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        foreach (var path in new[] { "/api/info", "/api/flows", "/api/intercept" })
+        {
+            (await h.Api.GetAsync(path)).Dispose();
+        }
+
+        (await new HttpClient().GetAsync(h.WebRoot)).Dispose();
+
+        // A flow through the proxy afterwards: once it is stored, anything before it would be too.
+        using var client = h.ProxyClient();
+        (await client.GetAsync(h.Origin.Url("/hello"))).Dispose();
+        await h.WaitForFlowAsync(_ => true);
+        Assert.Equal(1, await h.Store.CountAsync());
+    }
+
+    [Fact]
+    public async Task Details_show_heads_in_wire_order_and_bodies_are_served_decoded_truncated_and_whole_by_ticket()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        using var client = h.ProxyClient();
+        var payload = new string('x', 300_000);
+        using (var request = new HttpRequestMessage(HttpMethod.Post, h.Origin.Url("/echo")) { Content = new StringContent(payload) })
+        {
+            request.Headers.TryAddWithoutValidation("x-lower-Case", "kept");
+            request.Headers.TryAddWithoutValidation("X-Test", "t");
+            (await client.SendAsync(request)).Dispose();
+        }
+
+        var flow = await h.WaitForFlowAsync(_ => true);
+        using var details = JsonDocument.Parse(await h.Api.GetStringAsync($"/api/flows/{flow.Id}"));
+        var names = details.RootElement.GetProperty("request").GetProperty("headers").EnumerateArray().Select(p => p[0].GetString()).ToList();
+        Assert.True(names.IndexOf("x-lower-Case") >= 0 && names.IndexOf("x-lower-Case") < names.IndexOf("X-Test"), string.Join(",", names));
+
+        using var preview = await h.Api.GetAsync($"/api/flows/{flow.Id}/body/request?max=1000");
+        Assert.Equal("application/octet-stream", preview.Content.Headers.ContentType!.MediaType);
+        Assert.Equal(1000, (await preview.Content.ReadAsByteArrayAsync()).Length);
+        Assert.Equal("300000", preview.Headers.GetValues("X-Interpose-Length").Single());
+
+        using var ticket = JsonDocument.Parse(await (await h.Api.PostAsync($"/api/flows/{flow.Id}/body/request/download", null)).Content.ReadAsStringAsync());
+        var url = ticket.RootElement.GetProperty("url").GetString()!;
+        using var plain = new HttpClient { BaseAddress = h.Api.BaseAddress };
+        Assert.Equal(payload, await plain.GetStringAsync(url));
+        using var reused = await plain.GetAsync(url);
+        Assert.Equal(HttpStatusCode.NotFound, reused.StatusCode);
+    }
+
+    [Fact]
+    public async Task Replay_sends_the_edited_request_through_the_proxy_as_a_new_flow()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        using var client = h.ProxyClient();
+        (await client.PostAsync(h.Origin.Url("/echo"), new StringContent("original"))).Dispose();
+        var original = await h.WaitForFlowAsync(_ => true);
+
+        using (var replay = await h.Api.PostAsync($"/api/flows/{original.Id}/replay", null))
+        {
+            Assert.Equal(HttpStatusCode.OK, replay.StatusCode);
+        }
+
+        var edit = $$"""{"method":"PUT","url":"{{h.Origin.Url("/echo?replayed=1")}}","headers":[["X-Test","edited"],["Content-Type","text/plain"]],"body":"changed body"}""";
+        using (var replay = await h.Api.PostAsync($"/api/flows/{original.Id}/replay", WebHarness.Json(edit)))
+        {
+            using var result = JsonDocument.Parse(await replay.Content.ReadAsStringAsync());
+            Assert.Equal(200, result.RootElement.GetProperty("status").GetInt32());
+        }
+
+        var edited = (HttpFlow)await h.WaitForFlowAsync(f => f is HttpFlow { Request.Method: "PUT" });
+        Assert.NotEqual(original.Id, edited.Id);
+        Assert.Contains("PUT /echo?replayed=1 | edited | changed body", WebHarness.Seen);
+        Assert.Equal(3, await h.Store.CountAsync());
+    }
+
+    [Fact]
+    public async Task Mark_comment_duplicate_delete_curl_har_and_clear_change_the_store()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        using var client = h.ProxyClient();
+        (await client.GetAsync(h.Origin.Url("/json"))).Dispose();
+        var flow = await h.WaitForFlowAsync(_ => true);
+
+        using (var response = await h.Api.PatchAsync($"/api/flows/{flow.Id}", WebHarness.Json("""{"marker":"marked","comment":"look here"}""")))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        var stored = await h.Store.GetAsync(flow.Id);
+        Assert.Equal(("marked", "look here"), (stored!.Marker, stored.Comment));
+        using (var marked = JsonDocument.Parse(await h.Api.GetStringAsync("/api/flows?filter=~marked")))
+        {
+            Assert.Single(marked.RootElement.GetProperty("flows").EnumerateArray());
+        }
+
+        (await h.Api.PostAsync($"/api/flows/{flow.Id}/duplicate", null)).Dispose();
+        Assert.Equal(2, await h.Store.CountAsync());
+
+        var curl = await h.Api.GetStringAsync($"/api/flows/{flow.Id}/curl");
+        Assert.StartsWith("curl '" + h.Origin.Url("/json"), curl, StringComparison.Ordinal);
+
+        using (var har = JsonDocument.Parse(await h.Api.GetStringAsync("/api/har")))
+        {
+            Assert.Equal(2, har.RootElement.GetProperty("log").GetProperty("entries").GetArrayLength());
+        }
+
+        using (var har = JsonDocument.Parse(await (await h.Api.PostAsync("/api/har", WebHarness.Json($$"""{"ids":["{{flow.Id}}"]}"""))).Content.ReadAsStringAsync()))
+        {
+            Assert.Equal(1, har.RootElement.GetProperty("log").GetProperty("entries").GetArrayLength());
+        }
+
+        (await h.Api.DeleteAsync($"/api/flows/{flow.Id}")).Dispose();
+        Assert.Null(await h.Store.GetAsync(flow.Id));
+        Assert.Equal(1, await h.Store.CountAsync());
+        (await h.Api.PostAsync("/api/clear", null)).Dispose();
+        Assert.Equal(0, await h.Store.CountAsync());
+    }
+
+    [Fact]
+    public async Task A_saved_file_is_read_only()
+    {
+        var id = Guid.NewGuid();
+        await using var h = await WebHarness.StartAsync(output, readOnly: true, seed: store => store.AppendAsync([Sample(id)]).AsTask());
+        using (var list = JsonDocument.Parse(await h.Api.GetStringAsync("/api/flows")))
+        {
+            Assert.Single(list.RootElement.GetProperty("flows").EnumerateArray());
+        }
+
+        foreach (var (method, path) in new[] { ("DELETE", $"/api/flows/{id}"), ("POST", $"/api/flows/{id}/duplicate"), ("POST", "/api/clear") })
+        {
+            using var response = await h.Api.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+            Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        }
+
+        using var replay = await h.Api.PostAsync($"/api/flows/{id}/replay", null);
+        Assert.Equal(HttpStatusCode.Conflict, replay.StatusCode);
+        Assert.Equal(1, await h.Store.CountAsync());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Intercept_pauses_a_request_and_the_edited_request_reaches_the_origin(bool http2)
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        using (var set = await h.Api.PutAsync("/api/intercept", WebHarness.Json("""{"filter":"~q ~u /echo & ~m POST"}""")))
+        {
+            Assert.Equal(HttpStatusCode.OK, set.StatusCode);
+        }
+
+        using var client = h.ProxyClient();
+        var origin = http2 ? h.TlsOrigin : h.Origin;
+        using var request = new HttpRequestMessage(HttpMethod.Post, origin.Url("/echo")) { Content = new StringContent("before") };
+        if (http2)
+        {
+            request.Version = HttpVersion.Version20;
+            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        }
+
+        var sending = client.SendAsync(request);
+        var paused = await h.WaitForPausedAsync();
+        Assert.False(sending.IsCompleted);
+        Assert.Equal(http2 ? new Version(2, 0) : new Version(1, 1), paused.Exchange.ClientVersion);
+
+        using (var state = JsonDocument.Parse(await h.Api.GetStringAsync("/api/intercept")))
+        {
+            var item = Assert.Single(state.RootElement.GetProperty("paused").EnumerateArray());
+            Assert.Equal("before", item.GetProperty("body").GetString());
+            Assert.Equal(paused.Key, item.GetProperty("key").GetString());
+        }
+
+        var edit = $$"""{"url":"{{origin.Url("/echo?edited=" + (http2 ? "h2" : "h1"))}}","headers":[["Host","localhost:{{origin.Port}}"],["X-Test","from-ui"],["Content-Type","text/plain"]],"body":"after"}""";
+        using (var resume = await h.Api.PostAsync($"/api/intercept/{paused.Key}/resume", WebHarness.Json(edit)))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, resume.StatusCode);
+        }
+
+        using var response = await sending.WaitAsync(TimeSpan.FromSeconds(30));
+        var expected = $"POST /echo?edited={(http2 ? "h2" : "h1")} | from-ui | after";
+        Assert.Equal("echo: " + expected, await response.Content.ReadAsStringAsync());
+        Assert.Contains(expected, WebHarness.Seen);
+    }
+
+    [Fact]
+    public async Task A_killed_paused_request_never_reaches_the_origin()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        h.Intercept.Filter = Core.Filters.FlowFilter.Parse("~u /echo\\?kill");
+        using var client = h.ProxyClient();
+        var sending = client.PostAsync(h.Origin.Url("/echo?kill=1"), new StringContent("doomed"));
+        var paused = await h.WaitForPausedAsync();
+        (await h.Api.PostAsync($"/api/intercept/{paused.Key}/kill", null)).Dispose();
+        await Assert.ThrowsAsync<HttpRequestException>(() => sending.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.DoesNotContain(WebHarness.Seen, s => s.Contains("kill=1", StringComparison.Ordinal));
+        using var again = await h.Api.PostAsync($"/api/intercept/{paused.Key}/kill", null);
+        Assert.Equal(HttpStatusCode.NotFound, again.StatusCode);
+    }
+
+    [Fact]
+    public async Task Intercept_pauses_a_response_whose_edit_reaches_the_client()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        h.Intercept.Filter = Core.Filters.FlowFilter.Parse("~s ~u /json");
+        using var client = h.ProxyClient();
+        var sending = client.GetAsync(h.Origin.Url("/json"));
+        var paused = await h.WaitForPausedAsync(InterceptPhase.Response);
+        using (var resume = await h.Api.PostAsync($"/api/intercept/{paused.Key}/resume", WebHarness.Json("""{"status":418,"headers":[["Content-Type","text/plain"]],"body":"teapot"}""")))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, resume.StatusCode);
+        }
+
+        using var response = await sending.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal((HttpStatusCode)418, response.StatusCode);
+        Assert.Equal("teapot", await response.Content.ReadAsStringAsync());
+    }
+
+    internal static HttpFlow Sample(Guid id) => new()
+    {
+        Id = id,
+        StartedAt = DateTimeOffset.UnixEpoch.AddDays(20000),
+        ClientHttpVersion = "HTTP/1.1",
+        Request = new FlowRequest
+        {
+            Method = "GET", Scheme = "http", Host = "example.test", Port = 80, Path = "/saved", HttpVersion = "HTTP/1.1",
+            Headers = new Core.Http.HttpHeaders(),
+        },
+        Response = new FlowResponse { StatusCode = 200, HttpVersion = "HTTP/1.1", Headers = new Core.Http.HttpHeaders(), Body = FlowBody.FromBytes("saved body"u8.ToArray()) },
+    };
+
+    private static async Task<Stream> OpenEventsAsync(WebHarness h, string query)
+    {
+        var response = await h.Api.GetAsync("/api/events" + query, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType!.MediaType);
+        var stream = await response.Content.ReadAsStreamAsync();
+        var (name, _) = await ReadEventAsync(stream, comment: true);
+        Assert.Equal("", name);
+        return stream;
+    }
+
+    /// <summary>Reads one server-sent event (a block up to a blank line), bounded in time.</summary>
+    private static async Task<(string Name, string Data)> ReadEventAsync(Stream stream, bool comment = false)
+    {
+        var text = new StringBuilder();
+        var one = new byte[1];
+        while (!text.ToString().EndsWith("\n\n", StringComparison.Ordinal))
+        {
+            Assert.True(await stream.ReadBoundedAsync(one) == 1, "the event stream ended");
+            text.Append((char)one[0]);
+        }
+
+        var lines = Encoding.Latin1.GetString(Encoding.Latin1.GetBytes(text.ToString())).Split('\n');
+        if (comment)
+        {
+            return ("", "");
+        }
+
+        var name = lines.First(l => l.StartsWith("event: ", StringComparison.Ordinal))["event: ".Length..];
+        var data = lines.First(l => l.StartsWith("data: ", StringComparison.Ordinal))["data: ".Length..];
+        return (name, Encoding.UTF8.GetString(Encoding.Latin1.GetBytes(data)));
+    }
+}
