@@ -227,14 +227,19 @@ public sealed class AddonTests(ITestOutputHelper output)
     {
         await using var origin = await Origins.StartPlainAsync();
         var log = new List<string>();
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var proxy = await TestProxy.StartAsync(output, o =>
         {
             o.Addons.Add(new Recorder("A", log));
             o.Addons.Add(new Recorder("B", log));
+            o.Addons.Add(new Hooks { OnDone = _ => done.TrySetResult() });
         });
         using var client = proxy.CreateClient();
 
         await client.GetStringAsync(origin.Url("/hello"));
+        // The client has the response before the proxy's Done hooks run; a stop in between would (rightly) close the
+        // origin connection instead of pooling it, so wait for Done to make the order below the only possible one.
+        await done.Task;
         client.Dispose();
         await proxy.Server.StopAsync();
 
