@@ -329,6 +329,7 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
         }
 
         _rt.Metrics.TlsHandshake(client: true, ok: true);
+        TlsBufferRelease.TryEnable(ssl);
         _flow.Info.TlsVersion = ssl.SslProtocol;
         _flow.Info.CipherSuite = ssl.NegotiatedCipherSuite;
         _flow.Info.Alpn = ssl.NegotiatedApplicationProtocol.Protocol.IsEmpty ? null : ssl.NegotiatedApplicationProtocol.ToString();

@@ -96,6 +96,7 @@ internal sealed class UpstreamConnector(ProxyRuntime runtime)
                     RemoteCertificateValidationCallback = validator.Validate,
                 }, timeout.Token);
                 runtime.Metrics.TlsHandshake(client: false, ok: true);
+                TlsBufferRelease.TryEnable(ssl);
                 transport.UseTls(ssl);
                 server.TlsVersion = ssl.SslProtocol;
                 server.CipherSuite = ssl.NegotiatedCipherSuite;
