@@ -27,7 +27,7 @@ internal sealed class StreamSink(Stream destination) : IBodySink
 /// Re-frames decoded body bytes for the receiver: as chunks (HTTP/1.1) or plain (Content-Length known, or
 /// close-delimited for HTTP/1.0), through an optional per-chunk transform.
 /// </summary>
-internal sealed class ReframingSink(Stream destination, bool chunked, IBodyTransform? transform, ArrayBufferWriter<byte> scratch) : IBodySink
+internal sealed class ReframingSink(Stream destination, bool chunked, IBodyTransform? transform, ScratchBuffer scratch) : IBodySink
 {
     public async ValueTask WriteAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken)
     {

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -26,13 +25,16 @@ namespace Interpose.Proxy.Internal;
 /// </remarks>
 internal sealed class ExchangePipeline : IDisposable
 {
+    /// <summary>A reframed request body's chunk heads: ArrayBufferWriter's default first size, which this replaced.</summary>
+    private const int RequestFramingScratchBytes = 256;
+
     private readonly ClientFlow _flow;
     private readonly ProxyRuntime _rt;
     private readonly IClientSide _client;
 
     // Where request heads are serialized: lent by the client side, which writes its response heads into the same
     // writer (a request head is out before any response head is written), so a connection holds one, not one per layer.
-    private readonly ArrayBufferWriter<byte> _scratch;
+    private readonly ScratchBuffer _scratch;
 
     // Re-armed for each response-head wait: a new scope per wait was a linked CancellationTokenSource and a timer.
     private TimeoutScope? _responseHeadTimeout;
@@ -40,7 +42,7 @@ internal sealed class ExchangePipeline : IDisposable
     /// <param name="flow">The client connection.</param>
     /// <param name="client">The protocol side the exchanges arrive on.</param>
     /// <param name="scratch">The writer request heads are serialized into; not used by anything else while one is written.</param>
-    public ExchangePipeline(ClientFlow flow, IClientSide client, ArrayBufferWriter<byte> scratch)
+    public ExchangePipeline(ClientFlow flow, IClientSide client, ScratchBuffer scratch)
     {
         _flow = flow;
         _rt = flow.Runtime;
@@ -634,7 +636,7 @@ internal sealed class ExchangePipeline : IDisposable
             }
             else
             {
-                sink = raw ? new StreamSink(transport.Stream) : new ReframingSink(transport.Stream, chunked: transform is not null, transform, new ArrayBufferWriter<byte>());
+                sink = raw ? new StreamSink(transport.Stream) : new ReframingSink(transport.Stream, chunked: transform is not null, transform, new ScratchBuffer(null, RequestFramingScratchBytes));
             }
 
             _rt.Metrics.BytesUpstream(await _client.ReadRequestBodyAsync(framing, sink, raw, transport, request, exchangeCts.Token));

@@ -1,5 +1,3 @@
-using System.Buffers;
-
 namespace Interpose.Proxy.Internal;
 
 /// <summary>
@@ -38,16 +36,24 @@ internal sealed class ClientFlow(ProxyRuntime runtime, Transport client, ClientC
     /// its CONNECT tunnel never serve at the same time, and within an exchange a request head is written out before
     /// any response head. Sized for a typical head; it grows for a larger one.
     /// </summary>
-    public ArrayBufferWriter<byte> HeadScratch => _headScratch ??= new(ScratchBytes);
+    /// <remarks>Its array is rented on first use and given back by <see cref="ReleaseScratch"/>.</remarks>
+    public ScratchBuffer HeadScratch => _headScratch ??= new(Client.Buffers, ScratchBytes);
 
     /// <summary>Where response body framing (chunk heads, a transformed body's chunks) is built on this connection.</summary>
-    public ArrayBufferWriter<byte> BodyScratch => _bodyScratch ??= new(ScratchBytes);
+    public ScratchBuffer BodyScratch => _bodyScratch ??= new(Client.Buffers, ScratchBytes);
 
     // 4 KiB holds a typical head (browsers send 0.5-2 KiB; RFC 9110 §4.1 recommends parsers accept 8,000 octets).
     private const int ScratchBytes = 4096;
 
-    private ArrayBufferWriter<byte>? _headScratch;
-    private ArrayBufferWriter<byte>? _bodyScratch;
+    private ScratchBuffer? _headScratch;
+    private ScratchBuffer? _bodyScratch;
+
+    /// <summary>Gives the scratch arrays back to the pool: the connection is about to wait for its next request.</summary>
+    public void ReleaseScratch()
+    {
+        _headScratch?.Release();
+        _bodyScratch?.Release();
+    }
 
     /// <summary>Takes the connection opened ahead if it goes to <paramref name="key"/>; at most one caller gets it.</summary>
     public EagerConnection? TakeEager(UpstreamKey key)
@@ -66,6 +72,7 @@ internal sealed class ClientFlow(ProxyRuntime runtime, Transport client, ClientC
     /// <summary>Closes an origin connection opened ahead that no request took.</summary>
     public async ValueTask DisposeAsync()
     {
+        ReleaseScratch();
         if (Interlocked.Exchange(ref _eager, null) is { } unused)
         {
             await unused.DisposeAsync();

@@ -1,9 +1,11 @@
 using System.Buffers;
 using System.Globalization;
 using System.Net;
+using System.Net.Security;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Interpose.Core.Http;
+using Microsoft.Extensions.Logging;
 
 namespace Interpose.Proxy.Internal;
 
@@ -32,8 +34,8 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
     private readonly TunnelTarget? _tunnel;
     private readonly HttpProxyFrontend? _frontend;
     private readonly ExchangePipeline _pipeline;
-    private readonly ArrayBufferWriter<byte> _scratch;
-    private readonly ArrayBufferWriter<byte> _bodyScratch;
+    private readonly ScratchBuffer _scratch;
+    private readonly ScratchBuffer _bodyScratch;
     private readonly ChunkedDecoder _requestDecoder;
 
     // Resumable head scan: a peer sending one byte per packet costs linear, not quadratic, parsing.
@@ -120,11 +122,24 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
         scope.Arm(first ? _rt.Options.Timeouts.RequestHead : _rt.Options.Timeouts.IdleKeepAlive, _rt.Draining);
         var started = false;
         _requestScan.Reset();
+        var afterExchange = _nextStreamId > 1;
+        if (!first)
+        {
+            // Between requests the connection holds no scratch array: the next request rents one again.
+            _flow.ReleaseScratch();
+        }
+
         try
         {
             while (true)
             {
-                var result = await input.ReadAsync(scope.Token);
+                var pending = input.ReadAsync(scope.Token);
+                if (afterExchange && !started && !pending.IsCompleted)
+                {
+                    LogIdle();
+                }
+
+                var result = await pending;
                 var buffer = result.Buffer;
                 if (!started && !buffer.IsEmpty)
                 {
@@ -190,6 +205,16 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
         finally
         {
             scope.Disarm();
+        }
+    }
+
+    /// <summary>What the connection holds while its read waits for the client (a zero-byte read), at Trace.</summary>
+    private void LogIdle()
+    {
+        if (_rt.Logger.IsEnabled(LogLevel.Trace))
+        {
+            var tlsReleased = _client.Stream is SslStream ssl && TlsBufferRelease.IsEnabled(ssl);
+            ProxyLog.ClientIdle(_rt.Logger, Info, _client.Buffers.Rented, tlsReleased);
         }
     }
 

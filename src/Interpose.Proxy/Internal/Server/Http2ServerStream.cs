@@ -25,7 +25,7 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
     private readonly FlowWindow _receiveWindow;
     private readonly ReceiveCredit _receiveCredit;
     private readonly CancellationTokenSource _cts;
-    private readonly ArrayBufferWriter<byte> _scratch = new(256);
+    private readonly ScratchBuffer _scratch = new(null, 256);
 
     // The request as framed by the client: the Content-Length it declared (RFC 9113 §8.1.1 checks it) and what came.
     private long? _declaredLength;

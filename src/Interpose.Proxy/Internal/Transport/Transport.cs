@@ -18,6 +18,7 @@ internal sealed class Transport : IAsyncDisposable
     private const int IpProtoTcp = 6;
     private const int TcpCork = 3;
 
+    private ConnectionBuffers? _buffers;
     private Stream? _rawStream;
     private PipeReader? _rawInput;
     private int _disposed;
@@ -27,7 +28,7 @@ internal sealed class Transport : IAsyncDisposable
     {
         Socket = socket;
         Stream = stream;
-        Input = CreateReader(stream);
+        Input = CreateReader(stream, Buffers);
     }
 
     /// <summary>A transport whose reads come from <paramref name="input"/> (an HTTP/2 origin stream's body).</summary>
@@ -38,6 +39,9 @@ internal sealed class Transport : IAsyncDisposable
     }
 
     public Socket? Socket { get; }
+
+    /// <summary>The connection's pooled buffers: its read pipes' segments and the scratch buffers lent to it.</summary>
+    public ConnectionBuffers Buffers => _buffers ??= new();
 
     /// <summary>What writes go to: the network stream, or the TLS stream once upgraded.</summary>
     public Stream Stream { get; private set; }
@@ -55,7 +59,7 @@ internal sealed class Transport : IAsyncDisposable
         _rawInput = Input;
         var ssl = new SslStream(new PipeReaderDuplexStream(_rawInput, _rawStream), leaveInnerStreamOpen: true);
         Stream = ssl;
-        Input = CreateReader(ssl);
+        Input = CreateReader(ssl, Buffers);
         return ssl;
     }
 
@@ -65,7 +69,7 @@ internal sealed class Transport : IAsyncDisposable
         _rawStream = Stream;
         _rawInput = Input;
         Stream = ssl;
-        Input = CreateReader(ssl);
+        Input = CreateReader(ssl, Buffers);
     }
 
     /// <summary>Half-close: tell the peer no more bytes will come (TLS close_notify first when encrypted).</summary>
@@ -142,6 +146,8 @@ internal sealed class Transport : IAsyncDisposable
         }
     }
 
-    private static PipeReader CreateReader(Stream stream) =>
-        PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: ReadBufferSize, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true));
+    // Zero-byte reads: a read waits for data before it rents a segment, so a connection waiting for its next request
+    // holds none (and SslStream, given a zero-byte read, returns its own buffer too: .NET 7+).
+    private static PipeReader CreateReader(Stream stream, ConnectionBuffers buffers) =>
+        PipeReader.Create(stream, new StreamPipeReaderOptions(pool: buffers, bufferSize: ReadBufferSize, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true));
 }

@@ -17,7 +17,7 @@ internal sealed partial class UpstreamConnection
     /// <summary>Sends the request head (HEADERS on HTTP/2), and a body in memory with it (in one write when both fit the scratch buffer).</summary>
     /// <exception cref="IOException">The connection failed.</exception>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask WriteRequestAsync(HttpRequest request, ArrayBufferWriter<byte> scratch, bool bodyFollows, CancellationToken cancellationToken)
+    public async ValueTask WriteRequestAsync(HttpRequest request, ScratchBuffer scratch, bool bodyFollows, CancellationToken cancellationToken)
     {
         if (_http2 is { } stream)
         {

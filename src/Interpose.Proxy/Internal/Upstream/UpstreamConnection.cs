@@ -1,6 +1,8 @@
 using System.IO.Pipelines;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
 
 namespace Interpose.Proxy.Internal;
 
@@ -163,7 +165,15 @@ internal sealed partial class UpstreamConnection(UpstreamKey key, Transport tran
         ReadResult result;
         try
         {
-            result = await input.ReadAsync(CancellationToken.None);
+            var pending = input.ReadAsync(CancellationToken.None);
+            if (!pending.IsCompleted && runtime.Logger.IsEnabled(LogLevel.Trace))
+            {
+                // The read waits with a zero-byte read: what the connection holds while it sits in the pool.
+                var tlsReleased = Transport.Stream is SslStream ssl && TlsBufferRelease.IsEnabled(ssl);
+                ProxyLog.UpstreamIdle(runtime.Logger, Key.Host, Key.Port, Transport.Buffers.Rented, tlsReleased);
+            }
+
+            result = await pending;
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
         {

@@ -1,0 +1,149 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Text;
+using Interpose.Proxy.Internal;
+using Interpose.Proxy.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Xunit.Abstractions;
+
+namespace Interpose.Proxy.Tests;
+
+/// <summary>
+/// An idle keep-alive connection holds no pooled buffer of its own (issue 19): no pipe segment, no scratch array, and
+/// on TLS connections OpenSSL frees its record buffers when they are empty. The proxy logs what a connection holds at
+/// the moment it starts waiting (events 126 and 165, Trace), and the next request on it still works.
+/// </summary>
+public sealed class IdleConnectionTests(ITestOutputHelper output)
+{
+    private const int ClientIdle = 126;
+    private const int UpstreamIdle = 165;
+
+    [Fact]
+    public async Task A_plain_keep_alive_connection_and_its_pooled_origin_connection_hold_no_buffer_while_idle()
+    {
+        await using var origin = RawOrigin.Recording();
+        using var logs = new LogCollector();
+        await using var proxy = await TestProxy.StartAsync(output, minimumLevel: LogLevel.Trace, logs: logs);
+        await using var client = await RawClient.ConnectAsync(proxy);
+        var request = Encoding.ASCII.GetBytes($"GET http://localhost:{origin.Port}/ HTTP/1.1\r\nHost: localhost:{origin.Port}\r\n\r\n");
+
+        await client.WriteAsync(request);
+        await ReadOkAsync(client);
+        var clientIdle = await logs.WaitForAsync(ClientIdle);
+        var originIdle = await logs.WaitForAsync(UpstreamIdle);
+
+        Assert.Contains("holding 0 pooled buffers", clientIdle.Message, StringComparison.Ordinal);
+        Assert.Contains("holding 0 pooled buffers", originIdle.Message, StringComparison.Ordinal);
+
+        // Busy again: the same client connection, and the same (pooled) origin connection.
+        await client.WriteAsync(request);
+        await ReadOkAsync(client);
+        Assert.Equal(1, origin.AcceptedConnections);
+    }
+
+    [Fact]
+    public async Task An_intercepted_connection_and_its_pooled_tls_origin_connection_hold_no_buffer_while_idle()
+    {
+        await using var origin = await KestrelOrigin.StartAsync(MapFixed, TestPki.Issue(TestPki.OriginRoot, "localhost"));
+        using var logs = new LogCollector();
+        var counter = new ConnectionCounter();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(counter), LogLevel.Trace, logs);
+        await using var tunnel = await RawClient.TunnelAsync(proxy, "localhost", origin.Port, tls: true);
+        var request = Encoding.ASCII.GetBytes($"GET /fixed HTTP/1.1\r\nHost: localhost:{origin.Port}\r\n\r\n");
+
+        await tunnel.WriteAsync(request);
+        await ReadOkAsync(tunnel);
+        var clientIdle = await logs.WaitForAsync(ClientIdle);
+        var originIdle = await logs.WaitForAsync(UpstreamIdle);
+
+        Assert.Contains("holding 0 pooled buffers; TLS record buffers released when empty: True", clientIdle.Message, StringComparison.Ordinal);
+        Assert.Contains("holding 0 pooled buffers; TLS record buffers released when empty: True", originIdle.Message, StringComparison.Ordinal);
+
+        await tunnel.WriteAsync(request);
+        await ReadOkAsync(tunnel);
+        Assert.Equal(1, counter.ServerConnections);
+    }
+
+    [LinuxFact]
+    public async Task Release_buffers_mode_is_set_on_an_sslstream_over_openssl()
+    {
+        Assert.True(TlsBufferRelease.Supported);
+        await using var pair = await TlsPair.CreateAsync();
+
+        Assert.False(TlsBufferRelease.IsEnabled(pair.Server));
+        Assert.True(TlsBufferRelease.TryEnable(pair.Server));
+        Assert.True(TlsBufferRelease.IsEnabled(pair.Server));
+
+        // Data still flows both ways after the buffers were freed (the mode takes effect at the first read and write).
+        var got = new byte[5];
+        for (var i = 0; i < 3; i++)
+        {
+            await pair.Client.WriteAsync("hello"u8.ToArray());
+            await pair.Server.ReadExactlyBoundedAsync(got);
+            Assert.Equal("hello"u8.ToArray(), got);
+            await pair.Server.WriteAsync("world"u8.ToArray());
+            await pair.Client.ReadExactlyBoundedAsync(got);
+            Assert.Equal("world"u8.ToArray(), got);
+        }
+    }
+
+    private static void MapFixed(WebApplication app) =>
+        app.MapGet("/fixed", (HttpContext context) =>
+        {
+            context.Response.ContentLength = 2;
+            return context.Response.WriteAsync("ok");
+        });
+
+    /// <summary>Reads one 200 response with a 2-byte body ("ok"), leaving the connection open.</summary>
+    private static async Task ReadOkAsync(Stream stream)
+    {
+        var head = await RawOrigin.ReadHeadAsync(stream);
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        Assert.Contains("Content-Length: 2", head, StringComparison.OrdinalIgnoreCase);
+        var body = new byte[2];
+        await stream.ReadExactlyBoundedAsync(body);
+        Assert.Equal("ok"u8.ToArray(), body);
+    }
+
+    /// <summary>Two SslStreams handshaken over a loopback TCP connection.</summary>
+    private sealed class TlsPair(SslStream client, SslStream server) : IAsyncDisposable
+    {
+        public SslStream Client { get; } = client;
+
+        public SslStream Server { get; } = server;
+
+        public static async Task<TlsPair> CreateAsync()
+        {
+            using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+            listener.Start();
+            var connect = new System.Net.Sockets.TcpClient();
+            var connecting = connect.ConnectAsync(System.Net.IPAddress.Loopback, ((System.Net.IPEndPoint)listener.LocalEndpoint).Port);
+            var accepted = await listener.AcceptTcpClientAsync();
+            await connecting;
+            var root = TestPki.OriginRoot;
+            var client = new SslStream(connect.GetStream(), leaveInnerStreamOpen: false);
+            var server = new SslStream(accepted.GetStream(), leaveInnerStreamOpen: false);
+            await Task.WhenAll(
+                client.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+                {
+                    TargetHost = "localhost",
+                    EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                    RemoteCertificateValidationCallback = (_, cert, _, errors) => TestProxy.ChainsTo(cert, root, errors),
+                }),
+                server.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+                {
+                    ServerCertificate = TestPki.Issue(root, "localhost"),
+                    EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                })).WaitAsync(BoundedRead.Limit);
+            return new TlsPair(client, server);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Client.DisposeAsync();
+            await Server.DisposeAsync();
+        }
+    }
+}
