@@ -27,19 +27,11 @@ public sealed class IdleConnectionTests(ITestOutputHelper output)
         using var logs = new LogCollector();
         await using var proxy = await TestProxy.StartAsync(output, minimumLevel: LogLevel.Trace, logs: logs);
         await using var client = await RawClient.ConnectAsync(proxy);
-        var request = Encoding.ASCII.GetBytes($"GET http://localhost:{origin.Port}/ HTTP/1.1\r\nHost: localhost:{origin.Port}\r\n\r\n");
+        var request = $"GET http://localhost:{origin.Port}/ HTTP/1.1\r\nHost: localhost:{origin.Port}\r\n\r\n";
 
-        await client.WriteAsync(request);
-        await ReadOkAsync(client);
-        var clientIdle = await logs.WaitForAsync(ClientIdle);
-        var originIdle = await logs.WaitForAsync(UpstreamIdle);
+        await AssertIdleThenBusyAgainAsync(client, request, logs, "holding 0 pooled buffers; TLS record buffers released when empty: False");
 
-        Assert.Contains("holding 0 pooled buffers", clientIdle.Message, StringComparison.Ordinal);
-        Assert.Contains("holding 0 pooled buffers", originIdle.Message, StringComparison.Ordinal);
-
-        // Busy again: the same client connection, and the same (pooled) origin connection.
-        await client.WriteAsync(request);
-        await ReadOkAsync(client);
+        // The second request went over the same (pooled) origin connection.
         Assert.Equal(1, origin.AcceptedConnections);
     }
 
@@ -51,18 +43,10 @@ public sealed class IdleConnectionTests(ITestOutputHelper output)
         var counter = new ConnectionCounter();
         await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(counter), LogLevel.Trace, logs);
         await using var tunnel = await RawClient.TunnelAsync(proxy, "localhost", origin.Port, tls: true);
-        var request = Encoding.ASCII.GetBytes($"GET /fixed HTTP/1.1\r\nHost: localhost:{origin.Port}\r\n\r\n");
+        var request = $"GET /fixed HTTP/1.1\r\nHost: localhost:{origin.Port}\r\n\r\n";
 
-        await tunnel.WriteAsync(request);
-        await ReadOkAsync(tunnel);
-        var clientIdle = await logs.WaitForAsync(ClientIdle);
-        var originIdle = await logs.WaitForAsync(UpstreamIdle);
+        await AssertIdleThenBusyAgainAsync(tunnel, request, logs, "holding 0 pooled buffers; TLS record buffers released when empty: True");
 
-        Assert.Contains("holding 0 pooled buffers; TLS record buffers released when empty: True", clientIdle.Message, StringComparison.Ordinal);
-        Assert.Contains("holding 0 pooled buffers; TLS record buffers released when empty: True", originIdle.Message, StringComparison.Ordinal);
-
-        await tunnel.WriteAsync(request);
-        await ReadOkAsync(tunnel);
         Assert.Equal(1, counter.ServerConnections);
     }
 
@@ -87,6 +71,23 @@ public sealed class IdleConnectionTests(ITestOutputHelper output)
             await pair.Client.ReadExactlyBoundedAsync(got);
             Assert.Equal("world"u8.ToArray(), got);
         }
+    }
+
+    /// <summary>
+    /// One exchange; then both the client connection and its origin connection, once their reads wait, log
+    /// <paramref name="expected"/>; then a second exchange on the same client connection works.
+    /// </summary>
+    private static async Task AssertIdleThenBusyAgainAsync(Stream client, string request, LogCollector logs, string expected)
+    {
+        var bytes = Encoding.ASCII.GetBytes(request);
+        await client.WriteAsync(bytes);
+        await ReadOkAsync(client);
+
+        Assert.Contains(expected, (await logs.WaitForAsync(ClientIdle)).Message, StringComparison.Ordinal);
+        Assert.Contains(expected, (await logs.WaitForAsync(UpstreamIdle)).Message, StringComparison.Ordinal);
+
+        await client.WriteAsync(bytes);
+        await ReadOkAsync(client);
     }
 
     private static void MapFixed(WebApplication app) =>
