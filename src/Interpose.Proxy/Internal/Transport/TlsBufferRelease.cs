@@ -11,10 +11,11 @@ namespace Interpose.Proxy.Internal;
 /// <remarks>
 /// <para>
 /// On Linux, SslStream runs on OpenSSL and never sets this mode: every handshaken connection keeps both record buffers
-/// for its whole life, about 34 KiB of native memory that neither the GC heap nor a zero-byte read gives back (an idle
-/// intercepted connection measured 66 KiB of RSS, of which 19 KiB managed; docs/performance.md). nginx, Python's ssl
-/// module and Node set it for the same reason. The cost is a malloc and free of one record buffer per TLS read or write
-/// that empties it; docs/performance.md measures it against the keep-alive load.
+/// for its whole life (OpenSSL sizes each for a whole record and its overhead, about 17 KiB), native memory that neither
+/// the GC heap nor a zero-byte read gives back: setting the mode took an idle intercepted connection from 66 to 41 KiB
+/// of RSS (docs/performance.md, "Idle connections"). nginx and Python's ssl module set it for the same reason. The cost
+/// is a malloc and free of one record buffer per TLS read or write that empties it; docs/performance.md measures it
+/// against the keep-alive load.
 /// </para>
 /// <para>
 /// .NET exposes no API for it, so this reads SslStream's private OpenSSL handle and calls <c>SSL_ctrl</c> in the libssl
