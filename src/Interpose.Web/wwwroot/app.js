@@ -110,16 +110,18 @@ function render() {
     node.setAttribute('aria-selected', row.id === selectedId ? 'true' : 'false');
   }
 }
-const version = (r) => `${r.status}|${r.marker}|${r.comment}|${r.highlight}|${r.size}`;
+const version = (r) => `${r.status}|${r.marker}|${r.comment}|${r.highlight}|${r.size}|${r.replay}`;
+// mitmproxy's replay markers: the request was sent again (client replay), or the answer came from a recording (server replay).
+const REPLAY_TITLES = { request: 'replayed request (~replayq)', response: 'replayed response (~replays)' };
 
 function fillRow(node, r, pos) {
   node.dataset.id = r.id;
   node.dataset.v = version(r);
-  node.className = 'row' + (pos % 2 ? ' odd' : '') + (r.highlight ? ' hl' : '') + (r.error ? ' failed' : '');
+  node.className = 'row' + (pos % 2 ? ' odd' : '') + (r.highlight ? ' hl' : '') + (r.error ? ' failed' : '') + (r.kind === 'tunnel' ? ' tunnel' : '') + (r.replay ? ' replay' : '');
   const status = r.status ?? (r.error ? 'err' : '…');
   const proto = r.kind === 'tunnel' ? 'tunnel' : `h${r.clientProtocol === '2' ? '2' : '1'}→${r.serverProtocol ? 'h' + (r.serverProtocol === '2' ? '2' : '1') : '–'}`;
   node.replaceChildren(
-    el('span', { class: 'c-mark', text: r.marker ? '●' : r.comment ? '✎' : '', title: r.comment || '' }),
+    el('span', { class: 'c-mark', text: r.marker ? '●' : r.replay ? '↻' : r.comment ? '✎' : '', title: r.replay ? REPLAY_TITLES[r.replay] : r.comment || '', 'aria-label': r.replay ? REPLAY_TITLES[r.replay] : null }),
     el('span', { class: 'c-method', text: r.method }),
     el('span', { class: 'c-url', text: r.url, title: r.url }),
     el('span', { class: 'c-status s' + String(r.status ?? '')[0], text: String(status), title: r.error || '' }),
@@ -127,7 +129,7 @@ function fillRow(node, r, pos) {
     el('span', { class: 'c-size', text: size(r.size) }),
     el('span', { class: 'c-time', text: r.durationMs == null ? '' : ms(r.durationMs) }),
     el('span', { class: 'c-proto', text: proto }),
-    el('span', { class: 'c-tls', text: r.passthrough ? 'pass' : r.tls ? '🔒' : '' }),
+    el('span', { class: 'c-tls', text: r.passthrough ? 'pass' : r.kind === 'tunnel' ? 'raw' : r.tls ? '🔒' : '', title: r.kind === 'tunnel' ? 'tunnel: ' + r.tunnelKind : '' }),
   );
 }
 
@@ -253,11 +255,18 @@ async function showDetails(id, keepScroll) {
   const parts = [el('h2', { text: `${s.method} ${s.url}` }), actions(d)];
   if (d.error) parts.push(el('h3', { text: 'Error' }), el('div', { class: 'error-box', text: `${d.error.phase}: ${d.error.message}` }));
   if (s.comment) parts.push(el('h3', { text: 'Comment' }), el('pre', { text: s.comment }));
+  if (s.replay) parts.push(el('p', { class: 'replay-note', text: '↻ ' + REPLAY_TITLES[s.replay] }));
+  if (d.tunnel) {
+    const t = d.tunnel;
+    parts.push(el('h3', { text: 'Tunnel' }), kv([['kind', t.kind], ['to', `${t.host}:${t.port}`], ['SNI', t.sni],
+      ['from the client', t.bytesFromClient + ' bytes'], ['from the server', t.bytesFromServer + ' bytes'], ['open', t.durationMs == null ? null : ms(t.durationMs)]]));
+  }
   if (d.request) parts.push(el('h3', { text: 'Request' }), head(d.requestLine, d.request.headers), body(id, 'request', d.request));
   if (d.response) parts.push(el('h3', { text: 'Response' }), head(d.statusLine, d.response.headers), body(id, 'response', d.response));
   if (d.response?.trailers) parts.push(el('h3', { text: 'Trailers' }), head(null, d.response.trailers));
   if (d.timings) parts.push(el('h3', { text: 'Timing' }), waterfall(d.timings));
-  parts.push(el('h3', { text: 'Connection' }), kv([['client', d.client], ['server', d.server], ['protocols', `${s.clientProtocol ? 'HTTP/' + s.clientProtocol : ''} → ${s.serverProtocol ? 'HTTP/' + s.serverProtocol : '–'}`]]));
+  parts.push(el('h3', { text: 'Connection' }), kv([['client', d.client], ['server', d.server], ['protocols', s.kind === 'tunnel' ? null : `${s.clientProtocol ? 'HTTP/' + s.clientProtocol : ''} → ${s.serverProtocol ? 'HTTP/' + s.serverProtocol : '–'}`]]));
+  if (d.tags) parts.push(el('h3', { text: 'Tags' }), kv(Object.entries(d.tags).map(([k, v]) => [k, v || '(set)'])));
   for (const [label, tls] of [['Client TLS', d.clientTls], ['Server TLS', d.serverTls]]) {
     if (!tls) continue;
     parts.push(el('h3', { text: label }), kv([['version', tls.version], ['cipher', tls.cipherSuite], ['ALPN', tls.alpn], ['SNI', tls.sni]]));
