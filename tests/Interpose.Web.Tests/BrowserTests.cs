@@ -162,6 +162,45 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
+    public async Task Tunnels_and_replayed_flows_are_marked_in_the_list_and_described_in_the_details()
+    {
+        var replayed = WebApiTests.Sample(Guid.NewGuid()) with
+        {
+            Replay = Core.Filters.FilterReplayKind.Request,
+            Tags = new Dictionary<string, string>(StringComparer.Ordinal) { ["client-replay"] = "0192f0aa-0000-7000-8000-000000000001" },
+        };
+        var tunnel = new TunnelFlow
+        {
+            Id = Guid.NewGuid(), StartedAt = DateTimeOffset.UnixEpoch, Kind = TunnelKind.TlsPassthrough, Host = "pinned.test", Port = 443,
+            Sni = "pinned.test", BytesFromClient = 517, BytesFromServer = 4096, DurationMs = 250,
+            Client = new FlowEndpoint("127.0.0.1", 50000), Server = new FlowEndpoint("127.0.0.1", 443),
+        };
+        await using var h = await WebHarness.StartAsync(output, readOnly: true, seed: store => store.AppendAsync([replayed, tunnel]).AsTask());
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.Web.Url.ToString());
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("2 flows");
+
+        var tunnelRow = page.Locator("#viewport .row.tunnel");
+        await Assertions.Expect(tunnelRow).ToContainTextAsync("pinned.test:443");
+        await Assertions.Expect(tunnelRow.Locator(".c-proto")).ToHaveTextAsync("tunnel");
+        await Assertions.Expect(tunnelRow.Locator(".c-tls")).ToHaveTextAsync("pass");
+        var replayRow = page.Locator("#viewport .row.replay");
+        await Assertions.Expect(replayRow.Locator(".c-mark")).ToHaveTextAsync("↻");
+        await Assertions.Expect(replayRow.Locator(".c-mark")).ToHaveAttributeAsync("title", "replayed request (~replayq)");
+
+        await tunnelRow.ClickAsync();
+        var details = page.Locator("#details");
+        await Assertions.Expect(details.Locator("h3", new() { HasText = "Tunnel" })).ToBeVisibleAsync();
+        await Assertions.Expect(details).ToContainTextAsync("tls-passthrough");
+        await Assertions.Expect(details).ToContainTextAsync("517 bytes");
+        await Assertions.Expect(details).ToContainTextAsync("4096 bytes");
+
+        await replayRow.ClickAsync();
+        await Assertions.Expect(details.Locator(".replay-note")).ToHaveTextAsync("↻ replayed request (~replayq)");
+        await Assertions.Expect(details).ToContainTextAsync("client-replay");
+    }
+
+    [Fact]
     public async Task A_list_of_100000_flows_keeps_only_the_visible_rows_in_the_page()
     {
         const int Count = 100_000;
