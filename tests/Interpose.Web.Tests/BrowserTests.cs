@@ -126,6 +126,32 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
+    public async Task A_paused_binary_body_is_shown_as_base64_and_replaced_by_an_uploaded_file()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.Web.Url.ToString());
+        var intercept = page.GetByLabel("Intercept", new() { Exact = true });
+        await intercept.FillAsync("~q ~u /echo");
+        await page.RunAndWaitForResponseAsync(() => intercept.PressAsync("Enter"), r => r.Url.EndsWith("/api/intercept", StringComparison.Ordinal) && r.Request.Method == "PUT");
+
+        using var client = h.ProxyClient();
+        byte[] binary = [0xff, 0xfe, 0x00, 0x01];
+        var sending = client.PostAsync(h.Origin.Url("/echo?binary"), new ByteArrayContent(binary));
+        var paused = page.GetByRole(AriaRole.Group, new() { NameRegex = new Regex("^Paused request: POST") });
+        await Assertions.Expect(paused.GetByLabel("Body (base64)")).ToHaveValueAsync(Convert.ToBase64String(binary));
+        await paused.GetByLabel("Replace body with a file").SetInputFilesAsync(new FilePayload
+        {
+            Name = "body.bin", MimeType = "application/octet-stream", Buffer = "from a file"u8.ToArray(),
+        });
+        await Assertions.Expect(paused.GetByLabel("Body (base64)")).ToHaveValueAsync(Convert.ToBase64String("from a file"u8));
+        await paused.GetByRole(AriaRole.Button, new() { Name = "Resume" }).ClickAsync();
+
+        using var response = await sending.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("echo: POST /echo?binary |  | from a file", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task Replay_makes_a_new_flow()
     {
         await using var h = await WebHarness.StartAsync(output);

@@ -347,6 +347,12 @@ function body(id, side, message) {
   }
 }
 
+function base64(bytes) {
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
 function utf8(bytes) {
   try {
     const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -415,17 +421,22 @@ function messageEditor(m) {
   const status = el('input', { 'aria-label': 'Status', value: m.status ?? '', size: 4 });
   const headers = el('textarea', { 'aria-label': 'Headers', spellcheck: 'false' });
   headers.value = m.headers.map(([n, v]) => `${n}: ${v}`).join('\n');
-  const bodyArea = el('textarea', { 'aria-label': 'Body', spellcheck: 'false' });
+  // A body that is not UTF-8 text is edited as base64, or replaced whole by a file (read here, sent as base64).
+  const bodyArea = el('textarea', { 'aria-label': m.binary ? 'Body (base64)' : 'Body', spellcheck: 'false' });
   bodyArea.value = m.body ?? '';
+  const upload = m.binary ? el('input', { type: 'file', 'aria-label': 'Replace body with a file', onchange: async (e) => {
+    const file = e.target.files[0];
+    if (file) bodyArea.value = base64(new Uint8Array(await file.arrayBuffer()));
+  } }) : null;
   const line = m.status != null ? el('div', { class: 'line' }, status) : el('div', { class: 'line' }, method, url);
   return {
-    node: el('div', {}, line, headers, bodyArea),
+    node: el('div', {}, line, headers, bodyArea, upload),
     setBody: (text) => { bodyArea.value = text; },
     value: () => {
       const v = {
         headers: headers.value.split('\n').filter(l => l.trim()).map(l => { const i = l.indexOf(':'); return [l.slice(0, i).trim(), l.slice(i + 1).trim()]; }),
-        body: bodyArea.value,
       };
+      if (m.binary) v.bodyBase64 = bodyArea.value.replace(/\s+/g, ''); else v.body = bodyArea.value;
       if (m.status != null) v.status = Number(status.value); else { v.method = method.value.trim(); v.url = url.value.trim(); }
       return v;
     },
@@ -441,13 +452,12 @@ async function loadPaused() {
   const keep = new Map(Array.from(box.querySelectorAll('[data-key]'), n => [n.dataset.key, n]));
   const items = state.paused.map(p => {
     if (editing.has(p.key)) return keep.get(p.key); // keep what the user is typing
-    const form = messageEditor({ method: p.method, url: p.url, status: p.phase === 'response' ? p.status : null, headers: p.headers, body: p.bodyIsText ? p.body : '' });
+    const form = messageEditor({ method: p.method, url: p.url, status: p.phase === 'response' ? p.status : null, headers: p.headers, body: p.body, binary: !p.bodyIsText });
     const item = el('div', { class: 'paused-item', 'data-key': p.key, role: 'group', 'aria-label': `Paused ${p.phase}: ${p.method} ${p.url}` },
       el('strong', { text: `Paused ${p.phase}: ${p.method} ${p.url}` }), form.node,
       el('div', { class: 'line' },
         el('button', { type: 'button', text: 'Resume', onclick: async () => {
           const v = form.value();
-          if (!p.bodyIsText) { delete v.body; }
           await api(`/api/intercept/${p.key}/resume`, { method: 'POST', json: v }).catch(e => alert(e.message));
           loadPaused();
         } }),
