@@ -104,12 +104,7 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
     public async Task Intercept_pauses_a_request_and_the_request_edited_in_the_page_reaches_the_origin()
     {
         await using var h = await WebHarness.StartAsync(output);
-        var page = await NewPageAsync();
-        await page.GotoAsync(h.Web.Url.ToString());
-        var intercept = page.GetByLabel("Intercept", new() { Exact = true });
-        await intercept.FillAsync("~q ~u /echo");
-        // The filter is set when the page's PUT is answered.
-        await page.RunAndWaitForResponseAsync(() => intercept.PressAsync("Enter"), r => r.Url.EndsWith("/api/intercept", StringComparison.Ordinal) && r.Request.Method == "PUT");
+        var page = await InterceptingPageAsync(h, "~q ~u /echo");
         Assert.Equal("~q ~u /echo", h.Intercept.Filter?.ToString());
 
         using var client = h.ProxyClient();
@@ -129,11 +124,7 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
     public async Task A_paused_binary_body_is_shown_as_base64_and_replaced_by_an_uploaded_file()
     {
         await using var h = await WebHarness.StartAsync(output);
-        var page = await NewPageAsync();
-        await page.GotoAsync(h.Web.Url.ToString());
-        var intercept = page.GetByLabel("Intercept", new() { Exact = true });
-        await intercept.FillAsync("~q ~u /echo");
-        await page.RunAndWaitForResponseAsync(() => intercept.PressAsync("Enter"), r => r.Url.EndsWith("/api/intercept", StringComparison.Ordinal) && r.Request.Method == "PUT");
+        var page = await InterceptingPageAsync(h, "~q ~u /echo");
 
         using var client = h.ProxyClient();
         byte[] binary = [0xff, 0xfe, 0x00, 0x01];
@@ -245,6 +236,18 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         await page.Locator("#viewport").EvaluateAsync("v => v.scrollTop = v.scrollHeight");
         await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/item/99999" })).ToBeVisibleAsync();
         Assert.InRange(await page.Locator("#viewport .row").CountAsync(), 1, 200);
+    }
+
+    /// <summary>A page of the UI with <paramref name="filter"/> typed into its Intercept box and in force.</summary>
+    private async Task<IPage> InterceptingPageAsync(WebHarness h, string filter)
+    {
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.Web.Url.ToString());
+        var intercept = page.GetByLabel("Intercept", new() { Exact = true });
+        await intercept.FillAsync(filter);
+        // The filter is set when the page's PUT is answered.
+        await page.RunAndWaitForResponseAsync(() => intercept.PressAsync("Enter"), r => r.Url.EndsWith("/api/intercept", StringComparison.Ordinal) && r.Request.Method == "PUT");
+        return page;
     }
 
     private async Task<IPage> NewPageAsync()
