@@ -44,13 +44,37 @@ internal static class FlowText
 
                 break;
             case TunnelFlow tunnel:
-                sb.Append("TUNNEL ").Append(tunnel.Host).Append(':').Append(tunnel.Port).Append(' ').Append(tunnel.Kind)
-                    .Append(" -> ").Append(Size(tunnel.BytesFromClient)).Append(" up ").Append(Size(tunnel.BytesFromServer)).Append(" down");
+                // mitmproxy's TCP flow line: the endpoints, then what moved; an error says where it failed.
+                sb.Append("TUNNEL ").Append(tunnel.Host).Append(':').Append(tunnel.Port).Append(' ').Append(KindName(tunnel.Kind));
+                if (tunnel.Sni is { } sni && !sni.Equals(tunnel.Host, StringComparison.OrdinalIgnoreCase))
+                {
+                    sb.Append(" sni=").Append(sni);
+                }
+
+                sb.Append(" -> ").Append(Size(tunnel.BytesFromClient)).Append(" up ").Append(Size(tunnel.BytesFromServer)).Append(" down");
+                if (tunnel.DurationMs is { } open)
+                {
+                    sb.Append(' ').Append(open.ToString("0.0", CultureInfo.InvariantCulture)).Append("ms");
+                }
+
+                if (tunnel.Error is { } failed)
+                {
+                    sb.Append(" error (").Append(failed.Phase).Append("): ").Append(failed.Message);
+                }
+
                 break;
         }
 
         return sb.ToString();
     }
+
+    /// <summary>A tunnel kind as the log and the docs name it.</summary>
+    private static string KindName(TunnelKind kind) => kind switch
+    {
+        TunnelKind.TlsPassthrough => "tls-passthrough",
+        TunnelKind.Raw => "raw",
+        _ => "upgraded",
+    };
 
     /// <summary>One JSON object: id, startedAt, type, method, url, status (null without a response), client, server,
     /// error, durationMs.</summary>
@@ -108,7 +132,7 @@ internal static class FlowText
 
         if (flow is TunnelFlow tunnel)
         {
-            sb.Append("Tunnel: ").Append(tunnel.Kind).Append(" to ").Append(tunnel.Host).Append(':').Append(tunnel.Port)
+            sb.Append("Tunnel: ").Append(KindName(tunnel.Kind)).Append(" to ").Append(tunnel.Host).Append(':').Append(tunnel.Port)
                 .Append(tunnel.Sni is null ? string.Empty : " (SNI " + tunnel.Sni + ")").Append('\n')
                 .Append("Bytes: ").Append(tunnel.BytesFromClient).Append(" from the client, ").Append(tunnel.BytesFromServer).Append(" from the server");
             if (tunnel.DurationMs is { } ms)

@@ -45,7 +45,7 @@ internal static class SaveOptions
     /// <param name="options">The proxy's options, which get the recorder.</param>
     /// <param name="loggerFactory">Where the store and recorder log.</param>
     /// <param name="feed">With the web UI: where recorded flows are announced. Without -w the flows then go to a
-    /// temporary store file, deleted when the result is disposed.</param>
+    /// temporary store file in HOME/web-tmp (<see cref="TemporaryFlowStores"/>), deleted when the result is disposed.</param>
     public static Recording? Start(ParseResult result, ProxyOptions options, ILoggerFactory loggerFactory, FlowFeed? feed = null)
     {
         var path = result.GetValue(Save);
@@ -58,8 +58,9 @@ internal static class SaveOptions
                 return limitText is null ? null : throw new CliUsageException("--save-body-limit needs -w FILE");
             }
 
-            // --web without -w: the UI reads flows from a store all the same, a file of this process's own.
-            temporary = path = Path.Combine(Path.GetTempPath(), $"interpose-web-{Environment.ProcessId}-{Guid.NewGuid():N}.db");
+            // --web without -w: the UI reads flows from a store all the same, a file of this process's own, in an
+            // owner-only directory swept at each start (so a SIGKILLed run's file goes at the next one).
+            temporary = path = TemporaryFlowStores.Create(CliOptions.ResolveHome(result));
         }
 
         var limit = ParseBodyLimit(limitText);
@@ -101,10 +102,7 @@ internal static class SaveOptions
             await store.DisposeAsync();
             if (temporary is not null)
             {
-                foreach (var file in new[] { temporary, temporary + "-wal", temporary + "-shm" })
-                {
-                    File.Delete(file);
-                }
+                TemporaryFlowStores.Delete(temporary);
             }
         }
     }

@@ -11,14 +11,16 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Interpose.Proxy;
 
 /// <summary>
-/// An addon that records every HTTP exchange as an <see cref="HttpFlow"/> and hands it to an <see cref="IFlowSink"/>
+/// An addon that records every HTTP exchange as an <see cref="HttpFlow"/>, and every tunnel relayed as bytes (TLS passed
+/// through, raw TCP) as a <see cref="TunnelFlow"/>, and hands them to an <see cref="IFlowSink"/>
 /// on a background task. It observes bodies (<see cref="BodyCapture"/>) and never changes or slows the traffic: the
 /// proxy never waits on the sink.
 /// </summary>
 /// <remarks>
 /// <code>
 ///  RequestHeaders / ResponseHeaders hook: attach a BodyCapture to each body
-///  Done hook: build the HttpFlow ─► bounded queue ─► one consumer task ─► sink.WriteAsync ... FlushAsync when the
+///  Done hook: build the HttpFlow ─┐
+///  TunnelClosed hook: TunnelFlow ─┴► bounded queue ─► one consumer task ─► sink.WriteAsync ... FlushAsync when the
 ///                                   │                                   queue is empty and FlushInterval has passed
 ///                                   │ half full or over the body budget: queued without body bytes (DroppedBodies)
 ///                                   └ full: dropped (DroppedFlows); one warning per burst
@@ -123,6 +125,14 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         return default;
     }
 
+    /// <inheritdoc/>
+    public override ValueTask TunnelClosedAsync(RelayedTunnel tunnel, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(tunnel);
+        Offer(ToFlow(tunnel));
+        return default;
+    }
+
     /// <summary>Stops taking flows, writes what is queued, flushes the sink and waits for it.</summary>
     /// <param name="cancellationToken">Abandons the wait: queued flows not yet written are lost.</param>
     /// <returns>A task that completes when the queue is written.</returns>
@@ -142,6 +152,8 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         _stop.Dispose();
     }
 
+    private void Offer(TunnelFlow flow) => Enqueue(flow, bodyBytes: 0, stripped: false);
+
     private void Offer(HttpFlow flow)
     {
         var bodyBytes = (long)flow.Request.Body.Content.Length + (flow.Response?.Body.Content.Length ?? 0);
@@ -158,6 +170,11 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
             bodyBytes = 0;
         }
 
+        Enqueue(flow, bodyBytes, strip);
+    }
+
+    private void Enqueue(Flow flow, long bodyBytes, bool stripped)
+    {
         Interlocked.Add(ref _queuedBodyBytes, bodyBytes);
         if (!_queue.Writer.TryWrite(new Queued(flow, bodyBytes)))
         {
@@ -167,7 +184,7 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
             return;
         }
 
-        if (strip)
+        if (stripped)
         {
             Interlocked.Increment(ref _droppedBodies);
             BurstStarted();
@@ -348,6 +365,25 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         };
     }
 
+    private static TunnelFlow ToFlow(RelayedTunnel tunnel) => new()
+    {
+        Id = Guid.CreateVersion7(tunnel.StartedAt),
+        StartedAt = tunnel.StartedAt,
+        Client = Endpoint(tunnel.Client.RemoteEndPoint),
+        Server = Endpoint(tunnel.ServerEndPoint),
+        // A relay that failed after connecting failed in neither request nor response: "relay" says where.
+        Error = tunnel.Error is { } error
+            ? new FlowError(error.Phase == ExchangePhase.Response ? "relay" : PhaseName(error.Phase), error.Message, error.IsTransient)
+            : null,
+        Kind = tunnel.Kind,
+        Host = tunnel.Host,
+        Port = tunnel.Port,
+        Sni = tunnel.Sni,
+        BytesFromClient = tunnel.BytesFromClient,
+        BytesFromServer = tunnel.BytesFromServer,
+        DurationMs = tunnel.Duration.TotalMilliseconds,
+    };
+
     /// <summary>
     /// The body as it was sent: the one in hand when there is one (buffered for a hook, replaced by one, or none at
     /// all), else what the capture saw stream by.
@@ -427,7 +463,7 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         return copy;
     }
 
-    private readonly record struct Queued(HttpFlow Flow, long BodyBytes);
+    private readonly record struct Queued(Flow Flow, long BodyBytes);
 
     /// <summary>What the recorder keeps for an exchange between its hooks.</summary>
     private sealed class Captures(DateTimeOffset startedAt, BodyCapture? request) : IDisposable

@@ -39,6 +39,14 @@ public abstract class ProxyAddon
     /// <returns>A task that completes when the hook is done.</returns>
     public virtual ValueTask TlsClientHelloAsync(TlsClientHelloContext context, CancellationToken cancellationToken) => default;
 
+    /// <summary>A tunnel relayed as bytes (TLS passed through, or a protocol that is neither TLS nor HTTP) ended, in
+    /// order or by a failure; its endpoints, byte counts, duration and error are final. Upgraded connections (101) are
+    /// not reported here: their exchange is.</summary>
+    /// <param name="tunnel">The tunnel.</param>
+    /// <param name="cancellationToken">Cancelled on shutdown.</param>
+    /// <returns>A task that completes when the hook is done.</returns>
+    public virtual ValueTask TunnelClosedAsync(RelayedTunnel tunnel, CancellationToken cancellationToken) => default;
+
     /// <summary>The proxy is about to open a new connection to an origin.</summary>
     /// <param name="server">The connection about to be opened.</param>
     /// <param name="cancellationToken">Cancelled when the exchange is abandoned.</param>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Interpose.Core.Filters;
 using Interpose.Core.Flows;
 
 namespace Interpose.Web;
@@ -42,8 +43,16 @@ public sealed record FlowSummary
     /// <summary>Whether the client spoke TLS to the proxy (intercepted HTTPS).</summary>
     public bool Tls { get; init; }
 
-    /// <summary>Whether TLS was passed through untouched (a tunnel).</summary>
+    /// <summary>Whether TLS was passed through untouched (a tunnel of kind tls-passthrough).</summary>
     public bool Passthrough { get; init; }
+
+    /// <summary>How a tunnel's bytes were relayed (<c>tls-passthrough</c>, <c>raw</c>); null for HTTP.</summary>
+    public string? TunnelKind { get; init; }
+
+    /// <summary>mitmproxy's replay marker: <c>request</c> when the request was sent again (client replay,
+    /// <c>~replayq</c>), <c>response</c> when the answer came from a recording (server replay, <c>~replays</c>); null
+    /// otherwise.</summary>
+    public string? Replay { get; init; }
 
     /// <summary>The error's phase and reason, when the flow failed.</summary>
     public string? Error { get; init; }
@@ -78,7 +87,7 @@ public sealed record FlowSummary
                 Size = http.Response?.Body.Length ?? 0, DurationMs = http.Timings.Done,
                 ClientProtocol = Protocol(http.ClientHttpVersion), ServerProtocol = http.ServerHttpVersion is { } v ? Protocol(v) : null,
                 Tls = http.ClientTls is not null || http.Request.Scheme == "https",
-                Error = error, Marker = flow.Marker, Comment = flow.Comment, Highlight = highlight,
+                Error = error, Marker = flow.Marker, Comment = flow.Comment, Highlight = highlight, Replay = ReplayName(flow.Replay),
             };
         }
 
@@ -88,9 +97,28 @@ public sealed record FlowSummary
             Id = flow.Id, StartedAt = flow.StartedAt.ToUnixTimeMilliseconds(), Kind = "tunnel", Method = "CONNECT",
             Url = tunnel.Host + ":" + tunnel.Port.ToString(CultureInfo.InvariantCulture),
             Size = tunnel.BytesFromClient + tunnel.BytesFromServer, DurationMs = tunnel.DurationMs,
-            Tls = true, Passthrough = true, Error = error, Marker = flow.Marker, Comment = flow.Comment, Highlight = highlight,
+            Tls = tunnel.Kind == Core.Flows.TunnelKind.TlsPassthrough, Passthrough = tunnel.Kind == Core.Flows.TunnelKind.TlsPassthrough,
+            TunnelKind = KindName(tunnel.Kind), Error = error, Marker = flow.Marker, Comment = flow.Comment, Highlight = highlight,
+            Replay = ReplayName(flow.Replay),
         };
     }
+
+    /// <summary>A tunnel kind as the CLI and the docs name it.</summary>
+    /// <param name="kind">The kind.</param>
+    /// <returns>Its name.</returns>
+    internal static string KindName(TunnelKind kind) => kind switch
+    {
+        Core.Flows.TunnelKind.TlsPassthrough => "tls-passthrough",
+        Core.Flows.TunnelKind.Raw => "raw",
+        _ => "upgraded",
+    };
+
+    private static string? ReplayName(FilterReplayKind replay) => replay switch
+    {
+        FilterReplayKind.Request => "request",
+        FilterReplayKind.Response => "response",
+        _ => null,
+    };
 
     private static string Protocol(string version) => version switch
     {

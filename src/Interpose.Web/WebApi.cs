@@ -249,7 +249,17 @@ internal sealed class WebApi : IDisposable
             Client = flow.Client?.ToString(),
             Server = flow.Server?.ToString(),
             Error = flow.Error,
+            Tags = flow.Tags.Count == 0 ? null : flow.Tags,
         };
+        if (flow is TunnelFlow tunnel)
+        {
+            details = details with
+            {
+                Tunnel = new TunnelDetails(FlowSummary.KindName(tunnel.Kind), tunnel.Host, tunnel.Port, tunnel.Sni,
+                    tunnel.BytesFromClient, tunnel.BytesFromServer, tunnel.DurationMs),
+            };
+        }
+
         if (flow is HttpFlow http)
         {
             details = details with

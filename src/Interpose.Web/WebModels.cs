@@ -19,6 +19,8 @@ internal sealed record CertificateDetails(string Subject, string Issuer, string 
 
 internal sealed record TlsDetails(string? Version, string? CipherSuite, string? Alpn, string? Sni, IReadOnlyList<CertificateDetails> Chain);
 
+internal sealed record TunnelDetails(string Kind, string Host, int Port, string? Sni, long BytesFromClient, long BytesFromServer, double? DurationMs);
+
 internal sealed record FlowDetails
 {
     public required FlowSummary Summary { get; init; }
@@ -42,6 +44,11 @@ internal sealed record FlowDetails
     public TlsDetails? ServerTls { get; init; }
 
     public FlowError? Error { get; init; }
+
+    public TunnelDetails? Tunnel { get; init; }
+
+    /// <summary>The flow's tags (a replay's, an addon's), name to value.</summary>
+    public IReadOnlyDictionary<string, string>? Tags { get; init; }
 }
 
 internal sealed record MetaUpdate(string? Marker, string? Comment);

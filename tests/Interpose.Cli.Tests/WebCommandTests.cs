@@ -37,6 +37,55 @@ public sealed class WebCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task The_temporary_store_of_a_SIGKILLed_run_web_is_swept_at_the_next_start_from_an_owner_only_directory()
+    {
+        var directory = Path.Combine(Home, "web-tmp");
+        string killed;
+        using (var first = CliRun.Start(Home, "run", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0"))
+        {
+            await WaitForWebUiAsync(first);
+            killed = Assert.Single(Directory.GetFiles(directory, "*.db"));
+            first.Kill(); // SIGKILL: no chance to delete its file
+            await first.WaitForExitAsync();
+        }
+
+        Assert.True(File.Exists(killed));
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(directory));
+        }
+
+        using var second = CliRun.Start(Home, "run", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0");
+        try
+        {
+            await WaitForWebUiAsync(second);
+            Assert.False(File.Exists(killed));
+            Assert.False(File.Exists(killed + "-wal"));
+            Assert.False(File.Exists(killed + "-shm"));
+            Assert.NotEqual(killed, Assert.Single(Directory.GetFiles(directory, "*.db")));
+        }
+        finally
+        {
+            second.Kill();
+            await second.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>Reads the process's standard error until the web UI's address is printed (at most 60 s).</summary>
+    private static async Task WaitForWebUiAsync(System.Diagnostics.Process process)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        string? line;
+        do
+        {
+            line = await process.StandardError.ReadLineAsync(timeout.Token);
+        }
+        while (line is not null && !line.StartsWith("Web UI at ", StringComparison.Ordinal));
+
+        Assert.NotNull(line);
+    }
+
+    [Fact]
     public async Task Web_FILE_serves_the_saved_flows_read_only_at_the_printed_url()
     {
         var file = _temp.File("flows.db");

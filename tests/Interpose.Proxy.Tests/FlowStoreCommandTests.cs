@@ -100,6 +100,50 @@ public sealed class FlowStoreCommandTests(ITestOutputHelper output) : IAsyncLife
         Assert.Equal(json.Select(j => j.GetProperty("status").ToString()), backJson.Select(j => j.GetProperty("status").ToString()));
     }
 
+    [Fact]
+    public async Task A_raw_tunnel_is_recorded_listed_as_one_line_selected_by_tcp_shown_and_left_out_of_HAR()
+    {
+        await using var plain = await KestrelOrigin.StartAsync(CommandSession.MapWithGzip);
+        await using var raw = new RawOrigin(async stream =>
+        {
+            var received = await RawClient.ReadToEndAsync(stream);
+            await stream.WriteAsync(received);
+        });
+        var proxy = _session.Track(await InterposeProcess.StartAsync(_session.Home, "-w", _session.Store));
+        using (var client = CommandSession.Client(proxy))
+        {
+            Assert.Equal("hello from origin", await client.GetStringAsync(plain.Url("/hello")));
+        }
+
+        await using (var tunnel = (System.Net.Sockets.NetworkStream)await RawClient.TunnelAsync(proxy.Port, "localhost", raw.Port))
+        {
+            await tunnel.WriteAsync("\u0001raw bytes"u8.ToArray());
+            tunnel.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            Assert.Equal(10, (await RawClient.ReadToEndAsync(tunnel)).Length);
+        }
+
+        // SIGTERM: the proxy drains its connections, so the tunnel's end is reported and written before it exits.
+        Assert.Equal(0, await proxy.TerminateAsync());
+
+        var lines = CommandSession.Lines(await _session.CliAsync("flows", "list", _session.Store));
+        Assert.Equal(2, lines.Length);
+        var tunnelLine = Assert.Single(CommandSession.Lines(await _session.CliAsync("flows", "list", _session.Store, "~tcp")));
+        Assert.Contains($"TUNNEL localhost:{raw.Port} raw -> 10b up 10b down", tunnelLine, StringComparison.Ordinal);
+        Assert.Contains("/hello", Assert.Single(CommandSession.Lines(await _session.CliAsync("flows", "list", _session.Store, "!~tcp"))), StringComparison.Ordinal);
+        Assert.Empty(CommandSession.Lines(await _session.CliAsync("flows", "list", _session.Store, "~tcp & ~t text")));
+
+        var json = JsonDocument.Parse(Assert.Single(CommandSession.Lines(await _session.CliAsync("flows", "list", _session.Store, "~tcp", "--json")))).RootElement;
+        Assert.Equal("tunnel", json.GetProperty("type").GetString());
+        Assert.Equal(JsonValueKind.Null, json.GetProperty("status").ValueKind);
+        var shown = await _session.CliAsync("flows", "show", _session.Store, json.GetProperty("id").GetString()!);
+        Assert.Contains($"Tunnel: raw to localhost:{raw.Port}", shown.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("Bytes: 10 from the client, 10 from the server", shown.StandardOutput, StringComparison.Ordinal);
+
+        var har = await _session.CliAsync("flows", "export", _session.Store, "--format", "har");
+        using var document = JsonDocument.Parse(har.StandardOutput);
+        Assert.Equal(1, document.RootElement.GetProperty("log").GetProperty("entries").GetArrayLength());
+    }
+
     [HarValidatorFact]
     public async Task An_exported_HAR_of_recorded_traffic_passes_the_har_validator()
     {

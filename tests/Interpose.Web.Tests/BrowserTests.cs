@@ -104,12 +104,7 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
     public async Task Intercept_pauses_a_request_and_the_request_edited_in_the_page_reaches_the_origin()
     {
         await using var h = await WebHarness.StartAsync(output);
-        var page = await NewPageAsync();
-        await page.GotoAsync(h.Web.Url.ToString());
-        var intercept = page.GetByLabel("Intercept", new() { Exact = true });
-        await intercept.FillAsync("~q ~u /echo");
-        // The filter is set when the page's PUT is answered.
-        await page.RunAndWaitForResponseAsync(() => intercept.PressAsync("Enter"), r => r.Url.EndsWith("/api/intercept", StringComparison.Ordinal) && r.Request.Method == "PUT");
+        var page = await InterceptingPageAsync(h, "~q ~u /echo");
         Assert.Equal("~q ~u /echo", h.Intercept.Filter?.ToString());
 
         using var client = h.ProxyClient();
@@ -123,6 +118,28 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         using var response = await sending.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal("echo: POST /echo?from=browser |  | edited in the browser", await response.Content.ReadAsStringAsync());
         await Assertions.Expect(paused).ToHaveCountAsync(0);
+    }
+
+    [Fact]
+    public async Task A_paused_binary_body_is_shown_as_base64_and_replaced_by_an_uploaded_file()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        var page = await InterceptingPageAsync(h, "~q ~u /echo");
+
+        using var client = h.ProxyClient();
+        byte[] binary = [0xff, 0xfe, 0x00, 0x01];
+        var sending = client.PostAsync(h.Origin.Url("/echo?binary"), new ByteArrayContent(binary));
+        var paused = page.GetByRole(AriaRole.Group, new() { NameRegex = new Regex("^Paused request: POST") });
+        await Assertions.Expect(paused.GetByLabel("Body (base64)")).ToHaveValueAsync(Convert.ToBase64String(binary));
+        await paused.GetByLabel("Replace body with a file").SetInputFilesAsync(new FilePayload
+        {
+            Name = "body.bin", MimeType = "application/octet-stream", Buffer = "from a file"u8.ToArray(),
+        });
+        await Assertions.Expect(paused.GetByLabel("Body (base64)")).ToHaveValueAsync(Convert.ToBase64String("from a file"u8));
+        await paused.GetByRole(AriaRole.Button, new() { Name = "Resume" }).ClickAsync();
+
+        using var response = await sending.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("echo: POST /echo?binary |  | from a file", await response.Content.ReadAsStringAsync());
     }
 
     [Fact]
@@ -162,6 +179,45 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
+    public async Task Tunnels_and_replayed_flows_are_marked_in_the_list_and_described_in_the_details()
+    {
+        var replayed = WebApiTests.Sample(Guid.NewGuid()) with
+        {
+            Replay = Core.Filters.FilterReplayKind.Request,
+            Tags = new Dictionary<string, string>(StringComparer.Ordinal) { ["client-replay"] = "0192f0aa-0000-7000-8000-000000000001" },
+        };
+        var tunnel = new TunnelFlow
+        {
+            Id = Guid.NewGuid(), StartedAt = DateTimeOffset.UnixEpoch, Kind = TunnelKind.TlsPassthrough, Host = "pinned.test", Port = 443,
+            Sni = "pinned.test", BytesFromClient = 517, BytesFromServer = 4096, DurationMs = 250,
+            Client = new FlowEndpoint("127.0.0.1", 50000), Server = new FlowEndpoint("127.0.0.1", 443),
+        };
+        await using var h = await WebHarness.StartAsync(output, readOnly: true, seed: store => store.AppendAsync([replayed, tunnel]).AsTask());
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.Web.Url.ToString());
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("2 flows");
+
+        var tunnelRow = page.Locator("#viewport .row.tunnel");
+        await Assertions.Expect(tunnelRow).ToContainTextAsync("pinned.test:443");
+        await Assertions.Expect(tunnelRow.Locator(".c-proto")).ToHaveTextAsync("tunnel");
+        await Assertions.Expect(tunnelRow.Locator(".c-tls")).ToHaveTextAsync("pass");
+        var replayRow = page.Locator("#viewport .row.replay");
+        await Assertions.Expect(replayRow.Locator(".c-mark")).ToHaveTextAsync("↻");
+        await Assertions.Expect(replayRow.Locator(".c-mark")).ToHaveAttributeAsync("title", "replayed request (~replayq)");
+
+        await tunnelRow.ClickAsync();
+        var details = page.Locator("#details");
+        await Assertions.Expect(details.Locator("h3", new() { HasText = "Tunnel" })).ToBeVisibleAsync();
+        await Assertions.Expect(details).ToContainTextAsync("tls-passthrough");
+        await Assertions.Expect(details).ToContainTextAsync("517 bytes");
+        await Assertions.Expect(details).ToContainTextAsync("4096 bytes");
+
+        await replayRow.ClickAsync();
+        await Assertions.Expect(details.Locator(".replay-note")).ToHaveTextAsync("↻ replayed request (~replayq)");
+        await Assertions.Expect(details).ToContainTextAsync("client-replay");
+    }
+
+    [Fact]
     public async Task A_list_of_100000_flows_keeps_only_the_visible_rows_in_the_page()
     {
         const int Count = 100_000;
@@ -180,6 +236,18 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         await page.Locator("#viewport").EvaluateAsync("v => v.scrollTop = v.scrollHeight");
         await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/item/99999" })).ToBeVisibleAsync();
         Assert.InRange(await page.Locator("#viewport .row").CountAsync(), 1, 200);
+    }
+
+    /// <summary>A page of the UI with <paramref name="filter"/> typed into its Intercept box and in force.</summary>
+    private async Task<IPage> InterceptingPageAsync(WebHarness h, string filter)
+    {
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.Web.Url.ToString());
+        var intercept = page.GetByLabel("Intercept", new() { Exact = true });
+        await intercept.FillAsync(filter);
+        // The filter is set when the page's PUT is answered.
+        await page.RunAndWaitForResponseAsync(() => intercept.PressAsync("Enter"), r => r.Url.EndsWith("/api/intercept", StringComparison.Ordinal) && r.Request.Method == "PUT");
+        return page;
     }
 
     private async Task<IPage> NewPageAsync()

@@ -1,10 +1,12 @@
 using System.IO.Compression;
+using ZstdSharp;
+using ZstdSharp.Unsafe;
 
 namespace Interpose.Core.Flows;
 
 /// <summary>
-/// Content codings (RFC 9110 §8.4.1) that the BCL can undo and redo: gzip, deflate and br. zstd is not in the BCL, so a
-/// zstd body stays encoded; so does one in any other or unknown coding.
+/// Content codings (RFC 9110 §8.4.1) that can be undone and redone here: gzip, deflate and br with the BCL, zstd
+/// (RFC 8878) with ZstdSharp. A body in any other or unknown coding stays encoded.
 /// </summary>
 internal static class ContentCoding
 {
@@ -14,6 +16,13 @@ internal static class ContentCoding
     /// page a person reads.
     /// </summary>
     public const int MaxDecodedBytes = 64 * 1024 * 1024;
+
+    /// <summary>
+    /// The largest zstd window (log2 of bytes) the decoder accepts: RFC 9659 §3 caps the window of the "zstd" content
+    /// coding at 8 MB (2^23) and lets a decoder refuse more, so a frame header claiming a huge window cannot make the
+    /// decoder allocate it (libzstd's own default limit is 2^27).
+    /// </summary>
+    public const int MaxZstdWindowLog = 23;
 
     /// <summary>
     /// Decodes <paramref name="body"/> per <paramref name="contentEncoding"/> (codings listed in the order applied,
@@ -46,7 +55,7 @@ internal static class ContentCoding
             {
                 decoded = Inflate(decoded, coding, maxDecodedBytes);
             }
-            catch (Exception ex) when (ex is InvalidDataException or IOException or NotSupportedException)
+            catch (Exception ex) when (ex is InvalidDataException or IOException or NotSupportedException or ZstdException)
             {
                 decoded = body;
                 return false;
@@ -101,7 +110,8 @@ internal static class ContentCoding
 
     private static bool IsSupported(string coding) =>
         coding.Equals("gzip", StringComparison.OrdinalIgnoreCase) || coding.Equals("x-gzip", StringComparison.OrdinalIgnoreCase)
-        || coding.Equals("deflate", StringComparison.OrdinalIgnoreCase) || coding.Equals("br", StringComparison.OrdinalIgnoreCase);
+        || coding.Equals("deflate", StringComparison.OrdinalIgnoreCase) || coding.Equals("br", StringComparison.OrdinalIgnoreCase)
+        || coding.Equals("zstd", StringComparison.OrdinalIgnoreCase);
 
     private static Stream Compressor(Stream output, string coding) => coding.ToLowerInvariant() switch
     {
@@ -109,6 +119,8 @@ internal static class ContentCoding
         // RFC 9110 §8.4.1.2: "deflate" is the zlib format (RFC 1950) around deflate data.
         "deflate" => new ZLibStream(output, CompressionLevel.Optimal, leaveOpen: true),
         "br" => new BrotliStream(output, CompressionLevel.Optimal, leaveOpen: true),
+        // zstd's default level (3), as the zstd command uses; its window stays far under RFC 9659's 8 MB for it.
+        "zstd" => new CompressionStream(output, level: 3, leaveOpen: true),
         _ => throw new NotSupportedException("content coding " + coding),
     };
 
@@ -134,6 +146,7 @@ internal static class ContentCoding
             "deflate" => new ZLibStream(input, CompressionMode.Decompress),
             "raw-deflate" => new DeflateStream(input, CompressionMode.Decompress),
             "br" => new BrotliStream(input, CompressionMode.Decompress),
+            "zstd" => ZstdDecoder(input),
             _ => throw new NotSupportedException("content coding " + coding),
         };
         using var output = new MemoryStream();
@@ -150,5 +163,13 @@ internal static class ContentCoding
         }
 
         return output.ToArray();
+    }
+
+    /// <summary>A zstd decoder that refuses windows over <see cref="MaxZstdWindowLog"/>; output is bounded by the caller.</summary>
+    private static DecompressionStream ZstdDecoder(Stream input)
+    {
+        var decoder = new DecompressionStream(input, leaveOpen: true);
+        decoder.SetParameter(ZSTD_dParameter.ZSTD_d_windowLogMax, MaxZstdWindowLog);
+        return decoder;
     }
 }

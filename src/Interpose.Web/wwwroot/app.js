@@ -110,16 +110,18 @@ function render() {
     node.setAttribute('aria-selected', row.id === selectedId ? 'true' : 'false');
   }
 }
-const version = (r) => `${r.status}|${r.marker}|${r.comment}|${r.highlight}|${r.size}`;
+const version = (r) => `${r.status}|${r.marker}|${r.comment}|${r.highlight}|${r.size}|${r.replay}`;
+// mitmproxy's replay markers: the request was sent again (client replay), or the answer came from a recording (server replay).
+const REPLAY_TITLES = { request: 'replayed request (~replayq)', response: 'replayed response (~replays)' };
 
 function fillRow(node, r, pos) {
   node.dataset.id = r.id;
   node.dataset.v = version(r);
-  node.className = 'row' + (pos % 2 ? ' odd' : '') + (r.highlight ? ' hl' : '') + (r.error ? ' failed' : '');
+  node.className = 'row' + (pos % 2 ? ' odd' : '') + (r.highlight ? ' hl' : '') + (r.error ? ' failed' : '') + (r.kind === 'tunnel' ? ' tunnel' : '') + (r.replay ? ' replay' : '');
   const status = r.status ?? (r.error ? 'err' : '…');
   const proto = r.kind === 'tunnel' ? 'tunnel' : `h${r.clientProtocol === '2' ? '2' : '1'}→${r.serverProtocol ? 'h' + (r.serverProtocol === '2' ? '2' : '1') : '–'}`;
   node.replaceChildren(
-    el('span', { class: 'c-mark', text: r.marker ? '●' : r.comment ? '✎' : '', title: r.comment || '' }),
+    el('span', { class: 'c-mark', text: r.marker ? '●' : r.replay ? '↻' : r.comment ? '✎' : '', title: r.replay ? REPLAY_TITLES[r.replay] : r.comment || '', 'aria-label': r.replay ? REPLAY_TITLES[r.replay] : null }),
     el('span', { class: 'c-method', text: r.method }),
     el('span', { class: 'c-url', text: r.url, title: r.url }),
     el('span', { class: 'c-status s' + String(r.status ?? '')[0], text: String(status), title: r.error || '' }),
@@ -127,7 +129,7 @@ function fillRow(node, r, pos) {
     el('span', { class: 'c-size', text: size(r.size) }),
     el('span', { class: 'c-time', text: r.durationMs == null ? '' : ms(r.durationMs) }),
     el('span', { class: 'c-proto', text: proto }),
-    el('span', { class: 'c-tls', text: r.passthrough ? 'pass' : r.tls ? '🔒' : '' }),
+    el('span', { class: 'c-tls', text: r.passthrough ? 'pass' : r.kind === 'tunnel' ? 'raw' : r.tls ? '🔒' : '', title: r.kind === 'tunnel' ? 'tunnel: ' + r.tunnelKind : '' }),
   );
 }
 
@@ -253,11 +255,18 @@ async function showDetails(id, keepScroll) {
   const parts = [el('h2', { text: `${s.method} ${s.url}` }), actions(d)];
   if (d.error) parts.push(el('h3', { text: 'Error' }), el('div', { class: 'error-box', text: `${d.error.phase}: ${d.error.message}` }));
   if (s.comment) parts.push(el('h3', { text: 'Comment' }), el('pre', { text: s.comment }));
+  if (s.replay) parts.push(el('p', { class: 'replay-note', text: '↻ ' + REPLAY_TITLES[s.replay] }));
+  if (d.tunnel) {
+    const t = d.tunnel;
+    parts.push(el('h3', { text: 'Tunnel' }), kv([['kind', t.kind], ['to', `${t.host}:${t.port}`], ['SNI', t.sni],
+      ['from the client', t.bytesFromClient + ' bytes'], ['from the server', t.bytesFromServer + ' bytes'], ['open', t.durationMs == null ? null : ms(t.durationMs)]]));
+  }
   if (d.request) parts.push(el('h3', { text: 'Request' }), head(d.requestLine, d.request.headers), body(id, 'request', d.request));
   if (d.response) parts.push(el('h3', { text: 'Response' }), head(d.statusLine, d.response.headers), body(id, 'response', d.response));
   if (d.response?.trailers) parts.push(el('h3', { text: 'Trailers' }), head(null, d.response.trailers));
   if (d.timings) parts.push(el('h3', { text: 'Timing' }), waterfall(d.timings));
-  parts.push(el('h3', { text: 'Connection' }), kv([['client', d.client], ['server', d.server], ['protocols', `${s.clientProtocol ? 'HTTP/' + s.clientProtocol : ''} → ${s.serverProtocol ? 'HTTP/' + s.serverProtocol : '–'}`]]));
+  parts.push(el('h3', { text: 'Connection' }), kv([['client', d.client], ['server', d.server], ['protocols', s.kind === 'tunnel' ? null : `${s.clientProtocol ? 'HTTP/' + s.clientProtocol : ''} → ${s.serverProtocol ? 'HTTP/' + s.serverProtocol : '–'}`]]));
+  if (d.tags) parts.push(el('h3', { text: 'Tags' }), kv(Object.entries(d.tags).map(([k, v]) => [k, v || '(set)'])));
   for (const [label, tls] of [['Client TLS', d.clientTls], ['Server TLS', d.serverTls]]) {
     if (!tls) continue;
     parts.push(el('h3', { text: label }), kv([['version', tls.version], ['cipher', tls.cipherSuite], ['ALPN', tls.alpn], ['SNI', tls.sni]]));
@@ -338,6 +347,12 @@ function body(id, side, message) {
   }
 }
 
+function base64(bytes) {
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
 function utf8(bytes) {
   try {
     const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -406,17 +421,22 @@ function messageEditor(m) {
   const status = el('input', { 'aria-label': 'Status', value: m.status ?? '', size: 4 });
   const headers = el('textarea', { 'aria-label': 'Headers', spellcheck: 'false' });
   headers.value = m.headers.map(([n, v]) => `${n}: ${v}`).join('\n');
-  const bodyArea = el('textarea', { 'aria-label': 'Body', spellcheck: 'false' });
+  // A body that is not UTF-8 text is edited as base64, or replaced whole by a file (read here, sent as base64).
+  const bodyArea = el('textarea', { 'aria-label': m.binary ? 'Body (base64)' : 'Body', spellcheck: 'false' });
   bodyArea.value = m.body ?? '';
+  const upload = m.binary ? el('input', { type: 'file', 'aria-label': 'Replace body with a file', onchange: async (e) => {
+    const file = e.target.files[0];
+    if (file) bodyArea.value = base64(new Uint8Array(await file.arrayBuffer()));
+  } }) : null;
   const line = m.status != null ? el('div', { class: 'line' }, status) : el('div', { class: 'line' }, method, url);
   return {
-    node: el('div', {}, line, headers, bodyArea),
+    node: el('div', {}, line, headers, bodyArea, upload),
     setBody: (text) => { bodyArea.value = text; },
     value: () => {
       const v = {
         headers: headers.value.split('\n').filter(l => l.trim()).map(l => { const i = l.indexOf(':'); return [l.slice(0, i).trim(), l.slice(i + 1).trim()]; }),
-        body: bodyArea.value,
       };
+      if (m.binary) v.bodyBase64 = bodyArea.value.replace(/\s+/g, ''); else v.body = bodyArea.value;
       if (m.status != null) v.status = Number(status.value); else { v.method = method.value.trim(); v.url = url.value.trim(); }
       return v;
     },
@@ -432,13 +452,12 @@ async function loadPaused() {
   const keep = new Map(Array.from(box.querySelectorAll('[data-key]'), n => [n.dataset.key, n]));
   const items = state.paused.map(p => {
     if (editing.has(p.key)) return keep.get(p.key); // keep what the user is typing
-    const form = messageEditor({ method: p.method, url: p.url, status: p.phase === 'response' ? p.status : null, headers: p.headers, body: p.bodyIsText ? p.body : '' });
+    const form = messageEditor({ method: p.method, url: p.url, status: p.phase === 'response' ? p.status : null, headers: p.headers, body: p.body, binary: !p.bodyIsText });
     const item = el('div', { class: 'paused-item', 'data-key': p.key, role: 'group', 'aria-label': `Paused ${p.phase}: ${p.method} ${p.url}` },
       el('strong', { text: `Paused ${p.phase}: ${p.method} ${p.url}` }), form.node,
       el('div', { class: 'line' },
         el('button', { type: 'button', text: 'Resume', onclick: async () => {
           const v = form.value();
-          if (!p.bodyIsText) { delete v.body; }
           await api(`/api/intercept/${p.key}/resume`, { method: 'POST', json: v }).catch(e => alert(e.message));
           loadPaused();
         } }),

@@ -82,8 +82,43 @@ public sealed class HarFileTests
         Assert.Equal(0, entries[2].GetProperty("response").GetProperty("status").GetInt32());
     }
 
+    [Theory]
+    [InlineData("HTTP/2.0", "HTTP/2.0", false, "http/2.0", "http/2.0")]
+    [InlineData("HTTP/2.0", "HTTP/1.1", false, "http/2.0", "HTTP/1.1")]
+    [InlineData("HTTP/1.1", "HTTP/2.0", false, "HTTP/1.1", "http/2.0")]
+    [InlineData("HTTP/2.0", null, true, "http/2.0", "http/2.0")]
+    public void HttpVersion_is_each_sides_real_protocol_written_as_Chromium_does(string client, string? server, bool synthetic, string request, string response)
+    {
+        // As recorded: the heads are normalized to HTTP/1.1 inside the proxy; each side's protocol is on the flow.
+        var flow = Flow("GET", "/v", response: Response(200, "x"u8.ToArray(), "Content-Type: text/plain")) with
+        {
+            ClientHttpVersion = client,
+            ServerHttpVersion = server,
+            IsSynthetic = synthetic,
+        };
+
+        using var doc = JsonDocument.Parse(HarFile.Export([flow]));
+        var entry = doc.RootElement.GetProperty("log").GetProperty("entries")[0];
+        Assert.Equal(request, entry.GetProperty("request").GetProperty("httpVersion").GetString());
+        Assert.Equal(response, entry.GetProperty("response").GetProperty("httpVersion").GetString());
+        Assert.Equal(client, HarFile.Import(HarFile.Export([flow]))[0].ClientHttpVersion);
+    }
+
     [Fact]
-    public void A_zstd_body_stays_encoded_and_is_marked_so_import_keeps_its_bytes()
+    public void A_zstd_body_is_exported_decoded_with_its_decoded_size()
+    {
+        var json = "{\"hello\":\"zstd\"}"u8.ToArray();
+        var flow = Flow("GET", "/z", response: Response(200, ContentCoding.Encode(json, "zstd"), "Content-Encoding: zstd", "Content-Type: application/json"));
+
+        using var doc = JsonDocument.Parse(HarFile.Export([flow]));
+        var content = doc.RootElement.GetProperty("log").GetProperty("entries")[0].GetProperty("response").GetProperty("content");
+        Assert.Equal("{\"hello\":\"zstd\"}", content.GetProperty("text").GetString());
+        Assert.Equal(json.Length, content.GetProperty("size").GetInt32());
+        Assert.False(content.TryGetProperty("_interposeEncoded", out _));
+    }
+
+    [Fact]
+    public void A_zstd_body_that_does_not_decode_stays_encoded_and_is_marked_so_import_keeps_its_bytes()
     {
         var zstd = new byte[] { 0x28, 0xB5, 0x2F, 0xFD, 1, 2, 3 };
         var flow = Flow("GET", "/z", response: Response(200, zstd, "Content-Encoding: zstd", "Content-Type: text/plain"));

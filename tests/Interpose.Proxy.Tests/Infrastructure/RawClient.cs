@@ -8,17 +8,20 @@ namespace Interpose.Proxy.Tests.Infrastructure;
 /// <summary>A byte-exact client: a socket to the proxy, optionally a CONNECT tunnel and TLS trusting the Interpose CA.</summary>
 public static class RawClient
 {
-    public static async Task<Stream> ConnectAsync(TestProxy proxy)
+    public static Task<Stream> ConnectAsync(TestProxy proxy) => ConnectAsync(proxy.Port);
+
+    /// <summary>A socket to a proxy listening on 127.0.0.1:<paramref name="proxyPort"/> (a TestProxy or an interpose process).</summary>
+    public static async Task<Stream> ConnectAsync(int proxyPort)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync("127.0.0.1", proxy.Port);
+        await socket.ConnectAsync("127.0.0.1", proxyPort);
         return new NetworkStream(socket, ownsSocket: true);
     }
 
-    /// <summary>Opens a CONNECT tunnel to host:port and, when <paramref name="tls"/>, TLS over it.</summary>
-    public static async Task<Stream> TunnelAsync(TestProxy proxy, string host, int port, bool tls)
+    /// <summary>Opens a CONNECT tunnel to host:port through the proxy on 127.0.0.1:<paramref name="proxyPort"/>.</summary>
+    public static async Task<Stream> TunnelAsync(int proxyPort, string host, int port)
     {
-        var stream = await ConnectAsync(proxy);
+        var stream = await ConnectAsync(proxyPort);
         await stream.WriteAsync(Encoding.ASCII.GetBytes($"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n"));
         var head = await RawOrigin.ReadHeadAsync(stream);
         if (!head.StartsWith("HTTP/1.1 200", StringComparison.Ordinal))
@@ -26,6 +29,13 @@ public static class RawClient
             throw new InvalidOperationException("CONNECT refused: " + head);
         }
 
+        return stream;
+    }
+
+    /// <summary>Opens a CONNECT tunnel to host:port and, when <paramref name="tls"/>, TLS over it.</summary>
+    public static async Task<Stream> TunnelAsync(TestProxy proxy, string host, int port, bool tls)
+    {
+        var stream = await TunnelAsync(proxy.Port, host, port);
         if (!tls)
         {
             return stream;

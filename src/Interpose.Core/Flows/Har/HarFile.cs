@@ -92,7 +92,8 @@ public static class HarFile
             {
                 Method = request.Method,
                 Url = request.Url,
-                HttpVersion = request.HttpVersion,
+                // The protocol the client really spoke: the request head is normalized to HTTP/1.1 inside the proxy.
+                HttpVersion = HarVersion(flow.ClientHttpVersion),
                 Cookies = RequestCookies(request.Headers),
                 Headers = NameValues(request.Headers),
                 QueryString = Query(request.Path),
@@ -100,7 +101,10 @@ public static class HarFile
                 HeadersSize = -1,
                 BodySize = request.Body.Length,
             },
-            Response = flow.Response is { } response ? ToResponse(response) : NoResponse(flow.Error),
+            // The response's protocol is the origin's, as mitmproxy's export has it; a hook's answer went out on the client's.
+            Response = flow.Response is { } response
+                ? ToResponse(response, flow.IsSynthetic ? flow.ClientHttpVersion : flow.ServerHttpVersion ?? flow.ClientHttpVersion)
+                : NoResponse(flow.Error),
             Timings = ToTimings(flow.Timings),
             // HAR 1.2 §entries: "IP address of the server"; a flow that never connected keeps the host name it tried,
             // which is no IP address (har-validator rejects it), so it is left out.
@@ -126,7 +130,7 @@ public static class HarFile
         return data;
     }
 
-    private static HarResponse ToResponse(FlowResponse response)
+    private static HarResponse ToResponse(FlowResponse response, string responseVersion)
     {
         var body = response.Body;
         var coding = response.Headers.Get("Content-Encoding");
@@ -155,7 +159,7 @@ public static class HarFile
         {
             Status = response.StatusCode,
             StatusText = response.Reason,
-            HttpVersion = response.HttpVersion,
+            HttpVersion = HarVersion(responseVersion),
             Cookies = ResponseCookies(response.Headers),
             Headers = NameValues(response.Headers),
             Content = content,
@@ -334,6 +338,18 @@ public static class HarFile
             Comment = entry.Comment,
         };
     }
+
+    /// <summary>
+    /// A recorded version as Chromium's DevTools writes it in a HAR (NetworkRequest's filteredProtocolName): HTTP/2 is
+    /// <c>http/2.0</c>, HTTP/3 <c>http/3.0</c>; HTTP/1.x keeps its request-line form (<c>HTTP/1.1</c>), as Chromium
+    /// takes it from the head's text. HAR 1.2 only says "request HTTP Version", so any string validates.
+    /// </summary>
+    private static string HarVersion(string version) => version switch
+    {
+        "HTTP/2" or "HTTP/2.0" => "http/2.0",
+        "HTTP/3" or "HTTP/3.0" => "http/3.0",
+        _ => version,
+    };
 
     private static string HttpVersionOrDefault(string? version) => version switch
     {

@@ -7,6 +7,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text.RegularExpressions;
 using Interpose.Core;
+using Interpose.Core.Flows;
 using Interpose.Core.Http;
 using Interpose.Core.Http2;
 using Interpose.Core.Tls;
@@ -36,6 +37,10 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
     private readonly Transport _client = flow.Client;
     private readonly Http1ServerConnection _server = connectServer;
 
+    // When the CONNECT arrived: a relayed tunnel's start and duration (RelayedTunnel) count from here.
+    private DateTimeOffset _startedAt;
+    private long _started;
+
     /// <summary>RFC 9110 §9.3.6: answer 200, then decide what the tunnel carries from its first bytes.</summary>
     public async Task RunAsync(HttpRequestHead head)
     {
@@ -53,6 +58,8 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
 
         var host = target.Host!;
         var port = target.Port;
+        _startedAt = _rt.Time.GetUtcNow();
+        _started = _rt.Time.GetTimestamp();
         _flow.Info.ConnectAuthority = head.Target;
         if (_rt.Options.ConnectionStrategy == ConnectionStrategy.Eager && !IsIgnored(host, host, port))
         {
@@ -106,8 +113,11 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
     /// <returns>What the client's first bytes are; null when the tunnel was served here (relayed, or the connect failed).</returns>
     private async ValueTask<SniffedProtocol?> AwaitFirstSpeakerAsync(string host, int port)
     {
-        if (await ConnectRawAsync(host, port) is not { } upstream)
+        var (upstream, connectError) = await ConnectRawAsync(host, port);
+        if (upstream is null)
         {
+            // Nobody spoke yet, so the tunnel could only have been relayed raw.
+            await ReportAsync(NewTunnel(TunnelKind.Raw, host, port), connectError);
             return null;
         }
 
@@ -139,6 +149,9 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
             await upstream.DisposeAsync();
             _ = await clientRead;
             ProxyLog.UpstreamFailed(_rt.Logger, _flow.Info, host, port, ExchangePhase.Response, "transient", ex.Message);
+            var tunnel = NewTunnel(TunnelKind.Raw, host, port);
+            tunnel.ServerEndPoint = upstream.Info.RemoteEndPoint;
+            await ReportAsync(tunnel, new ExchangeError(ExchangePhase.Response, ex.Message, IsTransient: true, ex));
             return null;
         }
 
@@ -377,8 +390,8 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
         }
     }
 
-    /// <summary>A TCP connection to host:port for a byte relay; null when it failed (counted and logged).</summary>
-    private async ValueTask<UpstreamConnection?> ConnectRawAsync(string host, int port)
+    /// <summary>A TCP connection to host:port for a byte relay; null with the error when it failed (counted and logged).</summary>
+    private async ValueTask<(UpstreamConnection? Connection, ExchangeError? Error)> ConnectRawAsync(string host, int port)
     {
         _flow.Phase = ExchangePhase.Connect;
         var connect = await _rt.Connector.ConnectAsync(new UpstreamKey("tcp", host, port, null), null, _rt.Aborted);
@@ -386,10 +399,24 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
         {
             _rt.Metrics.Error(error);
             ProxyLog.UpstreamFailed(_rt.Logger, _flow.Info, host, port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
-            return null;
+            return (null, error);
         }
 
-        return connect.Connection;
+        return (connect.Connection, null);
+    }
+
+    private RelayedTunnel NewTunnel(TunnelKind kind, string host, int port) => new(_flow.Info, kind, host, port, _startedAt);
+
+    /// <summary>Tells the addons (a flow recorder) that a relayed tunnel ended; never fails the connection.</summary>
+    private async ValueTask ReportAsync(RelayedTunnel tunnel, ExchangeError? error)
+    {
+        tunnel.Error = error;
+        tunnel.Duration = _rt.Time.GetElapsedTime(_started);
+        var addons = _rt.Addons;
+        if (!addons.IsEmpty)
+        {
+            await addons.NotifyAsync("TunnelClosedAsync", tunnel, static (a, t, ct) => a.TunnelClosedAsync(t, ct), _rt.Logger, CancellationToken.None);
+        }
     }
 
     /// <summary>
@@ -398,18 +425,41 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
     /// </summary>
     private async Task RelayRawAsync(string host, int port, string mode, UpstreamConnection? connected = null)
     {
-        connected ??= await ConnectRawAsync(host, port);
+        var tunnel = NewTunnel(mode == "tls-passthrough" ? TunnelKind.TlsPassthrough : TunnelKind.Raw, host, port);
         if (connected is null)
         {
-            return;
+            (connected, var connectError) = await ConnectRawAsync(host, port);
+            if (connected is null)
+            {
+                await ReportAsync(tunnel, connectError);
+                return;
+            }
         }
 
         await using var upstream = connected;
+        tunnel.ServerEndPoint = upstream.Info.RemoteEndPoint;
         _flow.Phase = ExchangePhase.Response;
-        var (up, down) = await TunnelRelay.RunAsync(_client, upstream.Transport, _rt.Aborted);
-        ProxyLog.TunnelClosed(_rt.Logger, _flow.Info, mode, host, port, up, down);
-        _rt.Metrics.BytesUpstream(up);
-        _rt.Metrics.BytesDownstream(down);
+        var counts = new TunnelRelay.Counts();
+        ExchangeError? error = null;
+        try
+        {
+            var (up, down) = await TunnelRelay.RunAsync(_client, upstream.Transport, _rt.Aborted, counts);
+            ProxyLog.TunnelClosed(_rt.Logger, _flow.Info, mode, host, port, up, down);
+            _rt.Metrics.BytesUpstream(up);
+            _rt.Metrics.BytesDownstream(down);
+        }
+        catch (Exception ex)
+        {
+            // A reset, or the proxy stopping: the session ends the connection as before; the tunnel is still reported.
+            error = new ExchangeError(ExchangePhase.Response, ex.Message, IsTransient: true, ex);
+            throw;
+        }
+        finally
+        {
+            tunnel.BytesFromClient = counts.ClientToServer.Value;
+            tunnel.BytesFromServer = counts.ServerToClient.Value;
+            await ReportAsync(tunnel, error);
+        }
     }
 
     /// <summary>Serves HTTP/1.1 inside the tunnel.</summary>

@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 
 namespace Interpose.Proxy.Internal;
 
@@ -9,20 +10,21 @@ namespace Interpose.Proxy.Internal;
 /// </summary>
 internal static class TunnelRelay
 {
-    /// <summary>Relays until both directions finish; bytes moved each way are returned.</summary>
+    /// <summary>Relays until both directions finish; bytes moved each way are returned, and kept in
+    /// <paramref name="counts"/> as they move (so a relay that fails still tells how far it got).</summary>
     /// <exception cref="IOException">A peer reset the connection (the other side is then closed by its owner).</exception>
-    public static async Task<(long ClientToServer, long ServerToClient)> RunAsync(Transport client, Transport server, CancellationToken cancellationToken)
+    public static async Task<(long ClientToServer, long ServerToClient)> RunAsync(Transport client, Transport server, CancellationToken cancellationToken, Counts? counts = null)
     {
+        counts ??= new Counts();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var up = PumpAsync(client.Input, server, cts);
-        var down = PumpAsync(server.Input, client, cts);
+        var up = PumpAsync(client.Input, server, counts.ClientToServer, cts);
+        var down = PumpAsync(server.Input, client, counts.ServerToClient, cts);
         await Task.WhenAll(up, down);
         return (await up, await down);
     }
 
-    private static async Task<long> PumpAsync(PipeReader from, Transport to, CancellationTokenSource both)
+    private static async Task<long> PumpAsync(PipeReader from, Transport to, StrongBox<long> total, CancellationTokenSource both)
     {
-        long total = 0;
         try
         {
             while (true)
@@ -34,7 +36,8 @@ internal static class TunnelRelay
                     await to.Stream.WriteAsync(segment, both.Token);
                 }
 
-                total += buffer.Length;
+                // Each box is written by its own direction only, and read once both are over.
+                total.Value += buffer.Length;
                 from.AdvanceTo(buffer.End);
                 if (result.IsCompleted)
                 {
@@ -44,7 +47,7 @@ internal static class TunnelRelay
 
             // The source finished sending: pass the half-close on, keep the other direction open.
             await to.ShutdownWriteAsync();
-            return total;
+            return total.Value;
         }
         catch
         {
@@ -52,5 +55,15 @@ internal static class TunnelRelay
             await both.CancelAsync();
             throw;
         }
+    }
+
+    /// <summary>Bytes moved each way so far.</summary>
+    public sealed class Counts
+    {
+        /// <summary>Bytes written to the server.</summary>
+        public StrongBox<long> ClientToServer { get; } = new();
+
+        /// <summary>Bytes written to the client.</summary>
+        public StrongBox<long> ServerToClient { get; } = new();
     }
 }
