@@ -38,6 +38,12 @@ internal static unsafe class TlsBufferRelease
     private static readonly FieldInfo? SecurityContext =
         typeof(SslStream).GetField("_securityContext", BindingFlags.Instance | BindingFlags.NonPublic);
 
+    /// <summary>
+    /// The runtime type of <c>_securityContext</c> on Linux (.NET 8 to 10): <c>SafeSslHandle</c>, whose handle is the
+    /// <c>SSL*</c>. Any other type (an older runtime wrapped the SSL* in another handle) is left alone.
+    /// </summary>
+    private const string OpenSslHandleType = "SafeSslHandle";
+
     private static readonly delegate* unmanaged<nint, int, nint, nint, nint> SslCtrl = FindSslCtrl();
 
     /// <summary>Whether this process can set the mode (Linux, OpenSSL found, SslStream's handle readable).</summary>
@@ -53,7 +59,7 @@ internal static unsafe class TlsBufferRelease
     /// <summary><c>SSL_ctrl(ssl, command, argument, NULL)</c>; SSL_CTRL_MODE ORs the argument into the mode and returns it.</summary>
     private static nint? Control(SslStream ssl, int command, nint argument)
     {
-        if (!Supported || SecurityContext!.GetValue(ssl) is not SafeHandle handle || handle.IsInvalid)
+        if (!Supported || SecurityContext!.GetValue(ssl) is not SafeHandle handle || handle.IsInvalid || handle.GetType().Name != OpenSslHandleType)
         {
             return null;
         }
