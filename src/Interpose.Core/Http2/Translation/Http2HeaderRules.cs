@@ -89,13 +89,15 @@ public static class Http2HeaderRules
     {
         ArgumentNullException.ThrowIfNull(fields);
         string? method = null, scheme = null, authority = null, path = null, protocol = null, host = null;
-        var regular = new List<HttpHeader>(fields.Count);
+        // Sized for the regular fields only (the pseudo-fields come first, §8.3).
+        List<HttpHeader>? regular = null;
+        var pseudo = 0;
         foreach (HttpHeader field in fields)
         {
             if (field.Name.StartsWith(':'))
             {
                 // RFC 9113 §8.3: "All pseudo-header fields MUST appear in a field block before all regular field lines."
-                if (regular.Count > 0)
+                if (regular is not null)
                 {
                     throw Malformed(streamId, $"Pseudo-field {field.Name} after a regular field (RFC 9113 §8.3).");
                 }
@@ -114,6 +116,7 @@ public static class Http2HeaderRules
                     default: throw Malformed(streamId, $"Unknown or response pseudo-field {field.Name} in a request (RFC 9113 §8.3).");
                 }
 
+                pseudo++;
                 continue;
             }
 
@@ -123,7 +126,7 @@ public static class Http2HeaderRules
                 host = Once(host, field, streamId);
             }
 
-            regular.Add(field);
+            (regular ??= new List<HttpHeader>(fields.Count - pseudo)).Add(field);
         }
 
         if (method is null)
@@ -180,7 +183,7 @@ public static class Http2HeaderRules
             throw Malformed(streamId, $"Host '{host}' differs from :authority '{authority}' (RFC 9113 §8.3.1).");
         }
 
-        return new Http2RequestFields(method, scheme, authority ?? host, path, protocol, regular);
+        return new Http2RequestFields(method, scheme, authority ?? host, path, protocol, (IReadOnlyList<HttpHeader>?)regular ?? []);
     }
 
     /// <summary>Translates a validated HTTP/2 request into an HTTP/1.1 request head: the request line from the

@@ -31,8 +31,8 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
     private readonly List<HttpHeader> _responseFields = [];
     private readonly DataFrameSink _sink;
     private readonly ExchangePipeline _pipeline;
-    private FlowWindow _receiveWindow = null!;
-    private ReceiveCredit _receiveCredit = null!;
+    private readonly FlowWindow _receiveWindow = new(0, Http2Limits.InitialStreamWindowSize);
+    private readonly ReceiveCredit _receiveCredit;
     private readonly CancellationTokenSource _cts;
 
     // The request as framed by the client: the Content-Length it declared (RFC 9113 §8.1.1 checks it) and what came.
@@ -58,21 +58,24 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
         _body = new Pipe(pipe);
         _cts = CancellationTokenSource.CreateLinkedTokenSource(connection.Closed);
         _sink = new DataFrameSink(this);
+        _receiveCredit = new ReceiveCredit(_receiveWindow, Http2Limits.InitialStreamWindowSize / 2);
+        SendWindow = new Http2StreamSendWindow(new FlowWindow(0, 0));
         _pipeline = new ExchangePipeline(connection.Flow, this, _scratch);
     }
 
     public int Id { get; private set; }
 
     /// <summary>Our send window on this stream (under the connection's FlowLock).</summary>
-    public Http2StreamSendWindow SendWindow { get; private set; } = null!;
+    public Http2StreamSendWindow SendWindow { get; }
 
     /// <summary>Makes this (new or recycled) object stream <paramref name="id"/>; the reader loop calls it.</summary>
     public void Open(int id, int initialSendWindow, bool endStream)
     {
         Id = id;
-        SendWindow = new Http2StreamSendWindow(new FlowWindow(id, initialSendWindow));
-        _receiveWindow = new FlowWindow(id, Http2Limits.InitialStreamWindowSize);
-        _receiveCredit = new ReceiveCredit(_receiveWindow, Http2Limits.InitialStreamWindowSize / 2);
+        SendWindow.Reset();
+        SendWindow.Window.Reset(id, initialSendWindow);
+        _receiveWindow.Reset(id, Http2Limits.InitialStreamWindowSize);
+        _receiveCredit.Reset();
         if (endStream)
         {
             _requestEnded = true;
