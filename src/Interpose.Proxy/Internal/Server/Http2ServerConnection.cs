@@ -628,7 +628,17 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
     }
 
     /// <summary>The stream's task has ended and will not touch the stream again: the reader loop may reuse it.</summary>
-    internal void OnStreamFinished(Http2ServerStream stream) => _finished.Enqueue(stream);
+    internal void OnStreamFinished(Http2ServerStream stream)
+    {
+        if (_closed.IsCancellationRequested)
+        {
+            // The connection ended (its reader no longer recycles): the stream's timers and sources go now.
+            stream.Dispose();
+            return;
+        }
+
+        _finished.Enqueue(stream);
+    }
 
     /// <summary>Called by a stream for the request body bytes its pipeline consumed: connection credit back when due.</summary>
     internal ValueTask ReturnConnectionCreditAsync(int bytes)
