@@ -23,7 +23,14 @@ public sealed class FlowWindow
     }
 
     /// <summary>The stream this window belongs to (0: the connection).</summary>
-    public int StreamId { get; }
+    public int StreamId { get; private set; }
+
+    /// <summary>Makes this window the fresh window of <paramref name="streamId"/> (a pooled stream object reused).</summary>
+    internal void Reset(int streamId, int initialSize)
+    {
+        StreamId = streamId;
+        _size = initialSize;
+    }
 
     /// <summary>The credit left. A send window can be negative after SETTINGS_INITIAL_WINDOW_SIZE shrinks (RFC 9113
     /// §6.9.2: "can become negative").</summary>

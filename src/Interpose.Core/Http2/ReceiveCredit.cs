@@ -26,6 +26,9 @@ public sealed class ReceiveCredit
     /// <summary>Credit consumed but not yet returned.</summary>
     public int Pending => _pending;
 
+    /// <summary>Forgets pending credit (its window was reset for a new stream).</summary>
+    internal void Reset() => _pending = 0;
+
     /// <summary>Records <paramref name="bytes"/> consumed by the reader of the stream.</summary>
     /// <param name="bytes">Octets consumed (a DATA frame's whole length counts, padding included, RFC 9113 §6.1).</param>
     /// <returns>The increment to send in a WINDOW_UPDATE now, or 0 to wait for more.</returns>

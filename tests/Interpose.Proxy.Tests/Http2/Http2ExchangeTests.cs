@@ -209,6 +209,31 @@ public sealed class Http2ExchangeTests(ITestOutputHelper output)
         Assert.Equal("hello", Encoding.ASCII.GetString(frames[1].Payload));
     }
 
+    /// <summary>Sequential streams on one connection, alternating a declared Content-Length and none, each body of a
+    /// different length: the connection pools its stream objects (issue 15, per-stream allocation), and a recycled one
+    /// that kept its predecessor's Content-Length, received octets, body pipe or response sink would reset the stream
+    /// or answer with another stream's body.</summary>
+    /// <remarks>Which stream objects are reused depends on when each finished task was recycled; the outcome does not:
+    /// every stream must echo its own body whatever object served it.</remarks>
+    [Fact]
+    public async Task Each_stream_of_a_connection_gets_its_own_body_back()
+    {
+        await using var origin = await Origins.StartPlainAsync();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Http2 = true);
+        await using var client = await H2RawClient.ConnectAsync(proxy, "localhost", origin.Port);
+        await client.SettledAsync();
+        for (var i = 0; i < 24; i++)
+        {
+            var id = (2 * i) + 1;
+            var body = new string((char)('a' + i), 3 + (i * 7));
+            (string, string)[] length = i % 2 == 0 ? [("content-length", body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture))] : [];
+            client.Headers(id, "POST", "/echo", endStream: false, length);
+            client.Data(id, Encoding.ASCII.GetBytes(body), endStream: true);
+            await client.FlushAsync();
+            Assert.Equal((true, body), await ReadResponseAsync(client, id));
+        }
+    }
+
     /// <summary>Frames of <paramref name="streamId"/> until END_STREAM: whether a HEADERS came, and the DATA as text.</summary>
     internal static async Task<(bool Headers, string Body)> ReadResponseAsync(H2RawClient client, int streamId)
     {

@@ -143,8 +143,12 @@ public sealed class Http2LimitTests(ITestOutputHelper output)
         Assert.Equal(Http2ErrorCode.ProtocolError, reset.ErrorCode);
     }
 
-    [Fact]
-    public async Task An_idle_connection_ends_with_a_graceful_goaway()
+    /// <param name="afterAStream">A stream ran and ended first: the stream that ends the last one starts the keep-alive
+    /// timeout itself (the reader loop is not woken for it), so without that the connection would never time out.</param>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_idle_connection_ends_with_a_graceful_goaway(bool afterAStream)
     {
         var idle = TimeSpan.FromSeconds(77);
         var clock = new ManualClock();
@@ -163,12 +167,22 @@ public sealed class Http2LimitTests(ITestOutputHelper output)
 
         // No stream was opened: the idle timer armed after the preface, and the PING did not restart it.
         await clock.ArmedAsync(idle).WaitAsync(BoundedRead.Limit);
+        if (afterAStream)
+        {
+            client.Headers(1, "GET", "/hello", endStream: true);
+            await client.FlushAsync();
+            Assert.Equal((true, "hello from origin"), await Http2ExchangeTests.ReadResponseAsync(client, 1));
+
+            // Armed a second time once the stream ended, while the reader waits for frames that do not come.
+            await clock.ArmedAsync(idle, times: 2).WaitAsync(BoundedRead.Limit);
+        }
+
         clock.Advance(idle);
 
         var goAway = await client.ReadUntilAsync(f => f.Type == FrameType.GoAway);
         Assert.NotNull(goAway);
         Assert.Equal(Http2ErrorCode.NoError, goAway.ErrorCode);
-        Assert.Equal(0, goAway.LastStreamId);
+        Assert.Equal(afterAStream ? 1 : 0, goAway.LastStreamId);
         Assert.Null(await client.ReadFrameAsync());
     }
 

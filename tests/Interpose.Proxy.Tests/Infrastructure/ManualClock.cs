@@ -9,7 +9,7 @@ public sealed class ManualClock : TimeProvider
     private readonly Lock _lock = new();
     private readonly List<ManualTimer> _timers = [];
     private readonly List<TimeSpan> _armed = [];
-    private readonly List<(TimeSpan DueIn, TaskCompletionSource Armed)> _waiters = [];
+    private readonly List<(TimeSpan DueIn, int Times, TaskCompletionSource Armed)> _waiters = [];
     private readonly DateTimeOffset _start = DateTimeOffset.UtcNow;
     private TimeSpan _now;
 
@@ -83,20 +83,26 @@ public sealed class ManualClock : TimeProvider
     }
 
     /// <summary>Completes once a timer has been armed (ever) to fire <paramref name="dueIn"/> after it was armed.</summary>
-    public Task ArmedAsync(TimeSpan dueIn)
+    public Task ArmedAsync(TimeSpan dueIn) => ArmedAsync(dueIn, times: 1);
+
+    /// <summary>Completes once timers have been armed <paramref name="times"/> times in all (ever) to fire
+    /// <paramref name="dueIn"/> after they were armed: a timer armed again for a second use.</summary>
+    public Task ArmedAsync(TimeSpan dueIn, int times)
     {
         lock (_lock)
         {
-            if (_armed.Contains(dueIn))
+            if (ArmedCount(dueIn) >= times)
             {
                 return Task.CompletedTask;
             }
 
             var armed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _waiters.Add((dueIn, armed));
+            _waiters.Add((dueIn, times, armed));
             return armed.Task;
         }
     }
+
+    private int ArmedCount(TimeSpan dueIn) => _armed.Count(d => d == dueIn);
 
     private void Arm(ManualTimer timer, TimeSpan dueTime, TimeSpan period)
     {
@@ -112,7 +118,7 @@ public sealed class ManualClock : TimeProvider
             _armed.Add(dueTime);
             for (var i = _waiters.Count - 1; i >= 0; i--)
             {
-                if (_waiters[i].DueIn == dueTime)
+                if (_waiters[i].DueIn == dueTime && ArmedCount(dueTime) >= _waiters[i].Times)
                 {
                     _waiters[i].Armed.TrySetResult();
                     _waiters.RemoveAt(i);

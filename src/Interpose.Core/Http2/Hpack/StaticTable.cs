@@ -79,6 +79,28 @@ internal static class StaticTable
     /// <summary>The entry at <paramref name="index"/> (1-based, RFC 7541 §2.3.3).</summary>
     public static HeaderField Get(int index) => Fields[index - 1];
 
+    /// <summary>The name of entry <paramref name="index"/> (1..61) as a string: decoded fields whose name is in the table
+    /// share these instances instead of a string per field.</summary>
+    public static string NameString(int index) => Entries[index - 1].Name;
+
+    /// <summary>The value of entry <paramref name="index"/> (1..61) as a string ("" for a name-only entry).</summary>
+    public static string ValueString(int index) => Entries[index - 1].Value;
+
+    /// <summary>The table's lowercase spelling of <paramref name="name"/> compared without case, or null when the name is
+    /// not in the table: lowercasing a known field name for HTTP/2 (RFC 9113 §8.2.1) then costs no string.</summary>
+    public static string? FindNameIgnoreCase(string name)
+    {
+        foreach (var (known, _) in Entries)
+        {
+            if (known.Length == name.Length && string.Equals(known, name, StringComparison.OrdinalIgnoreCase))
+            {
+                return known;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>Finds <paramref name="name"/> (lowercase) and, if possible, <paramref name="value"/>.</summary>
     /// <returns>The index of a full match, else 0; <paramref name="nameIndex"/> gets the first entry with the name (0 when none).</returns>
     public static int Find(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, out int nameIndex)

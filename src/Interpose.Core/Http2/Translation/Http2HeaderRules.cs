@@ -89,13 +89,15 @@ public static class Http2HeaderRules
     {
         ArgumentNullException.ThrowIfNull(fields);
         string? method = null, scheme = null, authority = null, path = null, protocol = null, host = null;
-        var regular = new List<HttpHeader>(fields.Count);
+        // Sized for the regular fields only (the pseudo-fields come first, §8.3).
+        List<HttpHeader>? regular = null;
+        var pseudo = 0;
         foreach (HttpHeader field in fields)
         {
             if (field.Name.StartsWith(':'))
             {
                 // RFC 9113 §8.3: "All pseudo-header fields MUST appear in a field block before all regular field lines."
-                if (regular.Count > 0)
+                if (regular is not null)
                 {
                     throw Malformed(streamId, $"Pseudo-field {field.Name} after a regular field (RFC 9113 §8.3).");
                 }
@@ -114,6 +116,7 @@ public static class Http2HeaderRules
                     default: throw Malformed(streamId, $"Unknown or response pseudo-field {field.Name} in a request (RFC 9113 §8.3).");
                 }
 
+                pseudo++;
                 continue;
             }
 
@@ -123,7 +126,7 @@ public static class Http2HeaderRules
                 host = Once(host, field, streamId);
             }
 
-            regular.Add(field);
+            (regular ??= new List<HttpHeader>(fields.Count - pseudo)).Add(field);
         }
 
         if (method is null)
@@ -180,7 +183,7 @@ public static class Http2HeaderRules
             throw Malformed(streamId, $"Host '{host}' differs from :authority '{authority}' (RFC 9113 §8.3.1).");
         }
 
-        return new Http2RequestFields(method, scheme, authority ?? host, path, protocol, regular);
+        return new Http2RequestFields(method, scheme, authority ?? host, path, protocol, (IReadOnlyList<HttpHeader>?)regular ?? []);
     }
 
     /// <summary>Translates a validated HTTP/2 request into an HTTP/1.1 request head: the request line from the
@@ -383,6 +386,18 @@ public static class Http2HeaderRules
         return fields;
     }
 
+    /// <summary>Appends the fields of an HTTP/1.1 response head or trailer section to <paramref name="fields"/> as
+    /// <see cref="FromHttp1Trailers"/> translates them, so a caller can reuse one list per stream.</summary>
+    /// <param name="headers">The HTTP/1.1 fields.</param>
+    /// <param name="fields">The list to append to (its current content is kept: e.g. <c>:status</c>).</param>
+    /// <exception cref="ArgumentNullException"><paramref name="headers"/> or <paramref name="fields"/> is null.</exception>
+    public static void AppendFromHttp1Response(HttpHeaders headers, List<HttpHeader> fields)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        ArgumentNullException.ThrowIfNull(fields);
+        AppendRegularForHttp2(headers, fields, isRequest: false);
+    }
+
     private static void AppendRegularForHttp2(HttpHeaders headers, List<HttpHeader> fields, bool isRequest)
     {
         // RFC 9113 §8.2.2: connection-specific fields and (RFC 9110 §7.6.1) the fields Connection names are removed.
@@ -400,7 +415,7 @@ public static class Http2HeaderRules
 
         foreach (HttpHeader h in headers)
         {
-            string name = h.Name.ToLowerInvariant();
+            string name = Lowercase(h.Name);
             if (IsConnectionSpecific(name) || (isRequest && name == "host") || (named is not null && named.Contains(name, StringComparer.OrdinalIgnoreCase) && name is not "content-length"))
             {
                 continue;
@@ -431,6 +446,18 @@ public static class Http2HeaderRules
 
             fields.Add(new(name, h.Value));
         }
+    }
+
+    /// <summary>RFC 9113 §8.2.1: field names are lowercase in HTTP/2. A name already lowercase is kept; a known one
+    /// (the HPACK static table's) maps to the table's string; only another name costs a new string.</summary>
+    private static string Lowercase(string name)
+    {
+        if (!name.AsSpan().ContainsAnyInRange('A', 'Z'))
+        {
+            return name;
+        }
+
+        return Hpack.StaticTable.FindNameIgnoreCase(name) ?? name.ToLowerInvariant();
     }
 
     private static bool OffersTrailers(string te)

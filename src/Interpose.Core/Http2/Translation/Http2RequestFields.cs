@@ -6,7 +6,7 @@ namespace Interpose.Core.Http2;
 /// pseudo-fields by name and the regular fields in order (lowercase names, as received).</summary>
 public sealed class Http2RequestFields
 {
-    internal Http2RequestFields(string method, string? scheme, string? authority, string? path, string? protocol, List<HttpHeader> fields)
+    internal Http2RequestFields(string method, string? scheme, string? authority, string? path, string? protocol, IReadOnlyList<HttpHeader> fields)
     {
         Method = method;
         Scheme = scheme;

@@ -149,6 +149,13 @@ internal sealed class Http2StreamSendWindow(FlowWindow window)
     /// <summary>True once the stream sends no more: a wait for credit returns at once.</summary>
     public bool IsStopped { get; private set; }
 
+    /// <summary>Ready for a new stream (a pooled stream object reused): not stopped, nobody waiting.</summary>
+    public void Reset()
+    {
+        IsStopped = false;
+        _wait = null;
+    }
+
     /// <summary>A wait for credit, completed by <see cref="Wake"/>. Under the flow lock.</summary>
     public Task ArmWait()
     {

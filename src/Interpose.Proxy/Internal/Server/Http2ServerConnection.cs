@@ -29,11 +29,20 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
     /// <summary>A request body over HTTP/2 is at most its stream window ahead of the pipeline: the pipe needs no other bound.</summary>
     private static readonly System.IO.Pipelines.PipeOptions RequestBodyPipe = new(pauseWriterThreshold: 0, useSynchronizationContext: false);
 
+    /// <summary>Finished stream objects kept for reuse: 100, Kestrel's Http2Connection.MaxStreamPoolSize (above
+    /// Http2Limits.MaxConcurrentStreams, so a busy connection reuses them all).</summary>
+    private const int MaxPooledStreams = 100;
+
     private readonly ClientFlow _flow;
     private readonly ProxyRuntime _rt;
     private readonly Transport _client;
     private readonly TunnelTarget _tunnel;
     private readonly ConcurrentDictionary<int, Http2ServerStream> _streams = new();
+
+    // Streams whose task has ended (queued by the task), recycled into _streamPool by the reader loop only: a frame the
+    // reader routes can never reach a stream object that serves another stream meanwhile.
+    private readonly ConcurrentQueue<Http2ServerStream> _finished = new();
+    private readonly Stack<Http2ServerStream> _streamPool = new();
     private readonly HpackDecoder _decoder = new();
     private readonly Http2HeaderBlockTracker _blocks = new();
     private readonly Http2FieldCollector _fields = new();
@@ -59,6 +68,15 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
 
     // A connection error found outside the reader loop (a timer): the loop stops at its next read.
     private volatile bool _failed;
+
+    // The reader loop's deadline; a stream that ends the last one starts the idle timeout on it (see OnStreamDone).
+    private TimeoutScope? _readDeadline;
+
+    // Set when OnStreamDone started the idle timeout while the reader believed streams open (ReaderDeadline.None).
+    private int _idleStartedByStream;
+
+    // What the reader's deadline is armed for: a finished stream starts the idle timeout only over ReaderDeadline.None.
+    private volatile ReaderDeadline _armedDeadline;
 
     public Http2ServerConnection(ClientFlow flow, TunnelTarget tunnel)
     {
@@ -125,6 +143,12 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
             {
                 await stream.Completion;
             }
+
+            RecycleFinishedStreams();
+            while (_streamPool.TryPop(out var pooled))
+            {
+                pooled.Dispose();
+            }
         }
     }
 
@@ -162,35 +186,49 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         // same way), so PINGs cannot hold a connection forever; it ends with a graceful GOAWAY.
         // A field block left open (HEADERS without END_HEADERS) must end within Http2Limits.FieldBlockTimeout, as a
         // request head must (Kestrel's RequestHeadersTimeout covers the HEADERS/CONTINUATION sequence too).
-        using var deadline = new TimeoutScope(_rt.Time);
-        var armed = ReaderDeadline.None;
+        // NOTE: the deadline stays armed while streams are open (with no timeout), so the stream that ends the last one
+        // can start the idle timeout itself (OnStreamDone). Waking the reader for it instead (CancelPendingRead) cancelled
+        // the TLS read under it: exceptions thrown and caught on every stream that left the connection idle.
+        using var deadline = _readDeadline = new TimeoutScope(_rt.Time);
+        ReaderDeadline? armed = null;
         while (true)
         {
             var wanted = _blocks.IsOpen ? ReaderDeadline.FieldBlock : _streams.IsEmpty ? ReaderDeadline.Idle : ReaderDeadline.None;
             if (wanted != armed)
             {
                 armed = wanted;
-                switch (armed)
-                {
-                    case ReaderDeadline.Idle:
-                        deadline.Arm(_rt.Options.Timeouts.IdleKeepAlive, _closed.Token);
-                        break;
-                    case ReaderDeadline.FieldBlock:
-                        deadline.Arm(Http2Limits.FieldBlockTimeout, _closed.Token);
-                        break;
-                    default:
-                        deadline.Disarm();
-                        break;
-                }
+                _armedDeadline = wanted;
+                deadline.Disarm();
+                deadline.Arm(
+                    wanted switch
+                    {
+                        ReaderDeadline.Idle => _rt.Options.Timeouts.IdleKeepAlive,
+                        ReaderDeadline.FieldBlock => Http2Limits.FieldBlockTimeout,
+                        _ => Timeout.InfiniteTimeSpan,
+                    },
+                    _closed.Token);
+                Volatile.Write(ref _idleStartedByStream, 0);
+            }
+            else if (armed == ReaderDeadline.None && Interlocked.Exchange(ref _idleStartedByStream, 0) == 1)
+            {
+                // A stream ended the last one and a new one opened since: no idle timeout while it runs.
+                deadline.Reset(Timeout.InfiniteTimeSpan);
             }
 
             System.IO.Pipelines.ReadResult result;
             try
             {
-                result = await input.ReadAsync(armed != ReaderDeadline.None ? deadline.Token : _closed.Token);
+                result = await input.ReadAsync(deadline.Token);
             }
-            catch (OperationCanceledException) when (deadline.TimedOut && armed == ReaderDeadline.Idle)
+            catch (OperationCanceledException) when (deadline.TimedOut && armed != ReaderDeadline.FieldBlock)
             {
+                if (!_streams.IsEmpty)
+                {
+                    // The idle timeout a finished stream started raced a new stream: not idle, read on.
+                    armed = null;
+                    continue;
+                }
+
                 await GoAwayAsync(Http2ErrorCode.NoError, "idle", graceful: true);
                 return;
             }
@@ -401,9 +439,32 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
             await GoAwayAsync(Http2ErrorCode.NoError, "stream budget of the connection spent", graceful: true);
         }
 
-        var stream = new Http2ServerStream(this, streamId, _peerSettings.InitialWindowSize, _fields.EndStream, RequestBodyPipe);
+        RecycleFinishedStreams();
+        if (!_streamPool.TryPop(out var stream))
+        {
+            stream = new Http2ServerStream(this, RequestBodyPipe);
+        }
+
+        stream.Open(streamId, _peerSettings.InitialWindowSize, _fields.EndStream);
         _streams[streamId] = stream;
         stream.Start(request);
+    }
+
+    /// <summary>On the reader loop: streams whose task ended go back to the pool (the reader holds no reference to
+    /// one from an earlier frame, and they left the stream table before their task ended).</summary>
+    private void RecycleFinishedStreams()
+    {
+        while (_finished.TryDequeue(out var stream))
+        {
+            if (_streamPool.Count >= MaxPooledStreams)
+            {
+                stream.Dispose();
+            }
+            else if (stream.TryRecycle())
+            {
+                _streamPool.Push(stream);
+            }
+        }
     }
 
     private async ValueTask OnDataAsync(Http2Frame frame)
@@ -545,11 +606,38 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
     internal void OnStreamDone(Http2ServerStream stream)
     {
         _streams.TryRemove(stream.Id, out _);
-        if (_streams.IsEmpty)
+        if (!_streams.IsEmpty)
         {
-            // Wakes the reader: a drained connection closes once its last stream is done, an idle one starts its timeout.
-            _client.Input.CancelPendingRead();
+            return;
         }
+
+        if (_goAwaySent)
+        {
+            // Wakes the reader: a drained connection closes once its last stream is done.
+            _client.Input.CancelPendingRead();
+            return;
+        }
+
+        // The connection is idle from now on: the reader's deadline (armed without a timeout while streams ran) starts
+        // the keep-alive timeout without waking the reader. Over an open field block its own timeout stays.
+        if (_armedDeadline == ReaderDeadline.None)
+        {
+            Volatile.Write(ref _idleStartedByStream, 1);
+            _readDeadline?.Reset(_rt.Options.Timeouts.IdleKeepAlive);
+        }
+    }
+
+    /// <summary>The stream's task has ended and will not touch the stream again: the reader loop may reuse it.</summary>
+    internal void OnStreamFinished(Http2ServerStream stream)
+    {
+        if (_closed.IsCancellationRequested)
+        {
+            // The connection ended (its reader no longer recycles): the stream's timers and sources go now.
+            stream.Dispose();
+            return;
+        }
+
+        _finished.Enqueue(stream);
     }
 
     /// <summary>Called by a stream for the request body bytes its pipeline consumed: connection credit back when due.</summary>

@@ -16,16 +16,24 @@ namespace Interpose.Proxy.Internal;
 /// <remarks>
 /// The request body goes from the reader loop into a pipe bounded by the stream's receive window; its credit returns
 /// to the client (WINDOW_UPDATE) only once the pipeline consumed it, so a slow origin back-pressures this stream alone.
+/// A stream object is pooled by its connection (as Kestrel pools its Http2Stream): its body pipe, exchange pipeline
+/// (with its response-head timer), cancellation source, scratch buffer, field list and body sink serve the next
+/// stream too. The exchange's public objects (HttpExchange, HttpRequest, HttpResponse, their headers) are never
+/// pooled: hooks may keep them after the exchange. The connection recycles a stream only on its reader loop, after the
+/// stream's task has finished and left the connection's stream table, so no frame can reach a recycled stream.
 /// </remarks>
-internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
+internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDisposable
 {
     private readonly Http2ServerConnection _conn;
     private readonly ProxyRuntime _rt;
     private readonly Pipe _body;
-    private readonly FlowWindow _receiveWindow;
+    private readonly ScratchBuffer _scratch = new(null, 256); // a stream's own; pooled with the stream
+    private readonly List<HttpHeader> _responseFields = [];
+    private readonly DataFrameSink _sink;
+    private readonly ExchangePipeline _pipeline;
+    private readonly FlowWindow _receiveWindow = new(0, Http2Limits.InitialStreamWindowSize);
     private readonly ReceiveCredit _receiveCredit;
     private readonly CancellationTokenSource _cts;
-    private readonly ScratchBuffer _scratch = new(null, 256);
 
     // The request as framed by the client: the Content-Length it declared (RFC 9113 §8.1.1 checks it) and what came.
     private long? _declaredLength;
@@ -42,16 +50,32 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
     private bool _headersSent;
     private bool _responseEnded;
 
-    public Http2ServerStream(Http2ServerConnection connection, int id, int initialSendWindow, bool endStream, PipeOptions pipe)
+    /// <summary>A stream object for the connection's pool; <see cref="Open"/> makes it a stream.</summary>
+    public Http2ServerStream(Http2ServerConnection connection, PipeOptions pipe)
     {
         _conn = connection;
         _rt = connection.Runtime;
-        Id = id;
-        SendWindow = new Http2StreamSendWindow(new FlowWindow(id, initialSendWindow));
-        _receiveWindow = new FlowWindow(id, Http2Limits.InitialStreamWindowSize);
-        _receiveCredit = new ReceiveCredit(_receiveWindow, Http2Limits.InitialStreamWindowSize / 2);
         _body = new Pipe(pipe);
         _cts = CancellationTokenSource.CreateLinkedTokenSource(connection.Closed);
+        _sink = new DataFrameSink(this);
+        _receiveCredit = new ReceiveCredit(_receiveWindow, Http2Limits.InitialStreamWindowSize / 2);
+        SendWindow = new Http2StreamSendWindow(new FlowWindow(0, 0));
+        _pipeline = new ExchangePipeline(connection.Flow, this, _scratch);
+    }
+
+    public int Id { get; private set; }
+
+    /// <summary>Our send window on this stream (under the connection's FlowLock).</summary>
+    public Http2StreamSendWindow SendWindow { get; }
+
+    /// <summary>Makes this (new or recycled) object stream <paramref name="id"/>; the reader loop calls it.</summary>
+    public void Open(int id, int initialSendWindow, bool endStream)
+    {
+        Id = id;
+        SendWindow.Reset();
+        SendWindow.Window.Reset(id, initialSendWindow);
+        _receiveWindow.Reset(id, Http2Limits.InitialStreamWindowSize);
+        _receiveCredit.Reset();
         if (endStream)
         {
             _requestEnded = true;
@@ -59,10 +83,43 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
         }
     }
 
-    public int Id { get; }
+    /// <summary>
+    /// Readies a finished stream for reuse (on the reader loop, once its task ended and it left the stream table);
+    /// false when it cannot be reused (its cancellation source was cancelled), and it was disposed.
+    /// </summary>
+    public bool TryRecycle()
+    {
+        // The request body's writer may still be open (a response that ended before the request, RFC 9113 §8.1); the
+        // reader side was completed when the exchange ended.
+        CompleteBody(null);
+        _body.Reset();
+        _declaredLength = null;
+        _receivedLength = 0;
+        _requestTrailers = null;
+        _bodyCompleted = false;
+        _unreturned = 0;
+        _done = false;
+        _requestEnded = false;
+        _reset = false;
+        _headersSent = false;
+        _responseEnded = false;
+        Phase = default;
+        Completion = Task.CompletedTask;
+        if (_cts.TryReset())
+        {
+            return true;
+        }
 
-    /// <summary>Our send window on this stream (under the connection's FlowLock).</summary>
-    public Http2StreamSendWindow SendWindow { get; }
+        Dispose();
+        return false;
+    }
+
+    /// <summary>Releases what a pooled stream holds (the connection ended or its pool is full).</summary>
+    public void Dispose()
+    {
+        _pipeline.Dispose();
+        _cts.Dispose();
+    }
 
     /// <summary>END_STREAM came from the client (or the stream was reset): no more DATA is expected.</summary>
     public bool RequestEnded => _requestEnded;
@@ -90,12 +147,16 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
             }
         }
 
-        Completion = Task.Run(() => RunAsync(request));
+        Completion = RunAsync(request);
     }
 
     private async Task RunAsync(Http2RequestFields fields)
     {
         var startedAt = _rt.Time.GetTimestamp();
+
+        // Off the reader loop at once: hooks and the origin run on the stream's own task. Task.Yield queues this state
+        // machine itself to the thread pool, where Task.Run cost a closure, a delegate and an unwrapping task per stream.
+        await Task.Yield();
         try
         {
             var tunnel = _conn.Tunnel;
@@ -131,8 +192,7 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
             var request = new HttpRequest(head.Method, tunnel.Scheme, tunnel.Host, tunnel.Port, head.Target, HttpVersion.Version20, head.Headers);
             var exchange = new HttpExchange(_rt.NextExchangeId(), Info, request, _rt.Time, Id);
             exchange.Timings.RequestStarted = startedAt;
-            using var pipeline = new ExchangePipeline(_conn.Flow, this, _scratch);
-            await pipeline.RunAsync(exchange, received, StreamToken);
+            await _pipeline.RunAsync(exchange, received, StreamToken);
             if (!_responseEnded && !_reset)
             {
                 // Killed by a hook, or failed after the response began: the stream ends without a complete response.
@@ -175,7 +235,8 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
                 }
             }
 
-            _cts.Dispose();
+            // The last use of this object by its task: the reader loop may recycle it from here on.
+            _conn.OnStreamFinished(this);
         }
     }
 
@@ -456,8 +517,8 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
             return (0, true);
         }
 
-        var sink = new DataFrameSink(this, transform, framing.Kind == BodyKind.ContentLength && transform is null ? framing.ContentLength : -1);
-        var bytes = await BodyReader.RelayAsync(upstream.Transport.Input, framing, upstream.ResponseDecoder, sink, new BodyRelayOptions(Message: response), cancellationToken);
+        _sink.Begin(transform, framing.Kind == BodyKind.ContentLength && transform is null ? framing.ContentLength : -1);
+        var bytes = await BodyReader.RelayAsync(upstream.Transport.Input, framing, upstream.ResponseDecoder, _sink, new BodyRelayOptions(Message: response), cancellationToken);
         return (bytes, true);
     }
 
@@ -557,12 +618,15 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
         _responseEnded = endStream;
     }
 
-    /// <summary>:status then the regular fields, connection-specific ones removed (RFC 9113 §8.3.2, §8.2.2).</summary>
-    private static List<HttpHeader> ResponseFields(int status, HttpHeaders headers)
+    /// <summary>:status then the regular fields, connection-specific ones removed (RFC 9113 §8.3.2, §8.2.2), in the
+    /// stream's one field list: the output HPACK-encodes a block before WriteHeadersAsync returns, so the list is free
+    /// again for the next head.</summary>
+    private List<HttpHeader> ResponseFields(int status, HttpHeaders headers)
     {
-        var regular = Http2HeaderRules.FromHttp1Trailers(headers);
-        var fields = new List<HttpHeader>(regular.Count + 1) { new(":status", status.ToString(CultureInfo.InvariantCulture)) };
-        fields.AddRange(regular);
+        var fields = _responseFields;
+        fields.Clear();
+        fields.Add(new(":status", status.ToString(CultureInfo.InvariantCulture)));
+        Http2HeaderRules.AppendFromHttp1Response(headers, fields);
         return fields;
     }
 
@@ -572,10 +636,21 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
     /// and, on a lightly loaded connection, one TLS write less per response. Such a body has no trailers (a
     /// Content-Length body from an HTTP/1.1 origin has none; an HTTP/2 origin's trailers come only with a chunked body,
     /// see Http2UpstreamStream).</remarks>
-    private sealed class DataFrameSink(Http2ServerStream stream, IBodyTransform? transform, long contentLength) : IBodySink
+    private sealed class DataFrameSink(Http2ServerStream stream) : IBodySink
     {
+        private IBodyTransform? _transform;
+        private long _contentLength;
         private long _sent;
         private bool _ended;
+
+        /// <summary>Starts a response body (the sink is the stream's, reused).</summary>
+        public void Begin(IBodyTransform? bodyTransform, long length)
+        {
+            _transform = bodyTransform;
+            _contentLength = length;
+            _sent = 0;
+            _ended = false;
+        }
 
         public async ValueTask WriteAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken)
         {
@@ -584,15 +659,15 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
                 return;
             }
 
-            if (transform is null)
+            if (_transform is null)
             {
                 _sent += data.Length;
-                _ended = _sent == contentLength;
+                _ended = _sent == _contentLength;
                 await stream.SendDataAsync(data, endStream: _ended);
                 return;
             }
 
-            var transformed = await transform.TransformAsync(data.ToArray(), cancellationToken);
+            var transformed = await _transform.TransformAsync(data.ToArray(), cancellationToken);
             await stream.SendDataAsync(new ReadOnlySequence<byte>(transformed), endStream: false);
         }
 
@@ -603,9 +678,9 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream
                 return;
             }
 
-            if (transform is not null)
+            if (_transform is not null)
             {
-                await stream.SendDataAsync(new ReadOnlySequence<byte>(await transform.CompleteAsync(trailers, cancellationToken)), endStream: false);
+                await stream.SendDataAsync(new ReadOnlySequence<byte>(await _transform.CompleteAsync(trailers, cancellationToken)), endStream: false);
             }
 
             if (trailers is { Count: > 0 })
