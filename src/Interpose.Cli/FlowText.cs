@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Interpose.Core.Flows;
 using Interpose.Core.Http;
+using Interpose.Store;
 
 namespace Interpose.Cli;
 
@@ -21,32 +22,33 @@ internal static class FlowText
     private static readonly JsonWriterOptions Indented = new() { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary><c>ID CLIENT METHOD URL -> STATUS SIZE DURATIONms</c>, or <c>-> error (phase): reason</c>, as the flow log.</summary>
-    public static string Summary(Flow flow)
+    public static string Summary(Flow flow) => Summary(FlowListing.From(flow));
+
+    /// <summary><see cref="Summary(Flow)"/> from what a store lists (no JSON read).</summary>
+    public static string Summary(FlowListing flow)
     {
         var sb = new StringBuilder(160);
-        sb.Append(flow.Id).Append(' ').Append(flow.Client?.ToString() ?? "-").Append(' ');
-        switch (flow)
+        sb.Append(flow.Id).Append(' ').Append(flow.Client ?? "-").Append(' ');
+        if (flow.IsHttp)
         {
-            case HttpFlow http:
-                sb.Append(http.Request.Method).Append(' ').Append(http.AsFilterable().Url);
-                if (http.Error is { } error)
+            sb.Append(flow.Method).Append(' ').Append(flow.Url);
+            if (flow.ErrorPhase is not null)
+            {
+                sb.Append(" -> error (").Append(flow.ErrorPhase).Append("): ").Append(flow.ErrorMessage);
+            }
+            else if (flow.StatusCode is { } status)
+            {
+                sb.Append(" -> ").Append(status).Append(' ').Append(Size(flow.ResponseBytes ?? 0));
+                if (flow.DurationMs is { } done)
                 {
-                    sb.Append(" -> error (").Append(error.Phase).Append("): ").Append(error.Message);
+                    sb.Append(' ').Append(done.ToString("0.0", CultureInfo.InvariantCulture)).Append("ms");
                 }
-                else if (http.Response is { } response)
-                {
-                    sb.Append(" -> ").Append(response.StatusCode).Append(' ').Append(Size(response.Body.Length));
-                    if (http.Timings.Done is { } done)
-                    {
-                        sb.Append(' ').Append(done.ToString("0.0", CultureInfo.InvariantCulture)).Append("ms");
-                    }
-                }
-
-                break;
-            case TunnelFlow tunnel:
-                sb.Append("TUNNEL ").Append(tunnel.Host).Append(':').Append(tunnel.Port).Append(' ').Append(tunnel.Kind)
-                    .Append(" -> ").Append(Size(tunnel.BytesFromClient)).Append(" up ").Append(Size(tunnel.BytesFromServer)).Append(" down");
-                break;
+            }
+        }
+        else
+        {
+            sb.Append("TUNNEL ").Append(flow.TunnelHost).Append(':').Append(flow.TunnelPort).Append(' ').Append(flow.TunnelKind)
+                .Append(" -> ").Append(Size(flow.RequestBytes ?? 0)).Append(" up ").Append(Size(flow.ResponseBytes ?? 0)).Append(" down");
         }
 
         return sb.ToString();
@@ -54,7 +56,7 @@ internal static class FlowText
 
     /// <summary>One JSON object: id, startedAt, type, method, url, status (null without a response), client, server,
     /// error, durationMs.</summary>
-    public static string SummaryJson(Flow flow)
+    public static string SummaryJson(FlowListing flow)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var w = new Utf8JsonWriter(buffer))
@@ -62,12 +64,10 @@ internal static class FlowText
             w.WriteStartObject();
             w.WriteString("id", flow.Id);
             w.WriteString("startedAt", flow.StartedAt);
-            w.WriteString("type", flow is HttpFlow ? "http" : "tunnel");
-            var http = flow as HttpFlow;
-            var view = flow.AsFilterable();
-            WriteStringOrNull(w, "method", view.Method);
-            WriteStringOrNull(w, "url", view.Url ?? (flow is TunnelFlow t ? t.Host + ":" + t.Port.ToString(CultureInfo.InvariantCulture) : null));
-            if (view.StatusCode is { } status)
+            w.WriteString("type", flow.IsHttp ? "http" : "tunnel");
+            WriteStringOrNull(w, "method", flow.Method);
+            WriteStringOrNull(w, "url", flow.Url ?? (flow.IsHttp ? null : flow.TunnelHost + ":" + flow.TunnelPort?.ToString(CultureInfo.InvariantCulture)));
+            if (flow.StatusCode is { } status)
             {
                 w.WriteNumber("status", status);
             }
@@ -76,15 +76,15 @@ internal static class FlowText
                 w.WriteNull("status");
             }
 
-            WriteStringOrNull(w, "client", flow.Client?.ToString());
-            WriteStringOrNull(w, "server", flow.Server?.ToString());
-            WriteStringOrNull(w, "error", flow.Error is { } e ? e.Phase + ": " + e.Message : null);
-            if (http?.Response is { } response)
+            WriteStringOrNull(w, "client", flow.Client);
+            WriteStringOrNull(w, "server", flow.Server);
+            WriteStringOrNull(w, "error", flow.ErrorPhase is not null ? flow.ErrorPhase + ": " + flow.ErrorMessage : null);
+            if (flow.IsHttp && flow.StatusCode is not null && flow.ResponseBytes is { } responseBytes)
             {
-                w.WriteNumber("responseBytes", response.Body.Length);
+                w.WriteNumber("responseBytes", responseBytes);
             }
 
-            if ((http?.Timings.Done ?? (flow as TunnelFlow)?.DurationMs) is { } duration)
+            if (flow.DurationMs is { } duration)
             {
                 w.WriteNumber("durationMs", Math.Round(duration, 3));
             }
