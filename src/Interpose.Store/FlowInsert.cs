@@ -10,7 +10,7 @@ internal sealed class FlowInsert : IDisposable
     private readonly SqliteCommand _command;
     private readonly SqliteParameter[] _values;
 
-    public FlowInsert(SqliteConnection connection, SqliteTransaction transaction)
+    public FlowInsert(SqliteConnection connection)
     {
         string[] columns =
         [
@@ -19,7 +19,6 @@ internal sealed class FlowInsert : IDisposable
             "server_chain", "client_chain", "json",
         ];
         _command = connection.CreateCommand();
-        _command.Transaction = transaction;
         _command.CommandText = $"""
             INSERT INTO flows ({string.Join(", ", columns)}) VALUES ({string.Join(", ", columns.Select(c => "$" + c))})
             ON CONFLICT (id) DO UPDATE SET {string.Join(", ", columns.Skip(1).Select(c => c + " = excluded." + c))}
@@ -27,6 +26,9 @@ internal sealed class FlowInsert : IDisposable
             """;
         _values = [.. columns.Select(c => _command.Parameters.Add(new SqliteParameter { ParameterName = "$" + c }))];
     }
+
+    /// <summary>The transaction the next inserts run in.</summary>
+    public SqliteTransaction? Transaction { set => _command.Transaction = value; }
 
     /// <summary>Binds everything but the JSON.</summary>
     public void Set(Flow flow, byte[]? serverChain, byte[]? clientChain)

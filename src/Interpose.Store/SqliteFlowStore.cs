@@ -54,6 +54,10 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     private const int WalAutoCheckpointPages = 4096;
 
     private readonly HashSet<UInt128> _storedCertificates = [];
+    private WriteStatements? _statements;
+
+    /// <summary>The largest seq in the file, once known: a row inserted at or below it replaced a stored flow.</summary>
+    private long? _lastSeq;
     private readonly string _path;
     private readonly SqliteFlowStoreOptions _options;
     private readonly ILogger _logger;
@@ -421,6 +425,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         finally
         {
             _disposed = true;
+            _statements?.Dispose();
             _connection.Dispose();
             _lock?.Dispose();
             _gate.Release();
@@ -471,19 +476,17 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         List<UInt128> newCertificates = [];
         try
         {
+            // The statements are prepared once and kept (SQLite compiles each command's SQL when it first runs): a small
+            // batch costs the commit and the rows, not the compilation.
             using var transaction = _connection.BeginTransaction();
-            using var insert = new FlowInsert(_connection, transaction);
-            using var body = _connection.CreateCommand();
-            body.Transaction = transaction;
-            body.CommandText = "INSERT INTO bodies (key, content) VALUES ($seq * 2 + $part, $content)";
-            var bodySeq = body.Parameters.Add("$seq", SqliteType.Integer);
-            var bodyPart = body.Parameters.Add("$part", SqliteType.Integer);
-            var bodyContent = body.Parameters.Add("$content", SqliteType.Blob);
-            SqliteCommand? certificate = null;
-            SqliteCommand? replaced = null;
-            var json = new ArrayBufferWriter<byte>(4096);
-            using var writer = new Utf8JsonWriter(json);
-            var lastSeq = MaxSeq(transaction);
+            var statements = _statements ??= new WriteStatements(_connection);
+            statements.Transaction = transaction;
+            var insert = statements.Flow;
+            var body = statements.Body;
+            var json = statements.Json;
+            var writer = statements.JsonWriter;
+            _lastSeq ??= MaxSeq(transaction);
+            var lastSeq = _lastSeq.Value;
             try
             {
                 foreach (var flow in flows)
@@ -505,9 +508,8 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
                     // https://www.sqlite.org/autoinc.html); a lower one is a replaced flow, whose old bodies go.
                     if (seq <= lastSeq)
                     {
-                        replaced ??= Command(transaction, "DELETE FROM bodies WHERE key IN ($seq * 2, $seq * 2 + 1)", "$seq");
-                        replaced.Parameters[0].Value = seq;
-                        replaced.ExecuteNonQuery();
+                        statements.BodyDelete.Parameters[0].Value = seq;
+                        statements.BodyDelete.ExecuteNonQuery();
                     }
 
                     lastSeq = Math.Max(lastSeq, seq);
@@ -532,19 +534,18 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
                             return;
                         }
 
-                        bodySeq.Value = seq;
-                        bodyPart.Value = part;
-                        bodyContent.Value = flowBody.Content.ToArray();
+                        body.Parameters[0].Value = seq * 2 + part;
+                        body.Parameters[1].Value = flowBody.Content.ToArray();
                         body.ExecuteNonQuery();
                     }
                 }
 
                 transaction.Commit();
+                _lastSeq = lastSeq;
             }
             finally
             {
-                certificate?.Dispose();
-                replaced?.Dispose();
+                statements.Transaction = null;
             }
 
             void AddCertificates(IReadOnlyList<byte[]> chain, byte[]? keys)
@@ -558,10 +559,9 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
                         continue;
                     }
 
-                    certificate ??= Command(transaction, "INSERT OR IGNORE INTO certificates (sha256, der) VALUES ($sha256, $der)", "$sha256", "$der");
-                    certificate.Parameters[0].Value = hash.ToArray();
-                    certificate.Parameters[1].Value = chain[i];
-                    certificate.ExecuteNonQuery();
+                    statements.Certificate.Parameters[0].Value = hash.ToArray();
+                    statements.Certificate.Parameters[1].Value = chain[i];
+                    statements.Certificate.ExecuteNonQuery();
                     newCertificates.Add(key);
                 }
             }
@@ -583,22 +583,10 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
 
     private long MaxSeq(SqliteTransaction transaction)
     {
-        using var command = Command(transaction, "SELECT coalesce(max(seq), 0) FROM flows");
-        return (long)command.ExecuteScalar()!;
-    }
-
-    private SqliteCommand Command(SqliteTransaction transaction, string sql, params string[] parameters)
-    {
-        var command = _connection.CreateCommand();
+        using var command = _connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = sql;
-        foreach (var name in parameters)
-        {
-            // Typed by each value as it is bound.
-            command.Parameters.Add(new SqliteParameter { ParameterName = name });
-        }
-
-        return command;
+        command.CommandText = "SELECT coalesce(max(seq), 0) FROM flows";
+        return (long)command.ExecuteScalar()!;
     }
 
     /// <summary>The chain as the <c>server_chain</c>/<c>client_chain</c> column: each certificate's SHA-256, leaf first;
