@@ -639,11 +639,12 @@ def main():
             proxy = Proxy(os.path.join(work, "home"), origin_root)
             try:
                 verify_h2_interception(proxy, origin_root, h2)
-                warm = Splice(h2, to_proxy=proxy.port)
+                # Not named `warm`: that would make `warm` a local of main() and break fresh_proxy's call of the function.
+                warm_splice = Splice(h2, to_proxy=proxy.port)
                 try:
-                    h2load(f"https://localhost:{warm.port}/1k", secs=2)
+                    h2load(f"https://localhost:{warm_splice.port}/1k", secs=2)
                 finally:
-                    warm.stop()
+                    warm_splice.stop()
                 rows.append(h2_scenario("h2-1k-s64", h2, proxy))
             finally:
                 proxy.stop()
