@@ -34,6 +34,14 @@ internal static class FlowStoreSchema
     /// <summary>Part number of a response body in <c>bodies</c>.</summary>
     public const int ResponsePart = 1;
 
+    /// <summary>The columns step 2 → 3 adds to <c>flows</c>, in order (the JSON last).</summary>
+    private static readonly string[] Version3Columns =
+    [
+        "client TEXT", "server TEXT", "error_phase TEXT", "error_message TEXT", "response_bytes INTEGER", "request_bytes INTEGER",
+        "duration_ms REAL", "tunnel_kind TEXT", "tunnel_host TEXT", "tunnel_port INTEGER", "server_chain BLOB", "client_chain BLOB",
+        "json BLOB",
+    ];
+
     /// <summary>
     /// Step <c>i</c> takes a file from version <c>i</c> to <c>i + 1</c>. Only append: a released step never changes.
     /// A reader accepts any version from 1 up to <see cref="CurrentVersion"/>: before <see cref="OneRowVersion"/> it
@@ -64,20 +72,7 @@ internal static class FlowStoreSchema
         // 2 → 3: one row per flow (the JSON and the list's columns in flows), certificates stored once. The list columns
         // of migrated rows are filled from their JSON (SQLite's JSON functions, built in since 3.38); their
         // certificates stay inside their JSON. The JSON is read as text (a BLOB argument would be taken as JSONB).
-        """
-        ALTER TABLE flows ADD COLUMN client TEXT;
-        ALTER TABLE flows ADD COLUMN server TEXT;
-        ALTER TABLE flows ADD COLUMN error_phase TEXT;
-        ALTER TABLE flows ADD COLUMN error_message TEXT;
-        ALTER TABLE flows ADD COLUMN response_bytes INTEGER;
-        ALTER TABLE flows ADD COLUMN request_bytes INTEGER;
-        ALTER TABLE flows ADD COLUMN duration_ms REAL;
-        ALTER TABLE flows ADD COLUMN tunnel_kind TEXT;
-        ALTER TABLE flows ADD COLUMN tunnel_host TEXT;
-        ALTER TABLE flows ADD COLUMN tunnel_port INTEGER;
-        ALTER TABLE flows ADD COLUMN server_chain BLOB;
-        ALTER TABLE flows ADD COLUMN client_chain BLOB;
-        ALTER TABLE flows ADD COLUMN json BLOB;
+        string.Concat(Version3Columns.Select(column => $"ALTER TABLE flows ADD COLUMN {column};\n")) + """
         CREATE TABLE certificates (sha256 BLOB PRIMARY KEY, der BLOB NOT NULL) WITHOUT ROWID;
         UPDATE flows SET
             json = j.json,
