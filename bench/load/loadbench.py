@@ -639,6 +639,7 @@ def main():
             proxy = Proxy(os.path.join(work, "home"), origin_root)
             try:
                 verify_h2_interception(proxy, origin_root, h2)
+                # Not named `warm`: that would make `warm` a local of main() and break fresh_proxy's call of the function.
                 warm_splice = Splice(h2, to_proxy=proxy.port)
                 try:
                     h2load(f"https://localhost:{warm_splice.port}/1k", secs=2)

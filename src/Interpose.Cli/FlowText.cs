@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Interpose.Core.Flows;
 using Interpose.Core.Http;
+using Interpose.Store;
 
 namespace Interpose.Cli;
 
@@ -21,55 +22,51 @@ internal static class FlowText
     private static readonly JsonWriterOptions Indented = new() { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary><c>ID CLIENT METHOD URL -> STATUS SIZE DURATIONms</c>, or <c>-> error (phase): reason</c>, as the flow log.</summary>
-    public static string Summary(Flow flow)
+    public static string Summary(Flow flow) => Summary(FlowListing.From(flow));
+
+    /// <summary><see cref="Summary(Flow)"/> from what a store lists (no JSON read).</summary>
+    public static string Summary(FlowListing flow)
     {
         var sb = new StringBuilder(160);
-        sb.Append(flow.Id).Append(' ').Append(flow.Client?.ToString() ?? "-").Append(' ');
-        switch (flow)
+        sb.Append(flow.Id).Append(' ').Append(flow.Client ?? "-").Append(' ');
+        if (flow.IsHttp)
         {
-            case HttpFlow http:
-                sb.Append(http.Request.Method).Append(' ').Append(http.AsFilterable().Url);
-                if (http.Error is { } error)
+            sb.Append(flow.Method).Append(' ').Append(flow.Url);
+            if (flow.ErrorPhase is not null)
+            {
+                sb.Append(" -> error (").Append(flow.ErrorPhase).Append("): ").Append(flow.ErrorMessage);
+            }
+            else if (flow.StatusCode is { } status)
+            {
+                sb.Append(" -> ").Append(status).Append(' ').Append(Size(flow.ResponseBytes ?? 0));
+                if (flow.DurationMs is { } done)
                 {
-                    sb.Append(" -> error (").Append(error.Phase).Append("): ").Append(error.Message);
+                    sb.Append(' ').Append(done.ToString("0.0", CultureInfo.InvariantCulture)).Append("ms");
                 }
-                else if (http.Response is { } response)
-                {
-                    sb.Append(" -> ").Append(response.StatusCode).Append(' ').Append(Size(response.Body.Length));
-                    if (http.Timings.Done is { } done)
-                    {
-                        sb.Append(' ').Append(done.ToString("0.0", CultureInfo.InvariantCulture)).Append("ms");
-                    }
-                }
+            }
+        }
+        else
+        {
+            // mitmproxy's TCP flow line: the endpoints, then what moved; an error says where it failed. (The SNI is in
+            // `flows show`: the list reads only the store's columns.)
+            sb.Append("TUNNEL ").Append(flow.TunnelHost).Append(':').Append(flow.TunnelPort).Append(' ').Append(KindName(flow.TunnelKind))
+                .Append(" -> ").Append(Size(flow.RequestBytes ?? 0)).Append(" up ").Append(Size(flow.ResponseBytes ?? 0)).Append(" down");
+            if (flow.DurationMs is { } open)
+            {
+                sb.Append(' ').Append(open.ToString("0.0", CultureInfo.InvariantCulture)).Append("ms");
+            }
 
-                break;
-            case TunnelFlow tunnel:
-                // mitmproxy's TCP flow line: the endpoints, then what moved; an error says where it failed.
-                sb.Append("TUNNEL ").Append(tunnel.Host).Append(':').Append(tunnel.Port).Append(' ').Append(KindName(tunnel.Kind));
-                if (tunnel.Sni is { } sni && !sni.Equals(tunnel.Host, StringComparison.OrdinalIgnoreCase))
-                {
-                    sb.Append(" sni=").Append(sni);
-                }
-
-                sb.Append(" -> ").Append(Size(tunnel.BytesFromClient)).Append(" up ").Append(Size(tunnel.BytesFromServer)).Append(" down");
-                if (tunnel.DurationMs is { } open)
-                {
-                    sb.Append(' ').Append(open.ToString("0.0", CultureInfo.InvariantCulture)).Append("ms");
-                }
-
-                if (tunnel.Error is { } failed)
-                {
-                    sb.Append(" error (").Append(failed.Phase).Append("): ").Append(failed.Message);
-                }
-
-                break;
+            if (flow.ErrorPhase is not null)
+            {
+                sb.Append(" error (").Append(flow.ErrorPhase).Append("): ").Append(flow.ErrorMessage);
+            }
         }
 
         return sb.ToString();
     }
 
     /// <summary>A tunnel kind as the log and the docs name it.</summary>
-    private static string KindName(TunnelKind kind) => kind switch
+    private static string KindName(TunnelKind? kind) => kind switch
     {
         TunnelKind.TlsPassthrough => "tls-passthrough",
         TunnelKind.Raw => "raw",
@@ -78,7 +75,7 @@ internal static class FlowText
 
     /// <summary>One JSON object: id, startedAt, type, method, url, status (null without a response), client, server,
     /// error, durationMs.</summary>
-    public static string SummaryJson(Flow flow)
+    public static string SummaryJson(FlowListing flow)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var w = new Utf8JsonWriter(buffer))
@@ -86,12 +83,10 @@ internal static class FlowText
             w.WriteStartObject();
             w.WriteString("id", flow.Id);
             w.WriteString("startedAt", flow.StartedAt);
-            w.WriteString("type", flow is HttpFlow ? "http" : "tunnel");
-            var http = flow as HttpFlow;
-            var view = flow.AsFilterable();
-            WriteStringOrNull(w, "method", view.Method);
-            WriteStringOrNull(w, "url", view.Url ?? (flow is TunnelFlow t ? t.Host + ":" + t.Port.ToString(CultureInfo.InvariantCulture) : null));
-            if (view.StatusCode is { } status)
+            w.WriteString("type", flow.IsHttp ? "http" : "tunnel");
+            WriteStringOrNull(w, "method", flow.Method);
+            WriteStringOrNull(w, "url", flow.Url ?? (flow.IsHttp ? null : flow.TunnelHost + ":" + flow.TunnelPort?.ToString(CultureInfo.InvariantCulture)));
+            if (flow.StatusCode is { } status)
             {
                 w.WriteNumber("status", status);
             }
@@ -100,15 +95,15 @@ internal static class FlowText
                 w.WriteNull("status");
             }
 
-            WriteStringOrNull(w, "client", flow.Client?.ToString());
-            WriteStringOrNull(w, "server", flow.Server?.ToString());
-            WriteStringOrNull(w, "error", flow.Error is { } e ? e.Phase + ": " + e.Message : null);
-            if (http?.Response is { } response)
+            WriteStringOrNull(w, "client", flow.Client);
+            WriteStringOrNull(w, "server", flow.Server);
+            WriteStringOrNull(w, "error", flow.ErrorPhase is not null ? flow.ErrorPhase + ": " + flow.ErrorMessage : null);
+            if (flow.IsHttp && flow.StatusCode is not null && flow.ResponseBytes is { } responseBytes)
             {
-                w.WriteNumber("responseBytes", response.Body.Length);
+                w.WriteNumber("responseBytes", responseBytes);
             }
 
-            if ((http?.Timings.Done ?? (flow as TunnelFlow)?.DurationMs) is { } duration)
+            if (flow.DurationMs is { } duration)
             {
                 w.WriteNumber("durationMs", Math.Round(duration, 3));
             }

@@ -47,7 +47,7 @@ internal static class FlowsCommands
             var asJson = result.GetValue(json);
             var output = Console.OpenStandardOutput();
             await using var writer = new StreamWriter(output, new UTF8Encoding(false), 64 * 1024);
-            await foreach (var flow in store.QueryAsync(new FlowQuery { Filter = parsed }, cancellationToken))
+            await foreach (var flow in store.ListAsync(parsed, cancellationToken))
             {
                 await writer.WriteLineAsync(asJson ? FlowText.SummaryJson(flow) : FlowText.Summary(flow));
             }

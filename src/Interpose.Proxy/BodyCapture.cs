@@ -26,7 +26,9 @@ public sealed class BodyCapture : IBodyObserver, IDisposable
 
     private readonly Lock _gate = new();
     private readonly int _maxBytes;
-    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    // Created at the first byte: most requests have no body, and an OpenSSL digest context per message is measurable
+    // under load (BodyCapture's constructor in the -w profile, docs/performance.md "Recording").
+    private IncrementalHash? _hash;
     private byte[]? _buffer;
     private int _kept;
     private long _length;
@@ -85,6 +87,12 @@ public sealed class BodyCapture : IBodyObserver, IDisposable
 
             foreach (var segment in data)
             {
+                if (segment.IsEmpty)
+                {
+                    continue;
+                }
+
+                _hash ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
                 _hash.AppendData(segment.Span);
                 var room = _maxBytes - _kept;
                 if (room > 0)
@@ -110,7 +118,7 @@ public sealed class BodyCapture : IBodyObserver, IDisposable
             if (!_disposed && _sha256 is null)
             {
                 Trailers = trailers is { Count: > 0 } ? trailers : null;
-                _sha256 = Convert.ToHexStringLower(_hash.GetHashAndReset());
+                _sha256 = _hash is null ? FlowBody.Empty.Sha256 : Convert.ToHexStringLower(_hash.GetHashAndReset());
             }
         }
 
@@ -146,7 +154,7 @@ public sealed class BodyCapture : IBodyObserver, IDisposable
             }
 
             _disposed = true;
-            _hash.Dispose();
+            _hash?.Dispose();
             if (_buffer is not null)
             {
                 ArrayPool<byte>.Shared.Return(_buffer);

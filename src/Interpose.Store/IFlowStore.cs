@@ -42,6 +42,24 @@ public interface IFlowStore : IAsyncDisposable
     /// <exception cref="ObjectDisposedException">The store is disposed.</exception>
     IAsyncEnumerable<Flow> QueryAsync(FlowQuery? query = null, CancellationToken cancellationToken = default);
 
+    /// <summary>What a list shows of the flows that match <paramref name="filter"/> (all when null), in append order. A
+    /// store that keeps these in columns reads no flow's JSON for them; the default reads the flows through
+    /// <see cref="QueryAsync"/>.</summary>
+    /// <param name="filter">The filter, or null.</param>
+    /// <param name="cancellationToken">Stops the enumeration.</param>
+    /// <returns>The listings, read as they are enumerated.</returns>
+    /// <exception cref="IOException">The store could not be read.</exception>
+    /// <exception cref="System.Text.RegularExpressions.RegexMatchTimeoutException">A regular expression of the filter
+    /// ran longer than its timeout on a flow.</exception>
+    /// <exception cref="ObjectDisposedException">The store is disposed.</exception>
+    async IAsyncEnumerable<FlowListing> ListAsync(FlowFilter? filter = null, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await foreach (var flow in QueryAsync(new FlowQuery { Filter = filter }, cancellationToken))
+        {
+            yield return FlowListing.From(flow);
+        }
+    }
+
     /// <summary>How many flows match <paramref name="filter"/> (all when null).</summary>
     /// <param name="filter">The filter, or null.</param>
     /// <param name="cancellationToken">Abandons the count.</param>

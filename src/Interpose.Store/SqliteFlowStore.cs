@@ -1,5 +1,7 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
 using System.Text.Json;
 using Interpose.Core.Filters;
 using Interpose.Core.Flows;
@@ -39,6 +41,23 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         StatusCode = "f.status_code",
     };
 
+    /// <summary>The most certificate keys remembered as stored, to skip their insert: 4,096, far more distinct origin
+    /// certificates than a recording session meets; past it the set starts over (an insert is then merely ignored).</summary>
+    private const int MaxCachedCertificateKeys = 4096;
+
+    /// <summary>
+    /// WAL pages between automatic checkpoints: 4,096 (16 MiB at SQLite's default 4 KiB page) instead of SQLite's 1,000
+    /// (https://www.sqlite.org/pragma.html#pragma_wal_autocheckpoint): fewer, longer checkpoints cost the recorder less
+    /// per flow (measured in bench/Interpose.StoreBench, docs/performance.md "Recording"); the WAL stays bounded, and a
+    /// crash still loses at most the uncommitted batch (the WAL is part of the database until checkpointed).
+    /// </summary>
+    private const int WalAutoCheckpointPages = 4096;
+
+    private readonly HashSet<UInt128> _storedCertificates = [];
+    private WriteStatements? _statements;
+
+    /// <summary>The largest seq in the file, once known: a row inserted at or below it replaced a stored flow.</summary>
+    private long? _lastSeq;
     private readonly string _path;
     private readonly SqliteFlowStoreOptions _options;
     private readonly ILogger _logger;
@@ -116,7 +135,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             if (!options.ReadOnly)
             {
                 // Only now that the file is known to be ours (or empty) may anything be written to it.
-                Execute(connection, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+                Execute(connection, $"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = {WalAutoCheckpointPages};");
                 if (version < FlowStoreSchema.CurrentVersion)
                 {
                     FlowStoreSchema.Migrate(connection, version, FlowStoreSchema.CurrentVersion);
@@ -226,7 +245,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         {
             using var connection = Connect(_path, SqliteOpenMode.ReadOnly);
             using var command = connection.CreateCommand();
-            command.CommandText = "SELECT f.seq, j.json FROM flows f JOIN flow_json j ON j.seq = f.seq WHERE f.id = $id";
+            command.CommandText = JsonSelect + " WHERE f.id = $id";
             command.Parameters.AddWithValue("$id", id.ToByteArray(bigEndian: true));
             using var reader = command.ExecuteReader();
             if (!reader.Read())
@@ -234,13 +253,18 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
                 return null;
             }
 
-            var flow = ReadFlow(reader);
+            using var chains = new CertificateChains(connection);
+            var flow = ReadFlow(reader, chains);
             using var bodies = BodiesCommand(connection);
             return WithBodies(bodies, reader.GetInt64(0), flow);
         }
         catch (SqliteException ex)
         {
             throw Translate(_path, ex);
+        }
+        catch (JsonException ex)
+        {
+            throw NotReadBack(_path, ex);
         }
     }
 
@@ -262,6 +286,29 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
 
             left--;
             yield return flow;
+        }
+    }
+
+    /// <inheritdoc/>
+    public async IAsyncEnumerable<FlowListing> ListAsync(FlowFilter? filter = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        await Task.CompletedTask;
+        if (SchemaVersion < FlowStoreSchema.OneRowVersion)
+        {
+            // A file read as it is, from before the list's columns: the listing of each flow's JSON.
+            await foreach (var flow in QueryAsync(new FlowQuery { Filter = filter }, cancellationToken))
+            {
+                yield return FlowListing.From(flow);
+            }
+
+            yield break;
+        }
+
+        using var rows = new Rows(this, filter, selectJson: false, listing: true);
+        while (rows.NextListing(cancellationToken) is { } listing)
+        {
+            yield return listing;
         }
     }
 
@@ -343,7 +390,9 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         using var transaction = _connection.BeginTransaction();
         using var command = _connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = "DELETE FROM bodies WHERE key IN ($s * 2, $s * 2 + 1); DELETE FROM flow_json WHERE seq = $s; DELETE FROM flows WHERE seq = $s;";
+
+        // Certificates stay: other flows may name them, and each is stored once.
+        command.CommandText = "DELETE FROM bodies WHERE key IN ($s * 2, $s * 2 + 1); DELETE FROM flows WHERE seq = $s;";
         var s = command.Parameters.Add("$s", SqliteType.Integer);
         foreach (var seq in doomed)
         {
@@ -376,6 +425,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         finally
         {
             _disposed = true;
+            _statements?.Dispose();
             _connection.Dispose();
             _lock?.Dispose();
             _gate.Release();
@@ -418,96 +468,164 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             return;
         }
 
+        if (SchemaVersion < FlowStoreSchema.OneRowVersion)
+        {
+            throw new InvalidOperationException($"The flow store {_path} has schema {SchemaVersion}; only a migrated store is written.");
+        }
+
+        List<UInt128> newCertificates = [];
         try
         {
+            // The statements are prepared once and kept (SQLite compiles each command's SQL when it first runs): a small
+            // batch costs the commit and the rows, not the compilation.
             using var transaction = _connection.BeginTransaction();
-            using var insert = _connection.CreateCommand();
-            insert.Transaction = transaction;
-            insert.CommandText = """
-                INSERT INTO flows (id, kind, started_at, method, host, url, status_code, error)
-                VALUES ($id, $kind, $started, $method, $host, $url, $status, $error)
-                ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, started_at = excluded.started_at, method = excluded.method,
-                    host = excluded.host, url = excluded.url, status_code = excluded.status_code, error = excluded.error
-                RETURNING seq
-                """;
-            var id = insert.Parameters.Add("$id", SqliteType.Blob);
-            var kind = insert.Parameters.Add("$kind", SqliteType.Text);
-            var started = insert.Parameters.Add("$started", SqliteType.Integer);
-            var method = insert.Parameters.Add("$method", SqliteType.Text);
-            var host = insert.Parameters.Add("$host", SqliteType.Text);
-            var url = insert.Parameters.Add("$url", SqliteType.Text);
-            var status = insert.Parameters.Add("$status", SqliteType.Integer);
-            var error = insert.Parameters.Add("$error", SqliteType.Integer);
-
-            using var json = _connection.CreateCommand();
-            json.Transaction = transaction;
-            json.CommandText = "INSERT OR REPLACE INTO flow_json (seq, json) VALUES ($seq, $json); DELETE FROM bodies WHERE key IN ($seq * 2, $seq * 2 + 1);";
-            var jsonSeq = json.Parameters.Add("$seq", SqliteType.Integer);
-            var jsonBytes = json.Parameters.Add("$json", SqliteType.Blob);
-
-            using var body = _connection.CreateCommand();
-            body.Transaction = transaction;
-            body.CommandText = "INSERT INTO bodies (key, content) VALUES ($seq * 2 + $part, $content)";
-            var bodySeq = body.Parameters.Add("$seq", SqliteType.Integer);
-            var bodyPart = body.Parameters.Add("$part", SqliteType.Integer);
-            var bodyContent = body.Parameters.Add("$content", SqliteType.Blob);
-
-            var buffer = new ArrayBufferWriter<byte>(4096);
-            foreach (var flow in flows)
+            var statements = _statements ??= new WriteStatements(_connection);
+            statements.Transaction = transaction;
+            var insert = statements.Flow;
+            var body = statements.Body;
+            var json = statements.Json;
+            var writer = statements.JsonWriter;
+            _lastSeq ??= MaxSeq(transaction);
+            var lastSeq = _lastSeq.Value;
+            try
             {
-                var view = flow.AsFilterable();
-                id.Value = flow.Id.ToByteArray(bigEndian: true);
-                kind.Value = flow is HttpFlow ? "http" : "tunnel";
-                started.Value = flow.StartedAt.ToUnixTimeMilliseconds();
-                method.Value = (object?)view.Method ?? DBNull.Value;
-                host.Value = (object?)view.Host ?? DBNull.Value;
-                url.Value = (object?)view.Url ?? DBNull.Value;
-                status.Value = (object?)view.StatusCode ?? DBNull.Value;
-                error.Value = view.HasError ? 1 : 0;
-                var seq = (long)insert.ExecuteScalar()!;
-
-                buffer.ResetWrittenCount();
-                using (var writer = new Utf8JsonWriter(buffer))
+                foreach (var flow in flows)
                 {
-                    FlowJson.Write(writer, WithoutBodies(flow));
-                }
+                    var http = flow as HttpFlow;
+                    var serverChain = http?.ServerTls?.CertificateChain ?? [];
+                    var clientChain = http?.ClientTls?.CertificateChain ?? [];
+                    var serverKeys = ChainKeys(serverChain);
+                    var clientKeys = ChainKeys(clientChain);
+                    insert.Set(flow, serverKeys, clientKeys);
 
-                jsonSeq.Value = seq;
-                jsonBytes.Value = buffer.WrittenMemory.ToArray();
-                json.ExecuteNonQuery();
+                    json.ResetWrittenCount();
+                    writer.Reset(json);
+                    FlowJson.Write(writer, ForJson(flow, http));
+                    writer.Flush();
+                    var seq = insert.Execute(json.WrittenSpan);
 
-                if (flow is HttpFlow http)
-                {
+                    // A new row's seq is above every stored one (INTEGER PRIMARY KEY: max + 1,
+                    // https://www.sqlite.org/autoinc.html); a lower one is a replaced flow, whose old bodies go.
+                    if (seq <= lastSeq)
+                    {
+                        statements.BodyDelete.Parameters[0].Value = seq;
+                        statements.BodyDelete.ExecuteNonQuery();
+                    }
+
+                    lastSeq = Math.Max(lastSeq, seq);
+                    if (http is null)
+                    {
+                        continue;
+                    }
+
                     AddBody(FlowStoreSchema.RequestPart, http.Request.Body);
                     if (http.Response is { } response)
                     {
                         AddBody(FlowStoreSchema.ResponsePart, response.Body);
                     }
-                }
 
-                void AddBody(int part, FlowBody flowBody)
-                {
-                    if (flowBody.Content.IsEmpty)
+                    AddCertificates(serverChain, serverKeys);
+                    AddCertificates(clientChain, clientKeys);
+
+                    void AddBody(int part, FlowBody flowBody)
                     {
-                        return;
-                    }
+                        if (flowBody.Content.IsEmpty)
+                        {
+                            return;
+                        }
 
-                    bodySeq.Value = seq;
-                    bodyPart.Value = part;
-                    bodyContent.Value = flowBody.Content.ToArray();
-                    body.ExecuteNonQuery();
+                        body.Parameters[0].Value = seq * 2 + part;
+                        body.Parameters[1].Value = flowBody.Content.ToArray();
+                        body.ExecuteNonQuery();
+                    }
                 }
+
+                transaction.Commit();
+                _lastSeq = lastSeq;
+            }
+            finally
+            {
+                statements.Transaction = null;
             }
 
-            transaction.Commit();
+            void AddCertificates(IReadOnlyList<byte[]> chain, byte[]? keys)
+            {
+                for (var i = 0; i < chain.Count; i++)
+                {
+                    var hash = keys.AsSpan(i * SHA256.HashSizeInBytes, SHA256.HashSizeInBytes);
+                    var key = CertificateCacheKey(hash);
+                    if (_storedCertificates.Contains(key) || newCertificates.Contains(key))
+                    {
+                        continue;
+                    }
+
+                    statements.Certificate.Parameters[0].Value = hash.ToArray();
+                    statements.Certificate.Parameters[1].Value = chain[i];
+                    statements.Certificate.ExecuteNonQuery();
+                    newCertificates.Add(key);
+                }
+            }
         }
         catch (SqliteException ex)
         {
             throw Translate(_path, ex);
         }
 
+        if (_storedCertificates.Count + newCertificates.Count > MaxCachedCertificateKeys)
+        {
+            _storedCertificates.Clear();
+        }
+
+        _storedCertificates.UnionWith(newCertificates);
         var total = Interlocked.Add(ref _written, flows.Count);
         StoreLog.Committed(_logger, _path, flows.Count, total);
+    }
+
+    private long MaxSeq(SqliteTransaction transaction)
+    {
+        using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "SELECT coalesce(max(seq), 0) FROM flows";
+        return (long)command.ExecuteScalar()!;
+    }
+
+    /// <summary>The chain as the <c>server_chain</c>/<c>client_chain</c> column: each certificate's SHA-256, leaf first;
+    /// null when there is none.</summary>
+    private static byte[]? ChainKeys(IReadOnlyList<byte[]> chain)
+    {
+        if (chain.Count == 0)
+        {
+            return null;
+        }
+
+        var keys = new byte[chain.Count * SHA256.HashSizeInBytes];
+        for (var i = 0; i < chain.Count; i++)
+        {
+            SHA256.HashData(chain[i], keys.AsSpan(i * SHA256.HashSizeInBytes, SHA256.HashSizeInBytes));
+        }
+
+        return keys;
+    }
+
+    private static UInt128 CertificateCacheKey(ReadOnlySpan<byte> sha256) => BinaryPrimitives.ReadUInt128LittleEndian(sha256);
+
+    /// <summary>The flow as its JSON column holds it: no body bytes (in <c>bodies</c>), no certificates (in
+    /// <c>certificates</c>). Copies only what changes.</summary>
+    private static Flow ForJson(Flow flow, HttpFlow? http)
+    {
+        if (http is null)
+        {
+            return flow;
+        }
+
+        var request = http.Request.Body.Content.IsEmpty ? http.Request : http.Request with { Body = http.Request.Body.WithoutContent() };
+        var response = http.Response is { Body.Content.IsEmpty: false } r ? r with { Body = r.Body.WithoutContent() } : http.Response;
+        var serverTls = http.ServerTls is { CertificateChain.Count: > 0 } s ? s with { CertificateChain = [] } : http.ServerTls;
+        var clientTls = http.ClientTls is { CertificateChain.Count: > 0 } c ? c with { CertificateChain = [] } : http.ClientTls;
+        return ReferenceEquals(request, http.Request) && ReferenceEquals(response, http.Response)
+            && ReferenceEquals(serverTls, http.ServerTls) && ReferenceEquals(clientTls, http.ClientTls)
+            ? http
+            : http with { Request = request, Response = response, ServerTls = serverTls, ClientTls = clientTls };
     }
 
     private static long BodyBytes(Flow flow) => flow is HttpFlow http
@@ -522,13 +640,36 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         }
         : flow;
 
-    private static Flow ReadFlow(SqliteDataReader reader)
+    /// <summary>The columns a flow is read from, after <c>FROM flows f</c>'s joins: <c>seq</c>, the JSON, and (version
+    /// 3) the chains' keys, as <see cref="ReadFlow"/> reads them.</summary>
+    private string JsonSelect => SchemaVersion >= FlowStoreSchema.OneRowVersion
+        ? "SELECT f.seq, f.json, f.server_chain, f.client_chain FROM flows f"
+        : "SELECT f.seq, j.json FROM flows f" + FlowStoreSchema.JsonJoin(SchemaVersion).Join;
+
+    /// <summary>The flow of a row of <see cref="JsonSelect"/> (or any row with the JSON at <paramref name="json"/> and,
+    /// version 3, the chains' keys after it), its certificates put back.</summary>
+    private Flow ReadFlow(SqliteDataReader reader, CertificateChains chains, int json = 1)
     {
-        using var stream = reader.GetStream(1);
-        var bytes = new byte[stream.Length];
-        stream.ReadExactly(bytes);
-        return FlowJson.Read(bytes);
+        Flow flow;
+        using (var stream = reader.GetStream(json))
+        {
+            var bytes = ArrayPool<byte>.Shared.Rent((int)stream.Length);
+            try
+            {
+                stream.ReadExactly(bytes, 0, (int)stream.Length);
+                flow = FlowJson.Read(bytes.AsSpan(0, (int)stream.Length));
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(bytes);
+            }
+        }
+
+        return SchemaVersion >= FlowStoreSchema.OneRowVersion ? chains.Attach(flow, reader, json + 1, _path) : flow;
     }
+
+    private static FlowStoreException NotReadBack(string path, JsonException ex) =>
+        new(path, FlowStoreProblem.Corrupt, "a stored flow does not read back: " + ex.Message, ex);
 
     private static SqliteCommand BodiesCommand(SqliteConnection connection)
     {
@@ -676,12 +817,25 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
 
     /// <summary>The rows a filter selects, on a read connection of their own: the pushed-down WHERE, then the residual.</summary>
     /// <remarks>
-    /// Three ways to read, cheapest first: the seq alone (an exact WHERE, when only ids or a count are wanted); the
+    /// Four ways to read, cheapest first: the seq alone (an exact WHERE, when only ids or a count are wanted); the
     /// columns (a residual that reads only them, such as a <c>~u</c> regex: evaluated without parsing JSON, which is
-    /// then read only for the rows that match); the JSON of every row the WHERE returns.
+    /// then read only for the rows that match); the listing (the columns and what a list shows, JSON read only for a
+    /// residual that needs it); the JSON of every row the WHERE returns.
     /// </remarks>
     private sealed class Rows : IDisposable
     {
+        /// <summary>The columns <see cref="ColumnFlow.Load"/> reads (0-5), then <see cref="Listing"/>'s (6-17).</summary>
+        private const string ColumnSelect = "SELECT f.seq, f.kind, f.method, f.url, f.status_code, f.error";
+
+        private const string ListingColumns = ", f.id, f.started_at, f.client, f.server, f.error_phase, f.error_message,"
+            + " f.response_bytes, f.request_bytes, f.duration_ms, f.tunnel_kind, f.tunnel_host, f.tunnel_port";
+
+        /// <summary>For a listing whose residual needs the flow: the JSON and chains in the same scan (18-20), cheaper
+        /// than a lookup per row.</summary>
+        private const string ListingJsonColumns = ", f.json, f.server_chain, f.client_chain";
+
+        private const int ListingJsonOrdinal = 18;
+
         private readonly SqliteFlowStore _store;
         private readonly SqliteConnection _connection;
         private readonly SqliteCommand _command;
@@ -691,25 +845,28 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         private readonly bool _onColumns;
         private readonly bool _seqOnly;
         private readonly ColumnFlow _columns = new();
+        private readonly CertificateChains _chains;
         private SqliteCommand? _json;
         private SqliteCommand? _bodies;
 
-        public Rows(SqliteFlowStore store, FlowFilter? filter, bool selectJson)
+        public Rows(SqliteFlowStore store, FlowFilter? filter, bool selectJson, bool listing = false)
         {
             _store = store;
             var plan = filter is null ? null : FilterSqlPushDown.Plan(filter.Root, Columns);
             _residual = plan?.Residual;
             _exact = plan is null || plan.IsExact;
-            _seqOnly = _exact && !selectJson;
+            _seqOnly = _exact && !selectJson && !listing;
             _onColumns = _residual is not null && ReadsColumnsOnly(_residual);
             ResidualReadsBodies = _residual is not null && ReadsBodies(_residual);
             try
             {
                 _connection = Connect(store._path, SqliteOpenMode.ReadOnly);
+                _chains = new CertificateChains(_connection);
                 _command = _connection.CreateCommand();
-                var select = _seqOnly ? "SELECT f.seq FROM flows f"
-                    : _onColumns ? "SELECT f.seq, f.kind, f.method, f.url, f.status_code, f.error FROM flows f"
-                    : "SELECT f.seq, j.json FROM flows f JOIN flow_json j ON j.seq = f.seq";
+                var select = listing ? ColumnSelect + ListingColumns + (_residual is not null && !_onColumns ? ListingJsonColumns : string.Empty) + " FROM flows f"
+                    : _seqOnly ? "SELECT f.seq FROM flows f"
+                    : _onColumns ? ColumnSelect + " FROM flows f"
+                    : store.JsonSelect;
                 _command.CommandText = select + (plan is null ? string.Empty : " WHERE (" + plan.WhereClause + ")") + " ORDER BY f.seq";
                 foreach (var parameter in plan?.Parameters ?? [])
                 {
@@ -740,7 +897,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
                         continue;
                     }
 
-                    var flow = _onColumns ? Json(seq) : ReadFlow(_reader);
+                    var flow = _onColumns ? Json(seq) : _store.ReadFlow(_reader, _chains);
                     if (bodies)
                     {
                         _bodies ??= BodiesCommand(_connection);
@@ -761,7 +918,35 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             }
             catch (JsonException ex)
             {
-                throw new FlowStoreException(_store._path, FlowStoreProblem.Corrupt, "a stored flow does not read back: " + ex.Message, ex);
+                throw NotReadBack(_store._path, ex);
+            }
+        }
+
+        /// <summary>The next matching row as a listing (the reader was opened with <c>listing: true</c>).</summary>
+        public FlowListing? NextListing(CancellationToken cancellationToken)
+        {
+            try
+            {
+                while (_reader.Read())
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (_residual is not null && !(_onColumns ? _residual.Matches(_columns.Load(_reader)) : MatchesJson()))
+                    {
+                        continue;
+                    }
+
+                    return Listing(_reader);
+                }
+
+                return null;
+            }
+            catch (SqliteException ex)
+            {
+                throw Translate(_store._path, ex);
+            }
+            catch (JsonException ex)
+            {
+                throw NotReadBack(_store._path, ex);
             }
         }
 
@@ -806,9 +991,45 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         {
             _json?.Dispose();
             _bodies?.Dispose();
+            _chains?.Dispose();
             _reader?.Dispose();
             _command?.Dispose();
             _connection?.Dispose();
+        }
+
+        private static FlowListing Listing(SqliteDataReader r)
+        {
+            string? Text(int i) => r.IsDBNull(i) ? null : r.GetString(i);
+            long? Integer(int i) => r.IsDBNull(i) ? null : r.GetInt64(i);
+            var idBytes = (byte[])r.GetValue(6);
+            return new FlowListing(new Guid(idBytes, bigEndian: true), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(7)), r.GetString(1) == "http")
+            {
+                Method = Text(2),
+                Url = Text(3),
+                StatusCode = r.IsDBNull(4) ? null : r.GetInt32(4),
+                Client = Text(8),
+                Server = Text(9),
+                ErrorPhase = Text(10),
+                ErrorMessage = Text(11),
+                ResponseBytes = Integer(12),
+                RequestBytes = Integer(13),
+                DurationMs = r.IsDBNull(14) ? null : r.GetDouble(14),
+                TunnelKind = Text(15) is { } kind && Enum.TryParse<TunnelKind>(kind, out var k) ? k : null,
+                TunnelHost = Text(16),
+                TunnelPort = r.IsDBNull(17) ? null : r.GetInt32(17),
+            };
+        }
+
+        private bool MatchesJson()
+        {
+            var flow = _store.ReadFlow(_reader, _chains, ListingJsonOrdinal);
+            if (ResidualReadsBodies)
+            {
+                _bodies ??= BodiesCommand(_connection);
+                flow = WithBodies(_bodies, _reader.GetInt64(0), flow);
+            }
+
+            return _residual!.Matches(flow.AsFilterable());
         }
 
         private Flow Json(long seq)
@@ -816,13 +1037,13 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             if (_json is null)
             {
                 _json = _connection.CreateCommand();
-                _json.CommandText = "SELECT seq, json FROM flow_json WHERE seq = $seq";
+                _json.CommandText = _store.JsonSelect + " WHERE f.seq = $seq";
                 _json.Parameters.Add("$seq", SqliteType.Integer);
             }
 
             _json.Parameters[0].Value = seq;
             using var reader = _json.ExecuteReader();
-            return reader.Read() ? ReadFlow(reader) : throw new FlowStoreException(_store._path, FlowStoreProblem.Corrupt, $"flow {seq} has no JSON row");
+            return reader.Read() ? _store.ReadFlow(reader, _chains) : throw new FlowStoreException(_store._path, FlowStoreProblem.Corrupt, $"flow {seq} has no JSON row");
         }
     }
 }

@@ -77,6 +77,9 @@ public sealed class SqliteFlowStoreTests : IDisposable
 
         Assert.Equal(expected, got);
         Assert.Equal(expected.Count, await store.CountAsync(filter));
+        Assert.Equal(
+            flows.Where(f => filter.Matches(f.AsFilterable())).Select(FlowListing.From),
+            await ToListAsync(store.ListAsync(filter)));
         Assert.NotEmpty(expected.Count == flows.Count ? expected : flows.Select(f => f.Id).Except(expected));
     }
 
@@ -248,6 +251,95 @@ public sealed class SqliteFlowStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task The_listing_is_read_from_the_columns_without_parsing_any_flows_JSON()
+    {
+        var flows = Sample();
+        await using (var store = SqliteFlowStore.Open(File1))
+        {
+            await store.AppendAsync(flows);
+        }
+
+        // Every flow's JSON made unreadable: what needs it fails, the list (filtered on columns or not) does not.
+        using (var connection = new SqliteConnection($"Data Source={File1};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "UPDATE flows SET json = x'7b'";
+            Assert.Equal(flows.Count, command.ExecuteNonQuery());
+        }
+
+        await using var reader = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true });
+        await Assert.ThrowsAsync<FlowStoreException>(async () => await ToListAsync(reader.QueryAsync()));
+        Assert.Equal(flows.Select(FlowListing.From), await ToListAsync(reader.ListAsync()));
+        var filter = FlowFilter.Parse("~u \"^https://[a-z]+\\.test/\" | ~c 500");
+        Assert.Equal(flows.Where(f => filter.Matches(f.AsFilterable())).Select(FlowListing.From), await ToListAsync(reader.ListAsync(filter)));
+    }
+
+    [Fact]
+    public async Task A_certificate_chain_is_stored_once_and_comes_back_with_every_flow_that_presented_it()
+    {
+        byte[] leaf = [.. Enumerable.Range(0, 900).Select(i => (byte)i)];
+        byte[] intermediate = [.. Enumerable.Range(0, 1100).Select(i => (byte)(i * 7))];
+        byte[] otherLeaf = [.. Enumerable.Range(0, 800).Select(i => (byte)(i * 3))];
+        var template = (HttpFlow)Sample()[0];
+        var tls = new FlowTls("Tls13", "TLS_AES_128_GCM_SHA256", "http/1.1", "api.example.com");
+        List<Flow> flows =
+        [
+            .. Enumerable.Range(0, 3).Select(_ => template with { Id = Guid.NewGuid(), ServerTls = tls with { CertificateChain = [leaf, intermediate] } }),
+            template with { Id = Guid.NewGuid(), ServerTls = tls with { CertificateChain = [otherLeaf, intermediate] }, ClientTls = tls with { CertificateChain = [leaf] } },
+        ];
+        await using (var store = SqliteFlowStore.Open(File1))
+        {
+            await store.AppendAsync(flows[..2]);
+            await store.AppendAsync(flows[2..]);
+        }
+
+        Assert.Equal(3L, Scalar(File1, "SELECT count(*) FROM certificates"));
+        Assert.Equal(0L, Scalar(File1, $"SELECT count(*) FROM flows WHERE instr(json, '{Convert.ToBase64String(leaf)[..40]}') > 0"));
+        await using var reader = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true });
+        foreach (var read in (await ToListAsync(reader.QueryAsync())).Append((await reader.GetAsync(flows[3].Id))!))
+        {
+            var written = (HttpFlow)flows.Single(f => f.Id == read.Id);
+            var http = (HttpFlow)read;
+            Assert.Equal(written.ServerTls!.CertificateChain, http.ServerTls!.CertificateChain);
+            Assert.Equal(written.ServerTls.Sni, http.ServerTls.Sni);
+            Assert.Equal(written.ClientTls?.CertificateChain ?? [], http.ClientTls?.CertificateChain ?? []);
+        }
+    }
+
+    [Fact]
+    public async Task A_version_2_file_is_read_as_it_is_and_migrated_to_one_row_per_flow_with_its_flows_intact()
+    {
+        var flows = Sample();
+        var tls = new FlowTls("Tls13", "TLS_AES_128_GCM_SHA256", "http/1.1", "api.example.com") { CertificateChain = [[1, 2, 3, 4]] };
+        flows[0] = (HttpFlow)flows[0] with { ServerTls = tls, Timings = new FlowTimings(null, 1, 2, 3, 4, 5.25) };
+        WriteVersion2(File1, flows);
+
+        await using (var old = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true }))
+        {
+            Assert.Equal(2, old.SchemaVersion);
+            Assert.Equal(flows.Select(FlowListing.From), await ToListAsync(old.ListAsync()));
+            Assert.Equal(tls.CertificateChain, ((HttpFlow)(await old.GetAsync(flows[0].Id))!).ServerTls!.CertificateChain);
+        }
+
+        Assert.Equal(2, UserVersion(File1));
+        await using (var writer = SqliteFlowStore.Open(File1))
+        {
+            Assert.Equal(SqliteFlowStore.CurrentSchemaVersion, writer.SchemaVersion);
+            await writer.AppendAsync([Sample()[2]]);
+        }
+
+        Assert.Equal(SqliteFlowStore.CurrentSchemaVersion, UserVersion(File1));
+        await using var reader = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true });
+        Assert.Equal(flows.Select(FlowListing.From), (await ToListAsync(reader.ListAsync())).Take(flows.Count));
+        Assert.Equal(flows.Count + 1, await reader.CountAsync());
+        var first = (HttpFlow)(await reader.GetAsync(flows[0].Id))!;
+        Assert.Equal(tls.CertificateChain, first.ServerTls!.CertificateChain);
+        Assert.Equal(((HttpFlow)flows[0]).Response!.Body.Content.ToArray(), first.Response!.Body.Content.ToArray());
+        Assert.Equal(2, await reader.CountAsync(FlowFilter.Parse("~c 404")));
+    }
+
+    [Fact]
     public async Task A_full_file_fails_the_batch_with_an_IOException_and_what_was_committed_stays_readable()
     {
         await using var store = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { MaxFileBytes = 256 * 1024 });
@@ -354,9 +446,9 @@ public sealed class SqliteFlowStoreTests : IDisposable
         return headers;
     }
 
-    private static async Task<List<Flow>> ToListAsync(IAsyncEnumerable<Flow> flows)
+    private static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> flows)
     {
-        var list = new List<Flow>();
+        var list = new List<T>();
         await foreach (var flow in flows)
         {
             list.Add(flow);
@@ -372,6 +464,58 @@ public sealed class SqliteFlowStoreTests : IDisposable
         using var command = connection.CreateCommand();
         command.CommandText = $"PRAGMA user_version = {version}";
         command.ExecuteNonQuery();
+    }
+
+    /// <summary>A file as schema version 2 wrote it (the code before one row per flow): flows, flow_json (the JSON
+    /// without body bytes, certificates inside), bodies.</summary>
+    private static void WriteVersion2(string path, List<Flow> flows)
+    {
+        using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
+        connection.Open();
+        FlowStoreSchema.Migrate(connection, 0, 2);
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            INSERT INTO flows (id, kind, started_at, method, host, url, status_code, error) VALUES ($id, $kind, $started, $method, $host, $url, $status, $error);
+            INSERT INTO flow_json (seq, json) VALUES (last_insert_rowid(), $json);
+            INSERT INTO bodies (key, content) SELECT seq * 2 + 1, $response FROM flow_json WHERE seq = last_insert_rowid() AND $response IS NOT NULL;
+            """;
+        foreach (var flow in flows)
+        {
+            var view = flow.AsFilterable();
+            var http = flow as HttpFlow;
+            var withoutBodies = http is null ? flow : http with
+            {
+                Request = http.Request with { Body = http.Request.Body.WithoutContent() },
+                Response = http.Response is null ? null : http.Response with { Body = http.Response.Body.WithoutContent() },
+            };
+            var json = new System.Buffers.ArrayBufferWriter<byte>();
+            using (var w = new System.Text.Json.Utf8JsonWriter(json))
+            {
+                FlowJson.Write(w, withoutBodies);
+            }
+
+            command.Parameters.Clear();
+            command.Parameters.AddWithValue("$id", flow.Id.ToByteArray(bigEndian: true));
+            command.Parameters.AddWithValue("$kind", http is null ? "tunnel" : "http");
+            command.Parameters.AddWithValue("$started", flow.StartedAt.ToUnixTimeMilliseconds());
+            command.Parameters.AddWithValue("$method", (object?)view.Method ?? DBNull.Value);
+            command.Parameters.AddWithValue("$host", (object?)view.Host ?? DBNull.Value);
+            command.Parameters.AddWithValue("$url", (object?)view.Url ?? DBNull.Value);
+            command.Parameters.AddWithValue("$status", (object?)view.StatusCode ?? DBNull.Value);
+            command.Parameters.AddWithValue("$error", view.HasError ? 1 : 0);
+            command.Parameters.AddWithValue("$json", json.WrittenMemory.ToArray());
+            command.Parameters.AddWithValue("$response", http?.Response is { Body.Content.IsEmpty: false } r ? r.Body.Content.ToArray() : DBNull.Value);
+            command.ExecuteNonQuery();
+        }
+    }
+
+    private static long Scalar(string path, string sql)
+    {
+        using var connection = new SqliteConnection($"Data Source={path};Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return (long)command.ExecuteScalar()!;
     }
 
     private static long UserVersion(string path)
