@@ -29,25 +29,29 @@ public sealed class AddonHookTimeoutTests(ITestOutputHelper output)
         var timeouts = new ConcurrentQueue<string>();
         using var listener = MeterTags.Collect(proxy.Server.Metrics!.Meter, "interpose.addon.timeouts", "hook", timeouts);
 
-        await using var hung = await RawClient.ConnectAsync(proxy);
-        await SendGetAsync(hung, origin, "/hang");
-        await hang.Entered.Task.WaitAsync(BoundedRead.Limit);
-        await clock.ArmedAsync(HookTimeout).WaitAsync(BoundedRead.Limit);
-
-        // While the hook hangs, another client is served: the hang holds its own exchange only.
-        await using (var other = await RawClient.ConnectAsync(proxy))
+        string answer;
+        await using (var hung = await RawClient.ConnectAsync(proxy))
+        using (hang.ReleaseAtEnd())
         {
-            await SendGetAsync(other, origin, "/fine", close: true);
-            Assert.StartsWith("HTTP/1.1 200 ", Encoding.Latin1.GetString(await RawClient.ReadToEndAsync(other)), StringComparison.Ordinal);
-        }
+            await SendGetAsync(hung, origin, "/hang");
+            await hang.Entered.Task.WaitAsync(BoundedRead.Limit);
+            await clock.ArmedAsync(HookTimeout).WaitAsync(BoundedRead.Limit);
 
-        clock.Advance(HookTimeout);
-        var answer = (await RawClient.ReadUntilClosedAsync(hung)).Text;
+            // While the hook hangs, another client is served: the hang holds its own exchange only.
+            await using (var other = await RawClient.ConnectAsync(proxy))
+            {
+                await SendGetAsync(other, origin, "/fine", close: true);
+                Assert.StartsWith("HTTP/1.1 200 ", Encoding.Latin1.GetString(await RawClient.ReadToEndAsync(other)), StringComparison.Ordinal);
+            }
+
+            clock.Advance(HookTimeout);
+            answer = (await RawClient.ReadUntilClosedAsync(hung)).Text;
+            Assert.False(hang.Release.Task.IsCompleted, "the hook never returned: the 502 did not wait for it");
+        }
 
         Assert.StartsWith("HTTP/1.1 502 ", answer, StringComparison.Ordinal);
         Assert.Contains("addon Hanging failed in RequestAsync: did not complete within 42 s", answer, StringComparison.Ordinal);
         Assert.True(hang.Token.IsCancellationRequested, "the hook's token is cancelled at the deadline");
-        Assert.False(hang.Release.Task.IsCompleted, "the hook never returned: the 502 did not wait for it");
         Assert.Equal(ExchangePhase.Addon, (await done.Task.WaitAsync(BoundedRead.Limit)).Error?.Phase);
         var logged = (await logs.WaitForAsync(132)).Message;
         Assert.Contains("Hanging", logged, StringComparison.Ordinal);
@@ -65,6 +69,7 @@ public sealed class AddonHookTimeoutTests(ITestOutputHelper output)
         await using var proxy = await StartAsync(clock, new LogCollector(), hang);
 
         await using var client = await RawClient.ConnectAsync(proxy);
+        using var release = hang.ReleaseAtEnd();
         await SendGetAsync(client, origin, "/slow");
         await hang.Entered.Task.WaitAsync(BoundedRead.Limit);
         await clock.ArmedAsync(HookTimeout).WaitAsync(BoundedRead.Limit);
@@ -85,6 +90,7 @@ public sealed class AddonHookTimeoutTests(ITestOutputHelper output)
         await using var proxy = await StartAsync(clock, logs, hang);
 
         await using var client = await RawClient.ConnectAsync(proxy);
+        using var release = hang.ReleaseAtEnd();
         await SendGetAsync(client, origin, "/first");
         var first = await RawOrigin.ReadHeadAsync(client) + await RawClient.ReadAsciiAsync(client, 2);
         await hang.Entered.Task.WaitAsync(BoundedRead.Limit);
@@ -147,8 +153,19 @@ public sealed class AddonHookTimeoutTests(ITestOutputHelper output)
 
         public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        /// <summary>Never completed by these tests: what the ignoring hook waits for.</summary>
+        /// <summary>What the hook waits for: completed only when the test ends (<see cref="ReleaseAtEnd"/>).</summary>
         public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>
+        /// Lets the hook return when disposed, before the proxy is: should the bound not work, the test fails on its
+        /// bounded reads instead of hanging the proxy's shutdown (whose deadline is on the manual clock).
+        /// </summary>
+        public IDisposable ReleaseAtEnd() => new Releaser(Release);
+
+        private sealed class Releaser(TaskCompletionSource release) : IDisposable
+        {
+            public void Dispose() => release.TrySetResult();
+        }
 
         public CancellationToken Token { get; private set; }
 
