@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
+using Interpose.Proxy.Internal;
 using Interpose.Proxy.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -122,6 +123,26 @@ public sealed class AddonHookTimeoutTests(ITestOutputHelper output)
         Assert.StartsWith("HTTP/1.1 200 ", answer, StringComparison.Ordinal);
         Assert.Equal(2, Volatile.Read(ref seen));
         Assert.False(clock.ArmedAsync(HookTimeout).IsCompleted, "no hook deadline was armed for hooks that completed synchronously");
+    }
+
+    [Fact]
+    public async Task Running_hooks_that_complete_synchronously_allocates_nothing()
+    {
+        var runner = new AddonRunner([new Hooks(), new Hooks()], deadlines: null);
+        using var scope = new TimeoutScope(TimeProvider.System);
+        for (var i = 0; i < 100; i++)
+        {
+            await runner.RunAsync("RequestAsync", 0, static (a, _, c) => a.RequestAsync(null!, c), CancellationToken.None, scope);
+        }
+
+        // Every await below completes synchronously, so the whole loop runs on this thread.
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1000; i++)
+        {
+            await runner.RunAsync("RequestAsync", i, static (a, _, c) => a.RequestAsync(null!, c), CancellationToken.None, scope);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
     private Task<TestProxy> StartAsync(ManualClock clock, LogCollector logs, params ProxyAddon[] addons) =>

@@ -34,43 +34,20 @@ internal sealed class AddonRunner(IReadOnlyList<ProxyAddon> addons, HookDeadline
     /// <exception cref="AddonException">An addon threw, or did not complete within the hook timeout (its inner
     /// exception is then a <see cref="TimeoutException"/>).</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
-    public async ValueTask RunAsync<TState>(string hook, TState state, Func<ProxyAddon, TState, CancellationToken, ValueTask> invoke, CancellationToken cancellationToken, TimeoutScope? scope = null)
-    {
-        if (addons.Count == 0)
-        {
-            return;
-        }
-
-        var lent = scope is null;
-        scope ??= deadlines!.Rent();
-        try
-        {
-            for (var i = 0; i < addons.Count; i++)
-            {
-                await CallAsync(addons[i], hook, state, invoke, scope, cancellationToken);
-            }
-        }
-        finally
-        {
-            if (lent)
-            {
-                deadlines!.Return(scope);
-            }
-        }
-    }
+    public ValueTask RunAsync<TState>(string hook, TState state, Func<ProxyAddon, TState, CancellationToken, ValueTask> invoke, CancellationToken cancellationToken, TimeoutScope? scope = null) =>
+        addons.Count == 0 ? default : RunAllAsync(hook, state, invoke, notificationLogger: null, scope, cancellationToken);
 
     /// <summary>
     /// Runs a notification hook (connect/disconnect, done): failures and timeouts are logged, never propagated, and
     /// the next addon is notified.
     /// </summary>
     /// <remarks>The deadline runs on <c>scope</c>, the caller's own (the exchange pipeline keeps one), or a lent one when null.</remarks>
-    public async ValueTask NotifyAsync<TState>(string hook, TState state, Func<ProxyAddon, TState, CancellationToken, ValueTask> invoke, ILogger logger, CancellationToken cancellationToken, TimeoutScope? scope = null)
-    {
-        if (addons.Count == 0)
-        {
-            return;
-        }
+    public ValueTask NotifyAsync<TState>(string hook, TState state, Func<ProxyAddon, TState, CancellationToken, ValueTask> invoke, ILogger logger, CancellationToken cancellationToken, TimeoutScope? scope = null) =>
+        addons.Count == 0 ? default : RunAllAsync(hook, state, invoke, logger, scope, cancellationToken);
 
+    /// <summary>Both of the above: with a <paramref name="notificationLogger"/>, failures are logged and skipped.</summary>
+    private async ValueTask RunAllAsync<TState>(string hook, TState state, Func<ProxyAddon, TState, CancellationToken, ValueTask> invoke, ILogger? notificationLogger, TimeoutScope? scope, CancellationToken cancellationToken)
+    {
         var lent = scope is null;
         scope ??= deadlines!.Rent();
         try
@@ -82,17 +59,17 @@ internal sealed class AddonRunner(IReadOnlyList<ProxyAddon> addons, HookDeadline
                 {
                     await CallAsync(addon, hook, state, invoke, scope, cancellationToken);
                 }
-                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                catch (OperationCanceledException) when (notificationLogger is not null && cancellationToken.IsCancellationRequested)
                 {
                     return;
                 }
-                catch (AddonException ex) when (ex.TimedOut)
+                catch (AddonException ex) when (notificationLogger is not null && ex.TimedOut)
                 {
                     deadlines!.NotificationTimedOut(addon.Name, hook);
                 }
-                catch (AddonException ex)
+                catch (AddonException ex) when (notificationLogger is not null)
                 {
-                    ProxyLog.AddonHookFailed(logger, addon.Name, hook, ex.InnerException!);
+                    ProxyLog.AddonHookFailed(notificationLogger, addon.Name, hook, ex.InnerException!);
                 }
             }
         }
