@@ -142,7 +142,10 @@ public sealed class AddonHookTimeoutTests(ITestOutputHelper output)
             await runner.RunAsync("RequestAsync", i, static (a, _, c) => a.RequestAsync(null!, c), CancellationToken.None, scope);
         }
 
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        // Per call, nothing: any object is at least 24 bytes, so an allocation per call would be 24,000 bytes or more.
+        // A one-off of a few dozen bytes (the runtime's, e.g. on a tier-up) was seen once in the full suite.
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < 1000, $"{allocated} bytes allocated by 1,000 hook runs");
     }
 
     private Task<TestProxy> StartAsync(ManualClock clock, LogCollector logs, params ProxyAddon[] addons) =>
