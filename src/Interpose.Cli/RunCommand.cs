@@ -19,6 +19,9 @@ internal static class RunCommand
     /// <summary>--min-data-rate's grace period at most: a day, far past any useful grace and well inside TimeSpan.</summary>
     private const double MaxGraceSeconds = 24 * 60 * 60;
 
+    /// <summary>--hook-timeout at most: a day, as the grace period above; a longer bound is better said with <c>off</c>.</summary>
+    private const double MaxHookTimeoutSeconds = 24 * 60 * 60;
+
     public static Command Create()
     {
         var listen = new Option<string[]>("--listen", "-l")
@@ -54,6 +57,12 @@ internal static class RunCommand
             Description = "Slowest a client may send a request body or read a response: BYTES_PER_SECOND[:GRACE_SECONDS] "
                 + "(default 240:5, Kestrel's); off disables it",
         };
+        var hookTimeout = new Option<string?>("--hook-timeout")
+        {
+            Description = $"Longest an addon or -s script hook may take, in seconds (default {ProxyTimeouts.DefaultAddonHook.TotalSeconds:0}); "
+                + "past it the exchange fails with a 502 naming the addon; off disables it",
+            HelpName = "SECONDS",
+        };
         var logFormat = new Option<string>("--log-format") { Description = "text or json", DefaultValueFactory = _ => "text" };
         logFormat.AcceptOnlyFromAmong("text", "json");
         var connectionStrategy = new Option<string>("--connection-strategy")
@@ -67,7 +76,7 @@ internal static class RunCommand
         {
             listen, ignoreHosts, sslInsecure, upstreamCa, via, noHttp2, quiet, verbose, metrics, otlp, logFormat,
             proxyAuth, proxyAuthFile, allowOpenProxy, allowClient, connectPorts, maxConnections, maxPerClient, connectionStrategy,
-            minDataRate,
+            minDataRate, hookTimeout,
         };
 
         CaSourceOptions.AddTo(command);
@@ -116,6 +125,11 @@ internal static class RunCommand
                 var rate = ParseMinDataRate(rateText);
                 options.Timeouts.MinRequestBodyDataRate = rate;
                 options.Timeouts.MinResponseDataRate = rate;
+            }
+
+            if (result.GetValue(hookTimeout) is { } hookTimeoutText)
+            {
+                options.Timeouts.AddonHook = ParseHookTimeout(hookTimeoutText);
             }
 
             var endpoints = result.GetValue(listen) ?? [];
@@ -305,6 +319,23 @@ internal static class RunCommand
         }
 
         throw new CliUsageException($"--min-data-rate: '{text}' is not BYTES_PER_SECOND[:GRACE_SECONDS] with a rate above 0 (e.g. 240:5), or off");
+    }
+
+    /// <summary>--hook-timeout: seconds above 0 (fractions allowed), or <c>off</c> (<see cref="Timeout.InfiniteTimeSpan"/>).</summary>
+    /// <exception cref="CliUsageException">The text is neither.</exception>
+    internal static TimeSpan ParseHookTimeout(string text)
+    {
+        if (text.Equals("off", StringComparison.OrdinalIgnoreCase))
+        {
+            return Timeout.InfiniteTimeSpan;
+        }
+
+        if (double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds) && seconds > 0 && seconds <= MaxHookTimeoutSeconds)
+        {
+            return TimeSpan.FromSeconds(seconds);
+        }
+
+        throw new CliUsageException($"--hook-timeout: '{text}' is not a number of seconds above 0 and at most {MaxHookTimeoutSeconds:0} (e.g. 90), or off");
     }
 
     /// <summary>HOST:PORT, [IPv6]:PORT, or a bare port (loopback).</summary>

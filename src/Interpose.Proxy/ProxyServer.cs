@@ -276,6 +276,7 @@ public sealed class ProxyServer : IAsyncDisposable
             _sweepTimer?.Dispose();
             await _runtime!.Pool.DisposeAsync();
             _runtime.Metrics.Dispose();
+            _runtime.HookDeadlines.Dispose();
             _leaves?.Dispose();
             _ownedAuthority?.Dispose();
             _draining.Dispose();

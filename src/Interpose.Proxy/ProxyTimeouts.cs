@@ -35,6 +35,14 @@ public sealed class ProxyTimeouts
     /// </summary>
     public static readonly TimeSpan DefaultServerFirstWait = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// One addon hook call (a library addon's or a <c>-s</c> script's): 90 s. mitmproxy has no such bound. The model is
+    /// the response-head timeout (60 s, nginx's proxy_read_timeout): a hook slower than that is, to the client, a stuck
+    /// origin. The 30 s above it leave the addons that wait on purpose inside a hook, bounded by that same 60 s (the
+    /// interactive intercept's pause), to end with their own, clearer answer first.
+    /// </summary>
+    public static readonly TimeSpan DefaultAddonHook = TimeSpan.FromSeconds(90);
+
     /// <summary>Graceful shutdown: exchanges in flight get 10 s to finish before connections are closed.</summary>
     public static readonly TimeSpan DefaultShutdown = TimeSpan.FromSeconds(10);
 
@@ -70,6 +78,15 @@ public sealed class ProxyTimeouts
 
     /// <summary>Waiting for a tunnelled client's first byte before connecting to see whether the server speaks first.</summary>
     public TimeSpan ServerFirstWait { get; set; } = DefaultServerFirstWait;
+
+    /// <summary>
+    /// One call of an addon's hook. At the deadline the hook's token is cancelled and the proxy stops waiting for it:
+    /// a request or response hook fails its exchange (502 naming the addon and the hook), a notification hook
+    /// (connected, disconnected, done, error) is logged and skipped. <see cref="TimeSpan.Zero"/> or
+    /// <see cref="Timeout.InfiniteTimeSpan"/> turns the bound off. A hook that blocks its thread before returning its
+    /// task cannot be bounded this way: hooks must be asynchronous.
+    /// </summary>
+    public TimeSpan AddonHook { get; set; } = DefaultAddonHook;
 
     /// <summary>Letting exchanges in flight finish on shutdown.</summary>
     public TimeSpan Shutdown { get; set; } = DefaultShutdown;

@@ -34,7 +34,7 @@ public sealed class ConnectionSheddingTests(ITestOutputHelper output)
             o.MaxConnectionsPerClient = perClientLimit;
         }, logs: logs);
         var sheds = new ConcurrentQueue<string>();
-        using var shedListener = CollectTag(proxy.Server.Metrics!.Meter, "interpose.connections.shed", "reason", sheds);
+        using var shedListener = MeterTags.Collect(proxy.Server.Metrics!.Meter, "interpose.connections.shed", "reason", sheds);
         using var accounted = new AcceptCounter(proxy.Server.Metrics.Meter);
         var stalled = new List<Socket>();
         try
@@ -86,7 +86,7 @@ public sealed class ConnectionSheddingTests(ITestOutputHelper output)
             }
         }, logs: logs);
         var sheds = new ConcurrentQueue<string>();
-        using var shedListener = CollectTag(proxy.Server.Metrics!.Meter, "interpose.connections.shed", "reason", sheds);
+        using var shedListener = MeterTags.Collect(proxy.Server.Metrics!.Meter, "interpose.connections.shed", "reason", sheds);
         using var accounted = new AcceptCounter(proxy.Server.Metrics.Meter);
         var newcomer = perClient ? IPAddress.Loopback : IPAddress.Parse("127.0.0.2");
         using var stalled = await OpenPartialAsync(proxy, origin);
@@ -125,7 +125,7 @@ public sealed class ConnectionSheddingTests(ITestOutputHelper output)
             o.MaxConnectionsPerClient = 2;
         });
         var sheds = new ConcurrentQueue<string>();
-        using var shedListener = CollectTag(proxy.Server.Metrics!.Meter, "interpose.connections.shed", "reason", sheds);
+        using var shedListener = MeterTags.Collect(proxy.Server.Metrics!.Meter, "interpose.connections.shed", "reason", sheds);
 
         // One connection idle between exchanges, one mid-exchange (its origin has not answered): both old enough to
         // be shed if they still counted as waiting for a first head.
@@ -200,30 +200,6 @@ public sealed class ConnectionSheddingTests(ITestOutputHelper output)
         {
             return true;
         }
-    }
-
-    private static MeterListener CollectTag(Meter meter, string instrumentName, string tagKey, ConcurrentQueue<string> values)
-    {
-        var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (ReferenceEquals(instrument.Meter, meter) && instrument.Name == instrumentName)
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-        {
-            foreach (var tag in tags)
-            {
-                if (tag.Key == tagKey)
-                {
-                    values.Enqueue((string)tag.Value!);
-                }
-            }
-        });
-        listener.Start();
-        return listener;
     }
 
     /// <summary>Counts connections the proxy has decided on at accept (admitted or refused), to await a number of them.</summary>

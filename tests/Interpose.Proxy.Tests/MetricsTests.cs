@@ -86,7 +86,7 @@ public sealed class MetricsTests(ITestOutputHelper output) : IDisposable
         await using var origin = await Origins.StartPlainAsync();
         await using var proxy = await TestProxy.StartAsync(output, o => o.MaxConnections = 1);
         var reasons = new ConcurrentQueue<string>();
-        using var listener = CollectTag(proxy.Server.Metrics!.Meter, "interpose.connections.refused", "reason", reasons);
+        using var listener = MeterTags.Collect(proxy.Server.Metrics!.Meter, "interpose.connections.refused", "reason", reasons);
 
         // The one slot, held: a served keep-alive connection.
         await using var held = await RawClient.ConnectAsync(proxy);
@@ -104,7 +104,7 @@ public sealed class MetricsTests(ITestOutputHelper output) : IDisposable
     {
         await using var proxy = await TestProxy.StartAsync(output);
         var phases = new ConcurrentQueue<string>();
-        using var listener = CollectTag(proxy.Server.Metrics!.Meter, "interpose.errors", "phase", phases);
+        using var listener = MeterTags.Collect(proxy.Server.Metrics!.Meter, "interpose.errors", "phase", phases);
 
         using var client = proxy.CreateClient();
         using var response = await client.GetAsync(new Uri($"http://localhost:{ClosedPort()}/"));
@@ -138,31 +138,6 @@ public sealed class MetricsTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("interpose_exchange_duration_milliseconds_bucket", text, StringComparison.Ordinal);
         Assert.Contains(proxy.StandardError, l => l.Contains($"127.0.0.1:{metricsPort}/metrics", StringComparison.Ordinal));
         Assert.Equal(0, await proxy.TerminateAsync());
-    }
-
-    /// <summary>Listens to one instrument of <paramref name="meter"/>; each measurement adds its tag's value, once per unit.</summary>
-    private static MeterListener CollectTag(Meter meter, string instrumentName, string tagKey, ConcurrentQueue<string> values)
-    {
-        var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (ReferenceEquals(instrument.Meter, meter) && instrument.Name == instrumentName)
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-        {
-            foreach (var tag in tags)
-            {
-                for (var i = 0L; tag.Key == tagKey && i < value; i++)
-                {
-                    values.Enqueue((string)tag.Value!);
-                }
-            }
-        });
-        listener.Start();
-        return listener;
     }
 
     /// <summary>The value of the first sample of <paramref name="name"/> whose labels contain <paramref name="label"/>.</summary>

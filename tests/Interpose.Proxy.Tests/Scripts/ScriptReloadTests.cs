@@ -10,13 +10,47 @@ namespace Interpose.Proxy.Tests.Scripts;
 /// <summary>
 /// Loading scripts through the real <c>interpose run -s</c>: a compile error at start exits 2 naming file, line and
 /// column; saving reloads without dropping the client's connection; a no-op save is not recompiled; a compile error
-/// on reload keeps the previous version running.
+/// on reload keeps the previous version running; a hook that hangs is bounded by the hook timeout.
 /// </summary>
 public sealed class ScriptReloadTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("interpose-script-reload-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task A_script_hook_that_hangs_fails_its_exchange_with_a_502_naming_it_at_the_hook_timeout()
+    {
+        await using var origin = await KestrelOrigin.StartAsync(app => app.MapGet("/hello", () => "from origin"));
+        var script = Path.Combine(_dir, "hang.cs");
+        await File.WriteAllTextAsync(script, """
+            public sealed class Hang : ProxyAddon
+            {
+                // Ignores its token on purpose: only the proxy's bound can end this exchange.
+                private static readonly TaskCompletionSource Never = new();
+
+                public override ValueTask RequestAsync(HttpExchange exchange, CancellationToken cancellationToken) =>
+                    exchange.Request.Path == "/hang" ? new ValueTask(Never.Task) : default;
+            }
+            """);
+        // The command's clock is the system's: the bound is set small, through --set and the config key of
+        // --hook-timeout, and the test awaits the 502; nothing sleeps.
+        await using var proxy = await InterposeProcess.StartAsync(Path.Combine(_dir, "home"), "-s", script, "--set", "hook_timeout=0.5");
+        try
+        {
+            var hung = await proxy.CurlAsync(origin.Url("/hang").ToString(), "--http1.1");
+            var next = await proxy.CurlAsync(origin.Url("/hello").ToString(), "--http1.1");
+
+            Assert.StartsWith("HTTP/1.1 502 ", hung.StandardOutput, StringComparison.Ordinal);
+            Assert.Contains("addon Hang failed in RequestAsync: did not complete within 0.5 s", hung.StandardOutput, StringComparison.Ordinal);
+            Assert.StartsWith("HTTP/1.1 200 ", next.StandardOutput, StringComparison.Ordinal);
+            await proxy.WaitForLineAsync(l => l.Contains("Addon Hang did not complete RequestAsync within 0.5 s", StringComparison.Ordinal));
+        }
+        finally
+        {
+            proxy.WriteOutputTo(output);
+        }
+    }
 
     [Fact]
     public async Task A_compile_error_at_start_exits_2_with_file_line_and_column()

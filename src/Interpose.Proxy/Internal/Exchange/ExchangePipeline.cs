@@ -39,6 +39,10 @@ internal sealed class ExchangePipeline : IDisposable
     // Re-armed for each response-head wait: a new scope per wait was a linked CancellationTokenSource and a timer.
     private TimeoutScope? _responseHeadTimeout;
 
+    // The deadline of every hook call of this pipeline's exchanges (ProxyTimeouts.AddonHook), borrowed at the first
+    // hook and given back on dispose: hooks run one at a time here, and an HTTP/2 stream's pipeline lives one exchange.
+    private TimeoutScope? _hookScope;
+
     /// <param name="flow">The client connection.</param>
     /// <param name="client">The protocol side the exchanges arrive on.</param>
     /// <param name="scratch">The writer request heads are serialized into; not used by anything else while one is written.</param>
@@ -57,6 +61,8 @@ internal sealed class ExchangePipeline : IDisposable
     /// Kept by the client side of the exchange: per connection for HTTP/1.1 (one exchange at a time, and the session's
     /// log line names the step the connection ended in), per stream for HTTP/2, whose exchanges run concurrently.
     /// </remarks>
+    private TimeoutScope HookScope => _hookScope ??= _rt.HookDeadlines.Rent();
+
     private ExchangePhase Phase
     {
         get => _client.Phase;
@@ -94,7 +100,7 @@ internal sealed class ExchangePipeline : IDisposable
             Phase = ExchangePhase.Addon;
             if (!exchange.Addons.IsEmpty)
             {
-                await exchange.Addons.RunAsync("RequestHeadersAsync", exchange, static (a, e, c) => a.RequestHeadersAsync(e, c), ct);
+                await exchange.Addons.RunAsync("RequestHeadersAsync", exchange, static (a, e, c) => a.RequestHeadersAsync(e, c), ct, HookScope);
             }
 
             // 3. The whole body, if a hook asked for it.
@@ -121,7 +127,7 @@ internal sealed class ExchangePipeline : IDisposable
             Phase = ExchangePhase.Addon;
             if (!exchange.Addons.IsEmpty && !exchange.IsKilled && !exchange.IsSynthetic)
             {
-                await exchange.Addons.RunAsync("RequestAsync", exchange, static (a, e, c) => a.RequestAsync(e, c), ct);
+                await exchange.Addons.RunAsync("RequestAsync", exchange, static (a, e, c) => a.RequestAsync(e, c), ct, HookScope);
             }
 
             if (exchange.IsKilled)
@@ -138,7 +144,7 @@ internal sealed class ExchangePipeline : IDisposable
 
                 if (!exchange.Addons.IsEmpty)
                 {
-                    await exchange.Addons.RunAsync("ResponseAsync", exchange, static (a, e, c) => a.ResponseAsync(e, c), ct);
+                    await exchange.Addons.RunAsync("ResponseAsync", exchange, static (a, e, c) => a.ResponseAsync(e, c), ct, HookScope);
                 }
 
                 if (exchange.IsKilled)
@@ -170,7 +176,11 @@ internal sealed class ExchangePipeline : IDisposable
             _rt.Metrics.BytesDownstream(responseBytes);
             ExchangeTracing.StopClient(clientSpan, exchange);
             ExchangeTracing.StopServer(serverSpan, exchange);
-            await exchange.Addons.NotifyAsync("DoneAsync", exchange, static (a, e, c) => a.DoneAsync(e, c), _rt.Logger, CancellationToken.None);
+            if (!exchange.Addons.IsEmpty)
+            {
+                await exchange.Addons.NotifyAsync("DoneAsync", exchange, static (a, e, c) => a.DoneAsync(e, c), _rt.Logger, CancellationToken.None, HookScope);
+            }
+
             FlowLog.Log(_rt.FlowLogger, exchange, responseBytes);
         }
     }
@@ -184,7 +194,7 @@ internal sealed class ExchangePipeline : IDisposable
             // The client cancelled this exchange (an HTTP/2 stream reset): not an origin failure, nobody to answer.
             exchange.Error = new ExchangeError(Phase, "cancelled by the client", IsTransient: false, ex);
             ProxyLog.ExchangeCancelled(_rt.Logger, _client.Info, exchange.StreamId, request.Host, request.Port, Phase);
-            await exchange.Addons.NotifyAsync("ErrorAsync", exchange, static (a, e, c) => a.ErrorAsync(e, c), _rt.Logger, CancellationToken.None);
+            await exchange.Addons.NotifyAsync("ErrorAsync", exchange, static (a, e, c) => a.ErrorAsync(e, c), _rt.Logger, CancellationToken.None, _hookScope);
             return;
         }
 
@@ -197,12 +207,16 @@ internal sealed class ExchangePipeline : IDisposable
         exchange.Error = error;
         _rt.Metrics.Error(error);
         ProxyLog.UpstreamFailed(_rt.Logger, _client.Info, request.Host, request.Port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
-        if (ex is AddonException addon)
+        if (ex is AddonException { TimedOut: true } late)
+        {
+            ProxyLog.AddonTimedOut(_rt.Logger, late.Addon, late.Hook, _rt.HookDeadlines.Timeout.TotalSeconds, exchange.Id);
+        }
+        else if (ex is AddonException addon)
         {
             ProxyLog.AddonFailed(_rt.Logger, addon.Addon, addon.Hook, exchange.Id, addon.InnerException!);
         }
 
-        await exchange.Addons.NotifyAsync("ErrorAsync", exchange, static (a, e, c) => a.ErrorAsync(e, c), _rt.Logger, ct);
+        await exchange.Addons.NotifyAsync("ErrorAsync", exchange, static (a, e, c) => a.ErrorAsync(e, c), _rt.Logger, ct, _hookScope);
         if (!_client.ResponseStarted && error.Phase != ExchangePhase.ClientResponse)
         {
             var status = ex is HttpProtocolException protocol && error.Phase == ExchangePhase.ClientRequest
@@ -539,7 +553,7 @@ internal sealed class ExchangePipeline : IDisposable
         Phase = ExchangePhase.Addon;
         if (!exchange.Addons.IsEmpty)
         {
-            await exchange.Addons.RunAsync("ResponseHeadersAsync", exchange, static (a, e, c) => a.ResponseHeadersAsync(e, c), ct);
+            await exchange.Addons.RunAsync("ResponseHeadersAsync", exchange, static (a, e, c) => a.ResponseHeadersAsync(e, c), ct, HookScope);
         }
 
         if (response.BufferBody && responseBodyPending && !exchange.IsKilled && !exchange.IsSynthetic)
@@ -555,7 +569,7 @@ internal sealed class ExchangePipeline : IDisposable
         Phase = ExchangePhase.Addon;
         if (!exchange.Addons.IsEmpty && !exchange.IsKilled)
         {
-            await exchange.Addons.RunAsync("ResponseAsync", exchange, static (a, e, c) => a.ResponseAsync(e, c), ct);
+            await exchange.Addons.RunAsync("ResponseAsync", exchange, static (a, e, c) => a.ResponseAsync(e, c), ct, HookScope);
         }
 
         if (exchange.IsKilled)
@@ -656,7 +670,15 @@ internal sealed class ExchangePipeline : IDisposable
         }
     }
 
-    public void Dispose() => _responseHeadTimeout?.Dispose();
+    public void Dispose()
+    {
+        _responseHeadTimeout?.Dispose();
+        if (_hookScope is not null)
+        {
+            _rt.HookDeadlines.Return(_hookScope);
+            _hookScope = null;
+        }
+    }
 
     /// <summary>What the steps of one forwarding share (it was eight parameters on each).</summary>
     private readonly record struct Forwarding(HttpExchange Exchange, ReceivedRequest Received, bool BodyPending, bool KeepAlive);

@@ -74,6 +74,12 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 131, Level = LogLevel.Error, Message = "Addon {Addon} failed in {Hook}")]
     public static partial void AddonHookFailed(ILogger logger, string addon, string hook, Exception exception);
 
+    [LoggerMessage(EventId = 132, Level = LogLevel.Error, Message = "Addon {Addon} did not complete {Hook} within {TimeoutSeconds} s; failing exchange {ExchangeId} without waiting for it any longer")]
+    public static partial void AddonTimedOut(ILogger logger, string addon, string hook, double timeoutSeconds, long exchangeId);
+
+    [LoggerMessage(EventId = 133, Level = LogLevel.Error, Message = "Addon {Addon} did not complete {Hook} within {TimeoutSeconds} s; no longer waiting for it")]
+    public static partial void AddonHookTimedOut(ILogger logger, string addon, string hook, double timeoutSeconds);
+
     [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "OPEN PROXY: listening on {EndPoint} without authentication (--allow-open-proxy): anyone who reaches it can relay through it, also into this network")]
     public static partial void OpenProxy(ILogger logger, EndPoint endPoint);
 

@@ -36,6 +36,7 @@ internal sealed class ProxyMetrics : IDisposable
     private readonly Counter<long> _tlsHandshakes;
     private readonly Counter<long> _unsolicitedResponses;
     private readonly Counter<long> _dataRateViolations;
+    private readonly Counter<long> _addonTimeouts;
 
     public ProxyMetrics(IMeterFactory? factory, LeafCertificateCache leaves, UpstreamPool pool, string meterName = MeterName, IReadOnlyList<FlowRecorder>? recorders = null)
     {
@@ -57,6 +58,7 @@ internal sealed class ProxyMetrics : IDisposable
         _tlsHandshakes = _meter.CreateCounter<long>("interpose.tls.handshakes", "{handshake}", "TLS handshakes, by side (client, upstream) and result (ok, failed)");
         _unsolicitedResponses = _meter.CreateCounter<long>("interpose.upstream.unsolicited", "{connection}", "Origin connections closed because the origin sent bytes while no request was outstanding (response queue poisoning)");
         _dataRateViolations = _meter.CreateCounter<long>("interpose.data_rate.violations", "{exchange}", "Exchanges ended because the client moved a body below the minimum data rate, by phase (client_request: sending the request body; client_response: reading the response)");
+        _addonTimeouts = _meter.CreateCounter<long>("interpose.addon.timeouts", "{hook}", "Addon hook calls the proxy stopped waiting for after the addon-hook timeout, by addon and hook");
         _meter.CreateObservableCounter("interpose.certificates.forged", () => (long)leaves.ForgeCount, "{certificate}", "Leaf certificates forged");
         _meter.CreateObservableCounter("interpose.certificates.cache", () => CacheMeasurements(leaves), "{lookup}", "Leaf certificate cache lookups, by result (hit, miss)");
         _meter.CreateObservableCounter("interpose.certificates.evictions", () => leaves.Evictions, "{certificate}", "Leaf certificates evicted from the cache");
@@ -161,6 +163,18 @@ internal sealed class ProxyMetrics : IDisposable
         if (_unsolicitedResponses.Enabled)
         {
             _unsolicitedResponses.Add(1);
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="addon"/>'s <paramref name="hook"/> did not complete within the addon-hook timeout. Tagged by
+    /// addon and hook: a handful of each, so the cardinality stays small.
+    /// </summary>
+    public void AddonTimedOut(string addon, string hook)
+    {
+        if (_addonTimeouts.Enabled)
+        {
+            _addonTimeouts.Add(1, new TagList { { "addon", addon }, { "hook", hook } });
         }
     }
 

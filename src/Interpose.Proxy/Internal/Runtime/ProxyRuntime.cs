@@ -21,11 +21,12 @@ internal sealed class ProxyRuntime
         Time = options.TimeProvider;
         Logger = loggerFactory.CreateLogger("Interpose.Proxy");
         FlowLogger = loggerFactory.CreateLogger("Interpose.Flow");
-        _addons = new AddonRunner([.. options.Addons]);
         Leaves = leaves;
         Pool = new UpstreamPool(Time, options.Timeouts.UpstreamIdle, options.MaxIdleConnectionsPerOrigin, options.MaxIdleConnectionsTotal);
         Connector = new UpstreamConnector(this);
         Metrics = new ProxyMetrics(options.MeterFactory, leaves, Pool, meterName, [.. options.Addons.OfType<FlowRecorder>()]);
+        HookDeadlines = new HookDeadlines(Time, options.Timeouts.AddonHook, Metrics, Logger);
+        _addons = new AddonRunner([.. options.Addons], HookDeadlines);
         Authenticator = new ProxyAuthenticator(options.Authentication);
         Draining = draining;
         Aborted = aborted;
@@ -59,6 +60,10 @@ internal sealed class ProxyRuntime
     public UpstreamConnector Connector { get; }
 
     public ProxyMetrics Metrics { get; }
+
+    /// <summary>The bound on every addon hook call (<see cref="ProxyTimeouts.AddonHook"/>), shared by every addon list.</summary>
+    public HookDeadlines HookDeadlines { get; }
+
     public ProxyAuthenticator Authenticator { get; }
 
     /// <summary>Cancelled when the server stops accepting: idle connections close, busy ones finish their exchange.</summary>
@@ -68,7 +73,7 @@ internal sealed class ProxyRuntime
     public CancellationToken Aborted { get; }
 
     /// <summary>Makes <paramref name="addons"/> the list new exchanges and connection events run; running ones keep theirs.</summary>
-    public void ReplaceAddons(ProxyAddon[] addons) => Volatile.Write(ref _addons, new AddonRunner(addons));
+    public void ReplaceAddons(ProxyAddon[] addons) => Volatile.Write(ref _addons, new AddonRunner(addons, HookDeadlines));
 
     public long NextClientId() => Interlocked.Increment(ref _clientIds);
 

@@ -147,6 +147,7 @@ internal static class StartupWarmUp
         {
             await runtime.Pool.DisposeAsync();
             runtime.Metrics.Dispose();
+            runtime.HookDeadlines.Dispose();
         }
     }
 

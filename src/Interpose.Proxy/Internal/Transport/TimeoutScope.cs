@@ -41,6 +41,17 @@ internal sealed class TimeoutScope : IDisposable
     /// <summary>Starts a use: a fresh (or reset) token, cancelled by <paramref name="parent"/> or after <paramref name="timeout"/>.</summary>
     public void Arm(TimeSpan timeout, CancellationToken parent)
     {
+        Prepare();
+        Start(timeout, parent);
+    }
+
+    /// <summary>
+    /// The first half of <see cref="Arm"/>: a fresh (or reset) token that nothing cancels yet. An addon hook gets it
+    /// before the call, and <see cref="Start"/> runs only when the hook did not complete synchronously, so that a
+    /// hook that returns a completed task costs no timer change and no registration.
+    /// </summary>
+    public CancellationToken Prepare()
+    {
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -51,6 +62,16 @@ internal sealed class TimeoutScope : IDisposable
             }
 
             _timedOut = false;
+            return _cts.Token;
+        }
+    }
+
+    /// <summary>The second half of <see cref="Arm"/>: the prepared token is cancelled by <paramref name="parent"/> or after <paramref name="timeout"/>.</summary>
+    public void Start(TimeSpan timeout, CancellationToken parent)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             _armed = true;
             _timer.Change(Infinite(timeout), Timeout.InfiniteTimeSpan);
         }
