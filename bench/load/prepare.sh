@@ -41,7 +41,9 @@ export LEANLOAD_BIN="$PWD/artifacts/leanload"
 
 if [ "$BUILD" = aot ]; then
   rid=$(dotnet --info | sed -n 's/^ *RID: *//p' | head -n 1)
-  dotnet publish -c Release -r "$rid" -p:PublishAot=true src/Interpose.Cli -o artifacts/aot -nologo -v quiet >&2
+  # PublishAot comes from the project, not the command line: a global -p:PublishAot=true would reach the referenced
+  # projects too, and Interpose.Scripting (JIT only: it compiles and loads scripts) fails the AOT analyzers.
+  dotnet publish -c Release -r "$rid" src/Interpose.Cli -o artifacts/aot -nologo -v quiet >&2
   export INTERPOSE_BIN="$PWD/artifacts/aot/interpose"
 else
   dotnet build -c Release src/Interpose.Cli -nologo -v quiet >&2
