@@ -91,6 +91,40 @@ public sealed class ProxyOptions
     public bool UpstreamHttp2PriorKnowledge { get; set; }
 
     /// <summary>
+    /// The receive window of each HTTP/2 client stream (SETTINGS_INITIAL_WINDOW_SIZE toward clients, RFC 9113 §6.5.2):
+    /// at most this many request-body bytes of one stream wait in the proxy for a slow origin. Default
+    /// <see cref="Core.Http2.Http2Limits.InitialStreamWindowSize"/> (256 KiB).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is below 65,535, HTTP/2's default window (RFC 9113 §6.9.2):
+    /// a smaller one only slows uploads.</exception>
+    public int Http2StreamWindowSize
+    {
+        get;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, Core.Http2.Http2Settings.DefaultInitialWindowSize);
+            field = value;
+        }
+    } = Core.Http2.Http2Limits.InitialStreamWindowSize;
+
+    /// <summary>
+    /// The receive window of each HTTP/2 client connection, shared by its streams (raised from 65,535 by a
+    /// WINDOW_UPDATE on stream 0, RFC 9113 §6.9.2): the bound on request-body bytes waiting in the proxy per client
+    /// connection. Default <see cref="Core.Http2.Http2Limits.InitialConnectionWindowSize"/> (1 MiB).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is below 65,535, the window every connection starts with
+    /// (RFC 9113 §6.9.2): it can be raised, never lowered.</exception>
+    public int Http2ConnectionWindowSize
+    {
+        get;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, Core.Http2.Http2Settings.DefaultInitialWindowSize);
+            field = value;
+        }
+    } = Core.Http2.Http2Limits.InitialConnectionWindowSize;
+
+    /// <summary>
     /// The receive window of each HTTP/2 origin stream (SETTINGS_INITIAL_WINDOW_SIZE toward origins): at most this many
     /// response bytes of one stream wait in the proxy for a slow client. Default
     /// <see cref="Core.Http2.Http2Limits.InitialStreamWindowSize"/> (256 KiB, as on the client side).

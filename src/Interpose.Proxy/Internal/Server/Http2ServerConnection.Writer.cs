@@ -25,19 +25,23 @@ internal sealed partial class Http2ServerConnection
     /// <summary>Guards every flow-control window of the connection and its streams (each update is a few instructions).</summary>
     internal object FlowLock => _sendWindows.FlowLock;
 
-    /// <summary>Our SETTINGS (RFC 9113 §6.5.2), then a WINDOW_UPDATE raising the connection window (§6.9.2).</summary>
+    /// <summary>Our SETTINGS (RFC 9113 §6.5.2), then a WINDOW_UPDATE raising the connection window (§6.9.2) when the
+    /// configured window is above the 65,535 every connection starts with (an increment of 0 is a PROTOCOL_ERROR).</summary>
     private ValueTask WriteSettingsAsync() =>
-        _output.WriteFramesAsync(0, static (o, _) =>
+        _output.WriteFramesAsync((Stream: _rt.Options.Http2StreamWindowSize, Raise: _rt.Options.Http2ConnectionWindowSize - Http2Settings.DefaultInitialWindowSize), static (o, w) =>
         {
             Http2FrameWriter.WriteSettings(o,
             [
                 new Http2Setting(SettingsParameter.EnablePush, 0),
                 new Http2Setting(SettingsParameter.MaxConcurrentStreams, Http2Limits.MaxConcurrentStreams),
-                new Http2Setting(SettingsParameter.InitialWindowSize, Http2Limits.InitialStreamWindowSize),
+                new Http2Setting(SettingsParameter.InitialWindowSize, (uint)w.Stream),
                 new Http2Setting(SettingsParameter.MaxFrameSize, Http2Limits.MaxFrameSize),
                 new Http2Setting(SettingsParameter.MaxHeaderListSize, Http2Limits.MaxHeaderListSize),
             ]);
-            Http2FrameWriter.WriteWindowUpdate(o, 0, Http2Limits.InitialConnectionWindowSize - Http2Settings.DefaultInitialWindowSize);
+            if (w.Raise > 0)
+            {
+                Http2FrameWriter.WriteWindowUpdate(o, 0, w.Raise);
+            }
         });
 
     // RFC 7541 §4.2: the encoder's new table size is signalled at the start of its next field block.

@@ -55,7 +55,7 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
     private readonly CancellationTokenSource _closed;
 
     // Receive side (the client's DATA): debited by the reader, credited back as the streams' pipelines consume.
-    private readonly FlowWindow _receiveWindow = new(0, Http2Limits.InitialConnectionWindowSize);
+    private readonly FlowWindow _receiveWindow;
     private readonly ReceiveCredit _receiveCredit;
 
     // The highest stream id the client opened (RFC 9113 §5.1.1: new ids only grow) and how many it opened.
@@ -86,7 +86,8 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         _tunnel = tunnel;
         _startedAt = _rt.Time.GetTimestamp();
         _closed = CancellationTokenSource.CreateLinkedTokenSource(_rt.Aborted);
-        _receiveCredit = new ReceiveCredit(_receiveWindow, Http2Limits.InitialConnectionWindowSize / 2);
+        _receiveWindow = new FlowWindow(0, _rt.Options.Http2ConnectionWindowSize);
+        _receiveCredit = new ReceiveCredit(_receiveWindow, _rt.Options.Http2ConnectionWindowSize / 2);
         _output = new Http2FrameOutput(_client, _closed.Token);
     }
 

@@ -31,7 +31,8 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
     private readonly List<HttpHeader> _responseFields = [];
     private readonly DataFrameSink _sink;
     private readonly ExchangePipeline _pipeline;
-    private readonly FlowWindow _receiveWindow = new(0, Http2Limits.InitialStreamWindowSize);
+    private readonly FlowWindow _receiveWindow;
+    private readonly int _receiveWindowSize;
     private readonly ReceiveCredit _receiveCredit;
     private readonly CancellationTokenSource _cts;
 
@@ -58,7 +59,9 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
         _body = new Pipe(pipe);
         _cts = CancellationTokenSource.CreateLinkedTokenSource(connection.Closed);
         _sink = new DataFrameSink(this);
-        _receiveCredit = new ReceiveCredit(_receiveWindow, Http2Limits.InitialStreamWindowSize / 2);
+        _receiveWindowSize = _rt.Options.Http2StreamWindowSize;
+        _receiveWindow = new FlowWindow(0, _receiveWindowSize);
+        _receiveCredit = new ReceiveCredit(_receiveWindow, _receiveWindowSize / 2);
         SendWindow = new Http2StreamSendWindow(new FlowWindow(0, 0));
         _pipeline = new ExchangePipeline(connection.Flow, this, _scratch);
     }
@@ -74,7 +77,7 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
         Id = id;
         SendWindow.Reset();
         SendWindow.Window.Reset(id, initialSendWindow);
-        _receiveWindow.Reset(id, Http2Limits.InitialStreamWindowSize);
+        _receiveWindow.Reset(id, _receiveWindowSize);
         _receiveCredit.Reset();
         if (endStream)
         {
