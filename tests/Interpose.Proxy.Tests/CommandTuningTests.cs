@@ -29,11 +29,22 @@ public sealed class CommandTuningTests : IDisposable
     {
         await using var proxy = await InterposeProcess.StartAsync(_home);
 
+        // On Linux the name carries the process's start time (/proc/PID/stat field 22) after its id, so that a socket
+        // left behind by an earlier process with the same (recycled) id is not taken for this one's.
         var ports = OperatingSystem.IsWindows()
             ? Directory.GetFiles(@"\\.\pipe\", $"dotnet-diagnostic-{proxy.ProcessId}")
-            : Directory.GetFiles(Path.GetTempPath(), $"dotnet-diagnostic-{proxy.ProcessId}-*-socket");
+            : OperatingSystem.IsLinux()
+                ? Directory.GetFiles(Path.GetTempPath(), $"dotnet-diagnostic-{proxy.ProcessId}-{StartTime(proxy.ProcessId)}-socket")
+                : Directory.GetFiles(Path.GetTempPath(), $"dotnet-diagnostic-{proxy.ProcessId}-*-socket");
         Assert.Single(ports);
     }
 
     public void Dispose() => Directory.Delete(_home, recursive: true);
+
+    /// <summary>proc(5): field 22 of /proc/PID/stat, after the parenthesised command name (which may hold spaces).</summary>
+    private static string StartTime(int processId)
+    {
+        var stat = File.ReadAllText($"/proc/{processId}/stat");
+        return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19];
+    }
 }
