@@ -49,7 +49,7 @@ internal static class FlowText
         {
             // mitmproxy's TCP flow line: the endpoints, then what moved; an error says where it failed. (The SNI is in
             // `flows show`: the list reads only the store's columns.)
-            sb.Append("TUNNEL ").Append(flow.TunnelHost).Append(':').Append(flow.TunnelPort).Append(' ').Append(KindName(flow.TunnelKind))
+            sb.Append("TUNNEL ").Append(flow.TunnelHost).Append(':').Append(flow.TunnelPort).Append(' ').Append((flow.TunnelKind ?? TunnelKind.Upgraded).Name())
                 .Append(" -> ").Append(Size(flow.RequestBytes ?? 0)).Append(" up ").Append(Size(flow.ResponseBytes ?? 0)).Append(" down");
             if (flow.DurationMs is { } open)
             {
@@ -64,14 +64,6 @@ internal static class FlowText
 
         return sb.ToString();
     }
-
-    /// <summary>A tunnel kind as the log and the docs name it.</summary>
-    private static string KindName(TunnelKind? kind) => kind switch
-    {
-        TunnelKind.TlsPassthrough => "tls-passthrough",
-        TunnelKind.Raw => "raw",
-        _ => "upgraded",
-    };
 
     /// <summary>One JSON object: id, startedAt, type, method, url, status (null without a response), client, server,
     /// error, durationMs.</summary>
@@ -127,7 +119,7 @@ internal static class FlowText
 
         if (flow is TunnelFlow tunnel)
         {
-            sb.Append("Tunnel: ").Append(KindName(tunnel.Kind)).Append(" to ").Append(tunnel.Host).Append(':').Append(tunnel.Port)
+            sb.Append("Tunnel: ").Append(tunnel.Kind.Name()).Append(" to ").Append(tunnel.Host).Append(':').Append(tunnel.Port)
                 .Append(tunnel.Sni is null ? string.Empty : " (SNI " + tunnel.Sni + ")").Append('\n')
                 .Append("Bytes: ").Append(tunnel.BytesFromClient).Append(" from the client, ").Append(tunnel.BytesFromServer).Append(" from the server");
             if (tunnel.DurationMs is { } ms)

@@ -98,20 +98,10 @@ public sealed record FlowSummary
             Url = tunnel.Host + ":" + tunnel.Port.ToString(CultureInfo.InvariantCulture),
             Size = tunnel.BytesFromClient + tunnel.BytesFromServer, DurationMs = tunnel.DurationMs,
             Tls = tunnel.Kind == Core.Flows.TunnelKind.TlsPassthrough, Passthrough = tunnel.Kind == Core.Flows.TunnelKind.TlsPassthrough,
-            TunnelKind = KindName(tunnel.Kind), Error = error, Marker = flow.Marker, Comment = flow.Comment, Highlight = highlight,
+            TunnelKind = tunnel.Kind.Name(), Error = error, Marker = flow.Marker, Comment = flow.Comment, Highlight = highlight,
             Replay = ReplayName(flow.Replay),
         };
     }
-
-    /// <summary>A tunnel kind as the CLI and the docs name it.</summary>
-    /// <param name="kind">The kind.</param>
-    /// <returns>Its name.</returns>
-    internal static string KindName(TunnelKind kind) => kind switch
-    {
-        Core.Flows.TunnelKind.TlsPassthrough => "tls-passthrough",
-        Core.Flows.TunnelKind.Raw => "raw",
-        _ => "upgraded",
-    };
 
     private static string? ReplayName(FilterReplayKind replay) => replay switch
     {

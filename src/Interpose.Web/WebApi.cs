@@ -255,7 +255,7 @@ internal sealed class WebApi : IDisposable
         {
             details = details with
             {
-                Tunnel = new TunnelDetails(FlowSummary.KindName(tunnel.Kind), tunnel.Host, tunnel.Port, tunnel.Sni,
+                Tunnel = new TunnelDetails(tunnel.Kind.Name(), tunnel.Host, tunnel.Port, tunnel.Sni,
                     tunnel.BytesFromClient, tunnel.BytesFromServer, tunnel.DurationMs),
             };
         }
