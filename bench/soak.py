@@ -75,7 +75,7 @@ def main():
     csv_path = os.path.join(loadbench.ROOT, "artifacts", f"soak-{stamp:%Y%m%d-%H%M}.csv")
     secs = max(int(MINUTES * 60), 10)
     try:
-        nginx, _, https = loadbench.make_origin(work)
+        nginx, _, https, _ = loadbench.make_origin(work)
         origin_root = os.path.join(work, "root.pem")
         proxy = loadbench.Proxy(os.path.join(work, "home"), origin_root)
         loadbench.verify_interception(proxy, origin_root, https)
