@@ -154,7 +154,55 @@ internal static class FlowText
             sb.Append("\n(no response)\n");
         }
 
+        if (http.WebSocket is { } webSocket)
+        {
+            WebSocket(sb, webSocket);
+        }
+
         return sb.ToString();
+    }
+
+    /// <summary>One line a message: time after the 101, direction, kind, size, then the text or a hex dump.</summary>
+    private static void WebSocket(StringBuilder sb, FlowWebSocket webSocket)
+    {
+        sb.Append("\nWebSocket: ").Append(webSocket.Messages.Count).Append(" messages");
+        if (webSocket.DroppedMessages > 0)
+        {
+            sb.Append(" (").Append(webSocket.DroppedMessages).Append(" more not recorded)");
+        }
+
+        if (webSocket.CloseCode is { } code)
+        {
+            sb.Append("; closed by the ").Append(webSocket.ClosedByClient == true ? "client" : "server").Append(' ').Append(code)
+                .Append(webSocket.CloseReason is { Length: > 0 } reason ? " " + reason : string.Empty);
+        }
+
+        sb.Append('\n');
+        if (webSocket.ParseError is { } parseError)
+        {
+            sb.Append("(messages stopped: ").Append(parseError).Append(")\n");
+        }
+
+        foreach (var m in webSocket.Messages)
+        {
+            sb.Append(m.OffsetMs.ToString("0.0", CultureInfo.InvariantCulture).PadLeft(9)).Append(" ms ")
+                .Append(m.FromClient ? "-> " : "<- ").Append(m.Opcode.ToString().ToLowerInvariant()).Append(' ').Append(Size(m.Length))
+                .Append(m.IsTruncated ? " (first " + Size(m.Content.Length) + " recorded)" : string.Empty)
+                .Append(m.IsCompressed ? " (compressed, not decoded)" : string.Empty).Append('\n');
+            if (m.Content.IsEmpty || m.Opcode == WebSocketOpcode.Close)
+            {
+                continue;
+            }
+
+            if (!m.IsCompressed && m.Opcode != WebSocketOpcode.Binary && IsUtf8(m.Content.Span, out var text))
+            {
+                sb.Append("    ").Append(text.ReplaceLineEndings("\n    ")).Append('\n');
+            }
+            else
+            {
+                Hex(sb, m.Content.Span);
+            }
+        }
     }
 
     private static void Timings(StringBuilder sb, FlowTimings t)

@@ -30,6 +30,10 @@ namespace Interpose.Proxy;
 /// </remarks>
 public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
 {
+    /// <summary>The message bytes one WebSocket flow keeps when bodies are kept whole (no cap): 64 MiB, so that a
+    /// socket open for hours still has a bound.</summary>
+    internal const long MaxWebSocketBytesWhenUncapped = 64L * 1024 * 1024;
+
     private readonly IFlowSink _sink;
     private readonly FlowRecorderOptions _options;
     private readonly ILogger _logger;
@@ -91,8 +95,15 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
     public override ValueTask RequestHeadersAsync(HttpExchange exchange, CancellationToken cancellationToken)
     {
         var capture = new BodyCapture(_options.MaxBodyBytes);
-        _open[exchange] = new Captures(_time.GetUtcNow(), capture);
+        var captures = new Captures(_time.GetUtcNow(), capture);
+        _open[exchange] = captures;
         exchange.Request.Observe(capture);
+        if (IsWebSocketRequest(exchange.Request))
+        {
+            captures.WebSocket = new WebSocketRecording(_options.MaxBodyBytes ?? MaxWebSocketBytesWhenUncapped);
+            exchange.ObserveWebSocket(captures.WebSocket);
+        }
+
         return default;
     }
 
@@ -156,7 +167,7 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
 
     private void Offer(HttpFlow flow)
     {
-        var bodyBytes = (long)flow.Request.Body.Content.Length + (flow.Response?.Body.Content.Length ?? 0);
+        var bodyBytes = (long)flow.Request.Body.Content.Length + (flow.Response?.Body.Content.Length ?? 0) + WebSocketBytes(flow.WebSocket);
         var strip = bodyBytes > 0
             && (_queue.Reader.Count >= Math.Max(1, _options.QueueCapacity / 2)
                 || Interlocked.Read(ref _queuedBodyBytes) + bodyBytes > _options.MaxQueuedBodyBytes);
@@ -166,6 +177,10 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
             {
                 Request = flow.Request with { Body = flow.Request.Body.WithoutContent() },
                 Response = flow.Response is null ? null : flow.Response with { Body = flow.Response.Body.WithoutContent() },
+                WebSocket = flow.WebSocket is null ? null : flow.WebSocket with
+                {
+                    Messages = [.. flow.WebSocket.Messages.Select(static m => m with { Content = ReadOnlyMemory<byte>.Empty })],
+                },
             };
             bodyBytes = 0;
         }
@@ -362,7 +377,26 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
                 {
                     CertificateChain = server.Certificate is { } leaf ? [leaf.RawData] : [],
                 },
+            WebSocket = captures.WebSocket is { } webSocket && exchange.Response is { StatusCode: 101 } ? webSocket.ToFlow() : null,
         };
+    }
+
+    /// <summary>RFC 6455 §4.1: a WebSocket opening handshake asks for "Upgrade: websocket".</summary>
+    private static bool IsWebSocketRequest(HttpRequest request) =>
+        request.Headers.Get("Upgrade") is { } upgrade && upgrade.Contains("websocket", StringComparison.OrdinalIgnoreCase);
+
+    private static long WebSocketBytes(FlowWebSocket? webSocket)
+    {
+        long total = 0;
+        if (webSocket is not null)
+        {
+            foreach (var message in webSocket.Messages)
+            {
+                total += message.Content.Length;
+            }
+        }
+
+        return total;
     }
 
     private static TunnelFlow ToFlow(RelayedTunnel tunnel) => new()
@@ -473,6 +507,8 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         public BodyCapture? Request { get; } = request;
 
         public BodyCapture? Response { get; set; }
+
+        public WebSocketRecording? WebSocket { get; set; }
 
         public void Dispose()
         {

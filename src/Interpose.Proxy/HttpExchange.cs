@@ -8,6 +8,7 @@ namespace Interpose.Proxy;
 public sealed class HttpExchange
 {
     private Dictionary<string, object?>? _tags;
+    private List<IWebSocketObserver>? _webSocketObservers;
 
     internal HttpExchange(long id, ClientConnection client, HttpRequest request, TimeProvider time, int streamId = 1)
     {
@@ -84,6 +85,21 @@ public sealed class HttpExchange
     /// </summary>
     /// <returns>The view.</returns>
     public Core.Filters.IFilterableFlow AsFilterable() => new Rules.ExchangeFilterView(this);
+
+    /// <summary>
+    /// Watches the messages of the WebSocket this request asks for, if the origin accepts it (see
+    /// <see cref="IWebSocketObserver"/>). Add observers in a request hook; the relay reads messages only when one was added.
+    /// </summary>
+    /// <param name="observer">The observer.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="observer"/> is null.</exception>
+    public void ObserveWebSocket(IWebSocketObserver observer)
+    {
+        ArgumentNullException.ThrowIfNull(observer);
+        (_webSocketObservers ??= []).Add(observer);
+    }
+
+    /// <summary>The observers added with <see cref="ObserveWebSocket"/>; null when none.</summary>
+    internal IReadOnlyList<IWebSocketObserver>? WebSocketObservers => _webSocketObservers;
 
     /// <summary>Ends the exchange: the client connection is closed without a response (as mitmproxy's kill).</summary>
     public void Kill() => IsKilled = true;

@@ -271,6 +271,7 @@ internal sealed class WebApi : IDisposable
                 Timings = http.Timings,
                 ClientTls = Tls(http.ClientTls),
                 ServerTls = Tls(http.ServerTls),
+                WebSocket = http.WebSocket is { } webSocket ? WebSocket(webSocket) : null,
             };
         }
 
@@ -773,6 +774,39 @@ internal sealed class WebApi : IDisposable
         }
 
         return content;
+    }
+
+    /// <summary>How many WebSocket messages the details pane gets, and how many bytes of each: the page stays small
+    /// whatever the socket carried (the rest is in `flows show` and the HAR export).</summary>
+    private const int MaxWebSocketMessagesShown = 1_000;
+
+    private const int MaxWebSocketPreviewBytes = 2_048;
+
+    private static WebSocketDetails WebSocket(FlowWebSocket webSocket)
+    {
+        var shown = new List<WebSocketMessageDetails>(Math.Min(webSocket.Messages.Count, MaxWebSocketMessagesShown));
+        foreach (var m in webSocket.Messages.Take(MaxWebSocketMessagesShown))
+        {
+            var preview = m.Content.Span[..Math.Min(m.Content.Length, MaxWebSocketPreviewBytes)];
+            string? text = null;
+            if (m.Opcode == WebSocketOpcode.Text && !m.IsCompressed)
+            {
+                try
+                {
+                    text = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(preview);
+                }
+                catch (System.Text.DecoderFallbackException)
+                {
+                    // A preview cut inside a character, or not UTF-8 after all: shown as hex.
+                }
+            }
+
+            shown.Add(new WebSocketMessageDetails(m.FromClient, m.Opcode.ToString().ToLowerInvariant(), m.OffsetMs, m.Length,
+                m.IsTruncated || preview.Length < m.Content.Length, m.IsCompressed, text, text is null ? Convert.ToHexStringLower(preview) : null));
+        }
+
+        return new WebSocketDetails(shown, webSocket.Messages.Count - shown.Count + webSocket.DroppedMessages,
+            webSocket.CloseCode, webSocket.CloseReason, webSocket.ClosedByClient, webSocket.ParseError);
     }
 
     private static MessageDetails Message(FlowMessage message) => new(

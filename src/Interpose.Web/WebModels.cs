@@ -21,6 +21,11 @@ internal sealed record TlsDetails(string? Version, string? CipherSuite, string? 
 
 internal sealed record TunnelDetails(string Kind, string Host, int Port, string? Sni, long BytesFromClient, long BytesFromServer, double? DurationMs);
 
+/// <summary>One WebSocket message for the details pane: text shown as text, anything else as hex, both cut to a preview.</summary>
+internal sealed record WebSocketMessageDetails(bool FromClient, string Opcode, double OffsetMs, long Length, bool Truncated, bool Compressed, string? Text, string? Hex);
+
+internal sealed record WebSocketDetails(IReadOnlyList<WebSocketMessageDetails> Messages, long NotShown, int? CloseCode, string? CloseReason, bool? ClosedByClient, string? ParseError);
+
 internal sealed record FlowDetails
 {
     public required FlowSummary Summary { get; init; }
@@ -46,6 +51,8 @@ internal sealed record FlowDetails
     public FlowError? Error { get; init; }
 
     public TunnelDetails? Tunnel { get; init; }
+
+    public WebSocketDetails? WebSocket { get; init; }
 
     /// <summary>The flow's tags (a replay's, an addon's), name to value.</summary>
     public IReadOnlyDictionary<string, string>? Tags { get; init; }

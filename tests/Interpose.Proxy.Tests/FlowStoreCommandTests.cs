@@ -21,6 +21,39 @@ public sealed class FlowStoreCommandTests(ITestOutputHelper output) : IAsyncLife
     public async Task DisposeAsync() => await _session.DisposeAsync();
 
     [Fact]
+    public async Task A_WebSockets_messages_are_recorded_shown_and_exported_as_HAR()
+    {
+        await using var origin = await WebSocketRecordingTests.EchoOriginAsync();
+        var proxy = _session.Track(await InterposeProcess.StartAsync(_session.Home, "--upstream-ca", _session.OriginRootPem(), "-w", _session.Store));
+        using (var socket = WebSocketRecordingTests.Client(proxy.Url, System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(proxy.CaPemPath), compressed: true))
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await socket.ConnectAsync(new Uri($"wss://localhost:{origin.Port}/ws"), timeout.Token);
+            await socket.SendAsync("{\"subscribe\":\"prices\"}"u8.ToArray(), System.Net.WebSockets.WebSocketMessageType.Text, endOfMessage: true, timeout.Token);
+            Assert.Equal("echo: {\"subscribe\":\"prices\"}", await WebSocketRecordingTests.ReceiveTextAsync(socket, timeout.Token));
+            await socket.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "bye", timeout.Token);
+        }
+
+        Assert.Equal(0, await proxy.TerminateAsync());
+
+        var listed = Assert.Single(CommandSession.Lines(await _session.CliAsync("flows", "list", _session.Store, "~websocket & ~bq subscribe", "--json")));
+        var id = JsonDocument.Parse(listed).RootElement.GetProperty("id").GetString()!;
+        var shown = await _session.CliAsync("flows", "show", _session.Store, id);
+        Assert.Equal(0, shown.ExitCode);
+        Assert.Contains("WebSocket: 4 messages; closed by the client 1000 bye", shown.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("-> text 22b", shown.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("    {\"subscribe\":\"prices\"}", shown.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("<- text 28b", shown.StandardOutput, StringComparison.Ordinal);
+
+        var har = Path.Combine(_session.Dir, "ws.har");
+        Assert.Equal(0, (await _session.CliAsync("flows", "export", _session.Store, "--format", "har", "-o", har)).ExitCode);
+        using var doc = JsonDocument.Parse(await File.ReadAllBytesAsync(har));
+        var messages = doc.RootElement.GetProperty("log").GetProperty("entries")[0].GetProperty("_webSocketMessages");
+        Assert.Equal(["send 1 {\"subscribe\":\"prices\"}", "receive 1 echo: {\"subscribe\":\"prices\"}", "send 8 A+hieWU=", "receive 8 A+hieWU="],
+            messages.EnumerateArray().Select(m => $"{m.GetProperty("type").GetString()} {m.GetProperty("opcode").GetInt32()} {m.GetProperty("data").GetString()}"));
+    }
+
+    [Fact]
     public async Task A_recorded_mix_is_listed_filtered_shown_exported_and_imported_back()
     {
         await using var plain = await KestrelOrigin.StartAsync(CommandSession.MapWithGzip);

@@ -84,6 +84,38 @@ public sealed class SqliteFlowStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_WebSocket_flow_reads_back_with_its_messages_and_the_filter_reads_them()
+    {
+        var flow = Http("GET", "https", "example.com", "/ws", Response(101, [], "Upgrade: websocket")) with
+        {
+            WebSocket = new FlowWebSocket
+            {
+                Messages =
+                [
+                    new FlowWebSocketMessage(FromClient: true, WebSocketOpcode.Text, 1.5, "subscribe prices"u8.ToArray(), 16),
+                    new FlowWebSocketMessage(FromClient: false, WebSocketOpcode.Binary, 2.25, new byte[] { 0, 1, 2 }, 300),
+                ],
+                DroppedMessages = 4,
+                CloseCode = 1001,
+                CloseReason = "going away",
+                ClosedByClient = false,
+            },
+        };
+        await using (var store = SqliteFlowStore.Open(File1))
+        {
+            await store.AppendAsync([flow]);
+        }
+
+        await using var reader = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true });
+        var back = Assert.IsType<FlowWebSocket>(((HttpFlow)(await reader.GetAsync(flow.Id))!).WebSocket);
+        Assert.Equal(flow.WebSocket.Messages.Select(m => (m.FromClient, m.Opcode, m.OffsetMs, Convert.ToHexString(m.Content.Span), m.Length)),
+            back.Messages.Select(m => (m.FromClient, m.Opcode, m.OffsetMs, Convert.ToHexString(m.Content.Span), m.Length)));
+        Assert.True(back.Messages[1].IsTruncated);
+        Assert.Equal((4L, 1001, "going away", (bool?)false), (back.DroppedMessages, back.CloseCode, back.CloseReason, back.ClosedByClient));
+        Assert.Single(await ToListAsync(reader.QueryAsync(new FlowQuery { Filter = FlowFilter.Parse("~websocket & ~bq prices") })));
+    }
+
+    [Fact]
     public async Task Limit_and_delete_by_filter_and_clear()
     {
         await using var store = SqliteFlowStore.Open(File1);

@@ -218,6 +218,39 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
+    public async Task A_WebSockets_messages_are_listed_in_its_details_text_as_text_and_binary_as_hex()
+    {
+        var flow = WebApiTests.Sample(Guid.NewGuid()) with
+        {
+            Response = new FlowResponse { StatusCode = 101, Reason = "Switching Protocols", HttpVersion = "HTTP/1.1", Headers = new Core.Http.HttpHeaders { { "Upgrade", "websocket" } } },
+            WebSocket = new FlowWebSocket
+            {
+                Messages =
+                [
+                    new FlowWebSocketMessage(FromClient: true, WebSocketOpcode.Text, 3, "{\"subscribe\":\"prices\"}"u8.ToArray(), 22),
+                    new FlowWebSocketMessage(FromClient: false, WebSocketOpcode.Binary, 7.5, new byte[] { 0xCA, 0xFE }, 2),
+                    new FlowWebSocketMessage(FromClient: false, WebSocketOpcode.Close, 9, new byte[] { 0x03, 0xE9 }, 2),
+                ],
+                CloseCode = 1001,
+                CloseReason = "going away",
+                ClosedByClient = false,
+            },
+        };
+        await using var h = await WebHarness.StartAsync(output, readOnly: true, seed: store => store.AppendAsync([flow]).AsTask());
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.Web.Url.ToString());
+        await page.Locator("#viewport .row").First.ClickAsync();
+
+        var messages = page.Locator("#details .ws-messages tr");
+        await Assertions.Expect(messages).ToHaveCountAsync(3);
+        await Assertions.Expect(messages.Nth(0)).ToContainTextAsync("{\"subscribe\":\"prices\"}");
+        await Assertions.Expect(messages.Nth(0)).ToContainTextAsync("→");
+        await Assertions.Expect(messages.Nth(1)).ToContainTextAsync("cafe");
+        await Assertions.Expect(messages.Nth(1)).ToContainTextAsync("←");
+        await Assertions.Expect(page.Locator("#details")).ToContainTextAsync("by the server: 1001 going away");
+    }
+
+    [Fact]
     public async Task A_list_of_100000_flows_keeps_only_the_visible_rows_in_the_page()
     {
         const int Count = 100_000;

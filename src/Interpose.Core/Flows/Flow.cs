@@ -9,11 +9,9 @@ namespace Interpose.Core.Flows;
 /// then handed to sinks, stores and exporters, which must not change them.
 /// </summary>
 /// <remarks>
-/// WebSocket connections fit as an <see cref="HttpFlow"/> whose response is a 101: when message-level WebSocket
-/// support exists, a <c>WebSocket</c> property (a record with the close code and an ordered list of messages, each
-/// with direction, opcode, payload as a <see cref="FlowBody"/> and a time offset) is added to <see cref="HttpFlow"/>,
-/// and its filter view exposes those messages as <see cref="IFilterableFlow.Messages"/>; HAR export writes them as
-/// Chromium's <c>_webSocketMessages</c>. No existing member changes meaning.
+/// A WebSocket connection is an <see cref="HttpFlow"/> whose response is a 101, with its messages in
+/// <see cref="HttpFlow.WebSocket"/>; its filter view exposes them as <see cref="IFilterableFlow.Messages"/> and HAR
+/// export writes them as Chromium's <c>_webSocketMessages</c>.
 /// </remarks>
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
 [JsonDerivedType(typeof(HttpFlow), "http")]

@@ -40,6 +40,9 @@ public sealed record HttpFlow : Flow
     /// <summary>The TLS session with the origin, when it used TLS.</summary>
     public FlowTls? ServerTls { get; init; }
 
+    /// <summary>The WebSocket's messages, when the origin accepted a WebSocket upgrade and they were recorded; null otherwise.</summary>
+    public FlowWebSocket? WebSocket { get; init; }
+
     /// <inheritdoc/>
     public override IFilterableFlow AsFilterable() => new HttpFlowFilterView(this);
 }

@@ -10,6 +10,7 @@ internal sealed class HttpFlowFilterView(HttpFlow flow) : IFilterableFlow
 {
     private ReadOnlyMemory<byte>? _requestBody;
     private ReadOnlyMemory<byte>? _responseBody;
+    private IReadOnlyList<FilterMessage>? _messages;
 
     public FilterFlowKind Kind => FilterFlowKind.Http;
 
@@ -31,7 +32,7 @@ internal sealed class HttpFlowFilterView(HttpFlow flow) : IFilterableFlow
 
     public int? StatusCode => flow.Response?.StatusCode;
 
-    public IReadOnlyList<FilterMessage> Messages => [];
+    public IReadOnlyList<FilterMessage> Messages => _messages ??= WebSocketMessages(flow.WebSocket);
 
     // RFC 6455 §4.2.2: the server accepts the WebSocket handshake with a 101 and "Upgrade: websocket".
     public bool IsWebSocket => flow.Response is { StatusCode: 101 } r
@@ -73,6 +74,23 @@ internal sealed class HttpFlowFilterView(HttpFlow flow) : IFilterableFlow
         }
 
         return request.Url;
+    }
+
+    private static FilterMessage[] WebSocketMessages(FlowWebSocket? webSocket)
+    {
+        if (webSocket is null)
+        {
+            return [];
+        }
+
+        var messages = new FilterMessage[webSocket.Messages.Count];
+        for (int i = 0; i < messages.Length; i++)
+        {
+            var m = webSocket.Messages[i];
+            messages[i] = new FilterMessage(m.FromClient, m.Content);
+        }
+
+        return messages;
     }
 
     private static ReadOnlyMemory<byte> Decoded(FlowMessage message) =>

@@ -264,6 +264,7 @@ async function showDetails(id, keepScroll) {
   if (d.request) parts.push(el('h3', { text: 'Request' }), head(d.requestLine, d.request.headers), body(id, 'request', d.request));
   if (d.response) parts.push(el('h3', { text: 'Response' }), head(d.statusLine, d.response.headers), body(id, 'response', d.response));
   if (d.response?.trailers) parts.push(el('h3', { text: 'Trailers' }), head(null, d.response.trailers));
+  if (d.webSocket) parts.push(el('h3', { text: 'WebSocket messages' }), webSocketMessages(d.webSocket));
   if (d.timings) parts.push(el('h3', { text: 'Timing' }), waterfall(d.timings));
   parts.push(el('h3', { text: 'Connection' }), kv([['client', d.client], ['server', d.server], ['protocols', s.kind === 'tunnel' ? null : `${s.clientProtocol ? 'HTTP/' + s.clientProtocol : ''} → ${s.serverProtocol ? 'HTTP/' + s.serverProtocol : '–'}`]]));
   if (d.tags) parts.push(el('h3', { text: 'Tags' }), kv(Object.entries(d.tags).map(([k, v]) => [k, v || '(set)'])));
@@ -274,6 +275,18 @@ async function showDetails(id, keepScroll) {
   }
   pane.replaceChildren(...parts);
   if (keepScroll) pane.scrollTop = top;
+}
+
+function webSocketMessages(w) {
+  const closed = w.closeCode == null ? null : `by the ${w.closedByClient ? 'client' : 'server'}: ${w.closeCode}${w.closeReason ? ' ' + w.closeReason : ''}`;
+  const list = el('table', { class: 'ws-messages', 'aria-label': 'WebSocket messages' });
+  for (const m of w.messages) {
+    const size = m.length + ' bytes' + (m.truncated ? ', shown in part' : '') + (m.compressed ? ', compressed' : '');
+    list.append(el('tr', { class: m.fromClient ? 'ws-sent' : 'ws-received' },
+      el('td', { text: ms(m.offsetMs) }), el('td', { text: m.fromClient ? '→' : '←', title: m.fromClient ? 'sent by the client' : 'sent by the server' }),
+      el('td', { text: m.opcode }), el('td', { text: size }), el('td', {}, el('pre', { text: m.text ?? m.hex ?? '' }))));
+  }
+  return el('div', {}, kv([['closed', closed], ['not shown', w.notShown ? w.notShown + ' more messages' : null], ['stopped reading', w.parseError]]), list);
 }
 
 function head(first, headers) {

@@ -192,6 +192,32 @@ public sealed class HarFileTests
     }
 
     [Fact]
+    public void WebSocket_messages_are_exported_as_Chromiums_webSocketMessages_and_imported_back()
+    {
+        var flow = WebSocketFlow();
+        var har = HarFile.Export([flow]);
+
+        using (var doc = JsonDocument.Parse(har))
+        {
+            var messages = doc.RootElement.GetProperty("log").GetProperty("entries")[0].GetProperty("_webSocketMessages");
+            Assert.Equal(3, messages.GetArrayLength());
+            Assert.Equal("send", messages[0].GetProperty("type").GetString());
+            Assert.Equal(1, messages[0].GetProperty("opcode").GetInt32());
+            Assert.Equal("hello", messages[0].GetProperty("data").GetString());
+            Assert.Equal("receive", messages[1].GetProperty("type").GetString());
+            Assert.Equal(Convert.ToBase64String([1, 2, 3]), messages[1].GetProperty("data").GetString());
+
+            // Seconds since the epoch: the flow's start + the 101's arrival (2 ms) + the message's offset (10 ms).
+            Assert.Equal((Start.ToUnixTimeMilliseconds() + 12) / 1000.0, messages[0].GetProperty("time").GetDouble(), precision: 6);
+        }
+
+        var back = Assert.IsType<FlowWebSocket>(Assert.Single(HarFile.Import(har)).WebSocket);
+        Assert.Equal(
+            flow.WebSocket!.Messages.Select(m => (m.FromClient, m.Opcode, Convert.ToHexString(m.Content.Span), Math.Round(m.OffsetMs, 3))),
+            back.Messages.Select(m => (m.FromClient, m.Opcode, Convert.ToHexString(m.Content.Span), Math.Round(m.OffsetMs, 3))));
+    }
+
+    [Fact]
     public void ServerIPAddress_is_written_only_when_the_server_is_an_IP_address()
     {
         var flows = SampleFlows();
@@ -220,7 +246,8 @@ public sealed class HarFileTests
         Assert.Equal(["GET /api?a=b"], Ids("~bs world")); // matched in the gzip-decoded body
         Assert.Equal(["DELETE /gone"], Ids("~e"));
         Assert.Equal(["DELETE /gone"], Ids("~q"));
-        Assert.Equal(["GET /api?a=b", "POST /upload"], Ids("~d example\\.com & ~s"));
+        Assert.Equal(["GET /api?a=b", "POST /upload", "GET /ws"], Ids("~d example\\.com & ~s"));
+        Assert.Equal(["GET /ws"], Ids("~websocket & ~bq hello & !~bs hello"));
         Assert.Equal(["GET /api?a=b"], Ids("~dst 93\\.184"));
     }
 
@@ -258,8 +285,25 @@ public sealed class HarFileTests
             Request = Flow("DELETE", "/gone", headers: ["Host: other.test"]).Request with { Host = "other.test" },
             Error = new FlowError("connect", "connection refused", IsTransient: true),
         };
-        return [get, post, failed];
+        return [get, post, failed, WebSocketFlow()];
     }
+
+    private static HttpFlow WebSocketFlow() => Flow("GET", "/ws", headers: ["Host: example.com", "Upgrade: websocket", "Connection: Upgrade"]) with
+    {
+        Response = Response(101, [], "Upgrade: websocket", "Connection: Upgrade") with { Reason = "Switching Protocols" },
+        Timings = new FlowTimings(null, null, null, 1, 2, 40),
+        WebSocket = new FlowWebSocket
+        {
+            Messages =
+            [
+                new FlowWebSocketMessage(FromClient: true, WebSocketOpcode.Text, 10, "hello"u8.ToArray(), 5),
+                new FlowWebSocketMessage(FromClient: false, WebSocketOpcode.Binary, 20.5, new byte[] { 1, 2, 3 }, 3),
+                new FlowWebSocketMessage(FromClient: true, WebSocketOpcode.Close, 30, new byte[] { 0x03, 0xE8 }, 2),
+            ],
+            CloseCode = 1000,
+            ClosedByClient = true,
+        },
+    };
 
     private static HttpFlow Flow(string method, string path, byte[]? body = null, FlowResponse? response = null, string[]? headers = null) => new()
     {

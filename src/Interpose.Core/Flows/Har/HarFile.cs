@@ -111,10 +111,70 @@ public static class HarFile
             ServerIpAddress = flow.Server is { } server && System.Net.IPAddress.TryParse(server.Host, out _) ? server.Host : null,
             Connection = flow.ServerConnectionId,
             Comment = flow.Comment,
+            WebSocketMessages = flow.WebSocket is { } webSocket ? ToHarMessages(flow, webSocket) : null,
         };
         var t = entry.Timings;
         entry.Time = flow.Timings.Done ?? Round(Math.Max(0, t.Blocked) + Math.Max(0, t.Dns) + Math.Max(0, t.Connect) + t.Send + t.Wait + t.Receive);
         return entry;
+    }
+
+    /// <summary>The messages as Chromium writes them; a message's time is the flow's start, plus when the 101 came, plus
+    /// its offset after the 101.</summary>
+    private static List<HarWebSocketMessage> ToHarMessages(HttpFlow flow, FlowWebSocket webSocket)
+    {
+        var opened = flow.StartedAt.ToUnixTimeMilliseconds() + (flow.Timings.FirstByte ?? 0);
+        var messages = new List<HarWebSocketMessage>(webSocket.Messages.Count);
+        foreach (var m in webSocket.Messages)
+        {
+            messages.Add(new HarWebSocketMessage
+            {
+                Type = m.FromClient ? "send" : "receive",
+                Time = Math.Round((opened + m.OffsetMs) / 1000, 6),
+                Opcode = (int)m.Opcode,
+                Data = m.Opcode == WebSocketOpcode.Text && !m.IsCompressed ? Encoding.UTF8.GetString(m.Content.Span) : Convert.ToBase64String(m.Content.Span),
+            });
+        }
+
+        return messages;
+    }
+
+    private static FlowWebSocket? FromHarMessages(List<HarWebSocketMessage>? messages, DateTimeOffset started, FlowTimings timings, int index)
+    {
+        if (messages is null)
+        {
+            return null;
+        }
+
+        var opened = started.ToUnixTimeMilliseconds() + (timings.FirstByte ?? 0);
+        var read = new List<FlowWebSocketMessage>(messages.Count);
+        foreach (var m in messages)
+        {
+            var fromClient = m.Type switch
+            {
+                "send" => true,
+                "receive" => false,
+                _ => throw new HarFormatException(index, "_webSocketMessages.type", $"not send or receive: '{m.Type}'"),
+            };
+            if (!Enum.IsDefined((WebSocketOpcode)m.Opcode))
+            {
+                throw new HarFormatException(index, "_webSocketMessages.opcode", $"not a WebSocket opcode: {m.Opcode}");
+            }
+
+            var opcode = (WebSocketOpcode)m.Opcode;
+            byte[] content;
+            try
+            {
+                content = opcode == WebSocketOpcode.Text ? Encoding.UTF8.GetBytes(m.Data ?? "") : Convert.FromBase64String(m.Data ?? "");
+            }
+            catch (FormatException)
+            {
+                throw new HarFormatException(index, "_webSocketMessages.data", "not base64");
+            }
+
+            read.Add(new FlowWebSocketMessage(fromClient, opcode, Math.Max(0, (m.Time * 1000) - opened), content, content.Length));
+        }
+
+        return new FlowWebSocket { Messages = read };
     }
 
     private static HarPostData PostData(FlowRequest request)
@@ -324,6 +384,7 @@ public static class HarFile
             };
         }
 
+        var timings = FromTimings(entry.Timings);
         return new HttpFlow
         {
             Id = Guid.CreateVersion7(started),
@@ -334,8 +395,9 @@ public static class HarFile
             ServerHttpVersion = response?.HttpVersion,
             Server = entry.ServerIpAddress is { Length: > 0 } ip ? new FlowEndpoint(ip.Trim('[', ']'), port) : null,
             ServerConnectionId = entry.Connection,
-            Timings = FromTimings(entry.Timings),
+            Timings = timings,
             Comment = entry.Comment,
+            WebSocket = FromHarMessages(entry.WebSocketMessages, started, timings, index),
         };
     }
 

@@ -48,6 +48,24 @@ internal sealed class HarEntry
     public string? Connection { get; set; }
 
     public string? Comment { get; set; }
+
+    /// <summary>Chromium DevTools' extension for a WebSocket's messages.</summary>
+    [JsonPropertyName("_webSocketMessages")]
+    public List<HarWebSocketMessage>? WebSocketMessages { get; set; }
+}
+
+/// <summary>One WebSocket message as Chromium DevTools writes it in a HAR: <c>type</c> "send" (from the client) or
+/// "receive", <c>time</c> in seconds since the Unix epoch, <c>opcode</c> (RFC 6455 §5.2), <c>data</c> the text, or for a
+/// binary message its bytes in base64.</summary>
+internal sealed class HarWebSocketMessage
+{
+    public string? Type { get; set; }
+
+    public double Time { get; set; }
+
+    public int Opcode { get; set; }
+
+    public string? Data { get; set; }
 }
 
 internal sealed class HarCache;

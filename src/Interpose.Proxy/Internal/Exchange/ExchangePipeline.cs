@@ -543,7 +543,8 @@ internal sealed class ExchangePipeline : IDisposable
         if (responseHead.StatusCode == 101)
         {
             Phase = ExchangePhase.ClientResponse;
-            var (up, down) = await _client.RelayUpgradeAsync(responseHead, upstream, ct);
+            using var tap = WebSocketTap.For(exchange, responseHead, _rt.Time, _rt.Logger);
+            var (up, down) = await _client.RelayUpgradeAsync(responseHead, upstream, tap, ct);
             ProxyLog.TunnelClosed(_rt.Logger, _client.Info, "upgraded", request.Host, request.Port, up, down);
             _rt.Metrics.BytesUpstream(up);
             await upstream.DisposeAsync();

@@ -47,8 +47,9 @@ internal interface IClientSide
     /// <exception cref="MinDataRateException">The client read it below the minimum rate.</exception>
     ValueTask<(long Bytes, bool KeepAlive)> StreamResponseAsync(UpstreamConnection upstream, HttpRequest request, HttpResponse response, BodyFraming framing, bool keepAlive, CancellationToken cancellationToken);
 
-    /// <summary>Relays an accepted upgrade (101): the head, then bytes both ways until both sides close.</summary>
-    ValueTask<(long Up, long Down)> RelayUpgradeAsync(HttpResponseHead head, UpstreamConnection upstream, CancellationToken cancellationToken);
+    /// <summary>Relays an accepted upgrade (101): the head, then bytes both ways until both sides close; <c>tap</c>, when
+    /// given, sees the relayed bytes (the WebSocket message reader).</summary>
+    ValueTask<(long Up, long Down)> RelayUpgradeAsync(HttpResponseHead head, UpstreamConnection upstream, IRelayTap? tap, CancellationToken cancellationToken);
 
     /// <summary>A clear answer instead of a silent close: status and a one-line reason; the connection closes after it.</summary>
     ValueTask SendErrorAsync(int status, string message);

@@ -122,6 +122,12 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 165, Level = LogLevel.Trace, Message = "Origin connection to {Host}:{Port} idle in the pool, holding {Buffers} pooled buffers; TLS record buffers released when empty: {TlsBuffersReleased}")]
     public static partial void UpstreamIdle(ILogger logger, string host, int port, int buffers, bool tlsBuffersReleased);
 
+    [LoggerMessage(EventId = 175, Level = LogLevel.Debug, Message = "WebSocket to {Host}: the {Direction}'s bytes are not valid frames ({Reason}); relayed on without reading messages")]
+    public static partial void WebSocketReadStopped(ILogger logger, string host, string direction, string reason);
+
+    [LoggerMessage(EventId = 176, Level = LogLevel.Error, Message = "WebSocket observer {Observer} failed on a message to or from {Host}; the relay goes on")]
+    public static partial void WebSocketObserverFailed(ILogger logger, string observer, string host, Exception exception);
+
     [LoggerMessage(EventId = 160, Level = LogLevel.Debug, Message = "HTTP/2 origin connection to {Host}:{Port} opened (max {MaxStreams} concurrent streams)")]
     public static partial void Http2UpstreamOpened(ILogger logger, string host, int port, long maxStreams);
 

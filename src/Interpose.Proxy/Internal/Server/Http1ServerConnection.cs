@@ -423,13 +423,13 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
         return (bytes, keepAlive);
     }
 
-    public async ValueTask<(long Up, long Down)> RelayUpgradeAsync(HttpResponseHead head, UpstreamConnection upstream, CancellationToken cancellationToken)
+    public async ValueTask<(long Up, long Down)> RelayUpgradeAsync(HttpResponseHead head, UpstreamConnection upstream, IRelayTap? tap, CancellationToken cancellationToken)
     {
         _responseStarted = true;
         _scratch.ResetWrittenCount();
         Http1Parser.WriteResponseHead(head, _scratch);
         await _client.Stream.WriteAsync(_scratch.WrittenMemory, cancellationToken);
-        return await TunnelRelay.RunAsync(_client, upstream.Transport, cancellationToken);
+        return await TunnelRelay.RunAsync(_client, upstream.Transport, cancellationToken, tap: tap);
     }
 
     public async ValueTask SendErrorAsync(int status, string message)

@@ -527,7 +527,7 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
 
     // RFC 9113 §8.6: 101 cannot be expressed in HTTP/2 (and HTTP/2 requests carry no Upgrade, §8.2.2): the stream is
     // reset with HTTP_1_1_REQUIRED, the code that tells a client to retry over HTTP/1.1.
-    public async ValueTask<(long Up, long Down)> RelayUpgradeAsync(HttpResponseHead head, UpstreamConnection upstream, CancellationToken cancellationToken)
+    public async ValueTask<(long Up, long Down)> RelayUpgradeAsync(HttpResponseHead head, UpstreamConnection upstream, IRelayTap? tap, CancellationToken cancellationToken)
     {
         _reset = true;
         await _conn.ResetStreamAsync(Id, Http2ErrorCode.Http11Required, "an upgrade cannot be relayed over HTTP/2");

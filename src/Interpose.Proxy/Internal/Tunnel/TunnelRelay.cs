@@ -12,18 +12,23 @@ internal static class TunnelRelay
 {
     /// <summary>Relays until both directions finish; bytes moved each way are returned, and kept in
     /// <paramref name="counts"/> as they move (so a relay that fails still tells how far it got).</summary>
+    /// <param name="client">The client's side.</param>
+    /// <param name="server">The server's side.</param>
+    /// <param name="cancellationToken">Ends the relay.</param>
+    /// <param name="counts">Where the bytes moved are counted as they move; a new one when null.</param>
+    /// <param name="tap">Sees the bytes of both directions before they are written (a WebSocket's message reader); none when null.</param>
     /// <exception cref="IOException">A peer reset the connection (the other side is then closed by its owner).</exception>
-    public static async Task<(long ClientToServer, long ServerToClient)> RunAsync(Transport client, Transport server, CancellationToken cancellationToken, Counts? counts = null)
+    public static async Task<(long ClientToServer, long ServerToClient)> RunAsync(Transport client, Transport server, CancellationToken cancellationToken, Counts? counts = null, IRelayTap? tap = null)
     {
         counts ??= new Counts();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var up = PumpAsync(client.Input, server, counts.ClientToServer, cts);
-        var down = PumpAsync(server.Input, client, counts.ServerToClient, cts);
+        var up = PumpAsync(client.Input, server, counts.ClientToServer, cts, tap, fromClient: true);
+        var down = PumpAsync(server.Input, client, counts.ServerToClient, cts, tap, fromClient: false);
         await Task.WhenAll(up, down);
         return (await up, await down);
     }
 
-    private static async Task<long> PumpAsync(PipeReader from, Transport to, StrongBox<long> total, CancellationTokenSource both)
+    private static async Task<long> PumpAsync(PipeReader from, Transport to, StrongBox<long> total, CancellationTokenSource both, IRelayTap? tap, bool fromClient)
     {
         try
         {
@@ -31,6 +36,9 @@ internal static class TunnelRelay
             {
                 var result = await from.ReadAsync(both.Token);
                 var buffer = result.Buffer;
+
+                // Observed before it is written, so that what one side sent is seen before the other side's answer to it.
+                tap?.OnRelayed(fromClient, buffer);
                 foreach (var segment in buffer)
                 {
                     await to.Stream.WriteAsync(segment, both.Token);
