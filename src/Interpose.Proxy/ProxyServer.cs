@@ -60,6 +60,9 @@ public sealed class ProxyServer : IAsyncDisposable
     private CancellationTokenSource? _draining;
     private CancellationTokenSource? _aborted;
     private ProxyRuntime? _runtime;
+
+    /// <summary>The runtime while started (tests read its counters).</summary>
+    internal ProxyRuntime? Runtime => _runtime;
     private ConnectionLimiter? _limiter;
     private LeafCertificateCache? _leaves;
     private CertificateAuthority? _ownedAuthority;

@@ -46,6 +46,9 @@ internal sealed class ProxyRuntime
 
     public TimeProvider Time { get; }
 
+    /// <summary>Data-rate monitors made and not yet disposed: zero once every connection ended (a test's check for leaks).</summary>
+    public System.Runtime.CompilerServices.StrongBox<long> OpenDataRateMonitors { get; } = new();
+
     public ILogger Logger { get; }
 
     public ILogger FlowLogger { get; }

@@ -36,7 +36,7 @@ internal sealed partial class Http1ServerConnection
             return await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, new BodyRelayOptions(raw, destination, Message: request), cancellationToken);
         }
 
-        var monitor = _requestBodyRate ??= new DataRateMonitor(_rt.Time);
+        var monitor = _requestBodyRate ??= new DataRateMonitor(_rt.Time, _rt.OpenDataRateMonitors);
         monitor.Start(rate, cancellationToken, fromFirstByte);
         try
         {
@@ -61,7 +61,7 @@ internal sealed partial class Http1ServerConnection
             return null;
         }
 
-        var monitor = _responseRate ??= new DataRateMonitor(_rt.Time);
+        var monitor = _responseRate ??= new DataRateMonitor(_rt.Time, _rt.OpenDataRateMonitors);
         monitor.Start(rate, parent);
         token = monitor.Token;
         return monitor;

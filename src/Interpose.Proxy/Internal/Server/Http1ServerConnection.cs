@@ -469,6 +469,11 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
     public void Dispose()
     {
         _requestHeadTimeout?.Dispose();
+
+        // The monitors keep a registration on the proxy's lifetime token between bodies: undisposed, that
+        // registration kept every closed connection's monitor, timer and token source until the proxy stopped.
+        _requestBodyRate?.Dispose();
+        _responseRate?.Dispose();
         _pipeline.Dispose();
     }
 }

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Interpose.Proxy.Internal;
 
 /// <summary>
@@ -34,6 +36,7 @@ internal sealed class DataRateMonitor : IDisposable
     private readonly Lock _lock = new();
     private readonly TimeProvider _time;
     private readonly ITimer _timer;
+    private readonly StrongBox<long>? _open;
     private CancellationTokenSource _cts = new();
     private CancellationTokenRegistration _parent;
     private CancellationToken _registeredParent;
@@ -52,9 +55,17 @@ internal sealed class DataRateMonitor : IDisposable
     // Owner flow only: false until the first byte when the clock starts with it (Expect: 100-continue).
     private bool _counting;
 
-    public DataRateMonitor(TimeProvider time)
+    /// <param name="time">The clock.</param>
+    /// <param name="open">Counts the monitors made and not yet disposed (the proxy's, to tell a leak); none when null.</param>
+    public DataRateMonitor(TimeProvider time, StrongBox<long>? open = null)
     {
         _time = time;
+        _open = open;
+        if (open is not null)
+        {
+            Interlocked.Increment(ref open.Value);
+        }
+
         _timer = time.CreateTimer(static state => ((DataRateMonitor)state!).Check(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
@@ -176,6 +187,10 @@ internal sealed class DataRateMonitor : IDisposable
             _disposed = true;
             _timer.Dispose();
             _cts.Dispose();
+            if (_open is not null)
+            {
+                Interlocked.Decrement(ref _open.Value);
+            }
         }
     }
 
