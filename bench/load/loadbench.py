@@ -5,7 +5,9 @@ Environment: ROUNDS (default 3), SECONDS_PER_ROUND (default 5), SCENARIOS (comma
 INTERPOSE_ARGS (extra `interpose run` arguments), INTERPOSE_BIN (a native `interpose` to run instead of
 `dotnet interpose.dll`; run.sh sets it to the native AOT build), LOAD_CLIENT (leanload, the default: bench/load/leanload.c
 built by run.sh into artifacts/leanload; or hey, for comparison), IDLE_CONNECTIONS (the idle scenario's count, default
-5000). The environment (DOTNET_*, MALLOC_*) passes through to the proxy.
+5000), PEER (squid: the load scenarios also through squid), LATENCY_LOG_DIR (leanload writes every load round's
+per-request latencies there, one file per scenario, side and round, for bench/load/latency_gaps.py). The environment
+(DOTNET_*, MALLOC_*) passes through to the proxy.
 """
 import datetime
 import json
@@ -69,6 +71,8 @@ IDLE_TARGET_KIB = 16
 PEER = os.environ.get("PEER", "")
 SQUID_BIN = "/usr/sbin/squid"
 SQUID_CERTGEN = "/usr/lib/squid/security_file_certgen"
+
+LATENCY_LOG_DIR = os.environ.get("LATENCY_LOG_DIR", "")
 
 # The issue's targets, per scenario: minimum ratio of proxied to direct req/s (or throughput), and extra limits.
 TARGETS = {
@@ -323,9 +327,11 @@ def hey(url, conns, proxy=None, keepalive=True, secs=SECS):
     }
 
 
-def leanload(url, conns, ca, proxy=None, keepalive=True, secs=SECS):
+def leanload(url, conns, ca, proxy=None, keepalive=True, secs=SECS, latency_log=None):
     """One bounded leanload run; the same result keys as hey's, from its JSON (latencies in µs there)."""
     args = [LEANLOAD, "-z", str(secs), "-c", str(conns), "--cacert", ca]
+    if latency_log:
+        args += ["--latency-log", latency_log]
     if not keepalive:
         args.append("--no-keepalive")
     if proxy:
@@ -361,7 +367,7 @@ def process_tree_cpu_ms(pid):
     return total
 
 
-def measured_round(url, conns, ca, origin_pid, proxy=None, keepalive=True):
+def measured_round(url, conns, ca, origin_pid, proxy=None, keepalive=True, tag=None):
     """One load round with every process's CPU per request beside it: the load generator's (its rusage as our child),
     the origin's (nginx master and worker) and, when proxied, the proxy's. The run includes the client's own start and
     exit, which costs a few ms against thousands of requests."""
@@ -370,7 +376,9 @@ def measured_round(url, conns, ca, origin_pid, proxy=None, keepalive=True):
     if LOAD_CLIENT == "hey":
         res = hey(url, conns, proxy=proxy.url if proxy else None, keepalive=keepalive)
     else:
-        res = leanload(url, conns, proxy.ca if proxy else ca, proxy=proxy.url if proxy else None, keepalive=keepalive)
+        log_file = os.path.join(LATENCY_LOG_DIR, f"{tag}.log") if LATENCY_LOG_DIR and tag else None
+        res = leanload(url, conns, proxy.ca if proxy else ca, proxy=proxy.url if proxy else None, keepalive=keepalive,
+                       latency_log=log_file)
     n = max(res["ok"], 1)
     res["client_cpu"] = (children_cpu_ms() - client0) / n
     res["origin_cpu"] = (process_tree_cpu_ms(origin_pid) - origin0) / n
@@ -450,10 +458,12 @@ def load_scenario(name, url, conns, proxy, origin, keepalive=True, peer=None):
     for r in range(ROUNDS):
         for which, via in sides[r % len(sides):] + sides[:r % len(sides)]:
             if via is None:
-                runs["d"].append(measured_round(url, conns, origin_root, origin_pid, keepalive=keepalive))
+                runs["d"].append(measured_round(url, conns, origin_root, origin_pid, keepalive=keepalive,
+                                                tag=f"{name}-direct-{r + 1}"))
                 continue
             via.reset_peak()
-            res = measured_round(url, conns, origin_root, origin_pid, proxy=via, keepalive=keepalive)
+            res = measured_round(url, conns, origin_root, origin_pid, proxy=via, keepalive=keepalive,
+                                 tag=f"{name}-{via.name.lower()}-{r + 1}")
             res["peak"] = via.status_kib("VmHWM") / 1024
             runs[which].append(res)
         log(f"  {name} round {r + 1}: direct {runs['d'][-1]['rps']:.0f} req/s, "
@@ -724,6 +734,8 @@ def main():
     if not os.path.exists(LEANLOAD):
         raise SystemExit(f"{LEANLOAD} missing: run bench/load/run.sh (it builds it)")
     work = tempfile.mkdtemp(prefix="interpose-load-")
+    if LATENCY_LOG_DIR:
+        os.makedirs(LATENCY_LOG_DIR, exist_ok=True)
     try:
         nginx, http, https, h2 = make_origin(work)
         origin_root = os.path.join(work, "root.pem")
