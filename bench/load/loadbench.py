@@ -68,7 +68,10 @@ IDLE_PROXY_ARGS = ["--max-connections-per-client", str(IDLE_CONNECTIONS + 64),
 IDLE_TARGET_KIB = 16
 
 # PEER=squid: the load scenarios also run through squid (ssl-bump), each round interleaving direct, Interpose and squid.
+# PEER=interpose:NAME=VALUE[,NAME=VALUE]: the peer is a second Interpose process of the same build with that environment
+# (DOTNET_* settings), for interleaved A/B experiments.
 PEER = os.environ.get("PEER", "")
+PEER_ENV = dict(kv.split("=", 1) for kv in PEER.split(":", 1)[1].split(",")) if PEER.startswith("interpose:") else {}
 SQUID_BIN = "/usr/sbin/squid"
 SQUID_CERTGEN = "/usr/lib/squid/security_file_certgen"
 
@@ -208,12 +211,13 @@ class MeasuredProcess:
 
 
 class Proxy(MeasuredProcess):
-    name = "Interpose"
 
-    def __init__(self, home, origin_root, extra=()):
+    def __init__(self, home, origin_root, extra=(), env=None, name="Interpose"):
         args = [*PROXY_CMD, "--home", home, "run", "--listen", "127.0.0.1:0", "--upstream-ca", origin_root, "-q", *EXTRA,
                 *extra]
-        self.p = start(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.name = name
+        self.p = start(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                       env={**os.environ, **env} if env else None)
         self.port = None
         self.ready = threading.Event()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -713,7 +717,7 @@ def report_peer(rows):
         print(f"| {r['name']} | direct | {d['rps']:.0f} ({', '.join(f'{x:.0f}' for x in r['d_rounds_rps'])}) | 1 "
               f"| {fmt(d['p50'], LAT_DIGITS)} | {fmt(d['p90'], LAT_DIGITS)} | {fmt(d['p99'], LAT_DIGITS)} | - "
               f"| {d['client_cpu']:.3f} | {d['origin_cpu']:.3f} | - |")
-        for label, p in (("Interpose", r["p"]), (PEER, r["s"])):
+        for label, p in (("Interpose", r["p"]), (PEER, r["s"])):  # PEER spells out an A/B peer's environment
             print(f"| {r['name']} | {label} | {p['rps']:.0f} ({', '.join(f'{x:.0f}' for x in p['rounds_rps'])}) "
                   f"| {p['rps'] / d['rps']:.2f} | {fmt(p['p50'], LAT_DIGITS)} | {fmt(p['p90'], LAT_DIGITS)} "
                   f"| {fmt(p['p99'], LAT_DIGITS)} ({', '.join(fmt(x, LAT_DIGITS) for x in p['rounds_p99'])}) "
@@ -768,6 +772,9 @@ def main():
                         # A fresh squid per scenario too, for the same reason as the proxy's fresh process.
                         peer = Squid(origin_root)
                         peer.wait_ready(f"http://localhost:{http}/1k")
+                    elif PEER_ENV:
+                        peer = Proxy(os.path.join(work, "home"), origin_root, env=PEER_ENV, name="Interpose-B")
+                    if peer:
                         verify_interception(peer, origin_root, https)
                         warm(url, peer, ka)
                     rows.append(load_scenario(name, url, conns, proxy, (origin_root, nginx.pid), keepalive=ka, peer=peer))
