@@ -3,7 +3,7 @@
  * OpenSSL; so that the load generator costs a small fraction of what the proxy under test does per request.
  *
  *   leanload [-c CONNS] [-z SECS] [-w WARMUP_SECS] [-x PROXY_HOST:PORT] [--cacert PEM] [--no-keepalive]
- *            [-r REQS_PER_SEC] [--progress SECS] URL
+ *            [-r REQS_PER_SEC] [--progress SECS] [--latency-log FILE] URL
  *   leanload --idle N --hold SECS [-c SETUP_CONCURRENCY] [-x ...] [--cacert PEM] URL
  *
  * URL is http://HOST:PORT/PATH or https://HOST:PORT/PATH; HOST is localhost or an IPv4 literal (nothing is ever
@@ -18,6 +18,9 @@
  * WARMUP_SECS before the SECS measured are not counted. -r caps the total request rate.
  * Idle mode: opens N connections (CONNS at a time), one request each, prints "leanload: holding N" on stderr, holds
  * them idle for SECS (or until SIGTERM), counts those the peer closes, then closes all.
+ * --latency-log FILE writes one line per measured response, "END_US LATENCY_US CONN": when it completed (µs since
+ * the start), its latency (µs) and which connection carried it; to see whether slow requests come in bursts across
+ * all connections at once (a pause of the server) or singly (one connection waiting its turn).
  * Output: one JSON object on stdout. --progress prints a JSON line with the running totals on stderr every SECS.
  * The 100 MiB download scenario keeps curl (one transfer whose throughput curl reports well).
  */
@@ -85,6 +88,8 @@ static uint64_t hist_fine[HIST_FINE_US], hist_coarse[HIST_COARSE_MS + 1];
 static uint64_t held, setup_failed, opened, closed_while_held;
 static int *rate_queue, rq_head, rq_count;
 static int64_t rate_t0;
+static FILE *latency_log;
+static int64_t run_t0;
 
 static int64_t now_us(void) {
     struct timespec t;
@@ -117,7 +122,7 @@ static double percentile_us(double q) {
 
 static void usage(const char *why) {
     fprintf(stderr, "leanload: %s\nusage: leanload [-c N] [-z SECS] [-w SECS] [-x HOST:PORT] [--cacert PEM] "
-            "[--no-keepalive] [-r RPS] [--progress SECS] URL\n       leanload --idle N --hold SECS [-c N] [-x ...] "
+            "[--no-keepalive] [-r RPS] [--progress SECS] [--latency-log FILE] URL\n       leanload --idle N --hold SECS [-c N] [-x ...] "
             "[--cacert PEM] URL\n", why);
     exit(2);
 }
@@ -327,7 +332,14 @@ static void response_done(struct conn *c, int64_t t) {
     if (c->off != c->len) { fail(c, E_PARSE); return; } /* bytes nobody asked for: nothing is pipelined */
     int ok = c->status >= 200 && c->status < 300;
     if (measuring || idle_n) {
-        if (ok) { requests++; body_bytes += c->body; record_latency(t - c->start_us); }
+        if (ok) {
+            requests++;
+            body_bytes += c->body;
+            record_latency(t - c->start_us);
+            if (latency_log && measuring)
+                fprintf(latency_log, "%lld %lld %d\n", (long long)(t - run_t0), (long long)(t - c->start_us),
+                        (int)(c - conns));
+        }
         else errors[E_STATUS]++;
     }
     c->reused = 1;
@@ -541,6 +553,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-r")) rate = (double)bounded(argv[++i], 1, 10000000, "-r: 1..10000000");
         else if (!strcmp(a, "--progress")) progress_s = (int)bounded(argv[++i], 1, MAX_SECONDS, "--progress: 1..7200");
         else if (!strcmp(a, "--idle")) idle_n = (int)bounded(argv[++i], 1, MAX_CONNS, "--idle: 1..20000");
+        else if (!strcmp(a, "--latency-log")) {
+            if (!(latency_log = fopen(argv[++i], "w"))) { perror("--latency-log"); return 2; }
+        }
         else if (!strcmp(a, "--hold")) hold_s = bounded(argv[++i], 0, MAX_SECONDS, "--hold: 0..7200");
         else if (a[0] == '-') usage("unknown option");
         else { if (url) usage("one URL"); url = a; }
@@ -589,7 +604,7 @@ int main(int argc, char **argv) {
     int64_t t0 = now_us(), warm_end = t0 + warmup_s * 1000000LL, end = warm_end + duration_s * 1000000LL;
     int64_t last_scan = t0, next_progress = t0 + progress_s * 1000000LL, hold_end = 0, measure_start = t0;
     double cpu0 = cpu_ms();
-    rate_t0 = t0;
+    rate_t0 = run_t0 = t0;
     int next_slot = 0;
     measuring = warmup_s == 0 && !idle_n;
     for (; next_slot < conns_n; next_slot++) next_request(&conns[next_slot], t0);
@@ -649,6 +664,7 @@ int main(int argc, char **argv) {
     int64_t t1 = now_us();
     double cpu = cpu_ms() - cpu0, secs = (t1 - measure_start) / 1e6;
     for (int i = 0; i < slots; i++) if (conns[i].st != S_FREE) conn_close(&conns[i], 1);
+    if (latency_log) fclose(latency_log);
     if (idle_n) {
         printf("{\"mode\": \"idle\", \"connections\": %d, \"held\": %llu, \"setup_failed\": %llu, "
                "\"closed_while_held\": %llu, \"held_seconds\": %.1f, \"errors\": ", idle_n, (unsigned long long)held,

@@ -8,6 +8,7 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 
 # path: (response bytes, close after it, expected body bytes per response or None, expected error kind or None)
@@ -85,9 +86,17 @@ def main():
             ok = out["requests"] == 0 and list(errors) == [error]
         if not ok:
             failures.append(f"{path}: requests {out['requests']}, body bytes {out['body_bytes']}, errors {errors}")
+    # --latency-log: one line per counted response, END_US LATENCY_US CONN, with CONN one of the -c connections.
+    with tempfile.NamedTemporaryFile(mode="r", suffix=".log") as log:
+        r = subprocess.run([leanload, "-c", "2", "-z", "1", "--latency-log", log.name, f"http://127.0.0.1:{port}/chunked"],
+                           capture_output=True, text=True, timeout=30)
+        lines = [tuple(int(x) for x in line.split()) for line in log]
+        counted = json.loads(r.stdout)["requests"]
+        if len(lines) != counted or counted == 0 or any(len(t) != 3 or t[1] < 0 or t[2] not in (0, 1) for t in lines):
+            failures.append(f"--latency-log: {len(lines)} lines for {counted} responses")
     if failures:
         sys.exit("leanload self-check failed:\n  " + "\n  ".join(failures))
-    print(f"leanload self-check: {len(CASES)} framing cases counted as expected", file=sys.stderr)
+    print(f"leanload self-check: {len(CASES)} framing cases counted as expected, latency log complete", file=sys.stderr)
 
 
 if __name__ == "__main__":

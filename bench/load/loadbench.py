@@ -5,7 +5,9 @@ Environment: ROUNDS (default 3), SECONDS_PER_ROUND (default 5), SCENARIOS (comma
 INTERPOSE_ARGS (extra `interpose run` arguments), INTERPOSE_BIN (a native `interpose` to run instead of
 `dotnet interpose.dll`; run.sh sets it to the native AOT build), LOAD_CLIENT (leanload, the default: bench/load/leanload.c
 built by run.sh into artifacts/leanload; or hey, for comparison), IDLE_CONNECTIONS (the idle scenario's count, default
-5000). The environment (DOTNET_*, MALLOC_*) passes through to the proxy.
+5000), PEER (squid: the load scenarios also through squid), LATENCY_LOG_DIR (leanload writes every load round's
+per-request latencies there, one file per scenario, side and round, for bench/load/latency_gaps.py). The environment
+(DOTNET_*, MALLOC_*) passes through to the proxy.
 """
 import datetime
 import json
@@ -64,6 +66,16 @@ IDLE_PROXY_ARGS = ["--max-connections-per-client", str(IDLE_CONNECTIONS + 64),
                    "--max-connections", str(max(IDLE_CONNECTIONS + 64, 10_000))]
 # The issue's target for an idle intercepted connection (both sides), in KiB of the proxy's RSS.
 IDLE_TARGET_KIB = 16
+
+# PEER=squid: the load scenarios also run through squid (ssl-bump), each round interleaving direct, Interpose and squid.
+# PEER=interpose:NAME=VALUE[,NAME=VALUE]: the peer is a second Interpose process of the same build with that environment
+# (DOTNET_* settings), for interleaved A/B experiments.
+PEER = os.environ.get("PEER", "")
+PEER_ENV = dict(kv.split("=", 1) for kv in PEER.split(":", 1)[1].split(",")) if PEER.startswith("interpose:") else {}
+SQUID_BIN = "/usr/sbin/squid"
+SQUID_CERTGEN = "/usr/lib/squid/security_file_certgen"
+
+LATENCY_LOG_DIR = os.environ.get("LATENCY_LOG_DIR", "")
 
 # The issue's targets, per scenario: minimum ratio of proxied to direct req/s (or throughput), and extra limits.
 TARGETS = {
@@ -172,27 +184,9 @@ http {{
     raise SystemExit("nginx did not start: " + open(os.path.join(work, "nginx-error.log")).read())
 
 
-class Proxy:
-    def __init__(self, home, origin_root, extra=()):
-        args = [*PROXY_CMD, "--home", home, "run", "--listen", "127.0.0.1:0", "--upstream-ca", origin_root, "-q", *EXTRA,
-                *extra]
-        self.p = start(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.port = None
-        self.ready = threading.Event()
-        threading.Thread(target=self._pump, daemon=True).start()
-        if not self.ready.wait(60) or self.port is None:
-            stop(self.p)
-            raise SystemExit("interpose did not start")
-        self.ca = os.path.join(home, "interpose-ca.pem")
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def _pump(self):
-        for line in self.p.stderr:
-            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                self.ready.set()
-        self.ready.set()
+class MeasuredProcess:
+    """A proxy process under test (self.p): its CPU, memory and descriptors from /proc."""
+    p: subprocess.Popen
 
     def cpu_ms(self):
         fields = open(f"/proc/{self.p.pid}/stat").read().rsplit(")", 1)[1].split()
@@ -214,6 +208,104 @@ class Proxy:
             return True
         except OSError:
             return False
+
+
+class Proxy(MeasuredProcess):
+
+    def __init__(self, home, origin_root, extra=(), env=None, name="Interpose"):
+        args = [*PROXY_CMD, "--home", home, "run", "--listen", "127.0.0.1:0", "--upstream-ca", origin_root, "-q", *EXTRA,
+                *extra]
+        self.name = name
+        self.p = start(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                       env={**os.environ, **env} if env else None)
+        self.port = None
+        self.ready = threading.Event()
+        threading.Thread(target=self._pump, daemon=True).start()
+        if not self.ready.wait(60) or self.port is None:
+            stop(self.p)
+            raise SystemExit("interpose did not start")
+        self.ca = os.path.join(home, "interpose-ca.pem")
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _pump(self):
+        for line in self.p.stderr:
+            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                self.ready.set()
+        self.ready.set()
+
+    def stop(self):
+        stop(self.p)
+
+
+class Squid(MeasuredProcess):
+    """squid 5.7 (Debian's squid-openssl) with ssl-bump on 127.0.0.1, the peer issue 19's harness measured against: a
+    generated config and a CA of its own (openssl, for this run) in artifacts/squid, leaves from security_file_certgen
+    with its own database there, every CONNECT bumped, nothing cached, no access log. Its CPU counts its helpers too."""
+    name = "squid"
+
+    def __init__(self, origin_root):
+        work = os.path.join(ROOT, "artifacts", "squid")
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+        sh = lambda *a: subprocess.run(a, check=True, capture_output=True, cwd=work)
+        sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+           "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=squid load-bench CA",
+           "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        shutil.copy(origin_root, os.path.join(work, "origin-root.pem"))
+        with open(os.path.join(work, "hosts"), "w") as f:
+            f.write("127.0.0.1 localhost\n")  # squid would try ::1 first for localhost; nginx listens on 127.0.0.1 only
+        self.port = free_port()
+        conf = os.path.join(work, "squid.conf")
+        with open(conf, "w") as f:
+            f.write(f"""
+# One worker, as in issue 19's harness: squid's SMP mode runs one single-threaded process per worker; on two cores
+# shared with the load client and nginx (one worker as well) a second worker would only compete with them for the CPU.
+workers 1
+http_port 127.0.0.1:{self.port} ssl-bump generate-host-certificates=on dynamic_cert_mem_cache_size=16MB tls-cert={work}/ca.pem tls-key={work}/ca.key
+sslcrtd_program {SQUID_CERTGEN} -s {work}/ssl_db -M 16MB
+sslcrtd_children 4 startup=1 idle=1
+ssl_bump bump all
+tls_outgoing_options cafile={work}/origin-root.pem
+acl loopback src 127.0.0.1
+http_access allow loopback
+http_access deny all
+cache deny all
+cache_mem 0 MB
+access_log none
+cache_store_log none
+cache_log {work}/cache.log
+pid_filename {work}/squid.pid
+coredump_dir {work}
+hosts_file {work}/hosts
+dns_nameservers 127.0.0.1
+pinger_enable off
+shutdown_lifetime 1 seconds
+""")
+        if os.getuid() == 0:
+            # squid drops root for cache_effective_user (proxy); its certificate helper writes the database as that user
+            sh("chown", "-R", "proxy:proxy", work)
+            sh("runuser", "-u", "proxy", "--", SQUID_CERTGEN, "-c", "-s", f"{work}/ssl_db", "-M", "16MB")
+        else:
+            sh(SQUID_CERTGEN, "-c", "-s", f"{work}/ssl_db", "-M", "16MB")
+        self.p = start([SQUID_BIN, "-N", "-f", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.ca = os.path.join(work, "ca.pem")
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = os.path.join(work, "cache.log")
+
+    def wait_ready(self, url):
+        for _ in range(200):
+            if self.p.poll() is not None:
+                break
+            if run(["curl", "-sf", "-o", "/dev/null", "-x", self.url, url]).returncode == 0:
+                return
+            time.sleep(0.1)
+        stop(self.p)
+        raise SystemExit("squid did not start: " + open(self.log).read()[-2000:])
+
+    def cpu_ms(self):
+        return process_tree_cpu_ms(self.p.pid)  # squid and its certificate helpers
 
     def stop(self):
         stop(self.p)
@@ -239,9 +331,11 @@ def hey(url, conns, proxy=None, keepalive=True, secs=SECS):
     }
 
 
-def leanload(url, conns, ca, proxy=None, keepalive=True, secs=SECS):
+def leanload(url, conns, ca, proxy=None, keepalive=True, secs=SECS, latency_log=None):
     """One bounded leanload run; the same result keys as hey's, from its JSON (latencies in µs there)."""
     args = [LEANLOAD, "-z", str(secs), "-c", str(conns), "--cacert", ca]
+    if latency_log:
+        args += ["--latency-log", latency_log]
     if not keepalive:
         args.append("--no-keepalive")
     if proxy:
@@ -277,7 +371,7 @@ def process_tree_cpu_ms(pid):
     return total
 
 
-def measured_round(url, conns, ca, origin_pid, proxy=None, keepalive=True):
+def measured_round(url, conns, ca, origin_pid, proxy=None, keepalive=True, tag=None):
     """One load round with every process's CPU per request beside it: the load generator's (its rusage as our child),
     the origin's (nginx master and worker) and, when proxied, the proxy's. The run includes the client's own start and
     exit, which costs a few ms against thousands of requests."""
@@ -286,7 +380,9 @@ def measured_round(url, conns, ca, origin_pid, proxy=None, keepalive=True):
     if LOAD_CLIENT == "hey":
         res = hey(url, conns, proxy=proxy.url if proxy else None, keepalive=keepalive)
     else:
-        res = leanload(url, conns, proxy.ca if proxy else ca, proxy=proxy.url if proxy else None, keepalive=keepalive)
+        log_file = os.path.join(LATENCY_LOG_DIR, f"{tag}.log") if LATENCY_LOG_DIR and tag else None
+        res = leanload(url, conns, proxy.ca if proxy else ca, proxy=proxy.url if proxy else None, keepalive=keepalive,
+                       latency_log=log_file)
     n = max(res["ok"], 1)
     res["client_cpu"] = (children_cpu_ms() - client0) / n
     res["origin_cpu"] = (process_tree_cpu_ms(origin_pid) - origin0) / n
@@ -357,32 +453,47 @@ def med(values):
     return statistics.median(values) if values else float("nan")
 
 
-def load_scenario(name, url, conns, proxy, origin, keepalive=True):
-    direct, proxied = [], []
+def load_scenario(name, url, conns, proxy, origin, keepalive=True, peer=None):
+    """Direct and proxied rounds, interleaved; with a peer (squid) each round runs direct, Interpose and the peer, in an
+    order rotated from round to round, so that noise from other work on the machine hits all of them alike."""
+    sides = [("d", None), ("p", proxy)] + ([("s", peer)] if peer else [])
+    runs = {k: [] for k, _ in sides}
     origin_root, origin_pid = origin
     for r in range(ROUNDS):
-        order = ("d", "p") if r % 2 == 0 else ("p", "d")
-        for which in order:
-            if which == "d":
-                direct.append(measured_round(url, conns, origin_root, origin_pid, keepalive=keepalive))
+        for which, via in sides[r % len(sides):] + sides[:r % len(sides)]:
+            if via is None:
+                runs["d"].append(measured_round(url, conns, origin_root, origin_pid, keepalive=keepalive,
+                                                tag=f"{name}-direct-{r + 1}"))
                 continue
-            proxy.reset_peak()
-            res = measured_round(url, conns, origin_root, origin_pid, proxy=proxy, keepalive=keepalive)
-            res["peak"] = proxy.status_kib("VmHWM") / 1024
-            proxied.append(res)
-        log(f"  {name} round {r + 1}: direct {direct[-1]['rps']:.0f} req/s, proxied {proxied[-1]['rps']:.0f} req/s"
-            + (f" (errors: {proxied[-1]['errors']})" if proxied[-1]["errors"] else ""))
+            via.reset_peak()
+            res = measured_round(url, conns, origin_root, origin_pid, proxy=via, keepalive=keepalive,
+                                 tag=f"{name}-{via.name.lower()}-{r + 1}")
+            res["peak"] = via.status_kib("VmHWM") / 1024
+            runs[which].append(res)
+        log(f"  {name} round {r + 1}: direct {runs['d'][-1]['rps']:.0f} req/s, "
+            + ", ".join(f"{via.name} {runs[k][-1]['rps']:.0f} req/s" + (f" (errors: {runs[k][-1]['errors']})"
+                                                                       if runs[k][-1]["errors"] else "")
+                        for k, via in sides[1:]))
     # The direct baseline is its best round, not the median: hey's keep-alive pool against nginx is bistable with many
     # connections (a round either keeps its connections, about 55,000 req/s at 64, or falls into reconnecting and a TLS
     # handshake per few requests, 11,000-14,000 req/s with nginx's core saturated), and two slow rounds out of three
     # made the median baseline a fifth of what the box does. The best round is the conservative baseline: the ratio
     # can only come out lower. Proxied rounds keep the median.
-    best = max(direct, key=lambda x: x["rps"])
+    best = max(runs["d"], key=lambda x: x["rps"])
     d = {k: best[k] for k in ("rps", "p50", "p90", "p99", "client_cpu", "origin_cpu")}
-    p = {k: med([x[k] for x in proxied]) for k in ("rps", "p50", "p90", "p99", "cpu", "client_cpu", "origin_cpu")}
-    p["peak"] = max(x["peak"] for x in proxied)
+
+    def proxied(rounds):
+        p = {k: med([x[k] for x in rounds]) for k in ("rps", "p50", "p90", "p99", "cpu", "client_cpu", "origin_cpu")}
+        p["peak"] = max(x["peak"] for x in rounds)
+        p["rounds_rps"] = [x["rps"] for x in rounds]
+        p["rounds_p99"] = [x["p99"] for x in rounds]
+        return p
+
+    p = proxied(runs["p"])
     row = {"name": name, "d": d, "p": p, "ratio": p["rps"] / d["rps"], "added_p50": p["p50"] - d["p50"],
-           "added_p99": p["p99"] - d["p99"]}
+           "added_p99": p["p99"] - d["p99"], "d_rounds_rps": [x["rps"] for x in runs["d"]]}
+    if peer:
+        row["s"] = proxied(runs["s"])
     if conns == 1:
         row["added_mean"] = 1000 / p["rps"] - 1000 / d["rps"]
     return row
@@ -559,13 +670,13 @@ def first_contact(work, origin_root, https):
 
 
 def verify_interception(proxy, origin_root, https):
-    """hey skips certificate checks: prove the proxied HTTPS really is intercepted and valid under the Interpose CA."""
+    """hey skips certificate checks: prove the proxied HTTPS really is intercepted and valid under the proxy's CA."""
     ok = curl(f"https://localhost:{https}/1k", proxy.ca, proxy=proxy.url)
     wrong = curl(f"https://localhost:{https}/1k", origin_root, proxy=proxy.url)
     if ok is None or ok["code"] != 200 or wrong is not None:
-        raise SystemExit("interception check failed: curl trusting only the Interpose CA must succeed, "
+        raise SystemExit(f"interception check failed: curl trusting only the {proxy.name} CA must succeed, "
                          "and trusting only the origin's root must fail")
-    log("interception verified: curl --cacert <Interpose CA> succeeds through the proxy; --cacert <origin root> fails")
+    log(f"interception verified: curl --cacert <{proxy.name} CA> succeeds through {proxy.name}; --cacert <origin root> fails")
 
 
 # Latency digits in the table: hey reports 0.1 ms steps, leanload microseconds (shown to 0.01 ms).
@@ -590,6 +701,29 @@ def report_idle(idle):
           f"{' '.join(IDLE_PROXY_ARGS)}; 'after' is {IDLE_SETTLE_S} s after leanload closed them.")
 
 
+def report_peer(rows):
+    """Per load scenario, direct / Interpose / the peer side by side (the issue's comparison)."""
+    print()
+    print(f"Against {PEER} (the same rounds: direct, Interpose and {PEER} interleaved; proxied figures are medians of "
+          f"the rounds, direct its best round; per-round req/s and p99 in brackets):")
+    print()
+    print("| scenario | proxy | req/s | ratio | p50 ms | p90 ms | p99 ms | proxy CPU ms/req | client CPU ms/req "
+          "| origin CPU ms/req | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        if "s" not in r:
+            continue
+        d = r["d"]
+        print(f"| {r['name']} | direct | {d['rps']:.0f} ({', '.join(f'{x:.0f}' for x in r['d_rounds_rps'])}) | 1 "
+              f"| {fmt(d['p50'], LAT_DIGITS)} | {fmt(d['p90'], LAT_DIGITS)} | {fmt(d['p99'], LAT_DIGITS)} | - "
+              f"| {d['client_cpu']:.3f} | {d['origin_cpu']:.3f} | - |")
+        for label, p in (("Interpose", r["p"]), (PEER, r["s"])):  # PEER spells out an A/B peer's environment
+            print(f"| {r['name']} | {label} | {p['rps']:.0f} ({', '.join(f'{x:.0f}' for x in p['rounds_rps'])}) "
+                  f"| {p['rps'] / d['rps']:.2f} | {fmt(p['p50'], LAT_DIGITS)} | {fmt(p['p90'], LAT_DIGITS)} "
+                  f"| {fmt(p['p99'], LAT_DIGITS)} ({', '.join(fmt(x, LAT_DIGITS) for x in p['rounds_p99'])}) "
+                  f"| {p['cpu']:.3f} | {p['client_cpu']:.3f} | {p['origin_cpu']:.3f} | {p['peak']:.0f} |")
+
+
 def fmt(v, digits=2):
     return "n/a" if v != v else f"{v:.{digits}f}"
 
@@ -604,6 +738,8 @@ def main():
     if not os.path.exists(LEANLOAD):
         raise SystemExit(f"{LEANLOAD} missing: run bench/load/run.sh (it builds it)")
     work = tempfile.mkdtemp(prefix="interpose-load-")
+    if LATENCY_LOG_DIR:
+        os.makedirs(LATENCY_LOG_DIR, exist_ok=True)
     try:
         nginx, http, https, h2 = make_origin(work)
         origin_root = os.path.join(work, "root.pem")
@@ -630,10 +766,22 @@ def main():
             if not ONLY or name in ONLY:
                 log(f"{name}: {ROUNDS} rounds x {SECS} s, direct and proxied interleaved")
                 proxy = fresh_proxy(url, ka)
+                peer = None
                 try:
-                    rows.append(load_scenario(name, url, conns, proxy, (origin_root, nginx.pid), keepalive=ka))
+                    if PEER == "squid":
+                        # A fresh squid per scenario too, for the same reason as the proxy's fresh process.
+                        peer = Squid(origin_root)
+                        peer.wait_ready(f"http://localhost:{http}/1k")
+                    elif PEER_ENV:
+                        peer = Proxy(os.path.join(work, "home"), origin_root, env=PEER_ENV, name="Interpose-B")
+                    if peer:
+                        verify_interception(peer, origin_root, https)
+                        warm(url, peer, ka)
+                    rows.append(load_scenario(name, url, conns, proxy, (origin_root, nginx.pid), keepalive=ka, peer=peer))
                 finally:
                     proxy.stop()
+                    if peer:
+                        peer.stop()
         if not ONLY or "h2-1k-s64" in ONLY:
             log(f"h2-1k-s64: {ROUNDS} rounds x {SECS} s, direct, direct via splice and proxied via splice interleaved")
             proxy = Proxy(os.path.join(work, "home"), origin_root)
@@ -664,6 +812,8 @@ def main():
             idle = idle_scenario(work, origin_root, https)
         stop(nginx)
         report(rows, download, first)
+        if PEER:
+            report_peer(rows)
         if idle:
             report_idle(idle)
     finally:

@@ -12,6 +12,11 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v python3 >/dev/null || missing+=(python3)
 command -v cc >/dev/null || command -v gcc >/dev/null || command -v clang >/dev/null || missing+=(gcc)
 [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+# PEER=squid (bench/load/run.sh): squid 5.7 with ssl-bump, issue 19's peer. Only then: Debian's package also installs
+# (and, where services may start, starts) a system squid on port 3128, which no other run needs.
+if [ "${PEER:-}" = squid ]; then
+  [ -x /usr/sbin/squid ] && [ -x /usr/lib/squid/security_file_certgen ] || missing+=(squid-openssl)
+fi
 BUILD=${BUILD:-aot}
 case "$BUILD" in
   aot) command -v clang >/dev/null || missing+=(clang zlib1g-dev) ;;

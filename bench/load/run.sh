@@ -5,6 +5,7 @@
 #   BUILD=jit bench/load/run.sh       # the same through `dotnet interpose.dll` (JIT), as `dotnet run` and the tool run it
 #   LOAD_CLIENT=hey bench/load/run.sh # the load scenarios with hey (Go) instead of leanload, to compare
 #   SCENARIOS=idle-5000 bench/load/run.sh
+#   PEER=squid bench/load/run.sh      # the load scenarios also through squid 5.7 (ssl-bump), interleaved, side by side
 # The load generator is leanload (bench/load/leanload.c: C, one thread, epoll, OpenSSL; compiled here with the system
 # compiler), so that the client's own CPU on the shared 2 cores does not slow the direct baseline more than the
 # proxied rounds; the table shows the client's, nginx's and the proxy's CPU per request. Installs its tools from
