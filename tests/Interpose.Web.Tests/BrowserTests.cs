@@ -181,7 +181,7 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
 
         // Scrolled to the top, the rows the stream skipped (if it did) are loaded from the list.
         await page.Locator("#viewport").EvaluateAsync("v => v.scrollTop = 0");
-        await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/burst/0" }).First).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/burst/0" }).First).ToBeVisibleAsync(new() { Timeout = 30_000 });
         await Assertions.Expect(page.Locator("#viewport .row.gap")).ToHaveCountAsync(0);
         await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync(Burst + " flows");
     }

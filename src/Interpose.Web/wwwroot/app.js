@@ -55,11 +55,11 @@ const viewport = $('viewport');
 const spacer = $('spacer');
 const pool = new Map(); // row element per visible position
 
-function setRows(list) {
+function setRows(list, stick = true) {
   rows = list;
   index = new Map();
   rows.forEach((r, i) => { if (r) index.set(r.id, i); });
-  queueRender(true);
+  queueRender(stick);
 }
 
 const following = () => viewport.scrollTop + viewport.clientHeight >= viewport.scrollHeight - ROW_HEIGHT;
@@ -146,7 +146,7 @@ function render() {
 let gapTimer = 0;
 function fillGaps() {
   if (gapTimer || following()) return;
-  gapTimer = setTimeout(() => { gapTimer = 0; reload(); }, GAP_FILL_MS);
+  gapTimer = setTimeout(() => { gapTimer = 0; reload(true); }, GAP_FILL_MS);
 }
 const version = (r) => `${r.status}|${r.marker}|${r.comment}|${r.highlight}|${r.size}|${r.replay}`;
 // mitmproxy's replay markers: the request was sent again (client replay), or the answer came from a recording (server replay).
@@ -206,7 +206,8 @@ function showFieldError(id, error) {
 }
 const firstLine = (text) => text.split('\n')[0];
 
-async function reload() {
+// keepScroll: filling skipped rows, the list stays where the user scrolled it.
+async function reload(keepScroll = false) {
   const q = new URLSearchParams();
   if (filterValue('filter')) q.set('filter', filterValue('filter'));
   if (filterValue('highlight')) q.set('highlight', filterValue('highlight'));
@@ -217,7 +218,7 @@ async function reload() {
     if (info.live) openStream(q);
     const response = await api('/api/flows?' + q);
     const body = await response.json();
-    setRows(body.flows);
+    setRows(body.flows, !keepScroll);
     const early = pending;
     pending = null;
     for (const [name, data] of early) onEvent(name, data);
