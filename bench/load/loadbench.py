@@ -6,8 +6,10 @@ INTERPOSE_ARGS (extra `interpose run` arguments), INTERPOSE_BIN (a native `inter
 `dotnet interpose.dll`; run.sh sets it to the native AOT build), LOAD_CLIENT (leanload, the default: bench/load/leanload.c
 built by run.sh into artifacts/leanload; or hey, for comparison), IDLE_CONNECTIONS (the idle scenario's count, default
 5000), PEER (squid: the load scenarios also through squid), LATENCY_LOG_DIR (leanload writes every load round's
-per-request latencies there, one file per scenario, side and round, for bench/load/latency_gaps.py). The environment
-(DOTNET_*, MALLOC_*) passes through to the proxy.
+per-request latencies there, one file per scenario, side and round, for bench/load/latency_gaps.py), WEB_BROWSER (a
+Chromium binary: each Interpose then runs with `--web` on a free loopback port and that browser, headless, stays on its
+live list during the rounds; the browser's CPU per request is logged beside each round). The environment (DOTNET_*,
+MALLOC_*) passes through to the proxy.
 """
 import datetime
 import json
@@ -44,6 +46,11 @@ PROXY_CMD = [os.environ["INTERPOSE_BIN"]] if os.environ.get("INTERPOSE_BIN") els
 BUILD_NAME = f"native AOT build {os.environ['INTERPOSE_BIN']}" if os.environ.get("INTERPOSE_BIN") else "JIT build, dotnet interpose.dll"
 TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
 MIB = 1024 * 1024
+# WEB_BROWSER: the UI's token for the benchmark (INTERPOSE_WEB_TOKEN), and how long the browser may take to open the
+# live list (a cold Chromium start on the loaded two cores took a few seconds; a choice with room, not a measurement).
+WEB_BROWSER = os.environ.get("WEB_BROWSER")
+WEB_TOKEN = "bench-token-0123456789abcdef"
+BROWSER_START_S = 60
 # Each load run is bounded by -z; this is the wall-clock guard around any one child command.
 COMMAND_TIMEOUT_S = SECS + 60
 # The load generator of the load scenarios: leanload (ours, C, one thread; run.sh builds it) or hey (Go), which spends
@@ -185,8 +192,13 @@ http {{
 
 
 class MeasuredProcess:
-    """A proxy process under test (self.p): its CPU, memory and descriptors from /proc."""
+    """A proxy process under test (self.p): its CPU, memory and descriptors from /proc; with WEB_BROWSER, the browser on
+    its web UI (self.browser)."""
     p: subprocess.Popen
+    browser = None
+
+    def browser_cpu_ms(self):
+        return process_tree_cpu_ms(self.browser.pid, descendants=True) if self.browser else 0.0
 
     def cpu_ms(self):
         fields = open(f"/proc/{self.p.pid}/stat").read().rsplit(")", 1)[1].split()
@@ -213,11 +225,16 @@ class MeasuredProcess:
 class Proxy(MeasuredProcess):
 
     def __init__(self, home, origin_root, extra=(), env=None, name="Interpose"):
+        web = []
+        env = {**os.environ, **env} if env else None
+        if WEB_BROWSER:
+            self.web_port = free_port()
+            web = ["--web", f"127.0.0.1:{self.web_port}"]
+            env = {**(env or os.environ), "INTERPOSE_WEB_TOKEN": WEB_TOKEN}
         args = [*PROXY_CMD, "--home", home, "run", "--listen", "127.0.0.1:0", "--upstream-ca", origin_root, "-q", *EXTRA,
-                *extra]
+                *web, *extra]
         self.name = name
-        self.p = start(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                       env={**os.environ, **env} if env else None)
+        self.p = start(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.port = None
         self.ready = threading.Event()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -226,6 +243,23 @@ class Proxy(MeasuredProcess):
             raise SystemExit("interpose did not start")
         self.ca = os.path.join(home, "interpose-ca.pem")
         self.url = f"http://127.0.0.1:{self.port}"
+        if WEB_BROWSER:
+            self._open_browser()
+
+    def _open_browser(self):
+        """Starts the headless browser on the UI's live list and waits until it holds the event stream open: the page
+        keeps at least two connections to the UI (its requests and the stream) once the list has loaded."""
+        profile = tempfile.mkdtemp(prefix="interpose-browser-")
+        self.browser = start([WEB_BROWSER, "--headless", "--no-sandbox", f"--user-data-dir={profile}",
+                              "--remote-debugging-port=0", f"http://127.0.0.1:{self.web_port}/?token={WEB_TOKEN}"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + BROWSER_START_S
+        while time.monotonic() < deadline:
+            out = run(["ss", "-Htn", "state", "established", f"( sport = :{self.web_port} )"]).stdout
+            if len(out.splitlines()) >= 2:
+                return
+            time.sleep(0.2)
+        raise SystemExit(f"{WEB_BROWSER} did not open the web UI's live list within {BROWSER_START_S} s")
 
     def _pump(self):
         for line in self.p.stderr:
@@ -236,6 +270,8 @@ class Proxy(MeasuredProcess):
         self.ready.set()
 
     def stop(self):
+        if self.browser:
+            stop(self.browser)
         stop(self.p)
 
 
@@ -356,9 +392,10 @@ def children_cpu_ms():
     return (u.ru_utime + u.ru_stime) * 1000
 
 
-def process_tree_cpu_ms(pid):
-    """utime + stime of pid and its children (nginx: the master and its worker)."""
-    total = 0.0
+def process_tree_cpu_ms(pid, descendants=False):
+    """utime + stime of pid and its children (nginx: the master and its worker); with descendants, of its whole tree
+    (Chromium: browser, zygotes, renderer, GPU and utility processes)."""
+    stats = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -366,9 +403,16 @@ def process_tree_cpu_ms(pid):
             fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(entry) == pid or int(fields[1]) == pid:  # fields[1] is the parent pid (field 4)
-            total += (int(fields[11]) + int(fields[12])) * TICK_MS
-    return total
+        stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) * TICK_MS)  # parent (field 4), utime + stime
+    tree = {pid}
+    grew = True
+    while grew:
+        grew = False
+        for child, (parent, _) in stats.items():
+            if parent in tree and child not in tree:
+                tree.add(child)
+                grew = descendants
+    return sum(cpu for p, (_, cpu) in stats.items() if p in tree)
 
 
 def measured_round(url, conns, ca, origin_pid, proxy=None, keepalive=True, tag=None):
@@ -377,6 +421,7 @@ def measured_round(url, conns, ca, origin_pid, proxy=None, keepalive=True, tag=N
     exit, which costs a few ms against thousands of requests."""
     origin0, client0 = process_tree_cpu_ms(origin_pid), children_cpu_ms()
     proxy0 = proxy.cpu_ms() if proxy else 0.0
+    browser0 = proxy.browser_cpu_ms() if proxy else 0.0
     if LOAD_CLIENT == "hey":
         res = hey(url, conns, proxy=proxy.url if proxy else None, keepalive=keepalive)
     else:
@@ -388,6 +433,9 @@ def measured_round(url, conns, ca, origin_pid, proxy=None, keepalive=True, tag=N
     res["origin_cpu"] = (process_tree_cpu_ms(origin_pid) - origin0) / n
     if proxy:
         res["cpu"] = (proxy.cpu_ms() - proxy0) / n
+        if proxy.browser:
+            res["browser_cpu"] = (proxy.browser_cpu_ms() - browser0) / n
+            log(f"    proxy CPU {res['cpu']:.3f} ms/req, browser CPU {res['browser_cpu']:.3f} ms/req, {res['rps']:.0f} req/s")
     return res
 
 

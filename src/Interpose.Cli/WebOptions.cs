@@ -83,6 +83,9 @@ internal static class WebOptions
             Filter = string.IsNullOrWhiteSpace(filter) ? null : FlowFilter.Parse(filter),
         };
         options.Addons.Add(intercept);
+
+        // First of all addons: the UI's replay field is gone before any other addon, a rule or a script sees it.
+        options.Addons.Insert(0, new WebReplayMarker());
         return intercept;
     }
 
@@ -99,6 +102,7 @@ internal static class WebOptions
             Store = store,
             Feed = feed,
             Intercept = intercept,
+            ReplayMarker = options.Addons.OfType<WebReplayMarker>().FirstOrDefault(),
             ProxyUrl = new Uri("http://" + reachable),
             ProxyCertificateAuthority = server.CertificateAuthority!.Certificate,
             Token = FixedToken(),

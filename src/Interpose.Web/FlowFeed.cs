@@ -8,6 +8,9 @@ namespace Interpose.Web;
 /// <summary>
 /// The live list's source: recorded flows (and changes to the list) go to every connected browser. Publishing never
 /// waits: each browser has a bounded queue of rows, and one that falls behind is told to reload instead of growing it.
+/// A browser that follows the tail (the page) gets, per push, only the newest <see cref="TailRows"/> new rows and the
+/// count of those it skipped, so its work per second stays bounded whatever the proxy's rate: rows it will not show
+/// are counted, never turned into JSON.
 /// </summary>
 public sealed class FlowFeed
 {
@@ -15,15 +18,28 @@ public sealed class FlowFeed
     /// exchanges a second (bench/load's rate on this machine), at about 300 bytes a row, 15 MiB at worst.</summary>
     public const int SubscriberCapacity = 50_000;
 
+    /// <summary>New rows a tail-following browser gets per push at most (the newer ones win): more than a screenful of
+    /// 22-pixel rows on a 4K display (2,160 px, 98 rows) with the list's overscan, so the rows in view are always
+    /// loaded. At ten pushes a second (WebApi.BatchInterval) that is 2,000 rows a second at most, whatever the rate.</summary>
+    public const int TailRows = 200;
+
     private readonly ConcurrentDictionary<FeedSubscription, byte> _subscribers = new();
 
     /// <summary>How many browsers are connected to the live list.</summary>
     public int SubscriberCount => _subscribers.Count;
 
-    /// <summary>Sends new or changed flows to every browser whose filter they match.</summary>
-    /// <param name="flows">The flows (an id the browser has replaces its row).</param>
+    /// <summary>Sends new flows to every browser whose filter they match.</summary>
+    /// <param name="flows">The flows.</param>
     /// <exception cref="ArgumentNullException"><paramref name="flows"/> is null.</exception>
-    public void Publish(IEnumerable<Flow> flows)
+    public void Publish(IEnumerable<Flow> flows) => Offer(flows, isNew: true);
+
+    /// <summary>Sends changed flows (a marker, a comment) to every browser whose filter they match; a browser that does
+    /// not have a flow's row ignores it.</summary>
+    /// <param name="flows">The flows.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="flows"/> is null.</exception>
+    public void Changed(IEnumerable<Flow> flows) => Offer(flows, isNew: false);
+
+    private void Offer(IEnumerable<Flow> flows, bool isNew)
     {
         ArgumentNullException.ThrowIfNull(flows);
         if (_subscribers.IsEmpty)
@@ -36,7 +52,7 @@ public sealed class FlowFeed
             var filterable = flow.AsFilterable();
             foreach (var subscriber in _subscribers.Keys)
             {
-                subscriber.Offer(flow, filterable);
+                subscriber.Offer(flow, filterable, isNew);
             }
         }
     }
@@ -60,9 +76,9 @@ public sealed class FlowFeed
         }
     }
 
-    internal FeedSubscription Subscribe(FlowFilter? filter, FlowFilter? highlight)
+    internal FeedSubscription Subscribe(FlowFilter? filter, FlowFilter? highlight, bool tail = false)
     {
-        var subscription = new FeedSubscription(this, filter, highlight);
+        var subscription = new FeedSubscription(this, filter, highlight, tail);
         _subscribers.TryAdd(subscription, 0);
         return subscription;
     }
@@ -73,7 +89,7 @@ public sealed class FlowFeed
 /// <summary>What a browser is told.</summary>
 internal enum FeedItemKind
 {
-    /// <summary>A new or changed row.</summary>
+    /// <summary>A new or changed row (a changed one only, for a tail-following browser).</summary>
     Row,
 
     /// <summary>Rows were removed (ids), or all (no ids).</summary>
@@ -88,29 +104,100 @@ internal enum FeedItemKind
 
 internal readonly record struct FeedItem(FeedItemKind Kind, FlowSummary? Row, IReadOnlyList<Guid>? Ids);
 
-/// <summary>One browser's queue.</summary>
-internal sealed class FeedSubscription(FlowFeed feed, FlowFilter? filter, FlowFilter? highlight) : IDisposable
+/// <summary>One browser's queue; for a tail-following browser, new rows go to a ring of the newest
+/// <see cref="FlowFeed.TailRows"/> instead, and the ones it pushes out are counted.</summary>
+internal sealed class FeedSubscription : IDisposable
 {
+    private readonly FlowFeed _feed;
+    private readonly FlowFilter? _filter;
+    private readonly FlowFilter? _highlight;
+
     private readonly Channel<FeedItem> _items = Channel.CreateBounded<FeedItem>(new BoundedChannelOptions(FlowFeed.SubscriberCapacity)
     {
         SingleReader = true,
         FullMode = BoundedChannelFullMode.DropWrite,
     });
 
+    /// <summary>The newest new flows (and whether the highlight matches them): rows are built only for these, at push time.</summary>
+    private readonly Channel<(Flow Flow, bool Highlight)>? _tail;
+
+    /// <summary>One pending wake-up for the reader of a tail-following subscription, whichever queue got something.</summary>
+    private readonly Channel<byte>? _wake;
+
     private int _overflowed;
+    private long _skipped;
+
+    public FeedSubscription(FlowFeed feed, FlowFilter? filter, FlowFilter? highlight, bool tail)
+    {
+        _feed = feed;
+        _filter = filter;
+        _highlight = highlight;
+        if (tail)
+        {
+            _tail = Channel.CreateBounded<(Flow, bool)>(
+                new BoundedChannelOptions(FlowFeed.TailRows) { SingleReader = true, FullMode = BoundedChannelFullMode.DropOldest },
+                _ => Interlocked.Increment(ref _skipped));
+            _wake = Channel.CreateBounded<byte>(new BoundedChannelOptions(1) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
+        }
+    }
 
     public ChannelReader<FeedItem> Reader => _items.Reader;
+
+    /// <summary>Waits until there is something to push (either queue).</summary>
+    public async ValueTask<bool> WaitAsync(CancellationToken cancellationToken)
+    {
+        if (_wake is null)
+        {
+            return await _items.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await _wake.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        return true;
+    }
 
     /// <summary>Set when an item was dropped; the reader then sends a reload instead of what is queued.</summary>
     public bool TakeOverflow() => Interlocked.Exchange(ref _overflowed, 0) == 1;
 
-    public void Offer(Flow flow, IFilterableFlow filterable)
+    /// <summary>Moves the ring's rows (oldest first) to <paramref name="rows"/>; returns how many new rows matched but were
+    /// pushed out of the ring since the last call (they came before these).</summary>
+    public long TakeTail(List<FlowSummary> rows)
+    {
+        if (_tail is null)
+        {
+            return 0;
+        }
+
+        // Counted before reading: a row pushed out between the two is counted in the next push's gap, which the browser
+        // places after this push's rows: the count stays right, a placeholder's place is off by less than a push.
+        var skipped = Interlocked.Exchange(ref _skipped, 0);
+        while (_tail.Reader.TryRead(out var item))
+        {
+            rows.Add(FlowSummary.From(item.Flow, item.Highlight));
+        }
+
+        return skipped;
+    }
+
+    /// <summary>Forgets the ring and its count (the list was cleared).</summary>
+    public void ClearTail()
+    {
+        if (_tail is not null)
+        {
+            while (_tail.Reader.TryRead(out _))
+            {
+            }
+
+            Interlocked.Exchange(ref _skipped, 0);
+        }
+    }
+
+    public void Offer(Flow flow, IFilterableFlow filterable, bool isNew)
     {
         bool matches, highlighted;
         try
         {
-            matches = filter is null || filter.Matches(filterable);
-            highlighted = highlight is not null && highlight.Matches(filterable);
+            matches = _filter is null || _filter.Matches(filterable);
+            highlighted = _highlight is not null && _highlight.Matches(filterable);
         }
         catch (System.Text.RegularExpressions.RegexMatchTimeoutException)
         {
@@ -118,7 +205,17 @@ internal sealed class FeedSubscription(FlowFeed feed, FlowFilter? filter, FlowFi
             return;
         }
 
-        if (matches)
+        if (!matches)
+        {
+            return;
+        }
+
+        if (isNew && _tail is not null)
+        {
+            _tail.Writer.TryWrite((flow, highlighted));
+            _wake!.Writer.TryWrite(0);
+        }
+        else
         {
             Signal(new FeedItem(FeedItemKind.Row, FlowSummary.From(flow, highlighted), null));
         }
@@ -130,7 +227,9 @@ internal sealed class FeedSubscription(FlowFeed feed, FlowFilter? filter, FlowFi
         {
             Volatile.Write(ref _overflowed, 1);
         }
+
+        _wake?.Writer.TryWrite(0);
     }
 
-    public void Dispose() => feed.Unsubscribe(this);
+    public void Dispose() => _feed.Unsubscribe(this);
 }

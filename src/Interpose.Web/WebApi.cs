@@ -63,6 +63,7 @@ internal sealed class WebApi : IDisposable
     private static readonly HashSet<string> NotReplayed = new(StringComparer.OrdinalIgnoreCase)
     {
         "Host", "Content-Length", "Transfer-Encoding", "Connection", "Proxy-Connection", "Keep-Alive", "TE", "Upgrade", "Proxy-Authorization",
+        WebReplayMarker.Header,
     };
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
@@ -416,7 +417,7 @@ internal sealed class WebApi : IDisposable
         var update = await ReadJsonAsync(context, WebJsonContext.Default.MetaUpdate);
         var changed = flow with { Marker = Blank(update.Marker ?? flow.Marker), Comment = Blank(update.Comment ?? flow.Comment) };
         await _store.AppendAsync([changed], context.RequestAborted);
-        _options.Feed?.Publish([changed]);
+        _options.Feed?.Changed([changed]);
         await Json(context, FlowSummary.From(changed), WebJsonContext.Default.FlowSummary);
 
         static string? Blank(string? text) => string.IsNullOrEmpty(text) ? null : text;
@@ -486,6 +487,11 @@ internal sealed class WebApi : IDisposable
 
         var edit = context.Request.ContentLength is > 0 ? await ReadJsonAsync(context, WebJsonContext.Default.MessageEdit) : null;
         var request = ReplayRequest(flow, edit);
+        if (_options.ReplayMarker is { } marker)
+        {
+            request.Headers.TryAddWithoutValidation(WebReplayMarker.Header, marker.ValueFor(flow.Id));
+        }
+
         try
         {
             var status = await _replayer.SendAsync(request, context.RequestAborted);
@@ -511,18 +517,23 @@ internal sealed class WebApi : IDisposable
         var response = context.Response;
         response.ContentType = "text/event-stream";
         response.Headers.CacheControl = "no-cache";
-        using var subscription = feed.Subscribe(filter, highlight);
+        // tail=1 (the page): new rows come as the newest FlowFeed.TailRows of each push plus a "skipped" count of the
+        // others (placeholders the page fills from /api/flows when they scroll into view); changed rows as "changed".
+        var tail = context.Request.Query["tail"] == "1";
+        using var subscription = feed.Subscribe(filter, highlight, tail);
         var token = context.RequestAborted;
         await response.WriteAsync(": live\n\n", token);
         await response.Body.FlushAsync(token);
         var rows = new List<FlowSummary>();
+        var tailRows = new List<FlowSummary>();
         var removed = new List<Guid>();
         var buffer = new MemoryStream();
         try
         {
-            while (await subscription.Reader.WaitToReadAsync(token))
+            while (await subscription.WaitAsync(token))
             {
                 rows.Clear();
+                tailRows.Clear();
                 removed.Clear();
                 bool cleared = false, intercept = false;
                 while (rows.Count < MaxBatchRows && subscription.Reader.TryRead(out var item))
@@ -571,7 +582,25 @@ internal sealed class WebApi : IDisposable
 
                     if (rows.Count > 0)
                     {
-                        Event(buffer, "flows", JsonSerializer.SerializeToUtf8Bytes<IReadOnlyList<FlowSummary>>(rows, WebJsonContext.Default.IReadOnlyListFlowSummary));
+                        Event(buffer, tail ? "changed" : "flows", JsonSerializer.SerializeToUtf8Bytes<IReadOnlyList<FlowSummary>>(rows, WebJsonContext.Default.IReadOnlyListFlowSummary));
+                    }
+
+                    if (cleared && tail)
+                    {
+                        // The ring cannot tell the flows before the clear from those after: the page reloads the list.
+                        subscription.ClearTail();
+                        Event(buffer, "reload", "{}"u8);
+                    }
+
+                    var skipped = subscription.TakeTail(tailRows);
+                    if (skipped > 0)
+                    {
+                        Event(buffer, "skipped", Encoding.UTF8.GetBytes(skipped.ToString(CultureInfo.InvariantCulture)));
+                    }
+
+                    if (tailRows.Count > 0)
+                    {
+                        Event(buffer, "flows", JsonSerializer.SerializeToUtf8Bytes<IReadOnlyList<FlowSummary>>(tailRows, WebJsonContext.Default.IReadOnlyListFlowSummary));
                     }
 
                     if (intercept)

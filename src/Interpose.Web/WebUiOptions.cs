@@ -36,6 +36,10 @@ public sealed class WebUiOptions
     /// <summary>The proxy's CA, trusted by the replayer for HTTPS through the proxy; required with <see cref="ProxyUrl"/>.</summary>
     public X509Certificate2? ProxyCertificateAuthority { get; set; }
 
+    /// <summary>The addon (first among the proxy's) that marks the UI's replays as replays; replays are recorded
+    /// unmarked when null.</summary>
+    public WebReplayMarker? ReplayMarker { get; set; }
+
     /// <summary>The secret every API call carries; a random one when null.</summary>
     public string? Token { get; set; }
 

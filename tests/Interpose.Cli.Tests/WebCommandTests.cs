@@ -71,18 +71,78 @@ public sealed class WebCommandTests : IDisposable
         }
     }
 
-    /// <summary>Reads the process's standard error until the web UI's address is printed (at most 60 s).</summary>
-    private static async Task WaitForWebUiAsync(System.Diagnostics.Process process)
+    [Fact]
+    public async Task A_replay_from_the_web_UI_of_run_is_recorded_as_a_replay()
+    {
+        using var process = CliRun.Start(Home, "run", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0");
+        try
+        {
+            var (proxy, web) = await WaitForWebUiAsync(process);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+            // No origin is needed: a request to a closed loopback port is recorded (a 502) and can be replayed.
+            int closedPort;
+            using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+            {
+                listener.Start();
+                closedPort = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+            }
+
+            using (var client = new HttpClient(new HttpClientHandler { Proxy = new System.Net.WebProxy(proxy), UseProxy = true }))
+            {
+                (await client.GetAsync($"http://127.0.0.1:{closedPort}/gone", timeout.Token)).Dispose();
+            }
+
+            using var api = new HttpClient { BaseAddress = web };
+            api.DefaultRequestHeaders.Add("X-Interpose-Token", web.Query["?token=".Length..]);
+            string id;
+            do
+            {
+                using var list = System.Text.Json.JsonDocument.Parse(await api.GetStringAsync("/api/flows", timeout.Token));
+                id = list.RootElement.GetProperty("flows").EnumerateArray().Select(f => f.GetProperty("id").GetString()!).FirstOrDefault() ?? "";
+            }
+            while (id.Length == 0); // the recorder announces flows in the background; each try is a real request
+
+            (await api.PostAsync($"/api/flows/{id}/replay", null, timeout.Token)).Dispose();
+            System.Text.Json.JsonElement[] replays;
+            do
+            {
+                using var list = System.Text.Json.JsonDocument.Parse(await api.GetStringAsync("/api/flows?filter=" + Uri.EscapeDataString("~replayq"), timeout.Token));
+                replays = [.. list.RootElement.GetProperty("flows").EnumerateArray().Select(f => f.Clone())];
+            }
+            while (replays.Length == 0);
+
+            var row = Assert.Single(replays);
+            Assert.Equal("request", row.GetProperty("replay").GetString());
+            Assert.NotEqual(id, row.GetProperty("id").GetString());
+        }
+        finally
+        {
+            process.Kill();
+            await process.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>Reads the process's standard error until the web UI's address is printed (at most 60 s); returns the
+    /// proxy's URL and the UI's.</summary>
+    private static async Task<(Uri Proxy, Uri Web)> WaitForWebUiAsync(System.Diagnostics.Process process)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         string? line;
+        Uri? proxy = null;
         do
         {
             line = await process.StandardError.ReadLineAsync(timeout.Token);
+            if (line is not null && line.StartsWith("Interpose listening on ", StringComparison.Ordinal))
+            {
+                proxy = new Uri("http://" + line["Interpose listening on ".Length..].Split(',')[0].Trim());
+            }
         }
         while (line is not null && !line.StartsWith("Web UI at ", StringComparison.Ordinal));
 
         Assert.NotNull(line);
+        Assert.NotNull(proxy);
+        return (proxy, new Uri(line["Web UI at ".Length..]));
     }
 
     [Fact]

@@ -156,7 +156,34 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         await page.GetByRole(AriaRole.Button, new() { Name = "Replay", Exact = true }).ClickAsync();
         await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("2 flows");
         await Assertions.Expect(rows.Filter(new() { HasText = "/echo?replay" })).ToHaveCountAsync(2);
+        // The new flow, and only it, carries the replay marker (issue 17: replay makes a new flow, marked as such).
+        await Assertions.Expect(page.Locator("#viewport .row.replay")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("#viewport .row.replay .c-mark")).ToHaveAttributeAsync("title", "replayed request (~replayq)");
         Assert.Equal(2, WebHarness.Seen.Count(s => s == "POST /echo?replay |  | again"));
+    }
+
+    [Fact]
+    public async Task A_burst_larger_than_a_push_is_counted_and_its_skipped_rows_load_when_scrolled_to()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.Web.Url.ToString());
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("0 flows");
+
+        // One burst, as a busy proxy's recorder announces it: the stream sends the newest rows and counts the others.
+        const int Burst = FlowFeed.TailRows * 3;
+        var flows = Enumerable.Range(0, Burst).Select(i => (Flow)(WebApiTests.Sample(Guid.NewGuid()) with { Request = WebApiTests.Sample(Guid.Empty).Request with { Path = "/burst/" + i } })).ToList();
+        await h.Store.AppendAsync(flows);
+        h.Feed.Publish(flows);
+
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync(Burst + " flows");
+        await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/burst/" + (Burst - 1) })).ToBeVisibleAsync();
+
+        // Scrolled to the top, the rows the stream skipped (if it did) are loaded from the list.
+        await page.Locator("#viewport").EvaluateAsync("v => v.scrollTop = 0");
+        await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/burst/0" }).First).ToBeVisibleAsync(new() { Timeout = 30_000 });
+        await Assertions.Expect(page.Locator("#viewport .row.gap")).ToHaveCountAsync(0);
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync(Burst + " flows");
     }
 
     [Fact]

@@ -268,6 +268,50 @@ public sealed class WebApiTests(ITestOutputHelper output)
         Assert.Equal(3, await h.Store.CountAsync());
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_replay_from_the_UI_is_recorded_and_listed_as_a_replay_of_the_original(bool https)
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        using var client = h.ProxyClient();
+        var origin = https ? h.TlsOrigin : h.Origin;
+        (await client.PostAsync(origin.Url("/echo?marked"), new StringContent("once"))).Dispose();
+        var original = await h.WaitForFlowAsync(_ => true);
+
+        using (var replay = await h.Api.PostAsync($"/api/flows/{original.Id}/replay", null))
+        {
+            using var result = JsonDocument.Parse(await replay.Content.ReadAsStringAsync());
+            Assert.Equal(200, result.RootElement.GetProperty("status").GetInt32());
+        }
+
+        var replayed = (HttpFlow)await h.WaitForFlowAsync(f => f.Id != original.Id);
+        Assert.Equal(Core.Filters.FilterReplayKind.None, original.Replay);
+        Assert.Equal(Core.Filters.FilterReplayKind.Request, replayed.Replay);
+        Assert.Equal(original.Id.ToString(), replayed.Tags[Interpose.Proxy.FlowReplayer.Tag]);
+        Assert.Null(replayed.Request.Headers.Get(WebReplayMarker.Header)); // the marker's field stays in the proxy
+
+        using var list = JsonDocument.Parse(await h.Api.GetStringAsync("/api/flows?filter=" + Uri.EscapeDataString("~replayq")));
+        var row = Assert.Single(list.RootElement.GetProperty("flows").EnumerateArray());
+        Assert.Equal(replayed.Id, row.GetProperty("id").GetGuid());
+        Assert.Equal("request", row.GetProperty("replay").GetString());
+    }
+
+    [Fact]
+    public async Task A_client_cannot_pass_its_request_off_as_a_UI_replay()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        using var client = h.ProxyClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, h.Origin.Url("/echo?forged")) { Content = new StringContent("x") };
+        request.Headers.Add(WebReplayMarker.Header, "00000000000000000000000000000000 " + Guid.NewGuid());
+        (await client.SendAsync(request)).Dispose();
+
+        var flow = (HttpFlow)await h.WaitForFlowAsync(_ => true);
+        Assert.Equal(Core.Filters.FilterReplayKind.None, flow.Replay);
+        Assert.False(flow.Tags.ContainsKey(Interpose.Proxy.FlowReplayer.Tag));
+        Assert.Null(flow.Request.Headers.Get(WebReplayMarker.Header));
+    }
+
     [Fact]
     public async Task Mark_comment_duplicate_delete_curl_har_and_clear_change_the_store()
     {

@@ -68,6 +68,7 @@ public sealed class WebHarness : IAsyncDisposable
         var origin = await KestrelOrigin.StartAsync(MapOrigin);
         var tlsOrigin = await KestrelOrigin.StartAsync(MapOrigin, TestPki.Issue(TestPki.OriginRoot, "localhost"));
         var feed = new FlowFeed();
+        var replayMarker = new WebReplayMarker();
         var intercept = new InterceptAddon(interceptTimeout ?? ProxyTimeouts.DefaultResponseHead, interceptClock) { MaxPaused = maxPaused };
         SqliteFlowStore store;
         TestProxy? proxy = null;
@@ -91,6 +92,7 @@ public sealed class WebHarness : IAsyncDisposable
             proxy = await TestProxy.StartAsync(output, o =>
             {
                 o.Http2 = true;
+                o.Addons.Add(replayMarker);
                 o.Addons.Add(intercept);
                 o.Addons.Add(recorder);
             });
@@ -103,6 +105,7 @@ public sealed class WebHarness : IAsyncDisposable
             ReadOnly = readOnly,
             Feed = readOnly ? null : feed,
             Intercept = readOnly ? null : intercept,
+            ReplayMarker = replayMarker,
             ProxyUrl = proxy?.Url,
             ProxyCertificateAuthority = proxy?.Authority.Certificate,
         });

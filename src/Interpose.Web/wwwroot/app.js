@@ -3,6 +3,7 @@ const ROW_HEIGHT = 22;          // px; must match .row height in app.css
 const OVERSCAN = 12;            // rows rendered above and below the visible ones
 const PREVIEW_BYTES = 256 * 1024; // body bytes loaded into the page at most; the rest is a download
 const HEX_BYTES = 64 * 1024;    // bytes shown as a hex dump at most
+const GAP_FILL_MS = 1000;       // a list reload to fill skipped rows that came into view, at most this often
 
 // 1. The token: read once from the address bar, kept in sessionStorage, removed from the URL (and so from history).
 const params = new URLSearchParams(location.search);
@@ -40,7 +41,8 @@ async function api(path, options = {}) {
   return response;
 }
 
-// 2. State: the rows in arrival order, an index by id, the selection.
+// 2. State: the rows in arrival order (null: a row the live stream skipped, filled from /api/flows when it comes into
+// view), an index by id, the selection.
 let rows = [];
 let index = new Map();
 let selectedId = null;
@@ -53,14 +55,17 @@ const viewport = $('viewport');
 const spacer = $('spacer');
 const pool = new Map(); // row element per visible position
 
-function setRows(list) {
+function setRows(list, stick = true) {
   rows = list;
-  index = new Map(rows.map((r, i) => [r.id, i]));
-  queueRender(true);
+  index = new Map();
+  rows.forEach((r, i) => { if (r) index.set(r.id, i); });
+  queueRender(stick);
 }
 
+const following = () => viewport.scrollTop + viewport.clientHeight >= viewport.scrollHeight - ROW_HEIGHT;
+
 function upsert(list) {
-  const atBottom = viewport.scrollTop + viewport.clientHeight >= viewport.scrollHeight - ROW_HEIGHT;
+  const atBottom = following();
   for (const row of list) {
     const i = index.get(row.id);
     if (i === undefined) { index.set(row.id, rows.length); rows.push(row); }
@@ -69,10 +74,28 @@ function upsert(list) {
   queueRender(atBottom);
 }
 
+// Changed rows replace the ones the list has; one it does not have (skipped) stays a placeholder.
+function update(list) {
+  for (const row of list) {
+    const i = index.get(row.id);
+    if (i !== undefined) rows[i] = row;
+  }
+  queueRender(false);
+}
+
+// Rows the server counted but did not send (the list follows the tail faster than a screen can show).
+function skip(count) {
+  const atBottom = following();
+  const start = rows.length;
+  rows.length += count;
+  rows.fill(null, start); // nulls, not holes: filter and forEach skip holes
+  queueRender(atBottom);
+}
+
 function remove(ids) {
   if (!ids) { setRows([]); showDetails(null); return; }
   const gone = new Set(ids);
-  setRows(rows.filter(r => !gone.has(r.id)));
+  setRows(rows.filter(r => !r || !gone.has(r.id)));
   if (gone.has(selectedId)) showDetails(null);
 }
 
@@ -96,6 +119,7 @@ function render() {
   for (const [pos, node] of pool) {
     if (pos < first || pos >= last) { node.remove(); pool.delete(pos); }
   }
+  let gap = false;
   for (let pos = first; pos < last; pos++) {
     const row = rows[pos];
     let node = pool.get(pos);
@@ -105,10 +129,24 @@ function render() {
       spacer.append(node);
       pool.set(pos, node);
     }
+    if (!row) {
+      gap = true;
+      if (node.dataset.id !== '') { node.dataset.id = ''; node.dataset.v = ''; node.className = 'row gap'; node.replaceChildren(el('span', { class: 'c-url muted', text: '…' })); }
+      continue;
+    }
     if (node.dataset.id !== row.id || node.dataset.v !== version(row)) fillRow(node, row, pos);
     node.classList.toggle('selected', row.id === selectedId);
     node.setAttribute('aria-selected', row.id === selectedId ? 'true' : 'false');
   }
+  if (gap) fillGaps();
+}
+
+// Skipped rows in view are filled by reloading the list, at most once per GAP_FILL_MS; not while the list follows the
+// tail, whose last screenful is always loaded (FlowFeed.TailRows), so a busy proxy does not make the page reload forever.
+let gapTimer = 0;
+function fillGaps() {
+  if (gapTimer || following()) return;
+  gapTimer = setTimeout(() => { gapTimer = 0; reload(true); }, GAP_FILL_MS);
 }
 const version = (r) => `${r.status}|${r.marker}|${r.comment}|${r.highlight}|${r.size}|${r.replay}`;
 // mitmproxy's replay markers: the request was sent again (client replay), or the answer came from a recording (server replay).
@@ -144,6 +182,7 @@ viewport.addEventListener('click', (e) => {
 });
 
 function select(id, scroll) {
+  if (id === undefined) return; // a skipped row: filled when the list reloads
   selectedId = id;
   render();
   if (scroll && index.has(id)) {
@@ -167,7 +206,8 @@ function showFieldError(id, error) {
 }
 const firstLine = (text) => text.split('\n')[0];
 
-async function reload() {
+// keepScroll: filling skipped rows, the list stays where the user scrolled it.
+async function reload(keepScroll = false) {
   const q = new URLSearchParams();
   if (filterValue('filter')) q.set('filter', filterValue('filter'));
   if (filterValue('highlight')) q.set('highlight', filterValue('highlight'));
@@ -178,10 +218,10 @@ async function reload() {
     if (info.live) openStream(q);
     const response = await api('/api/flows?' + q);
     const body = await response.json();
-    setRows(body.flows);
+    setRows(body.flows, !keepScroll);
     const early = pending;
     pending = null;
-    upsert(early);
+    for (const [name, data] of early) onEvent(name, data);
     showFieldError('filter', null);
     showFieldError('highlight', null);
   } catch (e) {
@@ -204,7 +244,9 @@ function openStream(q) {
   stream = controller;
   (async () => {
     try {
-      const response = await api('/api/events?' + q, { signal: controller.signal });
+      const live = new URLSearchParams(q);
+      live.set('tail', '1'); // new rows: the newest screenful of each push and a count of the rest
+      const response = await api('/api/events?' + live, { signal: controller.signal });
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
       for (;;) {
@@ -232,13 +274,16 @@ function openStream(q) {
 }
 
 function onEvent(name, data) {
-  if (name === 'flows' && pending) pending.push(...JSON.parse(data));
-  else if (name === 'flows') upsert(JSON.parse(data));
+  // While the list loads, pushed events wait (in order) and are applied after it.
+  if (pending && (name === 'flows' || name === 'skipped' || name === 'changed')) { pending.push([name, data]); return; }
+  if (name === 'flows') upsert(JSON.parse(data));
+  else if (name === 'changed') update(JSON.parse(data));
+  else if (name === 'skipped') skip(Number(data));
   else if (name === 'removed') remove(JSON.parse(data));
   else if (name === 'cleared') remove(null);
   else if (name === 'reload') reload();
   else if (name === 'intercept') loadPaused();
-  if (name === 'flows' && selectedId && JSON.parse(data).some(r => r.id === selectedId)) showDetails(selectedId, true);
+  if (name === 'changed' && selectedId && JSON.parse(data).some(r => r.id === selectedId)) showDetails(selectedId, true);
 }
 
 // 6. Details: heads in wire order and case, bodies by type, timings, TLS, errors, actions.
@@ -503,8 +548,8 @@ document.addEventListener('keydown', (e) => {
   if (e.target.matches('input, textarea')) return;
   const i = selectedId ? index.get(selectedId) ?? -1 : -1;
   if (e.key === '/') { e.preventDefault(); $('filter').focus(); $('filter').select(); }
-  else if (e.key === 'j' || e.key === 'ArrowDown') { e.preventDefault(); if (rows.length) select(rows[Math.min(rows.length - 1, i + 1)].id, true); }
-  else if (e.key === 'k' || e.key === 'ArrowUp') { e.preventDefault(); if (rows.length) select(rows[Math.max(0, i - 1)].id, true); }
+  else if (e.key === 'j' || e.key === 'ArrowDown') { e.preventDefault(); if (rows.length) select(rows[Math.min(rows.length - 1, i + 1)]?.id, true); }
+  else if (e.key === 'k' || e.key === 'ArrowUp') { e.preventDefault(); if (rows.length) select(rows[Math.max(0, i - 1)]?.id, true); }
   else if (e.key === 'Enter' && selectedId) { e.preventDefault(); $('details').focus(); }
   else if (e.key === 'Escape') viewport.focus();
 });
