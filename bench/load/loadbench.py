@@ -350,12 +350,16 @@ def idle_scenario(work, origin_root, https):
             "kib_per_conn": (held["rss"] - before["rss"]) / n, "setup_s": setup_s}
 
 
-def curl(url, ca, proxy=None):
-    args = ["curl", "-sS", "-o", "/dev/null", "--cacert", ca, "--max-time", "120",
-            "-w", "%{http_code} %{time_starttransfer} %{time_total} %{speed_download}"]
+def run_curl(url, ca, proxy, write_out, max_time):
+    """One fresh curl (a new process, connection and TLS handshake) trusting only `ca`, printing `write_out`."""
+    args = ["curl", "-sS", "-o", "/dev/null", "--cacert", ca, "--max-time", str(max_time), "-w", write_out]
     if proxy:
         args += ["-x", proxy]
-    r = run(args + [url])
+    return run(args + [url])
+
+
+def curl(url, ca, proxy=None):
+    r = run_curl(url, ca, proxy, "%{http_code} %{time_starttransfer} %{time_total} %{speed_download}", 120)
     if r.returncode != 0:
         return None
     code, ttfb, total, speed = r.stdout.split()
@@ -571,11 +575,7 @@ def first_contact(work, origin_root, https):
 def curl_phases(url, ca, proxy=None):
     """curl's own timestamps of one fresh request (ms): TCP connected, TLS done (through a proxy: CONNECT answered and
     the TLS with the proxy done), first response byte."""
-    args = ["curl", "-sS", "-o", "/dev/null", "--cacert", ca, "--max-time", "30",
-            "-w", "%{time_connect} %{time_appconnect} %{time_starttransfer}"]
-    if proxy:
-        args += ["-x", proxy]
-    r = run(args + [url])
+    r = run_curl(url, ca, proxy, "%{time_connect} %{time_appconnect} %{time_starttransfer}", 30)
     if r.returncode != 0:
         raise SystemExit(f"first-contact-parts: {url} failed: {r.stderr.strip()}")
     tcp, tls, ttfb = (float(x) * 1000 for x in r.stdout.split())
