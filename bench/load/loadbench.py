@@ -59,6 +59,10 @@ LOAD_CLIENT = os.environ.get("LOAD_CLIENT", "leanload")
 LEANLOAD = os.environ.get("LEANLOAD_BIN", os.path.join(ROOT, "artifacts", "leanload"))
 # The idle scenario: this many intercepted keep-alive connections held at once (issue 19's 5,000).
 IDLE_CONNECTIONS = int(os.environ.get("IDLE_CONNECTIONS", "5000"))
+# first-contact-parts: this many hosts the proxy has never seen, each an address of its own on loopback (127.0.0.2 and
+# up; nginx listens on each, its certificate names each), so that no name is resolved and every one is a new leaf and a
+# new origin connection. Twenty, as issue 19's brief asks for ("20+ fresh hosts").
+FIRST_CONTACT_HOSTS = int(os.environ.get("FIRST_CONTACT_HOSTS", "20"))
 # Connections in their setup (connect, CONNECT, two TLS handshakes, one request) at a time while the idle ones are
 # opened: as many as the 64-connection scenarios use.
 IDLE_SETUP_CONCURRENCY = 64
@@ -132,6 +136,11 @@ def stop(p):
         started.remove(p)
 
 
+def fresh_hosts():
+    """The loopback addresses first-contact-parts uses as hosts never seen (127.0.0.2, 127.0.0.3, ...)."""
+    return [f"127.0.0.{i + 2}" for i in range(FIRST_CONTACT_HOSTS)]
+
+
 def make_origin(work):
     sh = lambda *a: subprocess.run(a, check=True, capture_output=True, cwd=work)
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
@@ -140,7 +149,8 @@ def make_origin(work):
        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
     sh("openssl", "req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost")
     with open(os.path.join(work, "leaf.ext"), "w") as f:
-        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+        ips = ",".join(f"IP:{a}" for a in ["127.0.0.1", *fresh_hosts()])
+        f.write(f"subjectAltName=DNS:localhost,{ips}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
     sh("openssl", "x509", "-req", "-in", "leaf.csr", "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial",
        "-days", "2", "-out", "leaf.pem", "-extfile", "leaf.ext")
     www = os.path.join(work, "www")
@@ -169,7 +179,7 @@ http {{
   server {{ listen 127.0.0.1:{http}; root {www}; }}
   server {{
     listen 127.0.0.1:{https} ssl;
-    ssl_certificate {work}/leaf.pem; ssl_certificate_key {work}/leaf.key;
+{"".join(f"    listen {a}:{https} ssl;{chr(10)}" for a in fresh_hosts())}    ssl_certificate {work}/leaf.pem; ssl_certificate_key {work}/leaf.key;
     ssl_protocols TLSv1.2 TLSv1.3;
     root {www};
   }}
@@ -484,12 +494,16 @@ def idle_scenario(work, origin_root, https):
             "kib_per_conn": (held["rss"] - before["rss"]) / n, "setup_s": setup_s}
 
 
-def curl(url, ca, proxy=None):
-    args = ["curl", "-sS", "-o", "/dev/null", "--cacert", ca, "--max-time", "120",
-            "-w", "%{http_code} %{time_starttransfer} %{time_total} %{speed_download}"]
+def run_curl(url, ca, proxy, write_out, max_time):
+    """One fresh curl (a new process, connection and TLS handshake) trusting only `ca`, printing `write_out`."""
+    args = ["curl", "-sS", "-o", "/dev/null", "--cacert", ca, "--max-time", str(max_time), "-w", write_out]
     if proxy:
         args += ["-x", proxy]
-    r = run(args + [url])
+    return run(args + [url])
+
+
+def curl(url, ca, proxy=None):
+    r = run_curl(url, ca, proxy, "%{http_code} %{time_starttransfer} %{time_total} %{speed_download}", 120)
     if r.returncode != 0:
         return None
     code, ttfb, total, speed = r.stdout.split()
@@ -717,6 +731,57 @@ def first_contact(work, origin_root, https):
     return {"name": "first-contact", "d": med(direct), "p": med(proxied), "d_ip": med(direct_ip), "p_ip": med(proxied_ip)}
 
 
+def curl_phases(url, ca, proxy=None):
+    """curl's own timestamps of one fresh request (ms): TCP connected, TLS done (through a proxy: CONNECT answered and
+    the TLS with the proxy done), first response byte."""
+    r = run_curl(url, ca, proxy, "%{time_connect} %{time_appconnect} %{time_starttransfer}", 30)
+    if r.returncode != 0:
+        raise SystemExit(f"first-contact-parts: {url} failed: {r.stderr.strip()}")
+    tcp, tls, ttfb = (float(x) * 1000 for x in r.stdout.split())
+    return {"tcp": tcp, "tls": tls - tcp, "first_byte": ttfb - tls, "ttfb": ttfb}
+
+
+def first_contact_parts(work, origin_root, https):
+    """Issue 19 item 4: where a first contact's time goes, on one running proxy, over FIRST_CONTACT_HOSTS hosts it has
+    never seen. Per host: direct, proxied (a new leaf and a new origin connection), proxied again (the cached leaf, the
+    pooled origin connection) and direct again, the order rotated from host to host. What the first proxied request
+    costs more than the second is the forge (in its TLS phase) and the origin's set-up (in its first-byte phase)."""
+    proxy = Proxy(os.path.join(work, "home"), origin_root)
+    samples = {"direct": [], "new": [], "again": []}
+    try:
+        verify_interception(proxy, origin_root, https)
+        warm(f"https://localhost:{https}/1k", proxy, True)
+        for i, host in enumerate(fresh_hosts()):
+            url = f"https://{host}:{https}/1k"
+            steps = [("direct", None), ("new", proxy.url), ("again", proxy.url), ("direct", None)]
+            if i % 2:
+                steps = [("new", proxy.url), ("direct", None), ("direct", None), ("again", proxy.url)]
+            for kind, via in steps:
+                samples[kind].append(curl_phases(url, proxy.ca if via else origin_root, via))
+    finally:
+        proxy.stop()
+    parts = {kind: {k: med([x[k] for x in xs]) for k in ("tcp", "tls", "first_byte", "ttfb")} for kind, xs in samples.items()}
+    spread = {kind: (min(x["ttfb"] for x in xs), max(x["ttfb"] for x in xs)) for kind, xs in samples.items()}
+    log(f"  first contact parts: new host {parts['new']['ttfb']:.2f} ms, again {parts['again']['ttfb']:.2f} ms, "
+        f"direct {parts['direct']['ttfb']:.2f} ms")
+    return {"parts": parts, "spread": spread, "hosts": len(fresh_hosts())}
+
+
+def report_parts(first_parts):
+    parts, spread = first_parts["parts"], first_parts["spread"]
+    print()
+    print(f"First contact by part ({first_parts['hosts']} hosts never seen by one running proxy, curl's timestamps, "
+          f"medians in ms; TLS through the proxy includes the CONNECT):")
+    print()
+    print("| request | TCP connected | TLS (CONNECT + handshake) | first byte after TLS | TTFB | TTFB min–max | ÷ direct |")
+    print("|---|---|---|---|---|---|---|")
+    names = {"direct": "direct (curl to nginx)", "new": "proxied, host never seen", "again": "proxied, same host again"}
+    for kind in ("direct", "new", "again"):
+        p = parts[kind]
+        print(f"| {names[kind]} | {p['tcp']:.2f} | {p['tls']:.2f} | {p['first_byte']:.2f} | {p['ttfb']:.2f} "
+              f"| {spread[kind][0]:.2f}–{spread[kind][1]:.2f} | {p['ttfb'] / parts['direct']['ttfb']:.2f}× |")
+
+
 def verify_interception(proxy, origin_root, https):
     """hey skips certificate checks: prove the proxied HTTPS really is intercepted and valid under the proxy's CA."""
     ok = curl(f"https://localhost:{https}/1k", proxy.ca, proxy=proxy.url)
@@ -844,7 +909,7 @@ def main():
                 rows.append(h2_scenario("h2-1k-s64", h2, proxy))
             finally:
                 proxy.stop()
-        download = first = idle = None
+        download = first = idle = parts = None
         if not ONLY or "download-100m" in ONLY:
             log("download-100m")
             proxy = fresh_proxy(f"https://localhost:{https}/1k", True)
@@ -855,13 +920,19 @@ def main():
         if not ONLY or "first-contact" in ONLY:
             log("first-contact")
             first = first_contact(work, origin_root, https)
+        if not ONLY or "first-contact-parts" in ONLY:
+            log(f"first-contact-parts: {FIRST_CONTACT_HOSTS} hosts never seen, one running proxy")
+            parts = first_contact_parts(work, origin_root, https)
         if not ONLY or f"idle-{IDLE_CONNECTIONS}" in ONLY:
             log(f"idle-{IDLE_CONNECTIONS}: {IDLE_CONNECTIONS} intercepted keep-alive connections held idle")
             idle = idle_scenario(work, origin_root, https)
         stop(nginx)
-        report(rows, download, first)
+        if rows or download or first:
+            report(rows, download, first)
         if PEER:
             report_peer(rows)
+        if parts:
+            report_parts(parts)
         if idle:
             report_idle(idle)
     finally:

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Interpose.Proxy.Tests.Infrastructure;
 using Xunit.Abstractions;
@@ -121,6 +123,110 @@ public sealed class EagerConnectionTests(ITestOutputHelper output)
         Assert.Equal(1, cache.ForgeCount);
         Assert.Equal(1, cache.Misses);
         Assert.Equal(1, cache.Hits);
+    }
+
+    [Fact]
+    public async Task Eager_opens_the_tcp_connection_when_the_connect_arrives_and_the_tunnel_uses_it()
+    {
+        var accepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        string? originSni = null;
+        using var originCertificate = TestPki.Issue(TestPki.OriginRoot, "localhost");
+        await using var origin = new RawOrigin(async stream =>
+        {
+            accepted.TrySetResult();
+            await AnswerOnceOverTlsAsync(stream, originCertificate, sni => originSni = sni);
+        });
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.ConnectionStrategy = ConnectionStrategy.Eager;
+
+            // Far longer than the wait below: without the eager socket nothing would connect before the ClientHello
+            // (the server-speaks-first wait is the only other way the origin is reached while the client is silent).
+            o.Timeouts.ServerFirstWait = TimeSpan.FromMinutes(10);
+        });
+
+        // The CONNECT alone, not a byte of TLS yet: the origin is connected to.
+        var tunnel = await RawClient.TunnelAsync(proxy.Port, "localhost", origin.Port);
+        await accepted.Task.WaitAsync(EventWait);
+
+        await using var ssl = await ClientTlsAsync(tunnel, proxy, "localhost");
+        var response = await GetAsync(ssl, origin.Port, "/");
+
+        Assert.StartsWith("HTTP/1.1 200", response, StringComparison.Ordinal);
+        Assert.Equal(1, origin.AcceptedConnections);
+        Assert.Equal("localhost", originSni);
+    }
+
+    [Fact]
+    public async Task An_sni_other_than_the_connect_host_gets_its_own_leaf_and_is_sent_to_the_origin_on_the_early_socket()
+    {
+        // The CONNECT names localhost (its leaf is forged ahead, its TCP connection opened), the ClientHello another
+        // name: the client must get a leaf for the name it asked for, and the origin that name as its SNI.
+        const string OtherName = "other.example.test";
+        string? originSni = null;
+        using var originCertificate = TestPki.Issue(TestPki.OriginRoot, OtherName);
+        await using var origin = new RawOrigin(stream => AnswerOnceOverTlsAsync(stream, originCertificate, sni => originSni = sni));
+        await using var proxy = await TestProxy.StartAsync(output, o => o.ConnectionStrategy = ConnectionStrategy.Eager);
+
+        var tunnel = await RawClient.TunnelAsync(proxy.Port, "localhost", origin.Port);
+        await using var ssl = await ClientTlsAsync(tunnel, proxy, OtherName);
+        var leaf = Assert.IsType<X509Certificate2>(ssl.RemoteCertificate);
+        var response = await GetAsync(ssl, origin.Port, "/");
+
+        Assert.True(leaf.MatchesHostname(OtherName), leaf.Subject);
+        Assert.False(leaf.MatchesHostname("localhost"), leaf.Subject);
+        Assert.StartsWith("HTTP/1.1 200", response, StringComparison.Ordinal);
+        Assert.Equal(OtherName, originSni);
+        Assert.Equal(1, origin.AcceptedConnections);
+
+        // Both names were forged: the CONNECT host ahead, the SNI for the handshake.
+        Assert.Equal(2, proxy.Server.LeafCache!.ForgeCount);
+    }
+
+    [Fact]
+    public async Task An_early_connect_the_origin_refuses_is_the_first_requests_502_in_the_connect_phase()
+    {
+        // A port nothing listens on: bound, then released.
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var events = new EventRecorder();
+        await using var proxy = await StartEagerAsync(events);
+
+        await using var tunnel = await RawClient.TunnelAsync(proxy, "localhost", port, tls: true);
+        var response = await GetAsync(tunnel, port, "/hello");
+
+        Assert.StartsWith("HTTP/1.1 502", response, StringComparison.Ordinal);
+        Assert.Equal(ExchangePhase.Connect, Assert.Single(events.Exchanges).Error?.Phase);
+    }
+
+    /// <summary>TLS as the origin (recording the SNI it was asked for), then one request answered and the connection closed.</summary>
+    private static async Task AnswerOnceOverTlsAsync(Stream stream, X509Certificate2 certificate, Action<string> sni)
+    {
+        await using var ssl = new SslStream(stream);
+        await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+        {
+            ServerCertificateSelectionCallback = (_, name) =>
+            {
+                sni(name ?? "");
+                return certificate;
+            },
+        });
+        _ = await RawOrigin.ReadHeadAsync(ssl);
+        await ssl.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"u8.ToArray());
+    }
+
+    /// <summary>The client's TLS inside an open tunnel, asking for <paramref name="serverName"/>, trusting the proxy's CA.</summary>
+    private static async Task<SslStream> ClientTlsAsync(Stream tunnel, TestProxy proxy, string serverName)
+    {
+        var ssl = new SslStream(tunnel, leaveInnerStreamOpen: false);
+        await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = serverName,
+            RemoteCertificateValidationCallback = (_, cert, _, errors) => TestProxy.ChainsTo(cert, proxy.Authority.Certificate, errors),
+        });
+        return ssl;
     }
 
     private Task<TestProxy> StartEagerAsync(EventRecorder events) => TestProxy.StartAsync(output, o =>

@@ -37,6 +37,9 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
     private readonly Transport _client = flow.Client;
     private readonly Http1ServerConnection _server = connectServer;
 
+    // Eager: the TCP connection to the CONNECT target, opened as the CONNECT arrives, until the origin side takes it.
+    private EagerSocket? _eagerSocket;
+
     // When the CONNECT arrived: a relayed tunnel's start and duration (RelayedTunnel) count from here.
     private DateTimeOffset _startedAt;
     private long _started;
@@ -64,10 +67,24 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
         if (_rt.Options.ConnectionStrategy == ConnectionStrategy.Eager && !IsIgnored(host, host, port))
         {
             // The client needs a moment after the 200 to set up its TLS and send the ClientHello; forging the leaf for
-            // the CONNECT host (almost always the SNI) meanwhile takes the forge out of the handshake's time.
+            // the CONNECT host (almost always the SNI) and opening the TCP connection to the origin meanwhile take
+            // both out of the handshake's time.
             _rt.Leaves.Prefetch(host);
+            _eagerSocket = StartEagerSocket(host, port);
         }
 
+        try
+        {
+            await ServeTunnelAsync(host, port);
+        }
+        finally
+        {
+            await ReleaseEagerSocketAsync();
+        }
+    }
+
+    private async Task ServeTunnelAsync(string host, int port)
+    {
         await _client.Stream.WriteAsync(ConnectEstablished, _rt.Aborted);
 
         var protocol = await SniffAsync();
@@ -79,6 +96,12 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
             {
                 return;
             }
+        }
+
+        if (protocol is SniffedProtocol.Http)
+        {
+            // HTTP inside the tunnel connects per request, by its own keys: the socket opened ahead goes unused.
+            await ReleaseEagerSocketAsync();
         }
 
         switch (protocol)
@@ -101,6 +124,37 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
                 // Bytes that are neither TLS nor HTTP: relayed as they are.
                 await RelayRawAsync(host, port, "tcp");
                 break;
+        }
+    }
+
+    /// <summary>
+    /// Eager: starts opening the TCP connection to the CONNECT target, unless the pool already holds a connection the
+    /// tunnel's first request is likely to take (its client's SNI is almost always the CONNECT host) or a test dialer
+    /// stands in for TCP.
+    /// </summary>
+    private EagerSocket? StartEagerSocket(string host, int port)
+    {
+        if (_rt.Dialer is not null)
+        {
+            return null;
+        }
+
+        var likely = new TunnelTarget("https", host, port, IPAddress.TryParse(host, out _) ? null : host);
+        if (_rt.Pool.HasIdle(likely.OriginKey) || _rt.Pool.HasIdle(likely.Http2OriginKey) || _rt.Pool.HasHttp2(likely.Http2OriginKey))
+        {
+            return null;
+        }
+
+        return EagerSocket.Start(_rt, host, port, _rt.Aborted);
+    }
+
+    /// <summary>Closes the socket opened ahead if nothing took it, now rather than when the tunnel ends.</summary>
+    private async ValueTask ReleaseEagerSocketAsync()
+    {
+        if (_eagerSocket is { } socket)
+        {
+            _eagerSocket = null;
+            await socket.DisposeAsync();
         }
     }
 
@@ -310,8 +364,11 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
         var eagerKey = _rt.Options.Http2 && _rt.Options.UpstreamHttp2 && hello.ApplicationProtocols.Contains("h2") ? tunnel.Http2OriginKey : tunnel.OriginKey;
         if (_rt.Options.ConnectionStrategy == ConnectionStrategy.Eager && !_rt.Pool.HasIdle(eagerKey) && !_rt.Pool.HasHttp2(eagerKey))
         {
-            _flow.Eager = EagerConnection.Start(_rt, eagerKey, _rt.Aborted);
+            _flow.Eager = EagerConnection.Start(_rt, eagerKey, _rt.Aborted, _eagerSocket?.Take(host, port));
         }
+
+        // Not taken (the pool had a connection for the ClientHello's key): closed before the tunnel's long life starts.
+        await ReleaseEagerSocketAsync();
 
         // No request may take it (the client leaves, or goes elsewhere): the flow closes it at the end.
         await InterceptAsync(context, hello, certificateHost, tunnel, scope);
@@ -394,7 +451,7 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
     private async ValueTask<(UpstreamConnection? Connection, ExchangeError? Error)> ConnectRawAsync(string host, int port)
     {
         _flow.Phase = ExchangePhase.Connect;
-        var connect = await _rt.Connector.ConnectAsync(new UpstreamKey("tcp", host, port, null), null, _rt.Aborted);
+        var connect = await _rt.Connector.ConnectAsync(new UpstreamKey("tcp", host, port, null), null, _rt.Aborted, _eagerSocket?.Take(host, port));
         if (connect.Error is { } error)
         {
             _rt.Metrics.Error(error);

@@ -27,11 +27,14 @@ internal sealed class EagerConnection : IAsyncDisposable
 
     public UpstreamKey Key { get; }
 
-    /// <summary>Starts opening a connection for <paramref name="key"/>; cancelled with <paramref name="aborted"/>.</summary>
-    public static EagerConnection Start(ProxyRuntime rt, UpstreamKey key, CancellationToken aborted)
+    /// <summary>
+    /// Starts opening a connection for <paramref name="key"/>, on <paramref name="socket"/> (opened at the CONNECT) when
+    /// given; cancelled with <paramref name="aborted"/>.
+    /// </summary>
+    public static EagerConnection Start(ProxyRuntime rt, UpstreamKey key, CancellationToken aborted, Task<SocketResult>? socket = null)
     {
         var cts = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-        return new EagerConnection(key, cts, rt.Connector.ConnectAsync(key, exchange: null, cts.Token).AsTask());
+        return new EagerConnection(key, cts, rt.Connector.ConnectAsync(key, exchange: null, cts.Token, socket).AsTask());
     }
 
     /// <summary>Waits for the connection and hands it to the caller, who owns it from then on.</summary>
