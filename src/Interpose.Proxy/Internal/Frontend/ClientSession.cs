@@ -32,8 +32,7 @@ internal sealed class ClientSession(ProxyRuntime runtime, Socket socket, Admitte
         await runtime.Addons.NotifyAsync("ClientConnectedAsync", info, static (a, c, ct) => a.ClientConnectedAsync(c, ct), runtime.Logger, runtime.Aborted);
         try
         {
-            using var server = new Http1ServerConnection(flow, tunnel: null, new HttpProxyFrontend(flow));
-            await server.ServeAsync();
+            await new HttpProxyFrontend(flow).RunAsync();
         }
         catch (Exception ex) when (IsConnectionFailure(ex))
         {
