@@ -87,6 +87,7 @@ public sealed class InMemoryProxy : IAsyncDisposable
         await _stop.CancelAsync();
         await _runtime.Pool.DisposeAsync();
         _runtime.Metrics.Dispose();
+        _runtime.HeapTrim.Dispose();
         _leaves.Dispose();
         _authority.Dispose();
         _stop.Dispose();

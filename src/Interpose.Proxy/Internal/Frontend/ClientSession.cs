@@ -23,6 +23,7 @@ internal sealed class ClientSession(ProxyRuntime runtime, Socket socket, Admitte
 {
     public async Task RunAsync()
     {
+        runtime.HeapTrim.Note();
         var info = new ClientConnection(runtime.NextClientId(), socket.RemoteEndPoint, socket.LocalEndPoint);
         await using var client = new Transport(socket, new NetworkStream(socket, ownsSocket: false));
         await using var flow = new ClientFlow(runtime, client, info, admission);
@@ -48,6 +49,7 @@ internal sealed class ClientSession(ProxyRuntime runtime, Socket socket, Admitte
             // reported: nothing of the connection is left once its last event ran.
             await flow.DisposeAsync();
             await runtime.Addons.NotifyAsync("ClientDisconnectedAsync", info, static (a, c, ct) => a.ClientDisconnectedAsync(c, ct), runtime.Logger, CancellationToken.None);
+            runtime.HeapTrim.Note();
         }
     }
 
