@@ -280,6 +280,7 @@ public sealed class ProxyServer : IAsyncDisposable
             await _runtime!.Pool.DisposeAsync();
             _runtime.Metrics.Dispose();
             _runtime.HookDeadlines.Dispose();
+            _runtime.HeapTrim.Dispose();
             _leaves?.Dispose();
             _ownedAuthority?.Dispose();
             _draining.Dispose();

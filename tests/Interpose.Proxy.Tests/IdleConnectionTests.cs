@@ -29,7 +29,8 @@ public sealed class IdleConnectionTests(ITestOutputHelper output)
         await using var client = await RawClient.ConnectAsync(proxy);
         var request = $"GET http://localhost:{origin.Port}/ HTTP/1.1\r\nHost: localhost:{origin.Port}\r\n\r\n";
 
-        await AssertIdleThenBusyAgainAsync(client, request, logs, "holding 0 pooled buffers; TLS record buffers released when empty: False");
+        var idle = await AssertIdleThenBusyAgainAsync(client, request, logs, "holding 0 pooled buffers; TLS record buffers released when empty: False");
+        Assert.Contains("HTTP/1.1 server connections: 1", idle.Message, StringComparison.Ordinal);
 
         // The second request went over the same (pooled) origin connection.
         Assert.Equal(1, origin.AcceptedConnections);
@@ -45,9 +46,13 @@ public sealed class IdleConnectionTests(ITestOutputHelper output)
         await using var tunnel = await RawClient.TunnelAsync(proxy, "localhost", origin.Port, tls: true);
         var request = $"GET /fixed HTTP/1.1\r\nHost: localhost:{origin.Port}\r\n\r\n";
 
-        await AssertIdleThenBusyAgainAsync(tunnel, request, logs, "holding 0 pooled buffers; TLS record buffers released when empty: True");
+        var idle = await AssertIdleThenBusyAgainAsync(tunnel, request, logs, "holding 0 pooled buffers; TLS record buffers released when empty: True");
 
         Assert.Equal(1, counter.ServerConnections);
+
+        // The proxy's own HTTP/1.1 connection that read the CONNECT (its pipeline, decoder, parser state) was disposed
+        // before the tunnel's: only the one inside the tunnel is left while it waits.
+        Assert.Contains("HTTP/1.1 server connections: 1", idle.Message, StringComparison.Ordinal);
     }
 
     [LinuxFact]
@@ -77,17 +82,20 @@ public sealed class IdleConnectionTests(ITestOutputHelper output)
     /// One exchange; then both the client connection and its origin connection, once their reads wait, log
     /// <paramref name="expected"/>; then a second exchange on the same client connection works.
     /// </summary>
-    private static async Task AssertIdleThenBusyAgainAsync(Stream client, string request, LogCollector logs, string expected)
+    /// <returns>The client connection's idle event.</returns>
+    private static async Task<LogEntry> AssertIdleThenBusyAgainAsync(Stream client, string request, LogCollector logs, string expected)
     {
         var bytes = Encoding.ASCII.GetBytes(request);
         await client.WriteAsync(bytes);
         await ReadOkAsync(client);
 
-        Assert.Contains(expected, (await logs.WaitForAsync(ClientIdle)).Message, StringComparison.Ordinal);
+        var idle = await logs.WaitForAsync(ClientIdle);
+        Assert.Contains(expected, idle.Message, StringComparison.Ordinal);
         Assert.Contains(expected, (await logs.WaitForAsync(UpstreamIdle)).Message, StringComparison.Ordinal);
 
         await client.WriteAsync(bytes);
         await ReadOkAsync(client);
+        return idle;
     }
 
     private static void MapFixed(WebApplication app) =>

@@ -87,6 +87,7 @@ public sealed class InMemoryProxy : IAsyncDisposable
         await _stop.CancelAsync();
         await _runtime.Pool.DisposeAsync();
         _runtime.Metrics.Dispose();
+        _runtime.HeapTrim.Dispose();
         _leaves.Dispose();
         _authority.Dispose();
         _stop.Dispose();
@@ -97,7 +98,6 @@ public sealed class InMemoryProxy : IAsyncDisposable
         await Task.Yield();
         await using var transport = new Transport(null, stream);
         await using var flow = new ClientFlow(_runtime, transport, new ClientConnection(_runtime.NextClientId(), null, null));
-        using var server = new Http1ServerConnection(flow, tunnel: null, new HttpProxyFrontend(flow));
-        await server.ServeAsync();
+        await new HttpProxyFrontend(flow).RunAsync();
     }
 }

@@ -37,21 +37,29 @@ internal sealed class ExchangePipeline : IDisposable
     private readonly ScratchBuffer _scratch;
 
     // Re-armed for each response-head wait: a new scope per wait was a linked CancellationTokenSource and a timer.
+    // HTTP/1.1 lends its connection's one timer (ClientFlow.Deadline); an HTTP/2 stream's pipeline makes its own.
+    private readonly bool _ownsResponseHeadTimeout;
     private TimeoutScope? _responseHeadTimeout;
 
-    // The deadline of every hook call of this pipeline's exchanges (ProxyTimeouts.AddonHook), borrowed at the first
-    // hook and given back on dispose: hooks run one at a time here, and an HTTP/2 stream's pipeline lives one exchange.
+    // The deadline of every hook call of an exchange (ProxyTimeouts.AddonHook), borrowed at its first hook and given
+    // back when it ends: hooks run one at a time here, and an idle connection holds none.
     private TimeoutScope? _hookScope;
 
     /// <param name="flow">The client connection.</param>
     /// <param name="client">The protocol side the exchanges arrive on.</param>
     /// <param name="scratch">The writer request heads are serialized into; not used by anything else while one is written.</param>
-    public ExchangePipeline(ClientFlow flow, IClientSide client, ScratchBuffer scratch)
+    /// <param name="responseHeadTimeout">
+    /// A scope to arm for the response-head waits, idle at those times and owned by the caller; null: the pipeline makes
+    /// (and disposes) its own.
+    /// </param>
+    public ExchangePipeline(ClientFlow flow, IClientSide client, ScratchBuffer scratch, TimeoutScope? responseHeadTimeout = null)
     {
         _flow = flow;
         _rt = flow.Runtime;
         _client = client;
         _scratch = scratch;
+        _responseHeadTimeout = responseHeadTimeout;
+        _ownsResponseHeadTimeout = responseHeadTimeout is null;
     }
 
     /// <summary>
@@ -182,6 +190,9 @@ internal sealed class ExchangePipeline : IDisposable
             }
 
             FlowLog.Log(_rt.FlowLogger, exchange, responseBytes);
+
+            // An HTTP/1.1 connection may now wait idle for hours: its hook deadline goes back to the shared pool.
+            ReturnHookScope();
         }
     }
 
@@ -673,7 +684,16 @@ internal sealed class ExchangePipeline : IDisposable
 
     public void Dispose()
     {
-        _responseHeadTimeout?.Dispose();
+        if (_ownsResponseHeadTimeout)
+        {
+            _responseHeadTimeout?.Dispose();
+        }
+
+        ReturnHookScope();
+    }
+
+    private void ReturnHookScope()
+    {
         if (_hookScope is not null)
         {
             _rt.HookDeadlines.Return(_hookScope);

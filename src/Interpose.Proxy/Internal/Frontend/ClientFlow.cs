@@ -47,6 +47,26 @@ internal sealed class ClientFlow(ProxyRuntime runtime, Transport client, ClientC
 
     private ScratchBuffer? _headScratch;
     private ScratchBuffer? _bodyScratch;
+    private TimeoutScope? _deadline;
+    private int _serverConnections;
+
+    /// <summary>
+    /// The connection's one timer, re-armed for each wait in turn: the CONNECT's head, the tunnel's sniff and TLS
+    /// handshake, then each request head and response head of the HTTP/1.1 exchanges inside. These waits never overlap
+    /// (one exchange at a time on HTTP/1.1), so a connection keeps one timer, one cancellation source and one lock
+    /// instead of one per kind of wait. Every user arms it and disarms it in a <c>finally</c>. HTTP/2 streams, whose
+    /// waits do overlap, keep their own.
+    /// </summary>
+    public TimeoutScope Deadline => _deadline ??= new TimeoutScope(Runtime.Time);
+
+    /// <summary>
+    /// The HTTP/1.1 server connections of this client connection not yet disposed: 1 while it serves, the proxy's own
+    /// one (that read the CONNECT) gone by the time the one inside the tunnel serves. Logged with the idle event.
+    /// </summary>
+    public int ServerConnections => Volatile.Read(ref _serverConnections);
+
+    /// <summary>An HTTP/1.1 server connection starts (+1) or ends (-1) on this client connection.</summary>
+    public void CountServerConnection(int delta) => Interlocked.Add(ref _serverConnections, delta);
 
     /// <summary>Gives the scratch arrays back to the pool: the connection is about to wait for its next request.</summary>
     public void ReleaseScratch()
@@ -73,6 +93,7 @@ internal sealed class ClientFlow(ProxyRuntime runtime, Transport client, ClientC
     public async ValueTask DisposeAsync()
     {
         ReleaseScratch();
+        _deadline?.Dispose();
         if (Interlocked.Exchange(ref _eager, null) is { } unused)
         {
             await unused.DisposeAsync();

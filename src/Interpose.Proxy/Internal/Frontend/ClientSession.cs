@@ -23,6 +23,7 @@ internal sealed class ClientSession(ProxyRuntime runtime, Socket socket, Admitte
 {
     public async Task RunAsync()
     {
+        runtime.HeapTrim.Note();
         var info = new ClientConnection(runtime.NextClientId(), socket.RemoteEndPoint, socket.LocalEndPoint);
         await using var client = new Transport(socket, new NetworkStream(socket, ownsSocket: false));
         await using var flow = new ClientFlow(runtime, client, info, admission);
@@ -32,8 +33,7 @@ internal sealed class ClientSession(ProxyRuntime runtime, Socket socket, Admitte
         await runtime.Addons.NotifyAsync("ClientConnectedAsync", info, static (a, c, ct) => a.ClientConnectedAsync(c, ct), runtime.Logger, runtime.Aborted);
         try
         {
-            using var server = new Http1ServerConnection(flow, tunnel: null, new HttpProxyFrontend(flow));
-            await server.ServeAsync();
+            await new HttpProxyFrontend(flow).RunAsync();
         }
         catch (Exception ex) when (IsConnectionFailure(ex))
         {
@@ -49,6 +49,7 @@ internal sealed class ClientSession(ProxyRuntime runtime, Socket socket, Admitte
             // reported: nothing of the connection is left once its last event ran.
             await flow.DisposeAsync();
             await runtime.Addons.NotifyAsync("ClientDisconnectedAsync", info, static (a, c, ct) => a.ClientDisconnectedAsync(c, ct), runtime.Logger, CancellationToken.None);
+            runtime.HeapTrim.Note();
         }
     }
 

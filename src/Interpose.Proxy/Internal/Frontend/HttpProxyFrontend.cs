@@ -54,7 +54,24 @@ internal sealed class HttpProxyFrontend(ClientFlow flow)
         return true;
     }
 
-    /// <summary>CONNECT: the tunnel layer takes the connection from here (RFC 9110 §9.3.6).</summary>
-    public Task OpenTunnelAsync(HttpRequestHead head, Http1ServerConnection server) =>
-        new TunnelLayer(flow, server).RunAsync(head);
+    /// <summary>
+    /// Serves the client connection: requests outside any tunnel on the proxy's own HTTP/1.1 connection until it closes
+    /// or a CONNECT is admitted; then the tunnel layer takes the connection (RFC 9110 §9.3.6).
+    /// </summary>
+    public async Task RunAsync()
+    {
+        if (await ServeOutsideTunnelAsync() is { } connect)
+        {
+            await new TunnelLayer(flow).RunAsync(connect);
+        }
+    }
+
+    // NOTE: a method of its own, so that the proxy's HTTP/1.1 connection that read the CONNECT (its pipeline, chunked
+    // decoder, parser state) is disposed and unreachable once the tunnel starts: a tunnel can live for hours, and this
+    // connection will not read again. Kept in a local of RunAsync's state machine it would live as long (issue 19).
+    private async Task<HttpRequestHead?> ServeOutsideTunnelAsync()
+    {
+        using var server = new Http1ServerConnection(flow, tunnel: null, this);
+        return await server.ServeAsync();
+    }
 }

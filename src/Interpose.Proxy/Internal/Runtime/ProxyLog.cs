@@ -116,8 +116,11 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 332, Level = LogLevel.Warning, Message = "Server replay: {Method} {Url} matched flow {FlowId}, whose response body was recorded cut ({Kept} of {Length} bytes); answered 502 instead of replaying it")]
     public static partial void ServerReplayTruncated(ILogger logger, string method, string url, Guid flowId, int kept, long length);
 
-    [LoggerMessage(EventId = 126, Level = LogLevel.Trace, Message = "{Client}: idle between requests, holding {Buffers} pooled buffers; TLS record buffers released when empty: {TlsBuffersReleased}")]
-    public static partial void ClientIdle(ILogger logger, ClientConnection client, int buffers, bool tlsBuffersReleased);
+    [LoggerMessage(EventId = 106, Level = LogLevel.Debug, Message = "Gave the C heap's free memory back to the system after {Churn} client connections opened or closed ({Milliseconds:F1} ms)")]
+    public static partial void NativeHeapTrimmed(ILogger logger, int churn, double milliseconds);
+
+    [LoggerMessage(EventId = 126, Level = LogLevel.Trace, Message = "{Client}: idle between requests, holding {Buffers} pooled buffers; TLS record buffers released when empty: {TlsBuffersReleased}; HTTP/1.1 server connections: {ServerConnections}")]
+    public static partial void ClientIdle(ILogger logger, ClientConnection client, int buffers, bool tlsBuffersReleased, int serverConnections);
 
     [LoggerMessage(EventId = 165, Level = LogLevel.Trace, Message = "Origin connection to {Host}:{Port} idle in the pool, holding {Buffers} pooled buffers; TLS record buffers released when empty: {TlsBuffersReleased}")]
     public static partial void UpstreamIdle(ILogger logger, string host, int port, int buffers, bool tlsBuffersReleased);

@@ -31,6 +31,8 @@ internal sealed class ProxyRuntime
         Draining = draining;
         Aborted = aborted;
         Traced = meterName == ProxyMetrics.MeterName;
+        var logger = Logger;
+        HeapTrim = new NativeHeapTrim(Time, NativeHeapTrim.DefaultMinChurn, (churn, took) => ProxyLog.NativeHeapTrimmed(logger, churn, took.TotalMilliseconds));
     }
 
     /// <summary>Whether exchanges get activities (<see cref="ExchangeTracing"/>): not the warm-up's, which no exporter may see.</summary>
@@ -68,6 +70,9 @@ internal sealed class ProxyRuntime
     public HookDeadlines HookDeadlines { get; }
 
     public ProxyAuthenticator Authenticator { get; }
+
+    /// <summary>Gives the C heap's free memory back after a burst of connections; each client connection counts itself.</summary>
+    public NativeHeapTrim HeapTrim { get; }
 
     /// <summary>Cancelled when the server stops accepting: idle connections close, busy ones finish their exchange.</summary>
     public CancellationToken Draining { get; }

@@ -148,6 +148,7 @@ internal static class StartupWarmUp
             await runtime.Pool.DisposeAsync();
             runtime.Metrics.Dispose();
             runtime.HookDeadlines.Dispose();
+            runtime.HeapTrim.Dispose();
         }
     }
 

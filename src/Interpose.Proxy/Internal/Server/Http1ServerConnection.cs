@@ -41,9 +41,6 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
     // Resumable head scan: a peer sending one byte per packet costs linear, not quadratic, parsing.
     private Http1HeadScan _requestScan;
 
-    // One re-armed timeout for the request-head waits of this connection, made on first use.
-    private TimeoutScope? _requestHeadTimeout;
-
     // The exchange in flight's client version (one at a time on HTTP/1.1) and whether its response started.
     private Version _clientVersion = HttpVersion.Version11;
     private bool _responseStarted;
@@ -64,7 +61,9 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
         _requestDecoder = new ChunkedDecoder(_rt.Options.Limits);
         _scratch = flow.HeadScratch;
         _bodyScratch = flow.BodyScratch;
-        _pipeline = new ExchangePipeline(flow, this, _scratch);
+        // One exchange at a time: its response-head wait shares the connection's timer with the request-head waits.
+        _pipeline = new ExchangePipeline(flow, this, _scratch, flow.Deadline);
+        flow.CountServerConnection(+1);
     }
 
     public ClientConnection Info => _flow.Info;
@@ -78,27 +77,30 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
         set => _flow.Phase = value;
     }
 
-    /// <summary>Serves requests until the connection closes or must close.</summary>
-    public async Task ServeAsync()
+    /// <summary>
+    /// Serves requests until the connection closes or must close, or (outside a tunnel) until a CONNECT was admitted.
+    /// </summary>
+    /// <returns>The admitted CONNECT's head, for the tunnel layer to answer; null when the connection is done.</returns>
+    public async Task<HttpRequestHead?> ServeAsync()
     {
         while (true)
         {
             var head = await ReadRequestHeadAsync();
             if (head is null || (_frontend is not null && !await _frontend.AdmitAsync(head, this)))
             {
-                return;
+                return null;
             }
 
             if (_frontend is not null && head.Method == "CONNECT")
             {
-                await _frontend.OpenTunnelAsync(head, this);
-                return;
+                // The tunnel takes the connection once this one is disposed (HttpProxyFrontend.RunAsync).
+                return head;
             }
 
             var keepAlive = await HandleRequestAsync(head);
             if (!keepAlive || _rt.Draining.IsCancellationRequested)
             {
-                return;
+                return null;
             }
         }
     }
@@ -113,7 +115,7 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
     {
         _flow.Phase = ExchangePhase.ClientRequest;
         var input = _client.Input;
-        var scope = _requestHeadTimeout ??= new TimeoutScope(_rt.Time);
+        var scope = _flow.Deadline;
 
         // A connection that has not sent its first request is not idle between requests: nginx's client_header_timeout
         // also counts from accept. Otherwise a client that connects and says nothing would hold the connection for the
@@ -214,7 +216,7 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
         if (_rt.Logger.IsEnabled(LogLevel.Trace))
         {
             var tlsReleased = _client.Stream is SslStream ssl && TlsBufferRelease.IsEnabled(ssl);
-            ProxyLog.ClientIdle(_rt.Logger, Info, _client.Buffers.Rented, tlsReleased);
+            ProxyLog.ClientIdle(_rt.Logger, Info, _client.Buffers.Rented, tlsReleased, _flow.ServerConnections);
         }
     }
 
@@ -432,23 +434,34 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
         return await TunnelRelay.RunAsync(_client, upstream.Transport, cancellationToken, tap: tap);
     }
 
-    public async ValueTask SendErrorAsync(int status, string message)
+    public ValueTask SendErrorAsync(int status, string message)
     {
+        _responseStarted = true;
+        return SendErrorAsync(_flow, status, message);
+    }
+
+    /// <summary>
+    /// Answers <paramref name="status"/> with a short text body and <c>Connection: close</c> on the client's connection;
+    /// also used by the tunnel layer for a CONNECT it cannot open, after the connection that read it is gone.
+    /// </summary>
+    public static async ValueTask SendErrorAsync(ClientFlow flow, int status, string message)
+    {
+        var rt = flow.Runtime;
         try
         {
             var body = Encoding.UTF8.GetBytes("Interpose: " + message + "\n");
             var head = string.Create(CultureInfo.InvariantCulture,
                 $"HTTP/1.1 {status} {ReasonPhrases.For(status)}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n");
-            _scratch.ResetWrittenCount();
-            Encoding.ASCII.GetBytes(head, _scratch);
-            _scratch.Write(body);
-            _responseStarted = true;
-            await _client.Stream.WriteAsync(_scratch.WrittenMemory, _rt.Aborted);
+            var scratch = flow.HeadScratch;
+            scratch.ResetWrittenCount();
+            Encoding.ASCII.GetBytes(head, scratch);
+            scratch.Write(body);
+            await flow.Client.Stream.WriteAsync(scratch.WrittenMemory, rt.Aborted);
         }
         catch (Exception ex) when (ClientSession.IsConnectionFailure(ex))
         {
             // The client is gone; there is nobody left to tell.
-            ProxyLog.ClientConnectionEnded(_rt.Logger, Info, ExchangePhase.ClientResponse, ex.Message);
+            ProxyLog.ClientConnectionEnded(rt.Logger, flow.Info, ExchangePhase.ClientResponse, ex.Message);
         }
     }
 
@@ -468,12 +481,11 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
 
     public void Dispose()
     {
-        _requestHeadTimeout?.Dispose();
-
         // The monitors keep a registration on the proxy's lifetime token between bodies: undisposed, that
         // registration kept every closed connection's monitor, timer and token source until the proxy stopped.
         _requestBodyRate?.Dispose();
         _responseRate?.Dispose();
         _pipeline.Dispose();
+        _flow.CountServerConnection(-1);
     }
 }

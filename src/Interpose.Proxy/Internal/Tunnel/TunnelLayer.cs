@@ -28,14 +28,14 @@ namespace Interpose.Proxy.Internal;
 ///                                       └─ other / nothing (server speaks first) ─► byte relay
 /// </code>
 /// </remarks>
-internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connectServer)
+/// <param name="flow">The client connection; the HTTP/1.1 connection that read the CONNECT is already gone.</param>
+internal sealed class TunnelLayer(ClientFlow flow)
 {
     private static readonly byte[] ConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n"u8.ToArray();
 
     private readonly ClientFlow _flow = flow;
     private readonly ProxyRuntime _rt = flow.Runtime;
     private readonly Transport _client = flow.Client;
-    private readonly Http1ServerConnection _server = connectServer;
 
     // Eager: the TCP connection to the CONNECT target, opened as the CONNECT arrives, until the origin side takes it.
     private EagerSocket? _eagerSocket;
@@ -55,7 +55,7 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
         catch (HttpProtocolException ex)
         {
             ProxyLog.BadRequest(_rt.Logger, _flow.Info, ex.Message, ex.StatusCode);
-            await _server.SendErrorAsync(400, "bad CONNECT target: " + ex.Message);
+            await Http1ServerConnection.SendErrorAsync(_flow, 400, "bad CONNECT target: " + ex.Message);
             return;
         }
 
@@ -244,7 +244,8 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
     private async ValueTask<SniffedProtocol?> SniffAsync()
     {
         var input = _client.Input;
-        using var wait = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.ServerFirstWait, _rt.Aborted);
+        var wait = _flow.Deadline;
+        wait.Arm(_rt.Options.Timeouts.ServerFirstWait, _rt.Aborted);
         try
         {
             while (true)
@@ -265,13 +266,18 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
         {
             return null;
         }
+        finally
+        {
+            wait.Disarm();
+        }
     }
 
     /// <summary>Whether the tunnel's first bytes are the HTTP/2 client preface (RFC 9113 §3.4); consumes nothing.</summary>
     private async ValueTask<bool> StartsWithHttp2PrefaceAsync()
     {
         var input = _client.Input;
-        using var wait = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.RequestHead, _rt.Aborted);
+        var wait = _flow.Deadline;
+        wait.Arm(_rt.Options.Timeouts.RequestHead, _rt.Aborted);
         try
         {
             while (true)
@@ -293,85 +299,99 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
             // A partial preface that never completes: the HTTP/1.1 server answers it (400) as a malformed head.
             return false;
         }
+        finally
+        {
+            wait.Disarm();
+        }
     }
 
     /// <summary>A TLS ClientHello arrived: intercept, pass through or reject.</summary>
     private async Task HandleTlsAsync(string host, int port)
     {
         var input = _client.Input;
-        using var scope = new TimeoutScope(_rt.Time, _rt.Options.Timeouts.TlsHandshake, _rt.Aborted);
-        ClientHello? hello;
+        // The connection's one timer (ClientFlow.Deadline): the ClientHello, the hook and the handshake share this bound.
+        var scope = _flow.Deadline;
+        scope.Arm(_rt.Options.Timeouts.TlsHandshake, _rt.Aborted);
         try
         {
-            while (true)
+            ClientHello? hello;
+            try
             {
-                var result = await input.ReadAsync(scope.Token);
-                var buffer = result.Buffer;
-                var status = ClientHelloReader.TryRead(buffer, out hello);
-                if (status == ClientHelloParseStatus.Incomplete && !result.IsCompleted)
+                while (true)
                 {
-                    input.AdvanceTo(buffer.Start, buffer.End);
-                    continue;
-                }
+                    var result = await input.ReadAsync(scope.Token);
+                    var buffer = result.Buffer;
+                    var status = ClientHelloReader.TryRead(buffer, out hello);
+                    if (status == ClientHelloParseStatus.Incomplete && !result.IsCompleted)
+                    {
+                        input.AdvanceTo(buffer.Start, buffer.End);
+                        continue;
+                    }
 
-                input.AdvanceTo(buffer.Start);
-                if (status != ClientHelloParseStatus.Parsed)
-                {
-                    // Looks like TLS but cannot be read: relay it untouched rather than break the client.
-                    await RelayRawAsync(host, port, "unparsed-tls");
-                    return;
-                }
+                    input.AdvanceTo(buffer.Start);
+                    if (status != ClientHelloParseStatus.Parsed)
+                    {
+                        // Looks like TLS but cannot be read: relay it untouched rather than break the client.
+                        scope.Disarm();
+                        await RelayRawAsync(host, port, "unparsed-tls");
+                        return;
+                    }
 
-                break;
+                    break;
+                }
             }
-        }
-        catch (OperationCanceledException) when (scope.TimedOut)
-        {
-            ProxyLog.ClientTlsFailed(_rt.Logger, _flow.Info, host, "no complete ClientHello in time");
-            return;
-        }
-
-        _flow.Info.Sni = hello!.ServerName;
-        _flow.Info.OfferedAlpn = hello.ApplicationProtocols;
-        var serverName = ServerName.WithoutPort(hello.ServerName);
-        var certificateHost = serverName ?? host;
-        var decision = IsIgnored(certificateHost, host, port) ? TlsDecision.Passthrough : TlsDecision.Intercept;
-        var context = new TlsClientHelloContext(_flow.Info, hello, certificateHost, port, decision);
-        try
-        {
-            await _rt.Addons.RunAsync("TlsClientHelloAsync", context, static (a, c, ct) => a.TlsClientHelloAsync(c, ct), scope.Token);
-        }
-        catch (AddonException ex)
-        {
-            ProxyLog.AddonHookFailed(_rt.Logger, ex.Addon, ex.Hook, ex.InnerException!);
-            return;
-        }
-
-        switch (context.Decision)
-        {
-            case TlsDecision.Reject:
+            catch (OperationCanceledException) when (scope.TimedOut)
+            {
+                ProxyLog.ClientTlsFailed(_rt.Logger, _flow.Info, host, "no complete ClientHello in time");
                 return;
-            case TlsDecision.Passthrough:
-                scope.Dispose();
-                await RelayRawAsync(host, port, "tls-passthrough");
+            }
+
+            _flow.Info.Sni = hello!.ServerName;
+            _flow.Info.OfferedAlpn = hello.ApplicationProtocols;
+            var serverName = ServerName.WithoutPort(hello.ServerName);
+            var certificateHost = serverName ?? host;
+            var decision = IsIgnored(certificateHost, host, port) ? TlsDecision.Passthrough : TlsDecision.Intercept;
+            var context = new TlsClientHelloContext(_flow.Info, hello, certificateHost, port, decision);
+            try
+            {
+                await _rt.Addons.RunAsync("TlsClientHelloAsync", context, static (a, c, ct) => a.TlsClientHelloAsync(c, ct), scope.Token);
+            }
+            catch (AddonException ex)
+            {
+                ProxyLog.AddonHookFailed(_rt.Logger, ex.Addon, ex.Hook, ex.InnerException!);
                 return;
-        }
+            }
 
-        // Eager: the origin's TCP and TLS set-up runs while the client's handshake below completes.
-        var sni = serverName ?? (IPAddress.TryParse(host, out _) ? null : host);
-        var tunnel = new TunnelTarget("https", host, port, sni);
-        // A client offering h2 gets it when HTTP/2 is on (TlsPolicy), and its requests offer h2 to the origin.
-        var eagerKey = _rt.Options.Http2 && _rt.Options.UpstreamHttp2 && hello.ApplicationProtocols.Contains("h2") ? tunnel.Http2OriginKey : tunnel.OriginKey;
-        if (_rt.Options.ConnectionStrategy == ConnectionStrategy.Eager && !_rt.Pool.HasIdle(eagerKey) && !_rt.Pool.HasHttp2(eagerKey))
+            switch (context.Decision)
+            {
+                case TlsDecision.Reject:
+                    return;
+                case TlsDecision.Passthrough:
+                    scope.Disarm();
+                    await RelayRawAsync(host, port, "tls-passthrough");
+                    return;
+            }
+
+            // Eager: the origin's TCP and TLS set-up runs while the client's handshake below completes.
+            var sni = serverName ?? (IPAddress.TryParse(host, out _) ? null : host);
+            var tunnel = new TunnelTarget("https", host, port, sni);
+            // A client offering h2 gets it when HTTP/2 is on (TlsPolicy), and its requests offer h2 to the origin.
+            var eagerKey = _rt.Options.Http2 && _rt.Options.UpstreamHttp2 && hello.ApplicationProtocols.Contains("h2") ? tunnel.Http2OriginKey : tunnel.OriginKey;
+            if (_rt.Options.ConnectionStrategy == ConnectionStrategy.Eager && !_rt.Pool.HasIdle(eagerKey) && !_rt.Pool.HasHttp2(eagerKey))
+            {
+                _flow.Eager = EagerConnection.Start(_rt, eagerKey, _rt.Aborted, _eagerSocket?.Take(host, port));
+            }
+
+            // Not taken (the pool had a connection for the ClientHello's key): closed before the tunnel's long life starts.
+            await ReleaseEagerSocketAsync();
+
+            // No request may take it (the client leaves, or goes elsewhere): the flow closes it at the end.
+            await InterceptAsync(context, hello, certificateHost, tunnel, scope);
+        }
+        finally
         {
-            _flow.Eager = EagerConnection.Start(_rt, eagerKey, _rt.Aborted, _eagerSocket?.Take(host, port));
+            scope.Disarm();
         }
-
-        // Not taken (the pool had a connection for the ClientHello's key): closed before the tunnel's long life starts.
-        await ReleaseEagerSocketAsync();
-
-        // No request may take it (the client leaves, or goes elsewhere): the flow closes it at the end.
-        await InterceptAsync(context, hello, certificateHost, tunnel, scope);
     }
 
     /// <summary>Completes the client's TLS handshake with a forged (or the hook's) certificate, then serves HTTP inside.</summary>
@@ -403,7 +423,7 @@ internal sealed class TunnelLayer(ClientFlow flow, Http1ServerConnection connect
         _flow.Info.TlsVersion = ssl.SslProtocol;
         _flow.Info.CipherSuite = ssl.NegotiatedCipherSuite;
         _flow.Info.Alpn = ssl.NegotiatedApplicationProtocol.Protocol.IsEmpty ? null : ssl.NegotiatedApplicationProtocol.ToString();
-        scope.Dispose();
+        scope.Disarm();
         if (ssl.NegotiatedApplicationProtocol == SslApplicationProtocol.Http2)
         {
             // RFC 9113 §3.2: "h2" negotiated, the client's preface and frames follow.
