@@ -59,6 +59,7 @@ public class ProxyExchangeBenchmarks
         _https.Dispose();
         _h2.Dispose();
         _proxy.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        AfterProxyStoppedAsync().AsTask().GetAwaiter().GetResult();
         _authority.Dispose();
         _plainOrigin.Dispose();
         _tlsOrigin.Dispose();
@@ -77,6 +78,14 @@ public class ProxyExchangeBenchmarks
     [Benchmark]
     public Task Http2StreamIntercepted() => Http2ExchangeAsync();
 
+    /// <summary>Adds to the proxy's options before it starts (a derived benchmark's addons).</summary>
+    protected virtual void Configure(ProxyOptions options, string home)
+    {
+    }
+
+    /// <summary>Releases what <see cref="Configure"/> made, once the proxy stopped.</summary>
+    protected virtual ValueTask AfterProxyStoppedAsync() => default;
+
     private async Task SetupAsync()
     {
         _home = Path.Combine(Path.GetTempPath(), "interpose-bench-" + Guid.NewGuid().ToString("N"));
@@ -91,6 +100,7 @@ public class ProxyExchangeBenchmarks
         };
         options.ListenEndpoints.Clear();
         options.ListenEndpoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+        Configure(options, _home);
         _proxy = new ProxyServer(options);
         await _proxy.StartAsync();
         var proxyPort = _proxyPort = _proxy.Endpoints[0].Port;

@@ -26,8 +26,10 @@ public sealed class BodyCapture : IBodyObserver, IDisposable
 
     private readonly Lock _gate = new();
     private readonly int _maxBytes;
-    // Created at the first byte: most requests have no body, and an OpenSSL digest context per message is measurable
-    // under load (BodyCapture's constructor in the -w profile, docs/performance.md "Recording").
+
+    // Created only when the body passes the cap: a body kept whole (nearly all of them) is hashed at its end in one
+    // call over the kept bytes. An OpenSSL digest context per body, with its finalizable handle, was measurable under
+    // load (docs/performance.md "Recording").
     private IncrementalHash? _hash;
     private byte[]? _buffer;
     private int _kept;
@@ -92,12 +94,18 @@ public sealed class BodyCapture : IBodyObserver, IDisposable
                     continue;
                 }
 
-                _hash ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                _hash.AppendData(segment.Span);
                 var room = _maxBytes - _kept;
-                if (room > 0)
+                var take = (int)Math.Min(room, segment.Length);
+                if (_hash is null && take < segment.Length)
                 {
-                    var take = (int)Math.Min(room, segment.Length);
+                    // The body passes the cap here: from now on it is hashed as it goes, starting with what was kept.
+                    _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                    _hash.AppendData(_buffer.AsSpan(0, _kept));
+                }
+
+                _hash?.AppendData(segment.Span);
+                if (take > 0)
+                {
                     EnsureRoom(_kept + take);
                     segment.Span[..take].CopyTo(_buffer.AsSpan(_kept));
                     _kept += take;
@@ -118,7 +126,10 @@ public sealed class BodyCapture : IBodyObserver, IDisposable
             if (!_disposed && _sha256 is null)
             {
                 Trailers = trailers is { Count: > 0 } ? trailers : null;
-                _sha256 = _hash is null ? FlowBody.Empty.Sha256 : Convert.ToHexStringLower(_hash.GetHashAndReset());
+                // Without a digest context the whole body was kept (_kept == _length): hashed here in one call.
+                _sha256 = _hash is not null ? Convert.ToHexStringLower(_hash.GetHashAndReset())
+                    : _kept == 0 ? FlowBody.Empty.Sha256
+                    : Convert.ToHexStringLower(SHA256.HashData(_buffer.AsSpan(0, _kept)));
             }
         }
 

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography.X509Certificates;
 using System.Threading.Channels;
 using Interpose.Core.Flows;
 using Interpose.Core.Http;
@@ -40,6 +42,7 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly Channel<Queued> _queue;
     private readonly ConcurrentDictionary<HttpExchange, Captures> _open = new(ReferenceEqualityComparer.Instance);
+    private readonly ConditionalWeakTable<X509Certificate2, byte[]> _der = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _consumer;
     private long _queuedBodyBytes;
@@ -375,7 +378,7 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
             ServerTls = server is not { IsTls: true } ? null
                 : new FlowTls(server.TlsVersion?.ToString(), server.CipherSuite?.ToString(), server.Alpn, server.Sni)
                 {
-                    CertificateChain = server.Certificate is { } leaf ? [leaf.RawData] : [],
+                    CertificateChain = server.Certificate is { } leaf ? [Der(leaf)] : [],
                 },
             WebSocket = captures.WebSocket is { } webSocket && exchange.Response is { StatusCode: 101 } ? webSocket.ToFlow() : null,
         };
@@ -443,7 +446,19 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         _ => null,
     };
 
-    private static string VersionText(Version version) => "HTTP/" + version.ToString(2);
+    /// <summary>The certificate's DER, one array per certificate object: <see cref="X509Certificate2.RawData"/> makes a
+    /// fresh copy at every call, and every exchange on an origin connection names the same certificate; one array also
+    /// lets the store hash it once (docs/performance.md, "Recording").</summary>
+    private byte[] Der(X509Certificate2 certificate) => _der.GetValue(certificate, static c => c.RawData);
+
+    private static string VersionText(Version version) => version switch
+    {
+        // The versions every exchange has, as constants rather than a new string per flow.
+        { Major: 1, Minor: 1 } => "HTTP/1.1",
+        { Major: 2, Minor: 0 } => "HTTP/2.0",
+        { Major: 1, Minor: 0 } => "HTTP/1.0",
+        _ => "HTTP/" + version.ToString(2),
+    };
 
     private static string PhaseName(ExchangePhase phase) => phase switch
     {
@@ -459,12 +474,12 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         : exchange.Tags.ContainsKey(FlowReplayer.Tag) ? Core.Filters.FilterReplayKind.Request
         : Core.Filters.FilterReplayKind.None;
 
-    private static Dictionary<string, string> Tags(HttpExchange exchange)
+    private static IReadOnlyDictionary<string, string> Tags(HttpExchange exchange)
     {
         var tags = exchange.Tags;
         if (tags.Count == 0)
         {
-            return new Dictionary<string, string>(StringComparer.Ordinal);
+            return NoTags;
         }
 
         var copy = new Dictionary<string, string>(tags.Count, StringComparer.Ordinal);
@@ -496,6 +511,10 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
 
         return copy;
     }
+
+    /// <summary>The tags of an exchange without any (most): one shared empty map, not one per flow. Flows are values
+    /// (<see cref="Flow"/>), so nothing adds to it.</summary>
+    private static readonly IReadOnlyDictionary<string, string> NoTags = new Dictionary<string, string>(StringComparer.Ordinal);
 
     private readonly record struct Queued(Flow Flow, long BodyBytes);
 

@@ -54,10 +54,10 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     private const int WalAutoCheckpointPages = 4096;
 
     private readonly HashSet<UInt128> _storedCertificates = [];
-    private WriteStatements? _statements;
 
-    /// <summary>The largest seq in the file, once known: a row inserted at or below it replaced a stored flow.</summary>
-    private long? _lastSeq;
+    /// <summary>Each certificate's SHA-256 by its DER array (<see cref="Hash"/>); an entry goes with its array.</summary>
+    private readonly ConditionalWeakTable<byte[], byte[]> _certificateHashes = [];
+    private WriteStatements? _statements;
     private readonly string _path;
     private readonly SqliteFlowStoreOptions _options;
     private readonly ILogger _logger;
@@ -476,77 +476,62 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         List<UInt128> newCertificates = [];
         try
         {
-            // The statements are prepared once and kept (SQLite compiles each command's SQL when it first runs): a small
-            // batch costs the commit and the rows, not the compilation.
+            // The statements are prepared once and kept (SQLite compiles each statement's SQL when it is prepared): a
+            // small batch costs the commit and the rows, not the compilation.
             using var transaction = _connection.BeginTransaction();
             var statements = _statements ??= new WriteStatements(_connection);
-            statements.Transaction = transaction;
             var insert = statements.Flow;
             var body = statements.Body;
             var json = statements.Json;
             var writer = statements.JsonWriter;
-            _lastSeq ??= MaxSeq(transaction);
-            var lastSeq = _lastSeq.Value;
-            try
+            foreach (var flow in flows)
             {
-                foreach (var flow in flows)
+                var http = flow as HttpFlow;
+                var serverChain = http?.ServerTls?.CertificateChain ?? [];
+                var clientChain = http?.ClientTls?.CertificateChain ?? [];
+                var serverKeys = ChainKeys(serverChain);
+                var clientKeys = ChainKeys(clientChain);
+
+                json.ResetWrittenCount();
+                writer.Reset(json);
+                FlowJson.Write(writer, ForJson(flow, http));
+                writer.Flush();
+                var seq = insert.Insert(flow, serverKeys, clientKeys, json.WrittenSpan, out var replaced);
+                if (replaced)
                 {
-                    var http = flow as HttpFlow;
-                    var serverChain = http?.ServerTls?.CertificateChain ?? [];
-                    var clientChain = http?.ClientTls?.CertificateChain ?? [];
-                    var serverKeys = ChainKeys(serverChain);
-                    var clientKeys = ChainKeys(clientChain);
-                    insert.Set(flow, serverKeys, clientKeys);
-
-                    json.ResetWrittenCount();
-                    writer.Reset(json);
-                    FlowJson.Write(writer, ForJson(flow, http));
-                    writer.Flush();
-                    var seq = insert.Execute(json.WrittenSpan);
-
-                    // A new row's seq is above every stored one (INTEGER PRIMARY KEY: max + 1,
-                    // https://www.sqlite.org/autoinc.html); a lower one is a replaced flow, whose old bodies go.
-                    if (seq <= lastSeq)
-                    {
-                        statements.BodyDelete.Parameters[0].Value = seq;
-                        statements.BodyDelete.ExecuteNonQuery();
-                    }
-
-                    lastSeq = Math.Max(lastSeq, seq);
-                    if (http is null)
-                    {
-                        continue;
-                    }
-
-                    AddBody(FlowStoreSchema.RequestPart, http.Request.Body);
-                    if (http.Response is { } response)
-                    {
-                        AddBody(FlowStoreSchema.ResponsePart, response.Body);
-                    }
-
-                    AddCertificates(serverChain, serverKeys);
-                    AddCertificates(clientChain, clientKeys);
-
-                    void AddBody(int part, FlowBody flowBody)
-                    {
-                        if (flowBody.Content.IsEmpty)
-                        {
-                            return;
-                        }
-
-                        body.Parameters[0].Value = seq * 2 + part;
-                        body.Parameters[1].Value = flowBody.Content.ToArray();
-                        body.ExecuteNonQuery();
-                    }
+                    // The flow was stored before (appended again with a mark or a comment): its old bodies go.
+                    statements.BodyDelete.Bind(1, seq);
+                    statements.BodyDelete.Execute();
                 }
 
-                transaction.Commit();
-                _lastSeq = lastSeq;
+                if (http is null)
+                {
+                    continue;
+                }
+
+                AddBody(FlowStoreSchema.RequestPart, http.Request.Body);
+                if (http.Response is { } response)
+                {
+                    AddBody(FlowStoreSchema.ResponsePart, response.Body);
+                }
+
+                AddCertificates(serverChain, serverKeys);
+                AddCertificates(clientChain, clientKeys);
+
+                void AddBody(int part, FlowBody flowBody)
+                {
+                    if (flowBody.Content.IsEmpty)
+                    {
+                        return;
+                    }
+
+                    body.Bind(1, seq * 2 + part);
+                    body.BindBlob(2, flowBody.Content.Span);
+                    body.Execute();
+                }
             }
-            finally
-            {
-                statements.Transaction = null;
-            }
+
+            transaction.Commit();
 
             void AddCertificates(IReadOnlyList<byte[]> chain, byte[]? keys)
             {
@@ -559,9 +544,9 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
                         continue;
                     }
 
-                    statements.Certificate.Parameters[0].Value = hash.ToArray();
-                    statements.Certificate.Parameters[1].Value = chain[i];
-                    statements.Certificate.ExecuteNonQuery();
+                    statements.Certificate.BindBlob(1, hash);
+                    statements.Certificate.BindBlob(2, chain[i]);
+                    statements.Certificate.Execute();
                     newCertificates.Add(key);
                 }
             }
@@ -581,30 +566,41 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         StoreLog.Committed(_logger, _path, flows.Count, total);
     }
 
-    private long MaxSeq(SqliteTransaction transaction)
-    {
-        using var command = _connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = "SELECT coalesce(max(seq), 0) FROM flows";
-        return (long)command.ExecuteScalar()!;
-    }
-
     /// <summary>The chain as the <c>server_chain</c>/<c>client_chain</c> column: each certificate's SHA-256, leaf first;
-    /// null when there is none.</summary>
-    private static byte[]? ChainKeys(IReadOnlyList<byte[]> chain)
+    /// null when there is none. A one-certificate chain (what a recorder keeps: the origin's leaf) is its hash, shared.</summary>
+    private byte[]? ChainKeys(IReadOnlyList<byte[]> chain)
     {
         if (chain.Count == 0)
         {
             return null;
         }
 
+        if (chain.Count == 1)
+        {
+            return Hash(chain[0]);
+        }
+
         var keys = new byte[chain.Count * SHA256.HashSizeInBytes];
         for (var i = 0; i < chain.Count; i++)
         {
-            SHA256.HashData(chain[i], keys.AsSpan(i * SHA256.HashSizeInBytes, SHA256.HashSizeInBytes));
+            Hash(chain[i]).CopyTo(keys, i * SHA256.HashSizeInBytes);
         }
 
         return keys;
+    }
+
+    /// <summary>A certificate's SHA-256, computed once per DER array: the recorder hands the same array with every flow
+    /// of an origin connection (FlowRecorder keeps one per certificate), so most flows cost a lookup, not a hash
+    /// (1% of the proxy's busy time under load with <c>-w</c> before, docs/performance.md "Recording").</summary>
+    private byte[] Hash(byte[] der)
+    {
+        if (!_certificateHashes.TryGetValue(der, out var hash))
+        {
+            hash = SHA256.HashData(der);
+            _certificateHashes.AddOrUpdate(der, hash);
+        }
+
+        return hash;
     }
 
     private static UInt128 CertificateCacheKey(ReadOnlySpan<byte> sha256) => BinaryPrimitives.ReadUInt128LittleEndian(sha256);

@@ -80,6 +80,20 @@ public sealed class FlowRecorderTests(ITestOutputHelper output)
             Assert.Equal(Convert.ToHexStringLower(SHA256.HashData([.. first, .. second])), body.Sha256);
         }
 
+        // The cap reached exactly at a segment's end, a cap of nothing, and a body kept whole: the hash is the whole body's.
+        foreach (var cap in new int?[] { 10, 0, 20, 64 })
+        {
+            using var capture = new BodyCapture(cap);
+            await capture.OnDataAsync(data, CancellationToken.None);
+            await capture.OnDataAsync(new ReadOnlySequence<byte>(first), CancellationToken.None);
+            await capture.OnCompletedAsync(null, CancellationToken.None);
+            var body = capture.ToBody();
+            byte[] whole = [.. first, .. second, .. first];
+            Assert.Equal(whole.AsSpan(0, Math.Min(cap!.Value, whole.Length)).ToArray(), body.Content.ToArray());
+            Assert.Equal(30, body.Length);
+            Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(whole)), body.Sha256);
+        }
+
         using (var all = new BodyCapture(maxBytes: null))
         {
             await all.OnDataAsync(data, CancellationToken.None);
@@ -108,6 +122,10 @@ public sealed class FlowRecorderTests(ITestOutputHelper output)
 
         var flows = sink.Flows.Cast<HttpFlow>().ToList();
         Assert.Equal(2, flows.Count);
+
+        // Both went over one pooled origin connection: its certificate is one array, not a copy per flow.
+        Assert.Equal(flows[0].ServerConnectionId, flows[1].ServerConnectionId);
+        Assert.Same(flows[0].ServerTls!.CertificateChain[0], flows[1].ServerTls!.CertificateChain[0]);
         Assert.Equal("GET", flows[0].Request.Method);
         Assert.Equal("hello from origin", Encoding.UTF8.GetString(flows[0].Response!.Body.Content.Span));
         Assert.Equal("ping", Encoding.UTF8.GetString(flows[1].Request.Body.Content.Span));

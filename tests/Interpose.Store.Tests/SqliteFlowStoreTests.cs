@@ -155,10 +155,13 @@ public sealed class SqliteFlowStoreTests : IDisposable
         var flow = (HttpFlow)Sample()[0];
         await using var store = SqliteFlowStore.Open(File1);
         await store.AppendAsync([flow]);
-        await store.AppendAsync([flow with { Comment = "second", Response = flow.Response! with { StatusCode = 503 } }]);
+        var newBody = FlowBody.FromBytes("replaced"u8.ToArray());
+        await store.AppendAsync([flow with { Comment = "second", Response = flow.Response! with { StatusCode = 503, Body = newBody } }]);
 
-        var back = Assert.Single(await ToListAsync(store.QueryAsync()));
+        var back = Assert.Single(await ToListAsync(store.QueryAsync(new FlowQuery { IncludeBodies = true })));
         Assert.Equal("second", back.Comment);
+        Assert.Equal("replaced"u8.ToArray(), ((HttpFlow)back).Response!.Body.Content.ToArray());
+        Assert.Equal(flow.Request.Body.Content.IsEmpty ? 1L : 2L, Scalar(File1, "SELECT count(*) FROM bodies"));
         Assert.Equal(1, await store.CountAsync(FlowFilter.Parse("~c 503")));
         Assert.Equal(0, await store.CountAsync(FlowFilter.Parse("~c 200")));
     }
