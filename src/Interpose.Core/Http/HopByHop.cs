@@ -83,10 +83,11 @@ public static class HopByHop
     /// </summary>
     /// <remarks>
     /// <c>Upgrade: h2c</c> (RFC 7540 §3.2, which RFC 9113 §3.1 deprecates; curl <c>--http2</c> sends it on plain http,
-    /// also through a proxy) is not relayed: Upgrade is hop-by-hop (RFC 9110 §7.6.1), so the proxy may decline it, and a
-    /// relayed 101 would turn the connection into an opaque byte relay the proxy can no longer show. The client gets its
-    /// answer in HTTP/1.1, as RFC 9110 §7.8 allows ("a server MAY ignore a received Upgrade header field"); mitmproxy
-    /// does the same. Upgrade and the HTTP2-Settings field named in Connection are then removed as hop-by-hop.
+    /// also through a proxy) is never relayed: Upgrade is hop-by-hop (RFC 9110 §7.6.1), and a relayed 101 would turn the
+    /// connection into an opaque byte relay the proxy can no longer show. The proxy either accepts it itself
+    /// (<see cref="Http2.H2cUpgrade"/>, in plain tunnels) or answers in HTTP/1.1, as RFC 9110 §7.8 allows ("a server MAY
+    /// ignore a received Upgrade header field"). Upgrade and the HTTP2-Settings field named in Connection are then
+    /// removed as hop-by-hop.
     /// </remarks>
     /// <param name="head">The request.</param>
     /// <returns><see langword="true"/> for an upgrade request to relay.</returns>
