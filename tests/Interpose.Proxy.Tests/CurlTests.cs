@@ -42,6 +42,24 @@ public sealed class CurlTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Http2_upgrade_in_a_plain_tunnel_is_accepted_and_never_reaches_the_origin()
+    {
+        // With --proxytunnel curl CONNECTs and sends its Upgrade: h2c request in origin-form inside the tunnel; the proxy
+        // answers 101 and the request becomes stream 1 (RFC 7540 §3.2), sent to the origin in HTTP/1.1.
+        await using var origin = RawOrigin.Recording();
+        await using var proxy = await TestProxy.StartAsync(output);
+
+        var result = await proxy.CurlAsync(null, "--fail", "--http2", "--proxytunnel", "--write-out", " %{http_version}", $"http://127.0.0.1:{origin.Port}/h2c");
+
+        Assert.True(result.ExitCode == 0, result.StandardError);
+        Assert.Equal("ok 2", result.StandardOutput);
+        var received = origin.ReceivedText;
+        Assert.StartsWith("GET /h2c HTTP/1.1\r\n", received, StringComparison.Ordinal);
+        Assert.DoesNotContain("HTTP2-Settings", received, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("Upgrade", received, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public async Task Https_leaf_is_issued_by_the_interpose_ca_only()
     {
         await using var origin = await Origins.StartTlsAsync();

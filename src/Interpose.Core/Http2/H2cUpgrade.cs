@@ -93,8 +93,9 @@ public static class H2cUpgrade
             return false;
         }
 
+        // RFC 4648 §5: one character left over (length ≡ 1 mod 4) is not a whole octet; Base64Url would throw on it.
         var token = value.AsSpan().Trim(" \t").TrimEnd('=');
-        if (token.ContainsAnyExcept(Base64UrlAlphabet))
+        if (token.ContainsAnyExcept(Base64UrlAlphabet) || token.Length % 4 == 1)
         {
             problem = "HTTP2-Settings is not base64url";
             return false;

@@ -181,7 +181,7 @@ public sealed class H2cUpgradeTests(ITestOutputHelper output)
         var answer = (await RawClient.ReadUntilClosedAsync(stream)).Text;
 
         Assert.StartsWith("HTTP/1.1 200 ", answer, StringComparison.Ordinal);
-        Assert.EndsWith("hello from origin", answer, StringComparison.Ordinal);
+        Assert.Contains("\r\nhello from origin\r\n", answer, StringComparison.Ordinal);
     }
 
     // ───────────────────────────── helpers ─────────────────────────────

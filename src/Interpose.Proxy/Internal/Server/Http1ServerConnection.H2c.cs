@@ -70,7 +70,7 @@ internal sealed partial class Http1ServerConnection
         var body = await BufferUpgradeBodyAsync(framing);
         if (body is not { } whole)
         {
-            return Decline("the request body is larger than " + H2cUpgrade.MaxBodyBytes + " bytes or not complete in time");
+            return Decline("the request body is larger than " + H2cUpgrade.MaxBodyBytes + " bytes, has trailer fields or bad framing, or was not complete in time");
         }
 
         Http2RequestFields request;
@@ -134,8 +134,9 @@ internal sealed partial class Http1ServerConnection
             }
 
             var buffer = result.Buffer;
-            var whole = decoder is null ? TakeLength(buffer, framing.ContentLength) : TakeChunked(buffer, decoder);
-            if (whole is not null || result.IsCompleted || buffer.Length > H2cUpgrade.MaxBodyBytes)
+            var refused = false;
+            var whole = decoder is null ? TakeLength(buffer, framing.ContentLength) : TakeChunked(buffer, decoder, out refused);
+            if (whole is not null || refused || result.IsCompleted || buffer.Length > H2cUpgrade.MaxBodyBytes)
             {
                 // Left unconsumed: the caller advances past the body only once the upgrade is certain.
                 input.AdvanceTo(buffer.Start);
@@ -150,9 +151,11 @@ internal sealed partial class Http1ServerConnection
         buffer.Length < length ? null : (buffer.Slice(0, length).ToArray(), length);
 
     /// <summary>The whole chunked body decoded from the start of <paramref name="buffer"/> (no more than
-    /// <see cref="H2cUpgrade.MaxBodyBytes"/> of it), or null when it is not all there, malformed, or has trailers.</summary>
-    private static (byte[] Body, long Sent)? TakeChunked(ReadOnlySequence<byte> buffer, ChunkedDecoder decoder)
+    /// <see cref="H2cUpgrade.MaxBodyBytes"/> of it), or null when it is not all there yet, or (<paramref name="refused"/>)
+    /// never will be: malformed, or with trailer fields.</summary>
+    private static (byte[] Body, long Sent)? TakeChunked(ReadOnlySequence<byte> buffer, ChunkedDecoder decoder, out bool refused)
     {
+        refused = false;
         // Decoded from the start on every read: the input is at most 64 KiB, and nothing is consumed until the upgrade.
         decoder.Reset();
         var window = buffer.Slice(0, Math.Min(buffer.Length, H2cUpgrade.MaxBodyBytes));
@@ -174,7 +177,8 @@ internal sealed partial class Http1ServerConnection
                         break;
                     case ChunkedReadResult.Completed:
                         // Trailer fields cannot follow a body that stream 1 carries with a Content-Length.
-                        return decoder.Trailers is { Count: > 0 } ? null : (body.WrittenSpan.ToArray(), buffer.Slice(buffer.Start, consumed).Length);
+                        refused = decoder.Trailers is { Count: > 0 };
+                        return refused ? null : (body.WrittenSpan.ToArray(), buffer.Slice(buffer.Start, consumed).Length);
                     default:
                         return null;
                 }
@@ -182,6 +186,8 @@ internal sealed partial class Http1ServerConnection
         }
         catch (HttpProtocolException)
         {
+            // The HTTP/1.1 path answers the malformed framing.
+            refused = true;
             return null;
         }
     }
