@@ -67,11 +67,13 @@ public sealed class ProxyOptions
     public bool AddVia { get; set; }
 
     /// <summary>
-    /// Speaks HTTP/2 (RFC 9113) to clients that ask for it: ALPN <c>h2</c> on intercepted TLS, and the HTTP/2 preface
-    /// (prior knowledge, h2c) inside plain CONNECT tunnels. On by default, as mitmproxy's <c>http2</c> option: browsers
-    /// and gRPC clients get the protocol they asked for, and their requests offer h2 to TLS origins too
-    /// (<see cref="UpstreamHttp2"/>). Off: clients negotiate HTTP/1.1 and the HTTP/2 attack classes
-    /// do not apply. <c>Upgrade: h2c</c> on plain HTTP/1.1 is declined either way (answered in HTTP/1.1).
+    /// Speaks HTTP/2 (RFC 9113) to clients that ask for it: ALPN <c>h2</c> on intercepted TLS, and inside plain CONNECT
+    /// tunnels the HTTP/2 preface (prior knowledge, h2c) or <c>Upgrade: h2c</c> (RFC 7540 §3.2: answered 101, the
+    /// request becomes stream 1; its body, at most <see cref="Core.Http2.H2cUpgrade.MaxBodyBytes"/>, is handed over).
+    /// On by default, as mitmproxy's <c>http2</c> option: browsers and gRPC clients get the protocol they asked for, and
+    /// their requests offer h2 to TLS origins too (<see cref="UpstreamHttp2"/>). Off: clients negotiate HTTP/1.1, an
+    /// <c>Upgrade: h2c</c> is answered in HTTP/1.1, and the HTTP/2 attack classes do not apply. An <c>Upgrade: h2c</c>
+    /// in an absolute-form request to the proxy itself is answered in HTTP/1.1 either way.
     /// </summary>
     public bool Http2 { get; set; } = true;
 

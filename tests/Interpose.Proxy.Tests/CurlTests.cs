@@ -21,19 +21,24 @@ public sealed class CurlTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task Http2_upgrade_on_plain_http_is_answered_in_http11_and_never_reaches_the_origin(bool http2Option)
+    [InlineData(false, false, "1.1")]
+    [InlineData(true, false, "1.1")]
+    [InlineData(false, true, "1.1")]
+    [InlineData(true, true, "2")]
+    public async Task Http2_upgrade_on_plain_http_is_accepted_only_in_a_tunnel_and_never_reaches_the_origin(bool http2Option, bool tunnel, string version)
     {
         // curl --http2 on http:// sends "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c" and HTTP2-Settings, also
-        // through a proxy (RFC 7540 §3.2). The proxy declines the hop-by-hop upgrade and answers in HTTP/1.1.
+        // through a proxy (RFC 7540 §3.2). In absolute-form to the proxy, or with the Http2 option off, the proxy declines
+        // the hop-by-hop upgrade and answers in HTTP/1.1. With --proxytunnel curl CONNECTs and sends it in origin-form
+        // inside the tunnel: the proxy answers 101 and the request becomes stream 1, sent to the origin in HTTP/1.1.
         await using var origin = RawOrigin.Recording();
         await using var proxy = await TestProxy.StartAsync(output, o => o.Http2 = http2Option);
+        string[] args = ["--fail", "--http2", "--write-out", " %{http_version}", $"http://127.0.0.1:{origin.Port}/h2c"];
 
-        var result = await proxy.CurlAsync(null, "--fail", "--http2", "--write-out", " %{http_version}", $"http://127.0.0.1:{origin.Port}/h2c");
+        var result = await proxy.CurlAsync(null, tunnel ? ["--proxytunnel", .. args] : args);
 
         Assert.True(result.ExitCode == 0, result.StandardError);
-        Assert.Equal("ok 1.1", result.StandardOutput);
+        Assert.Equal("ok " + version, result.StandardOutput);
         var received = origin.ReceivedText;
         Assert.StartsWith("GET /h2c HTTP/1.1\r\n", received, StringComparison.Ordinal);
         Assert.DoesNotContain("h2c\r\n", received, StringComparison.OrdinalIgnoreCase);

@@ -6,7 +6,8 @@ namespace Interpose.Core.Http;
 /// <remarks>
 /// Removed: Connection and every field it names, Proxy-Connection (non-standard, sent by old clients to proxies),
 /// Keep-Alive, TE, Transfer-Encoding (the forwarding side re-frames the body), Upgrade (unless an upgrade is being
-/// relayed), and Proxy-Authorization (credentials for this proxy, RFC 9110 §11.7.2). Trailer is kept: it is end-to-end
+/// relayed), Proxy-Authorization (credentials for this proxy, RFC 9110 §11.7.2), and HTTP2-Settings (RFC 7540 §3.2.1:
+/// settings for the next hop's HTTP/2 connection, removed even when Connection fails to name it, as YARP does). Trailer is kept: it is end-to-end
 /// and announces trailer fields that Interpose forwards when it re-chunks. Host and Content-Length are never removed
 /// because a Connection option names them.
 /// </remarks>
@@ -15,7 +16,7 @@ public static class HopByHop
     private const string TransferEncoding = "Transfer-Encoding";
 
     private static readonly string[] AlwaysRemoved =
-        ["Connection", "Proxy-Connection", "Keep-Alive", "TE", TransferEncoding, "Proxy-Authorization"];
+        ["Connection", "Proxy-Connection", "Keep-Alive", "TE", TransferEncoding, "Proxy-Authorization", "HTTP2-Settings"];
 
     /// <summary>Removes the hop-by-hop fields from <paramref name="headers"/>.</summary>
     /// <param name="headers">The fields to clean, in place.</param>
@@ -83,10 +84,11 @@ public static class HopByHop
     /// </summary>
     /// <remarks>
     /// <c>Upgrade: h2c</c> (RFC 7540 §3.2, which RFC 9113 §3.1 deprecates; curl <c>--http2</c> sends it on plain http,
-    /// also through a proxy) is not relayed: Upgrade is hop-by-hop (RFC 9110 §7.6.1), so the proxy may decline it, and a
-    /// relayed 101 would turn the connection into an opaque byte relay the proxy can no longer show. The client gets its
-    /// answer in HTTP/1.1, as RFC 9110 §7.8 allows ("a server MAY ignore a received Upgrade header field"); mitmproxy
-    /// does the same. Upgrade and the HTTP2-Settings field named in Connection are then removed as hop-by-hop.
+    /// also through a proxy) is never relayed: Upgrade is hop-by-hop (RFC 9110 §7.6.1), and a relayed 101 would turn the
+    /// connection into an opaque byte relay the proxy can no longer show. The proxy either accepts it itself
+    /// (<see cref="Http2.H2cUpgrade"/>, in plain tunnels) or answers in HTTP/1.1, as RFC 9110 §7.8 allows ("a server MAY
+    /// ignore a received Upgrade header field"). Upgrade and the HTTP2-Settings field named in Connection are then
+    /// removed as hop-by-hop.
     /// </remarks>
     /// <param name="head">The request.</param>
     /// <returns><see langword="true"/> for an upgrade request to relay.</returns>

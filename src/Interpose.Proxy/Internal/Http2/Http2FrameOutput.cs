@@ -79,6 +79,16 @@ internal sealed class Http2FrameOutput : IDisposable
             Http2FrameWriter.WriteSettingsAck(o);
         });
 
+    /// <summary>The peer's SETTINGS_HEADER_TABLE_SIZE known without a SETTINGS frame (an h2c upgrade's HTTP2-Settings,
+    /// RFC 7540 §3.2.1, which the 101 acknowledges): applies to the encoder from its next field block.</summary>
+    public void SetPeerHeaderTableSize(uint peerHeaderTableSize)
+    {
+        lock (_lock)
+        {
+            _encoder.SetPeerHeaderTableSize(peerHeaderTableSize);
+        }
+    }
+
     /// <summary>One field block (HEADERS + CONTINUATIONs), HPACK-encoded and queued in one turn of the append lock.</summary>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled before the block was
     /// queued, or the connection closed.</exception>

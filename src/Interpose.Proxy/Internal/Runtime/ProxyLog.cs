@@ -59,6 +59,12 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 154, Level = LogLevel.Information, Message = "HTTP/2 client {Client}, stream {StreamId}: {What} not done within {TimeoutSeconds:0} s; {Frame} {Code}")]
     public static partial void Http2Timeout(ILogger logger, ClientConnection client, int streamId, string what, double timeoutSeconds, string frame, Http2ErrorCode code);
 
+    [LoggerMessage(EventId = 155, Level = LogLevel.Debug, Message = "{Client} upgraded to HTTP/2 (Upgrade: h2c) with {SettingCount} settings and a {BodyBytes}-byte body on stream 1")]
+    public static partial void H2cUpgraded(ILogger logger, ClientConnection client, int settingCount, int bodyBytes);
+
+    [LoggerMessage(EventId = 156, Level = LogLevel.Debug, Message = "{Client} asked for Upgrade: h2c; answered in HTTP/1.1: {Reason}")]
+    public static partial void H2cUpgradeDeclined(ILogger logger, ClientConnection client, string reason);
+
     [LoggerMessage(EventId = 152, Level = LogLevel.Warning, Message = "HTTP/2 client {Client} exceeded the {Budget} budget: connection closed with GOAWAY ENHANCE_YOUR_CALM")]
     public static partial void Http2BudgetExceeded(ILogger logger, ClientConnection client, string budget);
 

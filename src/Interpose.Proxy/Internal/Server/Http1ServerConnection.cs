@@ -97,6 +97,11 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
                 return head;
             }
 
+            if (await TryUpgradeToH2cAsync(head))
+            {
+                return;
+            }
+
             var keepAlive = await HandleRequestAsync(head);
             if (!keepAlive || _rt.Draining.IsCancellationRequested)
             {

@@ -104,18 +104,42 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
     internal int PeerMaxFrameSize => _peerSettings.MaxFrameSize;
 
     /// <summary>Serves the connection until the client closes it, a connection error, or the proxy drains.</summary>
-    public async Task ServeAsync()
+    /// <param name="upgrade">When the connection was upgraded from HTTP/1.1 (<c>Upgrade: h2c</c>, RFC 7540 §3.2): the
+    /// client's HTTP2-Settings and the request stream 1 carries; null when the client started with the preface.</param>
+    public async Task ServeAsync(H2cUpgradeRequest? upgrade = null)
     {
         var input = _client.Input;
         using var draining = _rt.Draining.Register(static s => ((Http2ServerConnection)s!).OnDraining(), this);
         try
         {
-            // RFC 9113 §3.4: our preface is a SETTINGS frame; the connection window is raised by a WINDOW_UPDATE.
+            if (upgrade is not null)
+            {
+                // RFC 7540 §3.2.1: "A server decodes and interprets these values as it would any other SETTINGS frame.
+                // Explicit acknowledgement of these settings is not necessary, since a 101 response serves as implicit
+                // acknowledgement."
+                lock (FlowLock)
+                {
+                    foreach (var setting in upgrade.Settings)
+                    {
+                        _peerSettings.Apply(setting);
+                    }
+                }
+
+                _output.SetPeerHeaderTableSize(_peerSettings.HeaderTableSize);
+            }
+
+            // RFC 9113 §3.4: our preface is a SETTINGS frame; the connection window is raised by a WINDOW_UPDATE. After an
+            // upgrade it is the first HTTP/2 frame after the 101 (RFC 7540 §3.5).
             await WriteSettingsAsync();
             if (!await ReadPrefaceAsync(input))
             {
                 await GoAwayAsync(Http2ErrorCode.ProtocolError, "the client did not send the HTTP/2 preface (RFC 9113 §3.4)");
                 return;
+            }
+
+            if (upgrade is not null)
+            {
+                OpenUpgradedStream(upgrade);
             }
 
             // RFC 9113 §6.5.3: "If the sender of a SETTINGS frame does not receive an acknowledgment within a reasonable
@@ -449,6 +473,22 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         stream.Open(streamId, _peerSettings.InitialWindowSize, _fields.EndStream);
         _streams[streamId] = stream;
         stream.Start(request);
+    }
+
+    /// <summary>
+    /// Stream 1 of an upgraded connection (RFC 7540 §3.2): "The HTTP/1.1 request that is sent prior to upgrade is
+    /// assigned a stream identifier of 1 ... Stream 1 is implicitly 'half-closed' from the client toward the server",
+    /// its body already whole. Opened before the reader loop reads a frame, so a client HEADERS on stream 1 is one on a
+    /// closed stream.
+    /// </summary>
+    private void OpenUpgradedStream(H2cUpgradeRequest upgrade)
+    {
+        _lastStreamId = 1;
+        _openedStreams = 1;
+        var stream = new Http2ServerStream(this, RequestBodyPipe);
+        stream.OpenUpgraded(_peerSettings.InitialWindowSize, upgrade.Body);
+        _streams[1] = stream;
+        stream.Start(upgrade.Request);
     }
 
     /// <summary>On the reader loop: streams whose task ended go back to the pool (the reader holds no reference to

@@ -44,6 +44,9 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
 
     // Request DATA octets handed to the pipe whose connection credit has not been returned yet (under FlowLock).
     private long _unreturned;
+
+    // Body octets of an h2c upgrade request not read yet: they came before HTTP/2, took no window and return no credit.
+    private long _bodyBeforeHttp2;
     private bool _done;
 
     private volatile bool _requestEnded;
@@ -87,6 +90,22 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
     }
 
     /// <summary>
+    /// Makes this object stream 1 of a connection upgraded from HTTP/1.1 (RFC 7540 §3.2): half-closed (remote) from the
+    /// start, its body the one the upgrade request carried, whole.
+    /// </summary>
+    public void OpenUpgraded(int initialSendWindow, byte[] body)
+    {
+        Open(1, initialSendWindow, endStream: false);
+        _receivedLength = body.Length;
+        _bodyBeforeHttp2 = body.Length;
+        _body.Writer.Write(body);
+        _requestEnded = true;
+
+        // Completing the writer commits what it wrote: the pipeline reads the body, then its end.
+        CompleteBody(null);
+    }
+
+    /// <summary>
     /// Readies a finished stream for reuse (on the reader loop, once its task ended and it left the stream table);
     /// false when it cannot be reused (its cancellation source was cancelled), and it was disposed.
     /// </summary>
@@ -101,6 +120,7 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
         _requestTrailers = null;
         _bodyCompleted = false;
         _unreturned = 0;
+        _bodyBeforeHttp2 = 0;
         _done = false;
         _requestEnded = false;
         _reset = false;
@@ -449,6 +469,9 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
         int streamIncrement;
         lock (_conn.FlowLock)
         {
+            var beforeHttp2 = (int)Math.Min(consumed, _bodyBeforeHttp2);
+            _bodyBeforeHttp2 -= beforeHttp2;
+            consumed -= beforeHttp2;
             _unreturned -= consumed;
             streamIncrement = _requestEnded ? 0 : _receiveCredit.OnConsumed(consumed);
         }
@@ -458,7 +481,10 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
             await _conn.WriteWindowUpdateAsync(Id, streamIncrement);
         }
 
-        await _conn.ReturnConnectionCreditAsync(consumed);
+        if (consumed > 0)
+        {
+            await _conn.ReturnConnectionCreditAsync(consumed);
+        }
     }
 
     // RFC 9113 §8.1: the server may answer before the request is complete, then reset the stream with NO_ERROR; so a
