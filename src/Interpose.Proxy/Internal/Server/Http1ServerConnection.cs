@@ -99,7 +99,7 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
 
             if (await TryUpgradeToH2cAsync(head))
             {
-                return;
+                return null;
             }
 
             var keepAlive = await HandleRequestAsync(head);
