@@ -39,6 +39,13 @@ public static class Http2Limits
     /// <summary>The window of <see cref="ResetBudgetPerWindow"/>: Kestrel's 5 heartbeat ticks of 1 s.</summary>
     public static readonly TimeSpan ResetBudgetWindow = TimeSpan.FromSeconds(5);
 
+    /// <summary>RST_STREAM frames (other than NO_ERROR) an origin may send per <see cref="ResetBudgetWindow"/> before the
+    /// proxy treats it as misbehaving: GOAWAY ENHANCE_YOUR_CALM and the connection leaves the pool. Each reset fails or
+    /// retries an exchange, so an origin resetting at will makes the proxy do work for nothing. HTTP clients (Go's
+    /// Transport, SocketsHttpHandler) have no such budget; the number is the client side's, Kestrel's
+    /// EnhanceYourCalmMaximumCount × EnhanceYourCalmTickWindowCount (20 × 5 = 100 per 5 s).</summary>
+    public const int OriginResetBudgetPerWindow = ResetBudgetPerWindow;
+
     /// <summary>Streams over one connection's life before a graceful GOAWAY (a backstop for rapid reset at a rate under
     /// <see cref="ResetBudgetPerWindow"/>). nginx's keepalive_requests is 1,000 and this was 10,000 until a benchmark showed that a
     /// busy HTTP/2 client (gRPC, h2load) at 10,000 requests per second per connection spends that in a second, and a

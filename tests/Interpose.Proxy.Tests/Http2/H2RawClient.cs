@@ -124,7 +124,40 @@ internal sealed class H2RawClient(Stream stream) : IAsyncDisposable
         return null;
     }
 
+    /// <summary>Reads frames until one matches, that one included; the connection closing first fails the test.</summary>
+    public async Task<List<ReceivedFrame>> CollectUntilAsync(Func<ReceivedFrame, bool> match)
+    {
+        var frames = new List<ReceivedFrame>();
+        while (await ReadFrameAsync() is { } frame)
+        {
+            frames.Add(frame);
+            if (match(frame))
+            {
+                return frames;
+            }
+        }
+
+        Assert.Fail("the proxy closed the connection before the awaited frame");
+        return frames;
+    }
+
+    /// <summary>The fields of a HEADERS frame the proxy sent (its encoder indexes nothing, so a block decodes alone).</summary>
+    public static List<HttpHeader> DecodeFields(ReceivedFrame headers)
+    {
+        var fields = new FieldList();
+        new HpackDecoder().Decode(headers.Payload, endHeaders: true, fields);
+        return fields.Fields;
+    }
+
     public ValueTask DisposeAsync() => stream.DisposeAsync();
+
+    private sealed class FieldList : IHeaderFieldHandler
+    {
+        public List<HttpHeader> Fields { get; } = [];
+
+        public void OnHeaderField(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, bool neverIndexed) =>
+            Fields.Add(new HttpHeader(System.Text.Encoding.ASCII.GetString(name), System.Text.Encoding.ASCII.GetString(value)));
+    }
 }
 
 internal sealed record ReceivedFrame(FrameType Type, FrameFlags Flags, int StreamId, Http2ErrorCode ErrorCode, byte[] Payload, int LastStreamId);

@@ -95,10 +95,114 @@ public sealed class Http2TimeoutTests(ITestOutputHelper output)
         Assert.Equal(FrameType.Ping, next?.Type);
     }
 
-    private Task<TestProxy> StartProxyAsync(ManualClock clock) => TestProxy.StartAsync(output, o =>
+    [Fact]
+    public async Task A_stream_whose_request_body_trickles_below_the_minimum_rate_is_answered_408_and_reset_alone()
+    {
+        var clock = new ManualClock();
+        var bodyStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var origin = new RawOrigin(async stream =>
+        {
+            // The upload is never answered (it waits for its body); the other stream's GET is.
+            if ((await RawOrigin.ReadHeadAsync(stream)).StartsWith("POST", StringComparison.Ordinal))
+            {
+                await stream.ReadExactlyBoundedAsync(new byte[10]);
+                bodyStarted.TrySetResult();
+                await RawOrigin.WaitForCloseAsync(stream);
+                return;
+            }
+
+            await stream.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"u8.ToArray());
+        });
+        await using var proxy = await StartProxyAsync(clock, o =>
+        {
+            o.Timeouts.MinRequestBodyDataRate = new MinDataRate(240, RateGrace);
+            o.Timeouts.MinResponseDataRate = null;
+        });
+        await using var client = await H2RawClient.ConnectAsync(proxy, "localhost", origin.Port);
+        await client.SettledAsync();
+
+        // Ten octets of a thousand, then nothing.
+        client.Headers(1, "POST", "/upload", endStream: false, ("content-length", "1000"));
+        client.Data(1, "0123456789"u8.ToArray(), endStream: false);
+        await client.FlushAsync();
+
+        // The ten octets were relayed: the proxy now waits on the client for more.
+        await bodyStarted.Task.WaitAsync(BoundedRead.Limit);
+        var frames = await AdvanceUntilAsync(clock, client.CollectUntilAsync(f => f.StreamId == 1 && f.Type == FrameType.RstStream));
+        var head = frames.First(f => f.StreamId == 1 && f.Type == FrameType.Headers);
+        Assert.Contains(new Interpose.Core.Http.HttpHeader(":status", "408"), H2RawClient.DecodeFields(head));
+        Assert.Contains(frames, f => f.StreamId == 1 && f.Type == FrameType.Data && System.Text.Encoding.UTF8.GetString(f.Payload).Contains("minimum data rate", StringComparison.Ordinal));
+        Assert.Equal(Http2ErrorCode.Cancel, frames[^1].ErrorCode);
+
+        // The connection and its other streams are untouched.
+        client.Headers(3, "GET", "/", endStream: true);
+        await client.FlushAsync();
+        var answer = await client.ReadUntilAsync(f => f.StreamId == 3 && f.Type == FrameType.Data);
+        Assert.Equal("ok"u8.ToArray(), answer?.Payload);
+    }
+
+    [Fact]
+    public async Task A_stream_whose_client_does_not_read_below_the_minimum_rate_is_reset_alone()
+    {
+        var clock = new ManualClock();
+        await using var origin = RawOrigin.Recording();
+        await using var proxy = await StartProxyAsync(clock, o =>
+        {
+            o.Timeouts.MinRequestBodyDataRate = null;
+            o.Timeouts.MinResponseDataRate = new MinDataRate(240, RateGrace);
+        });
+
+        // The client grants no stream window: it reads nothing of the response body.
+        await using var client = await H2RawClient.ConnectAsync(proxy, "localhost", origin.Port, new Http2Setting(SettingsParameter.InitialWindowSize, 0));
+        await client.SettledAsync();
+        client.Headers(1, "GET", "/", endStream: true);
+        await client.FlushAsync();
+
+        // The head went out, the body waits for send credit the client never gives.
+        var frames = new List<ReceivedFrame> { (await client.ReadUntilAsync(f => f.StreamId == 1))! };
+        Assert.Equal(FrameType.Headers, frames[0].Type);
+
+        // Reset by the rate (RateGrace), long before the zero-window stall timeout (Http2Limits.SendWindowStallTimeout).
+        frames = await AdvanceUntilAsync(clock, client.CollectUntilAsync(f => f.StreamId == 1 && f.Type == FrameType.RstStream));
+        Assert.Equal(Http2ErrorCode.Cancel, frames[^1].ErrorCode);
+
+        client.Ping(3);
+        await client.FlushAsync();
+        var next = await client.ReadUntilAsync(f => f.Type is FrameType.Ping or FrameType.GoAway);
+        Assert.Equal(FrameType.Ping, next?.Type);
+    }
+
+    /// <summary>The grace period of the rates under test: a duration no other timer of these tests uses.</summary>
+    private static readonly TimeSpan RateGrace = TimeSpan.FromSeconds(7);
+
+    /// <summary>
+    /// Moves the clock by <see cref="RateGrace"/> each time the rate's timer is armed for it, until
+    /// <paramref name="answer"/> completes. The caller first awaits a sign that the proxy reached the wait on the client
+    /// (it is a few instructions past it): a look that finds no wait in progress yet arms the timer again for the same
+    /// time, and a look after a whole grace period of waiting resets the stream, so each step ends in one or the other
+    /// whatever the threads' order; the loop yields between steps so the proxy's flow can reach its wait.
+    /// </summary>
+    private static async Task<List<ReceivedFrame>> AdvanceUntilAsync(ManualClock clock, Task<List<ReceivedFrame>> answer)
+    {
+        for (var armed = 1; !answer.IsCompleted; armed++)
+        {
+            // The answer's reads are bounded (BoundedRead.Limit): a missing reset fails the test instead of looping on.
+            await Task.WhenAny(answer, clock.ArmedAsync(RateGrace, armed)).WaitAsync(BoundedRead.Limit);
+            if (!answer.IsCompleted)
+            {
+                clock.Advance(RateGrace);
+                await Task.Yield();
+            }
+        }
+
+        return await answer;
+    }
+
+    private Task<TestProxy> StartProxyAsync(ManualClock clock, Action<ProxyOptions>? configure = null) => TestProxy.StartAsync(output, o =>
     {
         o.Http2 = true;
         o.TimeProvider = clock;
+        configure?.Invoke(o);
 
         // Defaults that equal a bound under test (30 s request head, 60 s response head and pool idle, 10 s connect).
         o.Timeouts.RequestHead = TimeSpan.FromSeconds(31);

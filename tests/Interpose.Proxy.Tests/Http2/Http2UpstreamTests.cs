@@ -132,6 +132,105 @@ public sealed class Http2UpstreamTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_request_head_over_the_origins_header_list_size_is_answered_431_and_never_sent()
+    {
+        // RFC 9113 §10.5.1: the origin advertised SETTINGS_MAX_HEADER_LIST_SIZE; a larger head would get a 431 from it.
+        const uint Limit = 1024;
+        var paths = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var origin = new RawH2Origin((connection, stream, path) =>
+        {
+            paths.Enqueue(path);
+            return connection.RespondAsync(stream, 200, $"conn{connection.Index}");
+        }, maxHeaderListSize: Limit);
+        var bigDone = new TaskCompletionSource<ExchangeError?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.Http2 = true;
+            o.UpstreamHttp2PriorKnowledge = true;
+            o.Addons.Add(new Hooks { OnDone = e => { if (e.Request.Path == "/big") { bigDone.TrySetResult(e.Error); } } });
+        });
+        using var client = proxy.CreateClient();
+        Assert.Equal("conn1", await client.GetStringAsync(origin.Url("/small")).WaitAsync(BoundedRead.Limit));
+
+        // An HTTP/1.1 client: the field alone is as large as the limit, so with the pseudo-fields the list is over it.
+        using (var big = new HttpRequestMessage(HttpMethod.Get, origin.Url("/big")))
+        {
+            big.Headers.Add("x-big", new string('a', (int)Limit));
+            using var response = await client.SendAsync(big).WaitAsync(BoundedRead.Limit);
+            Assert.Equal(HttpStatusCode.RequestHeaderFieldsTooLarge, response.StatusCode);
+            Assert.Contains("SETTINGS_MAX_HEADER_LIST_SIZE of 1024", await response.Content.ReadAsStringAsync());
+        }
+
+        // The flow records the error with its phase: the request was being sent.
+        var error = await bigDone.Task.WaitAsync(BoundedRead.Limit);
+        Assert.Equal(ExchangePhase.Request, error?.Phase);
+
+        // An HTTP/2 client gets the same 431 on its stream.
+        await using (var h2 = await H2RawClient.ConnectAsync(proxy, "localhost", origin.Port))
+        {
+            await h2.SettledAsync();
+            h2.Headers(1, "GET", "/big", endStream: true, ("x-big", new string('b', (int)Limit)));
+            await h2.FlushAsync();
+            var head = await h2.ReadUntilAsync(f => f.StreamId == 1);
+            Assert.Equal(FrameType.Headers, head?.Type);
+            Assert.Contains(new Interpose.Core.Http.HttpHeader(":status", "431"), H2RawClient.DecodeFields(head!));
+        }
+
+        // Nothing of either reached the origin, and the connection (and its HPACK state) serves the next request.
+        Assert.Equal("conn1", await client.GetStringAsync(origin.Url("/after")).WaitAsync(BoundedRead.Limit));
+        Assert.Equal(["/small", "/after"], paths);
+        Assert.Equal(1, origin.Accepted);
+    }
+
+    [Fact]
+    public async Task An_origin_that_floods_resets_gets_goaway_enhance_your_calm_and_its_streams_a_502()
+    {
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var origin = new RawH2Origin(async (connection, stream, path) =>
+        {
+            if (connection.Index == 1 && path == "/held")
+            {
+                // Processed by the origin, never answered: not safe to retry when the connection goes.
+                held.TrySetResult();
+                return;
+            }
+
+            if (connection.Index == 1 && path == "/flood")
+            {
+                // One more reset than the budget, all at once (the clock does not move): the first resets the stream,
+                // the others a closed one.
+                await connection.ResetManyAsync(stream, Http2ErrorCode.Cancel, Interpose.Core.Http2.Http2Limits.OriginResetBudgetPerWindow + 1);
+                return;
+            }
+
+            await connection.RespondAsync(stream, 200, $"conn{connection.Index} {path}");
+        });
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.UpstreamHttp2PriorKnowledge = true;
+            o.TimeProvider = new ManualClock();
+        });
+        using var client = proxy.CreateClient();
+
+        var first = client.GetAsync(origin.Url("/held"));
+        await held.Task.WaitAsync(BoundedRead.Limit);
+        using (var flooded = await client.GetAsync(origin.Url("/flood")).WaitAsync(BoundedRead.Limit))
+        {
+            Assert.Equal(HttpStatusCode.BadGateway, flooded.StatusCode);
+        }
+
+        Assert.Equal(Http2ErrorCode.EnhanceYourCalm, await origin.GoAwayReceived.Task.WaitAsync(BoundedRead.Limit));
+        using (var heldResponse = await first.WaitAsync(BoundedRead.Limit))
+        {
+            Assert.Equal(HttpStatusCode.BadGateway, heldResponse.StatusCode);
+            Assert.Contains("RST_STREAM flood", await heldResponse.Content.ReadAsStringAsync());
+        }
+
+        // The connection left the pool: the next request opens another.
+        Assert.Equal("conn2 /next", await client.GetStringAsync(origin.Url("/next")).WaitAsync(BoundedRead.Limit));
+    }
+
+    [Fact]
     public async Task A_full_origin_connection_makes_the_proxy_open_another()
     {
         const int Requests = 3;

@@ -19,6 +19,7 @@ internal sealed class RawH2Origin : IAsyncDisposable
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly Func<Connection, int, string, Task> _onRequest;
     private readonly uint? _maxConcurrentStreams;
+    private readonly uint? _maxHeaderListSize;
     private readonly bool _answerPings;
     private readonly List<Task> _connections = [];
     private readonly CancellationTokenSource _stop = new();
@@ -28,10 +29,12 @@ internal sealed class RawH2Origin : IAsyncDisposable
     /// <param name="onRequest">Called for each request (connection, stream id, :path), on the connection's loop.</param>
     /// <param name="maxConcurrentStreams">SETTINGS_MAX_CONCURRENT_STREAMS to advertise, if any.</param>
     /// <param name="answerPings">Whether PINGs get their ACK (false: an origin that stopped answering).</param>
-    public RawH2Origin(Func<Connection, int, string, Task> onRequest, uint? maxConcurrentStreams = null, bool answerPings = true)
+    /// <param name="maxHeaderListSize">SETTINGS_MAX_HEADER_LIST_SIZE to advertise, if any.</param>
+    public RawH2Origin(Func<Connection, int, string, Task> onRequest, uint? maxConcurrentStreams = null, bool answerPings = true, uint? maxHeaderListSize = null)
     {
         _onRequest = onRequest;
         _maxConcurrentStreams = maxConcurrentStreams;
+        _maxHeaderListSize = maxHeaderListSize;
         _answerPings = answerPings;
         _listener.Start();
         _accept = AcceptAsync();
@@ -44,6 +47,9 @@ internal sealed class RawH2Origin : IAsyncDisposable
 
     /// <summary>Completes when the proxy closes a connection (end of stream on its socket).</summary>
     public TaskCompletionSource ClosedByProxy { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes with the error code of the first GOAWAY the proxy sends.</summary>
+    public TaskCompletionSource<Http2ErrorCode> GoAwayReceived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Connections accepted so far.</summary>
     public int Accepted => Volatile.Read(ref _accepted);
@@ -113,6 +119,17 @@ internal sealed class RawH2Origin : IAsyncDisposable
         public Task ResetAsync(int streamId, Http2ErrorCode code) =>
             WriteAsync(o => Http2FrameWriter.WriteRstStream(o, streamId, code));
 
+        /// <summary><paramref name="count"/> RST_STREAM frames for one stream in one write: the first resets it, the
+        /// others reset a closed stream (a flood of resets for the proxy to count).</summary>
+        public Task ResetManyAsync(int streamId, Http2ErrorCode code, int count) =>
+            WriteAsync(o =>
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    Http2FrameWriter.WriteRstStream(o, streamId, code);
+                }
+            });
+
         private async Task WriteAsync(Action<ArrayBufferWriter<byte>> frames)
         {
             var output = new ArrayBufferWriter<byte>();
@@ -137,7 +154,18 @@ internal sealed class RawH2Origin : IAsyncDisposable
                     var preface = new byte[Http2Preface.Length];
                     await stream.ReadExactlyBoundedAsync(preface);
                     Assert.True(preface.AsSpan().SequenceEqual(Http2Preface.ClientPreface), "the proxy opened with the HTTP/2 preface");
-                    await WriteAsync(o => Http2FrameWriter.WriteSettings(o, origin._maxConcurrentStreams is { } max ? [new Http2Setting(SettingsParameter.MaxConcurrentStreams, max)] : []));
+                    var settings = new List<Http2Setting>();
+                    if (origin._maxConcurrentStreams is { } max)
+                    {
+                        settings.Add(new Http2Setting(SettingsParameter.MaxConcurrentStreams, max));
+                    }
+
+                    if (origin._maxHeaderListSize is { } listSize)
+                    {
+                        settings.Add(new Http2Setting(SettingsParameter.MaxHeaderListSize, listSize));
+                    }
+
+                    await WriteAsync(o => Http2FrameWriter.WriteSettings(o, settings.ToArray()));
                     var input = new byte[64 * 1024];
                     var have = 0;
                     while (true)
@@ -184,6 +212,9 @@ internal sealed class RawH2Origin : IAsyncDisposable
 
                     var data = frame.PingData;
                     await WriteAsync(o => Http2FrameWriter.WritePing(o, data, ack: true));
+                    break;
+                case FrameType.GoAway:
+                    origin.GoAwayReceived.TrySetResult(frame.ErrorCode);
                     break;
                 case FrameType.Headers:
                     _path = "";

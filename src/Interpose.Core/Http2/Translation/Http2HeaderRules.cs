@@ -296,6 +296,24 @@ public static class Http2HeaderRules
         return trailers;
     }
 
+    /// <summary>The size of a field list as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113 §6.5.2): "the uncompressed
+    /// size of the field name in octets plus the uncompressed size of the field value in octets plus an overhead of 32
+    /// octets for each field" (RFC 7541 §4.1). Names and values are octets, one per char.</summary>
+    /// <param name="fields">The fields, pseudo-fields included.</param>
+    /// <returns>The size in octets.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="fields"/> is null.</exception>
+    public static long FieldListSize(IReadOnlyList<HttpHeader> fields)
+    {
+        ArgumentNullException.ThrowIfNull(fields);
+        long size = 0;
+        for (var i = 0; i < fields.Count; i++)
+        {
+            size += fields[i].Name.Length + fields[i].Value.Length + Hpack.HeaderField.EntryOverhead;
+        }
+
+        return size;
+    }
+
     /// <summary>Translates an HTTP/1.1 request head into an HTTP/2 field list (RFC 9113 §8.3.1, §8.2.2, §8.2.3).</summary>
     /// <param name="head">The HTTP/1.1 request (origin-form, absolute-form, asterisk-form or CONNECT target).</param>
     /// <param name="scheme">The :scheme: "https" when intercepted, "http" in plain tunnels and for absolute-form http.</param>

@@ -30,6 +30,7 @@ internal static class Failures
             AddonException addon => new ExchangeError(ExchangePhase.Addon, addon.Message, IsTransient: false, addon),
             MinDataRateException slow => new ExchangeError(slow.Phase, slow.Message, IsTransient: false, slow),
             BodyTooLargeException tooLarge => new ExchangeError(phase, tooLarge.Message, IsTransient: false, tooLarge),
+            HeaderListTooLargeException headers => new ExchangeError(phase, headers.Message, IsTransient: false, headers),
             HttpProtocolException protocol => new ExchangeError(phase, "invalid HTTP: " + protocol.Message, IsTransient: false, protocol),
             SocketException socket => DescribeSocket(phase, socket),
             AuthenticationException auth => new ExchangeError(phase, "TLS handshake failed: " + auth.Message, IsTransient: false, auth),
@@ -43,12 +44,14 @@ internal static class Failures
     /// <summary>
     /// The status for a failure before any response byte went out: 504 for timeouts (RFC 9110 §15.6.5), 502 for
     /// everything else the origin side caused (§15.6.3), 413 for a request body over the buffering limit, 408 for a
-    /// request body sent below the minimum data rate (§15.5.9: the client did not produce a request in time).
+    /// request body sent below the minimum data rate (§15.5.9: the client did not produce a request in time), 431 for a
+    /// request head over the HTTP/2 origin's SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 §10.5.1, RFC 6585 §5).
     /// </summary>
     public static int StatusFor(ExchangeError error) => error switch
     {
         { Exception: MinDataRateException } when error.Phase == ExchangePhase.ClientRequest => 408,
         { Exception: BodyTooLargeException } when error.Phase == ExchangePhase.ClientRequest => 413,
+        { Exception: HeaderListTooLargeException } => 431,
         { Exception: OperationCanceledException } when error.IsTransient && error.Phase is ExchangePhase.Connect or ExchangePhase.Tls or ExchangePhase.Response => 504,
         _ => 502,
     };

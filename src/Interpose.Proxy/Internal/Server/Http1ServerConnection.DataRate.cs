@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Runtime.CompilerServices;
 using Interpose.Core.Http;
 
@@ -83,15 +82,6 @@ internal sealed partial class Http1ServerConnection
     }
 
     /// <summary>Logs and counts a client below the rate; returns the failure that ends the exchange.</summary>
-    private MinDataRateException ClientTooSlow(DataRateMonitor monitor, HttpRequest request, ExchangePhase phase, OperationCanceledException cancelled)
-    {
-        var rate = monitor.Rate!;
-        var bytes = monitor.Bytes;
-        var waited = monitor.Waited;
-        _rt.Metrics.DataRateViolated(phase);
-        ProxyLog.MinDataRateViolated(_rt.Logger, Info, request.Host, request.Port, phase, rate, bytes, waited.TotalSeconds);
-        var what = phase == ExchangePhase.ClientRequest ? "sent the request body" : "read the response";
-        return new MinDataRateException(phase, string.Create(CultureInfo.InvariantCulture,
-            $"the client {what} below the minimum data rate of {rate} ({bytes} bytes in {waited.TotalSeconds:0.0} s of waiting on it)"), cancelled);
-    }
+    private MinDataRateException ClientTooSlow(DataRateMonitor monitor, HttpRequest request, ExchangePhase phase, OperationCanceledException cancelled) =>
+        MinDataRateException.ClientTooSlow(_rt, Info, monitor, request, phase, cancelled);
 }

@@ -76,7 +76,13 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
     private int _idleStartedByStream;
 
     // What the reader's deadline is armed for: a finished stream starts the idle timeout only over ReaderDeadline.None.
-    private volatile ReaderDeadline _armedDeadline;
+    private ReaderDeadline _armedDeadline;
+
+    // Makes "what is the deadline armed for" and "change its timeout" one step, for the reader and for a stream that
+    // ends the last one (OnStreamDone, on the stream's task). Without it, a stream that found the deadline armed for
+    // None just before the reader re-armed it for a new field block then set the field block's deadline to the
+    // keep-alive timeout (a CONTINUATION flood given 130 s instead of 30 s, or a slow block cut at the idle time).
+    private readonly Lock _deadlineLock = new();
 
     public Http2ServerConnection(ClientFlow flow, TunnelTarget tunnel)
     {
@@ -222,22 +228,32 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
             if (wanted != armed)
             {
                 armed = wanted;
-                _armedDeadline = wanted;
-                deadline.Disarm();
-                deadline.Arm(
-                    wanted switch
-                    {
-                        ReaderDeadline.Idle => _rt.Options.Timeouts.IdleKeepAlive,
-                        ReaderDeadline.FieldBlock => Http2Limits.FieldBlockTimeout,
-                        _ => Timeout.InfiniteTimeSpan,
-                    },
-                    _closed.Token);
-                Volatile.Write(ref _idleStartedByStream, 0);
+                lock (_deadlineLock)
+                {
+                    _armedDeadline = wanted;
+                    deadline.Disarm();
+                    deadline.Arm(
+                        wanted switch
+                        {
+                            ReaderDeadline.Idle => _rt.Options.Timeouts.IdleKeepAlive,
+                            ReaderDeadline.FieldBlock => Http2Limits.FieldBlockTimeout,
+                            _ => Timeout.InfiniteTimeSpan,
+                        },
+                        _closed.Token);
+                    _idleStartedByStream = 0;
+                }
             }
-            else if (armed == ReaderDeadline.None && Interlocked.Exchange(ref _idleStartedByStream, 0) == 1)
+            else if (armed == ReaderDeadline.None && Volatile.Read(ref _idleStartedByStream) == 1)
             {
-                // A stream ended the last one and a new one opened since: no idle timeout while it runs.
-                deadline.Reset(Timeout.InfiniteTimeSpan);
+                lock (_deadlineLock)
+                {
+                    if (_idleStartedByStream == 1 && !_streams.IsEmpty)
+                    {
+                        // A stream ended the last one and a new one opened since: no idle timeout while it runs.
+                        _idleStartedByStream = 0;
+                        deadline.Reset(Timeout.InfiniteTimeSpan);
+                    }
+                }
             }
 
             System.IO.Pipelines.ReadResult result;
@@ -661,10 +677,13 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
 
         // The connection is idle from now on: the reader's deadline (armed without a timeout while streams ran) starts
         // the keep-alive timeout without waking the reader. Over an open field block its own timeout stays.
-        if (_armedDeadline == ReaderDeadline.None)
+        lock (_deadlineLock)
         {
-            Volatile.Write(ref _idleStartedByStream, 1);
-            _readDeadline?.Reset(_rt.Options.Timeouts.IdleKeepAlive);
+            if (_armedDeadline == ReaderDeadline.None)
+            {
+                _idleStartedByStream = 1;
+                _readDeadline?.Reset(_rt.Options.Timeouts.IdleKeepAlive);
+            }
         }
     }
 

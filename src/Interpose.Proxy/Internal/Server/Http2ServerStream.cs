@@ -36,6 +36,16 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
     private readonly ReceiveCredit _receiveCredit;
     private readonly CancellationTokenSource _cts;
 
+    // The minimum data rates of this stream (ProxyTimeouts.MinRequestBodyDataRate / MinResponseDataRate), made on first
+    // use and pooled with the stream: Kestrel measures them per HTTP/2 stream, so one slow stream is reset alone.
+    private DataRateMonitor? _requestBodyRate;
+    private DataRateMonitor? _responseRate;
+    private bool _tooSlow;
+
+    // While a response body is sent: its rate monitor (null when off) and the request, for the log line.
+    private DataRateMonitor? _activeResponseRate;
+    private HttpRequest? _rateRequest;
+
     // The request as framed by the client: the Content-Length it declared (RFC 9113 §8.1.1 checks it) and what came.
     private long? _declaredLength;
     private long _receivedLength;
@@ -126,6 +136,7 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
         _reset = false;
         _headersSent = false;
         _responseEnded = false;
+        _tooSlow = false;
         Phase = default;
         Completion = Task.CompletedTask;
         if (_cts.TryReset())
@@ -140,6 +151,8 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
     /// <summary>Releases what a pooled stream holds (the connection ended or its pool is full).</summary>
     public void Dispose()
     {
+        _requestBodyRate?.Dispose();
+        _responseRate?.Dispose();
         _pipeline.Dispose();
         _cts.Dispose();
     }
@@ -220,6 +233,13 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
             {
                 // Killed by a hook, or failed after the response began: the stream ends without a complete response.
                 await _conn.ResetStreamAsync(Id, exchange.IsKilled ? Http2ErrorCode.Cancel : Http2ErrorCode.InternalError, exchange.IsKilled ? "killed by a hook" : "the exchange failed after the response began");
+            }
+            else if (!_requestEnded && !_reset && _tooSlow)
+            {
+                // The client sent the request body below the minimum rate (answered 408 if nothing was sent yet): the
+                // rest is not wanted. CANCEL, "the stream is no longer needed" (RFC 9113 §7), as for a zero-window
+                // stall; not ENHANCE_YOUR_CALM, which says the peer generates excessive load, where this one sends too little.
+                await _conn.ResetStreamAsync(Id, Http2ErrorCode.Cancel, "the request body came below the minimum data rate");
             }
             else if (!_requestEnded && !_reset)
             {
@@ -396,13 +416,54 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
     {
         // Raw chunked is what the spec wrapper asks for when the body leaves as it came: the DATA are chunked here.
         var chunked = raw && framing.Kind == BodyKind.Chunked;
+        var monitor = StartRate(ref _requestBodyRate, _rt.Options.Timeouts.MinRequestBodyDataRate, cancellationToken, fromFirstByte: request.Headers.Contains("Expect"));
+        try
+        {
+            return await RelayRequestBodyAsync(sink, chunked, request, monitor, monitor?.Token ?? cancellationToken);
+        }
+        catch (OperationCanceledException ex) when (monitor is { Violated: true })
+        {
+            // Only this stream: the connection and its other streams go on (the 408 and the reset follow in RunAsync).
+            _tooSlow = true;
+            throw MinDataRateException.ClientTooSlow(_rt, Info, monitor, request, ExchangePhase.ClientRequest, ex);
+        }
+        finally
+        {
+            monitor?.Stop();
+        }
+    }
+
+    /// <summary>Starts a minimum-rate monitor of this stream; null when the rate is off.</summary>
+    private DataRateMonitor? StartRate(ref DataRateMonitor? monitor, MinDataRate? rate, CancellationToken parent, bool fromFirstByte = false)
+    {
+        if (rate is null)
+        {
+            return null;
+        }
+
+        monitor ??= new DataRateMonitor(_rt.Time);
+        monitor.Start(rate, parent, fromFirstByte);
+        return monitor;
+    }
+
+    /// <summary>The request body from the stream's pipe into <paramref name="sink"/>; a read that waits is the client's
+    /// wait (its window has room: credit returns as the pipe is read), timed by <paramref name="rate"/>.</summary>
+    private async ValueTask<long> RelayRequestBodyAsync(IBodySink sink, bool chunked, HttpRequest request, DataRateMonitor? rate, CancellationToken cancellationToken)
+    {
         var observers = request.Observers;
         var reader = _body.Reader;
         long total = 0;
         while (true)
         {
-            var result = await reader.ReadAsync(cancellationToken);
+            if (!reader.TryRead(out var result))
+            {
+                rate?.WaitStarted();
+                result = await reader.ReadAsync(cancellationToken);
+                rate?.WaitEnded();
+            }
+
             var buffer = result.Buffer;
+            rate?.Transferred(buffer.Length);
             if (!buffer.IsEmpty)
             {
                 if (chunked)
@@ -503,7 +564,15 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
         await SendHeadAsync(response.StatusCode, response.Headers, endStream: body.IsEmpty && trailers is null);
         if (!body.IsEmpty)
         {
-            await SendDataAsync(new ReadOnlySequence<byte>(body), endStream: trailers is null);
+            StartResponseRate(request);
+            try
+            {
+                await SendDataAsync(new ReadOnlySequence<byte>(body), endStream: trailers is null);
+            }
+            finally
+            {
+                StopResponseRate();
+            }
         }
 
         if (trailers is not null)
@@ -547,8 +616,45 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
         }
 
         _sink.Begin(transform, framing.Kind == BodyKind.ContentLength && transform is null ? framing.ContentLength : -1);
-        var bytes = await BodyReader.RelayAsync(upstream.Transport.Input, framing, upstream.ResponseDecoder, _sink, new BodyRelayOptions(Message: response), cancellationToken);
-        return (bytes, true);
+        StartResponseRate(request);
+        try
+        {
+            var bytes = await BodyReader.RelayAsync(upstream.Transport.Input, framing, upstream.ResponseDecoder, _sink, new BodyRelayOptions(Message: response), cancellationToken);
+            return (bytes, true);
+        }
+        finally
+        {
+            StopResponseRate();
+        }
+    }
+
+    /// <summary>
+    /// Times the client's reading of a response body: over HTTP/2 a client that does not read holds its stream window
+    /// shut, so the waits for send credit are the client's (the connection's socket writes are shared by all streams and
+    /// not held against one). Kestrel's MinResponseDataRate counts the same waits (IsTimingWrite while flow-control blocked).
+    /// </summary>
+    private void StartResponseRate(HttpRequest request)
+    {
+        _rateRequest = request;
+        _activeResponseRate = StartRate(ref _responseRate, _rt.Options.Timeouts.MinResponseDataRate, StreamToken);
+    }
+
+    private void StopResponseRate()
+    {
+        _activeResponseRate?.Stop();
+        _activeResponseRate = null;
+        _rateRequest = null;
+    }
+
+    /// <summary>The client read the response below the minimum rate: this stream alone is reset (CANCEL, as for a
+    /// zero-window stall) and the exchange ends; the connection's other streams go on.</summary>
+    private async ValueTask<MinDataRateException> ResetForSlowReadAsync(DataRateMonitor rate, OperationCanceledException cancelled)
+    {
+        var error = MinDataRateException.ClientTooSlow(_rt, Info, rate, _rateRequest!, ExchangePhase.ClientResponse, cancelled);
+        _reset = true;
+        await _conn.ResetStreamAsync(Id, Http2ErrorCode.Cancel, "the response was read below the minimum data rate");
+        Abort(new IOException(error.Message));
+        return error;
     }
 
     // RFC 9113 §8.6: 101 cannot be expressed in HTTP/2 (and HTTP/2 requests carry no Upgrade, §8.2.2): the stream is
@@ -636,9 +742,31 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
             return;
         }
 
+        var rate = _activeResponseRate;
         while (!data.IsEmpty)
         {
-            var granted = await _conn.TakeSendCreditAsync(this, (int)Math.Min(data.Length, _conn.PeerMaxFrameSize), token);
+            var credit = _conn.TakeSendCreditAsync(this, (int)Math.Min(data.Length, _conn.PeerMaxFrameSize), rate?.Token ?? token);
+            int granted;
+            if (credit.IsCompleted || rate is null)
+            {
+                granted = await credit;
+            }
+            else
+            {
+                rate.WaitStarted();
+                try
+                {
+                    granted = await credit;
+                }
+                catch (OperationCanceledException ex) when (rate.Violated)
+                {
+                    throw await ResetForSlowReadAsync(rate, ex);
+                }
+
+                rate.WaitEnded();
+            }
+
+            rate?.Transferred(granted);
             var chunk = data.Slice(0, granted);
             data = data.Slice(granted);
             await _conn.WriteDataAsync(Id, chunk, endStream && data.IsEmpty, token);

@@ -253,4 +253,17 @@ internal sealed class DataRateMonitor : IDisposable
 internal sealed class MinDataRateException(ExchangePhase phase, string message, Exception inner) : Exception(message, inner)
 {
     public ExchangePhase Phase { get; } = phase;
+
+    /// <summary>Logs and counts a client below the rate (either protocol); returns the failure that ends the exchange.</summary>
+    public static MinDataRateException ClientTooSlow(ProxyRuntime rt, ClientConnection client, DataRateMonitor monitor, HttpRequest request, ExchangePhase phase, OperationCanceledException cancelled)
+    {
+        var rate = monitor.Rate!;
+        var bytes = monitor.Bytes;
+        var waited = monitor.Waited;
+        rt.Metrics.DataRateViolated(phase);
+        ProxyLog.MinDataRateViolated(rt.Logger, client, request.Host, request.Port, phase, rate, bytes, waited.TotalSeconds);
+        var what = phase == ExchangePhase.ClientRequest ? "sent the request body" : "read the response";
+        return new MinDataRateException(phase, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"the client {what} below the minimum data rate of {rate} ({bytes} bytes in {waited.TotalSeconds:0.0} s of waiting on it)"), cancelled);
+    }
 }

@@ -57,6 +57,7 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
     private readonly RateBudget _controlFrames = new(Http2Limits.ControlFrameBudgetPerWindow, Http2Limits.ControlFrameBudgetWindow);
     private readonly RateBudget _windowUpdates = new(Http2Limits.WindowUpdateBudgetPerWindow, Http2Limits.ControlFrameBudgetWindow);
     private readonly RateBudget _emptyFrames = new(Http2Limits.EmptyFrameBudgetPerWindow, Http2Limits.EmptyFrameBudgetWindow);
+    private readonly RateBudget _resets = new(Http2Limits.OriginResetBudgetPerWindow, Http2Limits.ResetBudgetWindow);
     private readonly Http2FrameOutput _output;
     private readonly CancellationTokenSource _closed;
     private readonly TaskCompletionSource _firstSettings = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -105,6 +106,18 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
 
     /// <summary>The origin's SETTINGS_MAX_FRAME_SIZE: the largest DATA payload we may send.</summary>
     internal int PeerMaxFrameSize => _peerSettings.MaxFrameSize;
+
+    /// <summary>The origin's SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 §6.5.2); <see langword="null"/>: unlimited.</summary>
+    internal uint? PeerMaxHeaderListSize
+    {
+        get
+        {
+            lock (FlowLock)
+            {
+                return _peerSettings.MaxHeaderListSize;
+            }
+        }
+    }
 
     /// <summary>Cancelled when the connection ends.</summary>
     internal CancellationToken Closed => _closed.Token;
@@ -360,11 +373,7 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
                 await OnDataAsync(frame);
                 break;
             case FrameType.RstStream:
-                if (_streams.TryGetValue(frame.StreamId, out var reset))
-                {
-                    reset.OnReset(frame.ErrorCode);
-                }
-
+                OnRstStream(frame);
                 break;
             case FrameType.Settings:
                 await OnSettingsAsync(frame);
@@ -438,6 +447,29 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
         }
 
         stream.OnHeaders(fields, _fields.EndStream);
+    }
+
+    private void OnRstStream(Http2Frame frame)
+    {
+        if (frame.StreamId >= _nextStreamId)
+        {
+            // RFC 9113 §6.4: "If a RST_STREAM frame identifying an idle stream is received, the recipient MUST treat this
+            // as a connection error ... of type PROTOCOL_ERROR."
+            throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"RST_STREAM on idle stream {frame.StreamId} (RFC 9113 §6.4).");
+        }
+
+        if (frame.ErrorCode != Http2ErrorCode.NoError)
+        {
+            // An origin that resets streams at will (any code but NO_ERROR, which RFC 9113 §8.1 gives a server that
+            // answered before the request ended, and fails nothing) is treated as the client side treats rapid reset:
+            // past the budget, GOAWAY ENHANCE_YOUR_CALM and the connection leaves the pool.
+            SpendBudget(_resets, "RST_STREAM flood");
+        }
+
+        if (_streams.TryGetValue(frame.StreamId, out var reset))
+        {
+            reset.OnReset(frame.ErrorCode);
+        }
     }
 
     private async ValueTask OnDataAsync(Http2Frame frame)
@@ -664,8 +696,13 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
         await _closed.CancelAsync();
         foreach (var stream in _streams.Values)
         {
-            // Streams the origin never saw end retryable; the others fail (the pipeline retries only what is safe).
-            stream.Fail(new IOException($"the HTTP/2 connection to {Key.Host}:{Key.Port} closed: {failure?.Message ?? reason}"), null);
+            // Streams the origin never saw end retryable (OpenStream refuses them: RFC 9113 §8.7, "not processed"); the
+            // others fail (the pipeline retries only what is safe). When the origin broke the protocol or a budget, the
+            // streams it holds may have been processed and the connection did not merely drop: no retry, a 502 that
+            // says why.
+            stream.Fail(failure is Http2ConnectionException misbehaved
+                ? new Http2OriginMisbehavedException($"the HTTP/2 origin {Key.Host}:{Key.Port} misbehaved ({misbehaved.ErrorCode}: {misbehaved.Message}); the proxy closed the connection with GOAWAY {misbehaved.ErrorCode}", misbehaved)
+                : new IOException($"the HTTP/2 connection to {Key.Host}:{Key.Port} closed: {failure?.Message ?? reason}"), null);
         }
 
         await _socket.DisposeAsync();
@@ -688,6 +725,13 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
     private static bool IsConnectionFailure(Exception ex) =>
         ex is IOException or System.Net.Sockets.SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException;
 }
+
+/// <summary>
+/// The proxy ended the origin connection because the origin broke HTTP/2 or one of its budgets (a connection error,
+/// RFC 9113 §5.4.1, e.g. ENHANCE_YOUR_CALM for a RST_STREAM flood). Not an <see cref="IOException"/>: a stream the
+/// origin may have processed is not retried (RFC 9113 §8.7); the client gets a 502 with this reason.
+/// </summary>
+internal sealed class Http2OriginMisbehavedException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>
 /// The origin did not process the request (RFC 9113 §8.7: REFUSED_STREAM, or a stream above a GOAWAY's last id, or a

@@ -88,6 +88,7 @@ internal sealed class Http2UpstreamStream : IHttp2SendingStream
     /// connection-specific fields removed, TE only as "trailers", §8.2.2), and a body already in hand with it.
     /// </summary>
     /// <exception cref="Http2RefusedException">The connection is going away; nothing was sent.</exception>
+    /// <exception cref="HeaderListTooLargeException">The head is over the origin's SETTINGS_MAX_HEADER_LIST_SIZE; nothing was sent.</exception>
     /// <exception cref="IOException">The connection failed.</exception>
     public async ValueTask SendRequestAsync(HttpRequest request, bool bodyFollows, CancellationToken cancellationToken)
     {
@@ -99,6 +100,14 @@ internal sealed class Http2UpstreamStream : IHttp2SendingStream
         }
 
         var fields = Http2HeaderRules.FromHttp1Request(head, request.Scheme, request.Headers.Get("Host") ?? request.Authority);
+        if (_conn.PeerMaxHeaderListSize is { } limit && Http2HeaderRules.FieldListSize(fields) is var size && size > limit)
+        {
+            // RFC 9113 §10.5.1: "A client that ... sends a field block larger than [SETTINGS_MAX_HEADER_LIST_SIZE] can
+            // expect ... a 431 (Request Header Fields Too Large) status code". The origin said so in advance: the block
+            // is not sent (the stream never opens, the HPACK state is untouched) and the client gets that 431 now.
+            throw new HeaderListTooLargeException(size, limit);
+        }
+
         var body = !bodyFollows && request.HasBody ? request.Body : ReadOnlyMemory<byte>.Empty;
         var trailers = !bodyFollows && request.Trailers is { Count: > 0 } t ? t : null;
         var endStream = !bodyFollows && body.IsEmpty && trailers is null;
