@@ -158,10 +158,10 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 330, Level = LogLevel.Information, Message = "Intercepted {Method} {Url}: {Phase} paused until resumed or killed")]
     public static partial void InterceptPaused(ILogger logger, string method, string url, Intercept.InterceptPhase phase);
 
-    [LoggerMessage(EventId = 331, Level = LogLevel.Warning, Message = "Intercepted {Method} {Url}: {Phase} not resumed within {TimeoutSeconds} s; answered 504")]
+    [LoggerMessage(EventId = 333, Level = LogLevel.Warning, Message = "Intercepted {Method} {Url}: {Phase} not resumed within {TimeoutSeconds} s; answered 504")]
     public static partial void InterceptTimedOut(ILogger logger, string method, string url, Intercept.InterceptPhase phase, double timeoutSeconds);
 
-    [LoggerMessage(EventId = 332, Level = LogLevel.Warning, Message = "Intercept: {Limit} exchanges already paused; {Method} {Url} passes without pausing")]
+    [LoggerMessage(EventId = 334, Level = LogLevel.Warning, Message = "Intercept: {Limit} exchanges already paused; {Method} {Url} passes without pausing")]
     public static partial void InterceptFull(ILogger logger, int limit, string method, string url);
 }
 
