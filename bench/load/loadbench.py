@@ -88,16 +88,18 @@ SQUID_CERTGEN = "/usr/lib/squid/security_file_certgen"
 
 LATENCY_LOG_DIR = os.environ.get("LATENCY_LOG_DIR", "")
 
-# The issue's targets, per scenario: minimum ratio of proxied to direct req/s (or throughput), and extra limits.
+# The targets, per scenario: minimum ratio of proxied to direct req/s (or throughput), and extra limits. The ratios
+# are issue 19's (the second performance round), which raised the first round's; the latency, CPU and memory limits
+# are the first round's, still held; h2-1k-s64 is the HTTP/2 issue's.
 TARGETS = {
-    "plain-1k-c1": {"ratio": 0.40},
+    "plain-1k-c1": {"ratio": 0.65},
     "plain-1k-c64": {"ratio": 0.50},
-    "https-1k-c1": {"ratio": 0.40, "added_p50_ms": 0.25, "added_p99_ms": 1.0},
+    "https-1k-c1": {"ratio": 0.60, "added_p50_ms": 0.25, "added_p99_ms": 1.0},
     "https-1k-c64": {"ratio": 0.45, "cpu_ms": 0.12, "rss_mib": 48},
-    "https-newconn-c16": {"ratio": 0.40},
+    "https-newconn-c16": {"ratio": 0.75},
     "https-64k-c8": {},
     "h2-1k-s64": {"ratio": 0.45},
-    "download-100m": {"ratio": 0.60, "rss_over_idle_mib": 16},
+    "download-100m": {"ratio": 0.90, "rss_over_idle_mib": 16},
     "first-contact": {"ttfb_x": 2.0},
 }
 
