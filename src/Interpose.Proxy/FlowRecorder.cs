@@ -36,6 +36,15 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
     /// socket open for hours still has a bound.</summary>
     internal const long MaxWebSocketBytesWhenUncapped = 64L * 1024 * 1024;
 
+    /// <summary>How long the consumer lets flows gather after the queue stops being empty: 5 ms. At 20,000 exchanges a
+    /// second that is about 100 flows a wake-up, far below the half-full mark (512 of the default 1,024) where bodies are
+    /// dropped, and it delays a flow's arrival in the sink by far less than <see cref="FlowRecorderOptions.FlushInterval"/>
+    /// delays its commit. It is a CPU batching window, not a visible timing, so it runs on the system clock.</summary>
+    private static readonly TimeSpan GatherDelay = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>Flows already queued at wake-up that make the gather pointless: a sixteenth of the default queue.</summary>
+    private const int GatherBatch = 64;
+
     private readonly IFlowSink _sink;
     private readonly FlowRecorderOptions _options;
     private readonly ILogger _logger;
@@ -271,6 +280,14 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
 
                     return;
                 }
+
+                // Woken by the first flow after the queue ran empty: let a batch gather before draining it, so that under
+                // steady load the consumer wakes once per GatherDelay instead of once per flow (a thread-pool dispatch
+                // and a worker that spins for more work after each: about as much CPU as writing the flow).
+                if (reader.Count is > 0 and < GatherBatch)
+                {
+                    await Task.Delay(GatherDelay, _stop.Token);
+                }
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
@@ -331,7 +348,7 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         var server = exchange.Server;
         return new HttpFlow
         {
-            Id = Guid.CreateVersion7(captures.StartedAt),
+            Id = FlowId.New(captures.StartedAt),
             StartedAt = captures.StartedAt,
             Client = Endpoint(client.RemoteEndPoint),
             Server = server is null ? null : Endpoint(server.RemoteEndPoint) ?? new FlowEndpoint(server.Host, server.Port),
@@ -404,7 +421,7 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
 
     private static TunnelFlow ToFlow(RelayedTunnel tunnel) => new()
     {
-        Id = Guid.CreateVersion7(tunnel.StartedAt),
+        Id = FlowId.New(tunnel.StartedAt),
         StartedAt = tunnel.StartedAt,
         Client = Endpoint(tunnel.Client.RemoteEndPoint),
         Server = Endpoint(tunnel.ServerEndPoint),
