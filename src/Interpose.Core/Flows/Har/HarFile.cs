@@ -387,7 +387,7 @@ public static class HarFile
         var timings = FromTimings(entry.Timings);
         return new HttpFlow
         {
-            Id = Guid.CreateVersion7(started),
+            Id = FlowId.New(started),
             StartedAt = started,
             Request = request,
             Response = response,
