@@ -46,12 +46,22 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     private const int MaxCachedCertificateKeys = 4096;
 
     /// <summary>
-    /// WAL pages between automatic checkpoints: 4,096 (16 MiB at SQLite's default 4 KiB page) instead of SQLite's 1,000
-    /// (https://www.sqlite.org/pragma.html#pragma_wal_autocheckpoint): fewer, longer checkpoints cost the recorder less
-    /// per flow (measured in bench/Interpose.StoreBench, docs/performance.md "Recording"); the WAL stays bounded, and a
-    /// crash still loses at most the uncommitted batch (the WAL is part of the database until checkpointed).
+    /// WAL bytes between automatic checkpoints: 16 MiB (4,096 pages of 4 KiB, 1,024 of <see cref="NewFilePageSize"/>)
+    /// instead of SQLite's 1,000 pages (https://www.sqlite.org/pragma.html#pragma_wal_autocheckpoint): fewer, longer
+    /// checkpoints cost the recorder less per flow (measured in bench/Interpose.StoreBench, docs/performance.md
+    /// "Recording"); the WAL stays bounded, and a crash still loses at most the uncommitted batch (the WAL is part of the
+    /// database until checkpointed).
     /// </summary>
-    private const int WalAutoCheckpointPages = 4096;
+    private const long WalAutoCheckpointBytes = 16L * 1024 * 1024;
+
+    /// <summary>
+    /// The page size of a new store file: 16 KiB instead of SQLite's 4 KiB (https://www.sqlite.org/pragma.html#pragma_page_size).
+    /// A recorded flow is a row of 1-3 KiB and a body; SQLite writes each WAL frame (a page) with its own system calls,
+    /// and the recorder's commits spent most of their CPU in those writes: 16 KiB pages cut the store's CPU per flow by
+    /// about a fifth (docs/performance.md, "Recording, third pass"). 64 KiB measured no better. A file made with another
+    /// page size keeps it.
+    /// </summary>
+    private const int NewFilePageSize = 16 * 1024;
 
     private readonly HashSet<UInt128> _storedCertificates = [];
 
@@ -135,7 +145,15 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             if (!options.ReadOnly)
             {
                 // Only now that the file is known to be ours (or empty) may anything be written to it.
-                Execute(connection, $"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = {WalAutoCheckpointPages};");
+                if (version == 0)
+                {
+                    // Before the first table and before WAL: a WAL database cannot change its page size.
+                    Execute(connection, $"PRAGMA page_size = {NewFilePageSize};");
+                }
+
+                Execute(connection, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+                var pageSize = PageSize(connection);
+                Execute(connection, $"PRAGMA wal_autocheckpoint = {Math.Max(1, WalAutoCheckpointBytes / pageSize)};");
                 if (version < FlowStoreSchema.CurrentVersion)
                 {
                     FlowStoreSchema.Migrate(connection, version, FlowStoreSchema.CurrentVersion);
@@ -149,10 +167,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
 
                 if (options.MaxFileBytes is { } max)
                 {
-                    using var pageSize = connection.CreateCommand();
-                    pageSize.CommandText = "PRAGMA page_size";
-                    var pages = Math.Max(1, max / (long)pageSize.ExecuteScalar()!);
-                    Execute(connection, $"PRAGMA max_page_count = {pages}");
+                    Execute(connection, $"PRAGMA max_page_count = {Math.Max(1, max / pageSize)}");
                 }
             }
 
@@ -782,6 +797,13 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         13 => new IOException($"{path}: the disk or the file's size limit is full: {ex.Message}", ex),
         _ => new IOException($"{path}: {ex.Message}", ex),
     };
+
+    private static long PageSize(SqliteConnection connection)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA page_size";
+        return (long)command.ExecuteScalar()!;
+    }
 
     private static void Execute(SqliteConnection connection, string sql)
     {

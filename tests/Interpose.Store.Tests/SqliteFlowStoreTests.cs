@@ -394,6 +394,33 @@ public sealed class SqliteFlowStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_new_store_has_16_KiB_pages_and_an_older_file_keeps_its_own()
+    {
+        await using (var store = SqliteFlowStore.Open(File1))
+        {
+            await store.AppendAsync(Sample());
+        }
+
+        Assert.Equal(16 * 1024, Scalar(File1, "PRAGMA page_size"));
+
+        // A file SQLite made with its default 4 KiB pages (a store of an earlier version) is migrated with them.
+        var older = Path.Combine(_dir, "older.db");
+        using (var connection = new SqliteConnection($"Data Source={older};Pooling=False"))
+        {
+            connection.Open();
+            FlowStoreSchema.Migrate(connection, 0, 1);
+        }
+
+        await using (var store = SqliteFlowStore.Open(older))
+        {
+            await store.AppendAsync(Sample());
+            Assert.Equal(Sample().Count, await store.CountAsync());
+        }
+
+        Assert.Equal(4096, Scalar(older, "PRAGMA page_size"));
+    }
+
+    [Fact]
     public async Task A_new_store_and_its_WAL_are_readable_by_the_user_alone()
     {
         if (OperatingSystem.IsWindows())
