@@ -17,7 +17,7 @@ public static class FlowJson
     {
         ArgumentNullException.ThrowIfNull(writer);
         ArgumentNullException.ThrowIfNull(flow);
-        JsonSerializer.Serialize(writer, flow, FlowJsonContext.Default.Flow);
+        FlowJsonWriter.Write(writer, flow);
     }
 
     /// <summary>Writes <paramref name="flow"/> as one line of JSON Lines (the object and a <c>\n</c>).</summary>
