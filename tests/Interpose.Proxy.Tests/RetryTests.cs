@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using Interpose.Proxy.Tests.Infrastructure;
@@ -22,7 +23,10 @@ public sealed class RetryTests(ITestOutputHelper output)
     public async Task An_idempotent_request_on_a_reused_connection_the_origin_closes_after_reading_it_is_sent_again(string method)
     {
         await using var origin = StaleOrigin(onFirstSecond: null);
-        await using var proxy = await TestProxy.StartAsync(output);
+        var logs = new LogCollector();
+        await using var proxy = await TestProxy.StartAsync(output, logs: logs);
+        var retries = new ConcurrentQueue<string>();
+        using var listener = MeterTags.Collect(proxy.Server.Metrics!.Meter, "interpose.upstream.retries", "reason", retries);
         await using var client = await RawClient.ConnectAsync(proxy);
 
         await AssertFirstAnsweredAsync(client, origin.Origin.Port);
@@ -31,6 +35,8 @@ public sealed class RetryTests(ITestOutputHelper output)
         Assert.StartsWith("HTTP/1.1 200 ", head, StringComparison.Ordinal);
         Assert.Equal(2, origin.SecondSeen);
         Assert.Equal(2, origin.Origin.AcceptedConnections);
+        Assert.Equal(["idempotent"], retries);
+        Assert.Contains($"{method} is idempotent", (await logs.WaitForAsync(166)).Message, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -41,6 +47,8 @@ public sealed class RetryTests(ITestOutputHelper output)
         await using var origin = StaleOrigin(onFirstSecond: null);
         var done = new TaskCompletionSource<ExchangeError?>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks { OnDone = e => { if (e.Request.Path == "/second") { done.TrySetResult(e.Error); } } }));
+        var retries = new ConcurrentQueue<string>();
+        using var listener = MeterTags.Collect(proxy.Server.Metrics!.Meter, "interpose.upstream.retries", "reason", retries);
         await using var client = await RawClient.ConnectAsync(proxy);
 
         await AssertFirstAnsweredAsync(client, origin.Origin.Port);
@@ -56,6 +64,7 @@ public sealed class RetryTests(ITestOutputHelper output)
         // Once: the connection it reached, and no other opened for it.
         Assert.Equal(1, origin.SecondSeen);
         Assert.Equal(1, origin.Origin.AcceptedConnections);
+        Assert.Empty(retries);
     }
 
     [Fact]

@@ -127,6 +127,8 @@ public sealed class Http2UpstreamTests(ITestOutputHelper output)
             await connection.RespondAsync(stream, 200, "processed once");
         });
         await using var proxy = await TestProxy.StartAsync(output, o => o.UpstreamHttp2PriorKnowledge = true);
+        var retries = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var listener = MeterTags.Collect(proxy.Server.Metrics!.Meter, "interpose.upstream.retries", "reason", retries);
         using var client = proxy.CreateClient();
 
         using var response = await client.PostAsync(origin.Url("/post"), content: null).WaitAsync(BoundedRead.Limit);
@@ -134,6 +136,7 @@ public sealed class Http2UpstreamTests(ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("processed once", await response.Content.ReadAsStringAsync());
         Assert.Equal(2, Volatile.Read(ref posts));
+        Assert.Equal(["not_processed"], retries);
     }
 
     [Theory]
