@@ -6,6 +6,22 @@ namespace Interpose.Core.Tests;
 /// <summary>The spec wrapper's rules, without sockets: each case names the RFC section it checks.</summary>
 public class ForwardingRulesTests
 {
+    // ── RFC 9110 §9.2.2: which requests a proxy may send again ──
+
+    [Theory]
+    [InlineData("GET", true)]
+    [InlineData("HEAD", true)]
+    [InlineData("OPTIONS", true)]
+    [InlineData("TRACE", true)]
+    [InlineData("PUT", true)]
+    [InlineData("DELETE", true)]
+    [InlineData("POST", false)]
+    [InlineData("PATCH", false)]
+    [InlineData("CONNECT", false)]
+    [InlineData("get", false)]
+    public void Only_the_idempotent_methods_of_RFC_9110_may_be_retried(string method, bool idempotent) =>
+        Assert.Equal(idempotent, ForwardingRules.IsIdempotent(method));
+
     // ── RFC 9110 §4.2, §7.2: authority and Host ──
 
     [Theory]

@@ -158,6 +158,17 @@ public static class ForwardingRules
     public static bool ForwardInterim(int status, Version clientVersion) =>
         IsInterim(status) && clientVersion != HttpVersion.Version10;
 
+    /// <summary>
+    /// Whether a request method is idempotent (RFC 9110 §9.2.2: PUT, DELETE and the safe methods GET, HEAD, OPTIONS and
+    /// TRACE), so that a proxy may send it again after a connection failure before any of the response arrived ("A proxy
+    /// MUST NOT automatically retry non-idempotent requests"). Methods are case-sensitive (RFC 9110 §9.1): "get" is an
+    /// unknown method, not GET, and is not retried.
+    /// </summary>
+    /// <param name="method">The request method as sent.</param>
+    /// <returns><see langword="true"/> for the six idempotent methods of RFC 9110.</returns>
+    public static bool IsIdempotent(string method) =>
+        method is "GET" or "HEAD" or "OPTIONS" or "TRACE" or "PUT" or "DELETE";
+
     /// <summary>Whether a status is an interim (1xx) response other than 101 Switching Protocols (RFC 9110 §15.2).</summary>
     /// <param name="status">The status code.</param>
     /// <returns><see langword="true"/> for 100, 102, 103 and the other 1xx but 101.</returns>

@@ -87,15 +87,17 @@ public sealed class Http2UpstreamTests(ITestOutputHelper output)
         Assert.Equal(2, origin.Accepted);
     }
 
-    [Fact]
-    public async Task A_refused_stream_is_retried()
+    [Theory]
+    [InlineData("GET")]
+    [InlineData("POST")]
+    public async Task A_refused_stream_is_retried_whatever_the_method(string method)
     {
+        // RFC 9113 §8.7: REFUSED_STREAM means "closed prior to any processing", so even a POST may go again.
         var refusals = 0;
         await using var origin = new RawH2Origin(async (connection, stream, path) =>
         {
             if (Interlocked.Increment(ref refusals) == 1)
             {
-                // RFC 9113 §8.7: REFUSED_STREAM means "closed prior to any processing".
                 await connection.ResetAsync(stream, Http2ErrorCode.RefusedStream);
                 return;
             }
@@ -103,12 +105,112 @@ public sealed class Http2UpstreamTests(ITestOutputHelper output)
             await connection.RespondAsync(stream, 200, $"conn{connection.Index} stream {stream}");
         });
         await using var proxy = await TestProxy.StartAsync(output, o => o.UpstreamHttp2PriorKnowledge = true);
+        var retries = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var listener = MeterTags.Collect(proxy.Server.Metrics!.Meter, "interpose.upstream.retries", "reason", retries);
         using var client = proxy.CreateClient();
 
-        var body = await client.GetStringAsync(origin.Url("/x")).WaitAsync(BoundedRead.Limit);
+        using var request = new HttpRequestMessage(new HttpMethod(method), origin.Url("/x"));
+        using var response = await client.SendAsync(request).WaitAsync(BoundedRead.Limit);
 
-        Assert.Equal("conn1 stream 3", body);
+        Assert.Equal("conn1 stream 3", await response.Content.ReadAsStringAsync());
         Assert.Equal(2, Volatile.Read(ref refusals));
+        Assert.Equal(["not_processed"], retries);
+    }
+
+    [Theory]
+    [InlineData("GET", true)]
+    [InlineData("DELETE", true)]
+    [InlineData("POST", false)]
+    [InlineData("PATCH", false)]
+    public async Task A_stream_reset_with_INTERNAL_ERROR_on_a_reused_connection_is_sent_again_only_when_idempotent(string method, bool retried)
+    {
+        // INTERNAL_ERROR, unlike REFUSED_STREAM, says nothing about whether the origin processed the request: only an
+        // idempotent one may be sent again (RFC 9110 §9.2.2; RFC 9113 §8.7).
+        var resets = 0;
+        await using var origin = new RawH2Origin(async (connection, stream, path) =>
+        {
+            if (path == "/reset" && Interlocked.Increment(ref resets) == 1)
+            {
+                await connection.ResetAsync(stream, Http2ErrorCode.InternalError);
+                return;
+            }
+
+            await connection.RespondAsync(stream, 200, $"conn{connection.Index} {path}");
+        });
+        await using var proxy = await TestProxy.StartAsync(output, o => o.UpstreamHttp2PriorKnowledge = true);
+        using var client = proxy.CreateClient();
+        // The first stream opens the connection; the next one runs on a reused connection.
+        Assert.Equal("conn1 /warm", await client.GetStringAsync(origin.Url("/warm")).WaitAsync(BoundedRead.Limit));
+
+        using var request = new HttpRequestMessage(new HttpMethod(method), origin.Url("/reset"));
+        using var response = await client.SendAsync(request).WaitAsync(BoundedRead.Limit);
+
+        var body = await response.Content.ReadAsStringAsync();
+        if (retried)
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("conn1 /reset", body);
+            Assert.Equal(2, Volatile.Read(ref resets));
+        }
+        else
+        {
+            Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+            Assert.Contains("(InternalError)", body, StringComparison.Ordinal);
+            Assert.Contains($"the {method} request may have reached the origin", body, StringComparison.Ordinal);
+            Assert.Equal(1, Volatile.Read(ref resets));
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Request_trailers_over_the_origins_header_list_size_are_never_sent_and_the_client_gets_502(bool buffered)
+    {
+        // RFC 9113 §6.5.2: SETTINGS_MAX_HEADER_LIST_SIZE bounds every field section, trailers too.
+        const uint Limit = 1024;
+        var heads = new System.Collections.Concurrent.ConcurrentQueue<(int Stream, string Path)>();
+        await using var origin = new RawH2Origin((connection, stream, path) =>
+        {
+            heads.Enqueue((stream, path));
+            // The trailers' HEADERS (no :path) would complete the request: answered, so that a proxy sending them
+            // anyway shows as a 200 rather than a wait.
+            return path == "/upload" ? Task.CompletedTask : connection.RespondAsync(stream, 200, "trailers arrived");
+        }, maxHeaderListSize: Limit);
+        var done = new TaskCompletionSource<ExchangeError?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.UpstreamHttp2PriorKnowledge = true;
+            o.Addons.Add(new Hooks
+            {
+                // A hook that wants the whole body: the trailers are in hand before anything is sent.
+                OnRequestHeaders = e => e.Request.BufferBody = buffered,
+                OnDone = e => done.TrySetResult(e.Error),
+            });
+        });
+        await using var client = await RawClient.ConnectAsync(proxy);
+
+        // An HTTP/1.1 client's chunked body with a trailer section as large as the limit (RFC 9112 §7.1.2).
+        await client.WriteAsync(System.Text.Encoding.ASCII.GetBytes(
+            $"POST http://localhost:{origin.Port}/upload HTTP/1.1\r\nHost: localhost:{origin.Port}\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + $"5\r\nhello\r\n0\r\nx-big: {new string('a', (int)Limit)}\r\n\r\n"));
+        var head = await RawOrigin.ReadHeadAsync(client);
+
+        Assert.StartsWith("HTTP/1.1 502 ", head, StringComparison.Ordinal);
+        var error = await done.Task.WaitAsync(BoundedRead.Limit);
+        Assert.Equal(ExchangePhase.Request, error?.Phase);
+        Assert.Contains("SETTINGS_MAX_HEADER_LIST_SIZE of 1024", error?.Message, StringComparison.Ordinal);
+        if (buffered)
+        {
+            // Checked before the head left: the origin saw nothing.
+            Assert.Empty(heads);
+        }
+        else
+        {
+            // The head had left: the stream is reset with CANCEL, so the origin never takes the request as complete.
+            var (stream, code) = await origin.ResetReceived.Task.WaitAsync(BoundedRead.Limit);
+            Assert.Equal(Http2ErrorCode.Cancel, code);
+            Assert.Equal([(stream, "/upload")], heads);
+        }
     }
 
     [Fact]

@@ -26,7 +26,8 @@ internal sealed class RawH2Origin : IAsyncDisposable
     private readonly Task _accept;
     private int _accepted;
 
-    /// <param name="onRequest">Called for each request (connection, stream id, :path), on the connection's loop.</param>
+    /// <param name="onRequest">Called for each HEADERS frame (connection, stream id, :path), on the connection's loop: a
+    /// request's, or its trailers' (whose :path is empty).</param>
     /// <param name="maxConcurrentStreams">SETTINGS_MAX_CONCURRENT_STREAMS to advertise, if any.</param>
     /// <param name="answerPings">Whether PINGs get their ACK (false: an origin that stopped answering).</param>
     /// <param name="maxHeaderListSize">SETTINGS_MAX_HEADER_LIST_SIZE to advertise, if any.</param>
@@ -50,6 +51,9 @@ internal sealed class RawH2Origin : IAsyncDisposable
 
     /// <summary>Completes with the error code of the first GOAWAY the proxy sends.</summary>
     public TaskCompletionSource<Http2ErrorCode> GoAwayReceived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes with the stream and error code of the first RST_STREAM the proxy sends.</summary>
+    public TaskCompletionSource<(int StreamId, Http2ErrorCode Code)> ResetReceived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Connections accepted so far.</summary>
     public int Accepted => Volatile.Read(ref _accepted);
@@ -215,6 +219,9 @@ internal sealed class RawH2Origin : IAsyncDisposable
                     break;
                 case FrameType.GoAway:
                     origin.GoAwayReceived.TrySetResult(frame.ErrorCode);
+                    break;
+                case FrameType.RstStream:
+                    origin.ResetReceived.TrySetResult((frame.StreamId, frame.ErrorCode));
                     break;
                 case FrameType.Headers:
                     _path = "";

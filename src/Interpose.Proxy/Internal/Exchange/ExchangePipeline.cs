@@ -273,7 +273,12 @@ internal sealed class ExchangePipeline : IDisposable
         }
 
         // 6. An origin connection: reused if one is idle, else new. A reused one may have been closed by the origin
-        //    just now; when nothing of the body left the client yet, one retry on a fresh connection is safe.
+        //    just now (its keep-alive ended while idle). What may be sent again:
+        //    - any method, when the origin proved it did not process the request (RFC 9113 §8.7: REFUSED_STREAM, a
+        //      stream above GOAWAY's last id, a stream never opened on a connection going away);
+        //    - an idempotent method (RFC 9110 §9.2.2), when a reused connection failed before any response byte;
+        //    - nothing else: "A proxy MUST NOT automatically retry non-idempotent requests" (RFC 9110 §9.2.2), the
+        //      client gets a 502 saying so. Only a body in hand can be sent twice: a streamed one never is.
         UpstreamConnection? upstream = null;
         HttpResponseHead responseHead;
         Task<Exception?>? bodyTask = null;
@@ -286,7 +291,7 @@ internal sealed class ExchangePipeline : IDisposable
             Phase = ExchangePhase.Connect;
             upstream = await AcquireAsync(key, exchange, ct);
             exchange.Server = upstream.Info;
-            var canRetry = upstream.IsReused && attempt == 0 && !bodyPending;
+            var stale = upstream.IsReused && attempt == 0 && !bodyPending;
             try
             {
                 // 7. Request head (and a buffered body) out; a streamed body goes concurrently, so that an origin
@@ -312,15 +317,25 @@ internal sealed class ExchangePipeline : IDisposable
                 // RFC 9113 §8.7: REFUSED_STREAM, or a stream above a GOAWAY's last id, "can be retried" whatever the
                 // method, since the origin did not process it; only a body already streamed away could not be replayed.
                 ProxyLog.Http2UpstreamRetry(_rt.Logger, key.Host, key.Port, exchange.Id, refused.Message);
+                _rt.Metrics.UpstreamRetry(notProcessed: true);
                 await upstream.DisposeAsync();
                 upstream = null;
             }
-            catch (Exception ex) when (canRetry && ex is IOException or SocketException or EmptyResponseException)
+            catch (Exception ex) when (stale && exchange.Timings.FirstByte == 0 && ex is IOException or SocketException)
             {
+                // RFC 9112 §9.3.1, RFC 9110 §9.2.2: the reused connection failed (closed, reset) before any response
+                // byte; the origin may or may not have processed the request.
                 await upstream.DisposeAsync();
                 upstream = null;
+                if (!ForwardingRules.IsIdempotent(request.Method))
+                {
+                    throw new RequestNotRetriedException(request.Method, ex);
+                }
+
+                ProxyLog.IdempotentRetry(_rt.Logger, key.Host, key.Port, exchange.Id, request.Method, ex.Message);
+                _rt.Metrics.UpstreamRetry(notProcessed: false);
             }
-            catch
+            catch (Exception ex)
             {
                 await upstream.DisposeAsync();
                 if (bodyTask is not null)
@@ -329,11 +344,25 @@ internal sealed class ExchangePipeline : IDisposable
                     // the response: the client's fault is the failure to report (400, 408), not the cancelled wait
                     // (which would read as a 504).
                     await exchangeCts!.CancelAsync();
-                    if (await bodyTask is { } clientFault and (HttpProtocolException or MinDataRateException))
+                    var bodyError = await bodyTask;
+                    if (bodyError is HttpProtocolException or MinDataRateException)
                     {
                         Phase = ExchangePhase.ClientRequest;
-                        ExceptionDispatchInfo.Throw(clientFault);
+                        ExceptionDispatchInfo.Throw(bodyError);
                     }
+
+                    if (bodyError is TrailerListTooLargeException && ex is not TrailerListTooLargeException)
+                    {
+                        // The trailers the origin would refuse, not the wait they cancelled, are why the exchange ended.
+                        Phase = ExchangePhase.Request;
+                        ExceptionDispatchInfo.Throw(bodyError);
+                    }
+                }
+
+                if (ex is TrailerListTooLargeException)
+                {
+                    // Seen by the response wait (the stream failed with it): it happened while the request was sent.
+                    Phase = ExchangePhase.Request;
                 }
 
                 throw;
@@ -669,9 +698,9 @@ internal sealed class ExchangePipeline : IDisposable
             timings.RequestSent = _rt.Time.GetTimestamp();
             return null;
         }
-        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or HttpProtocolException or ObjectDisposedException or MinDataRateException)
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or HttpProtocolException or ObjectDisposedException or MinDataRateException or TrailerListTooLargeException)
         {
-            // The client stopped sending, or the origin stopped reading: the response side decides what the
+            // The client stopped sending, or the origin stopped reading (or would refuse the trailers): the response side decides what the
             // client sees; a half-sent request must not leave the exchange waiting for the origin forever.
             if (ex is not OperationCanceledException)
             {

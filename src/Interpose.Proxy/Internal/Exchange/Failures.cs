@@ -32,6 +32,8 @@ internal static class Failures
             BodyTooLargeException tooLarge => new ExchangeError(phase, tooLarge.Message, IsTransient: false, tooLarge),
             HeaderListTooLargeException headers => new ExchangeError(phase, headers.Message, IsTransient: false, headers),
             HttpProtocolException protocol => new ExchangeError(phase, "invalid HTTP: " + protocol.Message, IsTransient: false, protocol),
+            RequestNotRetriedException notRetried => new ExchangeError(phase, notRetried.Message, IsTransient: true, notRetried),
+            TrailerListTooLargeException trailers => new ExchangeError(phase, trailers.Message, IsTransient: false, trailers),
             SocketException socket => DescribeSocket(phase, socket),
             AuthenticationException auth => new ExchangeError(phase, "TLS handshake failed: " + auth.Message, IsTransient: false, auth),
             IOException { InnerException: SocketException socket } => DescribeSocket(phase, socket),

@@ -149,6 +149,9 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 163, Level = LogLevel.Debug, Message = "{Host}:{Port}: request {ExchangeId} was not processed by the HTTP/2 origin ({Reason}); retried on another stream (RFC 9113 §8.7)")]
     public static partial void Http2UpstreamRetry(ILogger logger, string host, int port, long exchangeId, string reason);
 
+    [LoggerMessage(EventId = 166, Level = LogLevel.Debug, Message = "{Host}:{Port}: the reused origin connection of request {ExchangeId} failed before any response byte ({Reason}); {Method} is idempotent, so it is sent again (RFC 9110 §9.2.2)")]
+    public static partial void IdempotentRetry(ILogger logger, string host, int port, long exchangeId, string method, string reason);
+
     [LoggerMessage(EventId = 164, Level = LogLevel.Information, Message = "HTTP/2 origin connection to {Host}:{Port} closed: {Reason}")]
     public static partial void Http2UpstreamClosed(ILogger logger, string host, int port, string reason);
 

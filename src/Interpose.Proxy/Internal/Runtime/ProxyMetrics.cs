@@ -35,6 +35,7 @@ internal sealed class ProxyMetrics : IDisposable
     private readonly Counter<long> _errors;
     private readonly Counter<long> _tlsHandshakes;
     private readonly Counter<long> _unsolicitedResponses;
+    private readonly Counter<long> _upstreamRetries;
     private readonly Counter<long> _dataRateViolations;
     private readonly Counter<long> _addonTimeouts;
 
@@ -57,6 +58,7 @@ internal sealed class ProxyMetrics : IDisposable
         _errors = _meter.CreateCounter<long>("interpose.errors", "{error}", "Failed exchanges and tunnels, by phase and whether transient");
         _tlsHandshakes = _meter.CreateCounter<long>("interpose.tls.handshakes", "{handshake}", "TLS handshakes, by side (client, upstream) and result (ok, failed)");
         _unsolicitedResponses = _meter.CreateCounter<long>("interpose.upstream.unsolicited", "{connection}", "Origin connections closed because the origin sent bytes while no request was outstanding (response queue poisoning)");
+        _upstreamRetries = _meter.CreateCounter<long>("interpose.upstream.retries", "{request}", "Requests sent again on another origin stream or connection, by reason (not_processed: HTTP/2 REFUSED_STREAM or a stream above GOAWAY's last id; idempotent: a reused connection failed before any response byte)");
         _dataRateViolations = _meter.CreateCounter<long>("interpose.data_rate.violations", "{exchange}", "Exchanges ended because the client moved a body below the minimum data rate, by phase (client_request: sending the request body; client_response: reading the response)");
         _addonTimeouts = _meter.CreateCounter<long>("interpose.addon.timeouts", "{hook}", "Addon hook calls the proxy stopped waiting for after the addon-hook timeout, by addon and hook");
         _meter.CreateObservableCounter("interpose.certificates.forged", () => (long)leaves.ForgeCount, "{certificate}", "Leaf certificates forged");
@@ -163,6 +165,18 @@ internal sealed class ProxyMetrics : IDisposable
         if (_unsolicitedResponses.Enabled)
         {
             _unsolicitedResponses.Add(1);
+        }
+    }
+
+    /// <summary>
+    /// A request is sent again: <paramref name="notProcessed"/>, because the HTTP/2 origin said it did not process it
+    /// (RFC 9113 §8.7); otherwise because it is idempotent and its reused connection failed before any response byte.
+    /// </summary>
+    public void UpstreamRetry(bool notProcessed)
+    {
+        if (_upstreamRetries.Enabled)
+        {
+            _upstreamRetries.Add(1, new TagList { { "reason", notProcessed ? "not_processed" : "idempotent" } });
         }
     }
 

@@ -110,6 +110,13 @@ internal sealed class Http2UpstreamStream : IHttp2SendingStream
 
         var body = !bodyFollows && request.HasBody ? request.Body : ReadOnlyMemory<byte>.Empty;
         var trailers = !bodyFollows && request.Trailers is { Count: > 0 } t ? t : null;
+        var trailerFields = trailers is null ? null : Http2HeaderRules.FromHttp1Trailers(trailers);
+        if (trailerFields is not null && TrailersTooLarge(trailerFields, headSent: false) is { } tooLarge)
+        {
+            // Trailers in hand: checked before anything leaves, so the origin sees nothing of a request it would refuse.
+            throw tooLarge;
+        }
+
         var endStream = !bodyFollows && body.IsEmpty && trailers is null;
         await _conn.WriteRequestHeadersAsync(this, fields, endStream, cancellationToken);
         _requestEnded = endStream;
@@ -118,9 +125,9 @@ internal sealed class Http2UpstreamStream : IHttp2SendingStream
             await SendDataAsync(new ReadOnlySequence<byte>(body), endStream: trailers is null, cancellationToken);
         }
 
-        if (trailers is not null)
+        if (trailerFields is not null)
         {
-            await SendTrailersAsync(trailers, cancellationToken);
+            await SendTrailersAsync(trailerFields, cancellationToken);
         }
     }
 
@@ -152,13 +159,31 @@ internal sealed class Http2UpstreamStream : IHttp2SendingStream
         _requestEnded = true;
     }
 
-    private async ValueTask SendTrailersAsync(HttpHeaders trailers, CancellationToken cancellationToken)
+    /// <exception cref="TrailerListTooLargeException">The trailers are over the origin's SETTINGS_MAX_HEADER_LIST_SIZE:
+    /// not sent, the stream reset with CANCEL.</exception>
+    private async ValueTask SendTrailersAsync(List<HttpHeader> fields, CancellationToken cancellationToken)
     {
         ThrowIfStopped();
+        if (TrailersTooLarge(fields, headSent: true) is { } tooLarge)
+        {
+            // RFC 9113 §6.5.2: the limit covers every field section, trailers included. The head and maybe the body
+            // already left: ending the stream without its trailers would hand the origin a truncated request as if it
+            // were complete, so the stream is reset instead (RFC 9113 §8.1: a request without END_STREAM is incomplete;
+            // CANCEL, §7: "the stream is no longer needed"). The HPACK state is untouched: the block is never encoded.
+            Fail(tooLarge, Http2ErrorCode.Cancel);
+            throw tooLarge;
+        }
+
         // RFC 9113 §8.1: trailers are a HEADERS frame with END_STREAM and no pseudo-fields.
-        await _conn.WriteTrailersAsync(Id, Http2HeaderRules.FromHttp1Trailers(trailers), cancellationToken);
+        await _conn.WriteTrailersAsync(Id, fields, cancellationToken);
         _requestEnded = true;
     }
+
+    /// <summary>The failure for trailers over the origin's SETTINGS_MAX_HEADER_LIST_SIZE (RFC 7541 §4.1 size), if they are.</summary>
+    private TrailerListTooLargeException? TrailersTooLarge(List<HttpHeader> fields, bool headSent) =>
+        _conn.PeerMaxHeaderListSize is { } limit && Http2HeaderRules.FieldListSize(fields) is var size && size > limit
+            ? new TrailerListTooLargeException(size, limit, headSent)
+            : null;
 
     private void ThrowIfStopped()
     {
@@ -614,7 +639,7 @@ internal sealed class Http2UpstreamStream : IHttp2SendingStream
 
             if (trailers is { Count: > 0 })
             {
-                await stream.SendTrailersAsync(trailers, cancellationToken);
+                await stream.SendTrailersAsync(Http2HeaderRules.FromHttp1Trailers(trailers), cancellationToken);
             }
             else
             {
