@@ -62,6 +62,33 @@ public sealed class FlowRecorderTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_small_response_that_arrives_with_its_head_is_recorded_whole_and_relayed_unchanged()
+    {
+        // Head and body in one write: the proxy sends them to the client in one write too (its small-response path),
+        // and the recorder must still see the body there.
+        var sink = new MemoryFlowSink();
+        await using var recorder = new FlowRecorder(sink, new FlowRecorderOptions { MaxBodyBytes = 3 });
+        await using var proxy = new InMemoryProxy(
+            async (_, stream) =>
+            {
+                await RawOrigin.ReadHeadAsync(stream);
+                await stream.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Case: Kept\r\n\r\nhello"u8.ToArray());
+            },
+            o => o.Addons.Add(recorder));
+
+        var answer = await proxy.SendAsync("GET http://origin.test/small HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n");
+        await recorder.CompleteAsync();
+
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", answer, StringComparison.Ordinal);
+        Assert.Contains("\r\nX-Case: Kept\r\n", answer, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\nhello", answer, StringComparison.Ordinal);
+        var body = Assert.IsType<HttpFlow>(Assert.Single(sink.Flows)).Response!.Body;
+        Assert.Equal("hel", Encoding.ASCII.GetString(body.Content.Span));
+        Assert.Equal(5, body.Length);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData("hello"u8)), body.Sha256);
+    }
+
+    [Fact]
     public async Task A_capture_keeps_the_prefix_across_segments_hashes_everything_and_has_no_hash_for_a_body_that_did_not_end()
     {
         var first = new byte[10];

@@ -221,6 +221,18 @@ internal static class BodyReader
         }
     }
 
+    /// <summary>Shows <paramref name="observers"/> a whole body that was relayed in one piece (with its head, by the
+    /// caller) and then its end, as the relay shows a streamed one.</summary>
+    public static async ValueTask ObserveWholeAsync(IReadOnlyList<IBodyObserver> observers, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    {
+        if (!body.IsEmpty)
+        {
+            await ObserveAsync(observers, new ReadOnlySequence<byte>(body), cancellationToken);
+        }
+
+        await CompleteObserversAsync(observers, null, cancellationToken);
+    }
+
     private static async ValueTask ObserveAsync(IReadOnlyList<IBodyObserver> observers, ReadOnlySequence<byte> data, CancellationToken cancellationToken)
     {
         for (var i = 0; i < observers.Count; i++)

@@ -397,14 +397,16 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
         UpstreamConnection upstream, HttpResponse response, BodyFraming framing, ResponseRelayPlan plan, IBodyTransform? transform, bool keepAlive, DataRateMonitor? rate, CancellationToken cancellationToken)
     {
         // A small body that already arrived with the head leaves in the same write: one TLS record and one syscall
-        // instead of two, which is most of an API response's cost.
+        // instead of two, which is most of an API response's cost. Observers (a recorder) see it from the copy after
+        // the write, as the relay shows them each piece after writing it.
         var input = upstream.Transport.Input;
         if (plan.Raw && framing.Kind == BodyKind.ContentLength && framing.ContentLength <= MaxCoalescedBodyBytes
-            && response.Observers.Count == 0 && input.TryRead(out var ready))
+            && input.TryRead(out var ready))
         {
             if (ready.Buffer.Length >= framing.ContentLength)
             {
                 var body = ready.Buffer.Slice(0, framing.ContentLength);
+                var headLength = _scratch.WrittenCount;
                 foreach (var segment in body)
                 {
                     _scratch.Write(segment.Span);
@@ -412,6 +414,12 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
 
                 input.AdvanceTo(body.End);
                 await WriteToClientAsync(_scratch.WrittenMemory, rate, cancellationToken);
+                if (response.Observers is { Count: > 0 } observers)
+                {
+                    _flow.Phase = ExchangePhase.Response;
+                    await BodyReader.ObserveWholeAsync(observers, _scratch.WrittenMemory[headLength..], cancellationToken);
+                }
+
                 return (framing.ContentLength, keepAlive);
             }
 
