@@ -270,7 +270,7 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
                     lastFlush = _time.GetTimestamp();
                 }
 
-                if (!await WaitForFlowsAsync(reader, unflushed ? _options.FlushInterval - sinceFlush : Timeout.InfiniteTimeSpan))
+                if (!await WaitForFlowsAsync(reader, unflushed ? lastFlush : null))
                 {
                     // Completed and drained: what was written is flushed before CompleteAsync returns.
                     if (unflushed)
@@ -296,16 +296,24 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         }
     }
 
-    /// <summary>Waits for a queued flow or the end of the queue (false), or until <paramref name="timeout"/> passes
-    /// (true, with nothing to read: time to flush).</summary>
-    private async ValueTask<bool> WaitForFlowsAsync(ChannelReader<Queued> reader, TimeSpan timeout)
+    /// <summary>Waits for a queued flow or the end of the queue (false), or, with <paramref name="lastFlush"/>, until
+    /// the flush interval since it has passed (true, with nothing to read: time to flush).</summary>
+    private async ValueTask<bool> WaitForFlowsAsync(ChannelReader<Queued> reader, long? lastFlush)
     {
-        if (timeout == Timeout.InfiniteTimeSpan)
+        if (lastFlush is not { } since)
         {
             return await reader.WaitToReadAsync(_stop.Token);
         }
 
-        using var deadline = new CancellationTokenSource(timeout, _time);
+        using var deadline = new CancellationTokenSource(Max(TimeSpan.Zero, _options.FlushInterval - _time.GetElapsedTime(since)), _time);
+
+        // The clock may have moved between the computation above and the timer's start: checked again now that the
+        // timer runs, so that a moment passed in between is never waited for a second time.
+        if (_time.GetElapsedTime(since) >= _options.FlushInterval)
+        {
+            return true;
+        }
+
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, deadline.Token);
         try
         {
@@ -316,6 +324,8 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
             return true;
         }
     }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private async ValueTask FlushAsync()
     {
