@@ -74,8 +74,14 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     private readonly SqliteConnection _connection;
     private readonly FileStream? _lock;
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly List<Flow> _pending = [];
-    private long _pendingBodyBytes;
+    /// <summary>The open batch of <see cref="WriteAsync"/>: its transaction (null when none), its flows and body bytes,
+    /// and the certificates it stored. Each flow is inserted when written, so the flow objects die young instead of
+    /// waiting up to a flush interval in a list (every collection under load promoted them: docs/performance.md,
+    /// "Recording, third pass").</summary>
+    private SqliteTransaction? _batch;
+    private int _batchFlows;
+    private long _batchBodyBytes;
+    private readonly List<UInt128> _batchCertificates = [];
     private long _written;
     private bool _disposed;
 
@@ -219,9 +225,26 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            _pending.Add(flow);
-            _pendingBodyBytes += BodyBytes(flow);
-            if (_pending.Count >= _options.BatchSize || _pendingBodyBytes >= _options.MaxBatchBodyBytes)
+            if (SchemaVersion < FlowStoreSchema.OneRowVersion)
+            {
+                throw new InvalidOperationException($"The flow store {_path} has schema {SchemaVersion}; only a migrated store is written.");
+            }
+
+            try
+            {
+                _batch ??= _connection.BeginTransaction();
+                Insert(flow, _batchCertificates);
+            }
+            catch (SqliteException ex)
+            {
+                // A batch that failed is dropped, not retried: the recorder stops on the first failure anyway.
+                DropBatch();
+                throw Translate(_path, ex);
+            }
+
+            _batchFlows++;
+            _batchBodyBytes += BodyBytes(flow);
+            if (_batchFlows >= _options.BatchSize || _batchBodyBytes >= _options.MaxBatchBodyBytes)
             {
                 CommitPending();
             }
@@ -343,6 +366,8 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         await _gate.WaitAsync(cancellationToken);
         try
         {
+            // The open batch first: its flows are stored, so the filter may select them.
+            CommitPending();
             List<long> doomed = [];
             using (var rows = new Rows(this, filter, selectJson: false))
             {
@@ -372,6 +397,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         await _gate.WaitAsync(cancellationToken);
         try
         {
+            CommitPending();
             List<long> doomed = [];
             using (var command = _connection.CreateCommand())
             {
@@ -457,27 +483,60 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         }
     }
 
+    /// <summary>Commits the open batch, if any; the caller holds the gate. Every other write commits it first, so that
+    /// its own transaction is the only one.</summary>
     private void CommitPending()
     {
-        if (_pending.Count == 0)
+        if (_batch is null)
         {
             return;
         }
 
         try
         {
-            Commit(_pending);
+            _batch.Commit();
         }
-        finally
+        catch (SqliteException ex)
         {
-            // A batch that failed is dropped, not retried: the recorder stops on the first failure anyway.
-            _pending.Clear();
-            _pendingBodyBytes = 0;
+            DropBatch();
+            throw Translate(_path, ex);
         }
+
+        Committed(_batchFlows, _batchCertificates);
+        _batch.Dispose();
+        _batch = null;
+        _batchFlows = 0;
+        _batchBodyBytes = 0;
+        _batchCertificates.Clear();
     }
 
+    private void DropBatch()
+    {
+        if (_batch is not null)
+        {
+            try
+            {
+                _batch.Rollback();
+            }
+            catch (SqliteException)
+            {
+                // SQLite may have rolled it back itself (a full disk does): nothing is left to undo.
+            }
+
+            _batch.Dispose();
+            _batch = null;
+        }
+
+        _batchFlows = 0;
+        _batchBodyBytes = 0;
+        _batchCertificates.Clear();
+    }
+
+    /// <summary>Commits <paramref name="flows"/> in a transaction of their own (after the open batch); the caller
+    /// holds the gate.</summary>
     private void Commit(IReadOnlyList<Flow> flows)
     {
+        CommitPending();
         if (flows.Count == 0)
         {
             return;
@@ -491,94 +550,106 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         List<UInt128> newCertificates = [];
         try
         {
-            // The statements are prepared once and kept (SQLite compiles each statement's SQL when it is prepared): a
-            // small batch costs the commit and the rows, not the compilation.
             using var transaction = _connection.BeginTransaction();
-            var statements = _statements ??= new WriteStatements(_connection);
-            var insert = statements.Flow;
-            var body = statements.Body;
-            var json = statements.Json;
-            var writer = statements.JsonWriter;
             foreach (var flow in flows)
             {
-                var http = flow as HttpFlow;
-                var serverChain = http?.ServerTls?.CertificateChain ?? [];
-                var clientChain = http?.ClientTls?.CertificateChain ?? [];
-                var serverKeys = ChainKeys(serverChain);
-                var clientKeys = ChainKeys(clientChain);
-
-                json.ResetWrittenCount();
-                writer.Reset(json);
-                FlowJson.Write(writer, ForJson(flow, http));
-                writer.Flush();
-                var seq = insert.Insert(flow, serverKeys, clientKeys, json.WrittenSpan, out var replaced);
-                if (replaced)
-                {
-                    // The flow was stored before (appended again with a mark or a comment): its old bodies go.
-                    statements.BodyDelete.Bind(1, seq);
-                    statements.BodyDelete.Execute();
-                }
-
-                if (http is null)
-                {
-                    continue;
-                }
-
-                AddBody(FlowStoreSchema.RequestPart, http.Request.Body);
-                if (http.Response is { } response)
-                {
-                    AddBody(FlowStoreSchema.ResponsePart, response.Body);
-                }
-
-                AddCertificates(serverChain, serverKeys);
-                AddCertificates(clientChain, clientKeys);
-
-                void AddBody(int part, FlowBody flowBody)
-                {
-                    if (flowBody.Content.IsEmpty)
-                    {
-                        return;
-                    }
-
-                    body.Bind(1, seq * 2 + part);
-                    body.BindBlob(2, flowBody.Content.Span);
-                    body.Execute();
-                }
+                Insert(flow, newCertificates);
             }
 
             transaction.Commit();
-
-            void AddCertificates(IReadOnlyList<byte[]> chain, byte[]? keys)
-            {
-                for (var i = 0; i < chain.Count; i++)
-                {
-                    var hash = keys.AsSpan(i * SHA256.HashSizeInBytes, SHA256.HashSizeInBytes);
-                    var key = CertificateCacheKey(hash);
-                    if (_storedCertificates.Contains(key) || newCertificates.Contains(key))
-                    {
-                        continue;
-                    }
-
-                    statements.Certificate.BindBlob(1, hash);
-                    statements.Certificate.BindBlob(2, chain[i]);
-                    statements.Certificate.Execute();
-                    newCertificates.Add(key);
-                }
-            }
         }
         catch (SqliteException ex)
         {
             throw Translate(_path, ex);
         }
 
+        Committed(flows.Count, newCertificates);
+    }
+
+    /// <summary>Inserts one flow's row, bodies and new certificates in the transaction that is open. The statements
+    /// are prepared once and kept (SQLite compiles each statement's SQL when it is prepared).</summary>
+    /// <param name="flow">The flow.</param>
+    /// <param name="newCertificates">The certificates the transaction stored so far; those this flow stores are added.</param>
+    /// <exception cref="SqliteException">SQLite failed (a full disk, a read-only file).</exception>
+    private void Insert(Flow flow, List<UInt128> newCertificates)
+    {
+        var statements = _statements ??= new WriteStatements(_connection);
+        var http = flow as HttpFlow;
+        var serverChain = http?.ServerTls?.CertificateChain ?? [];
+        var clientChain = http?.ClientTls?.CertificateChain ?? [];
+        var serverKeys = ChainKeys(serverChain);
+        var clientKeys = ChainKeys(clientChain);
+
+        var json = statements.Json;
+        var writer = statements.JsonWriter;
+        json.ResetWrittenCount();
+        writer.Reset(json);
+        FlowJson.Write(writer, ForJson(flow, http));
+        writer.Flush();
+        var seq = statements.Flow.Insert(flow, serverKeys, clientKeys, json.WrittenSpan, out var replaced);
+        if (replaced)
+        {
+            // The flow was stored before (appended again with a mark or a comment): its old bodies go.
+            statements.BodyDelete.Bind(1, seq);
+            statements.BodyDelete.Execute();
+        }
+
+        if (http is null)
+        {
+            return;
+        }
+
+        AddBody(FlowStoreSchema.RequestPart, http.Request.Body);
+        if (http.Response is { } response)
+        {
+            AddBody(FlowStoreSchema.ResponsePart, response.Body);
+        }
+
+        AddCertificates(serverChain, serverKeys);
+        AddCertificates(clientChain, clientKeys);
+
+        void AddBody(int part, FlowBody flowBody)
+        {
+            if (flowBody.Content.IsEmpty)
+            {
+                return;
+            }
+
+            statements.Body.Bind(1, seq * 2 + part);
+            statements.Body.BindBlob(2, flowBody.Content.Span);
+            statements.Body.Execute();
+        }
+
+        void AddCertificates(IReadOnlyList<byte[]> chain, byte[]? keys)
+        {
+            for (var i = 0; i < chain.Count; i++)
+            {
+                var hash = keys.AsSpan(i * SHA256.HashSizeInBytes, SHA256.HashSizeInBytes);
+                var key = CertificateCacheKey(hash);
+                if (_storedCertificates.Contains(key) || newCertificates.Contains(key))
+                {
+                    continue;
+                }
+
+                statements.Certificate.BindBlob(1, hash);
+                statements.Certificate.BindBlob(2, chain[i]);
+                statements.Certificate.Execute();
+                newCertificates.Add(key);
+            }
+        }
+    }
+
+    /// <summary>After a commit: the certificates it stored are remembered as stored, and it is counted and logged.</summary>
+    private void Committed(int flows, List<UInt128> newCertificates)
+    {
         if (_storedCertificates.Count + newCertificates.Count > MaxCachedCertificateKeys)
         {
             _storedCertificates.Clear();
         }
 
         _storedCertificates.UnionWith(newCertificates);
-        var total = Interlocked.Add(ref _written, flows.Count);
-        StoreLog.Committed(_logger, _path, flows.Count, total);
+        var total = Interlocked.Add(ref _written, flows);
+        StoreLog.Committed(_logger, _path, flows, total);
     }
 
     /// <summary>The chain as the <c>server_chain</c>/<c>client_chain</c> column: each certificate's SHA-256, leaf first;
