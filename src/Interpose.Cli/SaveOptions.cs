@@ -44,31 +44,40 @@ internal static class SaveOptions
     /// <param name="result">The command line.</param>
     /// <param name="options">The proxy's options, which get the recorder.</param>
     /// <param name="loggerFactory">Where the store and recorder log.</param>
-    /// <param name="feed">With the web UI: where recorded flows are announced. Without -w the flows then go to a
-    /// temporary store file in HOME/web-tmp (<see cref="TemporaryFlowStores"/>), deleted when the result is disposed.</param>
+    /// <param name="feed">With the web UI: where recorded flows are announced. Without -w the flows are then kept in
+    /// memory (<see cref="MemoryFlowStore"/>, bounded, gone when the process ends), and the stale temporary store files
+    /// of earlier versions are swept (<see cref="TemporaryFlowStores"/>).</param>
     public static Recording? Start(ParseResult result, ProxyOptions options, ILoggerFactory loggerFactory, FlowFeed? feed = null)
     {
         var path = result.GetValue(Save);
         var limitText = result.GetValue(BodyLimit);
-        string? temporary = null;
-        if (path is null)
+        if (path is null && feed is null)
         {
-            if (feed is null)
-            {
-                return limitText is null ? null : throw new CliUsageException("--save-body-limit needs -w FILE");
-            }
-
-            // --web without -w: the UI reads flows from a store all the same, a file of this process's own, in an
-            // owner-only directory swept at each start (so a SIGKILLed run's file goes at the next one).
-            temporary = path = TemporaryFlowStores.Create(CliOptions.ResolveHome(result));
+            return limitText is null ? null : throw new CliUsageException("--save-body-limit needs -w FILE");
         }
 
         var limit = ParseBodyLimit(limitText);
-        var store = SqliteFlowStore.Open(path, logger: loggerFactory.CreateLogger("Interpose.Store"));
-        IFlowSink sink = feed is null ? store : new LiveFlowSink(store, feed);
-        var recorder = new FlowRecorder(sink, new FlowRecorderOptions { MaxBodyBytes = limit }, loggerFactory.CreateLogger("Interpose.Recorder"));
+        IFlowStore store;
+        IFlowSink sink;
+        if (path is null)
+        {
+            // --web without -w: flows as objects, nothing serialized per flow (the UI's cost budget, issue 17); the
+            // flows evicted past the caps leave the browsers' lists too.
+            TemporaryFlowStores.Sweep(CliOptions.ResolveHome(result));
+            var memory = new MemoryFlowStore(logger: loggerFactory.CreateLogger("Interpose.Store"), evicted: flows => feed!.Evicted(flows));
+            store = memory;
+            sink = memory;
+        }
+        else
+        {
+            var sqlite = SqliteFlowStore.Open(path, logger: loggerFactory.CreateLogger("Interpose.Store"));
+            store = sqlite;
+            sink = sqlite;
+        }
+
+        var recorder = new FlowRecorder(feed is null ? sink : new LiveFlowSink(sink, feed), new FlowRecorderOptions { MaxBodyBytes = limit }, loggerFactory.CreateLogger("Interpose.Recorder"));
         options.Addons.Add(recorder);
-        return new Recording(store, recorder, temporary);
+        return new Recording(store, recorder);
     }
 
     /// <summary>BYTES (a non-negative integer) or <c>all</c> (null: no cap); the default when null.</summary>
@@ -90,20 +99,15 @@ internal static class SaveOptions
             : throw new CliUsageException($"--save-body-limit: '{text}' is not a number of bytes (0 to {int.MaxValue}) or all");
     }
 
-    /// <summary>A store being recorded into; disposing it writes what is queued, closes the file, and deletes it when it
-    /// was temporary.</summary>
-    internal sealed class Recording(SqliteFlowStore store, FlowRecorder recorder, string? temporary) : IAsyncDisposable
+    /// <summary>A store being recorded into; disposing it writes what is queued and closes the store.</summary>
+    internal sealed class Recording(IFlowStore store, FlowRecorder recorder) : IAsyncDisposable
     {
-        public SqliteFlowStore Store => store;
+        public IFlowStore Store => store;
 
         public async ValueTask DisposeAsync()
         {
             await recorder.DisposeAsync();
             await store.DisposeAsync();
-            if (temporary is not null)
-            {
-                TemporaryFlowStores.Delete(temporary);
-            }
         }
     }
 }

@@ -4,48 +4,42 @@ using System.Globalization;
 namespace Interpose.Cli;
 
 /// <summary>
-/// Where <c>run --web</c> without <c>-w</c> records: a store file of the process's own in <c>HOME/web-tmp</c>, deleted
-/// when the process ends. A process killed with SIGKILL cannot delete it, so each start first sweeps the files whose
-/// process is gone.
+/// The temporary store files that <c>run --web</c> without <c>-w</c> wrote in <c>HOME/web-tmp</c> before it kept its
+/// flows in memory (<see cref="Interpose.Store.MemoryFlowStore"/>). A run killed with SIGKILL could not delete its file,
+/// so each <c>run --web</c> still sweeps the files whose process is gone: a stale file of recorded traffic does not stay
+/// on disk after an upgrade.
 /// </summary>
-/// <remarks>
-/// NOTE: deleting the file right after opening it (delete-on-open) does not work with SQLite: the unix VFS checks that
-/// the database file is still linked and refuses writes to an unlinked one (SQLITE_READONLY_DBMOVED), and the web UI
-/// opens its own readers by path. Hence a directory swept at the next start. It sits in the Interpose home (the user's
-/// own directory, beside the CA key) rather than the shared /tmp, and is created owner-only (0700), so no other user
-/// can read recorded traffic or plant files there.
-/// </remarks>
 internal static class TemporaryFlowStores
 {
     private const string Prefix = "interpose-web-";
 
-    /// <summary>Creates (owner-only) the directory under <paramref name="home"/>, deletes the stores of processes that
-    /// no longer run, and returns a new store path for this process.</summary>
+    /// <summary>Deletes the stores under <paramref name="home"/>'s <c>web-tmp</c> whose process no longer runs, and the
+    /// directory when it is then empty; nothing when there is no such directory.</summary>
     /// <param name="home">The Interpose home directory.</param>
-    /// <returns>The path of this process's store (not created yet).</returns>
-    /// <exception cref="IOException">The directory cannot be created.</exception>
-    /// <exception cref="UnauthorizedAccessException">The directory cannot be created.</exception>
-    public static string Create(string home)
+    public static void Sweep(string home)
     {
         var directory = Path.Combine(home, "web-tmp");
-        if (OperatingSystem.IsWindows())
+        if (!Directory.Exists(directory))
         {
-            Directory.CreateDirectory(directory);
-        }
-        else
-        {
-            Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            // An older directory, or one made with another umask, is narrowed too.
-            File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            return;
         }
 
-        Sweep(directory);
-        return Path.Combine(directory, $"{Prefix}{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}-{Guid.NewGuid():N}.db");
+        SweepDirectory(directory);
+        try
+        {
+            if (!Directory.EnumerateFileSystemEntries(directory).Any())
+            {
+                Directory.Delete(directory);
+            }
+        }
+        catch (IOException)
+        {
+            // A file appeared (an older version running beside this one): the directory stays.
+        }
     }
 
     /// <summary>Deletes a store and its WAL and shared-memory files.</summary>
-    /// <param name="path">The store's path.</param>
-    public static void Delete(string path)
+    private static void Delete(string path)
     {
         foreach (var file in new[] { path, path + "-wal", path + "-shm" })
         {
@@ -54,7 +48,7 @@ internal static class TemporaryFlowStores
     }
 
     /// <summary>Deletes the stores (with their -wal and -shm files) whose process id names no running process.</summary>
-    private static void Sweep(string directory)
+    private static void SweepDirectory(string directory)
     {
         foreach (var path in Directory.EnumerateFiles(directory, Prefix + "*.db"))
         {

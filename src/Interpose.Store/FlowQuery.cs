@@ -15,4 +15,7 @@ public sealed record FlowQuery
 
     /// <summary>The most flows to return; all when null.</summary>
     public int? Limit { get; init; }
+
+    /// <summary>How many matching flows to skip first (a page of a list by position); 0 or more.</summary>
+    public int Offset { get; init; }
 }

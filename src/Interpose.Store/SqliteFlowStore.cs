@@ -312,9 +312,16 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         ObjectDisposedException.ThrowIf(_disposed, this);
         query ??= new FlowQuery();
         await Task.CompletedTask;
-        using var rows = new Rows(this, query.Filter, selectJson: true);
+        ArgumentOutOfRangeException.ThrowIfNegative(query.Offset, nameof(query));
+        using var rows = new Rows(this, query.Filter, selectJson: true, offset: query.Offset);
         var bodies = query.IncludeBodies || rows.ResidualReadsBodies;
         var left = query.Limit ?? int.MaxValue;
+
+        // A filter evaluated (in part) in memory cannot skip in SQL: the skipped flows are read and dropped.
+        for (var skip = rows.OffsetInSql ? 0 : query.Offset; skip > 0 && rows.Next(bodies, cancellationToken) is not null; skip--)
+        {
+        }
+
         while (left > 0 && rows.Next(bodies, cancellationToken) is { } flow)
         {
             if (!query.IncludeBodies && bodies)
@@ -938,7 +945,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         private SqliteCommand? _json;
         private SqliteCommand? _bodies;
 
-        public Rows(SqliteFlowStore store, FlowFilter? filter, bool selectJson, bool listing = false)
+        public Rows(SqliteFlowStore store, FlowFilter? filter, bool selectJson, bool listing = false, int offset = 0)
         {
             _store = store;
             var plan = filter is null ? null : FilterSqlPushDown.Plan(filter.Root, Columns);
@@ -957,6 +964,15 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
                     : _onColumns ? ColumnSelect + " FROM flows f"
                     : store.JsonSelect;
                 _command.CommandText = select + (plan is null ? string.Empty : " WHERE (" + plan.WhereClause + ")") + " ORDER BY f.seq";
+                if (offset > 0 && _residual is null)
+                {
+                    // Every row the WHERE clause returns matches: SQLite skips them (LIMIT -1: no limit,
+                    // https://www.sqlite.org/lang_select.html#limitoffset).
+                    _command.CommandText += " LIMIT -1 OFFSET $offset";
+                    _command.Parameters.AddWithValue("$offset", offset);
+                    OffsetInSql = true;
+                }
+
                 foreach (var parameter in plan?.Parameters ?? [])
                 {
                     _command.Parameters.AddWithValue(parameter.Name, parameter.Value);
@@ -972,6 +988,9 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         }
 
         public bool ResidualReadsBodies { get; }
+
+        /// <summary>Whether the offset given to the constructor was applied by SQLite (no residual filter).</summary>
+        public bool OffsetInSql { get; }
 
         public Flow? Next(bool bodies, CancellationToken cancellationToken)
         {

@@ -13,4 +13,7 @@ internal static partial class StoreLog
 
     [LoggerMessage(EventId = 402, Level = LogLevel.Debug, Message = "Flow store {Path} opened {Mode} (schema version {Version})")]
     public static partial void Opened(ILogger logger, string path, string mode, int version);
+
+    [LoggerMessage(EventId = 403, Level = LogLevel.Information, Message = "In-memory flow store full ({MaxFlows} flows or {MaxBodyBytes} body bytes): evicting the oldest flows ({Evicted} so far; keep them all with -w FILE)")]
+    public static partial void MemoryEvicting(ILogger logger, int maxFlows, long maxBodyBytes, long evicted);
 }

@@ -67,6 +67,19 @@ public sealed class FlowFeed
         }
     }
 
+    /// <summary>Tells every browser how many of its rows the store evicted (the oldest flows, past its caps): a browser's
+    /// list is in the store's order, so they are its first rows; a count per browser, never the ids.</summary>
+    /// <param name="flows">The evicted flows.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="flows"/> is null.</exception>
+    public void Evicted(IReadOnlyList<Flow> flows)
+    {
+        ArgumentNullException.ThrowIfNull(flows);
+        foreach (var subscriber in _subscribers.Keys)
+        {
+            subscriber.Evicted(flows);
+        }
+    }
+
     /// <summary>Tells every browser that the list of paused (intercepted) exchanges changed.</summary>
     public void InterceptChanged()
     {
@@ -100,9 +113,12 @@ internal enum FeedItemKind
 
     /// <summary>The browser fell behind: it reloads the list.</summary>
     Reload,
+
+    /// <summary>The store evicted this many of the browser's oldest rows (<see cref="FeedItem.Count"/>).</summary>
+    Evicted,
 }
 
-internal readonly record struct FeedItem(FeedItemKind Kind, FlowSummary? Row, IReadOnlyList<Guid>? Ids);
+internal readonly record struct FeedItem(FeedItemKind Kind, FlowSummary? Row, IReadOnlyList<Guid>? Ids, long Count = 0);
 
 /// <summary>One browser's queue; for a tail-following browser, new rows go to a ring of the newest
 /// <see cref="FlowFeed.TailRows"/> instead, and the ones it pushes out are counted.</summary>
@@ -218,6 +234,27 @@ internal sealed class FeedSubscription : IDisposable
         else
         {
             Signal(new FeedItem(FeedItemKind.Row, FlowSummary.From(flow, highlighted), null));
+        }
+    }
+
+    public void Evicted(IReadOnlyList<Flow> flows)
+    {
+        long count = 0;
+        foreach (var flow in flows)
+        {
+            try
+            {
+                count += _filter is null || _filter.Matches(flow.AsFilterable()) ? 1 : 0;
+            }
+            catch (System.Text.RegularExpressions.RegexMatchTimeoutException)
+            {
+                // As in Offer: not counted; the page notices the drift when it next fetches rows by position, and reloads.
+            }
+        }
+
+        if (count > 0)
+        {
+            Signal(new FeedItem(FeedItemKind.Evicted, null, null, count));
         }
     }
 

@@ -219,12 +219,36 @@ internal sealed class WebApi : IDisposable
     {
         var filter = ParseFilter(context.Request.Query["filter"]);
         var highlight = ParseFilter(context.Request.Query["highlight"], "highlight");
-        var limit = ParseInt(context.Request.Query["limit"], "limit", 1, MaxListRows) ?? MaxListRows;
+        var limit = ParseInt(context.Request.Query["limit"], "limit", 1, MaxListRows);
+        var offset = ParseInt(context.Request.Query["offset"], "offset", 0, int.MaxValue);
+        var tail = ParseInt(context.Request.Query["tail"], "tail", 1, MaxListRows);
+        long? total = null;
+        if (tail is not null)
+        {
+            // The last rows (the page's first load): their position comes with them, so the rows before them load
+            // by position (offset and limit) when they are scrolled to.
+            if (offset is not null || limit is not null)
+            {
+                throw new BadInputException("tail: not with offset or limit (tail=N is the last N rows)");
+            }
+
+            total = await _store.CountAsync(filter, context.RequestAborted);
+            offset = (int)Math.Min(int.MaxValue, Math.Max(0, total.Value - tail.Value));
+            limit = tail;
+        }
+
         var rows = new List<FlowSummary>();
         var truncated = false;
-        await foreach (var flow in _store.QueryAsync(new FlowQuery { Filter = filter, Limit = limit + 1, IncludeBodies = highlight is not null && RulesReadBodies(highlight) }, context.RequestAborted))
+        var query = new FlowQuery
         {
-            if (rows.Count == limit)
+            Filter = filter,
+            Offset = offset ?? 0,
+            Limit = (limit ?? MaxListRows) + 1,
+            IncludeBodies = highlight is not null && RulesReadBodies(highlight),
+        };
+        await foreach (var flow in _store.QueryAsync(query, context.RequestAborted))
+        {
+            if (rows.Count == query.Limit - 1)
             {
                 truncated = true;
                 break;
@@ -233,7 +257,7 @@ internal sealed class WebApi : IDisposable
             rows.Add(FlowSummary.From(flow, highlight?.Matches(flow.AsFilterable()) == true));
         }
 
-        await Json(context, new FlowListResponse(rows, truncated), WebJsonContext.Default.FlowListResponse);
+        await Json(context, new FlowListResponse(rows, truncated, query.Offset, total), WebJsonContext.Default.FlowListResponse);
     }
 
     private async Task DetailsAsync(HttpContext context)
@@ -536,6 +560,7 @@ internal sealed class WebApi : IDisposable
                 tailRows.Clear();
                 removed.Clear();
                 bool cleared = false, intercept = false;
+                long evicted = 0;
                 while (rows.Count < MaxBatchRows && subscription.Reader.TryRead(out var item))
                 {
                     switch (item.Kind)
@@ -547,6 +572,10 @@ internal sealed class WebApi : IDisposable
                             cleared = true;
                             rows.Clear();
                             removed.Clear();
+                            evicted = 0;
+                            break;
+                        case FeedItemKind.Evicted:
+                            evicted += item.Count;
                             break;
                         case FeedItemKind.Removed:
                             removed.AddRange(item.Ids);
@@ -573,6 +602,12 @@ internal sealed class WebApi : IDisposable
                     if (cleared)
                     {
                         Event(buffer, "cleared", "{}"u8);
+                    }
+
+                    if (evicted > 0)
+                    {
+                        // The oldest rows: before any row of this push, which are newer.
+                        Event(buffer, "evicted", Encoding.UTF8.GetBytes(evicted.ToString(CultureInfo.InvariantCulture)));
                     }
 
                     if (removed.Count > 0)

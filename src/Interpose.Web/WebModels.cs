@@ -5,7 +5,9 @@ namespace Interpose.Web;
 
 // The API's JSON shapes (camelCase). Heads are lists of [name, value] pairs: wire order and spelling kept.
 
-internal sealed record FlowListResponse(IReadOnlyList<FlowSummary> Flows, bool Truncated);
+/// <summary>A page of the list: <paramref name="Offset"/> is the position of its first row among the matching flows;
+/// <paramref name="Total"/> (with <c>tail</c> only) how many match.</summary>
+internal sealed record FlowListResponse(IReadOnlyList<FlowSummary> Flows, bool Truncated, int Offset = 0, long? Total = null);
 
 internal sealed record ApiError(string Error, int? Position = null);
 

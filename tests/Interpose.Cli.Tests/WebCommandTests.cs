@@ -37,37 +37,40 @@ public sealed class WebCommandTests : IDisposable
     }
 
     [Fact]
-    public async Task The_temporary_store_of_a_SIGKILLed_run_web_is_swept_at_the_next_start_from_an_owner_only_directory()
+    public async Task Run_web_without_w_writes_no_file_and_sweeps_the_stale_temporary_stores_of_earlier_versions()
     {
+        // What an earlier version's run --web left after a SIGKILL: its store file, named after a process that is gone.
         var directory = Path.Combine(Home, "web-tmp");
-        string killed;
-        using (var first = CliRun.Start(Home, "run", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0"))
+        Directory.CreateDirectory(directory);
+        int gone;
+        using (var exited = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("true") { UseShellExecute = false })!)
         {
-            await WaitForWebUiAsync(first);
-            killed = Assert.Single(Directory.GetFiles(directory, "*.db"));
-            first.Kill(); // SIGKILL: no chance to delete its file
-            await first.WaitForExitAsync();
+            await exited.WaitForExitAsync();
+            gone = exited.Id;
         }
 
-        Assert.True(File.Exists(killed));
-        if (!OperatingSystem.IsWindows())
+        var stale = Path.Combine(directory, $"interpose-web-{gone}-{Guid.NewGuid():N}.db");
+        foreach (var file in new[] { stale, stale + "-wal", stale + "-shm" })
         {
-            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(directory));
+            await File.WriteAllTextAsync(file, "recorded traffic");
         }
 
-        using var second = CliRun.Start(Home, "run", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0");
+        using var run = CliRun.Start(Home, "run", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0");
         try
         {
-            await WaitForWebUiAsync(second);
-            Assert.False(File.Exists(killed));
-            Assert.False(File.Exists(killed + "-wal"));
-            Assert.False(File.Exists(killed + "-shm"));
-            Assert.NotEqual(killed, Assert.Single(Directory.GetFiles(directory, "*.db")));
+            await WaitForWebUiAsync(run);
+            Assert.False(File.Exists(stale));
+            Assert.False(File.Exists(stale + "-wal"));
+            Assert.False(File.Exists(stale + "-shm"));
+
+            // The flows are kept in memory: nothing new on disk, and the emptied directory is gone.
+            Assert.False(Directory.Exists(directory));
+            Assert.Empty(Directory.EnumerateFiles(Home, "*.db", SearchOption.AllDirectories));
         }
         finally
         {
-            second.Kill();
-            await second.WaitForExitAsync();
+            run.Kill();
+            await run.WaitForExitAsync();
         }
     }
 

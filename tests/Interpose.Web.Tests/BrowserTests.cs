@@ -142,31 +142,44 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         Assert.Equal("echo: POST /echo?binary |  | from a file", await response.Content.ReadAsStringAsync());
     }
 
-    [Fact]
-    public async Task Replay_makes_a_new_flow()
+    /// <summary>Both stores of `run --web`: in memory (without -w) and the SQLite file of -w.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Replay_makes_a_new_flow(bool file)
     {
-        await using var h = await WebHarness.StartAsync(output);
+        await using var h = await WebHarness.StartAsync(output, file: file);
         var page = await NewPageAsync();
         await page.GotoAsync(h.Web.Url.ToString());
+        var target = "/echo?replay-" + (file ? "file" : "memory");
         using var client = h.ProxyClient();
-        (await client.PostAsync(h.Origin.Url("/echo?replay"), new StringContent("again"))).Dispose();
+        (await client.PostAsync(h.Origin.Url(target), new StringContent("again"))).Dispose();
         var rows = page.Locator("#viewport .row");
         await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("1 flow");
         await rows.First.ClickAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Replay", Exact = true }).ClickAsync();
         await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("2 flows");
-        await Assertions.Expect(rows.Filter(new() { HasText = "/echo?replay" })).ToHaveCountAsync(2);
+        await Assertions.Expect(rows.Filter(new() { HasText = target })).ToHaveCountAsync(2);
         // The new flow, and only it, carries the replay marker (issue 17: replay makes a new flow, marked as such).
         await Assertions.Expect(page.Locator("#viewport .row.replay")).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator("#viewport .row.replay .c-mark")).ToHaveAttributeAsync("title", "replayed request (~replayq)");
-        Assert.Equal(2, WebHarness.Seen.Count(s => s == "POST /echo?replay |  | again"));
+        Assert.Equal(2, WebHarness.Seen.Count(s => s == $"POST {target} |  | again"));
+        Assert.IsType(file ? typeof(Store.SqliteFlowStore) : typeof(Store.MemoryFlowStore), h.Store);
     }
 
     [Fact]
-    public async Task A_burst_larger_than_a_push_is_counted_and_its_skipped_rows_load_when_scrolled_to()
+    public async Task A_burst_larger_than_a_push_is_counted_and_its_skipped_rows_load_by_position_when_scrolled_to()
     {
         await using var h = await WebHarness.StartAsync(output);
         var page = await NewPageAsync();
+        var lists = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        page.Request += (_, request) =>
+        {
+            if (request.Url.Contains("/api/flows?", StringComparison.Ordinal))
+            {
+                lists.Enqueue(new Uri(request.Url).Query);
+            }
+        };
         await page.GotoAsync(h.Web.Url.ToString());
         await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("0 flows");
 
@@ -184,6 +197,35 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/burst/0" }).First).ToBeVisibleAsync(new() { Timeout = 30_000 });
         await Assertions.Expect(page.Locator("#viewport .row.gap")).ToHaveCountAsync(0);
         await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync(Burst + " flows");
+
+        // Fetched by position, not by reloading the list: one list load (its tail) at the start, then pages.
+        Assert.Single(lists, q => q.Contains("tail=", StringComparison.Ordinal));
+        Assert.Contains(lists, q => q.Contains("offset=0", StringComparison.Ordinal) && q.Contains("limit=", StringComparison.Ordinal));
+        Assert.All(lists, q => Assert.True(q.Contains("tail=", StringComparison.Ordinal) || q.Contains("offset=", StringComparison.Ordinal), q));
+    }
+
+    [Fact]
+    public async Task Flows_evicted_from_the_memory_store_leave_the_list()
+    {
+        const int Cap = 50;
+        await using var h = await WebHarness.StartAsync(output, memory: new Store.MemoryFlowStoreOptions { MaxFlows = Cap });
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.Web.Url.ToString());
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("0 flows");
+        var flows = Enumerable.Range(0, Cap + 30).Select(i => (Flow)(WebApiTests.Sample(Guid.NewGuid()) with { Request = WebApiTests.Sample(Guid.Empty).Request with { Path = "/kept/" + i } })).ToList();
+
+        // As the recorder does: written through the store (which announces what it evicts), then announced.
+        await h.Store.AppendAsync(flows[..Cap]);
+        h.Feed.Publish(flows[..Cap]);
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync(Cap + " flows");
+        await h.Store.AppendAsync(flows[Cap..]);
+        h.Feed.Publish(flows[Cap..]);
+
+        await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/kept/" + (Cap + 29) })).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync(Cap + " flows");
+        await page.Locator("#viewport").EvaluateAsync("v => v.scrollTop = 0");
+        await Assertions.Expect(page.Locator("#viewport .row[style*='translateY(0px)']")).ToContainTextAsync("/kept/30");
+        await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/kept/29" })).ToHaveCountAsync(0);
     }
 
     [Fact]
@@ -296,6 +338,12 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         await page.Locator("#viewport").EvaluateAsync("v => v.scrollTop = v.scrollHeight");
         await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/item/99999" })).ToBeVisibleAsync();
         Assert.InRange(await page.Locator("#viewport .row").CountAsync(), 1, 200);
+
+        // The middle and the start, scrolled to, load by position.
+        await page.Locator("#viewport").EvaluateAsync("v => v.scrollTop = 50000 * 22");
+        await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/item/50000" }).First).ToBeVisibleAsync();
+        await page.Locator("#viewport").EvaluateAsync("v => v.scrollTop = 0");
+        await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/item/0" }).First).ToBeVisibleAsync();
     }
 
     /// <summary>A page of the UI with <paramref name="filter"/> typed into its Intercept box and in force.</summary>

@@ -5,6 +5,7 @@ using System.Text.Json;
 using Interpose.Core.Flows;
 using Interpose.Proxy.Intercept;
 using Interpose.Proxy.Tests.Infrastructure;
+using Interpose.Store;
 using Xunit.Abstractions;
 
 namespace Interpose.Web.Tests;
@@ -100,6 +101,14 @@ public sealed class WebApiTests(ITestOutputHelper output)
     [InlineData("GET", "/api/flows?highlight=~x", null, "highlight: ", 0)]
     [InlineData("GET", "/api/flows?limit=abc", null, "limit", null)]
     [InlineData("GET", "/api/flows?limit=-1", null, "limit", null)]
+    [InlineData("GET", "/api/flows?limit=0", null, "limit", null)]
+    [InlineData("GET", "/api/flows?limit=100001", null, "limit", null)]
+    [InlineData("GET", "/api/flows?offset=-1", null, "offset", null)]
+    [InlineData("GET", "/api/flows?offset=1e3", null, "offset", null)]
+    [InlineData("GET", "/api/flows?offset=99999999999", null, "offset", null)]
+    [InlineData("GET", "/api/flows?tail=0", null, "tail", null)]
+    [InlineData("GET", "/api/flows?tail=10&offset=2", null, "tail: not with offset", null)]
+    [InlineData("GET", "/api/flows?tail=10&limit=2", null, "tail: not with offset", null)]
     [InlineData("GET", "/api/flows/not-a-guid", null, "id", null)]
     [InlineData("GET", "/api/flows/00000000-0000-0000-0000-000000000001/body/sideways", null, "side", null)]
     [InlineData("GET", "/api/events?filter=~d", null, "filter: ", 2)]
@@ -153,6 +162,79 @@ public sealed class WebApiTests(ITestOutputHelper output)
         using var filtered = JsonDocument.Parse(await h.Api.GetStringAsync("/api/flows?filter=" + Uri.EscapeDataString("~c 404")));
         var row = Assert.Single(filtered.RootElement.GetProperty("flows").EnumerateArray());
         Assert.EndsWith("/missing", row.GetProperty("url").GetString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Rows_are_read_by_position_and_the_tail_carries_its_position_and_the_count(bool file)
+    {
+        await using var h = await WebHarness.StartAsync(output, file: file);
+        var flows = Enumerable.Range(0, 30).Select(i => (Flow)(Sample(Guid.NewGuid()) with
+        {
+            Request = Sample(Guid.Empty).Request with { Path = "/page/" + i },
+            Response = Sample(Guid.Empty).Response! with { StatusCode = i % 3 == 0 ? 404 : 200 },
+        })).ToList();
+        await h.Store.AppendAsync(flows);
+
+        using (var page = JsonDocument.Parse(await h.Api.GetStringAsync("/api/flows?offset=5&limit=4")))
+        {
+            Assert.Equal(["/page/5", "/page/6", "/page/7", "/page/8"], Paths(page));
+            Assert.True(page.RootElement.GetProperty("truncated").GetBoolean());
+            Assert.Equal(5, page.RootElement.GetProperty("offset").GetInt32());
+            Assert.False(page.RootElement.TryGetProperty("total", out _));
+        }
+
+        // Positions among the matching flows: the filter is applied before the offset (~c 404: /page/0, 3, 6, ...).
+        using (var page = JsonDocument.Parse(await h.Api.GetStringAsync("/api/flows?offset=2&limit=3&filter=" + Uri.EscapeDataString("~c 404"))))
+        {
+            Assert.Equal(["/page/6", "/page/9", "/page/12"], Paths(page));
+        }
+
+        // A filter the SQLite store cannot push down into SQL (a body regex) skips in memory, to the same rows.
+        using (var page = JsonDocument.Parse(await h.Api.GetStringAsync("/api/flows?offset=28&limit=5&filter=" + Uri.EscapeDataString("~bs saved"))))
+        {
+            Assert.Equal(["/page/28", "/page/29"], Paths(page));
+            Assert.False(page.RootElement.GetProperty("truncated").GetBoolean());
+        }
+
+        using (var tail = JsonDocument.Parse(await h.Api.GetStringAsync("/api/flows?tail=3&filter=" + Uri.EscapeDataString("~c 404"))))
+        {
+            Assert.Equal(["/page/21", "/page/24", "/page/27"], Paths(tail));
+            Assert.Equal(7, tail.RootElement.GetProperty("offset").GetInt32());
+            Assert.Equal(10, tail.RootElement.GetProperty("total").GetInt64());
+        }
+
+        using (var past = JsonDocument.Parse(await h.Api.GetStringAsync("/api/flows?offset=1000&limit=10")))
+        {
+            Assert.Empty(Paths(past));
+        }
+
+        static List<string> Paths(JsonDocument list) =>
+            [.. list.RootElement.GetProperty("flows").EnumerateArray().Select(r => new Uri(r.GetProperty("url").GetString()!).AbsolutePath)];
+    }
+
+    [Fact]
+    public async Task Flows_evicted_from_the_memory_store_are_counted_to_each_browser_by_its_filter()
+    {
+        await using var h = await WebHarness.StartAsync(output, memory: new MemoryFlowStoreOptions { MaxFlows = 4 });
+        using var all = await OpenEventsAsync(h, "?tail=1");
+        using var notFound = await OpenEventsAsync(h, "?tail=1&filter=" + Uri.EscapeDataString("~c 404"));
+        var flows = Enumerable.Range(0, 6).Select(i => (Flow)(Sample(Guid.NewGuid()) with
+        {
+            Response = Sample(Guid.Empty).Response! with { StatusCode = i == 0 ? 404 : 200 },
+        })).ToList();
+
+        // As the recorder writes through the store to the feed: the first two flows go, and the stream says so.
+        foreach (var flow in flows)
+        {
+            await ((Core.Flows.IFlowSink)h.Store).WriteAsync(flow, CancellationToken.None);
+        }
+
+        await ((Core.Flows.IFlowSink)h.Store).FlushAsync(CancellationToken.None);
+        Assert.Equal(4, await h.Store.CountAsync());
+        Assert.Equal(("evicted", "2"), await ReadEventAsync(all));
+        Assert.Equal(("evicted", "1"), await ReadEventAsync(notFound));
     }
 
     [Fact]

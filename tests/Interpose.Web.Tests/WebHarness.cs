@@ -14,15 +14,16 @@ using Xunit.Abstractions;
 namespace Interpose.Web.Tests;
 
 /// <summary>
-/// The whole thing on loopback: a Kestrel origin (plain and TLS), a real proxy recording into a SQLite store through
-/// a <see cref="LiveFlowSink"/>, an intercept addon, and the web UI on 127.0.0.1:0, as `interpose run --web` wires them.
+/// The whole thing on loopback: a Kestrel origin (plain and TLS), a real proxy recording through a
+/// <see cref="LiveFlowSink"/> into an in-memory store (`run --web`) or a SQLite file (`run --web -w FILE`), an intercept
+/// addon, and the web UI on 127.0.0.1:0, as `interpose run --web` wires them.
 /// </summary>
 public sealed class WebHarness : IAsyncDisposable
 {
     private readonly string _directory;
     private readonly FlowRecorder? _recorder;
 
-    private WebHarness(string directory, KestrelOrigin origin, KestrelOrigin tlsOrigin, TestProxy? proxy, FlowRecorder? recorder, SqliteFlowStore store, FlowFeed feed, InterceptAddon intercept, WebUiServer web)
+    private WebHarness(string directory, KestrelOrigin origin, KestrelOrigin tlsOrigin, TestProxy? proxy, FlowRecorder? recorder, IFlowStore store, FlowFeed feed, InterceptAddon intercept, WebUiServer web)
     {
         _directory = directory;
         Origin = origin;
@@ -46,7 +47,8 @@ public sealed class WebHarness : IAsyncDisposable
 
     public TestProxy? Proxy { get; }
 
-    public SqliteFlowStore Store { get; }
+    /// <summary>The store the UI reads: a <see cref="MemoryFlowStore"/> unless started with a file.</summary>
+    public IFlowStore Store { get; }
 
     public FlowFeed Feed { get; }
 
@@ -60,8 +62,9 @@ public sealed class WebHarness : IAsyncDisposable
     public Uri WebRoot => new(Web.Url.GetLeftPart(UriPartial.Authority) + "/");
 
     /// <summary>Starts everything; <paramref name="readOnly"/> opens a store that <paramref name="seed"/> filled, as
-    /// `interpose web FILE` does, with no proxy.</summary>
-    public static async Task<WebHarness> StartAsync(ITestOutputHelper? output = null, bool readOnly = false, Func<SqliteFlowStore, Task>? seed = null, TimeSpan? interceptTimeout = null, TimeProvider? interceptClock = null, int maxPaused = InterceptAddon.DefaultMaxPaused)
+    /// `interpose web FILE` does, with no proxy. A live UI records in memory (<paramref name="memory"/>'s caps) as
+    /// `run --web` does, or into a SQLite file with <paramref name="file"/>, as `run --web -w FILE` does.</summary>
+    public static async Task<WebHarness> StartAsync(ITestOutputHelper? output = null, bool readOnly = false, Func<SqliteFlowStore, Task>? seed = null, TimeSpan? interceptTimeout = null, TimeProvider? interceptClock = null, int maxPaused = InterceptAddon.DefaultMaxPaused, bool file = false, MemoryFlowStoreOptions? memory = null)
     {
         var directory = Directory.CreateTempSubdirectory("interpose-web-test-").FullName;
         var path = Path.Combine(directory, "flows.db");
@@ -70,7 +73,7 @@ public sealed class WebHarness : IAsyncDisposable
         var feed = new FlowFeed();
         var replayMarker = new WebReplayMarker();
         var intercept = new InterceptAddon(interceptTimeout ?? ProxyTimeouts.DefaultResponseHead, interceptClock) { MaxPaused = maxPaused };
-        SqliteFlowStore store;
+        IFlowStore store;
         TestProxy? proxy = null;
         FlowRecorder? recorder = null;
         if (readOnly)
@@ -87,8 +90,19 @@ public sealed class WebHarness : IAsyncDisposable
         }
         else
         {
-            store = SqliteFlowStore.Open(path);
-            recorder = new FlowRecorder(new LiveFlowSink(store, feed));
+            Core.Flows.IFlowSink sink;
+            if (file)
+            {
+                var sqlite = SqliteFlowStore.Open(path);
+                (store, sink) = (sqlite, sqlite);
+            }
+            else
+            {
+                var inMemory = new MemoryFlowStore(memory, evicted: feed.Evicted);
+                (store, sink) = (inMemory, inMemory);
+            }
+
+            recorder = new FlowRecorder(new LiveFlowSink(sink, feed));
             proxy = await TestProxy.StartAsync(output, o =>
             {
                 o.Http2 = true;

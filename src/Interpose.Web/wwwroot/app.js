@@ -3,7 +3,9 @@ const ROW_HEIGHT = 22;          // px; must match .row height in app.css
 const OVERSCAN = 12;            // rows rendered above and below the visible ones
 const PREVIEW_BYTES = 256 * 1024; // body bytes loaded into the page at most; the rest is a download
 const HEX_BYTES = 64 * 1024;    // bytes shown as a hex dump at most
-const GAP_FILL_MS = 1000;       // a list reload to fill skipped rows that came into view, at most this often
+const GAP_FILL_MS = 100;        // rows not loaded that came into view are fetched (by position) at most this often
+const TAIL_ROWS = 200;          // rows loaded with the list: the newest screenful (FlowFeed.TailRows); the rest by position
+const MAX_FILL_ROWS = 1000;     // rows fetched by position in one request at most
 
 // 1. The token: read once from the address bar, kept in sessionStorage, removed from the URL (and so from history).
 const params = new URLSearchParams(location.search);
@@ -41,8 +43,8 @@ async function api(path, options = {}) {
   return response;
 }
 
-// 2. State: the rows in arrival order (null: a row the live stream skipped, filled from /api/flows when it comes into
-// view), an index by id, the selection.
+// 2. State: the rows in arrival order (null: a row not loaded yet, the live stream skipped it or the list loaded only its
+// tail; fetched from /api/flows by position when it comes into view), an index by id, the selection.
 let rows = [];
 let index = new Map();
 let selectedId = null;
@@ -89,6 +91,15 @@ function skip(count) {
   const start = rows.length;
   rows.length += count;
   rows.fill(null, start); // nulls, not holes: filter and forEach skip holes
+  queueRender(atBottom);
+}
+
+// The store evicted its oldest flows (past its caps): the first rows of this list, which is in the store's order.
+function evict(count) {
+  const atBottom = following();
+  const n = Math.min(count, rows.length);
+  setRows(rows.slice(n), false);
+  if (!atBottom) viewport.scrollTop = Math.max(0, viewport.scrollTop - n * ROW_HEIGHT);
   queueRender(atBottom);
 }
 
@@ -141,12 +152,46 @@ function render() {
   if (gap) fillGaps();
 }
 
-// Skipped rows in view are filled by reloading the list, at most once per GAP_FILL_MS; not while the list follows the
-// tail, whose last screenful is always loaded (FlowFeed.TailRows), so a busy proxy does not make the page reload forever.
+// Rows not loaded that are in view are fetched by position (offset and limit), at most once per GAP_FILL_MS; not while
+// the list follows the tail, whose last screenful is always loaded (FlowFeed.TailRows), so a busy proxy does not make
+// the page fetch forever. Positions are the server's order of the matching flows, the order of this list: a fetched
+// row that the list has elsewhere, or a position holding another row, means they drifted apart (flows evicted or
+// deleted that the list never had): the list is reloaded instead.
 let gapTimer = 0;
+let generation = 0; // bumped by each reload: a fetch answered for an older list is dropped
 function fillGaps() {
   if (gapTimer || following()) return;
-  gapTimer = setTimeout(() => { gapTimer = 0; reload(true); }, GAP_FILL_MS);
+  gapTimer = setTimeout(async () => {
+    const first = Math.max(0, Math.floor(viewport.scrollTop / ROW_HEIGHT) - OVERSCAN);
+    const last = Math.min(rows.length, Math.ceil((viewport.scrollTop + viewport.clientHeight) / ROW_HEIGHT) + OVERSCAN);
+    let from = first;
+    while (from < last && rows[from]) from++;
+    let to = last;
+    while (to > from && rows[to - 1]) to--;
+    if (from >= to) { gapTimer = 0; return; }
+    const q = listQuery();
+    q.set('offset', from);
+    q.set('limit', Math.min(MAX_FILL_ROWS, to - from));
+    const mine = generation;
+    try {
+      const body = await (await api('/api/flows?' + q)).json();
+      if (mine !== generation) return;
+      let drifted = false;
+      body.flows.forEach((row, i) => {
+        const pos = body.offset + i;
+        const at = index.get(row.id);
+        if ((at !== undefined && at !== pos) || (rows[pos] && rows[pos].id !== row.id) || pos >= rows.length) { drifted = true; return; }
+        rows[pos] = row;
+        index.set(row.id, pos);
+      });
+      if (drifted) { gapTimer = 0; reload(true); return; }
+      queueRender(false);
+    } catch (e) {
+      console.log('rows by position: ' + e.message);
+    } finally {
+      gapTimer = 0;
+    }
+  }, GAP_FILL_MS);
 }
 const version = (r) => `${r.status}|${r.marker}|${r.comment}|${r.highlight}|${r.size}|${r.replay}`;
 // mitmproxy's replay markers: the request was sent again (client replay), or the answer came from a recording (server replay).
@@ -182,7 +227,7 @@ viewport.addEventListener('click', (e) => {
 });
 
 function select(id, scroll) {
-  if (id === undefined) return; // a skipped row: filled when the list reloads
+  if (id === undefined) return; // a row not loaded yet: fetched when in view
   selectedId = id;
   render();
   if (scroll && index.has(id)) {
@@ -206,19 +251,28 @@ function showFieldError(id, error) {
 }
 const firstLine = (text) => text.split('\n')[0];
 
-// keepScroll: filling skipped rows, the list stays where the user scrolled it.
-async function reload(keepScroll = false) {
+function listQuery() {
   const q = new URLSearchParams();
   if (filterValue('filter')) q.set('filter', filterValue('filter'));
   if (filterValue('highlight')) q.set('highlight', filterValue('highlight'));
+  return q;
+}
+
+// The list: its count and newest rows (tail); the rows before them are placeholders, fetched by position when they are
+// scrolled to (fillGaps). keepScroll: the list stays where the user scrolled it.
+async function reload(keepScroll = false) {
+  const q = listQuery();
   if (stream) stream.abort();
+  generation++;
   try {
     // Rows pushed while the list loads are kept and applied after it, so none is lost between the two.
     pending = [];
     if (info.live) openStream(q);
-    const response = await api('/api/flows?' + q);
+    const list = new URLSearchParams(q);
+    list.set('tail', TAIL_ROWS);
+    const response = await api('/api/flows?' + list);
     const body = await response.json();
-    setRows(body.flows, !keepScroll);
+    setRows(new Array(body.offset).fill(null).concat(body.flows), !keepScroll);
     const early = pending;
     pending = null;
     for (const [name, data] of early) onEvent(name, data);
@@ -275,10 +329,11 @@ function openStream(q) {
 
 function onEvent(name, data) {
   // While the list loads, pushed events wait (in order) and are applied after it.
-  if (pending && (name === 'flows' || name === 'skipped' || name === 'changed')) { pending.push([name, data]); return; }
+  if (pending && (name === 'flows' || name === 'skipped' || name === 'changed' || name === 'evicted')) { pending.push([name, data]); return; }
   if (name === 'flows') upsert(JSON.parse(data));
   else if (name === 'changed') update(JSON.parse(data));
   else if (name === 'skipped') skip(Number(data));
+  else if (name === 'evicted') evict(Number(data));
   else if (name === 'removed') remove(JSON.parse(data));
   else if (name === 'cleared') remove(null);
   else if (name === 'reload') reload();

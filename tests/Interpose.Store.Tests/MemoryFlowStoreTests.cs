@@ -1,0 +1,187 @@
+using Interpose.Core.Filters;
+using Interpose.Core.Flows;
+using Interpose.Core.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Interpose.Store.Tests;
+
+/// <summary><see cref="MemoryFlowStore"/>: order, the filter on the objects, paging by position, delete, and eviction by
+/// count and by body bytes.</summary>
+public sealed class MemoryFlowStoreTests
+{
+    [Fact]
+    public async Task Flows_come_back_in_append_order_and_one_appended_again_is_replaced_in_place()
+    {
+        await using var store = new MemoryFlowStore();
+        var flows = Enumerable.Range(0, 5).Select(i => Flow("/" + i)).ToList();
+        await store.AppendAsync(flows);
+        await store.AppendAsync([flows[1] with { Comment = "seen" }]);
+
+        var all = await ToListAsync(store.QueryAsync());
+        Assert.Equal(["/0", "/1", "/2", "/3", "/4"], all.Select(Path));
+        Assert.Equal("seen", all[1].Comment);
+        Assert.Same(flows[2], await store.GetAsync(flows[2].Id));
+        Assert.Null(await store.GetAsync(Guid.NewGuid()));
+        Assert.Equal(5, await store.CountAsync());
+    }
+
+    [Fact]
+    public async Task The_filter_is_evaluated_on_the_flows_and_offset_and_limit_count_the_matching_ones()
+    {
+        await using var store = new MemoryFlowStore();
+        await store.AppendAsync([.. Enumerable.Range(0, 10).Select(i => Flow("/" + i, status: i % 2 == 0 ? 404 : 200, body: i == 7 ? "needle" : "hay"))]);
+        var notFound = FlowFilter.Parse("~c 404");
+
+        Assert.Equal(["/0", "/2", "/4", "/6", "/8"], (await ToListAsync(store.QueryAsync(new FlowQuery { Filter = notFound }))).Select(Path));
+        Assert.Equal(["/4", "/6"], (await ToListAsync(store.QueryAsync(new FlowQuery { Filter = notFound, Offset = 2, Limit = 2 }))).Select(Path));
+        Assert.Equal(["/3", "/4", "/5"], (await ToListAsync(store.QueryAsync(new FlowQuery { Offset = 3, Limit = 3 }))).Select(Path));
+        Assert.Empty(await ToListAsync(store.QueryAsync(new FlowQuery { Offset = 10 })));
+        Assert.Equal(["/7"], (await ToListAsync(store.QueryAsync(new FlowQuery { Filter = FlowFilter.Parse("~bs needle") }))).Select(Path));
+        Assert.Equal(5, await store.CountAsync(notFound));
+        Assert.Equal(["/1", "/3", "/5", "/7", "/9"], (await ToListAsync(((IFlowStore)store).ListAsync(FlowFilter.Parse("!~c 404")))).Select(l => new Uri(l.Url!).AbsolutePath));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await ToListAsync(store.QueryAsync(new FlowQuery { Offset = -1 })));
+    }
+
+    [Fact]
+    public async Task Delete_by_id_by_filter_and_clear_remove_flows_and_their_bytes()
+    {
+        await using var store = new MemoryFlowStore();
+        var flows = Enumerable.Range(0, 6).Select(i => Flow("/" + i, status: i < 2 ? 500 : 200, body: "12345")).ToList();
+        await store.AppendAsync(flows);
+        Assert.Equal(6 * 5, store.BodyBytes);
+
+        Assert.Equal(1, await store.DeleteByIdAsync([flows[3].Id, Guid.NewGuid()]));
+        Assert.Equal(2, await store.DeleteAsync(FlowFilter.Parse("~c 500")));
+        Assert.Equal(["/2", "/4", "/5"], (await ToListAsync(store.QueryAsync())).Select(Path));
+        Assert.Equal(3 * 5, store.BodyBytes);
+
+        Assert.Equal(3, await store.DeleteAsync());
+        Assert.Equal(0, store.Count);
+        Assert.Equal(0, store.BodyBytes);
+    }
+
+    [Fact]
+    public async Task Past_the_flow_cap_the_oldest_are_evicted_counted_announced_and_logged_once_per_burst()
+    {
+        var logger = new CollectingLogger();
+        List<Flow> announced = [];
+        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 3 }, logger, announced.AddRange);
+        var flows = Enumerable.Range(0, 7).Select(i => Flow("/" + i)).ToList();
+        foreach (var flow in flows)
+        {
+            await store.WriteAsync(flow, CancellationToken.None);
+        }
+
+        // A recorder's writes announce their evictions at its flush, oldest first.
+        Assert.Empty(announced);
+        await store.FlushAsync(CancellationToken.None);
+        Assert.Equal(["/0", "/1", "/2", "/3"], announced.Select(Path));
+        Assert.Equal(["/4", "/5", "/6"], (await ToListAsync(store.QueryAsync())).Select(Path));
+        Assert.Equal(4, store.EvictedFlows);
+        Assert.Single(logger.Events, e => e == 403);
+
+        // Still at the cap: the same burst, not logged again; after a delete made room, a new burst is.
+        await store.AppendAsync([Flow("/7")]);
+        Assert.Single(logger.Events, e => e == 403);
+        Assert.Equal(["/0", "/1", "/2", "/3", "/4"], announced.Select(Path));
+        await store.DeleteByIdAsync([flows[6].Id]);
+        await store.AppendAsync([Flow("/8"), Flow("/9")]);
+        Assert.Equal(2, logger.Events.Count(e => e == 403));
+        Assert.Equal(["/7", "/8", "/9"], (await ToListAsync(store.QueryAsync())).Select(Path));
+        Assert.Equal(6, store.EvictedFlows);
+    }
+
+    [Fact]
+    public async Task Past_the_body_byte_cap_the_oldest_are_evicted_and_a_flow_larger_than_the_cap_is_kept_alone()
+    {
+        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxBodyBytes = 10 });
+        await store.AppendAsync([Flow("/a", body: "1234"), Flow("/b", body: "1234")]);
+        Assert.Equal(8, store.BodyBytes);
+
+        await store.AppendAsync([Flow("/c", body: "1234", requestBody: "1")]);
+        Assert.Equal(["/b", "/c"], (await ToListAsync(store.QueryAsync())).Select(Path));
+        Assert.Equal(9, store.BodyBytes);
+
+        // A replaced flow's bytes are its new ones.
+        var c = (HttpFlow)(await store.GetAsync((await ToListAsync(store.QueryAsync())).Last().Id))!;
+        await store.AppendAsync([c with { Response = c.Response! with { Body = FlowBody.Empty } }]);
+        Assert.Equal(5, store.BodyBytes);
+
+        await store.AppendAsync([Flow("/huge", body: new string('x', 50))]);
+        Assert.Equal(["/huge"], (await ToListAsync(store.QueryAsync())).Select(Path));
+        Assert.Equal(50, store.BodyBytes);
+        Assert.Equal(3, store.EvictedFlows);
+    }
+
+    [Fact]
+    public async Task WebSocket_messages_count_toward_the_byte_cap()
+    {
+        var flow = Flow("/ws") with
+        {
+            WebSocket = new FlowWebSocket { Messages = [new FlowWebSocketMessage(true, WebSocketOpcode.Text, 1, "hello"u8.ToArray(), 5)] },
+        };
+        Assert.Equal(5 + "body"u8.Length, MemoryFlowStore.BodyBytesOf(flow));
+        Assert.Equal(0, MemoryFlowStore.BodyBytesOf(new TunnelFlow { Id = Guid.NewGuid(), StartedAt = DateTimeOffset.UnixEpoch, Kind = TunnelKind.Raw, Host = "t", Port = 1, BytesFromClient = 100 }));
+        await Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task A_disposed_store_refuses_calls()
+    {
+        var store = new MemoryFlowStore();
+        await store.AppendAsync([Flow("/")]);
+        await store.DisposeAsync();
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await store.GetAsync(Guid.NewGuid()));
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await ToListAsync(store.QueryAsync()));
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await store.AppendAsync([Flow("/")]));
+    }
+
+    private static string Path(Flow flow) => ((HttpFlow)flow).Request.Path;
+
+    private static HttpFlow Flow(string path, int status = 200, string body = "body", string requestBody = "") => new()
+    {
+        Id = Guid.NewGuid(),
+        StartedAt = DateTimeOffset.UnixEpoch,
+        ClientHttpVersion = "HTTP/1.1",
+        Request = new FlowRequest
+        {
+            Method = "GET", Scheme = "http", Host = "example.test", Port = 80, Path = path, HttpVersion = "HTTP/1.1",
+            Headers = new HttpHeaders(), Body = FlowBody.FromBytes(System.Text.Encoding.UTF8.GetBytes(requestBody)),
+        },
+        Response = new FlowResponse
+        {
+            StatusCode = status, HttpVersion = "HTTP/1.1", Headers = new HttpHeaders(),
+            Body = FlowBody.FromBytes(System.Text.Encoding.UTF8.GetBytes(body)),
+        },
+    };
+
+    private static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> items)
+    {
+        List<T> list = [];
+        await foreach (var item in items)
+        {
+            list.Add(item);
+        }
+
+        return list;
+    }
+
+    /// <summary>The event ids logged, in order.</summary>
+    private sealed class CollectingLogger : ILogger
+    {
+        public List<int> Events { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (Events)
+            {
+                Events.Add(eventId.Id);
+            }
+        }
+    }
+}
