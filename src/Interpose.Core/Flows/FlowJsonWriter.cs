@@ -143,7 +143,14 @@ internal static class FlowJsonWriter
             return;
         }
 
-        writer.WriteStartArray(name);
+        writer.WritePropertyName(name);
+        WriteHeaderPairs(writer, headers);
+    }
+
+    /// <summary>Header fields as a JSON array of <c>[name, value]</c> pairs, in order (<see cref="HttpHeadersJsonConverter"/>'s form).</summary>
+    public static void WriteHeaderPairs(Utf8JsonWriter writer, HttpHeaders headers)
+    {
+        writer.WriteStartArray();
         foreach (var header in headers)
         {
             writer.WriteStartArray();

@@ -44,17 +44,6 @@ internal sealed class HttpHeadersJsonConverter : JsonConverter<HttpHeaders>
         return headers;
     }
 
-    public override void Write(Utf8JsonWriter writer, HttpHeaders value, JsonSerializerOptions options)
-    {
-        writer.WriteStartArray();
-        foreach (var header in value)
-        {
-            writer.WriteStartArray();
-            writer.WriteStringValue(header.Name);
-            writer.WriteStringValue(header.Value);
-            writer.WriteEndArray();
-        }
-
-        writer.WriteEndArray();
-    }
+    public override void Write(Utf8JsonWriter writer, HttpHeaders value, JsonSerializerOptions options) =>
+        FlowJsonWriter.WriteHeaderPairs(writer, value);
 }
