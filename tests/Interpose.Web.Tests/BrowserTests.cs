@@ -192,8 +192,9 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         await h.Store.AppendAsync(flows);
         h.Feed.Publish(flows);
 
-        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync(Burst + " flows");
-        await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/burst/" + (Burst - 1) })).ToBeVisibleAsync();
+        // A loaded machine (the other test assemblies run beside this one) may take more than Playwright's 5 s to render them.
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync(Burst + " flows", new() { Timeout = 30_000 });
+        await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/burst/" + (Burst - 1) })).ToBeVisibleAsync(new() { Timeout = 30_000 });
 
         // Scrolled to the top, the rows the stream skipped (if it did) are loaded from the list.
         await page.Locator("#viewport").EvaluateAsync("v => v.scrollTop = 0");
