@@ -5,7 +5,8 @@ Environment: ROUNDS (default 3), SECONDS_PER_ROUND (default 5), SCENARIOS (comma
 INTERPOSE_ARGS (extra `interpose run` arguments), INTERPOSE_BIN (a native `interpose` to run instead of
 `dotnet interpose.dll`; run.sh sets it to the native AOT build), LOAD_CLIENT (leanload, the default: bench/load/leanload.c
 built by run.sh into artifacts/leanload; or hey, for comparison), IDLE_CONNECTIONS (the idle scenario's count, default
-5000), PEER (squid: the load scenarios also through squid), LATENCY_LOG_DIR (leanload writes every load round's
+5000), PEER (squid: the load scenarios also through squid; interpose:NAME=VALUE,...: a second Interpose with that
+environment), PEER_ARGS (extra `interpose run` arguments of that second Interpose only, e.g. `-w FILE`), LATENCY_LOG_DIR (leanload writes every load round's
 per-request latencies there, one file per scenario, side and round, for bench/load/latency_gaps.py), WEB_BROWSER (a
 Chromium binary: each Interpose then runs with `--web` on a free loopback port and that browser, headless, stays on its
 live list during the rounds; the browser's CPU per request is logged beside each round). The environment (DOTNET_*,
@@ -80,9 +81,15 @@ IDLE_TARGET_KIB = 16
 
 # PEER=squid: the load scenarios also run through squid (ssl-bump), each round interleaving direct, Interpose and squid.
 # PEER=interpose:NAME=VALUE[,NAME=VALUE]: the peer is a second Interpose process of the same build with that environment
-# (DOTNET_* settings), for interleaved A/B experiments.
+# (DOTNET_* settings), for interleaved A/B experiments; PEER=interpose alone: the same environment. PEER_ARGS: extra
+# `interpose run` arguments of that second process only (PEER_ARGS="-w /tmp/b.db": recording against none, same rounds).
 PEER = os.environ.get("PEER", "")
-PEER_ENV = dict(kv.split("=", 1) for kv in PEER.split(":", 1)[1].split(",")) if PEER.startswith("interpose:") else {}
+PEER_IS_INTERPOSE = PEER == "interpose" or PEER.startswith("interpose:")
+PEER_ENV = (dict(kv.split("=", 1) for kv in PEER.split(":", 1)[1].split(",") if kv)
+            if PEER.startswith("interpose:") else {})
+PEER_ARGS = os.environ.get("PEER_ARGS", "").split()
+if PEER_ARGS:
+    PEER = f"{PEER} {' '.join(PEER_ARGS)}"
 SQUID_BIN = "/usr/sbin/squid"
 SQUID_CERTGEN = "/usr/lib/squid/security_file_certgen"
 
@@ -887,8 +894,9 @@ def main():
                         # A fresh squid per scenario too, for the same reason as the proxy's fresh process.
                         peer = Squid(origin_root)
                         peer.wait_ready(f"http://localhost:{http}/1k")
-                    elif PEER_ENV:
-                        peer = Proxy(os.path.join(work, "home"), origin_root, env=PEER_ENV, name="Interpose-B")
+                    elif PEER_IS_INTERPOSE:
+                        peer = Proxy(os.path.join(work, "home"), origin_root, extra=PEER_ARGS, env=PEER_ENV,
+                                     name="Interpose-B")
                     if peer:
                         verify_interception(peer, origin_root, https)
                         warm(url, peer, ka)

@@ -41,6 +41,10 @@ public sealed class ClientConnection
     /// <summary>The negotiated ALPN protocol with the client, when intercepted and the client offered one; else null.</summary>
     public string? Alpn { get; internal set; }
 
+    /// <summary>What a <see cref="FlowRecorder"/> derived from this connection for its flows (address, id, TLS), made
+    /// once per connection instead of once per exchange.</summary>
+    internal object? RecorderFacts { get; set; }
+
     /// <summary>A short description for logs: the client's address.</summary>
     /// <returns>The remote end point as text.</returns>
     public override string ToString() => RemoteEndPoint?.ToString() ?? "?";

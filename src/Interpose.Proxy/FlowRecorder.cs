@@ -107,8 +107,17 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
     public override ValueTask RequestHeadersAsync(HttpExchange exchange, CancellationToken cancellationToken)
     {
         var capture = new BodyCapture(_options.MaxBodyBytes);
-        var captures = new Captures(_time.GetUtcNow(), capture);
-        _open[exchange] = captures;
+        var captures = new Captures(this, _time.GetUtcNow(), capture);
+        if (exchange.RecorderState is null)
+        {
+            exchange.RecorderState = captures;
+        }
+        else
+        {
+            // A second recorder on the same proxy (rare): the exchange's slot is taken, so a map keeps its captures.
+            _open[exchange] = captures;
+        }
+
         exchange.Request.Observe(capture);
         if (IsWebSocketRequest(exchange.Request))
         {
@@ -122,7 +131,7 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
     /// <inheritdoc/>
     public override ValueTask ResponseHeadersAsync(HttpExchange exchange, CancellationToken cancellationToken)
     {
-        if (_open.TryGetValue(exchange, out var captures) && exchange.Response is { } response)
+        if (Find(exchange) is { } captures && exchange.Response is { } response)
         {
             captures.Response = new BodyCapture(_options.MaxBodyBytes);
             response.Observe(captures.Response);
@@ -134,10 +143,19 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
     /// <inheritdoc/>
     public override ValueTask DoneAsync(HttpExchange exchange, CancellationToken cancellationToken)
     {
-        if (!_open.TryRemove(exchange, out var captures))
+        var captures = Find(exchange);
+        if (captures is null)
         {
             // The request hook did not run here (an earlier addon failed it): the flow is still worth keeping.
-            captures = new Captures(_time.GetUtcNow() - exchange.Timings.Total, null);
+            captures = new Captures(this, _time.GetUtcNow() - exchange.Timings.Total, null);
+        }
+        else if (ReferenceEquals(exchange.RecorderState, captures))
+        {
+            exchange.RecorderState = null;
+        }
+        else
+        {
+            _open.TryRemove(exchange, out _);
         }
 
         using (captures)
@@ -174,6 +192,13 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         await CompleteAsync();
         _stop.Dispose();
     }
+
+    /// <summary>This recorder's captures of <paramref name="exchange"/>: in the exchange's slot, or in the map when another
+    /// recorder holds the slot; null when the request hook did not run.</summary>
+    private Captures? Find(HttpExchange exchange) =>
+        exchange.RecorderState is Captures own && ReferenceEquals(own.Owner, this) ? own
+        : _open.TryGetValue(exchange, out var captures) ? captures
+        : null;
 
     private void Offer(TunnelFlow flow) => Enqueue(flow, bodyBytes: 0, stripped: false);
 
@@ -354,14 +379,14 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
     {
         var request = exchange.Request;
         var timings = exchange.Timings;
-        var client = exchange.Client;
-        var server = exchange.Server;
+        var clientFacts = ClientFacts.Of(exchange.Client);
+        var serverFacts = exchange.Server is { } server ? ServerFacts.Of(server, _der) : null;
         return new HttpFlow
         {
             Id = FlowId.New(captures.StartedAt),
             StartedAt = captures.StartedAt,
-            Client = Endpoint(client.RemoteEndPoint),
-            Server = server is null ? null : Endpoint(server.RemoteEndPoint) ?? new FlowEndpoint(server.Host, server.Port),
+            Client = clientFacts.Endpoint,
+            Server = serverFacts?.Endpoint,
             Error = exchange.Error is { } error ? new FlowError(PhaseName(error.Phase), error.Message, error.IsTransient) : null,
             Tags = Tags(exchange),
             Request = new FlowRequest
@@ -388,8 +413,8 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
             ClientHttpVersion = VersionText(exchange.ClientVersion),
             ServerHttpVersion = exchange.ServerVersion is { } v ? VersionText(v) : null,
             StreamId = exchange.StreamId,
-            ClientConnectionId = client.Id.ToString(CultureInfo.InvariantCulture),
-            ServerConnectionId = server?.Id.ToString(CultureInfo.InvariantCulture),
+            ClientConnectionId = clientFacts.Id,
+            ServerConnectionId = serverFacts?.Id,
             IsSynthetic = exchange.IsSynthetic,
 
             Replay = ReplayKind(exchange),
@@ -400,13 +425,8 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
                 Offset(timings, timings.RequestSent),
                 Offset(timings, timings.FirstByte),
                 Offset(timings, timings.Done)),
-            ClientTls = client.TlsVersion is null ? null
-                : new FlowTls(client.TlsVersion.ToString(), client.CipherSuite?.ToString(), client.Alpn, client.Sni),
-            ServerTls = server is not { IsTls: true } ? null
-                : new FlowTls(server.TlsVersion?.ToString(), server.CipherSuite?.ToString(), server.Alpn, server.Sni)
-                {
-                    CertificateChain = server.Certificate is { } leaf ? [Der(leaf)] : [],
-                },
+            ClientTls = clientFacts.Tls,
+            ServerTls = serverFacts?.Tls,
             WebSocket = captures.WebSocket is { } webSocket && exchange.Response is { StatusCode: 101 } ? webSocket.ToFlow() : null,
         };
     }
@@ -473,10 +493,6 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         _ => null,
     };
 
-    /// <summary>The certificate's DER, one array per certificate object: <see cref="X509Certificate2.RawData"/> makes a
-    /// fresh copy at every call, and every exchange on an origin connection names the same certificate; one array also
-    /// lets the store hash it once (docs/performance.md, "Recording").</summary>
-    private byte[] Der(X509Certificate2 certificate) => _der.GetValue(certificate, static c => c.RawData);
 
     private static string VersionText(Version version) => version switch
     {
@@ -546,8 +562,10 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
     private readonly record struct Queued(Flow Flow, long BodyBytes);
 
     /// <summary>What the recorder keeps for an exchange between its hooks.</summary>
-    private sealed class Captures(DateTimeOffset startedAt, BodyCapture? request) : IDisposable
+    private sealed class Captures(FlowRecorder owner, DateTimeOffset startedAt, BodyCapture? request) : IDisposable
     {
+        public FlowRecorder Owner { get; } = owner;
+
         public DateTimeOffset StartedAt { get; } = startedAt;
 
         public BodyCapture? Request { get; } = request;
@@ -560,6 +578,98 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         {
             Request?.Dispose();
             Response?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// What every flow of one client connection shares (its address, id and TLS session), made once per connection and
+    /// kept on it (<see cref="ClientConnection.RecorderFacts"/>): formatting the address and id and naming the TLS
+    /// version and cipher for every exchange cost more than the rest of the flow's heads. Flows are values, so they
+    /// share these. Made again when the connection's TLS state is no longer the one they were made from.
+    /// </summary>
+    private sealed class ClientFacts
+    {
+        private readonly System.Security.Authentication.SslProtocols? _version;
+        private readonly System.Net.Security.TlsCipherSuite? _cipher;
+        private readonly string? _alpn;
+        private readonly string? _sni;
+
+        private ClientFacts(ClientConnection client)
+        {
+            _version = client.TlsVersion;
+            _cipher = client.CipherSuite;
+            _alpn = client.Alpn;
+            _sni = client.Sni;
+            Endpoint = FlowRecorder.Endpoint(client.RemoteEndPoint);
+            Id = client.Id.ToString(CultureInfo.InvariantCulture);
+            Tls = _version is { } version ? new FlowTls(version.ToString(), _cipher?.ToString(), _alpn, _sni) : null;
+        }
+
+        public FlowEndpoint? Endpoint { get; }
+
+        public string Id { get; }
+
+        public FlowTls? Tls { get; }
+
+        public static ClientFacts Of(ClientConnection client)
+        {
+            if (client.RecorderFacts is ClientFacts facts && facts._version == client.TlsVersion && facts._cipher == client.CipherSuite
+                && ReferenceEquals(facts._alpn, client.Alpn) && ReferenceEquals(facts._sni, client.Sni))
+            {
+                return facts;
+            }
+
+            facts = new ClientFacts(client);
+            client.RecorderFacts = facts;
+            return facts;
+        }
+    }
+
+    /// <summary>The same as <see cref="ClientFacts"/> for an origin connection (<see cref="ServerConnection.RecorderFacts"/>),
+    /// with the origin's certificate.</summary>
+    private sealed class ServerFacts
+    {
+        private readonly EndPoint? _remote;
+        private readonly System.Security.Authentication.SslProtocols? _version;
+        private readonly System.Net.Security.TlsCipherSuite? _cipher;
+        private readonly string? _alpn;
+        private readonly X509Certificate2? _certificate;
+
+        private ServerFacts(ServerConnection server, ConditionalWeakTable<X509Certificate2, byte[]> der)
+        {
+            _remote = server.RemoteEndPoint;
+            _version = server.TlsVersion;
+            _cipher = server.CipherSuite;
+            _alpn = server.Alpn;
+            _certificate = server.Certificate;
+            Endpoint = FlowRecorder.Endpoint(_remote) ?? new FlowEndpoint(server.Host, server.Port);
+            Id = server.Id.ToString(CultureInfo.InvariantCulture);
+            Tls = !server.IsTls ? null : new FlowTls(_version?.ToString(), _cipher?.ToString(), _alpn, server.Sni)
+            {
+                // RawData makes a fresh copy at every call: one array per certificate object, which also lets the store
+                // hash it once (docs/performance.md, "Recording").
+                CertificateChain = _certificate is { } leaf ? [der.GetValue(leaf, static c => c.RawData)] : [],
+            };
+        }
+
+        public FlowEndpoint Endpoint { get; }
+
+        public string Id { get; }
+
+        public FlowTls? Tls { get; }
+
+        public static ServerFacts Of(ServerConnection server, ConditionalWeakTable<X509Certificate2, byte[]> der)
+        {
+            if (server.RecorderFacts is ServerFacts facts && ReferenceEquals(facts._remote, server.RemoteEndPoint)
+                && facts._version == server.TlsVersion && facts._cipher == server.CipherSuite
+                && ReferenceEquals(facts._alpn, server.Alpn) && ReferenceEquals(facts._certificate, server.Certificate))
+            {
+                return facts;
+            }
+
+            facts = new ServerFacts(server, der);
+            server.RecorderFacts = facts;
+            return facts;
         }
     }
 }

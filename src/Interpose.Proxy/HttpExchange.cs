@@ -23,6 +23,10 @@ public sealed class HttpExchange
     /// <summary>The addons this exchange runs, read once when it starts (the proxy's list may be replaced meanwhile).</summary>
     internal Internal.AddonRunner Addons { get; set; } = Internal.AddonRunner.Empty;
 
+    /// <summary>What a <see cref="FlowRecorder"/> keeps between the exchange's hooks (its body captures), held here
+    /// rather than in a map keyed by exchange: one field per exchange instead of a concurrent map's entry.</summary>
+    internal object? RecorderState { get; set; }
+
     /// <summary>A number unique within this proxy instance.</summary>
     public long Id { get; }
 

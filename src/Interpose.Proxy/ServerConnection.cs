@@ -47,6 +47,10 @@ public sealed class ServerConnection
     /// <summary>The certificate the origin presented.</summary>
     public X509Certificate2? Certificate { get; internal set; }
 
+    /// <summary>What a <see cref="FlowRecorder"/> derived from this connection for its flows (address, id, TLS), made
+    /// once per connection instead of once per exchange.</summary>
+    internal object? RecorderFacts { get; set; }
+
     /// <summary>host:port, for logs.</summary>
     /// <returns>The authority.</returns>
     public override string ToString() => Host + ":" + Port.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -591,7 +591,8 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         var writer = statements.JsonWriter;
         json.ResetWrittenCount();
         writer.Reset(json);
-        FlowJson.Write(writer, ForJson(flow, http));
+        // The JSON column holds no body bytes (in bodies) and no certificates (in certificates).
+        FlowJsonWriter.Write(writer, flow, bytes: false);
         writer.Flush();
         var seq = statements.Flow.Insert(flow, serverKeys, clientKeys, json.WrittenSpan, out var replaced);
         if (replaced)
@@ -697,25 +698,6 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     }
 
     private static UInt128 CertificateCacheKey(ReadOnlySpan<byte> sha256) => BinaryPrimitives.ReadUInt128LittleEndian(sha256);
-
-    /// <summary>The flow as its JSON column holds it: no body bytes (in <c>bodies</c>), no certificates (in
-    /// <c>certificates</c>). Copies only what changes.</summary>
-    private static Flow ForJson(Flow flow, HttpFlow? http)
-    {
-        if (http is null)
-        {
-            return flow;
-        }
-
-        var request = http.Request.Body.Content.IsEmpty ? http.Request : http.Request with { Body = http.Request.Body.WithoutContent() };
-        var response = http.Response is { Body.Content.IsEmpty: false } r ? r with { Body = r.Body.WithoutContent() } : http.Response;
-        var serverTls = http.ServerTls is { CertificateChain.Count: > 0 } s ? s with { CertificateChain = [] } : http.ServerTls;
-        var clientTls = http.ClientTls is { CertificateChain.Count: > 0 } c ? c with { CertificateChain = [] } : http.ClientTls;
-        return ReferenceEquals(request, http.Request) && ReferenceEquals(response, http.Response)
-            && ReferenceEquals(serverTls, http.ServerTls) && ReferenceEquals(clientTls, http.ClientTls)
-            ? http
-            : http with { Request = request, Response = response, ServerTls = serverTls, ClientTls = clientTls };
-    }
 
     private static long BodyBytes(Flow flow) => flow is HttpFlow http
         ? http.Request.Body.Content.Length + (http.Response?.Body.Content.Length ?? 0)

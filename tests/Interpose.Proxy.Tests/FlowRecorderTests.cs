@@ -89,6 +89,39 @@ public sealed class FlowRecorderTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Two_recorders_on_one_proxy_each_record_every_exchange_with_its_bodies()
+    {
+        // The first recorder keeps its captures on the exchange, the second in a map of its own: both see both bodies.
+        var first = new MemoryFlowSink();
+        var second = new MemoryFlowSink();
+        await using var one = new FlowRecorder(first);
+        await using var two = new FlowRecorder(second);
+        await using var proxy = new InMemoryProxy(
+            async (_, stream) =>
+            {
+                await RawOrigin.ReadHeadAsync(stream);
+                await stream.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"u8.ToArray());
+            },
+            o =>
+            {
+                o.Addons.Add(one);
+                o.Addons.Add(two);
+            });
+
+        await proxy.SendAsync("POST http://origin.test/both HTTP/1.1\r\nHost: origin.test\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc");
+        await one.CompleteAsync();
+        await two.CompleteAsync();
+
+        foreach (var sink in new[] { first, second })
+        {
+            var flow = Assert.IsType<HttpFlow>(Assert.Single(sink.Flows));
+            Assert.Equal("abc", Encoding.ASCII.GetString(flow.Request.Body.Content.Span));
+            Assert.Equal("hello", Encoding.ASCII.GetString(flow.Response!.Body.Content.Span));
+            Assert.Equal(5, flow.Response.Body.Length);
+        }
+    }
+
+    [Fact]
     public async Task A_capture_keeps_the_prefix_across_segments_hashes_everything_and_has_no_hash_for_a_body_that_did_not_end()
     {
         var first = new byte[10];

@@ -19,14 +19,17 @@ namespace Interpose.Core.Flows;
 /// </remarks>
 internal static class FlowJsonWriter
 {
-    public static void Write(Utf8JsonWriter writer, Flow flow)
+    /// <summary>Writes <paramref name="flow"/>; without <paramref name="bytes"/>, as if every body's content and every
+    /// certificate chain were empty (lengths and hashes kept): what a store keeps beside the bytes it stores apart, with
+    /// no copy of the flow made to strip them.</summary>
+    public static void Write(Utf8JsonWriter writer, Flow flow, bool bytes = true)
     {
         writer.WriteStartObject();
         switch (flow)
         {
             case HttpFlow http:
                 writer.WriteString("type"u8, "http"u8);
-                WriteHttp(writer, http);
+                WriteHttp(writer, http, bytes);
                 break;
             case TunnelFlow tunnel:
                 writer.WriteString("type"u8, "tunnel"u8);
@@ -73,7 +76,7 @@ internal static class FlowJsonWriter
         writer.WriteEndObject();
     }
 
-    private static void WriteHttp(Utf8JsonWriter writer, HttpFlow flow)
+    private static void WriteHttp(Utf8JsonWriter writer, HttpFlow flow, bool bytes)
     {
         var request = flow.Request;
         writer.WriteStartObject("request"u8);
@@ -82,7 +85,7 @@ internal static class FlowJsonWriter
         writer.WriteString("host"u8, request.Host);
         writer.WriteNumber("port"u8, request.Port);
         writer.WriteString("path"u8, request.Path);
-        WriteMessage(writer, request);
+        WriteMessage(writer, request, bytes);
         writer.WriteEndObject();
 
         if (flow.Response is { } response)
@@ -90,7 +93,7 @@ internal static class FlowJsonWriter
             writer.WriteStartObject("response"u8);
             writer.WriteNumber("statusCode"u8, response.StatusCode);
             WriteOptional(writer, "reason"u8, response.Reason);
-            WriteMessage(writer, response);
+            WriteMessage(writer, response, bytes);
             writer.WriteEndObject();
         }
 
@@ -112,22 +115,22 @@ internal static class FlowJsonWriter
             writer.WriteEndObject();
         }
 
-        WriteTls(writer, "clientTls"u8, flow.ClientTls);
-        WriteTls(writer, "serverTls"u8, flow.ServerTls);
+        WriteTls(writer, "clientTls"u8, flow.ClientTls, bytes);
+        WriteTls(writer, "serverTls"u8, flow.ServerTls, bytes);
         if (flow.WebSocket is { } webSocket)
         {
             WriteWebSocket(writer, webSocket);
         }
     }
 
-    private static void WriteMessage(Utf8JsonWriter writer, FlowMessage message)
+    private static void WriteMessage(Utf8JsonWriter writer, FlowMessage message, bool bytes)
     {
         writer.WriteString("httpVersion"u8, message.HttpVersion);
         WriteHeaders(writer, "headers"u8, message.Headers);
         if (message.Body is { } body)
         {
             writer.WriteStartObject("body"u8);
-            writer.WriteBase64String("content"u8, body.Content.Span);
+            writer.WriteBase64String("content"u8, bytes ? body.Content.Span : []);
             writer.WriteNumber("length"u8, body.Length);
             WriteOptional(writer, "sha256"u8, body.Sha256);
             writer.WriteEndObject();
@@ -162,7 +165,7 @@ internal static class FlowJsonWriter
         writer.WriteEndArray();
     }
 
-    private static void WriteTls(Utf8JsonWriter writer, ReadOnlySpan<byte> name, FlowTls? tls)
+    private static void WriteTls(Utf8JsonWriter writer, ReadOnlySpan<byte> name, FlowTls? tls, bool bytes)
     {
         if (tls is null)
         {
@@ -177,7 +180,7 @@ internal static class FlowJsonWriter
         if (tls.CertificateChain is { } chain)
         {
             writer.WriteStartArray("certificateChain"u8);
-            foreach (var certificate in chain)
+            foreach (var certificate in bytes ? chain : [])
             {
                 if (certificate is null)
                 {
