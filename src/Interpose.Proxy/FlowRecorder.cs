@@ -539,21 +539,8 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         return copy;
     }
 
-    private static HttpHeaders? Copy(HttpHeaders? headers)
-    {
-        if (headers is null)
-        {
-            return null;
-        }
-
-        var copy = new HttpHeaders(headers.Count);
-        foreach (var header in headers)
-        {
-            copy.Add(header.Name, header.Value);
-        }
-
-        return copy;
-    }
+    /// <summary>The flow's own copy of a head's fields: the exchange's may still change (a later hook, a retry).</summary>
+    private static HttpHeaders? Copy(HttpHeaders? headers) => headers?.Clone();
 
     /// <summary>The tags of an exchange without any (most): one shared empty map, not one per flow. Flows are values
     /// (<see cref="Flow"/>), so nothing adds to it.</summary>

@@ -100,4 +100,20 @@ public class HttpHeadersTests
 
         Assert.Equal(2, count);
     }
+
+    [Fact]
+    public void A_clone_keeps_order_case_and_duplicates_and_is_independent_of_the_original()
+    {
+        var h = new HttpHeaders();
+        h.Add("X-Case", "1");
+        h.Add("set-cookie", "a=1");
+        h.Add("Set-Cookie", "b=2");
+
+        var copy = h.Clone();
+        h.Add("Later", "x");
+        h.Remove("X-Case");
+
+        Assert.Equal([("X-Case", "1"), ("set-cookie", "a=1"), ("Set-Cookie", "b=2")], copy.Select(f => (f.Name, f.Value)));
+        Assert.Equal(2, h.Count(f => f.Name.Equals("set-cookie", StringComparison.OrdinalIgnoreCase)));
+    }
 }

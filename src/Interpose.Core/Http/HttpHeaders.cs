@@ -170,6 +170,16 @@ public sealed class HttpHeaders : IReadOnlyList<HttpHeader>
     /// <summary>Appends without validation; the parser has already checked the bytes.</summary>
     internal void AddParsed(string name, string value) => _items.Add(new HttpHeader(name, value));
 
+    /// <summary>A copy of these fields, in order: one array copy, without validating again what <see cref="Add"/> or the
+    /// parser already validated (a recorder copies every exchange's heads).</summary>
+    /// <returns>The copy.</returns>
+    internal HttpHeaders Clone()
+    {
+        var copy = new HttpHeaders(_items.Count);
+        copy._items.AddRange(_items);
+        return copy;
+    }
+
     private int IndexOf(string name, int start)
     {
         ArgumentNullException.ThrowIfNull(name);
