@@ -330,7 +330,8 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
             return await reader.WaitToReadAsync(_stop.Token);
         }
 
-        using var deadline = new CancellationTokenSource(Max(TimeSpan.Zero, _options.FlushInterval - _time.GetElapsedTime(since)), _time);
+        var left = _options.FlushInterval - _time.GetElapsedTime(since);
+        using var deadline = new CancellationTokenSource(left > TimeSpan.Zero ? left : TimeSpan.Zero, _time);
 
         // The clock may have moved between the computation above and the timer's start: checked again now that the
         // timer runs, so that a moment passed in between is never waited for a second time.
@@ -349,8 +350,6 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
             return true;
         }
     }
-
-    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private async ValueTask FlushAsync()
     {

@@ -225,11 +225,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            if (SchemaVersion < FlowStoreSchema.OneRowVersion)
-            {
-                throw new InvalidOperationException($"The flow store {_path} has schema {SchemaVersion}; only a migrated store is written.");
-            }
-
+            ThrowIfNotMigrated();
             try
             {
                 _batch ??= _connection.BeginTransaction();
@@ -539,6 +535,16 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         _batchCertificates.Clear();
     }
 
+    /// <summary>Writes go to the current schema only: a file opened at an older version (read-only, never migrated) is
+    /// not written.</summary>
+    private void ThrowIfNotMigrated()
+    {
+        if (SchemaVersion < FlowStoreSchema.OneRowVersion)
+        {
+            throw new InvalidOperationException($"The flow store {_path} has schema {SchemaVersion}; only a migrated store is written.");
+        }
+    }
+
     /// <summary>Commits <paramref name="flows"/> in a transaction of their own (after the open batch); the caller
     /// holds the gate.</summary>
     private void Commit(IReadOnlyList<Flow> flows)
@@ -549,11 +555,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             return;
         }
 
-        if (SchemaVersion < FlowStoreSchema.OneRowVersion)
-        {
-            throw new InvalidOperationException($"The flow store {_path} has schema {SchemaVersion}; only a migrated store is written.");
-        }
-
+        ThrowIfNotMigrated();
         List<UInt128> newCertificates = [];
         try
         {

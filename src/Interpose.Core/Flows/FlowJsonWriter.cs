@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Text;
 using System.Text.Json;
 using Interpose.Core.Filters;
 using Interpose.Core.Http;
@@ -46,7 +48,7 @@ internal static class FlowJsonWriter
         if (flow.Error is { } error)
         {
             writer.WriteStartObject("error"u8);
-            writer.WriteString("phase"u8, error.Phase);
+            WriteText(writer, "phase"u8, error.Phase);
             writer.WriteString("message"u8, error.Message);
             writer.WriteBoolean("isTransient"u8, error.IsTransient);
             writer.WriteEndObject();
@@ -80,11 +82,11 @@ internal static class FlowJsonWriter
     {
         var request = flow.Request;
         writer.WriteStartObject("request"u8);
-        writer.WriteString("method"u8, request.Method);
-        writer.WriteString("scheme"u8, request.Scheme);
-        writer.WriteString("host"u8, request.Host);
+        WriteText(writer, "method"u8, request.Method);
+        WriteText(writer, "scheme"u8, request.Scheme);
+        WriteText(writer, "host"u8, request.Host);
         writer.WriteNumber("port"u8, request.Port);
-        writer.WriteString("path"u8, request.Path);
+        WriteText(writer, "path"u8, request.Path);
         WriteMessage(writer, request, bytes);
         writer.WriteEndObject();
 
@@ -97,7 +99,7 @@ internal static class FlowJsonWriter
             writer.WriteEndObject();
         }
 
-        writer.WriteString("clientHttpVersion"u8, flow.ClientHttpVersion);
+        WriteText(writer, "clientHttpVersion"u8, flow.ClientHttpVersion);
         WriteOptional(writer, "serverHttpVersion"u8, flow.ServerHttpVersion);
         writer.WriteNumber("streamId"u8, flow.StreamId);
         WriteOptional(writer, "clientConnectionId"u8, flow.ClientConnectionId);
@@ -125,7 +127,7 @@ internal static class FlowJsonWriter
 
     private static void WriteMessage(Utf8JsonWriter writer, FlowMessage message, bool bytes)
     {
-        writer.WriteString("httpVersion"u8, message.HttpVersion);
+        WriteText(writer, "httpVersion"u8, message.HttpVersion);
         WriteHeaders(writer, "headers"u8, message.Headers);
         if (message.Body is { } body)
         {
@@ -147,10 +149,54 @@ internal static class FlowJsonWriter
         }
 
         writer.WritePropertyName(name);
-        WriteHeaderPairs(writer, headers);
+        if (writer.Options.Encoder is not null || writer.Options.Indented)
+        {
+            WriteHeaderPairs(writer, headers);
+            return;
+        }
+
+        // The default encoder's output for a field whose name and value need no escaping is the text itself between
+        // quotes: such a pair is written as one raw value, ["name","value"], narrowed from the string in one pass. Header
+        // fields are nearly always like that; any other goes through the writer's escaping.
+        Span<byte> pair = stackalloc byte[MaxRawPairBytes];
+        writer.WriteStartArray();
+        foreach (var header in headers)
+        {
+            var length = header.Name.Length + header.Value.Length + RawPairFraming;
+            if (length > pair.Length || header.Name.AsSpan().ContainsAnyExcept(Unescaped) || header.Value.AsSpan().ContainsAnyExcept(Unescaped))
+            {
+                writer.WriteStartArray();
+                writer.WriteStringValue(header.Name);
+                writer.WriteStringValue(header.Value);
+                writer.WriteEndArray();
+                continue;
+            }
+
+            "[\""u8.CopyTo(pair);
+            var at = 2 + Encoding.ASCII.GetBytes(header.Name, pair[2..]);
+            "\",\""u8.CopyTo(pair[at..]);
+            at += 3;
+            at += Encoding.ASCII.GetBytes(header.Value, pair[at..]);
+            "\"]"u8.CopyTo(pair[at..]);
+            writer.WriteRawValue(pair[..length], skipInputValidation: true);
+        }
+
+        writer.WriteEndArray();
     }
 
-    /// <summary>Header fields as a JSON array of <c>[name, value]</c> pairs, in order (<see cref="HttpHeadersJsonConverter"/>'s form).</summary>
+    /// <summary>The characters <see cref="System.Text.Encodings.Web.JavaScriptEncoder.Default"/> (the writer's default)
+    /// writes as they are: printable ASCII except the HTML-sensitive <c>" &amp; ' &lt; &gt;</c>, and <c>+ \ `</c>.</summary>
+    private static readonly SearchValues<char> Unescaped = SearchValues.Create(
+        string.Concat(Enumerable.Range(0x20, 0x7F - 0x20).Select(c => (char)c).Where(c => !"\"&'<>+\\`".Contains(c))));
+
+    /// <summary>The quotes, comma and brackets of a raw pair: <c>["</c>, <c>","</c>, <c>"]</c>.</summary>
+    private const int RawPairFraming = 7;
+
+    /// <summary>The longest pair written raw, on the stack; a longer one (a large cookie) goes through the writer.</summary>
+    private const int MaxRawPairBytes = 512;
+
+    /// <summary>Header fields as a JSON array of <c>[name, value]</c> pairs, in order (<see cref="HttpHeadersJsonConverter"/>'s
+    /// form), every string through the writer's escaping: the reference the raw pairs above are tested against.</summary>
     public static void WriteHeaderPairs(Utf8JsonWriter writer, HttpHeaders headers)
     {
         writer.WriteStartArray();
@@ -258,7 +304,7 @@ internal static class FlowJsonWriter
             default: writer.WriteNumberValue((int)flow.Kind); break;
         }
 
-        writer.WriteString("host"u8, flow.Host);
+        WriteText(writer, "host"u8, flow.Host);
         writer.WriteNumber("port"u8, flow.Port);
         WriteOptional(writer, "sni"u8, flow.Sni);
         writer.WriteNumber("bytesFromClient"u8, flow.BytesFromClient);
@@ -274,7 +320,7 @@ internal static class FlowJsonWriter
         }
 
         writer.WriteStartObject(name);
-        writer.WriteString("host"u8, endpoint.Host);
+        WriteText(writer, "host"u8, endpoint.Host);
         writer.WriteNumber("port"u8, endpoint.Port);
         writer.WriteEndObject();
     }
@@ -283,8 +329,26 @@ internal static class FlowJsonWriter
     {
         if (value is not null)
         {
-            writer.WriteString(name, value);
+            WriteText(writer, name, value);
         }
+    }
+
+    /// <summary><c>"name":"value"</c>; a value that needs no escaping is written raw, as the pairs of header fields are.</summary>
+    private static void WriteText(Utf8JsonWriter writer, ReadOnlySpan<byte> name, string value)
+    {
+        if (value.Length + 2 > MaxRawPairBytes || writer.Options.Encoder is not null || writer.Options.Indented
+            || value.AsSpan().ContainsAnyExcept(Unescaped))
+        {
+            writer.WriteString(name, value);
+            return;
+        }
+
+        Span<byte> quoted = stackalloc byte[value.Length + 2];
+        quoted[0] = (byte)'"';
+        Encoding.ASCII.GetBytes(value, quoted[1..]);
+        quoted[^1] = (byte)'"';
+        writer.WritePropertyName(name);
+        writer.WriteRawValue(quoted, skipInputValidation: true);
     }
 
     private static void WriteOptional(Utf8JsonWriter writer, ReadOnlySpan<byte> name, double? value)

@@ -95,6 +95,18 @@ public sealed class FlowJsonTests
         headers.Add("Host", "a.test");
         headers.Add("x-Quote", "say \"hi\" <b> & 'é' \u00ff tab\t");
         headers.Add("x-quote", "dup");
+
+        // Every printable ASCII character and a few beyond, each in a value of its own: the raw pairs must match the
+        // writer's escaping for each; and a field longer than the raw path's stack buffer.
+        for (var c = 0x20; c <= 0xFF; c++)
+        {
+            if (c is < 0x7F or 0xA0 or 0xE9 or 0xFF)
+            {
+                headers.Add("x-char-" + c.ToString("x2", System.Globalization.CultureInfo.InvariantCulture), "a" + (char)c + "b");
+            }
+        }
+
+        headers.Add("Cookie", new string('c', 600));
         var trailers = new HttpHeaders();
         trailers.Add("Grpc-Status", "0");
         var minimal = new HttpFlow
