@@ -512,14 +512,14 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
     /// <summary>mitmproxy's <c>is_replay</c>: "response" (<c>~replays</c>) when the answer came from a recording,
     /// "request" (<c>~replayq</c>) when the request was sent again.</summary>
     private static Core.Filters.FilterReplayKind ReplayKind(HttpExchange exchange) =>
-        exchange.Tags.ContainsKey(Rules.ServerReplayAddon.Tag) ? Core.Filters.FilterReplayKind.Response
-        : exchange.Tags.ContainsKey(FlowReplayer.Tag) ? Core.Filters.FilterReplayKind.Request
+        exchange.TagsIfAny is not { } tags ? Core.Filters.FilterReplayKind.None
+        : tags.ContainsKey(Rules.ServerReplayAddon.Tag) ? Core.Filters.FilterReplayKind.Response
+        : tags.ContainsKey(FlowReplayer.Tag) ? Core.Filters.FilterReplayKind.Request
         : Core.Filters.FilterReplayKind.None;
 
     private static IReadOnlyDictionary<string, string> Tags(HttpExchange exchange)
     {
-        var tags = exchange.Tags;
-        if (tags.Count == 0)
+        if (exchange.TagsIfAny is not { } tags)
         {
             return NoTags;
         }

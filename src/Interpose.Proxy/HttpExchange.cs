@@ -63,6 +63,10 @@ public sealed class HttpExchange
     /// <summary>A place for addons to tag the exchange (names are compared ordinally).</summary>
     public IDictionary<string, object?> Tags => _tags ??= new Dictionary<string, object?>(StringComparer.Ordinal);
 
+    /// <summary>The tags when any were set, else null: for readers, which need not create the map (most exchanges have
+    /// none).</summary>
+    internal IReadOnlyDictionary<string, object?>? TagsIfAny => _tags is { Count: > 0 } tags ? tags : null;
+
     /// <summary>True when the response was made by a hook rather than received from the origin.</summary>
     public bool IsSynthetic { get; private set; }
 

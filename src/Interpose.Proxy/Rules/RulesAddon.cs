@@ -453,8 +453,13 @@ public sealed class RulesAddon : ProxyAddon
 
     /// <summary>The tags of <paramref name="tags"/> set by rules, as <c>name,name</c> without the prefix, and server
     /// replay's (<c>server-replay</c>, <c>server-replay-extra</c>), or null.</summary>
-    internal static string? Describe(IDictionary<string, object?> tags)
+    internal static string? Describe(IReadOnlyDictionary<string, object?>? tags)
     {
+        if (tags is null)
+        {
+            return null;
+        }
+
         StringBuilder? sb = null;
         foreach (var name in tags.Keys)
         {

@@ -204,9 +204,9 @@ internal static partial class FlowLog
         {
             // A kill (block-list 444, or an addon's Kill) sends no response (even one the origin gave), but the exchange happened: say who ended it
             // ("-" when no rule did, an addon then).
-            Killed(logger, exchange.Client.ToString(), request.Method, url, exchange.Timings.Total.TotalMilliseconds, Protocols(exchange), Rules.RulesAddon.Describe(exchange.Tags) ?? "-");
+            Killed(logger, exchange.Client.ToString(), request.Method, url, exchange.Timings.Total.TotalMilliseconds, Protocols(exchange), Rules.RulesAddon.Describe(exchange.TagsIfAny) ?? "-");
         }
-        else if (exchange.Response is { } response && Rules.RulesAddon.Describe(exchange.Tags) is { } rules)
+        else if (exchange.Response is { } response && Rules.RulesAddon.Describe(exchange.TagsIfAny) is { } rules)
         {
             // The rules that acted (their tags), so that the log shows why an answer differs from the origin's.
             ExchangeByRules(logger, exchange.Client.ToString(), request.Method, url, response.StatusCode, FormatSize(responseBytes), exchange.Timings.Total.TotalMilliseconds, Protocols(exchange), rules);
