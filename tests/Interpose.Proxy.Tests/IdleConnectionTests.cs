@@ -46,7 +46,8 @@ public sealed class IdleConnectionTests(ITestOutputHelper output)
         await using var tunnel = await RawClient.TunnelAsync(proxy, "localhost", origin.Port, tls: true);
         var request = $"GET /fixed HTTP/1.1\r\nHost: localhost:{origin.Port}\r\n\r\n";
 
-        var idle = await AssertIdleThenBusyAgainAsync(tunnel, request, logs, "holding 0 pooled buffers; TLS record buffers released when empty: True");
+        // Both TLS connections also gave back their memory BIOs' buffers (the handshake and the exchange grew them).
+        var idle = await AssertIdleThenBusyAgainAsync(tunnel, request, logs, "holding 0 pooled buffers; TLS record buffers released when empty: True; TLS memory BIO bytes: 0");
 
         Assert.Equal(1, counter.ServerConnections);
 
@@ -76,6 +77,79 @@ public sealed class IdleConnectionTests(ITestOutputHelper output)
             await pair.Client.ReadExactlyBoundedAsync(got);
             Assert.Equal("world"u8.ToArray(), got);
         }
+    }
+
+    [LinuxFact]
+    public async Task An_idle_sslstreams_memory_bios_give_their_buffers_back_and_grow_again_when_used()
+    {
+        await using var pair = await TlsPair.CreateAsync();
+        var got = new byte[5];
+
+        // The handshake and a first exchange leave both BIOs with buffers of their own (BUF_MEM never shrinks).
+        await ExchangeAsync(pair, got);
+        var held = TlsBufferRelease.HeldBioBytes(pair.Server);
+        Assert.True(held > 0, $"held {held}");
+
+        Assert.Equal(held, TlsBufferRelease.ReleaseIdleBios(pair.Server));
+        Assert.Equal(0, TlsBufferRelease.HeldBioBytes(pair.Server));
+
+        // A large record each way: the fresh buffers work and grow as before.
+        var big = new byte[16 * 1024];
+        await pair.Client.WriteAsync(big);
+        await pair.Server.ReadExactlyBoundedAsync(big);
+        await pair.Server.WriteAsync(big);
+        await pair.Client.ReadExactlyBoundedAsync(big);
+        await ExchangeAsync(pair, got);
+        Assert.True(TlsBufferRelease.HeldBioBytes(pair.Server) > 16 * 1024);
+
+        Assert.True(TlsBufferRelease.ReleaseIdleBios(pair.Server) > 16 * 1024);
+        await ExchangeAsync(pair, got);
+    }
+
+    [Fact]
+    public async Task Tls_under_an_intercepted_tunnel_reads_the_peeked_bytes_first_then_the_socket_without_the_pipe()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        using var sender = new System.Net.Sockets.TcpClient();
+        await sender.ConnectAsync(System.Net.IPAddress.Loopback, ((System.Net.IPEndPoint)listener.LocalEndpoint).Port);
+        using var accepted = await listener.AcceptTcpClientAsync();
+        await using var network = accepted.GetStream();
+        var pipe = System.IO.Pipelines.PipeReader.Create(network, new System.IO.Pipelines.StreamPipeReaderOptions(leaveOpen: true));
+        await sender.GetStream().WriteAsync("peeked"u8.ToArray());
+
+        // The tunnel looked at the first bytes without consuming them (as it does with a ClientHello).
+        var peek = await pipe.ReadAsync().AsTask().WaitAsync(BoundedRead.Limit);
+        while (peek.Buffer.Length < 6)
+        {
+            pipe.AdvanceTo(peek.Buffer.Start, peek.Buffer.End);
+            peek = await pipe.ReadAsync().AsTask().WaitAsync(BoundedRead.Limit);
+        }
+
+        pipe.AdvanceTo(peek.Buffer.Start);
+        await using var under = new PipeReaderDuplexStream(pipe, network);
+
+        var got = new byte[6];
+        await under.ReadExactlyBoundedAsync(got);
+        Assert.Equal("peeked"u8.ToArray(), got);
+        Assert.True(under.ReadsFromPipe);
+
+        // The pipe is empty: the next read goes to the socket itself, and the pipe is completed.
+        await sender.GetStream().WriteAsync("direct"u8.ToArray());
+        await under.ReadExactlyBoundedAsync(got);
+        Assert.Equal("direct"u8.ToArray(), got);
+        Assert.False(under.ReadsFromPipe);
+        Assert.Throws<InvalidOperationException>(() => pipe.TryRead(out _));
+    }
+
+    private static async Task ExchangeAsync(TlsPair pair, byte[] got)
+    {
+        await pair.Client.WriteAsync("hello"u8.ToArray());
+        await pair.Server.ReadExactlyBoundedAsync(got);
+        Assert.Equal("hello"u8.ToArray(), got);
+        await pair.Server.WriteAsync("world"u8.ToArray());
+        await pair.Client.ReadExactlyBoundedAsync(got);
+        Assert.Equal("world"u8.ToArray(), got);
     }
 
     /// <summary>

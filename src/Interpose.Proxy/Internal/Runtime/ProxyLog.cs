@@ -125,11 +125,11 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 106, Level = LogLevel.Debug, Message = "Gave the C heap's free memory back to the system after {Churn} client connections opened or closed ({Milliseconds:F1} ms)")]
     public static partial void NativeHeapTrimmed(ILogger logger, int churn, double milliseconds);
 
-    [LoggerMessage(EventId = 126, Level = LogLevel.Trace, Message = "{Client}: idle between requests, holding {Buffers} pooled buffers; TLS record buffers released when empty: {TlsBuffersReleased}; HTTP/1.1 server connections: {ServerConnections}")]
-    public static partial void ClientIdle(ILogger logger, ClientConnection client, int buffers, bool tlsBuffersReleased, int serverConnections);
+    [LoggerMessage(EventId = 126, Level = LogLevel.Trace, Message = "{Client}: idle between requests, holding {Buffers} pooled buffers; TLS record buffers released when empty: {TlsBuffersReleased}; TLS memory BIO bytes: {TlsBioBytes}; HTTP/1.1 server connections: {ServerConnections}")]
+    public static partial void ClientIdle(ILogger logger, ClientConnection client, int buffers, bool tlsBuffersReleased, long tlsBioBytes, int serverConnections);
 
-    [LoggerMessage(EventId = 165, Level = LogLevel.Trace, Message = "Origin connection to {Host}:{Port} idle in the pool, holding {Buffers} pooled buffers; TLS record buffers released when empty: {TlsBuffersReleased}")]
-    public static partial void UpstreamIdle(ILogger logger, string host, int port, int buffers, bool tlsBuffersReleased);
+    [LoggerMessage(EventId = 165, Level = LogLevel.Trace, Message = "Origin connection to {Host}:{Port} idle in the pool, holding {Buffers} pooled buffers; TLS record buffers released when empty: {TlsBuffersReleased}; TLS memory BIO bytes: {TlsBioBytes}")]
+    public static partial void UpstreamIdle(ILogger logger, string host, int port, int buffers, bool tlsBuffersReleased, long tlsBioBytes);
 
     [LoggerMessage(EventId = 175, Level = LogLevel.Debug, Message = "WebSocket to {Host}: the {Direction}'s bytes are not valid frames ({Reason}); relayed on without reading messages")]
     public static partial void WebSocketReadStopped(ILogger logger, string host, string direction, string reason);

@@ -132,8 +132,11 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
         var afterExchange = _nextStreamId > 1;
         if (!first)
         {
-            // Between requests the connection holds no scratch array: the next request rents one again.
+            // Between requests the connection holds no scratch array and no TLS memory BIO buffer: the next request
+            // rents and allocates them again. Nothing reads or writes the client's stream at this point (the exchange
+            // before is over, the read below has not started).
             _flow.ReleaseScratch();
+            _client.ReleaseIdleTlsBuffers();
         }
 
         try
@@ -221,7 +224,7 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
         if (_rt.Logger.IsEnabled(LogLevel.Trace))
         {
             var tlsReleased = _client.Stream is SslStream ssl && TlsBufferRelease.IsEnabled(ssl);
-            ProxyLog.ClientIdle(_rt.Logger, Info, _client.Buffers.Rented, tlsReleased, _flow.ServerConnections);
+            ProxyLog.ClientIdle(_rt.Logger, Info, _client.Buffers.Rented, tlsReleased, _client.TlsBioBytes, _flow.ServerConnections);
         }
     }
 

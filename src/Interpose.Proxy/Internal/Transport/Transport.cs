@@ -21,6 +21,7 @@ internal sealed class Transport : IAsyncDisposable
     private ConnectionBuffers? _buffers;
     private Stream? _rawStream;
     private PipeReader? _rawInput;
+    private PipeReaderDuplexStream? _tlsUnder;
     private int _disposed;
     private bool _segmentsHeld;
 
@@ -56,8 +57,9 @@ internal sealed class Transport : IAsyncDisposable
     public SslStream WrapInTls()
     {
         _rawStream = Stream;
-        _rawInput = Input;
-        var ssl = new SslStream(new PipeReaderDuplexStream(_rawInput, _rawStream), leaveInnerStreamOpen: true);
+        // The pipe read so far is the TLS stream's to drain (and to complete): then it reads the socket directly.
+        _tlsUnder = new PipeReaderDuplexStream(Input, _rawStream);
+        var ssl = new SslStream(_tlsUnder, leaveInnerStreamOpen: true);
         Stream = ssl;
         Input = CreateReader(ssl, Buffers);
         return ssl;
@@ -71,6 +73,21 @@ internal sealed class Transport : IAsyncDisposable
         Stream = ssl;
         Input = CreateReader(ssl, Buffers);
     }
+
+    /// <summary>
+    /// The connection goes idle: TLS gives back its memory BIOs' buffers (<see cref="TlsBufferRelease.ReleaseIdleBios"/>).
+    /// Call it only while no read or write is in progress on <see cref="Stream"/>.
+    /// </summary>
+    public void ReleaseIdleTlsBuffers()
+    {
+        if (Stream is SslStream ssl)
+        {
+            TlsBufferRelease.ReleaseIdleBios(ssl);
+        }
+    }
+
+    /// <summary>The bytes the TLS stream's memory BIOs hold (0 on a plain connection), for the idle events.</summary>
+    public long TlsBioBytes => Stream is SslStream ssl ? TlsBufferRelease.HeldBioBytes(ssl) : 0;
 
     /// <summary>Half-close: tell the peer no more bytes will come (TLS close_notify first when encrypted).</summary>
     public async ValueTask ShutdownWriteAsync()
@@ -121,6 +138,11 @@ internal sealed class Transport : IAsyncDisposable
         }
 
         await Stream.DisposeAsync();
+        if (_tlsUnder is not null)
+        {
+            await _tlsUnder.DisposeAsync();
+        }
+
         if (_rawStream is not null)
         {
             await _rawStream.DisposeAsync();

@@ -45,7 +45,11 @@ internal sealed class TunnelLayer(ClientFlow flow)
     private long _started;
 
     /// <summary>RFC 9110 §9.3.6: answer 200, then decide what the tunnel carries from its first bytes.</summary>
-    public async Task RunAsync(HttpRequestHead head)
+    /// <remarks>
+    /// Not async itself: the CONNECT's head (its header list and strings) is not kept by a state machine for the
+    /// tunnel's whole life, which can be hours.
+    /// </remarks>
+    public Task RunAsync(HttpRequestHead head)
     {
         RequestTarget target;
         try
@@ -55,15 +59,17 @@ internal sealed class TunnelLayer(ClientFlow flow)
         catch (HttpProtocolException ex)
         {
             ProxyLog.BadRequest(_rt.Logger, _flow.Info, ex.Message, ex.StatusCode);
-            await Http1ServerConnection.SendErrorAsync(_flow, 400, "bad CONNECT target: " + ex.Message);
-            return;
+            return Http1ServerConnection.SendErrorAsync(_flow, 400, "bad CONNECT target: " + ex.Message).AsTask();
         }
 
-        var host = target.Host!;
-        var port = target.Port;
+        _flow.Info.ConnectAuthority = head.Target;
+        return RunAsync(target.Host!, target.Port);
+    }
+
+    private async Task RunAsync(string host, int port)
+    {
         _startedAt = _rt.Time.GetUtcNow();
         _started = _rt.Time.GetTimestamp();
-        _flow.Info.ConnectAuthority = head.Target;
         if (_rt.Options.ConnectionStrategy == ConnectionStrategy.Eager && !IsIgnored(host, host, port))
         {
             // The client needs a moment after the 200 to set up its TLS and send the ClientHello; forging the leaf for
@@ -107,15 +113,17 @@ internal sealed class TunnelLayer(ClientFlow flow)
         switch (protocol)
         {
             case SniffedProtocol.Tls:
-                await HandleTlsAsync(host, port);
+                // The decision and the client's handshake return before the tunnel is served, so that the ClientHello,
+                // the hook's context and their state machines are not kept for the tunnel's whole life (issue 19).
+                if (await HandleTlsAsync(host, port) is { } intercepted)
+                {
+                    await ServeInterceptedAsync(intercepted);
+                }
+
                 break;
             case SniffedProtocol.Http when _rt.Options.Http2 && await StartsWithHttp2PrefaceAsync():
                 // RFC 9113 §3.3: prior knowledge, the client starts with the preface (the sniffer saw "PRI" as a method).
-                await using (var h2 = new Http2ServerConnection(_flow, new TunnelTarget("http", host, port, null)))
-                {
-                    await h2.ServeAsync();
-                }
-
+                await ServeHttp2Async(new TunnelTarget("http", host, port, null));
                 break;
             case SniffedProtocol.Http:
                 await ServeAsync(new TunnelTarget("http", host, port, null));
@@ -306,7 +314,8 @@ internal sealed class TunnelLayer(ClientFlow flow)
     }
 
     /// <summary>A TLS ClientHello arrived: intercept, pass through or reject.</summary>
-    private async Task HandleTlsAsync(string host, int port)
+    /// <returns>The tunnel to serve over the client's TLS when it was intercepted and the handshake succeeded; else null (done).</returns>
+    private async Task<TunnelTarget?> HandleTlsAsync(string host, int port)
     {
         var input = _client.Input;
         // The connection's one timer (ClientFlow.Deadline): the ClientHello, the hook and the handshake share this bound.
@@ -334,7 +343,7 @@ internal sealed class TunnelLayer(ClientFlow flow)
                         // Looks like TLS but cannot be read: relay it untouched rather than break the client.
                         scope.Disarm();
                         await RelayRawAsync(host, port, "unparsed-tls");
-                        return;
+                        return null;
                     }
 
                     break;
@@ -343,7 +352,7 @@ internal sealed class TunnelLayer(ClientFlow flow)
             catch (OperationCanceledException) when (scope.TimedOut)
             {
                 ProxyLog.ClientTlsFailed(_rt.Logger, _flow.Info, host, "no complete ClientHello in time");
-                return;
+                return null;
             }
 
             _flow.Info.Sni = hello!.ServerName;
@@ -359,17 +368,17 @@ internal sealed class TunnelLayer(ClientFlow flow)
             catch (AddonException ex)
             {
                 ProxyLog.AddonHookFailed(_rt.Logger, ex.Addon, ex.Hook, ex.InnerException!);
-                return;
+                return null;
             }
 
             switch (context.Decision)
             {
                 case TlsDecision.Reject:
-                    return;
+                    return null;
                 case TlsDecision.Passthrough:
                     scope.Disarm();
                     await RelayRawAsync(host, port, "tls-passthrough");
-                    return;
+                    return null;
             }
 
             // Eager: the origin's TCP and TLS set-up runs while the client's handshake below completes.
@@ -386,7 +395,7 @@ internal sealed class TunnelLayer(ClientFlow flow)
             await ReleaseEagerSocketAsync();
 
             // No request may take it (the client leaves, or goes elsewhere): the flow closes it at the end.
-            await InterceptAsync(context, hello, certificateHost, tunnel, scope);
+            return await InterceptAsync(context, hello, certificateHost, tunnel, scope) ? tunnel : null;
         }
         finally
         {
@@ -394,8 +403,9 @@ internal sealed class TunnelLayer(ClientFlow flow)
         }
     }
 
-    /// <summary>Completes the client's TLS handshake with a forged (or the hook's) certificate, then serves HTTP inside.</summary>
-    private async Task InterceptAsync(TlsClientHelloContext context, ClientHello hello, string certificateHost, TunnelTarget tunnel, TimeoutScope scope)
+    /// <summary>Completes the client's TLS handshake with a forged (or the hook's) certificate.</summary>
+    /// <returns>Whether it succeeded (a failure is counted and logged here).</returns>
+    private async Task<bool> InterceptAsync(TlsClientHelloContext context, ClientHello hello, string certificateHost, TunnelTarget tunnel, TimeoutScope scope)
     {
         // Intercept: present a certificate for the name the client asked for, TLS 1.2+ with forward-secret AEAD.
         var ssl = _client.WrapInTls();
@@ -415,7 +425,7 @@ internal sealed class TunnelLayer(ClientFlow flow)
         {
             _rt.Metrics.TlsHandshake(client: true, ok: false);
             ProxyLog.ClientTlsFailed(_rt.Logger, _flow.Info, certificateHost, scope.TimedOut ? "handshake timeout" : ex.Message);
-            return;
+            return false;
         }
 
         _rt.Metrics.TlsHandshake(client: true, ok: true);
@@ -424,16 +434,12 @@ internal sealed class TunnelLayer(ClientFlow flow)
         _flow.Info.CipherSuite = ssl.NegotiatedCipherSuite;
         _flow.Info.Alpn = ssl.NegotiatedApplicationProtocol.Protocol.IsEmpty ? null : ssl.NegotiatedApplicationProtocol.ToString();
         scope.Disarm();
-        if (ssl.NegotiatedApplicationProtocol == SslApplicationProtocol.Http2)
-        {
-            // RFC 9113 §3.2: "h2" negotiated, the client's preface and frames follow.
-            await using var h2 = new Http2ServerConnection(_flow, tunnel);
-            await h2.ServeAsync();
-            return;
-        }
-
-        await ServeAsync(tunnel);
+        return true;
     }
+
+    /// <summary>Serves HTTP inside the client's TLS: HTTP/2 when "h2" was negotiated (RFC 9113 §3.2), else HTTP/1.1.</summary>
+    private Task ServeInterceptedAsync(TunnelTarget tunnel) =>
+        ((SslStream)_client.Stream).NegotiatedApplicationProtocol == SslApplicationProtocol.Http2 ? ServeHttp2Async(tunnel) : ServeAsync(tunnel);
 
     /// <summary>
     /// Whether the tunnel is relayed untouched: a name (the SNI, or the CONNECT host) matches an ignore_hosts pattern,
@@ -537,6 +543,13 @@ internal sealed class TunnelLayer(ClientFlow flow)
             tunnel.BytesFromServer = counts.ServerToClient.Value;
             await ReportAsync(tunnel, error);
         }
+    }
+
+    /// <summary>Serves HTTP/2 inside the tunnel.</summary>
+    private async Task ServeHttp2Async(TunnelTarget tunnel)
+    {
+        await using var h2 = new Http2ServerConnection(_flow, tunnel);
+        await h2.ServeAsync();
     }
 
     /// <summary>Serves HTTP/1.1 inside the tunnel.</summary>

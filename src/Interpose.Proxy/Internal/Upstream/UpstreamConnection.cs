@@ -165,12 +165,14 @@ internal sealed partial class UpstreamConnection(UpstreamKey key, Transport tran
         ReadResult result;
         try
         {
+            // The exchange before is over and the read below has not started: nothing uses the TLS stream now.
+            Transport.ReleaseIdleTlsBuffers();
             var pending = input.ReadAsync(CancellationToken.None);
             if (!pending.IsCompleted && runtime.Logger.IsEnabled(LogLevel.Trace))
             {
                 // The read waits with a zero-byte read: what the connection holds while it sits in the pool.
                 var tlsReleased = Transport.Stream is SslStream ssl && TlsBufferRelease.IsEnabled(ssl);
-                ProxyLog.UpstreamIdle(runtime.Logger, Key.Host, Key.Port, Transport.Buffers.Rented, tlsReleased);
+                ProxyLog.UpstreamIdle(runtime.Logger, Key.Host, Key.Port, Transport.Buffers.Rented, tlsReleased, Transport.TlsBioBytes);
             }
 
             result = await pending;
