@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
-using System.Text.Json;
 using Interpose.Core.Filters;
 using Interpose.Core.Flows;
 using Interpose.Core.Http;
@@ -12,13 +11,14 @@ namespace Interpose.Store;
 /// <summary>
 /// Flows kept in this process, bounded, gone when it ends: what <c>interpose run --web</c> shows without <c>-w</c>
 /// (mitmweb keeps its flows in memory the same way). Each flow is kept as one record of bytes in a large shared
-/// block: its <see cref="FlowJson"/> UTF-8 (without body bytes and certificates), its body bytes, and its URL and host;
+/// block: the flow in a compact binary form (<see cref="FlowRecord"/>: no property names, without body bytes and
+/// certificates), its body bytes, and its URL and host;
 /// beside it, a small entry with the fields the list's filters read most (status, error, kind, method, marker, comment,
 /// replay) and the certificate chains (shared with the proxy's, not copied). A flow is decoded when it is asked for.
 /// </summary>
 /// <remarks>
 /// <code>
-///  IFlowSink.WriteAsync / AppendAsync ─► JSON (thread's buffer, outside the lock)
+///  IFlowSink.WriteAsync / AppendAsync ─► FlowRecord (thread's buffer, outside the lock)
 ///      ─► lock { record copied into the current block; list (append order) + index by id; evict the oldest past a cap }
 ///  QueryAsync / CountAsync / DeleteAsync(filter) ─► lock { copy the entries' references } ─► filter outside the lock:
 ///      on the entries when it reads nothing else, else on the decoded flow ─► decode what is returned
@@ -49,19 +49,19 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     public const int MaxUnannouncedEvictions = 256;
 
     /// <summary>The size of a shared block of records: 1 MiB, several hundred typical flows (a 1 KiB body and 1.5 KiB of
-    /// JSON each), past the large object heap's 85,000-byte threshold so a block is never copied by the collector.</summary>
+    /// compact head each), past the large object heap's 85,000-byte threshold so a block is never copied by the collector.</summary>
     public const int BlockBytes = 1024 * 1024;
 
     /// <summary>A record larger than this gets an array of its own: at most this much of a block is left unused when a
     /// record does not fit in its rest (1/16).</summary>
     private const int MaxSharedRecordBytes = BlockBytes / 16;
 
-    /// <summary>The JSON buffer a thread keeps between flows is dropped past this: a flow with a large WebSocket history
-    /// may need megabytes once, and the buffer should not keep them.</summary>
-    private const int MaxKeptJsonBuffer = 64 * 1024;
+    /// <summary>The buffer a thread encodes flows in is dropped past this: a flow with a large WebSocket history may need
+    /// megabytes once, and the buffer should not keep them.</summary>
+    private const int MaxKeptBuffer = 64 * 1024;
 
     [ThreadStatic]
-    private static JsonBuffer? t_json;
+    private static ArrayBufferWriter<byte>? t_buffer;
 
     private readonly Lock _lock = new();
     private readonly LinkedList<StoredFlow> _flows = new();
@@ -118,7 +118,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         }
     }
 
-    /// <summary>The bytes of the flows' records (their JSON, body bytes, URL and host): most of what the flows cost in
+    /// <summary>The bytes of the flows' records (their compact form, body bytes, URL and host): most of what the flows cost in
     /// memory, besides a small entry per flow and the unused ends of blocks.</summary>
     public long RecordBytes
     {
@@ -339,7 +339,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         return bytes;
     }
 
-    /// <summary>Whether <paramref name="node"/> reads only what a <see cref="StoredFlow"/> keeps beside its JSON, so it
+    /// <summary>Whether <paramref name="node"/> reads only what a <see cref="StoredFlow"/> keeps in its entry, so it
     /// is evaluated without decoding the flow.</summary>
     private static bool ReadsKeptFieldsOnly(FilterNode node) => node switch
     {
@@ -534,18 +534,8 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
-    /// <summary>A thread's JSON buffer and writer, reused from flow to flow.</summary>
-    private sealed class JsonBuffer
-    {
-        public ArrayBufferWriter<byte> Output { get; } = new();
-
-        public Utf8JsonWriter Writer { get; }
-
-        public JsonBuffer() => Writer = new Utf8JsonWriter(Output);
-    }
-
     /// <summary>
-    /// One flow as the store keeps it: a record in a block (JSON, request body, response body, URL, host), the fields
+    /// One flow as the store keeps it: a record in a block (the flow's compact form, request body, response body, URL, host), the fields
     /// filters read most, the certificate chains by reference. As an <see cref="IFilterableFlow"/> it answers only those
     /// fields (<see cref="ReadsKeptFieldsOnly"/>); the URL and host are decoded from the record when read.
     /// </summary>
@@ -553,7 +543,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     {
         private readonly byte[] _block;
         private readonly int _offset;
-        private readonly int _jsonLength;
+        private readonly int _headLength;
         private readonly int _requestBodyLength;
         private readonly int _responseBodyLength;
 
@@ -570,7 +560,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             Id = flow.Id;
             _block = block;
             _offset = offset;
-            _jsonLength = encoded.JsonLength;
+            _headLength = encoded.HeadLength;
             _requestBodyLength = encoded.RequestBody.Length;
             _responseBodyLength = encoded.ResponseBody.Length;
             _urlLength = encoded.UrlLength;
@@ -602,9 +592,9 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
 
         public string? Method { get; }
 
-        public string? Url => Text(_jsonLength + _requestBodyLength + _responseBodyLength, _urlLength);
+        public string? Url => Text(_headLength + _requestBodyLength + _responseBodyLength, _urlLength);
 
-        public string? Host => Text(_jsonLength + _requestBodyLength + _responseBodyLength + Math.Max(0, _urlLength), _hostLength);
+        public string? Host => Text(_headLength + _requestBodyLength + _responseBodyLength + Math.Max(0, _urlLength), _hostLength);
 
         public HttpHeaders? RequestHeaders => null;
 
@@ -634,36 +624,33 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
 
         public FilterReplayKind Replay { get; }
 
-        /// <summary>Writes <paramref name="flow"/>'s JSON and its URL and host on this thread's buffer; the bodies are
+        /// <summary>Writes <paramref name="flow"/>'s compact form and its URL and host on this thread's buffer; the bodies are
         /// copied from the flow when the record is completed.</summary>
         public static Encoded Encode(Flow flow)
         {
-            var buffer = t_json ??= new JsonBuffer();
-            if (buffer.Output.Capacity > MaxKeptJsonBuffer)
+            var output = t_buffer ??= new ArrayBufferWriter<byte>();
+            if (output.Capacity > MaxKeptBuffer)
             {
-                buffer = t_json = new JsonBuffer();
+                output = t_buffer = new ArrayBufferWriter<byte>();
             }
 
-            var output = buffer.Output;
             output.ResetWrittenCount();
-            buffer.Writer.Reset(output);
-            FlowJson.Write(buffer.Writer, WithoutBytes(flow));
-            buffer.Writer.Flush();
-            var jsonLength = output.WrittenCount;
+            FlowRecord.Write(output, flow);
+            var headLength = output.WrittenCount;
             var view = flow.AsFilterable();
             var urlLength = WriteText(output, view.Url);
             var hostLength = WriteText(output, view.Host);
             var http = flow as HttpFlow;
-            return new Encoded(flow, view, output.WrittenMemory, jsonLength, urlLength, hostLength,
+            return new Encoded(flow, view, output.WrittenMemory, headLength, urlLength, hostLength,
                 http?.Request.Body.Content ?? default, http?.Response?.Body.Content ?? default);
         }
 
-        /// <summary>The flow as it was kept: the JSON decoded, the bodies copied out of the record when asked for, the
+        /// <summary>The flow as it was kept: the record decoded, the bodies copied out of the record when asked for, the
         /// certificate chains put back.</summary>
-        /// <exception cref="JsonException">The JSON does not read back (a flow type the writer and reader disagree on).</exception>
+        /// <exception cref="InvalidDataException">The record does not read back (a writer and reader that disagree).</exception>
         public Flow Decode(bool bodies)
         {
-            var flow = FlowJson.Read(_block.AsSpan(_offset, _jsonLength));
+            var flow = FlowRecord.Read(_block.AsSpan(_offset, _headLength));
             if (flow is not HttpFlow http)
             {
                 return flow;
@@ -673,12 +660,12 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             var response = http.Response;
             if (bodies && _requestBodyLength > 0)
             {
-                request = request with { Body = request.Body with { Content = _block.AsSpan(_offset + _jsonLength, _requestBodyLength).ToArray() } };
+                request = request with { Body = request.Body with { Content = _block.AsSpan(_offset + _headLength, _requestBodyLength).ToArray() } };
             }
 
             if (bodies && _responseBodyLength > 0 && response is not null)
             {
-                response = response with { Body = response.Body with { Content = _block.AsSpan(_offset + _jsonLength + _requestBodyLength, _responseBodyLength).ToArray() } };
+                response = response with { Body = response.Body with { Content = _block.AsSpan(_offset + _headLength + _requestBodyLength, _responseBodyLength).ToArray() } };
             }
 
             return http with
@@ -688,24 +675,6 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
                 ServerTls = _serverChain is null || http.ServerTls is null ? http.ServerTls : http.ServerTls with { CertificateChain = _serverChain },
                 ClientTls = _clientChain is null || http.ClientTls is null ? http.ClientTls : http.ClientTls with { CertificateChain = _clientChain },
             };
-        }
-
-        /// <summary>The flow without what is not in its JSON (body bytes, certificate chains): copies only what changes.</summary>
-        private static Flow WithoutBytes(Flow flow)
-        {
-            if (flow is not HttpFlow http)
-            {
-                return flow;
-            }
-
-            var request = http.Request.Body.Content.IsEmpty ? http.Request : http.Request with { Body = http.Request.Body.WithoutContent() };
-            var response = http.Response is { Body.Content.IsEmpty: false } r ? r with { Body = r.Body.WithoutContent() } : http.Response;
-            var serverTls = http.ServerTls is { CertificateChain.Count: > 0 } s ? s with { CertificateChain = [] } : http.ServerTls;
-            var clientTls = http.ClientTls is { CertificateChain.Count: > 0 } c ? c with { CertificateChain = [] } : http.ClientTls;
-            return ReferenceEquals(request, http.Request) && ReferenceEquals(response, http.Response)
-                && ReferenceEquals(serverTls, http.ServerTls) && ReferenceEquals(clientTls, http.ClientTls)
-                ? http
-                : http with { Request = request, Response = response, ServerTls = serverTls, ClientTls = clientTls };
         }
 
         /// <summary>Writes <paramref name="text"/> as UTF-8; returns its length, or -1 for null.</summary>
@@ -741,13 +710,13 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             length < 0 ? null : System.Text.Encoding.UTF8.GetString(_block, _offset + start, length);
 
         /// <summary>A flow encoded on a thread's buffer, not yet in a block.</summary>
-        public readonly struct Encoded(Flow flow, IFilterableFlow view, ReadOnlyMemory<byte> written, int jsonLength, int urlLength, int hostLength, ReadOnlyMemory<byte> requestBody, ReadOnlyMemory<byte> responseBody)
+        public readonly struct Encoded(Flow flow, IFilterableFlow view, ReadOnlyMemory<byte> written, int headLength, int urlLength, int hostLength, ReadOnlyMemory<byte> requestBody, ReadOnlyMemory<byte> responseBody)
         {
             public Flow Flow => flow;
 
             public IFilterableFlow View => view;
 
-            public int JsonLength => jsonLength;
+            public int HeadLength => headLength;
 
             public int UrlLength => urlLength;
 
@@ -757,17 +726,17 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
 
             public ReadOnlyMemory<byte> ResponseBody => responseBody;
 
-            /// <summary>The record's length: JSON, bodies, URL, host.</summary>
+            /// <summary>The record's length: compact form, bodies, URL, host.</summary>
             public int Length => written.Length + requestBody.Length + responseBody.Length;
 
             /// <summary>Copies the record to <paramref name="block"/> at <paramref name="offset"/>; the entry that reads it.</summary>
             public StoredFlow Complete(byte[] block, int offset)
             {
                 var record = block.AsSpan(offset, Length);
-                written.Span[..jsonLength].CopyTo(record);
-                requestBody.Span.CopyTo(record[jsonLength..]);
-                responseBody.Span.CopyTo(record[(jsonLength + requestBody.Length)..]);
-                written.Span[jsonLength..].CopyTo(record[(jsonLength + requestBody.Length + responseBody.Length)..]);
+                written.Span[..headLength].CopyTo(record);
+                requestBody.Span.CopyTo(record[headLength..]);
+                responseBody.Span.CopyTo(record[(headLength + requestBody.Length)..]);
+                written.Span[headLength..].CopyTo(record[(headLength + requestBody.Length + responseBody.Length)..]);
                 return new StoredFlow(this, block, offset);
             }
         }

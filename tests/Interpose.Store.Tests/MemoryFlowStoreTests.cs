@@ -30,8 +30,15 @@ public sealed class MemoryFlowStoreTests
     {
         var body = "the response body"u8.ToArray();
         byte[] leaf = [0x30, 0x82, 0x01, 0x0a];
+        var trailers = new HttpHeaders { { "Grpc-Status", "0" } };
         var flow = Flow("/full", body: "", requestBody: "the request body") with
         {
+            StartedAt = new DateTimeOffset(2026, 12, 4, 11, 50, 1, 234, TimeSpan.FromHours(-5)).AddTicks(5678),
+            ServerHttpVersion = "HTTP/2.0",
+            StreamId = 7,
+            ClientConnectionId = "12",
+            ServerConnectionId = "34",
+            IsSynthetic = true,
             Client = new FlowEndpoint("127.0.0.1", 50000),
             Server = new FlowEndpoint("::1", 443),
             Error = new FlowError("response", "reset", true),
@@ -42,17 +49,37 @@ public sealed class MemoryFlowStoreTests
             Timings = new FlowTimings(0.5, 1, 2, 3, 4, 5),
             ClientTls = new FlowTls("Tls13", "TLS_AES_128_GCM_SHA256", "h2", "example.test"),
             ServerTls = new FlowTls("Tls13", null, "http/1.1", "example.test") { CertificateChain = [leaf] },
-            WebSocket = new FlowWebSocket { Messages = [new FlowWebSocketMessage(true, WebSocketOpcode.Text, 1, "hi"u8.ToArray(), 2)], CloseCode = 1000 },
+            WebSocket = new FlowWebSocket
+            {
+                Messages = [new FlowWebSocketMessage(true, WebSocketOpcode.Text, 1, "hi"u8.ToArray(), 2), new FlowWebSocketMessage(false, WebSocketOpcode.Binary, 2.5, ReadOnlyMemory<byte>.Empty, 70_000, IsCompressed: true)],
+                DroppedMessages = 3,
+                CloseCode = 1000,
+                CloseReason = "bye é",
+                ClosedByClient = false,
+                ParseError = "stopped",
+            },
         };
-        flow = flow with { Response = flow.Response! with { Body = FlowBody.FromBytes(body) } };
+        flow = flow with
+        {
+            Request = flow.Request with { Headers = new HttpHeaders { { "Host", "example.test" }, { "x-Quote", "say \"hi\" é \u00ff" }, { "x-quote", "dup" } }, Trailers = trailers },
+            Response = flow.Response! with { Reason = "Switching", Body = FlowBody.FromBytes(body), Trailers = new HttpHeaders() },
+        };
+        var truncated = Flow("/truncated") with { Response = Flow("/").Response! with { Body = new FlowBody("AB"u8.ToArray(), 5_000_000_000, null) } };
+        var tunnel = new TunnelFlow
+        {
+            Id = Guid.NewGuid(), StartedAt = DateTimeOffset.UnixEpoch, Kind = TunnelKind.TlsPassthrough, Host = "t", Port = 1, Sni = "t.test",
+            BytesFromClient = 100, BytesFromServer = 2, DurationMs = 1.5, Marker = "m",
+        };
         await using var store = new MemoryFlowStore();
-        await store.AppendAsync([Flow("/before"), flow, new TunnelFlow { Id = Guid.NewGuid(), StartedAt = DateTimeOffset.UnixEpoch, Kind = TunnelKind.Raw, Host = "t", Port = 1, BytesFromClient = 100 }]);
+        await store.AppendAsync([Flow("/before"), flow, tunnel, truncated]);
 
         var read = (HttpFlow)(await store.GetAsync(flow.Id))!;
         Assert.Equal(Json(flow), Json(read));
+        Assert.Equal(Json(tunnel), Json((await store.GetAsync(tunnel.Id))!));
+        Assert.Equal(Json(truncated), Json((await store.GetAsync(truncated.Id))!));
         Assert.Equal(Json(flow), Json((await ToListAsync(store.QueryAsync(new FlowQuery { IncludeBodies = true, Offset = 1, Limit = 1 })))[0]));
         Assert.Same(leaf, Assert.Single(read.ServerTls!.CertificateChain));
-        Assert.Equal(body.Length + "the request body".Length + 2 + "body".Length, store.BodyBytes);
+        Assert.Equal(body.Length + "the request body".Length + 2 + "body".Length + "AB".Length, store.BodyBytes);
 
         // Without bodies, as the SQLite store answers a plain query: lengths and hashes, no bytes.
         var plain = (HttpFlow)(await ToListAsync(store.QueryAsync()))[1];
@@ -62,9 +89,22 @@ public sealed class MemoryFlowStoreTests
         Assert.Equal(Json(flow with { Request = flow.Request with { Body = flow.Request.Body.WithoutContent() }, Response = flow.Response with { Body = flow.Response.Body.WithoutContent() } }), Json(plain));
         Assert.IsType<TunnelFlow>((await ToListAsync(store.QueryAsync()))[2]);
 
-        // The records: JSON (without body bytes and certificates), bodies, URL and host; for this flow less than its JSON
-        // with the bodies in base64.
-        Assert.InRange(store.RecordBytes, 1, 3 * Json(flow).Length);
+        // The records: the compact form (no body bytes, no certificates), bodies, URL and host.
+        Assert.InRange(store.RecordBytes, 1, Json(flow).Length + Json(tunnel).Length + Json(truncated).Length + Json(Flow("/before")).Length);
+
+        // Every property the JSON knows is in this sample (so the comparison above covers it): a property added to a flow
+        // record fails here until the sample, and then the store's record, have it.
+        var json = Json(flow) + Json(tunnel);
+        foreach (var type in new[] { typeof(Flow), typeof(HttpFlow), typeof(TunnelFlow), typeof(FlowRequest), typeof(FlowResponse), typeof(FlowBody), typeof(FlowTimings), typeof(FlowTls), typeof(FlowEndpoint), typeof(FlowError), typeof(FlowWebSocket), typeof(FlowWebSocketMessage) })
+        {
+            foreach (var property in type.GetProperties(System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public))
+            {
+                if (property.GetCustomAttributes(typeof(System.Text.Json.Serialization.JsonIgnoreAttribute), inherit: true).Length == 0 && property.Name != "EqualityContract")
+                {
+                    Assert.Contains("\"" + char.ToLowerInvariant(property.Name[0]) + property.Name[1..] + "\":", json, StringComparison.Ordinal);
+                }
+            }
+        }
     }
 
     [Fact]
