@@ -11,7 +11,7 @@ namespace Interpose.Store;
 /// A flow in a compact binary form for <see cref="MemoryFlowStore"/>: every property of the flow records in a fixed
 /// order, without names; strings in UTF-8 with a length, numbers as variable-length integers, a body's SHA-256 as its
 /// 32 bytes. Body bytes and certificate chains are not written (the store keeps them apart); a body keeps its length
-/// and hash. About 40% of the flow's JSON (<see cref="FlowJson"/>), and written in a fraction of its time.
+/// and hash. Smaller than the flow's JSON (<see cref="FlowJson"/>) and quicker to write (docs/performance.md, "Web UI").
 /// </summary>
 /// <remarks>
 /// Read back only by the process that wrote it: no version, no compatibility promise. A property added to a flow
