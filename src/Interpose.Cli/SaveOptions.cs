@@ -61,8 +61,8 @@ internal static class SaveOptions
         IFlowSink sink;
         if (path is null)
         {
-            // --web without -w: flows as objects, nothing serialized per flow (the UI's cost budget, issue 17); the
-            // flows evicted past the caps leave the browsers' lists too.
+            // --web without -w: flows in memory, each in a compact form (no SQLite, no file: the UI's cost budget, issue
+            // 17); the flows evicted past the caps leave the browsers' lists too.
             TemporaryFlowStores.Sweep(CliOptions.ResolveHome(result));
             var memory = new MemoryFlowStore(logger: loggerFactory.CreateLogger("Interpose.Store"), evicted: flows => feed!.Evicted(flows));
             store = memory;

@@ -1,30 +1,45 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using Interpose.Core.Filters;
 using Interpose.Core.Flows;
+using Interpose.Core.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Interpose.Store;
 
 /// <summary>
-/// Flows kept as objects in this process, bounded, gone when it ends: what <c>interpose run --web</c> shows without
-/// <c>-w</c> (mitmweb keeps its flows in memory the same way). Nothing is serialized: a recorded flow is kept as the
-/// recorder made it (flows are immutable records), and queries evaluate the filter on the objects.
+/// Flows kept in this process, bounded, gone when it ends: what <c>interpose run --web</c> shows without <c>-w</c>
+/// (mitmweb keeps its flows in memory the same way). Each flow is kept as one record of bytes in a large shared
+/// block: the flow in a compact binary form (<see cref="FlowRecord"/>: no property names, without body bytes and
+/// certificates), its body bytes, and its URL and host;
+/// beside it, a small entry with the fields the list's filters read most (status, error, kind, method, marker, comment,
+/// replay) and the certificate chains (shared with the proxy's, not copied). A flow is decoded when it is asked for.
 /// </summary>
 /// <remarks>
 /// <code>
-///  IFlowSink.WriteAsync / AppendAsync ─► lock { list (append order) + index by id; evict the oldest past a cap }
-///  QueryAsync / CountAsync / DeleteAsync(filter) ─► lock { copy the references } ─► filter outside the lock
+///  IFlowSink.WriteAsync / AppendAsync ─► FlowRecord (thread's buffer, outside the lock)
+///      ─► lock { record copied into the current block; list (append order) + index by id; evict the oldest past a cap }
+///  QueryAsync / CountAsync / DeleteAsync(filter) ─► lock { copy the entries' references } ─► filter outside the lock:
+///      on the entries when it reads nothing else, else on the decoded flow ─► decode what is returned
 /// </code>
+/// Why not the flow objects themselves: a recorded flow is a graph of some forty objects (records, header arrays,
+/// strings, body arrays); 100,000 of them kept alive are millions of objects that the collector copies from generation
+/// to generation as they survive, then marks at every full collection. A record is written once into a 1 MiB block
+/// (<see cref="BlockBytes"/>, on the large object heap: never copied, a block of bytes is marked without looking inside)
+/// and the recorder's objects die young; what survives per flow is its entry and list node (docs/performance.md, "Web UI").
+/// A block is freed by the collector once no entry (and no query still reading) refers to it: eviction is oldest first,
+/// so blocks go in order; a flow deleted or replaced from the middle leaves its bytes in its block until the block's
+/// other flows go.
 /// Past <see cref="MemoryFlowStoreOptions.MaxFlows"/> or <see cref="MemoryFlowStoreOptions.MaxBodyBytes"/> the oldest
 /// flows are evicted: counted in <see cref="EvictedFlows"/>, reported to the <c>evicted</c> callback, and logged once
 /// when the store first reaches a cap (again only after a delete or clear made room), not once per flow.
 /// A flow appended again (a mark, a comment) replaces the stored one in place, keeping its position.
-/// Queries return the flows as kept, bodies included whatever <see cref="FlowQuery.IncludeBodies"/> says: leaving
-/// them out would cost a copy and save nothing.
+/// Queries return bodies only with <see cref="FlowQuery.IncludeBodies"/> (or when the filter reads them), as the SQLite
+/// store does: they are copied out of the block.
 /// NOTE: a lock around a linked list and a dictionary rather than a concurrent collection: the writer is one recorder
-/// task, readers are the UI's requests, and every operation under the lock is O(1) except the reference copy of a
-/// query (about a millisecond for 100,000 flows), so there is nothing to gain from cleverness.
+/// task, readers are the UI's requests, and every operation under the lock is O(1) (a record's copy into its block
+/// included) except the reference copy of a query (about a millisecond for 100,000 flows).
 /// </remarks>
 public sealed class MemoryFlowStore : IFlowStore, IFlowSink
 {
@@ -33,14 +48,32 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     /// ones it gets.</summary>
     public const int MaxUnannouncedEvictions = 256;
 
+    /// <summary>The size of a shared block of records: 1 MiB, several hundred typical flows (a 1 KiB body and 1.5 KiB of
+    /// compact head each), past the large object heap's 85,000-byte threshold so a block is never copied by the collector.</summary>
+    public const int BlockBytes = 1024 * 1024;
+
+    /// <summary>A record larger than this gets an array of its own: at most this much of a block is left unused when a
+    /// record does not fit in its rest (1/16).</summary>
+    private const int MaxSharedRecordBytes = BlockBytes / 16;
+
+    /// <summary>The buffer a thread encodes flows in is dropped past this: a flow with a large WebSocket history may need
+    /// megabytes once, and the buffer should not keep them.</summary>
+    private const int MaxKeptBuffer = 64 * 1024;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
     private readonly Lock _lock = new();
-    private readonly LinkedList<Flow> _flows = new();
-    private readonly Dictionary<Guid, LinkedListNode<Flow>> _byId = [];
+    private readonly LinkedList<StoredFlow> _flows = new();
+    private readonly Dictionary<Guid, LinkedListNode<StoredFlow>> _byId = [];
     private readonly MemoryFlowStoreOptions _options;
     private readonly ILogger _logger;
     private readonly Action<IReadOnlyList<Flow>>? _evicted;
-    private List<Flow> _unannounced = [];
+    private List<StoredFlow> _unannounced = [];
+    private byte[]? _block;
+    private int _blockUsed;
     private long _bodyBytes;
+    private long _recordBytes;
     private long _evictedFlows;
     private bool _atCap;
     private bool _disposed;
@@ -49,7 +82,8 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     /// <param name="options">The caps; the defaults when null.</param>
     /// <param name="logger">Where the first eviction of a burst is logged.</param>
     /// <param name="evicted">Called with the flows an append evicted (oldest first), after the store's lock is released,
-    /// on the appending thread: the web UI removes their rows from the browsers' lists.</param>
+    /// on the appending thread: the web UI removes their rows from the browsers' lists. The list decodes a flow only when
+    /// it is read (a callback that only counts them decodes none).</param>
     /// <exception cref="ArgumentOutOfRangeException">A cap is below its minimum (1 flow, 0 bytes).</exception>
     public MemoryFlowStore(MemoryFlowStoreOptions? options = null, ILogger? logger = null, Action<IReadOnlyList<Flow>>? evicted = null)
     {
@@ -84,6 +118,19 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         }
     }
 
+    /// <summary>The bytes of the flows' records (their compact form, body bytes, URL and host): most of what the flows cost in
+    /// memory, besides a small entry per flow and the unused ends of blocks.</summary>
+    public long RecordBytes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _recordBytes;
+            }
+        }
+    }
+
     /// <summary>How many flows were evicted to stay within the caps since the store was created.</summary>
     public long EvictedFlows => Interlocked.Read(ref _evictedFlows);
 
@@ -92,7 +139,16 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     {
         ArgumentNullException.ThrowIfNull(flows);
         cancellationToken.ThrowIfCancellationRequested();
-        Add(flows);
+        foreach (var flow in flows)
+        {
+            ArgumentNullException.ThrowIfNull(flow, nameof(flows));
+        }
+
+        foreach (var flow in flows)
+        {
+            Add(flow);
+        }
+
         AnnounceEvicted();
         return default;
     }
@@ -108,7 +164,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     {
         ArgumentNullException.ThrowIfNull(flow);
         cancellationToken.ThrowIfCancellationRequested();
-        if (Add([flow]) >= MaxUnannouncedEvictions)
+        if (Add(flow) >= MaxUnannouncedEvictions)
         {
             AnnounceEvicted();
         }
@@ -128,11 +184,14 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     /// <inheritdoc/>
     public ValueTask<Flow?> GetAsync(Guid id, CancellationToken cancellationToken = default)
     {
+        StoredFlow? stored;
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return new(_byId.TryGetValue(id, out var node) ? node.Value : null);
+            stored = _byId.TryGetValue(id, out var node) ? node.Value : null;
         }
+
+        return new(stored?.Decode(bodies: true));
     }
 
     /// <inheritdoc/>
@@ -143,7 +202,8 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         await Task.CompletedTask;
         var skip = query.Offset;
         var left = query.Limit ?? int.MaxValue;
-        foreach (var flow in Snapshot(query.Filter is null ? query.Offset : 0, query.Filter is null ? query.Limit : null))
+        var matcher = new Matcher(query.Filter);
+        foreach (var stored in Snapshot(query.Filter is null ? query.Offset : 0, query.Filter is null ? query.Limit : null))
         {
             if (left == 0)
             {
@@ -151,9 +211,10 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             }
 
             cancellationToken.ThrowIfCancellationRequested();
-            if (query.Filter is { } filter)
+            Flow? flow = null;
+            if (query.Filter is not null)
             {
-                if (!filter.Matches(flow.AsFilterable()))
+                if (!matcher.Matches(stored, out flow))
                 {
                     continue;
                 }
@@ -166,10 +227,9 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             }
 
             left--;
-            yield return flow;
+            yield return flow ?? stored.Decode(query.IncludeBodies);
         }
     }
-
     /// <inheritdoc/>
     public ValueTask<long> CountAsync(FlowFilter? filter = null, CancellationToken cancellationToken = default)
     {
@@ -179,10 +239,11 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         }
 
         long count = 0;
-        foreach (var flow in Snapshot(0, null))
+        var matcher = new Matcher(filter);
+        foreach (var stored in Snapshot(0, null))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            count += filter.Matches(flow.AsFilterable()) ? 1 : 0;
+            count += matcher.Matches(stored, out _) ? 1 : 0;
         }
 
         return new(count);
@@ -194,12 +255,13 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         if (filter is not null)
         {
             List<Guid> doomed = [];
-            foreach (var flow in Snapshot(0, null))
+            var matcher = new Matcher(filter);
+            foreach (var stored in Snapshot(0, null))
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (filter.Matches(flow.AsFilterable()))
+                if (matcher.Matches(stored, out _))
                 {
-                    doomed.Add(flow.Id);
+                    doomed.Add(stored.Id);
                 }
             }
 
@@ -213,6 +275,8 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             _flows.Clear();
             _byId.Clear();
             _bodyBytes = 0;
+            _recordBytes = 0;
+            _block = null;
             _atCap = false;
             return new(count);
         }
@@ -248,6 +312,8 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             _flows.Clear();
             _byId.Clear();
             _bodyBytes = 0;
+            _recordBytes = 0;
+            _block = null;
         }
 
         return default;
@@ -273,15 +339,30 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         return bytes;
     }
 
+    /// <summary>Whether <paramref name="node"/> reads only what a <see cref="StoredFlow"/> keeps in its entry, so it
+    /// is evaluated without decoding the flow.</summary>
+    private static bool ReadsKeptFieldsOnly(FilterNode node) => node switch
+    {
+        FilterPattern p => p.Operator is FilterOperator.Method or FilterOperator.Url or FilterOperator.Domain
+            or FilterOperator.Marker or FilterOperator.Comment,
+        FilterStatusCode => true,
+        FilterFlag f => f.Operator is FilterOperator.All or FilterOperator.Error or FilterOperator.Http or FilterOperator.Tcp
+            or FilterOperator.Udp or FilterOperator.Dns or FilterOperator.Request or FilterOperator.Response
+            or FilterOperator.Marked or FilterOperator.Replay or FilterOperator.ReplayRequest or FilterOperator.ReplayResponse,
+        FilterNot not => ReadsKeptFieldsOnly(not.Operand),
+        FilterJunction junction => junction.Operands.All(ReadsKeptFieldsOnly),
+        _ => false,
+    };
+
     /// <summary>A copy of the references of up to <paramref name="limit"/> flows from position <paramref name="offset"/>,
-    /// taken under the lock; the caller filters and serializes them outside it.</summary>
-    private Flow[] Snapshot(int offset, int? limit)
+    /// taken under the lock; the caller filters and decodes them outside it.</summary>
+    private StoredFlow[] Snapshot(int offset, int? limit)
     {
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             var count = Math.Max(0, Math.Min(_flows.Count - offset, limit ?? int.MaxValue));
-            var copy = new Flow[count];
+            var copy = new StoredFlow[count];
             var node = _flows.First;
             for (var i = 0; i < offset && node is not null; i++)
             {
@@ -297,20 +378,19 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         }
     }
 
-    /// <summary>Adds <paramref name="flows"/>, evicts the oldest past the caps (kept for <see cref="AnnounceEvicted"/>),
-    /// logs the first eviction of a burst; returns how many evicted flows wait to be announced.</summary>
-    private int Add(IReadOnlyList<Flow> flows)
+    /// <summary>Adds <paramref name="flow"/> (encoded on this thread, then copied into a block under the lock), evicts
+    /// the oldest past the caps (kept for <see cref="AnnounceEvicted"/>), logs the first eviction of a burst; returns how
+    /// many evicted flows wait to be announced.</summary>
+    private int Add(Flow flow)
     {
+        var encoded = StoredFlow.Encode(flow);
         int evicted, unannounced;
         bool firstOfBurst;
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            foreach (var flow in flows)
-            {
-                ArgumentNullException.ThrowIfNull(flow, nameof(flows));
-                Add(flow);
-            }
+            var (block, offset) = Reserve(encoded.Length);
+            Keep(encoded.Complete(block, offset));
 
             evicted = 0;
             while (_flows.Count > _options.MaxFlows || (_bodyBytes > _options.MaxBodyBytes && _flows.Count > 1))
@@ -338,10 +418,30 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         return unannounced;
     }
 
+    /// <summary>Room for a record of <paramref name="length"/> bytes: the rest of the current block, a new block, or an
+    /// array of its own for a large record; the caller holds the lock.</summary>
+    private (byte[] Block, int Offset) Reserve(int length)
+    {
+        if (length > MaxSharedRecordBytes)
+        {
+            return (new byte[length], 0);
+        }
+
+        if (_block is null || BlockBytes - _blockUsed < length)
+        {
+            _block = new byte[BlockBytes];
+            _blockUsed = 0;
+        }
+
+        var offset = _blockUsed;
+        _blockUsed += length;
+        return (_block, offset);
+    }
+
     /// <summary>Hands the evicted flows not announced yet to the callback, outside the lock.</summary>
     private void AnnounceEvicted()
     {
-        List<Flow> evicted;
+        List<StoredFlow> evicted;
         lock (_lock)
         {
             if (_unannounced.Count == 0)
@@ -353,16 +453,17 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             _unannounced = [];
         }
 
-        _evicted?.Invoke(evicted);
+        _evicted?.Invoke(new DecodedOnRead(evicted));
     }
 
     /// <summary>Adds <paramref name="flow"/> at the end, or replaces the stored flow with its id in place; the caller
     /// holds the lock.</summary>
-    private void Add(Flow flow)
+    private void Keep(StoredFlow flow)
     {
         if (_byId.TryGetValue(flow.Id, out var node))
         {
-            _bodyBytes -= BodyBytesOf(node.Value);
+            _bodyBytes -= node.Value.BodyBytes;
+            _recordBytes -= node.Value.RecordLength;
             node.Value = flow;
         }
         else
@@ -370,7 +471,8 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             _byId.Add(flow.Id, _flows.AddLast(flow));
         }
 
-        _bodyBytes += BodyBytesOf(flow);
+        _bodyBytes += flow.BodyBytes;
+        _recordBytes += flow.RecordLength;
     }
 
     /// <summary>Removes the flow with <paramref name="id"/>; the caller holds the lock.</summary>
@@ -382,7 +484,261 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         }
 
         _flows.Remove(node);
-        _bodyBytes -= BodyBytesOf(node.Value);
+        _bodyBytes -= node.Value.BodyBytes;
+        _recordBytes -= node.Value.RecordLength;
         return true;
+    }
+
+    /// <summary>A filter evaluated on stored flows: on the kept fields when it reads nothing else, on the decoded flow
+    /// otherwise (which the caller then returns rather than decoding it again).</summary>
+    private readonly struct Matcher(FlowFilter? filter)
+    {
+        private readonly bool _onKeptFields = filter is not null && ReadsKeptFieldsOnly(filter.Root);
+
+        public bool Matches(StoredFlow stored, out Flow? decoded)
+        {
+            if (filter is null)
+            {
+                decoded = null;
+                return true;
+            }
+
+            if (_onKeptFields)
+            {
+                decoded = null;
+                return filter.Matches(stored);
+            }
+
+            decoded = stored.Decode(bodies: true);
+            return filter.Matches(decoded.AsFilterable());
+        }
+    }
+
+    /// <summary>Evicted flows as the callback gets them: each decoded when it is first read.</summary>
+    private sealed class DecodedOnRead(List<StoredFlow> stored) : IReadOnlyList<Flow>
+    {
+        private readonly Flow?[] _decoded = new Flow?[stored.Count];
+
+        public int Count => stored.Count;
+
+        public Flow this[int index] => _decoded[index] ??= stored[index].Decode(bodies: true);
+
+        public IEnumerator<Flow> GetEnumerator()
+        {
+            for (var i = 0; i < stored.Count; i++)
+            {
+                yield return this[i];
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
+    /// <summary>
+    /// One flow as the store keeps it: a record in a block (the flow's compact form, request body, response body, URL, host), the fields
+    /// filters read most, the certificate chains by reference. As an <see cref="IFilterableFlow"/> it answers only those
+    /// fields (<see cref="ReadsKeptFieldsOnly"/>); the URL and host are decoded from the record when read.
+    /// </summary>
+    private sealed class StoredFlow : IFilterableFlow
+    {
+        private readonly byte[] _block;
+        private readonly int _offset;
+        private readonly int _headLength;
+        private readonly int _requestBodyLength;
+        private readonly int _responseBodyLength;
+
+        /// <summary>The URL's and host's UTF-8 lengths; -1 for null.</summary>
+        private readonly int _urlLength;
+        private readonly int _hostLength;
+        private readonly IReadOnlyList<byte[]>? _serverChain;
+        private readonly IReadOnlyList<byte[]>? _clientChain;
+
+        private StoredFlow(in Encoded encoded, byte[] block, int offset)
+        {
+            var flow = encoded.Flow;
+            var view = encoded.View;
+            Id = flow.Id;
+            _block = block;
+            _offset = offset;
+            _headLength = encoded.HeadLength;
+            _requestBodyLength = encoded.RequestBody.Length;
+            _responseBodyLength = encoded.ResponseBody.Length;
+            _urlLength = encoded.UrlLength;
+            _hostLength = encoded.HostLength;
+            RecordLength = encoded.Length;
+            BodyBytes = BodyBytesOf(flow);
+            Kind = view.Kind;
+            Method = KnownMethod(view.Method);
+            HasResponse = view.HasResponse;
+            StatusCode = view.StatusCode;
+            HasError = view.HasError;
+            Marker = view.Marker;
+            Comment = view.Comment;
+            Replay = view.Replay;
+            if (flow is HttpFlow http)
+            {
+                _serverChain = http.ServerTls?.CertificateChain is { Count: > 0 } server ? server : null;
+                _clientChain = http.ClientTls?.CertificateChain is { Count: > 0 } client ? client : null;
+            }
+        }
+
+        public Guid Id { get; }
+
+        public long BodyBytes { get; }
+
+        public int RecordLength { get; }
+
+        public FilterFlowKind Kind { get; }
+
+        public string? Method { get; }
+
+        public string? Url => Text(_headLength + _requestBodyLength + _responseBodyLength, _urlLength);
+
+        public string? Host => Text(_headLength + _requestBodyLength + _responseBodyLength + Math.Max(0, _urlLength), _hostLength);
+
+        public HttpHeaders? RequestHeaders => null;
+
+        public HttpHeaders? ResponseHeaders => null;
+
+        public ReadOnlyMemory<byte> RequestBody => ReadOnlyMemory<byte>.Empty;
+
+        public ReadOnlyMemory<byte> ResponseBody => ReadOnlyMemory<byte>.Empty;
+
+        public bool HasResponse { get; }
+
+        public int? StatusCode { get; }
+
+        public IReadOnlyList<FilterMessage> Messages => [];
+
+        public bool IsWebSocket => false;
+
+        public bool HasError { get; }
+
+        public string? ClientAddress => null;
+
+        public string? ServerAddress => null;
+
+        public string? Marker { get; }
+
+        public string? Comment { get; }
+
+        public FilterReplayKind Replay { get; }
+
+        /// <summary>Writes <paramref name="flow"/>'s compact form and its URL and host on this thread's buffer; the bodies are
+        /// copied from the flow when the record is completed.</summary>
+        public static Encoded Encode(Flow flow)
+        {
+            var output = t_buffer ??= new ArrayBufferWriter<byte>();
+            if (output.Capacity > MaxKeptBuffer)
+            {
+                output = t_buffer = new ArrayBufferWriter<byte>();
+            }
+
+            output.ResetWrittenCount();
+            FlowRecord.Write(output, flow);
+            var headLength = output.WrittenCount;
+            var view = flow.AsFilterable();
+            var urlLength = WriteText(output, view.Url);
+            var hostLength = WriteText(output, view.Host);
+            var http = flow as HttpFlow;
+            return new Encoded(flow, view, output.WrittenMemory, headLength, urlLength, hostLength,
+                http?.Request.Body.Content ?? default, http?.Response?.Body.Content ?? default);
+        }
+
+        /// <summary>The flow as it was kept: the record decoded, the bodies copied out of the record when asked for, the
+        /// certificate chains put back.</summary>
+        /// <exception cref="InvalidDataException">The record does not read back (a writer and reader that disagree).</exception>
+        public Flow Decode(bool bodies)
+        {
+            var flow = FlowRecord.Read(_block.AsSpan(_offset, _headLength));
+            if (flow is not HttpFlow http)
+            {
+                return flow;
+            }
+
+            var request = http.Request;
+            var response = http.Response;
+            if (bodies && _requestBodyLength > 0)
+            {
+                request = request with { Body = request.Body with { Content = _block.AsSpan(_offset + _headLength, _requestBodyLength).ToArray() } };
+            }
+
+            if (bodies && _responseBodyLength > 0 && response is not null)
+            {
+                response = response with { Body = response.Body with { Content = _block.AsSpan(_offset + _headLength + _requestBodyLength, _responseBodyLength).ToArray() } };
+            }
+
+            return http with
+            {
+                Request = request,
+                Response = response,
+                ServerTls = _serverChain is null || http.ServerTls is null ? http.ServerTls : http.ServerTls with { CertificateChain = _serverChain },
+                ClientTls = _clientChain is null || http.ClientTls is null ? http.ClientTls : http.ClientTls with { CertificateChain = _clientChain },
+            };
+        }
+
+        /// <summary>Writes <paramref name="text"/> as UTF-8; returns its length, or -1 for null.</summary>
+        private static int WriteText(ArrayBufferWriter<byte> output, string? text)
+        {
+            if (text is null)
+            {
+                return -1;
+            }
+
+            var length = System.Text.Encoding.UTF8.GetBytes(text, output.GetSpan(System.Text.Encoding.UTF8.GetMaxByteCount(text.Length)));
+            output.Advance(length);
+            return length;
+        }
+
+        /// <summary>The method as a shared string when it is one of RFC 9110's (§9.3), so an entry holds no string of
+        /// its own for it.</summary>
+        private static string? KnownMethod(string? method) => method switch
+        {
+            "GET" => "GET",
+            "POST" => "POST",
+            "PUT" => "PUT",
+            "DELETE" => "DELETE",
+            "HEAD" => "HEAD",
+            "OPTIONS" => "OPTIONS",
+            "PATCH" => "PATCH",
+            "CONNECT" => "CONNECT",
+            "TRACE" => "TRACE",
+            _ => method,
+        };
+
+        private string? Text(int start, int length) =>
+            length < 0 ? null : System.Text.Encoding.UTF8.GetString(_block, _offset + start, length);
+
+        /// <summary>A flow encoded on a thread's buffer, not yet in a block.</summary>
+        public readonly struct Encoded(Flow flow, IFilterableFlow view, ReadOnlyMemory<byte> written, int headLength, int urlLength, int hostLength, ReadOnlyMemory<byte> requestBody, ReadOnlyMemory<byte> responseBody)
+        {
+            public Flow Flow => flow;
+
+            public IFilterableFlow View => view;
+
+            public int HeadLength => headLength;
+
+            public int UrlLength => urlLength;
+
+            public int HostLength => hostLength;
+
+            public ReadOnlyMemory<byte> RequestBody => requestBody;
+
+            public ReadOnlyMemory<byte> ResponseBody => responseBody;
+
+            /// <summary>The record's length: compact form, bodies, URL, host.</summary>
+            public int Length => written.Length + requestBody.Length + responseBody.Length;
+
+            /// <summary>Copies the record to <paramref name="block"/> at <paramref name="offset"/>; the entry that reads it.</summary>
+            public StoredFlow Complete(byte[] block, int offset)
+            {
+                var record = block.AsSpan(offset, Length);
+                written.Span[..headLength].CopyTo(record);
+                requestBody.Span.CopyTo(record[headLength..]);
+                responseBody.Span.CopyTo(record[(headLength + requestBody.Length)..]);
+                written.Span[headLength..].CopyTo(record[(headLength + requestBody.Length + responseBody.Length)..]);
+                return new StoredFlow(this, block, offset);
+            }
+        }
     }
 }

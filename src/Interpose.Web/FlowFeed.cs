@@ -239,12 +239,23 @@ internal sealed class FeedSubscription : IDisposable
 
     public void Evicted(IReadOnlyList<Flow> flows)
     {
+        if (_filter is null)
+        {
+            // Counted without reading them: the in-memory store decodes an evicted flow only when it is read.
+            if (flows.Count > 0)
+            {
+                Signal(new FeedItem(FeedItemKind.Evicted, null, null, flows.Count));
+            }
+
+            return;
+        }
+
         long count = 0;
         foreach (var flow in flows)
         {
             try
             {
-                count += _filter is null || _filter.Matches(flow.AsFilterable()) ? 1 : 0;
+                count += _filter.Matches(flow.AsFilterable()) ? 1 : 0;
             }
             catch (System.Text.RegularExpressions.RegexMatchTimeoutException)
             {

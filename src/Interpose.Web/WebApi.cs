@@ -77,6 +77,10 @@ internal sealed class WebApi : IDisposable
     private readonly ConcurrentDictionary<string, (Guid Id, bool Request, bool Decode, DateTimeOffset Expires)> _tickets = new(StringComparer.Ordinal);
     private readonly FlowReplayer? _replayer;
 
+    /// <summary>Signalled when the server begins to stop (<see cref="Map"/> takes it from the application's lifetime):
+    /// open event streams end then, so the stop need not wait for them.</summary>
+    private CancellationToken _stopping;
+
     public WebApi(WebUiOptions options, string token, Func<IPEndPoint> endPoint, ILogger logger)
     {
         _options = options;
@@ -95,6 +99,7 @@ internal sealed class WebApi : IDisposable
 
     public void Map(WebApplication app)
     {
+        _stopping = app.Lifetime.ApplicationStopping;
         app.Use(GuardAsync);
         app.MapGet("/", context => ServeAsset(context, "index.html"));
         app.MapGet("/assets/{name}", context => ServeAsset(context, (string)context.Request.RouteValues["name"]!));
@@ -545,15 +550,19 @@ internal sealed class WebApi : IDisposable
         // others (placeholders the page fills from /api/flows when they scroll into view); changed rows as "changed".
         var tail = context.Request.Query["tail"] == "1";
         using var subscription = feed.Subscribe(filter, highlight, tail);
-        var token = context.RequestAborted;
-        await response.WriteAsync(": live\n\n", token);
-        await response.Body.FlushAsync(token);
+
+        // An event stream never ends on its own: Kestrel's graceful stop would wait for it until its shutdown timeout
+        // (30 s) and then abort the connection. It ends when the server starts stopping, as when the browser leaves.
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping);
+        var token = ended.Token;
         var rows = new List<FlowSummary>();
         var tailRows = new List<FlowSummary>();
         var removed = new List<Guid>();
         var buffer = new MemoryStream();
         try
         {
+            await response.WriteAsync(": live\n\n", token);
+            await response.Body.FlushAsync(token);
             while (await subscription.WaitAsync(token))
             {
                 rows.Clear();
@@ -651,7 +660,7 @@ internal sealed class WebApi : IDisposable
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
-            // The browser closed the stream: the subscription goes with it.
+            // The browser closed the stream, or the server is stopping: the subscription goes with it.
         }
         catch (IOException) when (token.IsCancellationRequested)
         {

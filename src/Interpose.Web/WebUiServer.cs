@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -26,6 +27,10 @@ public sealed class WebUiServer : IAsyncDisposable
 
     /// <summary>Bytes of randomness in a generated token: 256 bits, as ASP.NET Core's antiforgery tokens.</summary>
     private const int TokenBytes = 32;
+
+    /// <summary>How long a stop waits for requests still running (a download to a slow browser) before it aborts them:
+    /// Kestrel's default is 30 s; the UI's requests are short, and its event streams end as the stop begins.</summary>
+    private static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(5);
 
     private readonly WebUiOptions _options;
     private readonly ILoggerFactory _loggerFactory;
@@ -96,6 +101,7 @@ public sealed class WebUiServer : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         // Kestrel's own start-up lines would repeat what the CLI prints; the UI logs through its own events.
         builder.Logging.ClearProviders();
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = ShutdownTimeout);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Listen(_options.EndPoint);
@@ -115,7 +121,8 @@ public sealed class WebUiServer : IAsyncDisposable
         WebLog.Listening(logger, EndPoint);
     }
 
-    /// <summary>Stops listening; open event streams end.</summary>
+    /// <summary>Stops listening; open event streams end at once (the browsers see their stream end), other requests
+    /// are given a few seconds.</summary>
     /// <returns>A task that completes when stopped.</returns>
     public async ValueTask DisposeAsync()
     {

@@ -95,9 +95,31 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
 
         if (Environment.GetEnvironmentVariable("INTERPOSE_SCREENSHOT") is { Length: > 0 } screenshot)
         {
-            await page.Locator("#viewport").FocusAsync();
-            await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot });
+            await TakeReadmeScreenshotAsync(h, page, client, screenshot);
         }
+    }
+
+    /// <summary>README's picture (docs/images/web-ui.png, INTERPOSE_SCREENSHOT=path): a laptop-sized window with a few
+    /// more flows (HTTPS over HTTP/2, a 404, a POST), one replayed from the page, and the JSON flow selected.</summary>
+    private static async Task TakeReadmeScreenshotAsync(WebHarness h, IPage page, HttpClient client, string path)
+    {
+        await page.SetViewportSizeAsync(1280, 800);
+        using (var http2 = new HttpRequestMessage(HttpMethod.Get, h.TlsOrigin.Url("/json?page=2")) { Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact })
+        {
+            (await client.SendAsync(http2)).Dispose();
+        }
+
+        (await client.GetAsync(h.TlsOrigin.Url("/hello"))).Dispose();
+        (await client.PostAsync(h.Origin.Url("/echo?from=readme"), new StringContent("{\"q\":1}"))).Dispose();
+        var rows = page.Locator("#viewport .row");
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("5 flows");
+        await rows.Filter(new() { HasText = "/echo?from=readme" }).ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Replay", Exact = true }).ClickAsync();
+        await Assertions.Expect(page.Locator("#viewport .row.replay")).ToHaveCountAsync(1);
+        await rows.Filter(new() { HasText = "/json?page=2" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#details .body-text").Last).ToContainTextAsync("\"name\": \"interpose\"");
+        await page.Locator("#viewport").FocusAsync();
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = path });
     }
 
     [Fact]

@@ -276,6 +276,26 @@ public sealed class WebApiTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Stopping_the_UI_ends_an_open_event_stream_instead_of_waiting_for_it()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        using var stream = await OpenEventsAsync(h, "?tail=1");
+        var stopping = h.Web.DisposeAsync().AsTask();
+
+        // The server ends the response (the last chunk, then end of stream). A stream the server did not end would be
+        // aborted at Kestrel's shutdown timeout (30 s): the read would throw ("the response ended prematurely"). The
+        // deadline only catches a hang.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        var buffer = new byte[256];
+        while (await stream.ReadAsync(buffer, deadline.Token) > 0)
+        {
+        }
+
+        await stopping.WaitAsync(deadline.Token);
+        Assert.Equal(0, h.Feed.SubscriberCount);
+    }
+
+    [Fact]
     public async Task The_UIs_own_traffic_is_never_recorded()
     {
         await using var h = await WebHarness.StartAsync(output);

@@ -1,0 +1,475 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+using Interpose.Core.Filters;
+using Interpose.Core.Flows;
+using Interpose.Core.Http;
+
+namespace Interpose.Store;
+
+/// <summary>
+/// A flow in a compact binary form for <see cref="MemoryFlowStore"/>: every property of the flow records in a fixed
+/// order, without names; strings in UTF-8 with a length, numbers as variable-length integers, a body's SHA-256 as its
+/// 32 bytes. Body bytes and certificate chains are not written (the store keeps them apart); a body keeps its length
+/// and hash. Smaller than the flow's JSON (<see cref="FlowJson"/>) and quicker to write (docs/performance.md, "Web UI").
+/// </summary>
+/// <remarks>
+/// Read back only by the process that wrote it: no version, no compatibility promise. A property added to a flow
+/// record must be added to <see cref="Write"/> and <see cref="Read"/>: MemoryFlowStoreTests compares a fully populated
+/// flow's JSON before and after the store.
+/// </remarks>
+internal static class FlowRecord
+{
+    private const byte HttpKind = 1;
+    private const byte TunnelKind = 2;
+
+    /// <summary>SHA-256's length in bytes (FIPS 180-4).</summary>
+    private const int Sha256Bytes = 32;
+
+    private const byte HashNone = 0;
+    private const byte HashRaw = 1;
+    private const byte HashText = 2;
+
+    /// <summary>Writes <paramref name="flow"/> without its body bytes and certificate chains.</summary>
+    /// <exception cref="NotSupportedException">A kind of flow other than HTTP and tunnel.</exception>
+    public static void Write(ArrayBufferWriter<byte> output, Flow flow)
+    {
+        var w = new Writer(output);
+        switch (flow)
+        {
+            case HttpFlow http:
+                w.Byte(HttpKind);
+                WriteBase(ref w, flow);
+                WriteHttp(ref w, http);
+                break;
+            case TunnelFlow tunnel:
+                w.Byte(TunnelKind);
+                WriteBase(ref w, flow);
+                w.Int((int)tunnel.Kind);
+                w.String(tunnel.Host);
+                w.Int(tunnel.Port);
+                w.String(tunnel.Sni);
+                w.Long(tunnel.BytesFromClient);
+                w.Long(tunnel.BytesFromServer);
+                w.Double(tunnel.DurationMs);
+                break;
+            default:
+                throw new NotSupportedException($"{flow.GetType().Name} is not a known kind of flow.");
+        }
+    }
+
+    /// <summary>Reads a flow <see cref="Write"/> wrote: bodies with their length and hash and no bytes, no certificates.</summary>
+    /// <exception cref="InvalidDataException">The bytes are not such a flow.</exception>
+    public static Flow Read(ReadOnlySpan<byte> record)
+    {
+        var r = new Reader(record);
+        var kind = r.Byte();
+        var id = r.Guid();
+        var startedAt = r.Time();
+        var client = r.Endpoint();
+        var server = r.Endpoint();
+        var error = r.Bool() ? new FlowError(r.String()!, r.String()!, r.Bool()) : null;
+        var tags = r.Tags();
+        var marker = r.String();
+        var comment = r.String();
+        var replay = (FilterReplayKind)r.Int();
+        Flow flow = kind switch
+        {
+            HttpKind => ReadHttp(ref r, id, startedAt),
+            TunnelKind => new TunnelFlow
+            {
+                Id = id, StartedAt = startedAt, Kind = (Core.Flows.TunnelKind)r.Int(), Host = r.String()!, Port = r.Int(), Sni = r.String(),
+                BytesFromClient = r.Long(), BytesFromServer = r.Long(), DurationMs = r.Double(),
+            },
+            _ => throw new InvalidDataException($"flow record of unknown kind {kind}"),
+        };
+        flow = flow with { Client = client, Server = server, Error = error, Marker = marker, Comment = comment, Replay = replay };
+        return tags is null ? flow : flow with { Tags = tags };
+    }
+
+    private static void WriteBase(ref Writer w, Flow flow)
+    {
+        w.Guid(flow.Id);
+        w.Time(flow.StartedAt);
+        w.Endpoint(flow.Client);
+        w.Endpoint(flow.Server);
+        w.Bool(flow.Error is not null);
+        if (flow.Error is { } error)
+        {
+            w.String(error.Phase);
+            w.String(error.Message);
+            w.Bool(error.IsTransient);
+        }
+
+        w.Int(flow.Tags.Count);
+        foreach (var (name, value) in flow.Tags)
+        {
+            w.String(name);
+            w.String(value);
+        }
+
+        w.String(flow.Marker);
+        w.String(flow.Comment);
+        w.Int((int)flow.Replay);
+    }
+
+    private static void WriteHttp(ref Writer w, HttpFlow http)
+    {
+        var request = http.Request;
+        w.String(request.Method);
+        w.String(request.Scheme);
+        w.String(request.Host);
+        w.Int(request.Port);
+        w.String(request.Path);
+        WriteMessage(ref w, request);
+        w.Bool(http.Response is not null);
+        if (http.Response is { } response)
+        {
+            w.Int(response.StatusCode);
+            w.String(response.Reason);
+            WriteMessage(ref w, response);
+        }
+
+        w.String(http.ClientHttpVersion);
+        w.String(http.ServerHttpVersion);
+        w.Int(http.StreamId);
+        w.String(http.ClientConnectionId);
+        w.String(http.ServerConnectionId);
+        w.Bool(http.IsSynthetic);
+        var t = http.Timings;
+        w.Double(t.DnsDone);
+        w.Double(t.Connected);
+        w.Double(t.TlsDone);
+        w.Double(t.RequestSent);
+        w.Double(t.FirstByte);
+        w.Double(t.Done);
+        WriteTls(ref w, http.ClientTls);
+        WriteTls(ref w, http.ServerTls);
+        w.Bool(http.WebSocket is not null);
+        if (http.WebSocket is { } ws)
+        {
+            w.Int(ws.Messages.Count);
+            foreach (var m in ws.Messages)
+            {
+                w.Bool(m.FromClient);
+                w.Int((int)m.Opcode);
+                w.Double(m.OffsetMs);
+                w.Bytes(m.Content.Span);
+                w.Long(m.Length);
+                w.Bool(m.IsCompressed);
+            }
+
+            w.Long(ws.DroppedMessages);
+            w.Bool(ws.CloseCode is not null);
+            w.Int(ws.CloseCode ?? 0);
+            w.String(ws.CloseReason);
+            w.Byte(ws.ClosedByClient switch { null => 0, false => 1, true => 2 });
+            w.String(ws.ParseError);
+        }
+    }
+
+    private static void WriteMessage(ref Writer w, FlowMessage message)
+    {
+        w.String(message.HttpVersion);
+        w.Headers(message.Headers);
+        w.Long(message.Body.Length);
+        w.Hash(message.Body.Sha256);
+        w.Bool(message.Trailers is not null);
+        if (message.Trailers is { } trailers)
+        {
+            w.Headers(trailers);
+        }
+    }
+
+    private static void WriteTls(ref Writer w, FlowTls? tls)
+    {
+        w.Bool(tls is not null);
+        if (tls is not null)
+        {
+            w.String(tls.Version);
+            w.String(tls.CipherSuite);
+            w.String(tls.Alpn);
+            w.String(tls.Sni);
+        }
+    }
+
+    private static HttpFlow ReadHttp(ref Reader r, Guid id, DateTimeOffset startedAt)
+    {
+        var request = new FlowRequest
+        {
+            Method = r.String()!, Scheme = r.String()!, Host = r.String()!, Port = r.Int(), Path = r.String()!,
+            HttpVersion = r.String()!, Headers = r.Headers(),
+        };
+        request = request with { Body = r.Body(), Trailers = r.Bool() ? r.Headers() : null };
+        FlowResponse? response = null;
+        if (r.Bool())
+        {
+            response = new FlowResponse { StatusCode = r.Int(), Reason = r.String()!, HttpVersion = r.String()!, Headers = r.Headers() };
+            response = response with { Body = r.Body(), Trailers = r.Bool() ? r.Headers() : null };
+        }
+
+        var flow = new HttpFlow
+        {
+            Id = id, StartedAt = startedAt, Request = request, Response = response, ClientHttpVersion = r.String()!,
+            ServerHttpVersion = r.String(), StreamId = r.Int(), ClientConnectionId = r.String(), ServerConnectionId = r.String(),
+            IsSynthetic = r.Bool(),
+        };
+        var timings = new FlowTimings(r.Double(), r.Double(), r.Double(), r.Double(), r.Double(), r.Double());
+        flow = flow with { Timings = timings == FlowTimings.Unknown ? FlowTimings.Unknown : timings, ClientTls = r.Tls(), ServerTls = r.Tls() };
+        if (!r.Bool())
+        {
+            return flow;
+        }
+
+        var messages = new FlowWebSocketMessage[r.Int()];
+        for (var i = 0; i < messages.Length; i++)
+        {
+            messages[i] = new FlowWebSocketMessage(r.Bool(), (WebSocketOpcode)r.Int(), r.Double() ?? 0, r.Bytes(), r.Long(), r.Bool());
+        }
+
+        var webSocket = new FlowWebSocket { Messages = messages, DroppedMessages = r.Long() };
+        var hasCloseCode = r.Bool();
+        var closeCode = r.Int();
+        webSocket = webSocket with
+        {
+            CloseCode = hasCloseCode ? closeCode : null,
+            CloseReason = r.String(),
+            ClosedByClient = r.Byte() switch { 0 => null, 1 => false, _ => true },
+            ParseError = r.String(),
+        };
+        return flow with { WebSocket = webSocket };
+    }
+
+    private ref struct Writer(ArrayBufferWriter<byte> output)
+    {
+        /// <summary>The longest variable-length integer: 10 bytes of 7 bits for 64 bits.</summary>
+        private const int MaxVarIntBytes = 10;
+
+        public readonly void Byte(byte value)
+        {
+            output.GetSpan(1)[0] = value;
+            output.Advance(1);
+        }
+
+        public readonly void Bool(bool value) => Byte(value ? (byte)1 : (byte)0);
+
+        public readonly void Int(int value) => Long(value);
+
+        /// <summary>Zig-zag, then 7 bits a byte (as protobuf's sint64): small magnitudes of either sign take one byte.</summary>
+        public readonly void Long(long value)
+        {
+            var v = (ulong)((value << 1) ^ (value >> 63));
+            var span = output.GetSpan(MaxVarIntBytes);
+            var i = 0;
+            while (v >= 0x80)
+            {
+                span[i++] = (byte)(v | 0x80);
+                v >>= 7;
+            }
+
+            span[i++] = (byte)v;
+            output.Advance(i);
+        }
+
+        public readonly void Double(double? value)
+        {
+            Bool(value is not null);
+            if (value is { } v)
+            {
+                BinaryPrimitives.WriteDoubleLittleEndian(output.GetSpan(sizeof(double)), v);
+                output.Advance(sizeof(double));
+            }
+        }
+
+        public readonly void Guid(Guid value)
+        {
+            value.TryWriteBytes(output.GetSpan(16));
+            output.Advance(16);
+        }
+
+        public readonly void Time(DateTimeOffset value)
+        {
+            Long(value.UtcTicks);
+            Long(value.Offset.Ticks / TimeSpan.TicksPerMinute);
+        }
+
+        /// <summary>Length + 1 (0 for null), then UTF-8.</summary>
+        public readonly void String(string? value)
+        {
+            if (value is null)
+            {
+                Long(0);
+                return;
+            }
+
+            var length = Encoding.UTF8.GetByteCount(value);
+            Long(length + 1L);
+            Encoding.UTF8.GetBytes(value, output.GetSpan(length));
+            output.Advance(length);
+        }
+
+        public readonly void Bytes(ReadOnlySpan<byte> value)
+        {
+            Long(value.Length);
+            value.CopyTo(output.GetSpan(value.Length));
+            output.Advance(value.Length);
+        }
+
+        public readonly void Endpoint(FlowEndpoint? endpoint)
+        {
+            Bool(endpoint is not null);
+            if (endpoint is not null)
+            {
+                String(endpoint.Host);
+                Int(endpoint.Port);
+            }
+        }
+
+        public readonly void Headers(HttpHeaders headers)
+        {
+            Int(headers.Count);
+            foreach (var header in headers)
+            {
+                String(header.Name);
+                String(header.Value);
+            }
+        }
+
+        /// <summary>A lower-case hex SHA-256 as its 32 bytes; anything else as text.</summary>
+        public readonly void Hash(string? sha256)
+        {
+            if (sha256 is null)
+            {
+                Byte(HashNone);
+                return;
+            }
+
+            var raw = output.GetSpan(1 + Sha256Bytes);
+            if (sha256.Length == 2 * Sha256Bytes && Convert.FromHexString(sha256, raw[1..(1 + Sha256Bytes)], out _, out var written) == System.Buffers.OperationStatus.Done
+                && written == Sha256Bytes && Convert.ToHexStringLower(raw.Slice(1, Sha256Bytes)) == sha256)
+            {
+                raw[0] = HashRaw;
+                output.Advance(1 + Sha256Bytes);
+                return;
+            }
+
+            Byte(HashText);
+            String(sha256);
+        }
+    }
+
+    private ref struct Reader(ReadOnlySpan<byte> record)
+    {
+        private readonly ReadOnlySpan<byte> _record = record;
+        private int _at;
+
+        public byte Byte() => _at < _record.Length ? _record[_at++] : throw Truncated();
+
+        public bool Bool() => Byte() != 0;
+
+        public int Int() => checked((int)Long());
+
+        public long Long()
+        {
+            ulong v = 0;
+            for (var shift = 0; shift < 64; shift += 7)
+            {
+                var b = Byte();
+                v |= (ulong)(b & 0x7f) << shift;
+                if (b < 0x80)
+                {
+                    return (long)(v >> 1) ^ -(long)(v & 1);
+                }
+            }
+
+            throw new InvalidDataException("flow record: an integer longer than 64 bits");
+        }
+
+        public double? Double()
+        {
+            if (!Bool())
+            {
+                return null;
+            }
+
+            var value = BinaryPrimitives.ReadDoubleLittleEndian(Take(sizeof(double)));
+            return value;
+        }
+
+        public Guid Guid() => new(Take(16));
+
+        public DateTimeOffset Time()
+        {
+            var utcTicks = Long();
+            var offset = TimeSpan.FromMinutes(Long());
+            return new DateTimeOffset(utcTicks + offset.Ticks, offset);
+        }
+
+        public string? String()
+        {
+            var length = Long();
+            return length == 0 ? null : Encoding.UTF8.GetString(Take(checked((int)(length - 1))));
+        }
+
+        public byte[] Bytes() => Take(Int()).ToArray();
+
+        public FlowEndpoint? Endpoint() => Bool() ? new FlowEndpoint(String()!, Int()) : null;
+
+        public HttpHeaders Headers()
+        {
+            var count = Int();
+            var headers = new HttpHeaders(count);
+            for (var i = 0; i < count; i++)
+            {
+                headers.Add(String()!, String()!);
+            }
+
+            return headers;
+        }
+
+        public Dictionary<string, string>? Tags()
+        {
+            var count = Int();
+            if (count == 0)
+            {
+                return null;
+            }
+
+            var tags = new Dictionary<string, string>(count, StringComparer.Ordinal);
+            for (var i = 0; i < count; i++)
+            {
+                tags[String()!] = String()!;
+            }
+
+            return tags;
+        }
+
+        public FlowBody Body()
+        {
+            var length = Long();
+            var sha256 = Byte() switch
+            {
+                HashNone => null,
+                HashRaw => Convert.ToHexStringLower(Take(Sha256Bytes)),
+                _ => String(),
+            };
+            return length == 0 && sha256 == FlowBody.Empty.Sha256 ? FlowBody.Empty : new FlowBody(ReadOnlyMemory<byte>.Empty, length, sha256);
+        }
+
+        public FlowTls? Tls() => Bool() ? new FlowTls(String(), String(), String(), String()) : null;
+
+        private ReadOnlySpan<byte> Take(int length)
+        {
+            if (length < 0 || _record.Length - _at < length)
+            {
+                throw Truncated();
+            }
+
+            var span = _record.Slice(_at, length);
+            _at += length;
+            return span;
+        }
+
+        private static InvalidDataException Truncated() => new("flow record: truncated");
+    }
+}
