@@ -395,7 +395,10 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
                 Host = request.Host,
                 Port = request.Port,
                 Path = request.Path,
-                HttpVersion = VersionText(request.Version),
+
+                // As it went to the origin: the pipeline sets an HTTP/2 client's request to 1.1 before it knows the
+                // origin's protocol (RFC 9113 §8.3.1 to RFC 9112 §3); an HTTP/2 origin got it as HTTP/2 all the same.
+                HttpVersion = VersionText(exchange.ServerVersion is { Major: >= 2 } sentAs ? sentAs : request.Version),
                 Headers = Copy(request.Headers)!,
                 Body = Body(request, captures.Request),
                 Trailers = Copy(request.Trailers ?? captures.Request?.Trailers),
