@@ -70,12 +70,7 @@ public sealed class IdleConnectionTests(ITestOutputHelper output)
         var got = new byte[5];
         for (var i = 0; i < 3; i++)
         {
-            await pair.Client.WriteAsync("hello"u8.ToArray());
-            await pair.Server.ReadExactlyBoundedAsync(got);
-            Assert.Equal("hello"u8.ToArray(), got);
-            await pair.Server.WriteAsync("world"u8.ToArray());
-            await pair.Client.ReadExactlyBoundedAsync(got);
-            Assert.Equal("world"u8.ToArray(), got);
+            await ExchangeAsync(pair, got);
         }
     }
 
