@@ -380,6 +380,7 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         var timings = exchange.Timings;
         var clientFacts = ClientFacts.Of(exchange.Client);
         var serverFacts = exchange.Server is { } server ? ServerFacts.Of(server, _der) : null;
+        var http2Origin = exchange.ServerVersion is { Major: >= 2 } serverVersion ? serverVersion : null;
         return new HttpFlow
         {
             Id = FlowId.New(captures.StartedAt),
@@ -398,7 +399,7 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
 
                 // As it went to the origin: the pipeline sets an HTTP/2 client's request to 1.1 before it knows the
                 // origin's protocol (RFC 9113 §8.3.1 to RFC 9112 §3); an HTTP/2 origin got it as HTTP/2 all the same.
-                HttpVersion = VersionText(exchange.ServerVersion is { Major: >= 2 } sentAs ? sentAs : request.Version),
+                HttpVersion = VersionText(http2Origin ?? request.Version),
                 Headers = Copy(request.Headers)!,
                 Body = Body(request, captures.Request),
                 Trailers = Copy(request.Trailers ?? captures.Request?.Trailers),
@@ -407,7 +408,8 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
             {
                 StatusCode = response.StatusCode,
                 Reason = response.ReasonPhrase,
-                HttpVersion = VersionText(response.Version),
+                // An HTTP/2 origin's answer is translated into an HTTP/1.1 head for the pipeline; it came as HTTP/2.
+                HttpVersion = VersionText(http2Origin ?? response.Version),
                 Headers = Copy(response.Headers)!,
                 Body = Body(response, captures.Response),
                 Trailers = Copy(response.Trailers ?? captures.Response?.Trailers),

@@ -85,6 +85,7 @@ public sealed class FlowReplayCommandTests(ITestOutputHelper output) : IAsyncLif
             var shown = await _session.CliAsync("flows", "show", _session.Store, hello.RootElement.GetProperty("id").GetString()!);
             Assert.Contains("HTTP: client HTTP/2.0, origin HTTP/2.0", shown.StandardOutput, StringComparison.Ordinal);
             Assert.Matches(@"\nGET https://[^ ]+/hello HTTP/2\.0\n", shown.StandardOutput);
+            Assert.Matches(@"\nHTTP/2\.0 200 ", shown.StandardOutput);
         }
 
         if (new HarValidatorFactAttribute().Skip is { } skipped)

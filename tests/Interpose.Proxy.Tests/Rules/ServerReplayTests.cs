@@ -53,6 +53,20 @@ public sealed class ServerReplayTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_response_recorded_from_an_http2_origin_is_replayed_to_an_http11_client_as_http11()
+    {
+        // Recorded (or imported from a HAR) as "HTTP/2.0": the status line an HTTP/1.1 client gets is still HTTP/1.1.
+        await using var origin = RawOrigin.Recording();
+        var recorded = Recorded(origin.Port, "/h2", 200, "", "from h2");
+        await using var proxy = await StartAsync([recorded with { Response = recorded.Response! with { HttpVersion = "HTTP/2.0" } }], new ServerReplayOptions());
+
+        var response = await GetAsync(proxy, origin.Port, "/h2");
+
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", response, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\nfrom h2", response, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task With_reuse_the_last_response_of_a_key_is_served_again()
     {
         await using var origin = RawOrigin.Recording();
