@@ -30,6 +30,9 @@ internal static class FlowRecord
     private const byte HashRaw = 1;
     private const byte HashText = 2;
 
+    /// <summary>The digits of <see cref="Convert.ToHexStringLower(ReadOnlySpan{byte})"/>, the form a body's hash is kept in.</summary>
+    private static readonly SearchValues<char> LowerHex = SearchValues.Create("0123456789abcdef");
+
     /// <summary>Writes <paramref name="flow"/> without its body bytes and certificate chains.</summary>
     /// <exception cref="NotSupportedException">A kind of flow other than HTTP and tunnel.</exception>
     public static void Write(ArrayBufferWriter<byte> output, Flow flow)
@@ -345,8 +348,10 @@ internal static class FlowRecord
             }
 
             var raw = output.GetSpan(1 + Sha256Bytes);
-            if (sha256.Length == 2 * Sha256Bytes && Convert.FromHexString(sha256, raw[1..(1 + Sha256Bytes)], out _, out var written) == System.Buffers.OperationStatus.Done
-                && written == Sha256Bytes && Convert.ToHexStringLower(raw.Slice(1, Sha256Bytes)) == sha256)
+            // Only lower-case hex goes raw (it is what reads back): checked on the text, no string made per body.
+            if (sha256.Length == 2 * Sha256Bytes && !sha256.AsSpan().ContainsAnyExcept(LowerHex)
+                && Convert.FromHexString(sha256, raw[1..(1 + Sha256Bytes)], out _, out var written) == System.Buffers.OperationStatus.Done
+                && written == Sha256Bytes)
             {
                 raw[0] = HashRaw;
                 output.Advance(1 + Sha256Bytes);

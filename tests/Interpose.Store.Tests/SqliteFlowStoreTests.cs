@@ -50,21 +50,7 @@ public sealed class SqliteFlowStoreTests : IDisposable
     }
 
     [Theory]
-    [InlineData("~c 404")]
-    [InlineData("!~c 200")]
-    [InlineData("~m POST")]
-    [InlineData("~d example.com & ~s")]
-    [InlineData("~u /api/ | ~c 500")]
-    [InlineData("~q")]
-    [InlineData("~b world")]
-    [InlineData("~bs \"not found\"")]
-    [InlineData("~h content-encoding")]
-    [InlineData("~u \"^https://[a-z]+\\.test/\"")]
-    [InlineData("~e")]
-    [InlineData("~all")]
-    [InlineData("~m \"^(GET|DELETE)$\" & !~e")]
-    [InlineData("!(~u \"/[a-z]+$\" | ~tcp)")]
-    [InlineData("~s & !~http")]
+    [MemberData(nameof(FilterCases.Common), MemberType = typeof(FilterCases))]
     public async Task A_query_returns_exactly_what_the_filter_matches_in_memory(string expression)
     {
         var flows = Sample();
