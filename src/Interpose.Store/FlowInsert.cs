@@ -3,7 +3,7 @@ using Microsoft.Data.Sqlite;
 
 namespace Interpose.Store;
 
-/// <summary>The one insert of a flow's row (schema version 3): its filter and list columns, certificate keys and JSON.
+/// <summary>The one insert of a flow's row (schema version 4): its filter and list columns, certificate keys and record.
 /// A new id (always, for a recorder) is a plain insert; an id already stored keeps its <c>seq</c> and takes the new
 /// values.</summary>
 internal sealed class FlowInsert : IDisposable
@@ -12,7 +12,7 @@ internal sealed class FlowInsert : IDisposable
     [
         "id", "kind", "started_at", "method", "host", "url", "status_code", "error", "client", "server", "error_phase",
         "error_message", "response_bytes", "request_bytes", "duration_ms", "tunnel_kind", "tunnel_host", "tunnel_port",
-        "server_chain", "client_chain", "json",
+        "server_chain", "client_chain", "flow",
     ];
 
     /// <summary>INSERT OR IGNORE: a new row, or nothing when the id is stored (<see cref="RawStatement.Changes"/> 0). The
@@ -45,13 +45,13 @@ internal sealed class FlowInsert : IDisposable
     /// <param name="flow">The flow.</param>
     /// <param name="serverChain">The server chain's keys (<c>server_chain</c>); null for none.</param>
     /// <param name="clientChain">The client chain's keys; null for none.</param>
-    /// <param name="json">The flow's JSON column.</param>
+    /// <param name="record">The flow's record (<see cref="FlowRecord"/>), the <c>flow</c> column.</param>
     /// <param name="replaced">True when a stored row of the same id was replaced (its bodies are now stale).</param>
     /// <returns>The row's <c>seq</c>.</returns>
     /// <exception cref="SqliteException">SQLite failed (a full disk, a read-only file).</exception>
-    public long Insert(Flow flow, byte[]? serverChain, byte[]? clientChain, ReadOnlySpan<byte> json, out bool replaced)
+    public long Insert(Flow flow, byte[]? serverChain, byte[]? clientChain, ReadOnlySpan<byte> record, out bool replaced)
     {
-        Bind(_insert, flow, serverChain, clientChain, json);
+        Bind(_insert, flow, serverChain, clientChain, record);
         _insert.Execute();
         if (_insert.Changes == 1)
         {
@@ -60,7 +60,7 @@ internal sealed class FlowInsert : IDisposable
         }
 
         replaced = true;
-        Bind(_update, flow, serverChain, clientChain, json);
+        Bind(_update, flow, serverChain, clientChain, record);
         return _update.ExecuteScalar();
     }
 
@@ -73,7 +73,7 @@ internal sealed class FlowInsert : IDisposable
     /// <summary>Binds the row's values: <see cref="FlowListing.From"/>'s columns, read from the flow itself rather than
     /// through a listing (its strings were a tenth of what recording allocated per flow), the addresses formatted on
     /// the stack.</summary>
-    private static void Bind(RawStatement statement, Flow flow, byte[]? serverChain, byte[]? clientChain, ReadOnlySpan<byte> json)
+    private static void Bind(RawStatement statement, Flow flow, byte[]? serverChain, byte[]? clientChain, ReadOnlySpan<byte> record)
     {
         var http = flow as HttpFlow;
         var tunnel = flow as TunnelFlow;
@@ -101,7 +101,7 @@ internal sealed class FlowInsert : IDisposable
         statement.Bind(18, (long?)tunnel?.Port);
         BindBlob(19, serverChain);
         BindBlob(20, clientChain);
-        statement.BindBlob(21, json);
+        statement.BindBlob(21, record);
 
         // FlowEndpoint.ToString's form (host:port), without the string.
         void BindEndpoint(int index, FlowEndpoint? endpoint)

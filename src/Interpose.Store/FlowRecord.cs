@@ -8,18 +8,24 @@ using Interpose.Core.Http;
 namespace Interpose.Store;
 
 /// <summary>
-/// A flow in a compact binary form for <see cref="MemoryFlowStore"/>: every property of the flow records in a fixed
-/// order, without names; strings in UTF-8 with a length, numbers as variable-length integers, a body's SHA-256 as its
-/// 32 bytes. Body bytes and certificate chains are not written (the store keeps them apart); a body keeps its length
-/// and hash. Smaller than the flow's JSON (<see cref="FlowJson"/>) and quicker to write (docs/performance.md, "Web UI").
+/// A flow in a compact binary form, for <see cref="MemoryFlowStore"/> and the SQLite store's <c>flow</c> column (schema
+/// version 4): every property of the flow records in a fixed order, without names; strings in UTF-8 with a length,
+/// numbers as variable-length integers, a body's SHA-256 as its 32 bytes. Body bytes and certificate chains are not
+/// written (the stores keep them apart); a body keeps its length and hash. Smaller than the flow's JSON
+/// (<see cref="FlowJson"/>) and quicker to write and read (docs/performance.md, "Web UI" and "Recording, fifth pass").
 /// </summary>
 /// <remarks>
-/// Read back only by the process that wrote it: no version, no compatibility promise. A property added to a flow
-/// record must be added to <see cref="Write"/> and <see cref="Read"/>: MemoryFlowStoreTests compares a fully populated
-/// flow's JSON before and after the store.
+/// It is kept in files, so its layout is a promise: the first byte is <see cref="Format"/>, and a change of layout takes
+/// a new format number while <see cref="Read"/> keeps reading every older one. The first byte can never be a JSON
+/// text's first byte (<c>{</c> or white space), so a reader tells a record from the JSON of older files by it
+/// (<see cref="IsRecord"/>). A property added to a flow record must be added to <see cref="Write"/> and
+/// <see cref="Read"/>: MemoryFlowStoreTests compares a fully populated flow's JSON before and after the store.
 /// </remarks>
 internal static class FlowRecord
 {
+    /// <summary>The layout <see cref="Write"/> writes, its first byte. Format 1: the layout below (2026-12).</summary>
+    public const byte Format = 1;
+
     private const byte HttpKind = 1;
     private const byte TunnelKind = 2;
 
@@ -38,6 +44,7 @@ internal static class FlowRecord
     public static void Write(ArrayBufferWriter<byte> output, Flow flow)
     {
         var w = new Writer(output);
+        w.Byte(Format);
         switch (flow)
         {
             case HttpFlow http:
@@ -61,11 +68,24 @@ internal static class FlowRecord
         }
     }
 
+    /// <summary>The first format number that is not one: formats run from 1 to 8, below a JSON text's first possible
+    /// byte (tab, RFC 8259 §2).</summary>
+    private const byte FormatsEnd = (byte)'\t';
+
+    /// <summary>True when <paramref name="stored"/> is a record rather than a flow's JSON (files before schema 4).</summary>
+    public static bool IsRecord(ReadOnlySpan<byte> stored) => !stored.IsEmpty && stored[0] is > 0 and < FormatsEnd;
+
     /// <summary>Reads a flow <see cref="Write"/> wrote: bodies with their length and hash and no bytes, no certificates.</summary>
     /// <exception cref="InvalidDataException">The bytes are not such a flow.</exception>
     public static Flow Read(ReadOnlySpan<byte> record)
     {
         var r = new Reader(record);
+        var format = r.Byte();
+        if (format != Format)
+        {
+            throw new InvalidDataException($"flow record of unknown format {format} (this version reads format {Format})");
+        }
+
         var kind = r.Byte();
         var id = r.Guid();
         var startedAt = r.Time();

@@ -12,8 +12,10 @@ namespace Interpose.Store;
 ///              url, status_code, error: the columns FilterSqlPushDown reads; then (version 3) what a list shows
 ///              (client, server, error_phase, error_message, response_bytes, request_bytes, duration_ms, tunnel_kind,
 ///              tunnel_host, tunnel_port), the certificate chains as keys (server_chain, client_chain: the SHA-256 of
-///              each certificate, 32 bytes each, leaf first) and, last, json: the flow as FlowJson (UTF-8) without body
-///              bytes (length and SHA-256 kept) and without certificates. One row, one insert per flow.
+///              each certificate, 32 bytes each, leaf first) and, last, flow (json before version 4): the flow without
+///              body bytes (length and SHA-256 kept) and without certificates, as a binary FlowRecord (version 4) or
+///              as FlowJson (UTF-8; rows written before version 4), told apart by the first byte
+///              (FlowRecord.IsRecord). One row, one insert per flow.
 /// certificates sha256 BLOB(32) PRIMARY KEY → der: each certificate once, however many flows presented it
 /// bodies       key = seq * 2 + part → the recorded body bytes; part 0 the request's, 1 the response's (a rowid key:
 ///              SQLite stores large rows best in rowid tables, https://www.sqlite.org/withoutrowid.html §4)
@@ -45,7 +47,7 @@ internal static class FlowStoreSchema
     /// <summary>
     /// Step <c>i</c> takes a file from version <c>i</c> to <c>i + 1</c>. Only append: a released step never changes.
     /// A reader accepts any version from 1 up to <see cref="CurrentVersion"/>: before <see cref="OneRowVersion"/> it
-    /// reads the JSON from <c>flow_json</c> (<see cref="JsonJoin"/>).
+    /// reads the JSON from <c>flow_json</c> (<see cref="FlowJoin"/>).
     /// </summary>
     public static readonly string[] Migrations =
     [
@@ -89,16 +91,27 @@ internal static class FlowStoreSchema
         FROM (SELECT seq, json, CAST(json AS TEXT) AS t FROM flow_json) j WHERE j.seq = flows.seq;
         DROP TABLE flow_json;
         """,
+
+        // 3 → 4: the flow column holds a binary FlowRecord from now on (smaller and quicker to write than the JSON:
+        // docs/performance.md, "Recording, fifth pass"). Rows already written keep their JSON; a reader tells the two
+        // apart by the first byte. Renaming a column rewrites only the schema (https://www.sqlite.org/lang_altertable.html).
+        "ALTER TABLE flows RENAME COLUMN json TO flow;",
     ];
 
     /// <summary>The first version with the JSON in <c>flows</c> (one row per flow) and the list's columns.</summary>
     public const int OneRowVersion = 3;
 
-    /// <summary>Where a query finds a flow's JSON in a file of <paramref name="version"/>: the join to add after
-    /// <c>FROM flows f</c>, and the column.</summary>
-    public static (string Join, string Column) JsonJoin(int version) => version >= OneRowVersion
-        ? (string.Empty, "f.json")
-        : (" JOIN flow_json j ON j.seq = f.seq", "j.json");
+    /// <summary>The first version whose flow column is named <c>flow</c> and holds a binary record for new rows.</summary>
+    public const int RecordVersion = 4;
+
+    /// <summary>Where a query finds a flow's stored form (JSON or record) in a file of <paramref name="version"/>: the
+    /// join to add after <c>FROM flows f</c>, and the column.</summary>
+    public static (string Join, string Column) FlowJoin(int version) => version switch
+    {
+        >= RecordVersion => (string.Empty, "f.flow"),
+        >= OneRowVersion => (string.Empty, "f.json"),
+        _ => (" JOIN flow_json j ON j.seq = f.seq", "j.json"),
+    };
 
     /// <summary>The version this code writes.</summary>
     public static int CurrentVersion => Migrations.Length;

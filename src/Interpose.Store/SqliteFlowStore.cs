@@ -279,7 +279,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         {
             using var connection = Connect(_path, SqliteOpenMode.ReadOnly);
             using var command = connection.CreateCommand();
-            command.CommandText = JsonSelect + " WHERE f.id = $id";
+            command.CommandText = FlowSelect + " WHERE f.id = $id";
             command.Parameters.AddWithValue("$id", id.ToByteArray(bigEndian: true));
             using var reader = command.ExecuteReader();
             if (!reader.Read())
@@ -295,10 +295,6 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         catch (SqliteException ex)
         {
             throw Translate(_path, ex);
-        }
-        catch (JsonException ex)
-        {
-            throw NotReadBack(_path, ex);
         }
     }
 
@@ -539,7 +535,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     /// not written.</summary>
     private void ThrowIfNotMigrated()
     {
-        if (SchemaVersion < FlowStoreSchema.OneRowVersion)
+        if (SchemaVersion < FlowStoreSchema.CurrentVersion)
         {
             throw new InvalidOperationException($"The flow store {_path} has schema {SchemaVersion}; only a migrated store is written.");
         }
@@ -589,14 +585,11 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         var serverKeys = ChainKeys(serverChain);
         var clientKeys = ChainKeys(clientChain);
 
-        var json = statements.Json;
-        var writer = statements.JsonWriter;
-        json.ResetWrittenCount();
-        writer.Reset(json);
-        // The JSON column holds no body bytes (in bodies) and no certificates (in certificates).
-        FlowJsonWriter.Write(writer, flow, bytes: false);
-        writer.Flush();
-        var seq = statements.Flow.Insert(flow, serverKeys, clientKeys, json.WrittenSpan, out var replaced);
+        // The flow column holds no body bytes (in bodies) and no certificates (in certificates).
+        var record = statements.Record;
+        record.ResetWrittenCount();
+        FlowRecord.Write(record, flow);
+        var seq = statements.Flow.Insert(flow, serverKeys, clientKeys, record.WrittenSpan, out var replaced);
         if (replaced)
         {
             // The flow was stored before (appended again with a mark or a comment): its old bodies go.
@@ -713,24 +706,35 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         }
         : flow;
 
-    /// <summary>The columns a flow is read from, after <c>FROM flows f</c>'s joins: <c>seq</c>, the JSON, and (version
-    /// 3) the chains' keys, as <see cref="ReadFlow"/> reads them.</summary>
-    private string JsonSelect => SchemaVersion >= FlowStoreSchema.OneRowVersion
-        ? "SELECT f.seq, f.json, f.server_chain, f.client_chain FROM flows f"
-        : "SELECT f.seq, j.json FROM flows f" + FlowStoreSchema.JsonJoin(SchemaVersion).Join;
+    /// <summary>The columns a flow is read from, after <c>FROM flows f</c>'s joins: <c>seq</c>, the flow (record or
+    /// JSON), and (version 3 on) the chains' keys, as <see cref="ReadFlow"/> reads them.</summary>
+    private string FlowSelect => SchemaVersion >= FlowStoreSchema.OneRowVersion
+        ? $"SELECT f.seq, {FlowColumn}, f.server_chain, f.client_chain FROM flows f"
+        : $"SELECT f.seq, {FlowColumn} FROM flows f" + FlowStoreSchema.FlowJoin(SchemaVersion).Join;
 
-    /// <summary>The flow of a row of <see cref="JsonSelect"/> (or any row with the JSON at <paramref name="json"/> and,
-    /// version 3, the chains' keys after it), its certificates put back.</summary>
-    private Flow ReadFlow(SqliteDataReader reader, CertificateChains chains, int json = 1)
+    /// <summary>The column that holds the flow in this file's version.</summary>
+    private string FlowColumn => FlowStoreSchema.FlowJoin(SchemaVersion).Column;
+
+    /// <summary>The flow of a row of <see cref="FlowSelect"/> (or any row with the flow at <paramref name="ordinal"/>
+    /// and, version 3 on, the chains' keys after it), its certificates put back.</summary>
+    /// <exception cref="FlowStoreException">The stored flow does not read back (<see cref="FlowStoreProblem.Corrupt"/>).</exception>
+    private Flow ReadFlow(SqliteDataReader reader, CertificateChains chains, int ordinal = 1)
     {
         Flow flow;
-        using (var stream = reader.GetStream(json))
+        using (var stream = reader.GetStream(ordinal))
         {
             var bytes = ArrayPool<byte>.Shared.Rent((int)stream.Length);
             try
             {
                 stream.ReadExactly(bytes, 0, (int)stream.Length);
-                flow = FlowJson.Read(bytes.AsSpan(0, (int)stream.Length));
+                var stored = bytes.AsSpan(0, (int)stream.Length);
+
+                // Version 4 writes records; rows written before keep their JSON.
+                flow = FlowRecord.IsRecord(stored) ? FlowRecord.Read(stored) : FlowJson.Read(stored);
+            }
+            catch (Exception ex) when (ex is JsonException or InvalidDataException)
+            {
+                throw new FlowStoreException(_path, FlowStoreProblem.Corrupt, "a stored flow does not read back: " + ex.Message, ex);
             }
             finally
             {
@@ -738,11 +742,8 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             }
         }
 
-        return SchemaVersion >= FlowStoreSchema.OneRowVersion ? chains.Attach(flow, reader, json + 1, _path) : flow;
+        return SchemaVersion >= FlowStoreSchema.OneRowVersion ? chains.Attach(flow, reader, ordinal + 1, _path) : flow;
     }
-
-    private static FlowStoreException NotReadBack(string path, JsonException ex) =>
-        new(path, FlowStoreProblem.Corrupt, "a stored flow does not read back: " + ex.Message, ex);
 
     private static SqliteCommand BodiesCommand(SqliteConnection connection)
     {
@@ -910,11 +911,11 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         private const string ListingColumns = ", f.id, f.started_at, f.client, f.server, f.error_phase, f.error_message,"
             + " f.response_bytes, f.request_bytes, f.duration_ms, f.tunnel_kind, f.tunnel_host, f.tunnel_port";
 
-        /// <summary>For a listing whose residual needs the flow: the JSON and chains in the same scan (18-20), cheaper
+        /// <summary>For a listing whose residual needs the flow: the flow and chains in the same scan (18-20), cheaper
         /// than a lookup per row.</summary>
-        private const string ListingJsonColumns = ", f.json, f.server_chain, f.client_chain";
+        private const string ListingChainColumns = ", f.server_chain, f.client_chain";
 
-        private const int ListingJsonOrdinal = 18;
+        private const int ListingFlowOrdinal = 18;
 
         private readonly SqliteFlowStore _store;
         private readonly SqliteConnection _connection;
@@ -926,7 +927,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         private readonly bool _seqOnly;
         private readonly ColumnFlow _columns = new();
         private readonly CertificateChains _chains;
-        private SqliteCommand? _json;
+        private SqliteCommand? _flowBySeq;
         private SqliteCommand? _bodies;
 
         public Rows(SqliteFlowStore store, FlowFilter? filter, bool selectJson, bool listing = false, int offset = 0)
@@ -943,10 +944,10 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
                 _connection = Connect(store._path, SqliteOpenMode.ReadOnly);
                 _chains = new CertificateChains(_connection);
                 _command = _connection.CreateCommand();
-                var select = listing ? ColumnSelect + ListingColumns + (_residual is not null && !_onColumns ? ListingJsonColumns : string.Empty) + " FROM flows f"
+                var select = listing ? ColumnSelect + ListingColumns + (_residual is not null && !_onColumns ? ", " + store.FlowColumn + ListingChainColumns : string.Empty) + " FROM flows f"
                     : _seqOnly ? "SELECT f.seq FROM flows f"
                     : _onColumns ? ColumnSelect + " FROM flows f"
-                    : store.JsonSelect;
+                    : store.FlowSelect;
                 _command.CommandText = select + (plan is null ? string.Empty : " WHERE (" + plan.WhereClause + ")") + " ORDER BY f.seq";
                 if (offset > 0 && _residual is null)
                 {
@@ -989,7 +990,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
                         continue;
                     }
 
-                    var flow = _onColumns ? Json(seq) : _store.ReadFlow(_reader, _chains);
+                    var flow = _onColumns ? FlowBySeq(seq) : _store.ReadFlow(_reader, _chains);
                     if (bodies)
                     {
                         _bodies ??= BodiesCommand(_connection);
@@ -1008,10 +1009,6 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             {
                 throw Translate(_store._path, ex);
             }
-            catch (JsonException ex)
-            {
-                throw NotReadBack(_store._path, ex);
-            }
         }
 
         /// <summary>The next matching row as a listing (the reader was opened with <c>listing: true</c>).</summary>
@@ -1022,7 +1019,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
                 while (_reader.Read())
                 {
                     cancellationToken.ThrowIfCancellationRequested();
-                    if (_residual is not null && !(_onColumns ? _residual.Matches(_columns.Load(_reader)) : MatchesJson()))
+                    if (_residual is not null && !(_onColumns ? _residual.Matches(_columns.Load(_reader)) : MatchesFlow()))
                     {
                         continue;
                     }
@@ -1035,10 +1032,6 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             catch (SqliteException ex)
             {
                 throw Translate(_store._path, ex);
-            }
-            catch (JsonException ex)
-            {
-                throw NotReadBack(_store._path, ex);
             }
         }
 
@@ -1081,7 +1074,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
 
         public void Dispose()
         {
-            _json?.Dispose();
+            _flowBySeq?.Dispose();
             _bodies?.Dispose();
             _chains?.Dispose();
             _reader?.Dispose();
@@ -1112,9 +1105,9 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             };
         }
 
-        private bool MatchesJson()
+        private bool MatchesFlow()
         {
-            var flow = _store.ReadFlow(_reader, _chains, ListingJsonOrdinal);
+            var flow = _store.ReadFlow(_reader, _chains, ListingFlowOrdinal);
             if (ResidualReadsBodies)
             {
                 _bodies ??= BodiesCommand(_connection);
@@ -1124,17 +1117,17 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             return _residual!.Matches(flow.AsFilterable());
         }
 
-        private Flow Json(long seq)
+        private Flow FlowBySeq(long seq)
         {
-            if (_json is null)
+            if (_flowBySeq is null)
             {
-                _json = _connection.CreateCommand();
-                _json.CommandText = _store.JsonSelect + " WHERE f.seq = $seq";
-                _json.Parameters.Add("$seq", SqliteType.Integer);
+                _flowBySeq = _connection.CreateCommand();
+                _flowBySeq.CommandText = _store.FlowSelect + " WHERE f.seq = $seq";
+                _flowBySeq.Parameters.Add("$seq", SqliteType.Integer);
             }
 
-            _json.Parameters[0].Value = seq;
-            using var reader = _json.ExecuteReader();
+            _flowBySeq.Parameters[0].Value = seq;
+            using var reader = _flowBySeq.ExecuteReader();
             return reader.Read() ? _store.ReadFlow(reader, _chains) : throw new FlowStoreException(_store._path, FlowStoreProblem.Corrupt, $"flow {seq} has no JSON row");
         }
     }

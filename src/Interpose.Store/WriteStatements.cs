@@ -1,10 +1,9 @@
 using System.Buffers;
-using System.Text.Json;
 using Microsoft.Data.Sqlite;
 
 namespace Interpose.Store;
 
-/// <summary>The statements (and the JSON buffer) a writable store's commits reuse, so each is compiled once.</summary>
+/// <summary>The statements (and the record buffer) a writable store's commits reuse, so each is compiled once.</summary>
 internal sealed class WriteStatements : IDisposable
 {
     public WriteStatements(SqliteConnection connection)
@@ -13,7 +12,6 @@ internal sealed class WriteStatements : IDisposable
         Body = new RawStatement(connection, "INSERT INTO bodies (key, content) VALUES (?1, ?2)");
         BodyDelete = new RawStatement(connection, "DELETE FROM bodies WHERE key IN (?1 * 2, ?1 * 2 + 1)");
         Certificate = new RawStatement(connection, "INSERT OR IGNORE INTO certificates (sha256, der) VALUES (?1, ?2)");
-        JsonWriter = new Utf8JsonWriter(Json);
     }
 
     public FlowInsert Flow { get; }
@@ -27,10 +25,8 @@ internal sealed class WriteStatements : IDisposable
     /// <summary>Parameters: the SHA-256, the DER.</summary>
     public RawStatement Certificate { get; }
 
-    /// <summary>The buffer each flow's JSON is written into, kept between commits.</summary>
-    public ArrayBufferWriter<byte> Json { get; } = new(4096);
-
-    public Utf8JsonWriter JsonWriter { get; }
+    /// <summary>The buffer each flow's record (<see cref="FlowRecord"/>) is written into, kept between commits.</summary>
+    public ArrayBufferWriter<byte> Record { get; } = new(4096);
 
     public void Dispose()
     {
@@ -38,6 +34,5 @@ internal sealed class WriteStatements : IDisposable
         Body.Dispose();
         BodyDelete.Dispose();
         Certificate.Dispose();
-        JsonWriter.Dispose();
     }
 }

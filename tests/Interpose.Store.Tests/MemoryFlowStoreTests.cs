@@ -265,7 +265,8 @@ public sealed class MemoryFlowStoreTests
 
     private static string Path(Flow flow) => ((HttpFlow)flow).Request.Path;
 
-    private static string Json(Flow flow)
+    /// <summary>A flow's JSON line, to compare flows whole.</summary>
+    internal static string Json(Flow flow)
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>();
         FlowJson.WriteLine(buffer, flow);
