@@ -34,8 +34,11 @@ public sealed class BodyCapture : IBodyObserver, IDisposable
     private byte[]? _buffer;
     private int _kept;
     private long _length;
-    private string? _sha256;
+    private bool _completed;
     private bool _disposed;
+
+    // The hash as bytes, inline: the text is made only if someone reads it (FlowBody.Sha256).
+    private Sha256Digest _sha256;
 
     /// <summary>Creates a capture that keeps up to <paramref name="maxBytes"/> bytes.</summary>
     /// <param name="maxBytes">The cap; null keeps the whole body (up to <see cref="Array.MaxLength"/> bytes).</param>
@@ -69,7 +72,7 @@ public sealed class BodyCapture : IBodyObserver, IDisposable
         {
             lock (_gate)
             {
-                return _sha256 is not null;
+                return _completed;
             }
         }
     }
@@ -82,7 +85,7 @@ public sealed class BodyCapture : IBodyObserver, IDisposable
     {
         lock (_gate)
         {
-            if (_disposed || _sha256 is not null)
+            if (_disposed || _completed)
             {
                 return default;
             }
@@ -123,13 +126,20 @@ public sealed class BodyCapture : IBodyObserver, IDisposable
     {
         lock (_gate)
         {
-            if (!_disposed && _sha256 is null)
+            if (!_disposed && !_completed)
             {
                 Trailers = trailers is { Count: > 0 } ? trailers : null;
                 // Without a digest context the whole body was kept (_kept == _length): hashed here in one call.
-                _sha256 = _hash is not null ? Convert.ToHexStringLower(_hash.GetHashAndReset())
-                    : _kept == 0 ? FlowBody.Empty.Sha256
-                    : Convert.ToHexStringLower(SHA256.HashData(_buffer.AsSpan(0, _kept)));
+                if (_hash is not null)
+                {
+                    _hash.GetHashAndReset(_sha256);
+                }
+                else if (_kept > 0)
+                {
+                    SHA256.HashData(_buffer.AsSpan(0, _kept), _sha256);
+                }
+
+                _completed = true;
             }
         }
 
@@ -144,13 +154,13 @@ public sealed class BodyCapture : IBodyObserver, IDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_length == 0 && _sha256 is not null)
+            if (_length == 0 && _completed)
             {
                 return FlowBody.Empty;
             }
 
             var content = _kept == 0 ? [] : _buffer.AsSpan(0, _kept).ToArray();
-            return new FlowBody(content, _length, _sha256);
+            return _completed ? FlowBody.WithDigest(content, _length, _sha256) : new FlowBody(content, _length, sha256: null);
         }
     }
 
@@ -191,5 +201,12 @@ public sealed class BodyCapture : IBodyObserver, IDisposable
         }
 
         _buffer = next;
+    }
+
+    /// <summary>A SHA-256 held inline, not as an array of its own.</summary>
+    [System.Runtime.CompilerServices.InlineArray(32)]
+    private struct Sha256Digest
+    {
+        private byte _first;
     }
 }

@@ -484,7 +484,7 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
             return _options.MaxBodyBytes is { } max && whole.Content.Length > max ? whole with { Content = whole.Content[..max] } : whole;
         }
 
-        return capture?.ToBody() ?? new FlowBody(ReadOnlyMemory<byte>.Empty, 0, null);
+        return capture?.ToBody() ?? new FlowBody(ReadOnlyMemory<byte>.Empty, 0, sha256: null);
     }
 
     private static double? Offset(ExchangeTimings timings, long at) =>

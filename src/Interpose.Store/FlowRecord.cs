@@ -36,6 +36,9 @@ internal static class FlowRecord
     private const byte HashRaw = 1;
     private const byte HashText = 2;
 
+    /// <summary>The SHA-256 of no bytes, the hash of <see cref="FlowBody.Empty"/>.</summary>
+    private static readonly byte[] EmptyDigest = System.Security.Cryptography.SHA256.HashData(ReadOnlySpan<byte>.Empty);
+
     /// <summary>The digits of <see cref="Convert.ToHexStringLower(ReadOnlySpan{byte})"/>, the form a body's hash is kept in.</summary>
     private static readonly SearchValues<char> LowerHex = SearchValues.Create("0123456789abcdef");
 
@@ -196,7 +199,7 @@ internal static class FlowRecord
         w.String(message.HttpVersion);
         w.Headers(message.Headers);
         w.Long(message.Body.Length);
-        w.Hash(message.Body.Sha256);
+        w.Hash(message.Body);
         w.Bool(message.Trailers is not null);
         if (message.Trailers is { } trailers)
         {
@@ -358,16 +361,24 @@ internal static class FlowRecord
             }
         }
 
-        /// <summary>A lower-case hex SHA-256 as its 32 bytes; anything else as text.</summary>
-        public readonly void Hash(string? sha256)
+        /// <summary>A body's SHA-256 as its 32 bytes when it is held so or as lower-case hex; anything else as text.</summary>
+        public readonly void Hash(FlowBody body)
         {
+            var raw = output.GetSpan(1 + Sha256Bytes);
+            if (body.TryCopyDigest(raw[1..(1 + Sha256Bytes)]))
+            {
+                raw[0] = HashRaw;
+                output.Advance(1 + Sha256Bytes);
+                return;
+            }
+
+            var sha256 = body.Sha256;
             if (sha256 is null)
             {
                 Byte(HashNone);
                 return;
             }
 
-            var raw = output.GetSpan(1 + Sha256Bytes);
             // Only lower-case hex goes raw (it is what reads back): checked on the text, no string made per body.
             if (sha256.Length == 2 * Sha256Bytes && !sha256.AsSpan().ContainsAnyExcept(LowerHex)
                 && Convert.FromHexString(sha256, raw[1..(1 + Sha256Bytes)], out _, out var written) == System.Buffers.OperationStatus.Done
@@ -472,13 +483,18 @@ internal static class FlowRecord
         public FlowBody Body()
         {
             var length = Long();
-            var sha256 = Byte() switch
+            switch (Byte())
             {
-                HashNone => null,
-                HashRaw => Convert.ToHexStringLower(Take(Sha256Bytes)),
-                _ => String(),
-            };
-            return length == 0 && sha256 == FlowBody.Empty.Sha256 ? FlowBody.Empty : new FlowBody(ReadOnlyMemory<byte>.Empty, length, sha256);
+                case HashNone:
+                    return new FlowBody(ReadOnlyMemory<byte>.Empty, length, sha256: null);
+                case HashRaw:
+                    // Kept as bytes: the hex text is made only if someone reads it.
+                    var digest = Take(Sha256Bytes);
+                    return length == 0 && digest.SequenceEqual(EmptyDigest) ? FlowBody.Empty : FlowBody.WithDigest(ReadOnlyMemory<byte>.Empty, length, digest);
+                default:
+                    var sha256 = String();
+                    return length == 0 && sha256 == FlowBody.Empty.Sha256 ? FlowBody.Empty : new FlowBody(ReadOnlyMemory<byte>.Empty, length, sha256);
+            }
         }
 
         public FlowTls? Tls() => Bool() ? new FlowTls(String(), String(), String(), String()) : null;
