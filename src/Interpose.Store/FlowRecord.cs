@@ -282,10 +282,14 @@ internal static class FlowRecord
         public readonly void Int(int value) => Long(value);
 
         /// <summary>Zig-zag, then 7 bits a byte (as protobuf's sint64): small magnitudes of either sign take one byte.</summary>
-        public readonly void Long(long value)
+        public readonly void Long(long value) => output.Advance(WriteVarInt(output.GetSpan(MaxVarIntBytes), value));
+
+        private static ulong ZigZag(long value) => (ulong)((value << 1) ^ (value >> 63));
+
+        /// <summary>Writes <paramref name="value"/> at the start of <paramref name="span"/>; returns the bytes written.</summary>
+        private static int WriteVarInt(Span<byte> span, long value)
         {
-            var v = (ulong)((value << 1) ^ (value >> 63));
-            var span = output.GetSpan(MaxVarIntBytes);
+            var v = ZigZag(value);
             var i = 0;
             while (v >= 0x80)
             {
@@ -294,7 +298,7 @@ internal static class FlowRecord
             }
 
             span[i++] = (byte)v;
-            output.Advance(i);
+            return i;
         }
 
         public readonly void Double(double? value)
@@ -328,10 +332,35 @@ internal static class FlowRecord
                 return;
             }
 
-            var length = Encoding.UTF8.GetByteCount(value);
-            Long(length + 1L);
-            Encoding.UTF8.GetBytes(value, output.GetSpan(length));
-            output.Advance(length);
+            // One pass over the text: encoded after room for the longest length prefix it could need, then the prefix
+            // written in front and the bytes moved up to it when it came out shorter (short strings, nearly all of
+            // them, need no move). Counting the bytes first and encoding them second was two passes for every string.
+            var most = Encoding.UTF8.GetMaxByteCount(value.Length);
+            var room = VarIntBytes(most + 1L);
+            var span = output.GetSpan(room + most);
+            var length = Encoding.UTF8.GetBytes(value, span[room..]);
+            var prefix = VarIntBytes(length + 1L);
+            if (prefix < room)
+            {
+                span.Slice(room, length).CopyTo(span[prefix..]);
+            }
+
+            WriteVarInt(span, length + 1L);
+            output.Advance(prefix + length);
+        }
+
+        /// <summary>How many bytes <see cref="Long"/> writes for <paramref name="value"/>.</summary>
+        private static int VarIntBytes(long value)
+        {
+            var v = ZigZag(value);
+            var bytes = 1;
+            while (v >= 0x80)
+            {
+                v >>= 7;
+                bytes++;
+            }
+
+            return bytes;
         }
 
         public readonly void Bytes(ReadOnlySpan<byte> value)

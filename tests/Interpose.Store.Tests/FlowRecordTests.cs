@@ -36,6 +36,29 @@ public sealed class FlowRecordTests
     }
 
     [Theory]
+    [InlineData("a")]
+    [InlineData("\u00e9")] // two UTF-8 bytes
+    [InlineData("\u20ac")] // three
+    [InlineData("\U0001F600")] // four, from two UTF-16 units
+    public void Strings_of_every_length_around_the_length_prefix_steps_read_back_as_written(string unit)
+    {
+        // The prefix of a string's length takes one byte up to 62 bytes and two up to 8,190: lengths on both sides of
+        // each step, and texts whose encoded length is far below the most it could be.
+        foreach (var count in new[] { 0, 1, 20, 21, 31, 32, 62, 63, 64, 200, 4095, 4096, 5000 })
+        {
+            var text = string.Concat(Enumerable.Repeat(unit, count));
+            var flow = (HttpFlow)SqliteFlowStoreTests.Sample()[0];
+            flow = flow with { Comment = text, Request = flow.Request with { Path = "/" + text } };
+            var output = new ArrayBufferWriter<byte>();
+            FlowRecord.Write(output, flow);
+
+            var read = (HttpFlow)FlowRecord.Read(output.WrittenSpan);
+            Assert.Equal(text, read.Comment);
+            Assert.Equal("/" + text, read.Request.Path);
+        }
+    }
+
+    [Theory]
     [InlineData("{\"id\":1}")]
     [InlineData(" {}")]
     [InlineData("\t{}")]
