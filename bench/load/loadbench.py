@@ -95,6 +95,9 @@ if PEER_ARGS:
 # ceiling of what any intermediary gets on this host in the same rounds. HAPROXY_THREADS: its nbthread.
 PEER_IS_RELAY = PEER in ("haproxy", "haproxy-http")
 HAPROXY_BIN = "/usr/sbin/haproxy"
+# Two threads, as Interpose uses both cores: in a short try (2 rounds of 3 s, 2026-12-04) two gave the relay more req/s
+# than one at 64 connections and new connections (mode tcp: plain c64 0.78 against 0.66, HTTPS c64 0.57 against 0.52),
+# one more at one HTTPS connection in mode tcp (0.57 against 0.50); see docs/performance.md, "Ceilings".
 HAPROXY_THREADS = int(os.environ.get("HAPROXY_THREADS", "2"))
 SQUID_BIN = "/usr/sbin/squid"
 SQUID_CERTGEN = "/usr/lib/squid/security_file_certgen"
@@ -401,9 +404,8 @@ class HAProxy(MeasuredProcess):
             f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
         sh("openssl", "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
            "-days", "2", "-out", "leaf.pem", "-extfile", "leaf.ext")
-        with open(os.path.join(work, "relay.pem"), "w") as f:  # HAProxy's crt: the chain, then the key
-            f.write(open(os.path.join(work, "leaf.pem")).read() + open(os.path.join(work, "ca.pem")).read()
-                    + open(os.path.join(work, "leaf.key")).read())
+        with open(os.path.join(work, "relay.pem"), "w") as f:  # HAProxy's crt: the leaf (alone, as nginx's), its key
+            f.write(open(os.path.join(work, "leaf.pem")).read() + open(os.path.join(work, "leaf.key")).read())
         shutil.copy(origin_root, os.path.join(work, "origin-root.pem"))
         self.plain_port, self.tls_port = free_port(), free_port()
         self.ports = {http_port: self.plain_port, https_port: self.tls_port}
