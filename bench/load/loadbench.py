@@ -796,7 +796,6 @@ def download_scenario(url, origin_ca, proxy, peer=None):
     direct, proxied, cpu, peaks = [], [], [], []
     s_speed, s_cpu, s_peaks = [], [], []
     idle = proxy.status_kib("VmRSS") / 1024
-    s_idle = peer.status_kib("VmRSS") / 1024 if peer else 0.0
     sides = ("d", "p", "s") if peer else ("d", "p")
     for r in range(ROUNDS):
         order = (sides[r % 3:] + sides[:r % 3]) if peer else (("d", "p") if r % 2 == 0 else ("p", "d"))
@@ -821,8 +820,7 @@ def download_scenario(url, origin_ca, proxy, peer=None):
     result = {"name": "download-100m", "d": d / MIB, "p": p / MIB, "ratio": p / d, "cpu": med(cpu),
               "peak": max(peaks), "idle": idle}
     if peer:
-        result["s"] = {"speed": med(s_speed) / MIB, "ratio": med(s_speed) / d, "cpu": med(s_cpu), "peak": max(s_peaks),
-                       "idle": s_idle}
+        result["s"] = {"speed": med(s_speed) / MIB, "ratio": med(s_speed) / d, "cpu": med(s_cpu), "peak": max(s_peaks)}
     return result
 
 
@@ -984,6 +982,7 @@ def report_peer(rows, download):
         print()
         print("Load average (1 min) at the start and end of each scenario's rounds, these processes included: "
               + ", ".join(loads) + ".")
+
 
 def fmt(v, digits=2):
     return "n/a" if v != v else f"{v:.{digits}f}"
