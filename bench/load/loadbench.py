@@ -5,8 +5,9 @@ Environment: ROUNDS (default 3), SECONDS_PER_ROUND (default 5), SCENARIOS (comma
 INTERPOSE_ARGS (extra `interpose run` arguments), INTERPOSE_BIN (a native `interpose` to run instead of
 `dotnet interpose.dll`; run.sh sets it to the native AOT build), LOAD_CLIENT (leanload, the default: bench/load/leanload.c
 built by run.sh into artifacts/leanload; or hey, for comparison), IDLE_CONNECTIONS (the idle scenario's count, default
-5000), PEER (squid: the load scenarios also through squid; interpose:NAME=VALUE,...: a second Interpose with that
-environment), PEER_ARGS (extra `interpose run` arguments of that second Interpose only, e.g. `-w FILE`), LATENCY_LOG_DIR (leanload writes every load round's
+5000), PEER (squid: the load scenarios also through squid; haproxy / haproxy-http: the load scenarios and the download
+also through HAProxy as a relay, mode tcp / mode http, the ceiling; interpose:NAME=VALUE,...: a second Interpose with that
+environment), HAPROXY_THREADS (the relay's nbthread, default 2), PEER_ARGS (extra `interpose run` arguments of that second Interpose only, e.g. `-w FILE`), LATENCY_LOG_DIR (leanload writes every load round's
 per-request latencies there, one file per scenario, side and round, for bench/load/latency_gaps.py), WEB_BROWSER (a
 Chromium binary: each Interpose then runs with `--web` on a free loopback port and that browser, headless, stays on its
 live list during the rounds; the browser's CPU per request is logged beside each round). The environment (DOTNET_*,
@@ -90,6 +91,14 @@ PEER_ENV = (dict(kv.split("=", 1) for kv in PEER.split(":", 1)[1].split(",") if 
 PEER_ARGS = os.environ.get("PEER_ARGS", "").split()
 if PEER_ARGS:
     PEER = f"{PEER} {' '.join(PEER_ARGS)}"
+# PEER=haproxy / PEER=haproxy-http: HAProxy as a relay in front of nginx (mode tcp / mode http, class HAProxy), the
+# ceiling of what any intermediary gets on this host in the same rounds. HAPROXY_THREADS: its nbthread.
+PEER_IS_RELAY = PEER in ("haproxy", "haproxy-http")
+HAPROXY_BIN = "/usr/sbin/haproxy"
+# Two threads, as Interpose uses both cores: in a short try (2 rounds of 3 s, 2026-12-04) two gave the relay more req/s
+# than one at 64 connections and new connections (mode tcp: plain c64 0.78 against 0.66, HTTPS c64 0.57 against 0.52),
+# one more at one HTTPS connection in mode tcp (0.57 against 0.50); see docs/performance.md, "Ceilings".
+HAPROXY_THREADS = int(os.environ.get("HAPROXY_THREADS", "2"))
 SQUID_BIN = "/usr/sbin/squid"
 SQUID_CERTGEN = "/usr/lib/squid/security_file_certgen"
 
@@ -215,6 +224,7 @@ class MeasuredProcess:
     its web UI (self.browser)."""
     p: subprocess.Popen
     browser = None
+    forward = True  # a forward proxy (-x, CONNECT); a relay (HAProxy) is addressed as the origin instead
 
     def browser_cpu_ms(self):
         return process_tree_cpu_ms(self.browser.pid, descendants=True) if self.browser else 0.0
@@ -366,6 +376,90 @@ shutdown_lifetime 1 seconds
         stop(self.p)
 
 
+class HAProxy(MeasuredProcess):
+    """HAProxy (Debian's package) as a relay in front of nginx, the ceiling of issue 19: an intermediary that does
+    strictly less work than any intercepting proxy. PEER=haproxy relays in mode tcp: the plain port's bytes go to nginx's
+    HTTP port as they are; the TLS port terminates TLS 1.3 with a certificate for localhost issued for this run by a CA
+    of its own (openssl, in artifacts/haproxy, as squid's) and opens a new TLS 1.3 connection to nginx's HTTPS port per
+    client connection, verified against the origin's root and the name localhost; ALPN http/1.1 on both sides, as
+    leanload offers it directly. PEER=haproxy-http does the same in mode http (it parses every request and response,
+    the honest L7 peer) and keeps its origin connections alive across clients (http-reuse always). No logging.
+    HAProxy answers no CONNECT, so it is not a forward proxy: clients talk to it as to the origin (forward = False;
+    target() gives the URL to use). At keep-alive that costs nothing (a CONNECT is once per connection); with a new
+    connection per request the relay skips the CONNECT's round trip, so its figure there is an upper bound."""
+    forward = False
+
+    def __init__(self, origin_root, http_port, https_port, mode):
+        self.name = f"HAProxy-{mode}"
+        work = os.path.join(ROOT, "artifacts", "haproxy")
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+        sh = lambda *a: subprocess.run(a, check=True, capture_output=True, cwd=work)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        sh("openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+           "-subj", "/CN=HAProxy load-bench CA", "-addext", "basicConstraints=critical,CA:TRUE",
+           "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        sh("openssl", "req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost")
+        with open(os.path.join(work, "leaf.ext"), "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+        sh("openssl", "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+           "-days", "2", "-out", "leaf.pem", "-extfile", "leaf.ext")
+        with open(os.path.join(work, "relay.pem"), "w") as f:  # HAProxy's crt: the leaf (alone, as nginx's), its key
+            f.write(open(os.path.join(work, "leaf.pem")).read() + open(os.path.join(work, "leaf.key")).read())
+        shutil.copy(origin_root, os.path.join(work, "origin-root.pem"))
+        self.plain_port, self.tls_port = free_port(), free_port()
+        self.ports = {http_port: self.plain_port, https_port: self.tls_port}
+        http_mode = mode == "http"
+        tls = "ssl-min-ver TLSv1.3 alpn http/1.1"
+        conf = os.path.join(work, "haproxy.cfg")
+        with open(conf, "w") as f:
+            f.write(f"""
+global
+  nbthread {HAPROXY_THREADS}
+  ssl-server-verify required
+defaults
+  mode {mode}
+  timeout connect 10s
+  timeout client 60s
+  timeout server 60s
+{"  option http-keep-alive" + chr(10) + "  http-reuse always" + chr(10) + "  timeout http-keep-alive 60s" if http_mode else ""}
+frontend plain
+  bind 127.0.0.1:{self.plain_port}
+  default_backend plain
+backend plain
+  server origin 127.0.0.1:{http_port}
+frontend tls
+  bind 127.0.0.1:{self.tls_port} ssl crt {work}/relay.pem {tls}
+  default_backend tls
+backend tls
+  server origin 127.0.0.1:{https_port} ssl verify required ca-file {work}/origin-root.pem verifyhost localhost sni str(localhost) {tls}
+""")
+        self.log = os.path.join(work, "haproxy.log")
+        with open(self.log, "w") as err:
+            self.p = start([HAPROXY_BIN, "-db", "-f", conf], stdout=err, stderr=subprocess.STDOUT)
+        self.ca = os.path.join(work, "ca.pem")
+        self.url = None
+
+    def target(self, url):
+        """The URL through the relay: the same path on the relay's port for that origin port."""
+        m = re.match(r"(https?)://localhost:(\d+)(/.*)", url)
+        return f"{m.group(1)}://localhost:{self.ports[int(m.group(2))]}{m.group(3)}"
+
+    def wait_ready(self, plain_url, tls_url):
+        for _ in range(100):
+            if self.p.poll() is not None:
+                break
+            if (run(["curl", "-sf", "-o", "/dev/null", self.target(plain_url)]).returncode == 0
+                    and curl(self.target(tls_url), self.ca) is not None):
+                return
+            time.sleep(0.1)
+        stop(self.p)
+        raise SystemExit("haproxy did not start: " + open(self.log).read()[-2000:])
+
+    def stop(self):
+        stop(self.p)
+
+
 def hey(url, conns, proxy=None, keepalive=True, secs=SECS):
     args = ["hey", "-z", f"{secs}s", "-c", str(conns), "-t", "10"]
     if not keepalive:
@@ -441,12 +535,12 @@ def measured_round(url, conns, ca, origin_pid, proxy=None, keepalive=True, tag=N
     origin0, client0 = process_tree_cpu_ms(origin_pid), children_cpu_ms()
     proxy0 = proxy.cpu_ms() if proxy else 0.0
     browser0 = proxy.browser_cpu_ms() if proxy else 0.0
+    url, via = (url, proxy.url if proxy else None) if not proxy or proxy.forward else (proxy.target(url), None)
     if LOAD_CLIENT == "hey":
-        res = hey(url, conns, proxy=proxy.url if proxy else None, keepalive=keepalive)
+        res = hey(url, conns, proxy=via, keepalive=keepalive)
     else:
         log_file = os.path.join(LATENCY_LOG_DIR, f"{tag}.log") if LATENCY_LOG_DIR and tag else None
-        res = leanload(url, conns, proxy.ca if proxy else ca, proxy=proxy.url if proxy else None, keepalive=keepalive,
-                       latency_log=log_file)
+        res = leanload(url, conns, proxy.ca if proxy else ca, proxy=via, keepalive=keepalive, latency_log=log_file)
     n = max(res["ok"], 1)
     res["client_cpu"] = (children_cpu_ms() - client0) / n
     res["origin_cpu"] = (process_tree_cpu_ms(origin_pid) - origin0) / n
@@ -459,10 +553,11 @@ def measured_round(url, conns, ca, origin_pid, proxy=None, keepalive=True, tag=N
 
 
 def warm(url, proxy, keepalive):
+    url, via = (url, proxy.url) if proxy.forward else (proxy.target(url), None)
     if LOAD_CLIENT == "hey":
-        hey(url, 8, proxy=proxy.url, keepalive=keepalive, secs=2)
+        hey(url, 8, proxy=via, keepalive=keepalive, secs=2)
     else:
-        leanload(url, 8, proxy.ca, proxy=proxy.url, keepalive=keepalive, secs=2)
+        leanload(url, 8, proxy.ca, proxy=via, keepalive=keepalive, secs=2)
 
 
 def idle_scenario(work, origin_root, https):
@@ -529,6 +624,7 @@ def load_scenario(name, url, conns, proxy, origin, keepalive=True, peer=None):
     order rotated from round to round, so that noise from other work on the machine hits all of them alike."""
     sides = [("d", None), ("p", proxy)] + ([("s", peer)] if peer else [])
     runs = {k: [] for k, _ in sides}
+    load_before = os.getloadavg()[0]
     origin_root, origin_pid = origin
     for r in range(ROUNDS):
         for which, via in sides[r % len(sides):] + sides[:r % len(sides)]:
@@ -562,7 +658,8 @@ def load_scenario(name, url, conns, proxy, origin, keepalive=True, peer=None):
 
     p = proxied(runs["p"])
     row = {"name": name, "d": d, "p": p, "ratio": p["rps"] / d["rps"], "added_p50": p["p50"] - d["p50"],
-           "added_p99": p["p99"] - d["p99"], "d_rounds_rps": [x["rps"] for x in runs["d"]]}
+           "added_p99": p["p99"] - d["p99"], "d_rounds_rps": [x["rps"] for x in runs["d"]],
+           "load": (load_before, os.getloadavg()[0])}
     if peer:
         row["s"] = proxied(runs["s"])
     if conns == 1:
@@ -693,30 +790,38 @@ def verify_h2_interception(proxy, origin_root, h2_port):
         "--cacert <origin root> fails")
 
 
-def download_scenario(url, origin_ca, proxy):
+def download_scenario(url, origin_ca, proxy, peer=None):
+    """DOWNLOADS_PER_ROUND downloads per side and round, alternating direct and proxied (with a peer, the relay: direct,
+    Interpose and the peer in an order rotated from round to round); medians of all of them."""
     direct, proxied, cpu, peaks = [], [], [], []
+    s_speed, s_cpu, s_peaks = [], [], []
     idle = proxy.status_kib("VmRSS") / 1024
+    sides = ("d", "p", "s") if peer else ("d", "p")
     for r in range(ROUNDS):
-        order = ("d", "p") if r % 2 == 0 else ("p", "d")
+        order = (sides[r % 3:] + sides[:r % 3]) if peer else (("d", "p") if r % 2 == 0 else ("p", "d"))
         for _ in range(DOWNLOADS_PER_ROUND):
             for which in order:
                 if which == "d":
                     direct.append(curl(url, origin_ca)["speed"])
                     continue
-                proxy.reset_peak()
-                before = proxy.cpu_ms()
-                res = curl(url, proxy.ca, proxy=proxy.url)
+                via = proxy if which == "p" else peer
+                via.reset_peak()
+                before = via.cpu_ms()
+                res = curl(url, via.ca, proxy=via.url) if via.forward else curl(via.target(url), via.ca)
                 if res is None:
-                    raise SystemExit("100 MiB download through Interpose failed")
-                proxied.append(res["speed"])
-                cpu.append(proxy.cpu_ms() - before)
-                peaks.append(proxy.status_kib("VmHWM") / 1024)
+                    raise SystemExit(f"100 MiB download through {via.name} failed")
+                (proxied if which == "p" else s_speed).append(res["speed"])
+                (cpu if which == "p" else s_cpu).append(via.cpu_ms() - before)
+                (peaks if which == "p" else s_peaks).append(via.status_kib("VmHWM") / 1024)
         n = DOWNLOADS_PER_ROUND
         log(f"  download round {r + 1}: direct {med(direct[-n:]) / MIB:.0f} MiB/s, proxied {med(proxied[-n:]) / MIB:.0f} MiB/s"
-            f" (medians of {n})")
+            + (f", {peer.name} {med(s_speed[-n:]) / MIB:.0f} MiB/s" if peer else "") + f" (medians of {n})")
     d, p = med(direct), med(proxied)
-    return {"name": "download-100m", "d": d / MIB, "p": p / MIB, "ratio": p / d, "cpu": med(cpu),
-            "peak": max(peaks), "idle": idle}
+    result = {"name": "download-100m", "d": d / MIB, "p": p / MIB, "ratio": p / d, "cpu": med(cpu),
+              "peak": max(peaks), "idle": idle}
+    if peer:
+        result["s"] = {"speed": med(s_speed) / MIB, "ratio": med(s_speed) / d, "cpu": med(s_cpu), "peak": max(s_peaks)}
+    return result
 
 
 def first_contact(work, origin_root, https):
@@ -801,6 +906,20 @@ def verify_interception(proxy, origin_root, https):
     log(f"interception verified: curl --cacert <{proxy.name} CA> succeeds through {proxy.name}; --cacert <origin root> fails")
 
 
+def verify_relay(relay, origin_root, http, https):
+    """The relay terminates TLS itself (no passthrough of nginx's handshake): curl trusting only the relay's CA must get
+    the 1 KiB file through its TLS port, curl trusting only the origin's root must fail there; its plain port must
+    answer too. (The relay's own connection to nginx verifies nginx against the origin's root: `verify required`.)"""
+    tls_url = relay.target(f"https://localhost:{https}/1k")
+    ok, wrong = curl(tls_url, relay.ca), curl(tls_url, origin_root)
+    plain = run(["curl", "-sf", "-o", "/dev/null", "-w", "%{http_code}", relay.target(f"http://localhost:{http}/1k")])
+    if ok is None or ok["code"] != 200 or wrong is not None or plain.stdout != "200":
+        raise SystemExit(f"relay check failed: curl trusting only the {relay.name} CA must succeed on its TLS port, "
+                         "trusting only the origin's root must fail there, and its plain port must answer 200")
+    log(f"relay verified: curl --cacert <{relay.name} CA> succeeds on its TLS port; --cacert <origin root> fails; "
+        "its plain port answers 200")
+
+
 # Latency digits in the table: hey reports 0.1 ms steps, leanload microseconds (shown to 0.01 ms).
 LAT_DIGITS = 1 if LOAD_CLIENT == "hey" else 2
 CLIENT_NAMES = {"leanload": "leanload (bench/load/leanload.c, C, one thread, epoll)", "hey": "hey (Go)"}
@@ -823,11 +942,17 @@ def report_idle(idle):
           f"{' '.join(IDLE_PROXY_ARGS)}; 'after' is {IDLE_SETTLE_S} s after leanload closed them.")
 
 
-def report_peer(rows):
-    """Per load scenario, direct / Interpose / the peer side by side (the issue's comparison)."""
+def report_peer(rows, download):
+    """Per load scenario, direct / Interpose / the peer side by side (the issue's comparison); with a relay peer, the
+    download too."""
     print()
     print(f"Against {PEER} (the same rounds: direct, Interpose and {PEER} interleaved; proxied figures are medians of "
           f"the rounds, direct its best round; per-round req/s and p99 in brackets):")
+    if PEER_IS_RELAY:
+        print()
+        print(f"{PEER} is a relay (HAProxy, nbthread {HAPROXY_THREADS}), not a forward proxy: leanload talks to it as to "
+              "the origin, with no CONNECT. At keep-alive that is the same work (one CONNECT per connection); in "
+              "https-newconn-c16 the relay skips the CONNECT's round trip, so its figure there is an upper bound.")
     print()
     print("| scenario | proxy | req/s | ratio | p50 ms | p90 ms | p99 ms | proxy CPU ms/req | client CPU ms/req "
           "| origin CPU ms/req | peak RSS MiB |")
@@ -844,6 +969,19 @@ def report_peer(rows):
                   f"| {p['rps'] / d['rps']:.2f} | {fmt(p['p50'], LAT_DIGITS)} | {fmt(p['p90'], LAT_DIGITS)} "
                   f"| {fmt(p['p99'], LAT_DIGITS)} ({', '.join(fmt(x, LAT_DIGITS) for x in p['rounds_p99'])}) "
                   f"| {p['cpu']:.3f} | {p['client_cpu']:.3f} | {p['origin_cpu']:.3f} | {p['peak']:.0f} |")
+    if download and "s" in download:
+        s = download["s"]
+        print(f"| download-100m (curl, {ROUNDS * DOWNLOADS_PER_ROUND} each; MiB/s, proxy CPU ms per download) | direct "
+              f"| {download['d']:.0f} | 1 | - | - | - | - | - | - | - |")
+        print(f"| download-100m | Interpose | {download['p']:.0f} | {download['ratio']:.2f} | - | - | - "
+              f"| {download['cpu']:.0f} | - | - | {download['peak']:.0f} |")
+        print(f"| download-100m | {PEER} | {s['speed']:.0f} | {s['ratio']:.2f} | - | - | - | {s['cpu']:.0f} | - | - "
+              f"| {s['peak']:.0f} |")
+    loads = [f"{r['name']} {r['load'][0]:.1f}–{r['load'][1]:.1f}" for r in rows if "load" in r]
+    if loads:
+        print()
+        print("Load average (1 min) at the start and end of each scenario's rounds, these processes included: "
+              + ", ".join(loads) + ".")
 
 
 def fmt(v, digits=2):
@@ -875,6 +1013,25 @@ def main():
             warm(warm_url, proxy, keepalive)
             return proxy
 
+        def fresh_peer(warm_url, keepalive):
+            # A fresh peer per scenario too, for the same reason as the proxy's fresh process; checked and warmed alike.
+            if PEER == "squid":
+                peer = Squid(origin_root)
+                peer.wait_ready(f"http://localhost:{http}/1k")
+            elif PEER_IS_INTERPOSE:
+                peer = Proxy(os.path.join(work, "home"), origin_root, extra=PEER_ARGS, env=PEER_ENV, name="Interpose-B")
+            elif PEER_IS_RELAY:
+                peer = HAProxy(origin_root, http, https, "http" if PEER == "haproxy-http" else "tcp")
+                peer.wait_ready(f"http://localhost:{http}/1k", f"https://localhost:{https}/1k")
+                verify_relay(peer, origin_root, http, https)
+                warm(warm_url, peer, keepalive)
+                return peer
+            else:
+                return None
+            verify_interception(peer, origin_root, https)
+            warm(warm_url, peer, keepalive)
+            return peer
+
         rows = []
         scenarios = [
             ("plain-1k-c1", f"http://localhost:{http}/1k", 1, True),
@@ -890,16 +1047,7 @@ def main():
                 proxy = fresh_proxy(url, ka)
                 peer = None
                 try:
-                    if PEER == "squid":
-                        # A fresh squid per scenario too, for the same reason as the proxy's fresh process.
-                        peer = Squid(origin_root)
-                        peer.wait_ready(f"http://localhost:{http}/1k")
-                    elif PEER_IS_INTERPOSE:
-                        peer = Proxy(os.path.join(work, "home"), origin_root, extra=PEER_ARGS, env=PEER_ENV,
-                                     name="Interpose-B")
-                    if peer:
-                        verify_interception(peer, origin_root, https)
-                        warm(url, peer, ka)
+                    peer = fresh_peer(url, ka)
                     rows.append(load_scenario(name, url, conns, proxy, (origin_root, nginx.pid), keepalive=ka, peer=peer))
                 finally:
                     proxy.stop()
@@ -923,10 +1071,15 @@ def main():
         if not ONLY or "download-100m" in ONLY:
             log("download-100m")
             proxy = fresh_proxy(f"https://localhost:{https}/1k", True)
+            peer = None
             try:
-                download = download_scenario(f"https://localhost:{https}/100m", origin_root, proxy)
+                # The relay downloads in the same rounds too (the ceiling); the other peers run the load scenarios only.
+                peer = fresh_peer(f"https://localhost:{https}/1k", True) if PEER_IS_RELAY else None
+                download = download_scenario(f"https://localhost:{https}/100m", origin_root, proxy, peer)
             finally:
                 proxy.stop()
+                if peer:
+                    peer.stop()
         if not ONLY or "first-contact" in ONLY:
             log("first-contact")
             first = first_contact(work, origin_root, https)
@@ -940,7 +1093,7 @@ def main():
         if rows or download or first:
             report(rows, download, first)
         if PEER:
-            report_peer(rows)
+            report_peer(rows, download)
         if parts:
             report_parts(parts)
         if idle:

@@ -17,6 +17,11 @@ command -v cc >/dev/null || command -v gcc >/dev/null || command -v clang >/dev/
 if [ "${PEER:-}" = squid ]; then
   [ -x /usr/sbin/squid ] && [ -x /usr/lib/squid/security_file_certgen ] || missing+=(squid-openssl)
 fi
+# PEER=haproxy or haproxy-http: HAProxy as a relay in front of nginx, the ceiling (Debian's haproxy; its package sets up
+# a system service whose default configuration listens nowhere).
+case "${PEER:-}" in
+  haproxy|haproxy-http) [ -x /usr/sbin/haproxy ] || missing+=(haproxy) ;;
+esac
 BUILD=${BUILD:-aot}
 case "$BUILD" in
   aot) command -v clang >/dev/null || missing+=(clang zlib1g-dev) ;;

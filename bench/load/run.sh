@@ -6,6 +6,13 @@
 #   LOAD_CLIENT=hey bench/load/run.sh # the load scenarios with hey (Go) instead of leanload, to compare
 #   SCENARIOS=idle-5000 bench/load/run.sh
 #   PEER=squid bench/load/run.sh      # the load scenarios also through squid 5.7 (ssl-bump), interleaved, side by side
+#   PEER=haproxy bench/load/run.sh    # the ceiling: the load scenarios and the download also through HAProxy as a relay
+#   PEER=haproxy-http bench/load/run.sh #   (mode tcp; haproxy-http: mode http, keep-alive to nginx), interleaved.
+#     HAProxy answers no CONNECT, so the relay is no forward proxy: leanload (and curl) talk to it as to the origin, and it
+#     terminates TLS with its own certificate for localhost and opens its own TLS to nginx. At keep-alive that is the
+#     same work (CONNECT is once per connection); in https-newconn-c16 it skips the CONNECT's round trip, so its figure
+#     there is an upper bound, as a ceiling should be. HAPROXY_THREADS sets its nbthread (default 2, as Interpose uses
+#     both cores). h2-1k-s64, first-contact, first-contact-parts and idle-5000 run without it.
 # The load generator is leanload (bench/load/leanload.c: C, one thread, epoll, OpenSSL; compiled here with the system
 # compiler), so that the client's own CPU on the shared 2 cores does not slow the direct baseline more than the
 # proxied rounds; the table shows the client's, nginx's and the proxy's CPU per request. Installs its tools from
