@@ -159,18 +159,24 @@ def fresh_hosts():
     return [f"127.0.0.{i + 2}" for i in range(FIRST_CONTACT_HOSTS)]
 
 
-def make_origin(work):
+def make_ca_and_leaf(work, ca, ca_name, ips):
+    """With openssl, in work: a CA (<ca>.pem and <ca>.key, P-256, two days) named ca_name, and a leaf for localhost and
+    the given IP addresses that it signed (leaf.pem, leaf.key)."""
     sh = lambda *a: subprocess.run(a, check=True, capture_output=True, cwd=work)
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    sh("openssl", "req", "-x509", *ec, "-keyout", "root.key", "-out", "root.pem", "-days", "2",
-       "-subj", "/CN=Interpose load-bench origin root", "-addext", "basicConstraints=critical,CA:TRUE",
+    sh("openssl", "req", "-x509", *ec, "-keyout", f"{ca}.key", "-out", f"{ca}.pem", "-days", "2",
+       "-subj", f"/CN={ca_name}", "-addext", "basicConstraints=critical,CA:TRUE",
        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
     sh("openssl", "req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost")
     with open(os.path.join(work, "leaf.ext"), "w") as f:
-        ips = ",".join(f"IP:{a}" for a in ["127.0.0.1", *fresh_hosts()])
-        f.write(f"subjectAltName=DNS:localhost,{ips}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
-    sh("openssl", "x509", "-req", "-in", "leaf.csr", "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial",
+        f.write(f"subjectAltName=DNS:localhost,{','.join(f'IP:{a}' for a in ips)}\nbasicConstraints=CA:FALSE\n"
+                "extendedKeyUsage=serverAuth\n")
+    sh("openssl", "x509", "-req", "-in", "leaf.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",
        "-days", "2", "-out", "leaf.pem", "-extfile", "leaf.ext")
+
+
+def make_origin(work):
+    make_ca_and_leaf(work, "root", "Interpose load-bench origin root", ["127.0.0.1", *fresh_hosts()])
     www = os.path.join(work, "www")
     os.makedirs(www)
     for name, size in (("1k", 1024), ("64k", 64 * 1024), ("100m", 100 * MIB)):
@@ -394,16 +400,7 @@ class HAProxy(MeasuredProcess):
         work = os.path.join(ROOT, "artifacts", "haproxy")
         shutil.rmtree(work, ignore_errors=True)
         os.makedirs(work)
-        sh = lambda *a: subprocess.run(a, check=True, capture_output=True, cwd=work)
-        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        sh("openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-           "-subj", "/CN=HAProxy load-bench CA", "-addext", "basicConstraints=critical,CA:TRUE",
-           "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-        sh("openssl", "req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost")
-        with open(os.path.join(work, "leaf.ext"), "w") as f:
-            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
-        sh("openssl", "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-           "-days", "2", "-out", "leaf.pem", "-extfile", "leaf.ext")
+        make_ca_and_leaf(work, "ca", "HAProxy load-bench CA", ["127.0.0.1"])
         with open(os.path.join(work, "relay.pem"), "w") as f:  # HAProxy's crt: the leaf (alone, as nginx's), its key
             f.write(open(os.path.join(work, "leaf.pem")).read() + open(os.path.join(work, "leaf.key")).read())
         shutil.copy(origin_root, os.path.join(work, "origin-root.pem"))
