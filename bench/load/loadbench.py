@@ -979,6 +979,36 @@ def report_peer(rows, download):
         print()
         print("Load average (1 min) at the start and end of each scenario's rounds, these processes included: "
               + ", ".join(loads) + ".")
+    print_direct_outliers([r for r in rows if "s" in r])
+
+
+# A direct round this much faster than the median of the direct rounds is not the box's steady speed: at one connection
+# on two cores, leanload and nginx sometimes ran 2.5-3 times as fast as usual while other work held the other core
+# (docs/performance.md, "Ceilings"), and as the baseline is the best direct round, one such round makes every ratio of
+# its scenario far too low. 1.5: well above the spread of undisturbed rounds (within about 20% of each other).
+DIRECT_OUTLIER_FACTOR = 1.5
+
+
+def direct_outliers(rows):
+    """Warnings for the scenarios whose best direct round is an outlier (DIRECT_OUTLIER_FACTOR), whose ratios are then
+    not to be trusted; the same-round comparison of the proxies still holds."""
+    lines = []
+    for r in rows:
+        rounds = [x for x in r.get("d_rounds_rps", []) if x == x]
+        if len(rounds) >= 3 and max(rounds) > DIRECT_OUTLIER_FACTOR * statistics.median(rounds):
+            lines.append(f"WARNING: {r['name']}: the best direct round ({max(rounds):.0f} req/s) is "
+                         f"{max(rounds) / statistics.median(rounds):.1f} times the median direct round "
+                         f"({statistics.median(rounds):.0f}): its ratios are not to be trusted; compare the proxied "
+                         "figures of the same rounds with each other instead, or run it again.")
+    return lines
+
+
+def print_direct_outliers(rows):
+    lines = direct_outliers(rows)
+    if lines:
+        print()
+        for line in lines:
+            print(line)
 
 
 def fmt(v, digits=2):
@@ -1160,6 +1190,7 @@ def report(rows, download, first):
           "(master and worker, /proc), over the same runs. "
           "Each scenario ran against its own proxy process, checked to intercept and warmed for 2 s; peak RSS is that "
           "process's VmHWM over its proxied rounds, idle RSS its VmRSS before them.")
+    print_direct_outliers(rows)
 
 
 if __name__ == "__main__":
