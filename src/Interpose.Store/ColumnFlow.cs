@@ -5,7 +5,7 @@ namespace Interpose.Store;
 
 /// <summary>
 /// A row of the <c>flows</c> table as the filter sees it: kind, method, URL, status code and error, read from the columns
-/// without the flow's JSON. Only filters that read nothing else are evaluated on it (<c>ReadsColumnsOnly</c>); the
+/// without decoding the stored flow. Only filters that read nothing else are evaluated on it (<c>ReadsColumnsOnly</c>); the
 /// rest of its members are empty. One instance is reloaded for each row.
 /// </summary>
 internal sealed class ColumnFlow : IFilterableFlow

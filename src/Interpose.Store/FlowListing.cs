@@ -4,7 +4,7 @@ namespace Interpose.Store;
 
 /// <summary>
 /// What a list of flows shows of one flow (<c>interpose flows list</c>, one line like the flow log): read by
-/// <see cref="IFlowStore.ListAsync"/> from a store's columns, without the flow's JSON.
+/// <see cref="IFlowStore.ListAsync"/> from a store's columns, without decoding the stored flow.
 /// </summary>
 /// <param name="Id">The flow's id.</param>
 /// <param name="StartedAt">When the flow started.</param>

@@ -43,7 +43,7 @@ public interface IFlowStore : IAsyncDisposable
     IAsyncEnumerable<Flow> QueryAsync(FlowQuery? query = null, CancellationToken cancellationToken = default);
 
     /// <summary>What a list shows of the flows that match <paramref name="filter"/> (all when null), in append order. A
-    /// store that keeps these in columns reads no flow's JSON for them; the default reads the flows through
+    /// store that keeps these in columns decodes no stored flow for them; the default reads the flows through
     /// <see cref="QueryAsync"/>.</summary>
     /// <param name="filter">The filter, or null.</param>
     /// <param name="cancellationToken">Stops the enumeration.</param>

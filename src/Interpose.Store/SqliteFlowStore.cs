@@ -333,7 +333,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         await Task.CompletedTask;
         if (SchemaVersion < FlowStoreSchema.OneRowVersion)
         {
-            // A file read as it is, from before the list's columns: the listing of each flow's JSON.
+            // A file read as it is, from before the list's columns: the listing of each stored flow.
             await foreach (var flow in QueryAsync(new FlowQuery { Filter = filter }, cancellationToken))
             {
                 yield return FlowListing.From(flow);
@@ -884,7 +884,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     };
 
     /// <summary>Whether <paramref name="node"/> reads only what the <c>flows</c> columns hold, so it can be evaluated
-    /// on a <see cref="ColumnFlow"/> without reading the flow's JSON.</summary>
+    /// on a <see cref="ColumnFlow"/> without decoding the stored flow.</summary>
     private static bool ReadsColumnsOnly(FilterNode node) => node switch
     {
         FilterPattern p => p.Operator is FilterOperator.Method or FilterOperator.Url,
