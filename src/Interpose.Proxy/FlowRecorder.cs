@@ -106,7 +106,9 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
     /// <inheritdoc/>
     public override ValueTask RequestHeadersAsync(HttpExchange exchange, CancellationToken cancellationToken)
     {
-        var capture = new BodyCapture(_options.MaxBodyBytes);
+        // A request whose body is already in hand (none at all, nearly every GET) has nothing to stream past a capture:
+        // the flow takes that body as it is (Body below).
+        var capture = exchange.Request.HasBody ? null : new BodyCapture(_options.MaxBodyBytes);
         var captures = new Captures(this, _time.GetUtcNow(), capture);
         if (exchange.RecorderState is null)
         {
@@ -118,7 +120,11 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
             _open[exchange] = captures;
         }
 
-        exchange.Request.Observe(capture);
+        if (capture is not null)
+        {
+            exchange.Request.Observe(capture);
+        }
+
         if (IsWebSocketRequest(exchange.Request))
         {
             captures.WebSocket = new WebSocketRecording(_options.MaxBodyBytes ?? MaxWebSocketBytesWhenUncapped);

@@ -62,6 +62,42 @@ public sealed class FlowRecorderTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_request_without_a_body_is_recorded_with_the_empty_complete_body_and_one_with_a_body_with_it()
+    {
+        // A request without a body has it in hand from the start (no capture is attached for it); the next one on the
+        // same connection streams its body past a capture as before.
+        var sink = new MemoryFlowSink();
+        await using var recorder = new FlowRecorder(sink);
+        await using var proxy = new InMemoryProxy(
+            async (_, stream) =>
+            {
+                for (var i = 0; i < 2; i++)
+                {
+                    var head = await RawOrigin.ReadHeadAsync(stream);
+                    if (head.Contains("Content-Length: 4", StringComparison.Ordinal))
+                    {
+                        await stream.ReadExactlyAsync(new byte[4]);
+                    }
+
+                    await stream.WriteAsync("HTTP/1.1 204 No Content\r\n\r\n"u8.ToArray());
+                }
+            },
+            o => o.Addons.Add(recorder));
+
+        await proxy.SendAsync("GET http://origin.test/a HTTP/1.1\r\nHost: origin.test\r\n\r\n"
+            + "POST http://origin.test/b HTTP/1.1\r\nHost: origin.test\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody");
+        await recorder.CompleteAsync();
+
+        Assert.Equal(2, sink.Flows.Count);
+        var get = Assert.IsType<HttpFlow>(sink.Flows[0]).Request.Body;
+        Assert.Equal(0, get.Length);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData([])), get.Sha256);
+        var post = Assert.IsType<HttpFlow>(sink.Flows[1]).Request.Body;
+        Assert.Equal("body", Encoding.ASCII.GetString(post.Content.Span));
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData("body"u8)), post.Sha256);
+    }
+
+    [Fact]
     public async Task A_small_response_that_arrives_with_its_head_is_recorded_whole_and_relayed_unchanged()
     {
         // Head and body in one write: the proxy sends them to the client in one write too (its small-response path),
