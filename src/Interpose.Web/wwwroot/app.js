@@ -152,15 +152,16 @@ function render() {
   if (gap) fillGaps();
 }
 
-// Rows not loaded that are in view are fetched by position (offset and limit), at most once per GAP_FILL_MS; not while
-// the list follows the tail, whose last screenful is always loaded (FlowFeed.TailRows), so a busy proxy does not make
-// the page fetch forever. Positions are the server's order of the matching flows, the order of this list: a fetched
+// Rows not loaded that are in view are fetched by position (offset and limit), at most once per GAP_FILL_MS. A list
+// that follows the tail normally has its last screenful loaded by the stream (FlowFeed.TailRows), so a busy proxy does
+// not make it fetch; but a burst can leave the tail itself unloaded (all of it counted, none of its rows pushed), and
+// then the rows in view are fetched as anywhere else, or they would stay empty until the user scrolled. Positions are the server's order of the matching flows, the order of this list: a fetched
 // row that the list has elsewhere, or a position holding another row, means they drifted apart (flows evicted or
 // deleted that the list never had): the list is reloaded instead.
 let gapTimer = 0;
 let generation = 0; // bumped by each reload: a fetch answered for an older list is dropped
 function fillGaps() {
-  if (gapTimer || following()) return;
+  if (gapTimer) return;
   gapTimer = setTimeout(async () => {
     const first = Math.max(0, Math.floor(viewport.scrollTop / ROW_HEIGHT) - OVERSCAN);
     const last = Math.min(rows.length, Math.ceil((viewport.scrollTop + viewport.clientHeight) / ROW_HEIGHT) + OVERSCAN);
