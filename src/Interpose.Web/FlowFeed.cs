@@ -134,8 +134,17 @@ internal sealed class FeedSubscription : IDisposable
         FullMode = BoundedChannelFullMode.DropWrite,
     });
 
-    /// <summary>The newest new flows (and whether the highlight matches them): rows are built only for these, at push time.</summary>
-    private readonly Channel<(Flow Flow, bool Highlight)>? _tail;
+    /// <summary>The newest new flows (and whether the highlight matches them): rows are built only for these, at push
+    /// time. A ring under <see cref="_tailLock"/> with <see cref="_skipped"/>, the count of rows it pushed out: a push
+    /// takes both at once, so the count it reports is exactly the rows that came before the ones it sends. (Counted apart
+    /// from the ring, a row pushed out while a push read it was counted in the next push, whose gap the browser places
+    /// after this push's rows: the rows after it then sat one position off and the list had to reload.)</summary>
+    private readonly Queue<(Flow Flow, bool Highlight)>? _tail;
+
+    private readonly Lock _tailLock = new();
+
+    /// <summary>The push loop's scratch copy of the ring (only the single reader uses it).</summary>
+    private readonly List<(Flow Flow, bool Highlight)> _taken = [];
 
     /// <summary>One pending wake-up for the reader of a tail-following subscription, whichever queue got something.</summary>
     private readonly Channel<byte>? _wake;
@@ -150,9 +159,7 @@ internal sealed class FeedSubscription : IDisposable
         _highlight = highlight;
         if (tail)
         {
-            _tail = Channel.CreateBounded<(Flow, bool)>(
-                new BoundedChannelOptions(FlowFeed.TailRows) { SingleReader = true, FullMode = BoundedChannelFullMode.DropOldest },
-                _ => Interlocked.Increment(ref _skipped));
+            _tail = new Queue<(Flow, bool)>(FlowFeed.TailRows);
             _wake = Channel.CreateBounded<byte>(new BoundedChannelOptions(1) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
         }
     }
@@ -183,14 +190,22 @@ internal sealed class FeedSubscription : IDisposable
             return 0;
         }
 
-        // Counted before reading: a row pushed out between the two is counted in the next push's gap, which the browser
-        // places after this push's rows: the count stays right, a placeholder's place is off by less than a push.
-        var skipped = Interlocked.Exchange(ref _skipped, 0);
-        while (_tail.Reader.TryRead(out var item))
+        long skipped;
+        lock (_tailLock)
         {
-            rows.Add(FlowSummary.From(item.Flow, item.Highlight));
+            skipped = _skipped;
+            _skipped = 0;
+            _taken.AddRange(_tail);
+            _tail.Clear();
         }
 
+        // The rows are built outside the lock: the recorder's Offer never waits on JSON-bound work.
+        foreach (var (flow, highlight) in _taken)
+        {
+            rows.Add(FlowSummary.From(flow, highlight));
+        }
+
+        _taken.Clear();
         return skipped;
     }
 
@@ -199,11 +214,11 @@ internal sealed class FeedSubscription : IDisposable
     {
         if (_tail is not null)
         {
-            while (_tail.Reader.TryRead(out _))
+            lock (_tailLock)
             {
+                _tail.Clear();
+                _skipped = 0;
             }
-
-            Interlocked.Exchange(ref _skipped, 0);
         }
     }
 
@@ -228,7 +243,17 @@ internal sealed class FeedSubscription : IDisposable
 
         if (isNew && _tail is not null)
         {
-            _tail.Writer.TryWrite((flow, highlighted));
+            lock (_tailLock)
+            {
+                if (_tail.Count == FlowFeed.TailRows)
+                {
+                    _tail.Dequeue();
+                    _skipped++;
+                }
+
+                _tail.Enqueue((flow, highlighted));
+            }
+
             _wake!.Writer.TryWrite(0);
         }
         else

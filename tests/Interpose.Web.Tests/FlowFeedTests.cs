@@ -87,6 +87,56 @@ public sealed class FlowFeedTests
         Assert.Equal(FeedItemKind.Intercept, item.Kind);
     }
 
+    [Fact]
+    public async Task Each_push_counts_exactly_the_rows_skipped_before_the_ones_it_sends_while_flows_keep_coming()
+    {
+        // The browser places a push's count of skipped rows, then its rows: read back that way, every row must land at
+        // its own position, however a push interleaves with the publishing (a count taken apart from the ring's rows
+        // put a row pushed out in between into the next push's count, after rows that came later).
+        var feed = new FlowFeed();
+        using var subscription = feed.Subscribe(null, null, tail: true);
+        const int Total = 200_000;
+        var flows = Enumerable.Range(0, Total).Select(i => Flow(i)).ToArray();
+        var position = new Dictionary<Guid, int>(Total);
+        for (var i = 0; i < Total; i++)
+        {
+            position[flows[i].Id] = i;
+        }
+
+        var publishing = Task.Run(() =>
+        {
+            foreach (var flow in flows)
+            {
+                feed.Publish([flow]);
+            }
+        });
+
+        long next = 0;
+        var rows = new List<FlowSummary>();
+        var pushes = 0;
+        while (next < Total)
+        {
+            rows.Clear();
+            var published = publishing.IsCompleted; // before taking: all rows are in the ring or counted by then
+            next += subscription.TakeTail(rows);
+            foreach (var row in rows)
+            {
+                Assert.Equal(next, position[row.Id]);
+                next++;
+            }
+
+            pushes++;
+            if (published && rows.Count == 0 && next < Total)
+            {
+                Assert.Fail($"pushes account for {next} of {Total} rows and nothing is left to take");
+            }
+        }
+
+        await publishing;
+        Assert.Equal(Total, next);
+        Assert.True(pushes > 1);
+    }
+
     private static HttpFlow Flow(int i) =>
         WebApiTests.Sample(Guid.NewGuid()) with { Request = WebApiTests.Sample(Guid.Empty).Request with { Path = "/item/" + i } };
 }

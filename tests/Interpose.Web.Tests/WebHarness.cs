@@ -63,8 +63,9 @@ public sealed class WebHarness : IAsyncDisposable
 
     /// <summary>Starts everything; <paramref name="readOnly"/> opens a store that <paramref name="seed"/> filled, as
     /// `interpose web FILE` does, with no proxy. A live UI records in memory (<paramref name="memory"/>'s caps) as
-    /// `run --web` does, or into a SQLite file with <paramref name="file"/>, as `run --web -w FILE` does.</summary>
-    public static async Task<WebHarness> StartAsync(ITestOutputHelper? output = null, bool readOnly = false, Func<SqliteFlowStore, Task>? seed = null, TimeSpan? interceptTimeout = null, TimeProvider? interceptClock = null, int maxPaused = InterceptAddon.DefaultMaxPaused, bool file = false, MemoryFlowStoreOptions? memory = null)
+    /// `run --web` does, or into a SQLite file with <paramref name="file"/>, as `run --web -w FILE` does.
+    /// <paramref name="webClock"/> is the web UI's clock (the live stream's pause between pushes).</summary>
+    public static async Task<WebHarness> StartAsync(ITestOutputHelper? output = null, bool readOnly = false, Func<SqliteFlowStore, Task>? seed = null, TimeSpan? interceptTimeout = null, TimeProvider? interceptClock = null, int maxPaused = InterceptAddon.DefaultMaxPaused, bool file = false, MemoryFlowStoreOptions? memory = null, TimeProvider? webClock = null)
     {
         var directory = Directory.CreateTempSubdirectory("interpose-web-test-").FullName;
         var path = Path.Combine(directory, "flows.db");
@@ -122,6 +123,7 @@ public sealed class WebHarness : IAsyncDisposable
             ReplayMarker = replayMarker,
             ProxyUrl = proxy?.Url,
             ProxyCertificateAuthority = proxy?.Authority.Certificate,
+            TimeProvider = webClock ?? TimeProvider.System,
         });
         await web.StartAsync();
         return new WebHarness(directory, origin, tlsOrigin, proxy, recorder, store, feed, intercept, web);

@@ -264,15 +264,18 @@ function listQuery() {
 async function reload(keepScroll = false) {
   const q = listQuery();
   if (stream) stream.abort();
-  generation++;
+  const mine = ++generation;
   try {
     // Rows pushed while the list loads are kept and applied after it, so none is lost between the two.
     pending = [];
-    if (info.live) openStream(q);
+    // The list is asked for once the stream is subscribed: a flow recorded between the two is then in the list or
+    // pushed (or both; a row the list has is replaced by its push), never in neither.
+    if (info.live) await openStream(q);
     const list = new URLSearchParams(q);
     list.set('tail', TAIL_ROWS);
     const response = await api('/api/flows?' + list);
     const body = await response.json();
+    if (mine !== generation) return; // a newer reload (another filter) owns the list and the stream now
     setRows(new Array(body.offset).fill(null).concat(body.flows), !keepScroll);
     const early = pending;
     pending = null;
@@ -280,6 +283,7 @@ async function reload(keepScroll = false) {
     showFieldError('filter', null);
     showFieldError('highlight', null);
   } catch (e) {
+    if (mine !== generation) return;
     pending = null;
     if (stream) stream.abort();
     const which = /^highlight:/.test(e.message) ? 'highlight' : 'filter';
@@ -293,15 +297,18 @@ for (const id of ['filter', 'highlight']) {
   $(id).addEventListener('keydown', (e) => { if (e.key === 'Enter') { clearTimeout(debounce); reload(); } if (e.key === 'Escape') viewport.focus(); });
 }
 
-// 5. The live list: server-sent events read through fetch (EventSource cannot send the token header).
+// 5. The live list: server-sent events read through fetch (EventSource cannot send the token header). Resolves once the
+// server has subscribed the stream (its response has begun: the server subscribes before it writes), or it failed.
 function openStream(q) {
   const controller = new AbortController();
   stream = controller;
+  let subscribed;
+  const opened = new Promise((resolve) => { subscribed = resolve; });
   (async () => {
     try {
       const live = new URLSearchParams(q);
       live.set('tail', '1'); // new rows: the newest screenful of each push and a count of the rest
-      const response = await api('/api/events?' + live, { signal: controller.signal });
+      const response = await api('/api/events?' + live, { signal: controller.signal }).finally(subscribed);
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
       for (;;) {
@@ -326,6 +333,7 @@ function openStream(q) {
     }
     if (!controller.signal.aborted) setTimeout(() => { if (stream === controller) reload(); }, 2000);
   })();
+  return opened;
 }
 
 function onEvent(name, data) {
