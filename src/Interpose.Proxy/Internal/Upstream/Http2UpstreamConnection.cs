@@ -693,7 +693,10 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
 
         _goingAway = true;
         ProxyLog.Http2UpstreamClosed(_rt.Logger, Key.Host, Key.Port, reason);
-        await _closed.CancelAsync();
+
+        // The streams fail before the connection's token is cancelled: a request body's sender that the cancellation
+        // stops then finds its stream's failure (why the connection closed) instead of a bare cancellation, which the
+        // pipeline would answer as a timeout (504) rather than as the origin's failure (502).
         foreach (var stream in _streams.Values)
         {
             // Streams the origin never saw end retryable (OpenStream refuses them: RFC 9113 §8.7, "not processed"); the
@@ -705,6 +708,7 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
                 : new IOException($"the HTTP/2 connection to {Key.Host}:{Key.Port} closed: {failure?.Message ?? reason}"), null);
         }
 
+        await _closed.CancelAsync();
         await _socket.DisposeAsync();
         _output.Dispose();
     }
