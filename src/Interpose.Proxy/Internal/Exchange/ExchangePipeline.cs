@@ -357,6 +357,15 @@ internal sealed class ExchangePipeline : IDisposable
                         Phase = ExchangePhase.Request;
                         ExceptionDispatchInfo.Throw(bodyError);
                     }
+
+                    if (ex is OperationCanceledException && !ct.IsCancellationRequested && bodyError is IOException)
+                    {
+                        // The origin stopped taking the body (it reset the stream, its connection closed) and the failed
+                        // send cancelled the wait for the response before that wait saw the same failure: the origin's
+                        // failure is the answer (a 502 with its reason), not a cancelled wait (which reads as a 504).
+                        Phase = ExchangePhase.Request;
+                        ExceptionDispatchInfo.Throw(bodyError);
+                    }
                 }
 
                 if (ex is TrailerListTooLargeException)
