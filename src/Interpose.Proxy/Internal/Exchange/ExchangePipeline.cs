@@ -360,9 +360,10 @@ internal sealed class ExchangePipeline : IDisposable
 
                     if (ex is OperationCanceledException && !ct.IsCancellationRequested && bodyError is IOException)
                     {
-                        // The origin stopped taking the body (it reset the stream, its connection closed) and the failed
-                        // send cancelled the wait for the response before that wait saw the same failure: the origin's
-                        // failure is the answer (a 502 with its reason), not a cancelled wait (which reads as a 504).
+                        // The body could not be sent (the origin reset the stream or its connection closed, a transform
+                        // failed) and the failed send cancelled the wait for the response before that wait saw a failure
+                        // of its own: the send's failure is the answer (a 502 with its reason), not a cancelled wait
+                        // (which reads as a 504).
                         Phase = ExchangePhase.Request;
                         ExceptionDispatchInfo.Throw(bodyError);
                     }
