@@ -249,6 +249,34 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
+    public async Task A_flow_recorded_while_the_live_stream_is_still_connecting_is_in_the_list()
+    {
+        // The stream's request is held on its way to the server: the page must not read its list before the server has
+        // subscribed the stream, or a flow recorded in between (announced to no one, stored after the list was read)
+        // would be in neither until the next reload.
+        await using var h = await WebHarness.StartAsync(output);
+        var page = await NewPageAsync();
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await page.RouteAsync("**/api/events?**", async route =>
+        {
+            held.TrySetResult();
+            await release.Task;
+            await route.ContinueAsync();
+        });
+
+        await page.GotoAsync(h.Web.Url.ToString());
+        await held.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var flow = WebApiTests.Sample(Guid.NewGuid()) with { Request = WebApiTests.Sample(Guid.Empty).Request with { Path = "/meanwhile" } };
+        await h.Store.AppendAsync([flow]);
+        h.Feed.Publish([flow]);
+        release.TrySetResult();
+
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("1 flow");
+        await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/meanwhile" })).ToBeVisibleAsync();
+    }
+
+    [Fact]
     public async Task Flows_evicted_from_the_memory_store_leave_the_list()
     {
         const int Cap = 50;
