@@ -694,9 +694,8 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
         _goingAway = true;
         ProxyLog.Http2UpstreamClosed(_rt.Logger, Key.Host, Key.Port, reason);
 
-        // The streams fail before the connection's token is cancelled: a request body's sender that the cancellation
-        // stops then finds its stream's failure (why the connection closed) instead of a bare cancellation, which the
-        // pipeline would answer as a timeout (504) rather than as the origin's failure (502).
+        // The streams fail before the connection's token is cancelled: a request body's sender waiting for credit is
+        // woken by its stream's failure (why the connection closed) rather than by a bare cancellation.
         foreach (var stream in _streams.Values)
         {
             // Streams the origin never saw end retryable (OpenStream refuses them: RFC 9113 §8.7, "not processed"); the

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.IO.Pipelines;
 using System.Runtime.ExceptionServices;
@@ -140,21 +139,14 @@ internal sealed class Http2UpstreamStream : IHttp2SendingStream
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _conn.Closed);
         var token = linked.Token;
-        try
+        while (!data.IsEmpty)
         {
-            while (!data.IsEmpty)
-            {
-                ThrowIfStopped();
-                var granted = await _conn.TakeSendCreditAsync(this, (int)Math.Min(data.Length, _conn.PeerMaxFrameSize), token);
-                ThrowIfStopped();
-                var chunk = data.Slice(0, granted);
-                data = data.Slice(granted);
-                await _conn.WriteDataAsync(Id, chunk, endStream && data.IsEmpty, token);
-            }
-        }
-        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
-        {
-            ThrowClosedUnderSender(ex);
+            ThrowIfStopped();
+            var granted = await _conn.TakeSendCreditAsync(this, (int)Math.Min(data.Length, _conn.PeerMaxFrameSize), token);
+            ThrowIfStopped();
+            var chunk = data.Slice(0, granted);
+            data = data.Slice(granted);
+            await _conn.WriteDataAsync(Id, chunk, endStream && data.IsEmpty, token);
         }
 
         _requestEnded |= endStream;
@@ -163,29 +155,8 @@ internal sealed class Http2UpstreamStream : IHttp2SendingStream
     private async ValueTask SendEndStreamAsync(CancellationToken cancellationToken)
     {
         ThrowIfStopped();
-        try
-        {
-            await _conn.WriteDataAsync(Id, ReadOnlySequence<byte>.Empty, endStream: true, cancellationToken);
-        }
-        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
-        {
-            ThrowClosedUnderSender(ex);
-        }
-
+        await _conn.WriteDataAsync(Id, ReadOnlySequence<byte>.Empty, endStream: true, cancellationToken);
         _requestEnded = true;
-    }
-
-    /// <summary>
-    /// What a request body's sender throws when the connection closing stopped it, not its caller: the stream's
-    /// failure, which says why (the connection fails its streams before it cancels its token), or else that the
-    /// connection closed. Never a bare cancellation, which the pipeline would take for a timeout.
-    /// </summary>
-    /// <exception cref="IOException">Always (or the stream's own failure).</exception>
-    [DoesNotReturn]
-    private void ThrowClosedUnderSender(OperationCanceledException cancelled)
-    {
-        ThrowIfStopped();
-        throw new IOException($"the HTTP/2 connection to {_conn.Key.Host}:{_conn.Key.Port} closed while stream {Id}'s request was being sent", cancelled);
     }
 
     /// <exception cref="TrailerListTooLargeException">The trailers are over the origin's SETTINGS_MAX_HEADER_LIST_SIZE:
