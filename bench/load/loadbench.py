@@ -7,7 +7,8 @@ INTERPOSE_ARGS (extra `interpose run` arguments), INTERPOSE_BIN (a native `inter
 built by run.sh into artifacts/leanload; or hey, for comparison), IDLE_CONNECTIONS (the idle scenario's count, default
 5000), PEER (squid: the load scenarios also through squid; haproxy / haproxy-http: the load scenarios and the download
 also through HAProxy as a relay, mode tcp / mode http, the ceiling; interpose:NAME=VALUE,...: a second Interpose with that
-environment), HAPROXY_THREADS (the relay's nbthread, default 2), PEER_ARGS (extra `interpose run` arguments of that second Interpose only, e.g. `-w FILE`), LATENCY_LOG_DIR (leanload writes every load round's
+environment), HAPROXY_THREADS (the relay's nbthread, default 2), PEER_ARGS (extra `interpose run` arguments of that second Interpose only, e.g. `-w FILE`), PEER_BIN (the
+second Interpose's binary, another native build, for an A/B of two builds), LATENCY_LOG_DIR (leanload writes every load round's
 per-request latencies there, one file per scenario, side and round, for bench/load/latency_gaps.py), WEB_BROWSER (a
 Chromium binary: each Interpose then runs with `--web` on a free loopback port and that browser, headless, stays on its
 live list during the rounds; the browser's CPU per request is logged beside each round). The environment (DOTNET_*,
@@ -89,6 +90,11 @@ PEER_IS_INTERPOSE = PEER == "interpose" or PEER.startswith("interpose:")
 PEER_ENV = (dict(kv.split("=", 1) for kv in PEER.split(":", 1)[1].split(",") if kv)
             if PEER.startswith("interpose:") else {})
 PEER_ARGS = os.environ.get("PEER_ARGS", "").split()
+# PEER_BIN: the second Interpose runs this native `interpose` instead of the build under test (an A/B of two builds, or
+# of one build with a changed file beside it, such as interpose-openssl.cnf, in the same rounds).
+PEER_BIN = os.environ.get("PEER_BIN", "")
+if PEER_BIN:
+    PEER = f"{PEER} ({PEER_BIN})"
 if PEER_ARGS:
     PEER = f"{PEER} {' '.join(PEER_ARGS)}"
 # PEER=haproxy / PEER=haproxy-http: HAProxy as a relay in front of nginx (mode tcp / mode http, class HAProxy), the
@@ -259,14 +265,14 @@ class MeasuredProcess:
 
 class Proxy(MeasuredProcess):
 
-    def __init__(self, home, origin_root, extra=(), env=None, name="Interpose"):
+    def __init__(self, home, origin_root, extra=(), env=None, name="Interpose", cmd=None):
         web = []
         env = {**os.environ, **env} if env else None
         if WEB_BROWSER:
             self.web_port = free_port()
             web = ["--web", f"127.0.0.1:{self.web_port}"]
             env = {**(env or os.environ), "INTERPOSE_WEB_TOKEN": WEB_TOKEN}
-        args = [*PROXY_CMD, "--home", home, "run", "--listen", "127.0.0.1:0", "--upstream-ca", origin_root, "-q", *EXTRA,
+        args = [*(cmd or PROXY_CMD), "--home", home, "run", "--listen", "127.0.0.1:0", "--upstream-ca", origin_root, "-q", *EXTRA,
                 *web, *extra]
         self.name = name
         self.p = start(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
@@ -1046,7 +1052,8 @@ def main():
                 peer = Squid(origin_root)
                 peer.wait_ready(f"http://localhost:{http}/1k")
             elif PEER_IS_INTERPOSE:
-                peer = Proxy(os.path.join(work, "home"), origin_root, extra=PEER_ARGS, env=PEER_ENV, name="Interpose-B")
+                peer = Proxy(os.path.join(work, "home"), origin_root, extra=PEER_ARGS, env=PEER_ENV, name="Interpose-B",
+                             cmd=[PEER_BIN] if PEER_BIN else None)
             elif PEER_IS_RELAY:
                 peer = HAProxy(origin_root, http, https, "http" if PEER == "haproxy-http" else "tcp")
                 peer.wait_ready(f"http://localhost:{http}/1k", f"https://localhost:{https}/1k")

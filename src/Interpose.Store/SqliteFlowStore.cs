@@ -3,11 +3,13 @@ using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Threading.Channels;
 using Interpose.Core.Filters;
 using Interpose.Core.Flows;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using SQLitePCL;
 
 namespace Interpose.Store;
 
@@ -20,6 +22,7 @@ namespace Interpose.Store;
 /// <code>
 ///  IFlowSink.WriteAsync ─► pending batch ─(BatchSize, MaxBatchBodyBytes, or FlushAsync)─► one transaction
 ///  AppendAsync ────────────────────────────────────────────────────────────────────────► one transaction
+///  each commit ─► its WAL pages counted ─(16 MiB)─► checkpoint request ─► CheckpointAsync (a connection of its own)
 ///  QueryAsync/CountAsync/GetAsync ─► a read connection of their own (WAL: readers never wait on the writer)
 ///                                    WHERE from FilterSqlPushDown, the residual filter in memory
 /// </code>
@@ -46,13 +49,19 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     private const int MaxCachedCertificateKeys = 4096;
 
     /// <summary>
-    /// WAL bytes between automatic checkpoints: 16 MiB (4,096 pages of 4 KiB, 1,024 of <see cref="NewFilePageSize"/>)
-    /// instead of SQLite's 1,000 pages (https://www.sqlite.org/pragma.html#pragma_wal_autocheckpoint): fewer, longer
-    /// checkpoints cost the recorder less per flow (measured in bench/Interpose.StoreBench, docs/performance.md
-    /// "Recording"); the WAL stays bounded, and a crash still loses at most the uncommitted batch (the WAL is part of the
-    /// database until checkpointed).
+    /// WAL bytes between checkpoints: 16 MiB (4,096 pages of 4 KiB, 1,024 of <see cref="NewFilePageSize"/>) instead of
+    /// SQLite's 1,000 pages (https://www.sqlite.org/pragma.html#pragma_wal_autocheckpoint): fewer, longer checkpoints
+    /// cost the recorder less per flow (measured in bench/Interpose.StoreBench, docs/performance.md "Recording"); the WAL
+    /// stays bounded, and a crash still loses at most the uncommitted batch (the WAL is part of the database until
+    /// checkpointed).
     /// </summary>
-    private const long WalAutoCheckpointBytes = 16L * 1024 * 1024;
+    internal const long DefaultWalCheckpointBytes = 16L * 1024 * 1024;
+
+    /// <summary>How many times one checkpoint request copies again what the writer committed while it copied: the
+    /// writer restarts the WAL from its start only once every frame is copied (https://www.sqlite.org/wal.html, "Avoiding
+    /// Excessively Large WAL Files"), and each pass has less to copy than the one before. 4 passes, then the next request
+    /// goes on.</summary>
+    private const int CheckpointPasses = 4;
 
     /// <summary>
     /// The page size of a new store file: 16 KiB instead of SQLite's 4 KiB (https://www.sqlite.org/pragma.html#pragma_page_size).
@@ -85,6 +94,16 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     private long _written;
     private bool _disposed;
 
+    /// <summary>Checkpoints of the WAL, made off the writer's path (<see cref="CheckpointAsync"/>): a request when
+    /// <see cref="_walBytes"/> passes <see cref="_walCheckpointBytes"/>; one pending request stands for any number. Null
+    /// when read-only.</summary>
+    private readonly Channel<bool>? _checkpointRequests;
+    private readonly Task _checkpointer = Task.CompletedTask;
+    private readonly long _walCheckpointBytes;
+    private readonly long _pageSize;
+    private long _walBytes;
+    private long _checkpoints;
+
     private SqliteFlowStore(string path, SqliteFlowStoreOptions options, ILogger logger, SqliteConnection connection, FileStream? fileLock, int version)
     {
         _path = path;
@@ -93,6 +112,18 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         _connection = connection;
         _lock = fileLock;
         SchemaVersion = version;
+        _walCheckpointBytes = options.WalCheckpointBytes;
+        if (!options.ReadOnly)
+        {
+            _pageSize = PageSize(connection);
+            _checkpointRequests = Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
+            {
+                FullMode = BoundedChannelFullMode.DropWrite,
+                SingleReader = true,
+                SingleWriter = true,
+            });
+            _checkpointer = CheckpointAsync(_checkpointRequests.Reader);
+        }
     }
 
     /// <summary>The file.</summary>
@@ -159,7 +190,10 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
 
                 Execute(connection, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
                 var pageSize = PageSize(connection);
-                Execute(connection, $"PRAGMA wal_autocheckpoint = {Math.Max(1, WalAutoCheckpointBytes / pageSize)};");
+                // The writer never checkpoints: a checkpoint copies up to DefaultWalCheckpointBytes into the database
+                // and syncs both files, tens of milliseconds during which the recorder's queue filled and dropped bodies
+                // under load. The store checkpoints on a connection of its own instead (CheckpointAsync).
+                Execute(connection, "PRAGMA wal_autocheckpoint = 0;");
                 if (version < FlowStoreSchema.CurrentVersion)
                 {
                     FlowStoreSchema.Migrate(connection, version, FlowStoreSchema.CurrentVersion);
@@ -441,6 +475,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         }
 
         transaction.Commit();
+        CountWalPages();
         return doomed.Count;
     }
 
@@ -465,6 +500,11 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         finally
         {
             _disposed = true;
+
+            // The checkpointer's connection closes before the writer's: closing the last connection checkpoints the
+            // whole WAL and deletes it (https://www.sqlite.org/wal.html).
+            _checkpointRequests?.Writer.TryComplete();
+            await _checkpointer;
             _statements?.Dispose();
             _connection.Dispose();
             _lock?.Dispose();
@@ -472,6 +512,13 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             _gate.Dispose();
         }
     }
+
+    /// <summary>Checkpoints this store has made off the writer's path (tests, diagnostics).</summary>
+    internal long Checkpoints => Interlocked.Read(ref _checkpoints);
+
+    /// <summary>Raised on the checkpointer after each checkpoint request, with the WAL frames not yet copied (0: the
+    /// writer starts the WAL over). Tests wait on it.</summary>
+    internal event Action<long>? Checkpointed;
 
     private void ThrowIfWriteUnavailable()
     {
@@ -653,6 +700,87 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         _storedCertificates.UnionWith(newCertificates);
         var total = Interlocked.Add(ref _written, flows);
         StoreLog.Committed(_logger, _path, flows, total);
+        CountWalPages();
+    }
+
+    /// <summary>Adds the pages the last commit wrote to the WAL (SQLite counts them per connection:
+    /// https://www.sqlite.org/c3ref/c_dbstatus_options.html, SQLITE_DBSTATUS_CACHE_WRITE) and asks for a checkpoint once
+    /// they pass <see cref="_walCheckpointBytes"/>; the caller holds the gate.</summary>
+    private void CountWalPages()
+    {
+        if (_connection.Handle is not { } db
+            || raw.sqlite3_db_status(db, raw.SQLITE_DBSTATUS_CACHE_WRITE, out var pages, out _, resetFlg: 1) != raw.SQLITE_OK)
+        {
+            return;
+        }
+
+        _walBytes += pages * _pageSize;
+        if (_walBytes >= _walCheckpointBytes && _checkpointRequests is not null)
+        {
+            _walBytes = 0;
+            _checkpointRequests.Writer.TryWrite(true);
+        }
+    }
+
+    /// <summary>
+    /// The store's checkpointer: on each request, copies the WAL into the database on a connection of its own (PASSIVE:
+    /// it never waits for the writer, nor the writer for it), again while the writer added frames meanwhile, so that the
+    /// writer can start the WAL over. A failure (a full disk) is logged and the next request tries again; the writer
+    /// meets the same disk and reports it.
+    /// NOTE: Microsoft.Data.Sqlite runs synchronously: each checkpoint holds a thread-pool thread while it copies and
+    /// syncs, never the recorder's.
+    /// </summary>
+    private async Task CheckpointAsync(ChannelReader<bool> requests)
+    {
+        SqliteConnection? connection = null;
+        try
+        {
+            while (await requests.WaitToReadAsync())
+            {
+                requests.TryRead(out _);
+                long left;
+                try
+                {
+                    connection ??= Connect(_path, SqliteOpenMode.ReadWrite);
+                    left = Checkpoint(connection);
+                    Interlocked.Increment(ref _checkpoints);
+                }
+                catch (SqliteException ex)
+                {
+                    StoreLog.CheckpointFailed(_logger, _path, ex.Message, ex);
+                    continue;
+                }
+
+                Checkpointed?.Invoke(left);
+            }
+        }
+        finally
+        {
+            connection?.Dispose();
+        }
+    }
+
+    /// <summary>Runs PASSIVE checkpoints (https://www.sqlite.org/pragma.html#pragma_wal_checkpoint) until every frame is
+    /// copied or <see cref="CheckpointPasses"/> ran; returns the frames left.</summary>
+    private static long Checkpoint(SqliteConnection connection)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA wal_checkpoint(PASSIVE);";
+        long left = 0;
+        for (var pass = 0; pass < CheckpointPasses; pass++)
+        {
+            using var reader = command.ExecuteReader();
+            reader.Read();
+
+            // Columns: busy (always 0 for PASSIVE), frames in the WAL, frames copied into the database.
+            left = reader.GetInt64(1) - reader.GetInt64(2);
+            if (left <= 0)
+            {
+                break;
+            }
+        }
+
+        return left;
     }
 
     /// <summary>The chain as the <c>server_chain</c>/<c>client_chain</c> column: each certificate's SHA-256, leaf first;

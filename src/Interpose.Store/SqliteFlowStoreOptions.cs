@@ -26,6 +26,10 @@ public sealed record SqliteFlowStoreOptions
     /// <summary>See <see cref="DefaultMaxBatchBodyBytes"/>.</summary>
     public long MaxBatchBodyBytes { get; init; } = DefaultMaxBatchBodyBytes;
 
+    /// <summary>WAL bytes between the store's checkpoints (<c>SqliteFlowStore.DefaultWalCheckpointBytes</c>); tests
+    /// set it low.</summary>
+    internal long WalCheckpointBytes { get; init; } = SqliteFlowStore.DefaultWalCheckpointBytes;
+
     /// <summary>The largest the file may grow, in bytes (SQLite's <c>max_page_count</c>); past it a write fails as on a
     /// full disk. Null: no limit but the disk.</summary>
     public long? MaxFileBytes { get; init; }

@@ -16,4 +16,7 @@ internal static partial class StoreLog
 
     [LoggerMessage(EventId = 403, Level = LogLevel.Information, Message = "In-memory flow store full ({MaxFlows} flows or {MaxBodyBytes} body bytes): evicting the oldest flows ({Evicted} so far; keep them all with -w FILE)")]
     public static partial void MemoryEvicting(ILogger logger, int maxFlows, long maxBodyBytes, long evicted);
+
+    [LoggerMessage(EventId = 404, Level = LogLevel.Warning, Message = "Flow store {Path}: a checkpoint of the write-ahead log failed ({Reason}); the log grows until the next one succeeds")]
+    public static partial void CheckpointFailed(ILogger logger, string path, string reason, Exception exception);
 }

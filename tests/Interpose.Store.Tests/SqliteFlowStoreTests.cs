@@ -415,6 +415,52 @@ public sealed class SqliteFlowStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task The_writer_never_checkpoints_so_that_no_commit_waits_for_one()
+    {
+        // No checkpoint requests at all: whatever reaches the database file would have been the writer's own checkpoint
+        // (SQLite's default after 1,000 pages; the store's before it checkpointed on a connection of its own).
+        await using var store = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { WalCheckpointBytes = long.MaxValue });
+        await store.AppendAsync(Sample());
+        var before = new FileInfo(File1).Length;
+
+        for (var i = 0; i < 6; i++)
+        {
+            await store.AppendAsync(BigFlows(8));
+        }
+
+        Assert.Equal(before, new FileInfo(File1).Length);
+        Assert.True(new FileInfo(File1 + "-wal").Length > 6 * BigFlowsBytes(8), "every commit is in the WAL");
+        Assert.Equal(0, store.Checkpoints);
+        Assert.Equal(Sample().Count + 48, await store.CountAsync());
+    }
+
+    [Fact]
+    public async Task Past_its_threshold_the_store_checkpoints_on_a_connection_of_its_own_and_the_WAL_starts_over()
+    {
+        await using var store = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { WalCheckpointBytes = BigFlowsBytes(8) / 2 });
+        var copied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        store.Checkpointed += left =>
+        {
+            if (left == 0)
+            {
+                copied.TrySetResult();
+            }
+        };
+
+        await store.AppendAsync(BigFlows(8));
+        var walAfterFirst = new FileInfo(File1 + "-wal").Length;
+        await copied.Task.WaitAsync(TimeSpan.FromMinutes(1));
+
+        Assert.True(new FileInfo(File1).Length > BigFlowsBytes(8), "the flows were copied into the database file");
+        Assert.Equal(1, store.Checkpoints);
+
+        // Every frame was copied: the next commit writes the WAL from its start instead of growing it.
+        await store.AppendAsync(BigFlows(8));
+        Assert.True(new FileInfo(File1 + "-wal").Length <= walAfterFirst, "the WAL started over");
+        Assert.Equal(16, await store.CountAsync());
+    }
+
+    [Fact]
     public async Task A_new_store_and_its_WAL_are_readable_by_the_user_alone()
     {
         if (OperatingSystem.IsWindows())
@@ -458,6 +504,17 @@ public sealed class SqliteFlowStoreTests : IDisposable
             new TunnelFlow { Id = Guid.CreateVersion7(Start.AddSeconds(9)), StartedAt = Start.AddSeconds(9), Kind = TunnelKind.TlsPassthrough, Host = "pass.test", Port = 443, BytesFromClient = 10, BytesFromServer = 20 },
         ];
     }
+
+    /// <summary>Size of the body of each of <see cref="BigFlows"/>: 512 KiB.</summary>
+    private const int BigBodyBytes = 512 * 1024;
+
+    /// <summary><paramref name="count"/> flows with a response body of <see cref="BigBodyBytes"/> each.</summary>
+    private static List<HttpFlow> BigFlows(int count) =>
+    [
+        .. Enumerable.Range(0, count).Select(i => Http("GET", "https", "big.test", "/" + i, Response(200, new byte[BigBodyBytes]))),
+    ];
+
+    private static long BigFlowsBytes(int count) => (long)count * BigBodyBytes;
 
     private static HttpFlow Http(string method, string scheme, string host, string path, FlowResponse? response, byte[]? body = null) =>
         Http(method, scheme, host, path, response, Start, body);
