@@ -13,22 +13,26 @@ public sealed record LogEntry(string Category, LogLevel Level, EventId EventId, 
 public sealed class LogCollector : ILoggerProvider
 {
     private readonly ConcurrentQueue<LogEntry> _entries = new();
-    private readonly List<(int EventId, TaskCompletionSource<LogEntry> Seen)> _waiters = [];
+    private readonly List<(int EventId, int Occurrence, TaskCompletionSource<LogEntry> Seen)> _waiters = [];
 
     public IReadOnlyList<LogEntry> Entries => [.. _entries];
 
     /// <summary>The first event with <paramref name="eventId"/>, now or when it is written; fails after <see cref="BoundedRead.Limit"/>.</summary>
-    public async Task<LogEntry> WaitForAsync(int eventId)
+    public Task<LogEntry> WaitForAsync(int eventId) => WaitForAsync(eventId, occurrence: 1);
+
+    /// <summary>The <paramref name="occurrence"/>th event (from 1) with <paramref name="eventId"/>, now or when it is
+    /// written; fails after <see cref="BoundedRead.Limit"/>.</summary>
+    public async Task<LogEntry> WaitForAsync(int eventId, int occurrence)
     {
         var seen = new TaskCompletionSource<LogEntry>(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_waiters)
         {
-            if (_entries.FirstOrDefault(e => e.EventId.Id == eventId) is { } already)
+            if (_entries.Where(e => e.EventId.Id == eventId).Skip(occurrence - 1).FirstOrDefault() is { } already)
             {
                 return already;
             }
 
-            _waiters.Add((eventId, seen));
+            _waiters.Add((eventId, occurrence, seen));
         }
 
         try
@@ -52,7 +56,8 @@ public sealed class LogCollector : ILoggerProvider
         lock (_waiters)
         {
             _entries.Enqueue(entry);
-            foreach (var waiter in _waiters.Where(w => w.EventId == entry.EventId.Id).ToList())
+            var count = _entries.Count(e => e.EventId.Id == entry.EventId.Id);
+            foreach (var waiter in _waiters.Where(w => w.EventId == entry.EventId.Id && w.Occurrence == count).ToList())
             {
                 waiter.Seen.TrySetResult(entry);
                 _waiters.Remove(waiter);

@@ -136,7 +136,7 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
             // rents and allocates them again. Nothing reads or writes the client's stream at this point (the exchange
             // before is over, the read below has not started).
             _flow.ReleaseScratch();
-            _client.ReleaseIdleTlsBuffers();
+            _client.ReleaseIdleTlsBuffers(_rt.Options.TimeProvider, afterExchange);
         }
 
         try

@@ -7,7 +7,7 @@ namespace Interpose.Proxy.Internal;
 /// <summary>
 /// Lets OpenSSL free a TLS connection's record buffers whenever they are empty (<c>SSL_MODE_RELEASE_BUFFERS</c>), so
 /// that an idle connection keeps its keys and state but not its 17 KiB read and 17 KiB write buffers; and frees the
-/// buffers of the two memory BIOs .NET puts under OpenSSL when a connection goes idle (<see cref="ReleaseIdleBios"/>).
+/// buffers of the two memory BIOs .NET puts under OpenSSL when a connection goes idle (<see cref="ReleaseIdleBios(SslStream)"/>).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -88,19 +88,38 @@ internal static unsafe class TlsBufferRelease
     /// old one); the next write into it allocates again. A BIO still holding bytes keeps its buffer.
     /// </remarks>
     /// <returns>The bytes freed.</returns>
-    public static long ReleaseIdleBios(SslStream ssl) => WithSsl(ssl, 0, static (native, s, _) => native.ReleaseBios(s)) ?? 0;
+    public static long ReleaseIdleBios(SslStream ssl) => HandleOf(ssl) is { } handle ? ReleaseIdleBios(handle) : 0;
+
+    /// <summary><see cref="ReleaseIdleBios(SslStream)"/> on the handle <see cref="HandleOf"/> returned.</summary>
+    /// <returns>The bytes freed.</returns>
+    public static long ReleaseIdleBios(SafeHandle handle) => WithSsl(handle, 0, static (native, s, _) => native.ReleaseBios(s)) ?? 0;
 
     /// <summary>The bytes <paramref name="ssl"/>'s memory BIOs hold allocated (logged with the idle events, and tests).</summary>
-    public static long HeldBioBytes(SslStream ssl) => WithSsl(ssl, 0, static (native, s, _) => native.BioBytes(s)) ?? 0;
+    public static long HeldBioBytes(SslStream ssl) => HandleOf(ssl) is { } handle ? HeldBioBytes(handle) : 0;
+
+    /// <summary><see cref="HeldBioBytes(SslStream)"/> on the handle <see cref="HandleOf"/> returned.</summary>
+    public static long HeldBioBytes(SafeHandle handle) => WithSsl(handle, 0, static (native, s, _) => native.BioBytes(s)) ?? 0;
+
+    /// <summary>
+    /// <paramref name="ssl"/>'s OpenSSL connection, once handshaken (it stays the same for the stream's life), for callers
+    /// that release often; null when this process cannot release (another TLS backend, no OpenSSL found).
+    /// </summary>
+    public static SafeHandle? HandleOf(SslStream ssl) =>
+        Supported && SecurityContext!.GetValue(ssl) is SafeHandle handle && handle.GetType().Name == OpenSslHandleType ? handle : null;
 
     /// <summary><c>SSL_ctrl(ssl, command, argument, NULL)</c>; SSL_CTRL_MODE ORs the argument into the mode and returns it.</summary>
     private static nint? Control(SslStream ssl, int command, nint argument) =>
         (nint?)WithSsl(ssl, (command, argument), static (native, s, c) => native.SslCtrl(s, c.command, c.argument, 0));
 
     /// <summary>Runs <paramref name="call"/> on <paramref name="ssl"/>'s <c>SSL*</c>, kept alive meanwhile; null when there is none.</summary>
-    private static long? WithSsl<TState>(SslStream ssl, TState state, Func<OpenSsl, nint, TState, long> call)
+    private static long? WithSsl<TState>(SslStream ssl, TState state, Func<OpenSsl, nint, TState, long> call) =>
+        HandleOf(ssl) is { } handle ? WithSsl(handle, state, call) : null;
+
+    /// <summary>Runs <paramref name="call"/> on the <c>SSL*</c> of <paramref name="handle"/> (from <see cref="HandleOf"/>),
+    /// kept alive meanwhile; null when it is closed.</summary>
+    private static long? WithSsl<TState>(SafeHandle handle, TState state, Func<OpenSsl, nint, TState, long> call)
     {
-        if (!Supported || SecurityContext!.GetValue(ssl) is not SafeHandle handle || handle.IsInvalid || handle.GetType().Name != OpenSslHandleType)
+        if (handle.IsInvalid || handle.IsClosed)
         {
             return null;
         }

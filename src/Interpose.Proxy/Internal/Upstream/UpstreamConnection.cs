@@ -166,7 +166,7 @@ internal sealed partial class UpstreamConnection(UpstreamKey key, Transport tran
         try
         {
             // The exchange before is over and the read below has not started: nothing uses the TLS stream now.
-            Transport.ReleaseIdleTlsBuffers();
+            Transport.ReleaseIdleTlsBuffers(runtime.Options.TimeProvider);
             var pending = input.ReadAsync(CancellationToken.None);
             if (!pending.IsCompleted && runtime.Logger.IsEnabled(LogLevel.Trace))
             {
