@@ -11,6 +11,9 @@ internal static partial class CliLog
     [LoggerMessage(EventId = 3002, Level = LogLevel.Debug, Message = "GC gen0 budget capped at {Bytes} bytes (System.GC.Gen0MaxBudget)")]
     public static partial void Gen0BudgetCap(ILogger logger, object bytes);
 
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Debug, Message = "Thread-pool spin limit {Limit} (System.Threading.ThreadPool.UnfairSemaphoreSpinLimit): idle workers sleep without spinning")]
+    public static partial void ThreadPoolSpinLimit(ILogger logger, object limit);
+
     [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "Server replay: {Count} recorded responses loaded from {Source}")]
     public static partial void ServerReplayLoaded(ILogger logger, int count, string[] source);
 }

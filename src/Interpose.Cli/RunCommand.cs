@@ -171,6 +171,11 @@ internal static class RunCommand
                 CliLog.Gen0BudgetCap(cliLogger, gen0Budget);
             }
 
+            if (AppContext.GetData("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit") is { } spinLimit)
+            {
+                CliLog.ThreadPoolSpinLimit(cliLogger, spinLimit);
+            }
+
             // The install's CA is created on first use; --ca-cert/--ca-key or --ca-p12 bring your own.
             using var authority = CaSourceOptions.Load(result, createIfMissing: true, loggerFactory.CreateLogger("Interpose.Certificates"));
             options.CertificateAuthority = authority;
