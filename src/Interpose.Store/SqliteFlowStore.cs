@@ -504,12 +504,18 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             // The checkpointer's connection closes before the writer's: closing the last connection checkpoints the
             // whole WAL and deletes it (https://www.sqlite.org/wal.html).
             _checkpointRequests?.Writer.TryComplete();
-            await _checkpointer;
-            _statements?.Dispose();
-            _connection.Dispose();
-            _lock?.Dispose();
-            _gate.Release();
-            _gate.Dispose();
+            try
+            {
+                await _checkpointer;
+            }
+            finally
+            {
+                _statements?.Dispose();
+                _connection.Dispose();
+                _lock?.Dispose();
+                _gate.Release();
+                _gate.Dispose();
+            }
         }
     }
 
