@@ -50,4 +50,71 @@ public sealed class PoolTests(ITestOutputHelper output)
             }
         }
     }
+
+    [Fact]
+    public async Task An_origin_keeps_at_most_its_idle_cap_of_connections_round_after_round()
+    {
+        const int Concurrent = 4;
+        const int Cap = 2;
+        var arrived = 0;
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var origin = await KestrelOrigin.StartAsync(
+            app => app.MapGet("/held", async () =>
+            {
+                if (Interlocked.Increment(ref arrived) % Concurrent == 0)
+                {
+                    release.TrySetResult();
+                }
+
+                await Volatile.Read(ref release).Task;
+                return "ok";
+            }),
+            TestPki.Issue(TestPki.OriginRoot, "localhost"));
+        var counter = new ConnectionCounter();
+
+        // The pool takes a connection back before the exchange's Done hooks run: once a round's four hooks ran, its
+        // connections are in the pool or closed.
+        var done = 0;
+        var roundDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hooks = new Hooks
+        {
+            OnDone = _ =>
+            {
+                if (Interlocked.Increment(ref done) % Concurrent == 0)
+                {
+                    Volatile.Read(ref roundDone).TrySetResult();
+                }
+            },
+        };
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.Addons.Add(counter);
+            o.Addons.Add(hooks);
+            o.MaxIdleConnectionsPerOrigin = Cap;
+        });
+        var clients = Enumerable.Range(0, Concurrent).Select(_ => proxy.CreateClient()).ToArray();
+        try
+        {
+            List<int> opened = [];
+            for (var round = 0; round < 3; round++)
+            {
+                await Task.WhenAll(clients.Select(c => c.GetStringAsync(origin.Url("/held"))));
+                await Volatile.Read(ref roundDone).Task;
+                opened.Add(counter.ServerConnections);
+                Volatile.Write(ref release, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+                Volatile.Write(ref roundDone, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            }
+
+            // Each round after the first finds the cap's two connections idle and opens two more; the other two of
+            // every round are closed when given back.
+            Assert.Equal([Concurrent, Concurrent + Cap, Concurrent + 2 * Cap], opened);
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                client.Dispose();
+            }
+        }
+    }
 }

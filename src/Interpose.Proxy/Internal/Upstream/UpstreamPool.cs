@@ -36,13 +36,42 @@ internal enum UpstreamProtocol
 /// </summary>
 internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int maxPerKey, int maxTotal) : IAsyncDisposable
 {
-    private readonly ConcurrentDictionary<UpstreamKey, ConcurrentStack<UpstreamConnection>> _idle = new();
+    private readonly ConcurrentDictionary<UpstreamKey, IdleStack> _idle = new();
 
     // HTTP/2 connections by key, shared by many exchanges at once (a stream each); several per key when the origin's
     // stream limit is reached (SocketsHttpHandler's EnableMultipleHttp2Connections; a proxy concentrates clients).
     private readonly ConcurrentDictionary<UpstreamKey, Http2Origin> _http2 = new();
     private int _count;
     private volatile bool _disposed;
+
+    /// <summary>One key's idle connections, the most recently used on top, and how many there are: ConcurrentStack's own
+    /// Count walks the whole stack, and every connection given back asks for it.</summary>
+    private sealed class IdleStack
+    {
+        private readonly ConcurrentStack<UpstreamConnection> _connections = new();
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        public bool IsEmpty => _connections.IsEmpty;
+
+        public void Push(UpstreamConnection connection)
+        {
+            _connections.Push(connection);
+            Interlocked.Increment(ref _count);
+        }
+
+        public bool TryPop([System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out UpstreamConnection connection)
+        {
+            if (!_connections.TryPop(out connection))
+            {
+                return false;
+            }
+
+            Interlocked.Decrement(ref _count);
+            return true;
+        }
+    }
 
     /// <summary>HTTP/2 connections open to one origin key, and the gate that lets one connect at a time.</summary>
 #pragma warning disable CA1001 // The gate's wait handle is never asked for, so it holds nothing to dispose.
@@ -198,7 +227,7 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
             return;
         }
 
-        var stack = _idle.GetOrAdd(connection.Key, static _ => new ConcurrentStack<UpstreamConnection>());
+        var stack = _idle.GetOrAdd(connection.Key, static _ => new IdleStack());
         if (_disposed || stack.Count >= maxPerKey)
         {
             await connection.DisposeAsync();
