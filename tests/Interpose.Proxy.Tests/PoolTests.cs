@@ -13,22 +13,9 @@ public sealed class PoolTests(ITestOutputHelper output)
     [Fact]
     public async Task Many_concurrent_clients_of_one_origin_reuse_every_origin_connection_on_the_next_round()
     {
-        // The origin holds every response until all requests of the round arrived: Clients origin connections are
-        // then busy at once, deterministically.
-        var arrived = 0;
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var origin = await KestrelOrigin.StartAsync(
-            app => app.MapGet("/held", async () =>
-            {
-                if (Interlocked.Increment(ref arrived) % Clients == 0)
-                {
-                    release.TrySetResult();
-                }
-
-                await Volatile.Read(ref release).Task;
-                return "ok";
-            }),
-            TestPki.Issue(TestPki.OriginRoot, "localhost"));
+        // Clients origin connections are busy at once, deterministically.
+        var rounds = new HeldRounds(Clients);
+        await using var origin = await rounds.StartOriginAsync();
         var counter = new ConnectionCounter();
         await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(counter));
         var clients = Enumerable.Range(0, Clients).Select(_ => proxy.CreateClient()).ToArray();
@@ -36,7 +23,7 @@ public sealed class PoolTests(ITestOutputHelper output)
         {
             await Task.WhenAll(clients.Select(c => c.GetStringAsync(origin.Url("/held"))));
             var afterFirst = counter.ServerConnections;
-            Volatile.Write(ref release, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            rounds.Next();
             await Task.WhenAll(clients.Select(c => c.GetStringAsync(origin.Url("/held"))));
 
             Assert.Equal(Clients, afterFirst);
@@ -56,20 +43,8 @@ public sealed class PoolTests(ITestOutputHelper output)
     {
         const int Concurrent = 4;
         const int Cap = 2;
-        var arrived = 0;
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var origin = await KestrelOrigin.StartAsync(
-            app => app.MapGet("/held", async () =>
-            {
-                if (Interlocked.Increment(ref arrived) % Concurrent == 0)
-                {
-                    release.TrySetResult();
-                }
-
-                await Volatile.Read(ref release).Task;
-                return "ok";
-            }),
-            TestPki.Issue(TestPki.OriginRoot, "localhost"));
+        var rounds = new HeldRounds(Concurrent);
+        await using var origin = await rounds.StartOriginAsync();
         var counter = new ConnectionCounter();
 
         // The pool takes a connection back before the exchange's Done hooks run: once a round's four hooks ran, its
@@ -101,7 +76,7 @@ public sealed class PoolTests(ITestOutputHelper output)
                 await Task.WhenAll(clients.Select(c => c.GetStringAsync(origin.Url("/held"))));
                 await Volatile.Read(ref roundDone).Task;
                 opened.Add(counter.ServerConnections);
-                Volatile.Write(ref release, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+                rounds.Next();
                 Volatile.Write(ref roundDone, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
             }
 
@@ -116,5 +91,31 @@ public sealed class PoolTests(ITestOutputHelper output)
                 client.Dispose();
             }
         }
+    }
+
+    /// <summary>
+    /// An origin that holds every response of a round until all <paramref name="perRound"/> requests of the round
+    /// arrived, so that that many origin connections are busy at once; <see cref="Next"/> before each later round.
+    /// </summary>
+    private sealed class HeldRounds(int perRound)
+    {
+        private int _arrived;
+        private TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Next() => Volatile.Write(ref _release, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+
+        public Task<KestrelOrigin> StartOriginAsync() => KestrelOrigin.StartAsync(
+            app => app.MapGet("/held", async () =>
+            {
+                var release = Volatile.Read(ref _release);
+                if (Interlocked.Increment(ref _arrived) % perRound == 0)
+                {
+                    release.TrySetResult();
+                }
+
+                await release.Task;
+                return "ok";
+            }),
+            TestPki.Issue(TestPki.OriginRoot, "localhost"));
     }
 }
