@@ -95,14 +95,12 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     private bool _disposed;
 
     /// <summary>Checkpoints of the WAL, made off the writer's path (<see cref="CheckpointAsync"/>): a request when
-    /// <see cref="_walBytes"/> passes <see cref="_walCheckpointBytes"/>; one pending request stands for any number. Null
-    /// when read-only.</summary>
+    /// <see cref="_walBytes"/> passes the options' <c>WalCheckpointBytes</c>; one pending request stands for any number.
+    /// Null when read-only.</summary>
     private readonly Channel<bool>? _checkpointRequests;
     private readonly Task _checkpointer = Task.CompletedTask;
-    private readonly long _walCheckpointBytes;
     private readonly long _pageSize;
     private long _walBytes;
-    private long _checkpoints;
 
     private SqliteFlowStore(string path, SqliteFlowStoreOptions options, ILogger logger, SqliteConnection connection, FileStream? fileLock, int version)
     {
@@ -112,7 +110,6 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         _connection = connection;
         _lock = fileLock;
         SchemaVersion = version;
-        _walCheckpointBytes = options.WalCheckpointBytes;
         if (!options.ReadOnly)
         {
             _pageSize = PageSize(connection);
@@ -519,9 +516,6 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         }
     }
 
-    /// <summary>Checkpoints this store has made off the writer's path (tests, diagnostics).</summary>
-    internal long Checkpoints => Interlocked.Read(ref _checkpoints);
-
     /// <summary>Raised on the checkpointer after each checkpoint request, with the WAL frames not yet copied (0: the
     /// writer starts the WAL over). Tests wait on it.</summary>
     internal event Action<long>? Checkpointed;
@@ -711,7 +705,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
 
     /// <summary>Adds the pages the last commit wrote to the WAL (SQLite counts them per connection:
     /// https://www.sqlite.org/c3ref/c_dbstatus_options.html, SQLITE_DBSTATUS_CACHE_WRITE) and asks for a checkpoint once
-    /// they pass <see cref="_walCheckpointBytes"/>; the caller holds the gate.</summary>
+    /// they pass the options' <c>WalCheckpointBytes</c>; the caller holds the gate.</summary>
     private void CountWalPages()
     {
         if (_connection.Handle is not { } db
@@ -721,7 +715,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         }
 
         _walBytes += pages * _pageSize;
-        if (_walBytes >= _walCheckpointBytes && _checkpointRequests is not null)
+        if (_walBytes >= _options.WalCheckpointBytes && _checkpointRequests is not null)
         {
             _walBytes = 0;
             _checkpointRequests.Writer.TryWrite(true);
@@ -749,7 +743,6 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
                 {
                     connection ??= Connect(_path, SqliteOpenMode.ReadWrite);
                     left = Checkpoint(connection);
-                    Interlocked.Increment(ref _checkpoints);
                 }
                 catch (SqliteException ex)
                 {
@@ -778,7 +771,8 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             using var reader = command.ExecuteReader();
             reader.Read();
 
-            // Columns: busy (always 0 for PASSIVE), frames in the WAL, frames copied into the database.
+            // Columns: busy, frames in the WAL, frames copied into the database. Busy (another connection checkpointing:
+            // the store's own close) reads -1 for both counts: nothing more to do here.
             left = reader.GetInt64(1) - reader.GetInt64(2);
             if (left <= 0)
             {

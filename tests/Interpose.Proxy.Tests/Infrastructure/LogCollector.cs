@@ -56,6 +56,12 @@ public sealed class LogCollector : ILoggerProvider
         lock (_waiters)
         {
             _entries.Enqueue(entry);
+            if (!_waiters.Exists(w => w.EventId == entry.EventId.Id))
+            {
+                return;
+            }
+
+            // Counted only when someone waits for this event: most entries have no waiter.
             var count = _entries.Count(e => e.EventId.Id == entry.EventId.Id);
             foreach (var waiter in _waiters.Where(w => w.EventId == entry.EventId.Id && w.Occurrence == count).ToList())
             {

@@ -351,19 +351,13 @@ internal sealed class ExchangePipeline : IDisposable
                         ExceptionDispatchInfo.Throw(bodyError);
                     }
 
-                    if (bodyError is TrailerListTooLargeException && ex is not TrailerListTooLargeException)
+                    // Why the exchange ended is the body's failure, not the wait it cancelled: trailers the origin would
+                    // refuse, or a send that failed (the origin reset the stream or closed its connection, a transform
+                    // failed) before the wait saw a failure of its own, a 502 with its reason rather than a cancelled
+                    // wait's 504.
+                    if ((bodyError is TrailerListTooLargeException && ex is not TrailerListTooLargeException)
+                        || (bodyError is IOException && ex is OperationCanceledException && !ct.IsCancellationRequested))
                     {
-                        // The trailers the origin would refuse, not the wait they cancelled, are why the exchange ended.
-                        Phase = ExchangePhase.Request;
-                        ExceptionDispatchInfo.Throw(bodyError);
-                    }
-
-                    if (ex is OperationCanceledException && !ct.IsCancellationRequested && bodyError is IOException)
-                    {
-                        // The body could not be sent (the origin reset the stream or its connection closed, a transform
-                        // failed) and the failed send cancelled the wait for the response before that wait saw a failure
-                        // of its own: the send's failure is the answer (a 502 with its reason), not a cancelled wait
-                        // (which reads as a 504).
                         Phase = ExchangePhase.Request;
                         ExceptionDispatchInfo.Throw(bodyError);
                     }

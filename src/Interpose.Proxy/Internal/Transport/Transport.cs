@@ -35,8 +35,7 @@ internal sealed class Transport : IAsyncDisposable
     private ConnectionBuffers? _buffers;
     private SslStream? _releasing;
     private System.Runtime.InteropServices.SafeHandle? _tlsHandle;
-    private bool _wentIdle;
-    private long _idleSince;
+    private long? _idleSince;
     private Stream? _rawStream;
     private PipeReader? _rawInput;
     private PipeReaderDuplexStream? _tlsUnder;
@@ -115,12 +114,12 @@ internal sealed class Transport : IAsyncDisposable
         }
 
         var now = time.GetTimestamp();
-        var busy = afterExchange && _wentIdle && time.GetElapsedTime(_idleSince, now) < BusyGap;
+        var busy = afterExchange && _idleSince is { } since && time.GetElapsedTime(since, now) < BusyGap;
         if (afterExchange)
         {
-            _wentIdle = true;
             _idleSince = now;
         }
+
         if (_tlsHandle is not { } handle || (busy && TlsBufferRelease.HeldBioBytes(handle) <= KeptWhileBusyBytes))
         {
             return;
