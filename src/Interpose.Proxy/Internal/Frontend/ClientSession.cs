@@ -25,7 +25,8 @@ internal sealed class ClientSession(ProxyRuntime runtime, Socket socket, Admitte
     {
         runtime.HeapTrim.Note();
         var info = new ClientConnection(runtime.NextClientId(), socket.RemoteEndPoint, socket.LocalEndPoint);
-        await using var client = new Transport(socket, new NetworkStream(socket, ownsSocket: false));
+        // Until its first request head is in hand, the connection's reads continue on the thread pool (HandOffStream).
+        await using var client = new Transport(socket, new HandOffStream(new NetworkStream(socket, ownsSocket: false)));
         await using var flow = new ClientFlow(runtime, client, info, admission);
 
         // Past the shutdown deadline, closing the socket unblocks whatever this flow still waits on.

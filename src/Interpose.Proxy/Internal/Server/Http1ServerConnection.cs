@@ -172,6 +172,13 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
                             _flow.OnFirstHeadReceived();
                         }
 
+                        if (head.Method != "CONNECT")
+                        {
+                            // A request is in hand (a CONNECT only opens the tunnel its requests come through): the
+                            // connection is set up, its later reads (the body, the next request) stay inline.
+                            _client.EndSetUp();
+                        }
+
                         return head;
                     }
                 }

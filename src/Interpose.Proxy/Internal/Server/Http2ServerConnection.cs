@@ -424,6 +424,9 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
 
     private async ValueTask OpenStreamAsync(int streamId, List<HttpHeader> fields)
     {
+        // A request is in hand: the connection is set up, its later reads stay inline.
+        _client.EndSetUp();
+
         // RFC 9113 §5.1.1: client streams are odd and rise; a HEADERS on a lower id is for a closed stream.
         if ((streamId & 1) == 0)
         {

@@ -39,6 +39,7 @@ internal sealed class Transport : IAsyncDisposable
     private Stream? _rawStream;
     private PipeReader? _rawInput;
     private PipeReaderDuplexStream? _tlsUnder;
+    private HandOffStream? _handOff;
     private int _disposed;
     private bool _segmentsHeld;
 
@@ -47,6 +48,7 @@ internal sealed class Transport : IAsyncDisposable
         Socket = socket;
         Stream = stream;
         Input = CreateReader(stream, Buffers);
+        _handOff = stream as HandOffStream;
     }
 
     /// <summary>A transport whose reads come from <paramref name="input"/> (an HTTP/2 origin stream's body).</summary>
@@ -80,6 +82,19 @@ internal sealed class Transport : IAsyncDisposable
         Stream = ssl;
         Input = CreateReader(ssl, Buffers);
         return ssl;
+    }
+
+    /// <summary>
+    /// The connection is set up (its first request or response head is in hand): its reads no longer hand off to the
+    /// thread pool (<see cref="HandOffStream"/>, when the transport was made over one). Idempotent and cheap after the first call.
+    /// </summary>
+    public void EndSetUp()
+    {
+        if (_handOff is { } handOff)
+        {
+            handOff.EndSetUp();
+            _handOff = null;
+        }
     }
 
     /// <summary>Uses <paramref name="ssl"/> (already authenticated over this socket's stream) from now on.</summary>

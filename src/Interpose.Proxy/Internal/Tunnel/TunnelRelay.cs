@@ -21,6 +21,10 @@ internal static class TunnelRelay
     public static async Task<(long ClientToServer, long ServerToClient)> RunAsync(Transport client, Transport server, CancellationToken cancellationToken, Counts? counts = null, IRelayTap? tap = null)
     {
         counts ??= new Counts();
+
+        // Relaying is both connections' steady state: their reads continue where the socket completes them.
+        client.EndSetUp();
+        server.EndSetUp();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var up = PumpAsync(client.Input, server, counts.ClientToServer, cts, tap, fromClient: true);
         var down = PumpAsync(server.Input, client, counts.ServerToClient, cts, tap, fromClient: false);

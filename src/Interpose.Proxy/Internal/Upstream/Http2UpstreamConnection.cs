@@ -446,6 +446,8 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
             return;
         }
 
+        // A response head is in hand: the connection is set up, its later reads stay inline.
+        _socket.Transport.EndSetUp();
         stream.OnHeaders(fields, _fields.EndStream);
     }
 

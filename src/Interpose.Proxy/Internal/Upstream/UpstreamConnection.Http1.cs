@@ -71,6 +71,9 @@ internal sealed partial class UpstreamConnection
             {
                 input.AdvanceTo(consumed);
                 _responseScan.Reset();
+
+                // The first response head is in hand: the connection is set up, its body's reads stay inline.
+                Transport.EndSetUp();
                 return head;
             }
 

@@ -78,7 +78,9 @@ internal sealed class UpstreamConnector(ProxyRuntime runtime)
 
                 socket = opened.Socket!;
                 server.RemoteEndPoint = socket.RemoteEndPoint;
-                stream = new NetworkStream(socket, ownsSocket: false);
+                // Until its first response head is in hand, the connection's reads continue on the thread pool (HandOffStream):
+                // the TLS handshake's certificate validation is the heaviest step of an origin connection.
+                stream = new HandOffStream(new NetworkStream(socket, ownsSocket: false));
             }
 
             var transport = new Transport(socket, stream);
