@@ -44,22 +44,40 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
     private int _count;
     private volatile bool _disposed;
 
-    /// <summary>One key's idle connections, the most recently used on top, and how many there are: ConcurrentStack's own
-    /// Count walks the whole stack, and every connection given back asks for it.</summary>
+    /// <summary>One key's idle connections, the most recently used on top, and how many there are or are about to be:
+    /// ConcurrentStack's own Count walks the whole stack. A connection given back first reserves its place under the
+    /// cap, so that connections given back at the same moment never take the stack past it (a check of the count and a
+    /// push apart from each other let them).</summary>
     private sealed class IdleStack
     {
         private readonly ConcurrentStack<UpstreamConnection> _connections = new();
         private int _count;
 
-        public int Count => Volatile.Read(ref _count);
-
         public bool IsEmpty => _connections.IsEmpty;
 
-        public void Push(UpstreamConnection connection)
+        /// <summary>Takes a place for one more connection if fewer than <paramref name="cap"/> are held or reserved.</summary>
+        public bool TryReserve(int cap)
         {
-            _connections.Push(connection);
-            Interlocked.Increment(ref _count);
+            var count = Volatile.Read(ref _count);
+            while (count < cap)
+            {
+                var seen = Interlocked.CompareExchange(ref _count, count + 1, count);
+                if (seen == count)
+                {
+                    return true;
+                }
+
+                count = seen;
+            }
+
+            return false;
         }
+
+        /// <summary>Gives back a place reserved and not used.</summary>
+        public void Unreserve() => Interlocked.Decrement(ref _count);
+
+        /// <summary>Pushes a connection into the place it reserved (<see cref="TryReserve"/>).</summary>
+        public void PushReserved(UpstreamConnection connection) => _connections.Push(connection);
 
         public bool TryPop([System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out UpstreamConnection connection)
         {
@@ -228,7 +246,7 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
         }
 
         var stack = _idle.GetOrAdd(connection.Key, static _ => new IdleStack());
-        if (_disposed || stack.Count >= maxPerKey)
+        if (_disposed || !stack.TryReserve(maxPerKey))
         {
             await connection.DisposeAsync();
             return;
@@ -237,6 +255,7 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
         if (Interlocked.Increment(ref _count) > maxTotal)
         {
             Interlocked.Decrement(ref _count);
+            stack.Unreserve();
             await connection.DisposeAsync();
             return;
         }
@@ -244,10 +263,11 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
         if (!connection.TryBecomeIdle(time.GetTimestamp()))
         {
             Interlocked.Decrement(ref _count);
+            stack.Unreserve();
             return;
         }
 
-        stack.Push(connection);
+        stack.PushReserved(connection);
     }
 
     /// <summary>Closes idle connections past their idle time (called periodically).</summary>
@@ -283,7 +303,19 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
 
             for (var i = keep.Count - 1; i >= 0; i--)
             {
-                stack.Push(keep[i]);
+                // Connections given back meanwhile may have taken the places these left: the cap holds all the same.
+                if (stack.TryReserve(maxPerKey))
+                {
+                    stack.PushReserved(keep[i]);
+                }
+                else
+                {
+                    Interlocked.Decrement(ref _count);
+                    if (keep[i].TryTakeFromIdle())
+                    {
+                        await keep[i].DisposeAsync();
+                    }
+                }
             }
         }
     }
