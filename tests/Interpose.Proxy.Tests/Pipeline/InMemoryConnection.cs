@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using Interpose.Proxy.Internal;
 
 namespace Interpose.Proxy.Tests.Pipeline;
 
@@ -23,48 +24,13 @@ public sealed class InMemoryConnection
     /// <summary>The end that accepted (reads what the client wrote).</summary>
     public Stream Server { get; }
 
-    private sealed class DuplexStream(PipeReader input, PipeWriter output) : Stream
+    /// <summary>Reads one pipe and writes the other, async only, as the proxy's network streams are used.</summary>
+    private sealed class DuplexStream(PipeReader input, PipeWriter output) : NetworkReadStream(output.AsStream())
     {
         private readonly Stream _read = input.AsStream();
-        private readonly Stream _write = output.AsStream();
-
-        public override bool CanRead => true;
-
-        public override bool CanWrite => true;
-
-        public override bool CanSeek => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
 
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
             _read.ReadAsync(buffer, cancellationToken);
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            _read.ReadAsync(buffer, offset, count, cancellationToken);
-
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
-            _write.WriteAsync(buffer, cancellationToken);
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            _write.WriteAsync(buffer, offset, count, cancellationToken);
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => _write.FlushAsync(cancellationToken);
-
-        public override void Flush() => _write.Flush();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("async only");
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException("async only");
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         public override async ValueTask DisposeAsync()
         {

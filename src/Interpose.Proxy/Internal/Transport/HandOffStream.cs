@@ -18,24 +18,10 @@ namespace Interpose.Proxy.Internal;
 /// connection (docs/performance.md, item 30). Handing off every read of a keep-alive connection instead costs
 /// https-1k-c64 about a tenth of its throughput, and a body's reads gain nothing from it: hence the end of the set-up.
 /// </remarks>
-internal sealed class HandOffStream(Stream inner) : Stream
+internal sealed class HandOffStream(Stream inner) : NetworkReadStream(inner)
 {
     // Written once (true) by the connection's owner, read by each read; a read that misses it hands off once more.
     private volatile bool _setUpEnded;
-
-    public override bool CanRead => true;
-
-    public override bool CanWrite => true;
-
-    public override bool CanSeek => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     /// <summary>Whether reads still hand off (tests).</summary>
     internal bool HandsOff => !_setUpEnded;
@@ -51,39 +37,18 @@ internal sealed class HandOffStream(Stream inner) : Stream
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        var read = inner.ReadAsync(buffer, cancellationToken);
+        var read = Inner.ReadAsync(buffer, cancellationToken);
 
         // Data already there (the read completed at once) is taken on this thread: nothing waited, nothing to hand off.
         return _setUpEnded || read.IsCompleted ? read : HandOffAsync(read);
     }
 
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
-        inner.WriteAsync(buffer, cancellationToken);
-
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        inner.WriteAsync(buffer, offset, count, cancellationToken);
-
-    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-    public override void Flush() => inner.Flush();
-
-    // The proxy only uses the async paths; the synchronous ones are not part of its design.
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
+    /// <summary>Disposes the network stream too: the transport disposes this stream in its place.</summary>
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
-            inner.Dispose();
+            Inner.Dispose();
         }
 
         base.Dispose(disposing);

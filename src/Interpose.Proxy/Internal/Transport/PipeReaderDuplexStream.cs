@@ -13,24 +13,10 @@ namespace Interpose.Proxy.Internal;
 /// idle intercepted connection then waits with one pending read (SslStream's zero-byte read on the socket) instead of
 /// also a pipe read under it, with its state machine, segment and cancellation registration (issue 19).
 /// </remarks>
-internal sealed class PipeReaderDuplexStream(PipeReader reader, Stream inner) : Stream
+internal sealed class PipeReaderDuplexStream(PipeReader reader, Stream inner) : NetworkReadStream(inner)
 {
     // The pipe, until a read finds it empty: then it is completed and dropped. Reads are sequential (SslStream's).
     private PipeReader? _reader = reader;
-
-    public override bool CanRead => true;
-
-    public override bool CanWrite => true;
-
-    public override bool CanSeek => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     /// <summary>Whether reads still come from the pipe (tests).</summary>
     internal bool ReadsFromPipe => Volatile.Read(ref _reader) is not null;
@@ -51,30 +37,8 @@ internal sealed class PipeReaderDuplexStream(PipeReader reader, Stream inner) : 
             }
         }
 
-        return inner.ReadAsync(buffer, cancellationToken);
+        return Inner.ReadAsync(buffer, cancellationToken);
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
-        inner.WriteAsync(buffer, cancellationToken);
-
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        inner.WriteAsync(buffer, offset, count, cancellationToken);
-
-    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-    public override void Flush() => inner.Flush();
-
-    // SslStream only uses the async paths here; the synchronous ones are not part of the proxy's design.
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     /// <summary>Completes the pipe if reads have not left it yet; the network stream stays open (its transport owns it).</summary>
     protected override void Dispose(bool disposing)
