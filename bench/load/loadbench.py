@@ -7,7 +7,7 @@ INTERPOSE_ARGS (extra `interpose run` arguments), INTERPOSE_BIN (a native `inter
 built by run.sh into artifacts/leanload; or hey, for comparison), IDLE_CONNECTIONS (the idle scenario's count, default
 5000), PEER (squid: the load scenarios also through squid; haproxy / haproxy-http: the load scenarios and the download
 also through HAProxy as a relay, mode tcp / mode http, the ceiling; interpose:NAME=VALUE,...: a second Interpose with that
-environment), HAPROXY_THREADS (the relay's nbthread, default 2), PEER_ARGS (extra `interpose run` arguments of that second Interpose only, e.g. `-w FILE`), PEER_BIN (the
+environment), HAPROXY_THREADS (the relay's nbthread, default 2), PEER_ARGS (extra `interpose run` arguments of that second Interpose only, e.g. `-w FILE`), PRIMARY_ARGS (the same for the first one only), PEER_BIN (the
 second Interpose's binary, another native build, for an A/B of two builds), LATENCY_LOG_DIR (leanload writes every load round's
 per-request latencies there, one file per scenario, side and round, for bench/load/latency_gaps.py), WEB_BROWSER (a
 Chromium binary: each Interpose then runs with `--web` on a free loopback port and that browser, headless, stays on its
@@ -90,6 +90,9 @@ PEER_IS_INTERPOSE = PEER == "interpose" or PEER.startswith("interpose:")
 PEER_ENV = (dict(kv.split("=", 1) for kv in PEER.split(":", 1)[1].split(",") if kv)
             if PEER.startswith("interpose:") else {})
 PEER_ARGS = os.environ.get("PEER_ARGS", "").split()
+# PRIMARY_ARGS: extra `interpose run` arguments of the first Interpose only, in the load scenarios (with PEER_ARGS and
+# PEER_BIN: two builds both recording, each to its own file, in the same rounds).
+PRIMARY_ARGS = os.environ.get("PRIMARY_ARGS", "").split()
 # PEER_BIN: the second Interpose runs this native `interpose` instead of the build under test (an A/B of two builds, or
 # of one build with a changed file beside it, such as interpose-openssl.cnf, in the same rounds).
 PEER_BIN = os.environ.get("PEER_BIN", "")
@@ -1041,7 +1044,7 @@ def main():
             # One proxy process per scenario, so that no scenario's memory (pooled origin connections, heap the GC
             # keeps, allocator slack) counts in the next one's peak RSS. Each is checked to intercept, then warmed
             # (pools, leaf cache; JIT for the JIT build) so that rounds measure the steady state.
-            proxy = Proxy(os.path.join(work, "home"), origin_root)
+            proxy = Proxy(os.path.join(work, "home"), origin_root, extra=PRIMARY_ARGS)
             verify_interception(proxy, origin_root, https)
             warm(warm_url, proxy, keepalive)
             return proxy
@@ -1143,7 +1146,7 @@ def report(rows, download, first):
     print(f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} cores ({cpu}), "
           f"shared with other work; {ROUNDS} interleaved rounds of {SECS} s per scenario, proxied medians against the best "
           f"direct round; "
-          f"load generator {CLIENT_NAMES.get(LOAD_CLIENT, LOAD_CLIENT)}, origin nginx (1 worker), proxy `interpose run -q {' '.join(EXTRA)}` ({BUILD_NAME}).".replace("  ", " "))
+          f"load generator {CLIENT_NAMES.get(LOAD_CLIENT, LOAD_CLIENT)}, origin nginx (1 worker), proxy `interpose run -q {' '.join(EXTRA + PRIMARY_ARGS)}` ({BUILD_NAME}).".replace("  ", " "))
     print()
     print("| scenario | direct req/s | proxied req/s | ratio (target) | p50 ms direct / proxied | p90 ms | p99 ms | added p50 / p99 ms | proxy CPU ms/req (target) | client CPU ms/req direct / proxied | origin CPU ms/req direct / proxied | proxy peak RSS MiB (target) | met |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
