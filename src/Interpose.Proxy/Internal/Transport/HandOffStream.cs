@@ -20,20 +20,14 @@ namespace Interpose.Proxy.Internal;
 /// </remarks>
 internal sealed class HandOffStream(Stream inner) : NetworkReadStream(inner)
 {
-    // Written once (true) by the connection's owner, read by each read; a read that misses it hands off once more.
+    // Written once (true) through Transport.EndSetUp, read by each read; a read that misses it hands off once more.
     private volatile bool _setUpEnded;
 
     /// <summary>Whether reads still hand off (tests).</summary>
     internal bool HandsOff => !_setUpEnded;
 
     /// <summary>The connection is set up: later reads continue where the socket completes them.</summary>
-    public void EndSetUp()
-    {
-        if (!_setUpEnded)
-        {
-            _setUpEnded = true;
-        }
-    }
+    public void EndSetUp() => _setUpEnded = true;
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {

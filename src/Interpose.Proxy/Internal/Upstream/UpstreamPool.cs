@@ -294,11 +294,7 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
                     continue;
                 }
 
-                Interlocked.Decrement(ref _count);
-                if (connection.TryTakeFromIdle())
-                {
-                    await connection.DisposeAsync();
-                }
+                await CloseIdleAsync(connection);
             }
 
             for (var i = keep.Count - 1; i >= 0; i--)
@@ -310,11 +306,7 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
                 }
                 else
                 {
-                    Interlocked.Decrement(ref _count);
-                    if (keep[i].TryTakeFromIdle())
-                    {
-                        await keep[i].DisposeAsync();
-                    }
+                    await CloseIdleAsync(keep[i]);
                 }
             }
         }
@@ -342,12 +334,19 @@ internal sealed class UpstreamPool(TimeProvider time, TimeSpan idleTimeout, int 
         {
             while (stack.TryPop(out var connection))
             {
-                Interlocked.Decrement(ref _count);
-                if (connection.TryTakeFromIdle())
-                {
-                    await connection.DisposeAsync();
-                }
+                await CloseIdleAsync(connection);
             }
+        }
+    }
+
+    /// <summary>Closes a connection taken out of its idle stack for good: it no longer counts, and unless its idle read
+    /// closed it already, it is disposed here.</summary>
+    private async ValueTask CloseIdleAsync(UpstreamConnection connection)
+    {
+        Interlocked.Decrement(ref _count);
+        if (connection.TryTakeFromIdle())
+        {
+            await connection.DisposeAsync();
         }
     }
 }
