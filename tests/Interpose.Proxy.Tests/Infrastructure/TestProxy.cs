@@ -40,6 +40,9 @@ public sealed class TestProxy : IAsyncDisposable
     /// <summary>The Interpose CA certificate as a PEM file, for curl --cacert.</summary>
     public string CaPemPath => Authority.CertificatePath!;
 
+    /// <summary>The tests' server-first wait: far beyond any test's length, so only a test that asks for the wait sees it.</summary>
+    public static readonly TimeSpan TestServerFirstWait = TimeSpan.FromMinutes(10);
+
     /// <summary>Starts a proxy; <paramref name="logs"/>, when given, receives every event it logs.</summary>
     public static async Task<TestProxy> StartAsync(ITestOutputHelper? output = null, Action<ProxyOptions>? configure = null, LogLevel minimumLevel = LogLevel.Debug, ILoggerProvider? logs = null)
     {
@@ -66,6 +69,11 @@ public sealed class TestProxy : IAsyncDisposable
         options.ListenEndpoints.Clear();
         options.ListenEndpoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
         options.UpstreamTrustedRoots.Add(TestPki.OriginRoot);
+
+        // A test client is never slow enough to be taken for a server-first protocol: with the 1 s default, a ClientHello
+        // delayed past it on a loaded machine first opens (and closes) a raw origin connection, which the tests that count
+        // connections or hook events would see. Tests of the server-first path set their own wait.
+        options.Timeouts.ServerFirstWait = TestServerFirstWait;
         configure?.Invoke(options);
         var server = new ProxyServer(options, loggerFactory);
         await server.StartAsync();
