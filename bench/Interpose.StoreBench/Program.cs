@@ -42,6 +42,9 @@ if (args.Length > 0 && args[0] == "--write")
     return;
 }
 
+// Flows per progress line of a fill.
+const int FillSegment = 250_000;
+
 var path = args.Length > 0 ? args[0] : "bench-flows.db";
 var count = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;
 string[] filters = args.Length > 2 ? args[2..] : ["~c 500", "~c 404 & ~u /items/99", "~m POST & ~d host3\\.test", "~u \"/items/[0-9]*7\\?page=3$\"", "~hs \"x-trace: 0004[0-9]\""];
@@ -52,9 +55,20 @@ if (!File.Exists(path))
     await using (var store = SqliteFlowStore.Open(path))
     {
         var start = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var segment = Stopwatch.StartNew();
+        var segmentCpu = Process.GetCurrentProcess().TotalProcessorTime;
         for (var i = 0; i < count; i++)
         {
             await store.WriteAsync(Synthetic(i, start), CancellationToken.None);
+            if ((i + 1) % FillSegment == 0)
+            {
+                // Whether writing slows as the file grows: each segment's rate and CPU per flow (building the synthetic
+                // flow included, the same for every segment).
+                var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+                Console.WriteLine($"  flows {i + 1 - FillSegment:N0}-{i + 1:N0}: {FillSegment / segment.Elapsed.TotalSeconds:N0} flows/s, {(cpu - segmentCpu).TotalMicroseconds / FillSegment:0.0} µs CPU/flow; GCs so far gen0/1/2 {GC.CollectionCount(0)}/{GC.CollectionCount(1)}/{GC.CollectionCount(2)}, paused {GC.GetTotalPauseDuration().TotalSeconds:0.0} s, heap {GC.GetTotalMemory(false) / (1024 * 1024)} MiB");
+                segment.Restart();
+                segmentCpu = cpu;
+            }
         }
 
         await store.FlushAsync(CancellationToken.None);
@@ -85,8 +99,7 @@ await using (var reader = SqliteFlowStore.Open(path, new SqliteFlowStoreOptions 
 // HTTPS with each host's certificate (1,200 bytes, the size of a typical RSA-2048 leaf), as the recorder keeps it.
 static HttpFlow Synthetic(int i, DateTimeOffset start)
 {
-    var certificate = new byte[1200];
-    new Random(i % 20).NextBytes(certificate);
+    var certificate = BenchCertificates.PerHost[i % 20];
     var host = $"host{i % 20}.test";
     var post = i % 10 == 3;
     var status = i % 20 == 7 ? 404 : i % 100 == 42 ? 500 : 200;
@@ -122,4 +135,16 @@ static HttpFlow Synthetic(int i, DateTimeOffset start)
         Timings = new FlowTimings(0.5, 1.2, 3.4, 3.5, 10.25, 11.0),
         ServerTls = new FlowTls("Tls13", "TLS_AES_256_GCM_SHA384", "http/1.1", host) { CertificateChain = [certificate] },
     };
+}
+
+/// <summary>One certificate (a DER array) per host, shared by its flows as the recorder shares one array per
+/// certificate object: a new array per flow would grow the store's hash cache by one entry a flow.</summary>
+internal static class BenchCertificates
+{
+    public static readonly byte[][] PerHost = [.. Enumerable.Range(0, 20).Select(static host =>
+    {
+        var der = new byte[1200];
+        new Random(host).NextBytes(der);
+        return der;
+    })];
 }

@@ -23,6 +23,7 @@ namespace Interpose.Store;
 ///  IFlowSink.WriteAsync ─► pending batch ─(BatchSize, MaxBatchBodyBytes, or FlushAsync)─► one transaction
 ///  AppendAsync ────────────────────────────────────────────────────────────────────────► one transaction
 ///  each commit ─► its WAL pages counted ─(16 MiB)─► checkpoint request ─► CheckpointAsync (a connection of its own)
+///              ◄── after the next commit, a RESTART by the writer ◄─(passes left frames, WAL over 64 MiB)─┘
 ///  QueryAsync/CountAsync/GetAsync ─► a read connection of their own (WAL: readers never wait on the writer)
 ///                                    WHERE from FilterSqlPushDown, the residual filter in memory
 /// </code>
@@ -56,6 +57,18 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     /// checkpointed).
     /// </summary>
     internal const long DefaultWalCheckpointBytes = 16L * 1024 * 1024;
+
+    /// <summary>
+    /// The most the WAL may hold before the writer starts it over itself: 64 MiB, four checkpoint thresholds. SQLite
+    /// starts the WAL over only when a write transaction begins with every frame copied; under a steady stream of
+    /// commits the writer always began while the checkpointer still had frames to copy, so the WAL grew without bound
+    /// even though each checkpoint copied everything: 1.3 GB after 24 s of recording at 20,000 exchanges a second, more
+    /// than the database, and every write went to new pages (docs/performance.md, "Recording, ninth look"). Past this
+    /// size the writer runs a RESTART checkpoint between two batches (it copies only what the checkpointer has not
+    /// copied yet), so that its next batch writes the WAL from its start; <c>journal_size_limit</c> then cuts the file
+    /// back to this size.
+    /// </summary>
+    internal const long DefaultWalLimitBytes = 4 * DefaultWalCheckpointBytes;
 
     /// <summary>How many times one checkpoint request copies again what the writer committed while it copied: the
     /// writer restarts the WAL from its start only once every frame is copied (https://www.sqlite.org/wal.html, "Avoiding
@@ -101,6 +114,10 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     private readonly Task _checkpointer = Task.CompletedTask;
     private readonly long _pageSize;
     private long _walBytes;
+
+    /// <summary>Set by the checkpointer when the WAL has grown past <c>WalLimitBytes</c>; the writer then starts
+    /// the WAL over after its next commit (<see cref="RestartWalIfAsked"/>).</summary>
+    private int _restartWanted;
 
     private SqliteFlowStore(string path, SqliteFlowStoreOptions options, ILogger logger, SqliteConnection connection, FileStream? fileLock, int version)
     {
@@ -191,6 +208,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
                 // and syncs both files, tens of milliseconds during which the recorder's queue filled and dropped bodies
                 // under load. The store checkpoints on a connection of its own instead (CheckpointAsync).
                 Execute(connection, "PRAGMA wal_autocheckpoint = 0;");
+                Execute(connection, $"PRAGMA journal_size_limit = {options.WalLimitBytes};");
                 if (version < FlowStoreSchema.CurrentVersion)
                 {
                     FlowStoreSchema.Migrate(connection, version, FlowStoreSchema.CurrentVersion);
@@ -520,6 +538,12 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     /// writer starts the WAL over). Tests wait on it.</summary>
     internal event Action<long>? Checkpointed;
 
+    /// <summary>Raised on the writer when it started the WAL over (<see cref="RestartWalIfAsked"/>). Tests wait on it.</summary>
+    internal event Action? WalRestarted;
+
+    /// <summary>Run on the checkpointer before each PASSIVE pass; tests commit there, as a writer does under load.</summary>
+    internal Action? BeforeCheckpointPass { get; set; }
+
     private void ThrowIfWriteUnavailable()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -701,6 +725,41 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         var total = Interlocked.Add(ref _written, flows);
         StoreLog.Committed(_logger, _path, flows, total);
         CountWalPages();
+        RestartWalIfAsked();
+    }
+
+    /// <summary>
+    /// Between two batches, when the checkpointer asked (<see cref="DefaultWalLimitBytes"/>): a RESTART checkpoint on
+    /// the writer's own connection copies the frames the checkpointer has not copied yet and syncs, so that the next
+    /// transaction writes the WAL from its start. It waits for nobody: with a reader still on an older snapshot it
+    /// reports busy at once, and the next commit tries again. The caller holds the gate.
+    /// </summary>
+    private void RestartWalIfAsked()
+    {
+        if (Volatile.Read(ref _restartWanted) == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "PRAGMA wal_checkpoint(RESTART);";
+            using var reader = command.ExecuteReader();
+            reader.Read();
+
+            // Columns: busy, frames in the WAL, frames copied (https://www.sqlite.org/pragma.html#pragma_wal_checkpoint).
+            if (reader.GetInt64(0) == 0)
+            {
+                Volatile.Write(ref _restartWanted, 0);
+                WalRestarted?.Invoke();
+            }
+        }
+        catch (SqliteException ex)
+        {
+            // A full disk or a read-only file: the next commit meets it too and reports it; the WAL stays as it is.
+            StoreLog.CheckpointFailed(_logger, _path, ex.Message, ex);
+        }
     }
 
     /// <summary>Adds the pages the last commit wrote to the WAL (SQLite counts them per connection:
@@ -742,7 +801,14 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
                 try
                 {
                     connection ??= Connect(_path, SqliteOpenMode.ReadWrite);
-                    left = Checkpoint(connection);
+                    (var frames, left) = Checkpoint(connection, BeforeCheckpointPass);
+                    if (frames * _pageSize >= _options.WalLimitBytes)
+                    {
+                        // Copied or not, the WAL did not start over: the writer began each transaction while frames were
+                        // left to copy, so SQLite never found the WAL free of them at a transaction's start (the moment it
+                        // restarts it: https://www.sqlite.org/wal.html). The writer starts it over itself.
+                        Volatile.Write(ref _restartWanted, 1);
+                    }
                 }
                 catch (SqliteException ex)
                 {
@@ -760,27 +826,29 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     }
 
     /// <summary>Runs PASSIVE checkpoints (https://www.sqlite.org/pragma.html#pragma_wal_checkpoint) until every frame is
-    /// copied or <see cref="CheckpointPasses"/> ran; returns the frames left.</summary>
-    private static long Checkpoint(SqliteConnection connection)
+    /// copied or <see cref="CheckpointPasses"/> ran; returns the frames in the WAL and those left.</summary>
+    private static (long Frames, long Left) Checkpoint(SqliteConnection connection, Action? beforePass)
     {
         using var command = connection.CreateCommand();
         command.CommandText = "PRAGMA wal_checkpoint(PASSIVE);";
-        long left = 0;
+        long frames = 0, left = 0;
         for (var pass = 0; pass < CheckpointPasses; pass++)
         {
+            beforePass?.Invoke();
             using var reader = command.ExecuteReader();
             reader.Read();
 
             // Columns: busy, frames in the WAL, frames copied into the database. Busy (another connection checkpointing:
             // the store's own close) reads -1 for both counts: nothing more to do here.
-            left = reader.GetInt64(1) - reader.GetInt64(2);
+            frames = reader.GetInt64(1);
+            left = frames - reader.GetInt64(2);
             if (left <= 0)
             {
                 break;
             }
         }
 
-        return left;
+        return (frames, left);
     }
 
     /// <summary>The chain as the <c>server_chain</c>/<c>client_chain</c> column: each certificate's SHA-256, leaf first;

@@ -30,6 +30,10 @@ public sealed record SqliteFlowStoreOptions
     /// set it low.</summary>
     internal long WalCheckpointBytes { get; init; } = SqliteFlowStore.DefaultWalCheckpointBytes;
 
+    /// <summary>The most WAL bytes before the writer starts the WAL over (<c>SqliteFlowStore.DefaultWalLimitBytes</c>);
+    /// tests set it low.</summary>
+    internal long WalLimitBytes { get; init; } = SqliteFlowStore.DefaultWalLimitBytes;
+
     /// <summary>The largest the file may grow, in bytes (SQLite's <c>max_page_count</c>); past it a write fails as on a
     /// full disk. Null: no limit but the disk.</summary>
     public long? MaxFileBytes { get; init; }

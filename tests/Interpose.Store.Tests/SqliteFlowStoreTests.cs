@@ -465,6 +465,96 @@ public sealed class SqliteFlowStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Under_a_steady_stream_of_commits_the_WAL_still_starts_over_and_stays_bounded()
+    {
+        // SQLite starts the WAL over only when a write transaction begins with every frame copied. Under load a commit
+        // lands after each checkpoint from a transaction that began before it (the recorder's next batch): here another
+        // connection begins one as the checkpoint starts and commits it as the checkpoint ends, so the store's writer
+        // never begins with every frame copied. Without the store's own restart the WAL grew by every batch.
+        const int Rounds = 16;
+        var batch = BigFlowsBytes(8);
+        var limit = 2 * batch;
+        await using var store = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { WalCheckpointBytes = batch / 2, WalLimitBytes = limit });
+        await store.AppendAsync(Sample());
+        using var other = new SqliteConnection($"Data Source={File1};Pooling=False");
+        other.Open();
+        using (var create = other.CreateCommand())
+        {
+            create.CommandText = "CREATE TABLE other_writer (x BLOB);";
+            create.ExecuteNonQuery();
+        }
+
+        SqliteTransaction? pending = null;
+        store.BeforeCheckpointPass = () =>
+        {
+            if (pending is null)
+            {
+                pending = other.BeginTransaction();
+                using var insert = other.CreateCommand();
+                insert.CommandText = "INSERT INTO other_writer VALUES (zeroblob(4096));";
+                insert.ExecuteNonQuery();
+            }
+        };
+
+        var restarts = 0;
+        store.WalRestarted += () => Interlocked.Increment(ref restarts);
+        TaskCompletionSource checkpointed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        store.Checkpointed += _ =>
+        {
+            pending?.Commit();
+            pending?.Dispose();
+            pending = null;
+            checkpointed.TrySetResult();
+        };
+
+        long largest = 0;
+        for (var round = 0; round < Rounds; round++)
+        {
+            // Each batch passes the checkpoint threshold: one request, with the other writer's transaction around it.
+            checkpointed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            await store.AppendAsync(BigFlows(8));
+            await checkpointed.Task.WaitAsync(TimeSpan.FromMinutes(1));
+            largest = Math.Max(largest, new FileInfo(File1 + "-wal").Length);
+        }
+
+        Assert.True(largest <= limit + 2 * batch, $"the WAL stayed near its limit ({largest:N0} bytes at most, limit {limit:N0})");
+        Assert.True(Volatile.Read(ref restarts) > 0, "the writer started the WAL over");
+        Assert.Equal(Sample().Count + Rounds * 8, await store.CountAsync());
+    }
+
+    [Fact]
+    public async Task Once_the_WAL_starts_over_its_file_is_cut_back_to_the_limit()
+    {
+        // Three batches before the first checkpoint: the WAL file grows to three batches.
+        var batch = BigFlowsBytes(8);
+        await using var store = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { WalCheckpointBytes = 3 * batch, WalLimitBytes = batch });
+        var copied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        store.Checkpointed += left =>
+        {
+            if (left == 0)
+            {
+                copied.TrySetResult();
+            }
+        };
+
+        for (var i = 0; i < 3; i++)
+        {
+            await store.AppendAsync(BigFlows(8));
+        }
+
+        var grown = new FileInfo(File1 + "-wal").Length;
+        await copied.Task.WaitAsync(TimeSpan.FromMinutes(1));
+
+        // The next batch writes the WAL from its start, and its commit cuts the file to the limit (journal_size_limit)
+        // instead of leaving it at the largest it ever was.
+        await store.AppendAsync(BigFlows(8));
+        var after = new FileInfo(File1 + "-wal").Length;
+        Assert.True(grown > 2 * batch, $"the WAL grew first ({grown:N0} bytes)");
+        Assert.True(after < grown && after <= batch + batch / 8, $"the WAL file was cut back ({grown:N0} to {after:N0} bytes, limit {batch:N0})");
+        Assert.Equal(32, await store.CountAsync());
+    }
+
+    [Fact]
     public async Task A_new_store_and_its_WAL_are_readable_by_the_user_alone()
     {
         if (OperatingSystem.IsWindows())
