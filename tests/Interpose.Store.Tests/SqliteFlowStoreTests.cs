@@ -523,6 +523,42 @@ public sealed class SqliteFlowStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task The_writer_never_waits_for_a_reader_to_start_the_WAL_over_and_tries_again_after_it()
+    {
+        var batch = BigFlowsBytes(8);
+        await using var store = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { WalCheckpointBytes = batch / 2, WalLimitBytes = batch });
+        var restarts = 0;
+        store.WalRestarted += () => Interlocked.Increment(ref restarts);
+        TaskCompletionSource checkpointed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        store.Checkpointed += _ => checkpointed.TrySetResult();
+        await store.AppendAsync(BigFlows(8));
+        await checkpointed.Task.WaitAsync(TimeSpan.FromMinutes(1));
+
+        // A reader (the web UI's list, say) on a snapshot that includes WAL frames: the WAL cannot start over under it.
+        using var reader = new SqliteConnection($"Data Source={File1};Mode=ReadOnly;Pooling=False");
+        reader.Open();
+        using var snapshot = reader.BeginTransaction();
+        using (var count = reader.CreateCommand())
+        {
+            count.CommandText = "SELECT count(*) FROM flows;";
+            Assert.Equal(8L, count.ExecuteScalar());
+        }
+
+        // Past the limit: the checkpointer asks for a restart, and the next commit's RESTART finds the reader.
+        checkpointed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        await store.AppendAsync(BigFlows(8));
+        await checkpointed.Task.WaitAsync(TimeSpan.FromMinutes(1));
+        await store.AppendAsync(Sample()).AsTask().WaitAsync(TimeSpan.FromMinutes(1));
+        Assert.Equal(0, Volatile.Read(ref restarts));
+
+        // The reader is done: the commit after it starts the WAL over.
+        snapshot.Rollback();
+        await store.AppendAsync(Sample());
+        Assert.Equal(1, Volatile.Read(ref restarts));
+        Assert.Equal(16 + 2 * Sample().Count, await store.CountAsync());
+    }
+
+    [Fact]
     public async Task Once_the_WAL_starts_over_its_file_is_cut_back_to_the_limit()
     {
         // Three batches before the first checkpoint: the WAL file grows to three batches.
