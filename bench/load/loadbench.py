@@ -11,7 +11,9 @@ environment), HAPROXY_THREADS (the relay's nbthread, default 2), PEER_ARGS (extr
 second Interpose's binary, another native build, for an A/B of two builds), LATENCY_LOG_DIR (leanload writes every load round's
 per-request latencies there, one file per scenario, side and round, for bench/load/latency_gaps.py), WEB_BROWSER (a
 Chromium binary: each Interpose then runs with `--web` on a free loopback port and that browser, headless, stays on its
-live list during the rounds; the browser's CPU per request is logged beside each round). The environment (DOTNET_*,
+live list during the rounds; the browser's CPU per request is logged beside each round), WEB_ON (peer: with
+PEER=interpose only the second Interpose gets the UI and the browser, the first is the baseline without a UI in the same
+rounds). The environment (DOTNET_*,
 MALLOC_*) passes through to the proxy.
 """
 import datetime
@@ -52,6 +54,9 @@ MIB = 1024 * 1024
 # WEB_BROWSER: the UI's token for the benchmark (INTERPOSE_WEB_TOKEN), and how long the browser may take to open the
 # live list (a cold Chromium start on the loaded two cores took a few seconds; a choice with room, not a measurement).
 WEB_BROWSER = os.environ.get("WEB_BROWSER")
+# WEB_ON=peer (with PEER=interpose): only the second Interpose gets the UI and the browser, so that the first is the
+# same build without a UI in the same rounds (issue 17's measure); by default both get them.
+WEB_ON = os.environ.get("WEB_ON", "both")
 WEB_TOKEN = "bench-token-0123456789abcdef"
 BROWSER_START_S = 60
 # Each load run is bounded by -z; this is the wall-clock guard around any one child command.
@@ -268,10 +273,11 @@ class MeasuredProcess:
 
 class Proxy(MeasuredProcess):
 
-    def __init__(self, home, origin_root, extra=(), env=None, name="Interpose", cmd=None):
+    def __init__(self, home, origin_root, extra=(), env=None, name="Interpose", cmd=None, web_ui=True):
         web = []
         env = {**os.environ, **env} if env else None
-        if WEB_BROWSER:
+        self.web_ui = bool(WEB_BROWSER) and web_ui
+        if self.web_ui:
             self.web_port = free_port()
             web = ["--web", f"127.0.0.1:{self.web_port}"]
             env = {**(env or os.environ), "INTERPOSE_WEB_TOKEN": WEB_TOKEN}
@@ -287,7 +293,7 @@ class Proxy(MeasuredProcess):
             raise SystemExit("interpose did not start")
         self.ca = os.path.join(home, "interpose-ca.pem")
         self.url = f"http://127.0.0.1:{self.port}"
-        if WEB_BROWSER:
+        if self.web_ui:
             self._open_browser()
 
     def _open_browser(self):
@@ -1044,7 +1050,7 @@ def main():
             # One proxy process per scenario, so that no scenario's memory (pooled origin connections, heap the GC
             # keeps, allocator slack) counts in the next one's peak RSS. Each is checked to intercept, then warmed
             # (pools, leaf cache; JIT for the JIT build) so that rounds measure the steady state.
-            proxy = Proxy(os.path.join(work, "home"), origin_root, extra=PRIMARY_ARGS)
+            proxy = Proxy(os.path.join(work, "home"), origin_root, extra=PRIMARY_ARGS, web_ui=WEB_ON != "peer")
             verify_interception(proxy, origin_root, https)
             warm(warm_url, proxy, keepalive)
             return proxy
