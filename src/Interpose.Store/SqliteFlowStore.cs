@@ -23,7 +23,7 @@ namespace Interpose.Store;
 ///  IFlowSink.WriteAsync ─► pending batch ─(BatchSize, MaxBatchBodyBytes, or FlushAsync)─► one transaction
 ///  AppendAsync ────────────────────────────────────────────────────────────────────────► one transaction
 ///  each commit ─► its WAL pages counted ─(16 MiB)─► checkpoint request ─► CheckpointAsync (a connection of its own)
-///              ◄── after the next commit, a RESTART by the writer ◄─(passes left frames, WAL over 64 MiB)─┘
+///              ◄── after the next commit, a RESTART by the writer ◄─(the WAL holds over 64 MiB)─┘
 ///  QueryAsync/CountAsync/GetAsync ─► a read connection of their own (WAL: readers never wait on the writer)
 ///                                    WHERE from FilterSqlPushDown, the residual filter in memory
 /// </code>
