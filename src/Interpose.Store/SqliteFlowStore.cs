@@ -724,8 +724,10 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         _storedCertificates.UnionWith(newCertificates);
         var total = Interlocked.Add(ref _written, flows);
         StoreLog.Committed(_logger, _path, flows, total);
-        CountWalPages();
+
+        // The restart first: a checkpoint requested before it could hold the checkpointer busy while it runs.
         RestartWalIfAsked();
+        CountWalPages();
     }
 
     /// <summary>

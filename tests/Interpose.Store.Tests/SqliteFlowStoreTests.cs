@@ -525,29 +525,37 @@ public sealed class SqliteFlowStoreTests : IDisposable
     [Fact]
     public async Task The_writer_never_waits_for_a_reader_to_start_the_WAL_over_and_tries_again_after_it()
     {
+        // The limit is one and a half batches: a single batch stays under it, two pass it.
         var batch = BigFlowsBytes(8);
-        await using var store = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { WalCheckpointBytes = batch / 2, WalLimitBytes = batch });
+        await using var store = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { WalCheckpointBytes = batch / 2, WalLimitBytes = 3 * batch / 2 });
         var restarts = 0;
         store.WalRestarted += () => Interlocked.Increment(ref restarts);
         TaskCompletionSource checkpointed = new(TaskCreationOptions.RunContinuationsAsynchronously);
         store.Checkpointed += _ => checkpointed.TrySetResult();
-        await store.AppendAsync(BigFlows(8));
-        await checkpointed.Task.WaitAsync(TimeSpan.FromMinutes(1));
+        async Task AppendBatchAndCheckpointAsync()
+        {
+            checkpointed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            await store.AppendAsync(BigFlows(8));
+            await checkpointed.Task.WaitAsync(TimeSpan.FromMinutes(1));
+        }
 
-        // A reader (the web UI's list, say) on a snapshot that includes WAL frames: the WAL cannot start over under it.
+        await AppendBatchAndCheckpointAsync();
+
+        // Flows no checkpoint has copied yet, then a reader (the web UI's list, say) whose snapshot includes them: it
+        // reads them from the WAL, so the WAL cannot start over under it.
+        await store.AppendAsync(Sample());
         using var reader = new SqliteConnection($"Data Source={File1};Mode=ReadOnly;Pooling=False");
         reader.Open();
         using var snapshot = reader.BeginTransaction();
         using (var count = reader.CreateCommand())
         {
             count.CommandText = "SELECT count(*) FROM flows;";
-            Assert.Equal(8L, count.ExecuteScalar());
+            Assert.Equal(8L + Sample().Count, count.ExecuteScalar());
         }
 
-        // Past the limit: the checkpointer asks for a restart, and the next commit's RESTART finds the reader.
-        checkpointed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        await store.AppendAsync(BigFlows(8));
-        await checkpointed.Task.WaitAsync(TimeSpan.FromMinutes(1));
+        // Two batches past the limit: the checkpointer asks for a restart, and the next commit's RESTART finds the reader.
+        await AppendBatchAndCheckpointAsync();
+        await AppendBatchAndCheckpointAsync();
         await store.AppendAsync(Sample()).AsTask().WaitAsync(TimeSpan.FromMinutes(1));
         Assert.Equal(0, Volatile.Read(ref restarts));
 
@@ -555,7 +563,7 @@ public sealed class SqliteFlowStoreTests : IDisposable
         snapshot.Rollback();
         await store.AppendAsync(Sample());
         Assert.Equal(1, Volatile.Read(ref restarts));
-        Assert.Equal(16 + 2 * Sample().Count, await store.CountAsync());
+        Assert.Equal(24 + 3 * Sample().Count, await store.CountAsync());
     }
 
     [Fact]
