@@ -747,11 +747,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         {
             using var command = _connection.CreateCommand();
             command.CommandText = "PRAGMA wal_checkpoint(RESTART);";
-            using var reader = command.ExecuteReader();
-            reader.Read();
-
-            // Columns: busy, frames in the WAL, frames copied (https://www.sqlite.org/pragma.html#pragma_wal_checkpoint).
-            if (reader.GetInt64(0) == 0)
+            if (!WalCheckpoint(command).Busy)
             {
                 Volatile.Write(ref _restartWanted, 0);
                 WalRestarted?.Invoke();
@@ -837,13 +833,10 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         for (var pass = 0; pass < CheckpointPasses; pass++)
         {
             beforePass?.Invoke();
-            using var reader = command.ExecuteReader();
-            reader.Read();
 
-            // Columns: busy, frames in the WAL, frames copied into the database. Busy (another connection checkpointing:
-            // the store's own close) reads -1 for both counts: nothing more to do here.
-            frames = reader.GetInt64(1);
-            left = frames - reader.GetInt64(2);
+            // Busy (another connection checkpointing: the store's own close) reads -1 for both counts: nothing more to do.
+            (_, frames, var copied) = WalCheckpoint(command);
+            left = frames - copied;
             if (left <= 0)
             {
                 break;
@@ -851,6 +844,16 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         }
 
         return (frames, left);
+    }
+
+    /// <summary>Runs <paramref name="command"/>, a <c>PRAGMA wal_checkpoint</c>, and reads its one row
+    /// (https://www.sqlite.org/pragma.html#pragma_wal_checkpoint): whether it was blocked, the frames in the WAL, and
+    /// those copied into the database.</summary>
+    private static (bool Busy, long Frames, long Copied) WalCheckpoint(SqliteCommand command)
+    {
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        return (reader.GetInt64(0) != 0, reader.GetInt64(1), reader.GetInt64(2));
     }
 
     /// <summary>The chain as the <c>server_chain</c>/<c>client_chain</c> column: each certificate's SHA-256, leaf first;
