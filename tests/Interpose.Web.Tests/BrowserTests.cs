@@ -298,6 +298,21 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         await page.Locator("#viewport").EvaluateAsync("v => v.scrollTop = 0");
         await Assertions.Expect(page.Locator("#viewport .row[style*='translateY(0px)']")).ToContainTextAsync("/kept/30");
         await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/kept/29" })).ToHaveCountAsync(0);
+
+        // The rows left keep their places for what finds them by id: a change marks its own row, and j/k step from the
+        // selected row to its neighbours.
+        h.Feed.Changed([flows[33] with { Marker = ":star:" }]);
+        var changed = page.Locator("#viewport .row", new() { HasText = "/kept/33" });
+        await Assertions.Expect(changed.Locator(".c-mark")).ToHaveTextAsync("●");
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync(Cap + " flows");
+        await changed.ClickAsync();
+        await Assertions.Expect(page.Locator("#details h2")).ToContainTextAsync("/kept/33");
+        await page.Locator("#viewport").FocusAsync();
+        await page.Keyboard.PressAsync("j");
+        await Assertions.Expect(page.Locator("#details h2")).ToContainTextAsync("/kept/34");
+        await page.Keyboard.PressAsync("k");
+        await page.Keyboard.PressAsync("k");
+        await Assertions.Expect(page.Locator("#details h2")).ToContainTextAsync("/kept/32");
     }
 
     [Fact]

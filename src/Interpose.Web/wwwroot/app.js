@@ -44,9 +44,14 @@ async function api(path, options = {}) {
 }
 
 // 2. State: the rows in arrival order (null: a row not loaded yet, the live stream skipped it or the list loaded only its
-// tail; fetched from /api/flows by position when it comes into view), an index by id, the selection.
+// tail; fetched from /api/flows by position when it comes into view), an index by id, the selection. The index holds
+// positions counted from the list's load: a row's position in rows is its index entry minus the rows evicted since
+// (base), so an eviction removes its rows' entries only instead of renumbering every row (at the store's cap the
+// stream evicts with every push, and a list of 100,000 rows was re-indexed ten times a second).
 let rows = [];
 let index = new Map();
+let base = 0;
+const positionOf = (id) => { const i = index.get(id); return i === undefined ? undefined : i - base; };
 let selectedId = null;
 let info = { readOnly: true, canReplay: false, canIntercept: false };
 let stream = null;
@@ -60,6 +65,7 @@ const pool = new Map(); // row element per visible position
 function setRows(list, stick = true) {
   rows = list;
   index = new Map();
+  base = 0;
   rows.forEach((r, i) => { if (r) index.set(r.id, i); });
   queueRender(stick);
 }
@@ -69,8 +75,8 @@ const following = () => viewport.scrollTop + viewport.clientHeight >= viewport.s
 function upsert(list) {
   const atBottom = following();
   for (const row of list) {
-    const i = index.get(row.id);
-    if (i === undefined) { index.set(row.id, rows.length); rows.push(row); }
+    const i = positionOf(row.id);
+    if (i === undefined) { index.set(row.id, base + rows.length); rows.push(row); }
     else rows[i] = row;
   }
   queueRender(atBottom);
@@ -79,7 +85,7 @@ function upsert(list) {
 // Changed rows replace the ones the list has; one it does not have (skipped) stays a placeholder.
 function update(list) {
   for (const row of list) {
-    const i = index.get(row.id);
+    const i = positionOf(row.id);
     if (i !== undefined) rows[i] = row;
   }
   queueRender(false);
@@ -98,7 +104,9 @@ function skip(count) {
 function evict(count) {
   const atBottom = following();
   const n = Math.min(count, rows.length);
-  setRows(rows.slice(n), false);
+  for (let i = 0; i < n; i++) if (rows[i]) index.delete(rows[i].id);
+  rows.splice(0, n);
+  base += n;
   if (!atBottom) viewport.scrollTop = Math.max(0, viewport.scrollTop - n * ROW_HEIGHT);
   queueRender(atBottom);
 }
@@ -180,10 +188,10 @@ function fillGaps() {
       let drifted = false;
       body.flows.forEach((row, i) => {
         const pos = body.offset + i;
-        const at = index.get(row.id);
+        const at = positionOf(row.id);
         if ((at !== undefined && at !== pos) || (rows[pos] && rows[pos].id !== row.id) || pos >= rows.length) { drifted = true; return; }
         rows[pos] = row;
-        index.set(row.id, pos);
+        index.set(row.id, base + pos);
       });
       if (drifted) { gapTimer = 0; reload(true); return; }
       queueRender(false);
@@ -232,7 +240,7 @@ function select(id, scroll) {
   selectedId = id;
   render();
   if (scroll && index.has(id)) {
-    const top = index.get(id) * ROW_HEIGHT;
+    const top = positionOf(id) * ROW_HEIGHT;
     if (top < viewport.scrollTop) viewport.scrollTop = top;
     else if (top + ROW_HEIGHT > viewport.scrollTop + viewport.clientHeight) viewport.scrollTop = top + ROW_HEIGHT - viewport.clientHeight;
   }
@@ -610,7 +618,7 @@ $('clear').addEventListener('click', async () => { if (confirm('Delete every flo
 
 document.addEventListener('keydown', (e) => {
   if (e.target.matches('input, textarea')) return;
-  const i = selectedId ? index.get(selectedId) ?? -1 : -1;
+  const i = selectedId ? positionOf(selectedId) ?? -1 : -1;
   if (e.key === '/') { e.preventDefault(); $('filter').focus(); $('filter').select(); }
   else if (e.key === 'j' || e.key === 'ArrowDown') { e.preventDefault(); if (rows.length) select(rows[Math.min(rows.length - 1, i + 1)]?.id, true); }
   else if (e.key === 'k' || e.key === 'ArrowUp') { e.preventDefault(); if (rows.length) select(rows[Math.max(0, i - 1)]?.id, true); }
