@@ -30,6 +30,33 @@ WINDOW_S = min(600.0, MINUTES * 60 / 2)
 RSS_SLOPE_KIB_PER_MIN = 64
 FDS_DRIFT_PER_WINDOW = 4
 NEWCONN_CLIENT_CONNECTIONS = 4
+# With recording (INTERPOSE_ARGS="-w FILE"): the store's file and its WAL are sampled too, and the WAL must stay within
+# twice the store's own limit (SqliteFlowStore.DefaultWalLimitBytes, 64 MiB: the writer starts the WAL over past it, and
+# journal_size_limit cuts the file back), and every request the clients completed must be in the file as a flow.
+WAL_LIMIT_BYTES = 2 * 64 * 1024 * 1024
+
+
+def recording_file():
+    """The -w/--save FILE of INTERPOSE_ARGS, or None."""
+    args = loadbench.EXTRA
+    for i, arg in enumerate(args[:-1]):
+        if arg in ("-w", "--save"):
+            return args[i + 1]
+    return None
+
+
+def file_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def recorded_flows(path):
+    """Flows in the store file (read-only, after the proxy closed it)."""
+    import sqlite3
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return db.execute("SELECT count(*) FROM flows").fetchone()[0]
 
 
 def slope_per_min(points):
@@ -74,6 +101,7 @@ def main():
     stamp = datetime.datetime.now(datetime.timezone.utc)
     csv_path = os.path.join(loadbench.ROOT, "artifacts", f"soak-{stamp:%Y%m%d-%H%M}.csv")
     secs = max(int(MINUTES * 60), 10)
+    store = recording_file()
     try:
         nginx, _, https, _ = loadbench.make_origin(work)
         origin_root = os.path.join(work, "root.pem")
@@ -92,7 +120,8 @@ def main():
         cpu0 = proxy.cpu_ms()
         with open(csv_path, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["seconds", "rss_kib", "fds", "threads", "proxy_cpu_ms", "requests", "errors"])
+            w.writerow(["seconds", "rss_kib", "fds", "threads", "proxy_cpu_ms", "requests", "errors"]
+                       + (["store_bytes", "wal_bytes"] if store else []))
             while any(c.p.poll() is None for c in clients):
                 time.sleep(INTERVAL_S)  # a benchmark samples on a clock; nothing here is a test waiting for an event
                 if proxy.p.poll() is not None:
@@ -102,6 +131,8 @@ def main():
                 row = [round(time.monotonic() - t0, 1), proxy.status_kib("VmRSS"), proxy.fds(),
                        proxy.status_kib("Threads"), round(proxy.cpu_ms() - cpu0),
                        sum(c.requests for c in clients), sum(c.errors for c in clients)]
+                if store:
+                    row += [file_size(store), file_size(store + "-wal")]
                 w.writerow(row)
                 f.flush()
                 rows.append(row)
@@ -111,10 +142,10 @@ def main():
     finally:
         for p in list(loadbench.started):
             loadbench.stop(p)
-    report(rows, results, csv_path, secs)
+    report(rows, results, csv_path, secs, store)
 
 
-def report(rows, results, csv_path, secs):
+def report(rows, results, csv_path, secs, store):
     end = rows[-1][0]
     window = [r for r in rows if r[0] >= end - WINDOW_S]
     rss_slope = slope_per_min([(r[0], r[1]) for r in window])
@@ -135,6 +166,18 @@ def report(rows, results, csv_path, secs):
           f"({'flat' if rss_flat else 'NOT flat'}, limit ±{RSS_SLOPE_KIB_PER_MIN}), descriptors slope "
           f"{fds_slope:+.2f}/min ({'flat' if fds_flat else 'NOT flat'}, limit ±{fds_limit:.2f}); CSV: {csv_path}")
     ok = rss_flat and fds_flat and error_total == 0
+    if store:
+        # The proxy has stopped: the store is closed, every queued flow written.
+        flows = recorded_flows(store)
+        wal_max = max(r[8] for r in rows)
+        wal_ok = wal_max <= WAL_LIMIT_BYTES
+        # A flow per completed request at least (the set-up's own requests and ones the clients gave up at the end
+        # are recorded too); fewer means the recorder dropped flows.
+        flows_ok = flows >= requests
+        print(f"Recording into {store}: {flows} flows for {requests} requests ({'every request recorded' if flows_ok else 'FLOWS MISSING'}); "
+              f"file {file_size(store) / 2**20:.0f} MiB; WAL at most {wal_max / 2**20:.1f} MiB "
+              f"({'bounded' if wal_ok else 'NOT bounded'}, limit {WAL_LIMIT_BYTES / 2**20:.0f})")
+        ok = ok and wal_ok and flows_ok
     print("soak: " + ("PASS (flat, no error)" if ok else "FAIL"))
     sys.exit(0 if ok else 1)
 
