@@ -4,10 +4,14 @@ namespace Interpose.Proxy;
 public sealed class FlowRecorderOptions
 {
     /// <summary>
-    /// The queue between the proxy and the sink, in flows: 1024 absorbs a burst of a busy browser page load (a few
-    /// hundred exchanges) while the sink catches up, and bounds memory with <see cref="MaxQueuedBodyBytes"/>.
+    /// The queue between the proxy and the sink, in flows: 4096, whose half (where bodies start to be dropped) is 100 ms
+    /// of a proxy recording 20,000 exchanges a second. The SQLite store stops writing for tens of milliseconds each time
+    /// it starts its WAL over (about every 64 MiB: the last frames copied and the database file synced, docs/flows.md);
+    /// with 1024 (25 ms at that rate) a busy recording proxy dropped a few hundred bodies a minute at those moments
+    /// (docs/performance.md, "Recording, tenth look"). Memory stays bounded by <see cref="MaxQueuedBodyBytes"/> for the
+    /// bodies and a few KiB of heads and facts per queued flow.
     /// </summary>
-    public const int DefaultQueueCapacity = 1024;
+    public const int DefaultQueueCapacity = 4096;
 
     /// <summary>
     /// The body bytes the queue may hold: 64 MiB, 64 bodies at the default cap, so a slow sink costs bounded memory.
