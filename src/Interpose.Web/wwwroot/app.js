@@ -47,7 +47,8 @@ async function api(path, options = {}) {
 // tail; fetched from /api/flows by position when it comes into view), an index by id, the selection. The index holds
 // positions counted from the list's load: a row's position in rows is its index entry minus the rows evicted since
 // (base), so an eviction removes its rows' entries only instead of renumbering every row (at the store's cap the
-// stream evicts with every push, and a list of 100,000 rows was re-indexed ten times a second).
+// stream evicts with every push, and the whole list, 100,000 rows, was walked and its loaded rows re-indexed ten times a
+// second: as many entries as rows once a user has scrolled through it all).
 let rows = [];
 let index = new Map();
 let base = 0;
