@@ -4,6 +4,7 @@ import csv
 import datetime
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -54,7 +55,6 @@ def file_size(path):
 
 def recorded_flows(path):
     """Flows in the store file (read-only, after the proxy closed it)."""
-    import sqlite3
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         return db.execute("SELECT count(*) FROM flows").fetchone()[0]
 
