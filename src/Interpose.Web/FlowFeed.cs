@@ -20,7 +20,8 @@ public sealed class FlowFeed
 
     /// <summary>New rows a tail-following browser gets per push at most (the newer ones win): more than a screenful of
     /// 22-pixel rows on a 4K display (2,160 px, 98 rows) with the list's overscan, so the rows in view are always
-    /// loaded. At ten pushes a second (WebApi.BatchInterval) that is 2,000 rows a second at most, whatever the rate.</summary>
+    /// loaded. At ten pushes a second (WebApi.BatchInterval) that is 2,000 rows a second at most, whatever the rate; while
+    /// the ring overflows, four pushes a second (WebApi.BusyBatchInterval), 800 rows.</summary>
     public const int TailRows = 200;
 
     private readonly ConcurrentDictionary<FeedSubscription, byte> _subscribers = new();

@@ -41,6 +41,14 @@ internal sealed class WebApi : IDisposable
     /// browser (mitmweb batches its WebSocket updates similarly).</summary>
     public static readonly TimeSpan BatchInterval = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>The pause after a push that had to skip rows (a tail-following browser got more new rows than
+    /// <see cref="FlowFeed.TailRows"/> since the last push): four pushes a second while flows arrive faster than anyone
+    /// can read them. Every push makes the page redraw each row in view (they all move), and a headless Chromium on the
+    /// live list spent 0.007-0.013 ms of CPU per proxied request at ten pushes a second against 0.003-0.004 at four, on
+    /// the proxy's two cores (docs/performance.md, "Web UI"). The pause is back to <see cref="BatchInterval"/> after the
+    /// first push that skipped nothing.</summary>
+    public static readonly TimeSpan BusyBatchInterval = TimeSpan.FromMilliseconds(250);
+
     /// <summary>Rows sent in one push at most; the rest follow in the next.</summary>
     public const int MaxBatchRows = 5_000;
 
@@ -565,6 +573,7 @@ internal sealed class WebApi : IDisposable
             await response.Body.FlushAsync(token);
             while (await subscription.WaitAsync(token))
             {
+                long skipped = 0;
                 rows.Clear();
                 tailRows.Clear();
                 removed.Clear();
@@ -636,7 +645,7 @@ internal sealed class WebApi : IDisposable
                         Event(buffer, "reload", "{}"u8);
                     }
 
-                    var skipped = subscription.TakeTail(tailRows);
+                    skipped = subscription.TakeTail(tailRows);
                     if (skipped > 0)
                     {
                         Event(buffer, "skipped", Encoding.UTF8.GetBytes(skipped.ToString(CultureInfo.InvariantCulture)));
@@ -655,7 +664,7 @@ internal sealed class WebApi : IDisposable
 
                 await response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), token);
                 await response.Body.FlushAsync(token);
-                await Task.Delay(BatchInterval, _options.TimeProvider, token);
+                await Task.Delay(skipped > 0 ? BusyBatchInterval : BatchInterval, _options.TimeProvider, token);
             }
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)

@@ -276,6 +276,37 @@ public sealed class WebApiTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task After_a_push_that_skipped_rows_the_live_stream_pauses_longer_until_a_push_skips_none()
+    {
+        // The UI's clock holds the stream in its pause between pushes until the test moves it; which pause the stream
+        // takes is the timer it arms.
+        var clock = new ManualClock();
+        await using var h = await WebHarness.StartAsync(output, webClock: clock);
+        using var stream = await OpenEventsAsync(h, "?tail=1");
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+        var first = Sample(Guid.NewGuid());
+        h.Feed.Publish([first]);
+        Assert.Equal("flows", (await ReadEventAsync(stream)).Name);
+        await clock.ArmedAsync(WebApi.BatchInterval).WaitAsync(deadline.Token);
+
+        // More new rows than a push carries arrive in that pause: the push skips the oldest, and the pause after it is
+        // the long one.
+        var burst = Enumerable.Range(0, FlowFeed.TailRows + 5).Select(_ => (Flow)Sample(Guid.NewGuid())).ToList();
+        h.Feed.Publish(burst);
+        clock.Advance(WebApi.BatchInterval);
+        Assert.Equal(("skipped", "5"), await ReadEventAsync(stream));
+        Assert.Equal("flows", (await ReadEventAsync(stream)).Name);
+        await clock.ArmedAsync(WebApi.BusyBatchInterval).WaitAsync(deadline.Token);
+
+        // One flow in the long pause: its push skips nothing, and the pause is the short one again.
+        h.Feed.Publish([Sample(Guid.NewGuid())]);
+        clock.Advance(WebApi.BusyBatchInterval);
+        Assert.Equal("flows", (await ReadEventAsync(stream)).Name);
+        await clock.ArmedAsync(WebApi.BatchInterval, times: 2).WaitAsync(deadline.Token);
+    }
+
+    [Fact]
     public async Task Stopping_the_UI_ends_an_open_event_stream_instead_of_waiting_for_it()
     {
         await using var h = await WebHarness.StartAsync(output);
