@@ -13,6 +13,33 @@ using Interpose.Store;
 // dotnet run -c Release --project bench/Interpose.StoreBench -- --write FILE FLOWS BATCH [ROUNDS]
 // The recorder's cost: writes FLOWS prebuilt flows into a new FILE through IFlowSink in batches of BATCH, and prints the
 // process CPU time per flow (user + system, so SQLite's work and the OS's are in it) for each round.
+// dotnet run -c Release --project bench/Interpose.StoreBench -- --log-write FILE FLOWS BATCH [ROUNDS]
+// The same measurement for LogIndexPrototype (records and bodies in FILE.log, a narrow index in FILE), to set beside
+// --write's: what that design would save per flow. --segment-write: the log's bytes in FILE itself, a row per batch.
+if (args.Length > 0 && args[0] is "--log-write" or "--segment-write")
+{
+    var flows = int.Parse(args[2], CultureInfo.InvariantCulture);
+    var batch = int.Parse(args[3], CultureInfo.InvariantCulture);
+    var rounds = args.Length > 4 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 3;
+    var at = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    var prebuilt = Enumerable.Range(0, flows).Select(i => (Flow)Synthetic(i, at)).ToList();
+    for (var round = 0; round <= rounds; round++)
+    {
+        foreach (var file in new[] { args[1], args[1] + "-wal", args[1] + "-shm", args[1] + ".log" })
+        {
+            File.Delete(file);
+        }
+
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var wall = Stopwatch.StartNew();
+        LogIndexPrototype.Write(args[1], prebuilt, batch, inFile: args[0] == "--segment-write");
+        var used = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+        Console.WriteLine($"{(round == 0 ? "warm-up" : "round " + round)}: batch {batch}: {used.TotalMicroseconds / flows:0.0} µs CPU/flow, {wall.Elapsed.TotalMicroseconds / flows:0.0} µs wall/flow");
+    }
+
+    return;
+}
+
 if (args.Length > 0 && args[0] == "--write")
 {
     var flows = int.Parse(args[2], CultureInfo.InvariantCulture);
