@@ -120,8 +120,11 @@ def main():
         cpu0 = proxy.cpu_ms()
         with open(csv_path, "w", newline="") as f:
             w = csv.writer(f)
+            # RSS in its two parts last (after the store's columns, so that column numbers stay as they were): the
+            # anonymous part is the proxy's own memory; the file-backed part is mostly its binary's pages and moves with
+            # the page cache.
             w.writerow(["seconds", "rss_kib", "fds", "threads", "proxy_cpu_ms", "requests", "errors"]
-                       + (["store_bytes", "wal_bytes"] if store else []))
+                       + (["store_bytes", "wal_bytes"] if store else []) + ["rss_anon_kib", "rss_file_kib"])
             while any(c.p.poll() is None for c in clients):
                 time.sleep(INTERVAL_S)  # a benchmark samples on a clock; nothing here is a test waiting for an event
                 if proxy.p.poll() is not None:
@@ -133,6 +136,7 @@ def main():
                        sum(c.requests for c in clients), sum(c.errors for c in clients)]
                 if store:
                     row += [file_size(store), file_size(store + "-wal")]
+                row += [proxy.status_kib("RssAnon"), proxy.status_kib("RssFile")]
                 w.writerow(row)
                 f.flush()
                 rows.append(row)
@@ -149,6 +153,7 @@ def report(rows, results, csv_path, secs, store):
     end = rows[-1][0]
     window = [r for r in rows if r[0] >= end - WINDOW_S]
     rss_slope = slope_per_min([(r[0], r[1]) for r in window])
+    anon_slope = slope_per_min([(r[0], r[-2]) for r in window])
     fds_slope = slope_per_min([(r[0], r[2]) for r in window])
     requests = sum(r["requests"] for r in results)
     errors = [r.get("errors_total") for r in results]
@@ -163,7 +168,7 @@ def report(rows, results, csv_path, secs, store):
           f"{max(r[1] for r in rows) / 1024:.1f} / {rows[-1][1] / 1024:.1f}; descriptors first / max / last: "
           f"{rows[0][2]} / {max(r[2] for r in rows)} / {rows[-1][2]}; threads max {max(r[3] for r in rows)}")
     print(f"Last {len(window)} samples ({WINDOW_S / 60:.1f} min): RSS slope {rss_slope:+.1f} KiB/min "
-          f"({'flat' if rss_flat else 'NOT flat'}, limit ±{RSS_SLOPE_KIB_PER_MIN}), descriptors slope "
+          f"({'flat' if rss_flat else 'NOT flat'}, limit ±{RSS_SLOPE_KIB_PER_MIN}; of it anonymous {anon_slope:+.1f}), descriptors slope "
           f"{fds_slope:+.2f}/min ({'flat' if fds_flat else 'NOT flat'}, limit ±{fds_limit:.2f}); CSV: {csv_path}")
     ok = rss_flat and fds_flat and error_total == 0
     if store:
