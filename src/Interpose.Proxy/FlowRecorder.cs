@@ -37,12 +37,14 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
     internal const long MaxWebSocketBytesWhenUncapped = 64L * 1024 * 1024;
 
     /// <summary>How long the consumer lets flows gather after the queue stops being empty: 5 ms. At 20,000 exchanges a
-    /// second that is about 100 flows a wake-up, far below the half-full mark (512 of the default 1,024) where bodies are
-    /// dropped, and it delays a flow's arrival in the sink by far less than <see cref="FlowRecorderOptions.FlushInterval"/>
-    /// delays its commit. It is a CPU batching window, not a visible timing, so it runs on the system clock.</summary>
+    /// second that is about 100 flows a wake-up, far below the half-full mark (2,048 of the default 4,096) where bodies
+    /// are dropped, and it delays a flow's arrival in the sink by far less than
+    /// <see cref="FlowRecorderOptions.FlushInterval"/> delays its commit. It is a CPU batching window, not a visible
+    /// timing, so it runs on the system clock.</summary>
     private static readonly TimeSpan GatherDelay = TimeSpan.FromMilliseconds(5);
 
-    /// <summary>Flows already queued at wake-up that make the gather pointless: a sixteenth of the default queue.</summary>
+    /// <summary>Flows already queued at wake-up that make the gather pointless: about 3 ms of flows at 20,000 exchanges a
+    /// second, a batch worth handing to the sink at once.</summary>
     private const int GatherBatch = 64;
 
     private readonly IFlowSink _sink;
