@@ -16,8 +16,9 @@ using Interpose.Store;
 // dotnet run -c Release --project bench/Interpose.StoreBench -- --log-write FILE FLOWS BATCH [ROUNDS]
 // The same measurement for LogIndexPrototype (records and bodies in FILE.log, a narrow index in FILE), to set beside
 // --write's: what that design would save per flow. --segment-write: the log's bytes in FILE itself, a row per batch.
-if (args.Length > 0 && args[0] is "--log-write" or "--segment-write")
+if (args.Length > 0 && args[0] is "--write" or "--log-write" or "--segment-write")
 {
+    var mode = args[0];
     var flows = int.Parse(args[2], CultureInfo.InvariantCulture);
     var batch = int.Parse(args[3], CultureInfo.InvariantCulture);
     var rounds = args.Length > 4 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 3;
@@ -32,34 +33,17 @@ if (args.Length > 0 && args[0] is "--log-write" or "--segment-write")
 
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var wall = Stopwatch.StartNew();
-        LogIndexPrototype.Write(args[1], prebuilt, batch, inFile: args[0] == "--segment-write");
-        var used = Process.GetCurrentProcess().TotalProcessorTime - cpu;
-        Console.WriteLine($"{(round == 0 ? "warm-up" : "round " + round)}: batch {batch}: {used.TotalMicroseconds / flows:0.0} µs CPU/flow, {wall.Elapsed.TotalMicroseconds / flows:0.0} µs wall/flow");
-    }
-
-    return;
-}
-
-if (args.Length > 0 && args[0] == "--write")
-{
-    var flows = int.Parse(args[2], CultureInfo.InvariantCulture);
-    var batch = int.Parse(args[3], CultureInfo.InvariantCulture);
-    var rounds = args.Length > 4 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 3;
-    var at = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-    var prebuilt = Enumerable.Range(0, flows).Select(i => Synthetic(i, at)).ToList();
-    for (var round = 0; round <= rounds; round++)
-    {
-        File.Delete(args[1]);
-        File.Delete(args[1] + "-wal");
-        File.Delete(args[1] + "-shm");
-        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
-        var wall = Stopwatch.StartNew();
-        await using (var store = SqliteFlowStore.Open(args[1], new SqliteFlowStoreOptions { BatchSize = batch }))
+        if (mode == "--write")
         {
+            await using var store = SqliteFlowStore.Open(args[1], new SqliteFlowStoreOptions { BatchSize = batch });
             foreach (var flow in prebuilt)
             {
                 await store.WriteAsync(flow, CancellationToken.None);
             }
+        }
+        else
+        {
+            LogIndexPrototype.Write(args[1], prebuilt, batch, inFile: mode == "--segment-write");
         }
 
         var used = Process.GetCurrentProcess().TotalProcessorTime - cpu;
