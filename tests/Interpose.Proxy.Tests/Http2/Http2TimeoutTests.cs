@@ -1,4 +1,5 @@
 using Interpose.Core.Http2;
+using Interpose.Proxy.Internal;
 using Interpose.Proxy.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -176,21 +177,23 @@ public sealed class Http2TimeoutTests(ITestOutputHelper output)
     private static readonly TimeSpan RateGrace = TimeSpan.FromSeconds(7);
 
     /// <summary>
-    /// Moves the clock by <see cref="RateGrace"/> each time the rate's timer is armed for it, until
-    /// <paramref name="answer"/> completes. The caller first awaits a sign that the proxy reached the wait on the client
-    /// (it is a few instructions past it): a look that finds no wait in progress yet arms the timer again for the same
-    /// time, and a look after a whole grace period of waiting resets the stream, so each step ends in one or the other
-    /// whatever the threads' order; the loop yields between steps so the proxy's flow can reach its wait.
+    /// Moves the clock to the rate's timer each time it is armed, until <paramref name="answer"/> completes. The
+    /// caller first awaits a sign that the proxy is on its way to the wait on the client (it may not be there yet).
+    /// Each look either finds the wait and the grace period spent (the reset), or arms the timer again: for the grace
+    /// period when no wait is in progress, for what is left of it when one is. How much is left depends on when the
+    /// proxy's flow read the clock, which another timer firing on the way (the proxy's periodic heap trim, every 5 s)
+    /// moves, so each step advances by the due time of that arming, not by a fixed period.
     /// </summary>
     private static async Task<List<ReceivedFrame>> AdvanceUntilAsync(ManualClock clock, Task<List<ReceivedFrame>> answer)
     {
         for (var armed = 1; !answer.IsCompleted; armed++)
         {
             // The answer's reads are bounded (BoundedRead.Limit): a missing reset fails the test instead of looping on.
-            await Task.WhenAny(answer, clock.ArmedAsync(RateGrace, armed)).WaitAsync(BoundedRead.Limit);
+            var arming = clock.ArmedAsync(static state => state is DataRateMonitor, armed);
+            await Task.WhenAny(answer, arming).WaitAsync(BoundedRead.Limit);
             if (!answer.IsCompleted)
             {
-                clock.Advance(RateGrace);
+                clock.Advance(await arming);
                 await Task.Yield();
             }
         }

@@ -10,6 +10,8 @@ public sealed class ManualClock : TimeProvider
     private readonly List<ManualTimer> _timers = [];
     private readonly List<TimeSpan> _armed = [];
     private readonly List<(TimeSpan DueIn, int Times, TaskCompletionSource Armed)> _waiters = [];
+    private readonly List<(object? State, TimeSpan DueIn)> _armings = [];
+    private readonly List<(Func<object?, bool> Owner, int Times, TaskCompletionSource<TimeSpan> Armed)> _ownerWaiters = [];
     private readonly DateTimeOffset _start = DateTimeOffset.UtcNow;
     private TimeSpan _now;
 
@@ -102,7 +104,41 @@ public sealed class ManualClock : TimeProvider
         }
     }
 
+    /// <summary>
+    /// Completes with the due time of the <paramref name="times"/>-th arming (ever) of a timer whose callback state
+    /// matches <paramref name="owner"/>, whatever that due time is: for a timer that re-arms itself for what is left
+    /// of a bound, which depends on when the code under test read the clock (another timer firing on the way moves it).
+    /// </summary>
+    public Task<TimeSpan> ArmedAsync(Func<object?, bool> owner, int times)
+    {
+        lock (_lock)
+        {
+            if (NthArming(owner, times) is { } due)
+            {
+                return Task.FromResult(due);
+            }
+
+            var armed = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _ownerWaiters.Add((owner, times, armed));
+            return armed.Task;
+        }
+    }
+
     private int ArmedCount(TimeSpan dueIn) => _armed.Count(d => d == dueIn);
+
+    private TimeSpan? NthArming(Func<object?, bool> owner, int times)
+    {
+        var seen = 0;
+        foreach (var (state, dueIn) in _armings)
+        {
+            if (owner(state) && ++seen == times)
+            {
+                return dueIn;
+            }
+        }
+
+        return null;
+    }
 
     private void Arm(ManualTimer timer, TimeSpan dueTime, TimeSpan period)
     {
@@ -116,6 +152,16 @@ public sealed class ManualClock : TimeProvider
             }
 
             _armed.Add(dueTime);
+            _armings.Add((timer.State, dueTime));
+            for (var i = _ownerWaiters.Count - 1; i >= 0; i--)
+            {
+                if (NthArming(_ownerWaiters[i].Owner, _ownerWaiters[i].Times) is { } due)
+                {
+                    _ownerWaiters[i].Armed.TrySetResult(due);
+                    _ownerWaiters.RemoveAt(i);
+                }
+            }
+
             for (var i = _waiters.Count - 1; i >= 0; i--)
             {
                 if (_waiters[i].DueIn == dueTime && ArmedCount(dueTime) >= _waiters[i].Times)
@@ -140,6 +186,8 @@ public sealed class ManualClock : TimeProvider
         public TimeSpan? Due { get; set; }
 
         public TimeSpan Period { get; set; }
+
+        public object? State => state;
 
         public void Fire() => callback(state);
 
