@@ -95,6 +95,12 @@ internal static class StartupWarmUp
         {
             using var cts = new CancellationTokenSource(Limit, TimeProvider.System);
             _ = await RunExchangeAsync(useOpenSslCiphers, cts.Token);
+
+            // The warm-up's garbage is collected here, not in the first client's request: start-up and the warm-up
+            // leave the gen0 budget nearly spent, and the first real exchange then paid for an ephemeral collection
+            // that compacted the start-up's survivors (about 40% of its CPU under perf; docs/performance.md, "First
+            // contact: the start-up's garbage"). Ephemeral generations only: an embedder's gen2 is left alone.
+            GC.Collect(1, GCCollectionMode.Forced, blocking: true, compacting: true);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
