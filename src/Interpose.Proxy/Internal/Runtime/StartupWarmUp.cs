@@ -99,7 +99,9 @@ internal static class StartupWarmUp
             // The warm-up's garbage is collected here, not in the first client's request: start-up and the warm-up
             // leave the gen0 budget nearly spent, and the first real exchange then paid for an ephemeral collection
             // that compacted the start-up's survivors (about 40% of its CPU under perf; docs/performance.md, "First
-            // contact: the start-up's garbage"). Ephemeral generations only: an embedder's gen2 is left alone.
+            // contact: the start-up's garbage"). Ephemeral generations are asked for, so that an embedder's long-lived
+            // heap is not compacted for it; the GC may still widen it to a full collection when gen2's budget is spent,
+            // as it does at a fresh process's start (a heap of a few MiB, about a millisecond).
             GC.Collect(1, GCCollectionMode.Forced, blocking: true, compacting: true);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
