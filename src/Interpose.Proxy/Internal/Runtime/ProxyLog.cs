@@ -125,6 +125,9 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 106, Level = LogLevel.Debug, Message = "Gave the C heap's free memory back to the system after {Churn} client connections opened or closed ({Milliseconds:F1} ms)")]
     public static partial void NativeHeapTrimmed(ILogger logger, int churn, double milliseconds);
 
+    [LoggerMessage(EventId = 107, Level = LogLevel.Debug, Message = "Quiet after a burst of client connections: gave the collector's free memory back ({Before} bytes committed before, {After} after; {Milliseconds:F1} ms)")]
+    public static partial void ManagedHeapReleased(ILogger logger, long before, long after, double milliseconds);
+
     [LoggerMessage(EventId = 126, Level = LogLevel.Trace, Message = "{Client}: idle between requests, holding {Buffers} pooled buffers; TLS record buffers released when empty: {TlsBuffersReleased}; TLS memory BIO bytes: {TlsBioBytes}; HTTP/1.1 server connections: {ServerConnections}")]
     public static partial void ClientIdle(ILogger logger, ClientConnection client, int buffers, bool tlsBuffersReleased, long tlsBioBytes, int serverConnections);
 

@@ -32,7 +32,8 @@ internal sealed class ProxyRuntime
         Aborted = aborted;
         Traced = meterName == ProxyMetrics.MeterName;
         var logger = Logger;
-        HeapTrim = new NativeHeapTrim(Time, NativeHeapTrim.DefaultMinChurn, (churn, took) => ProxyLog.NativeHeapTrimmed(logger, churn, took.TotalMilliseconds));
+        HeapTrim = new HeapTrim(Time, HeapTrim.DefaultMinChurn, (churn, took) => ProxyLog.NativeHeapTrimmed(logger, churn, took.TotalMilliseconds),
+            (before, after, took) => ProxyLog.ManagedHeapReleased(logger, before, after, took.TotalMilliseconds));
     }
 
     /// <summary>Whether exchanges get activities (<see cref="ExchangeTracing"/>): not the warm-up's, which no exporter may see.</summary>
@@ -72,7 +73,7 @@ internal sealed class ProxyRuntime
     public ProxyAuthenticator Authenticator { get; }
 
     /// <summary>Gives the C heap's free memory back after a burst of connections; each client connection counts itself.</summary>
-    public NativeHeapTrim HeapTrim { get; }
+    public HeapTrim HeapTrim { get; }
 
     /// <summary>Cancelled when the server stops accepting: idle connections close, busy ones finish their exchange.</summary>
     public CancellationToken Draining { get; }
