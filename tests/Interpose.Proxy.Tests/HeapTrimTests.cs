@@ -63,8 +63,7 @@ public sealed class HeapTrimTests
 
         // And no more without a new burst, however quiet and however much is free.
         heap.Committed = 57 * MiB;
-        time.Advance(HeapTrim.Interval);
-        time.Advance(HeapTrim.Interval);
+        Intervals(time, 2);
         Assert.Equal(1, heap.Releases);
     }
 
@@ -77,9 +76,7 @@ public sealed class HeapTrimTests
 
         trim.Note();
         heap.Committed = 200 * MiB;
-        time.Advance(HeapTrim.Interval);
-        time.Advance(HeapTrim.Interval);
-        time.Advance(HeapTrim.Interval);
+        Intervals(time, 3);
 
         Assert.Equal(0, heap.Releases);
     }
@@ -94,23 +91,29 @@ public sealed class HeapTrimTests
         // Grown by 15 MiB: under HeapTrim.MinGrowthBytes.
         trim.Note();
         heap.Committed = 35 * MiB;
-        time.Advance(HeapTrim.Interval);
-        time.Advance(HeapTrim.Interval);
+        Intervals(time, 2);
         Assert.Equal(0, heap.Releases);
 
         // A second burst takes it to 16 MiB above the start: released, and what is left is the new baseline.
         trim.Note();
         heap.Committed = 36 * MiB;
-        time.Advance(HeapTrim.Interval);
-        time.Advance(HeapTrim.Interval);
+        Intervals(time, 2);
         Assert.Equal(1, heap.Releases);
 
         // From 18 MiB left, 30 MiB (12 more) after the next burst is not worth a collection.
         trim.Note();
         heap.Committed = 30 * MiB;
-        time.Advance(HeapTrim.Interval);
-        time.Advance(HeapTrim.Interval);
+        Intervals(time, 2);
         Assert.Equal(1, heap.Releases);
+    }
+
+    /// <summary>Moves the clock by <paramref name="count"/> whole trim intervals, one at a time (one tick each).</summary>
+    private static void Intervals(ManualClock time, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            time.Advance(HeapTrim.Interval);
+        }
     }
 
     /// <summary>A collector the test moves by hand; a release leaves <see cref="AfterRelease"/> committed.</summary>
