@@ -72,7 +72,8 @@ internal sealed class ProxyRuntime
 
     public ProxyAuthenticator Authenticator { get; }
 
-    /// <summary>Gives the C heap's free memory back after a burst of connections; each client connection counts itself.</summary>
+    /// <summary>Gives the C heap's free memory back after a burst of connections, and the collector's once the proxy is quiet
+    /// after it; each client connection counts itself.</summary>
     public HeapTrim HeapTrim { get; }
 
     /// <summary>Cancelled when the server stops accepting: idle connections close, busy ones finish their exchange.</summary>
