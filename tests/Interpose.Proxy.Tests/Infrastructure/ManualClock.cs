@@ -8,7 +8,6 @@ public sealed class ManualClock : TimeProvider
 {
     private readonly Lock _lock = new();
     private readonly List<ManualTimer> _timers = [];
-    private readonly List<TimeSpan> _armed = [];
     private readonly List<(TimeSpan DueIn, int Times, TaskCompletionSource Armed)> _waiters = [];
     private readonly List<(object? State, TimeSpan DueIn)> _armings = [];
     private readonly List<(Func<object?, bool> Owner, int Times, TaskCompletionSource<TimeSpan> Armed)> _ownerWaiters = [];
@@ -124,7 +123,7 @@ public sealed class ManualClock : TimeProvider
         }
     }
 
-    private int ArmedCount(TimeSpan dueIn) => _armed.Count(d => d == dueIn);
+    private int ArmedCount(TimeSpan dueIn) => _armings.Count(a => a.DueIn == dueIn);
 
     private TimeSpan? NthArming(Func<object?, bool> owner, int times)
     {
@@ -151,7 +150,6 @@ public sealed class ManualClock : TimeProvider
                 return;
             }
 
-            _armed.Add(dueTime);
             _armings.Add((timer.State, dueTime));
             for (var i = _ownerWaiters.Count - 1; i >= 0; i--)
             {
