@@ -53,6 +53,36 @@ if (args.Length > 0 && args[0] is "--write" or "--log-write" or "--segment-write
     return;
 }
 
+// dotnet run -c Release --project bench/Interpose.StoreBench -- --memory-write FLOWS [MAX_FLOWS]
+// The web UI's store: writes FLOWS synthetic flows into a MemoryFlowStore capped at MAX_FLOWS (default 100,000), as the
+// recorder does (a flush every 256), and prints the process's RSS, the GC's heap and committed bytes and the collections
+// every 50,000 flows, then the CPU per flow.
+if (args.Length > 0 && args[0] == "--memory-write")
+{
+    var flows = int.Parse(args[1], CultureInfo.InvariantCulture);
+    var cap = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 100_000;
+    var at = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = cap });
+    var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+    for (var i = 0; i < flows; i++)
+    {
+        await store.WriteAsync(Synthetic(i, at), CancellationToken.None);
+        if ((i + 1) % 256 == 0)
+        {
+            await store.FlushAsync(CancellationToken.None);
+        }
+
+        if ((i + 1) % 50_000 == 0)
+        {
+            var info = GC.GetGCMemoryInfo();
+            Console.WriteLine($"  {i + 1:N0} flows: RSS {Environment.WorkingSet / (1024 * 1024)} MiB, heap {info.HeapSizeBytes / (1024 * 1024)} MiB, committed {info.TotalCommittedBytes / (1024 * 1024)} MiB, records {store.RecordBytes / (1024 * 1024)} MiB, GCs {GC.CollectionCount(0)}/{GC.CollectionCount(1)}/{GC.CollectionCount(2)}, pause {GC.GetTotalPauseDuration().TotalMilliseconds:0} ms");
+        }
+    }
+
+    Console.WriteLine($"{(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMicroseconds / flows:0.0} µs CPU per flow (making the synthetic flow included)");
+    return;
+}
+
 // Flows per progress line of a fill.
 const int FillSegment = 250_000;
 

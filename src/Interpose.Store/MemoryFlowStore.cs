@@ -28,9 +28,10 @@ namespace Interpose.Store;
 /// to generation as they survive, then marks at every full collection. A record is written once into a 1 MiB block
 /// (<see cref="BlockBytes"/>, on the large object heap: never copied, a block of bytes is marked without looking inside)
 /// and the recorder's objects die young; what survives per flow is its entry and list node (docs/performance.md, "Web UI").
-/// A block is freed by the collector once no entry (and no query still reading) refers to it: eviction is oldest first,
-/// so blocks go in order; a flow deleted or replaced from the middle leaves its bytes in its block until the block's
-/// other flows go.
+/// A block whose flows are all gone (evicted, deleted or replaced) is reused for new records once no query is reading
+/// (<see cref="MaxFreeBlocks"/> kept; eviction is oldest first, so at the cap blocks empty in order and the store stops
+/// allocating); a flow deleted or replaced from the middle leaves its bytes in its block until the block's other flows
+/// go.
 /// Past <see cref="MemoryFlowStoreOptions.MaxFlows"/> or <see cref="MemoryFlowStoreOptions.MaxBodyBytes"/> the oldest
 /// flows are evicted: counted in <see cref="EvictedFlows"/>, reported to the <c>evicted</c> callback, and logged once
 /// when the store first reaches a cap (again only after a delete or clear made room), not once per flow.
@@ -52,6 +53,14 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     /// compact head each), past the large object heap's 85,000-byte threshold so a block is never copied by the collector.</summary>
     public const int BlockBytes = 1024 * 1024;
 
+    /// <summary>Emptied blocks kept for reuse at most: 4 MiB. At the cap a block empties about as often as one fills, so a
+    /// few cover a burst of evictions; more would only hold memory the collector could have.</summary>
+    internal const int MaxFreeBlocks = 4;
+
+    /// <summary>Emptied blocks that wait for running queries to end at most; past it they are left to the collector (a
+    /// query that is never disposed must not keep memory from being freed).</summary>
+    private const int MaxRetiredBlocks = 64;
+
     /// <summary>A record larger than this gets an array of its own: at most this much of a block is left unused when a
     /// record does not fit in its rest (1/16).</summary>
     private const int MaxSharedRecordBytes = BlockBytes / 16;
@@ -70,8 +79,17 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     private readonly ILogger _logger;
     private readonly Action<IReadOnlyList<Flow>>? _evicted;
     private List<StoredFlow> _unannounced = [];
-    private byte[]? _block;
+    private Block? _block;
     private int _blockUsed;
+
+    // Blocks whose flows are all gone, kept for the next records instead of left to the collector (a block of the large
+    // object heap is freed only by a full collection: at the flow cap, evicted blocks piled up between two of them).
+    // A block is reused only while no reader runs (_readers), as a query decodes the flows it copied outside the lock;
+    // one emptied during a read waits in _retiredBlocks until the last reader is done.
+    private readonly Stack<Block> _freeBlocks = new();
+    private readonly List<Block> _retiredBlocks = [];
+    private int _readers;
+    private long _blocksAllocated;
     private long _bodyBytes;
     private long _recordBytes;
     private long _evictedFlows;
@@ -83,7 +101,8 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     /// <param name="logger">Where the first eviction of a burst is logged.</param>
     /// <param name="evicted">Called with the flows an append evicted (oldest first), after the store's lock is released,
     /// on the appending thread: the web UI removes their rows from the browsers' lists. The list decodes a flow only when
-    /// it is read (a callback that only counts them decodes none).</param>
+    /// it is read (a callback that only counts them decodes none), and only during the call: the evicted records' block
+    /// may be reused once it returns, so a flow first read after it throws <see cref="InvalidOperationException"/>.</param>
     /// <exception cref="ArgumentOutOfRangeException">A cap is below its minimum (1 flow, 0 bytes).</exception>
     public MemoryFlowStore(MemoryFlowStoreOptions? options = null, ILogger? logger = null, Action<IReadOnlyList<Flow>>? evicted = null)
     {
@@ -133,6 +152,18 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
 
     /// <summary>How many flows were evicted to stay within the caps since the store was created.</summary>
     public long EvictedFlows => Interlocked.Read(ref _evictedFlows);
+
+    /// <summary>How many shared blocks the store has allocated; at its cap it reuses emptied ones instead.</summary>
+    internal long BlocksAllocated
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _blocksAllocated;
+            }
+        }
+    }
 
     /// <inheritdoc/>
     public ValueTask AppendAsync(IReadOnlyList<Flow> flows, CancellationToken cancellationToken = default)
@@ -189,9 +220,22 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             stored = _byId.TryGetValue(id, out var node) ? node.Value : null;
+            if (stored is null)
+            {
+                return new((Flow?)null);
+            }
+
+            _readers++;
         }
 
-        return new(stored?.Decode(bodies: true));
+        try
+        {
+            return new(stored.Decode(bodies: true));
+        }
+        finally
+        {
+            ExitReader();
+        }
     }
 
     /// <inheritdoc/>
@@ -203,31 +247,39 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         var skip = query.Offset;
         var left = query.Limit ?? int.MaxValue;
         var matcher = new Matcher(query.Filter);
-        foreach (var stored in Snapshot(query.Filter is null ? query.Offset : 0, query.Filter is null ? query.Limit : null))
+        var snapshot = Snapshot(query.Filter is null ? query.Offset : 0, query.Filter is null ? query.Limit : null);
+        try
         {
-            if (left == 0)
+            foreach (var stored in snapshot)
             {
-                yield break;
-            }
-
-            cancellationToken.ThrowIfCancellationRequested();
-            Flow? flow = null;
-            if (query.Filter is not null)
-            {
-                if (!matcher.Matches(stored, out flow))
+                if (left == 0)
                 {
-                    continue;
+                    yield break;
                 }
 
-                if (skip > 0)
+                cancellationToken.ThrowIfCancellationRequested();
+                Flow? flow = null;
+                if (query.Filter is not null)
                 {
-                    skip--;
-                    continue;
-                }
-            }
+                    if (!matcher.Matches(stored, out flow))
+                    {
+                        continue;
+                    }
 
-            left--;
-            yield return flow ?? stored.Decode(query.IncludeBodies);
+                    if (skip > 0)
+                    {
+                        skip--;
+                        continue;
+                    }
+                }
+
+                left--;
+                yield return flow ?? stored.Decode(query.IncludeBodies);
+            }
+        }
+        finally
+        {
+            ExitReader();
         }
     }
     /// <inheritdoc/>
@@ -240,10 +292,18 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
 
         long count = 0;
         var matcher = new Matcher(filter);
-        foreach (var stored in Snapshot(0, null))
+        var snapshot = Snapshot(0, null);
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            count += matcher.Matches(stored, out _) ? 1 : 0;
+            foreach (var stored in snapshot)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                count += matcher.Matches(stored, out _) ? 1 : 0;
+            }
+        }
+        finally
+        {
+            ExitReader();
         }
 
         return new(count);
@@ -256,13 +316,21 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         {
             List<Guid> doomed = [];
             var matcher = new Matcher(filter);
-            foreach (var stored in Snapshot(0, null))
+            var snapshot = Snapshot(0, null);
+            try
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                if (matcher.Matches(stored, out _))
+                foreach (var stored in snapshot)
                 {
-                    doomed.Add(stored.Id);
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (matcher.Matches(stored, out _))
+                    {
+                        doomed.Add(stored.Id);
+                    }
                 }
+            }
+            finally
+            {
+                ExitReader();
             }
 
             return DeleteByIdAsync(doomed, cancellationToken);
@@ -276,7 +344,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             _byId.Clear();
             _bodyBytes = 0;
             _recordBytes = 0;
-            _block = null;
+            DropBlocks();
             _atCap = false;
             return new(count);
         }
@@ -293,7 +361,11 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             long count = 0;
             foreach (var id in ids)
             {
-                count += Remove(id) ? 1 : 0;
+                if (Remove(id) is { } removed)
+                {
+                    Release(removed);
+                    count++;
+                }
             }
 
             _atCap &= count == 0;
@@ -313,7 +385,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             _byId.Clear();
             _bodyBytes = 0;
             _recordBytes = 0;
-            _block = null;
+            DropBlocks();
         }
 
         return default;
@@ -355,12 +427,14 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     };
 
     /// <summary>A copy of the references of up to <paramref name="limit"/> flows from position <paramref name="offset"/>,
-    /// taken under the lock; the caller filters and decodes them outside it.</summary>
+    /// taken under the lock; the caller filters and decodes them outside it, and calls <see cref="ExitReader"/> when it
+    /// is done reading them (no block they are in is reused until then).</summary>
     private StoredFlow[] Snapshot(int offset, int? limit)
     {
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            _readers++;
             var count = Math.Max(0, Math.Min(_flows.Count - offset, limit ?? int.MaxValue));
             var copy = new StoredFlow[count];
             var node = _flows.First;
@@ -395,9 +469,8 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             evicted = 0;
             while (_flows.Count > _options.MaxFlows || (_bodyBytes > _options.MaxBodyBytes && _flows.Count > 1))
             {
-                var oldest = _flows.First!.Value;
-                Remove(oldest.Id);
-                _unannounced.Add(oldest);
+                // Its block stays in use until the eviction is announced: the callback may decode it.
+                _unannounced.Add(Remove(_flows.First!.Value.Id)!);
                 evicted++;
             }
 
@@ -420,22 +493,94 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
 
     /// <summary>Room for a record of <paramref name="length"/> bytes: the rest of the current block, a new block, or an
     /// array of its own for a large record; the caller holds the lock.</summary>
-    private (byte[] Block, int Offset) Reserve(int length)
+    private (Block Block, int Offset) Reserve(int length)
     {
         if (length > MaxSharedRecordBytes)
         {
-            return (new byte[length], 0);
+            return (new Block(new byte[length], shared: false), 0);
         }
 
         if (_block is null || BlockBytes - _blockUsed < length)
         {
-            _block = new byte[BlockBytes];
+            var full = _block;
+            if (!_freeBlocks.TryPop(out _block))
+            {
+                _block = new Block(new byte[BlockBytes], shared: true);
+                _blocksAllocated++;
+            }
+
             _blockUsed = 0;
+            if (full is { Live: 0 })
+            {
+                Retire(full);
+            }
         }
 
         var offset = _blockUsed;
         _blockUsed += length;
         return (_block, offset);
+    }
+
+    /// <summary>One record fewer in <paramref name="flow"/>'s block; an emptied shared block is retired for reuse. The
+    /// caller holds the lock.</summary>
+    private void Release(StoredFlow flow)
+    {
+        var block = flow.Block;
+        if (--block.Live == 0 && block.Shared && !ReferenceEquals(block, _block))
+        {
+            Retire(block);
+        }
+    }
+
+    /// <summary>An emptied block: reusable now when nobody reads, else once the running readers are done. The caller
+    /// holds the lock.</summary>
+    private void Retire(Block block)
+    {
+        if (_readers == 0)
+        {
+            if (_freeBlocks.Count < MaxFreeBlocks)
+            {
+                _freeBlocks.Push(block);
+            }
+        }
+        else if (_retiredBlocks.Count < MaxRetiredBlocks)
+        {
+            _retiredBlocks.Add(block);
+        }
+    }
+
+    /// <summary>A reader counted by <see cref="Snapshot"/> or <see cref="GetAsync"/> is done with the blocks; the last
+    /// one makes the blocks emptied meanwhile reusable.</summary>
+    private void ExitReader()
+    {
+        lock (_lock)
+        {
+            if (--_readers > 0)
+            {
+                return;
+            }
+
+            foreach (var block in _retiredBlocks)
+            {
+                if (_freeBlocks.Count == MaxFreeBlocks)
+                {
+                    break;
+                }
+
+                _freeBlocks.Push(block);
+            }
+
+            _retiredBlocks.Clear();
+        }
+    }
+
+    /// <summary>Forgets every block (a clear, a dispose): flows a reader still holds keep theirs alive, and none is reused.
+    /// The caller holds the lock.</summary>
+    private void DropBlocks()
+    {
+        _block = null;
+        _freeBlocks.Clear();
+        _retiredBlocks.Clear();
     }
 
     /// <summary>Hands the evicted flows not announced yet to the callback, outside the lock.</summary>
@@ -451,19 +596,48 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
 
             evicted = _unannounced;
             _unannounced = [];
+            if (_evicted is null)
+            {
+                ReleaseAll(evicted);
+                return;
+            }
         }
 
-        _evicted?.Invoke(new DecodedOnRead(evicted));
+        // The callback reads the evicted flows' records: their blocks are released once it returns, and the list it got
+        // refuses to decode after that.
+        var decoded = new DecodedOnRead(evicted);
+        try
+        {
+            _evicted(decoded);
+        }
+        finally
+        {
+            decoded.Expire();
+            lock (_lock)
+            {
+                ReleaseAll(evicted);
+            }
+        }
+
+        void ReleaseAll(List<StoredFlow> flows)
+        {
+            foreach (var flow in flows)
+            {
+                Release(flow);
+            }
+        }
     }
 
     /// <summary>Adds <paramref name="flow"/> at the end, or replaces the stored flow with its id in place; the caller
     /// holds the lock.</summary>
     private void Keep(StoredFlow flow)
     {
+        flow.Block.Live++;
         if (_byId.TryGetValue(flow.Id, out var node))
         {
             _bodyBytes -= node.Value.BodyBytes;
             _recordBytes -= node.Value.RecordLength;
+            Release(node.Value);
             node.Value = flow;
         }
         else
@@ -475,18 +649,19 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         _recordBytes += flow.RecordLength;
     }
 
-    /// <summary>Removes the flow with <paramref name="id"/>; the caller holds the lock.</summary>
-    private bool Remove(Guid id)
+    /// <summary>Removes the flow with <paramref name="id"/> from the list (its block still counts it: the caller releases
+    /// it, at once or once its eviction is announced); null when there is none. The caller holds the lock.</summary>
+    private StoredFlow? Remove(Guid id)
     {
         if (!_byId.Remove(id, out var node))
         {
-            return false;
+            return null;
         }
 
         _flows.Remove(node);
         _bodyBytes -= node.Value.BodyBytes;
         _recordBytes -= node.Value.RecordLength;
-        return true;
+        return node.Value;
     }
 
     /// <summary>A filter evaluated on stored flows: on the kept fields when it reads nothing else, on the decoded flow
@@ -518,10 +693,18 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     private sealed class DecodedOnRead(List<StoredFlow> stored) : IReadOnlyList<Flow>
     {
         private readonly Flow?[] _decoded = new Flow?[stored.Count];
+        private volatile bool _expired;
 
         public int Count => stored.Count;
 
-        public Flow this[int index] => _decoded[index] ??= stored[index].Decode(bodies: true);
+        /// <exception cref="InvalidOperationException">A flow not decoded during the callback is read after it: its
+        /// record's block may hold other records by then.</exception>
+        public Flow this[int index] => _decoded[index] ??= _expired
+            ? throw new InvalidOperationException("An evicted flow is read after the eviction callback returned; read the flows during the call.")
+            : stored[index].Decode(bodies: true);
+
+        /// <summary>The callback returned: flows not decoded by now never will be.</summary>
+        public void Expire() => _expired = true;
 
         public IEnumerator<Flow> GetEnumerator()
         {
@@ -534,6 +717,18 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
+    /// <summary>A block of records (or a large record's own array) and how many kept flows, and evicted flows not yet
+    /// announced, have their record in it; guarded by the store's lock.</summary>
+    private sealed class Block(byte[] bytes, bool shared)
+    {
+        public byte[] Bytes { get; } = bytes;
+
+        /// <summary>A shared block (reused once empty), not a large record's own array.</summary>
+        public bool Shared { get; } = shared;
+
+        public int Live { get; set; }
+    }
+
     /// <summary>
     /// One flow as the store keeps it: a record in a block (the flow's compact form, request body, response body, URL, host), the fields
     /// filters read most, the certificate chains by reference. As an <see cref="IFilterableFlow"/> it answers only those
@@ -541,7 +736,6 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     /// </summary>
     private sealed class StoredFlow : IFilterableFlow
     {
-        private readonly byte[] _block;
         private readonly int _offset;
         private readonly int _headLength;
         private readonly int _requestBodyLength;
@@ -553,12 +747,12 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         private readonly IReadOnlyList<byte[]>? _serverChain;
         private readonly IReadOnlyList<byte[]>? _clientChain;
 
-        private StoredFlow(in Encoded encoded, byte[] block, int offset)
+        private StoredFlow(in Encoded encoded, Block block, int offset)
         {
             var flow = encoded.Flow;
             var view = encoded.View;
             Id = flow.Id;
-            _block = block;
+            Block = block;
             _offset = offset;
             _headLength = encoded.HeadLength;
             _requestBodyLength = encoded.RequestBody.Length;
@@ -583,6 +777,9 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         }
 
         public Guid Id { get; }
+
+        /// <summary>Where the record is.</summary>
+        public Block Block { get; }
 
         public long BodyBytes { get; }
 
@@ -650,7 +847,8 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         /// <exception cref="InvalidDataException">The record does not read back (a writer and reader that disagree).</exception>
         public Flow Decode(bool bodies)
         {
-            var flow = FlowRecord.Read(_block.AsSpan(_offset, _headLength));
+            var bytes = Block.Bytes;
+            var flow = FlowRecord.Read(bytes.AsSpan(_offset, _headLength));
             if (flow is not HttpFlow http)
             {
                 return flow;
@@ -660,12 +858,12 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             var response = http.Response;
             if (bodies && _requestBodyLength > 0)
             {
-                request = request with { Body = request.Body with { Content = _block.AsSpan(_offset + _headLength, _requestBodyLength).ToArray() } };
+                request = request with { Body = request.Body with { Content = bytes.AsSpan(_offset + _headLength, _requestBodyLength).ToArray() } };
             }
 
             if (bodies && _responseBodyLength > 0 && response is not null)
             {
-                response = response with { Body = response.Body with { Content = _block.AsSpan(_offset + _headLength + _requestBodyLength, _responseBodyLength).ToArray() } };
+                response = response with { Body = response.Body with { Content = bytes.AsSpan(_offset + _headLength + _requestBodyLength, _responseBodyLength).ToArray() } };
             }
 
             return http with
@@ -707,7 +905,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         };
 
         private string? Text(int start, int length) =>
-            length < 0 ? null : System.Text.Encoding.UTF8.GetString(_block, _offset + start, length);
+            length < 0 ? null : System.Text.Encoding.UTF8.GetString(Block.Bytes, _offset + start, length);
 
         /// <summary>A flow encoded on a thread's buffer, not yet in a block.</summary>
         public readonly struct Encoded(Flow flow, IFilterableFlow view, ReadOnlyMemory<byte> written, int headLength, int urlLength, int hostLength, ReadOnlyMemory<byte> requestBody, ReadOnlyMemory<byte> responseBody)
@@ -730,9 +928,9 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             public int Length => written.Length + requestBody.Length + responseBody.Length;
 
             /// <summary>Copies the record to <paramref name="block"/> at <paramref name="offset"/>; the entry that reads it.</summary>
-            public StoredFlow Complete(byte[] block, int offset)
+            public StoredFlow Complete(Block block, int offset)
             {
-                var record = block.AsSpan(offset, Length);
+                var record = block.Bytes.AsSpan(offset, Length);
                 written.Span[..headLength].CopyTo(record);
                 requestBody.Span.CopyTo(record[headLength..]);
                 responseBody.Span.CopyTo(record[(headLength + requestBody.Length)..]);

@@ -273,6 +273,103 @@ public sealed class MemoryFlowStoreTests
         return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
+    [Fact]
+    public async Task At_the_flow_cap_emptied_blocks_are_reused_instead_of_new_ones_allocated()
+    {
+        // 16 KiB bodies: about 63 records a 1 MiB block, so 100 flows live in two or three blocks. Without reuse, 2,000
+        // flows take about 32 blocks; with it, the live ones, the one being filled and at most MaxFreeBlocks kept.
+        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 100 });
+        for (var i = 0; i < 2_000; i += 10)
+        {
+            await store.AppendAsync([.. Enumerable.Range(i, 10).Select(BigFlow)]);
+        }
+
+        Assert.Equal(100, store.Count);
+        Assert.InRange(store.BlocksAllocated, 1, 4 + MemoryFlowStore.MaxFreeBlocks);
+        Assert.Equal(BigBody(1_999), ((HttpFlow)(await store.GetAsync((await ToListAsync(store.QueryAsync())).Last().Id))!).Response!.Body.Content.ToArray());
+    }
+
+    [Fact]
+    public async Task A_query_being_read_keeps_its_flows_intact_while_their_blocks_empty_and_reuse_resumes_after_it()
+    {
+        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 100 });
+        await store.AppendAsync([.. Enumerable.Range(0, 100).Select(BigFlow)]);
+
+        var reading = store.QueryAsync(new FlowQuery { IncludeBodies = true }).GetAsyncEnumerator();
+        List<Flow> read = [];
+        try
+        {
+            Assert.True(await reading.MoveNextAsync());
+            read.Add(reading.Current);
+
+            // Every flow the query copied is evicted, and their blocks empty many times over, while it is read.
+            for (var i = 100; i < 2_100; i += 10)
+            {
+                await store.AppendAsync([.. Enumerable.Range(i, 10).Select(BigFlow)]);
+            }
+
+            while (await reading.MoveNextAsync())
+            {
+                read.Add(reading.Current);
+            }
+        }
+        finally
+        {
+            await reading.DisposeAsync();
+        }
+
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => "/" + i), read.Select(Path));
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.Equal(BigBody(i), ((HttpFlow)read[i]).Response!.Body.Content.ToArray());
+        }
+
+        // With the reader gone, blocks are reused again: 2,000 more flows take few new ones.
+        var before = store.BlocksAllocated;
+        for (var i = 2_100; i < 4_100; i += 10)
+        {
+            await store.AppendAsync([.. Enumerable.Range(i, 10).Select(BigFlow)]);
+        }
+
+        Assert.InRange(store.BlocksAllocated - before, 0, 4 + MemoryFlowStore.MaxFreeBlocks);
+    }
+
+    [Fact]
+    public async Task Evicted_flows_are_readable_during_the_callback_and_refused_after_it()
+    {
+        Flow? readInCall = null;
+        IReadOnlyList<Flow>? keptUnread = null;
+        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 1 }, evicted: flows =>
+        {
+            if (readInCall is null)
+            {
+                readInCall = flows[0];
+            }
+            else
+            {
+                keptUnread = flows;
+            }
+        });
+
+        await store.AppendAsync([Flow("/a"), Flow("/b")]);
+        await store.AppendAsync([Flow("/c")]);
+
+        // /a was read in its call; /b's list was kept unread, and its record's block may hold other records now.
+        Assert.Equal("/a", Path(readInCall!));
+        Assert.Throws<InvalidOperationException>(() => keptUnread![0]);
+    }
+
+    private static HttpFlow BigFlow(int i) => Flow("/" + i, body: System.Text.Encoding.ASCII.GetString(BigBody(i)));
+
+    /// <summary>16 KiB that tell flow <paramref name="i"/> from its neighbours.</summary>
+    private static byte[] BigBody(int i)
+    {
+        var body = new byte[16 * 1024];
+        body.AsSpan().Fill((byte)('a' + (i % 26)));
+        System.Text.Encoding.ASCII.GetBytes(i.ToString("D6", System.Globalization.CultureInfo.InvariantCulture)).CopyTo(body, 0);
+        return body;
+    }
+
     private static HttpFlow Flow(string path, int status = 200, string body = "body", string requestBody = "") => new()
     {
         Id = Guid.NewGuid(),
