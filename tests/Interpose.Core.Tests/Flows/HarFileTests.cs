@@ -157,6 +157,35 @@ public sealed class HarFileTests
         var post = flows[1];
         Assert.Equal("a=1&b=2", Encoding.UTF8.GetString(post.Request.Body.Content.Span));
         Assert.Null(post.Response);
+
+        // Chromium's _error on the failed request: the flow's error, its phase inferred from the net error's name.
+        Assert.Null(get.Error);
+        Assert.Equal(new FlowError("connect", "net::ERR_CONNECTION_REFUSED", true), post.Error);
+    }
+
+    [Fact]
+    public void A_flows_error_is_exported_as_Chromiums_error_field_and_imported_back_with_its_phase()
+    {
+        var sample = SampleFlows()[0];
+        var refused = sample with { Response = null, Error = new FlowError("connect", "connection refused", true) };
+        var reset = sample with { Error = new FlowError("response", "the origin reset the connection mid-body", false) };
+
+        var har = HarFile.Export([refused, reset, sample]);
+        using (var doc = JsonDocument.Parse(har))
+        {
+            var entries = doc.RootElement.GetProperty("log").GetProperty("entries");
+            Assert.Equal("connection refused", entries[0].GetProperty("response").GetProperty("_error").GetString());
+            Assert.Equal(0, entries[0].GetProperty("response").GetProperty("status").GetInt32());
+            Assert.Equal("response", entries[1].GetProperty("response").GetProperty("_interposeErrorPhase").GetString());
+            Assert.False(entries[2].GetProperty("response").TryGetProperty("_error", out _));
+        }
+
+        var back = HarFile.Import(har);
+        Assert.Equal(refused.Error, back[0].Error);
+        Assert.Null(back[0].Response);
+        Assert.Equal(reset.Error, back[1].Error);
+        Assert.Equal(sample.Response!.StatusCode, back[1].Response!.StatusCode);
+        Assert.Null(back[2].Error);
     }
 
     [Theory]
@@ -178,7 +207,15 @@ public sealed class HarFileTests
     public async Task An_exported_HAR_passes_the_har_validator_npm_package()
     {
         var file = Path.Combine(HarValidatorFactAttribute.Folder, "export-" + Guid.NewGuid().ToString("N") + ".har");
-        await File.WriteAllBytesAsync(file, HarFile.Export(SampleFlows()));
+        // With the error fields (Chromium's _error, Interpose's extensions) on a response and on a status-0 one.
+        var sample = SampleFlows()[0];
+        List<HttpFlow> flows =
+        [
+            .. SampleFlows(),
+            sample with { Response = null, Error = new FlowError("connect", "connection refused", true) },
+            sample with { Error = new FlowError("response", "reset mid-body", true) },
+        ];
+        await File.WriteAllBytesAsync(file, HarFile.Export(flows));
         try
         {
             var (code, output) = HarValidatorFactAttribute.Validate(file);

@@ -24,7 +24,10 @@ namespace Interpose.Core.Flows.Har;
 /// Import is lenient where the spec allows (missing cookies, query strings, sizes, timings; unknown fields such as
 /// Chromium's <c>_initiator</c>; HTTP/2 pseudo-header fields, which are skipped) and strict where a flow needs a value
 /// (the method, the URL, the start time): the error names the entry and the field. A response with status 0 (what
-/// browsers write for a request that got none) becomes a flow without a response. A decoded body whose response says
+/// browsers write for a request that got none) becomes a flow without a response. A flow's error is written on its
+/// response as Chromium writes a failed request's (<c>_error</c>, the message), with its phase and transience as
+/// extensions (<c>_interposeErrorPhase</c>, <c>_interposeErrorTransient</c>), and read back from them; a Chromium
+/// <c>_error</c> alone gives a phase inferred from its net error name. A decoded body whose response says
 /// <c>Content-Encoding: gzip</c>, <c>deflate</c> or <c>br</c> is encoded again, so the flow's body matches its headers
 /// (the bytes differ from the original compression; the content is the same).
 /// </para>
@@ -102,9 +105,11 @@ public static class HarFile
                 BodySize = request.Body.Length,
             },
             // The response's protocol is the origin's, as mitmproxy's export has it; a hook's answer went out on the client's.
-            Response = flow.Response is { } response
-                ? ToResponse(response, flow.IsSynthetic ? flow.ClientHttpVersion : flow.ServerHttpVersion ?? flow.ClientHttpVersion)
-                : NoResponse(flow.Error),
+            Response = WithError(
+                flow.Response is { } response
+                    ? ToResponse(response, flow.IsSynthetic ? flow.ClientHttpVersion : flow.ServerHttpVersion ?? flow.ClientHttpVersion)
+                    : NoResponse(flow.Error),
+                flow.Error),
             Timings = ToTimings(flow.Timings),
             // HAR 1.2 §entries: "IP address of the server"; a flow that never connected keeps the host name it tried,
             // which is no IP address (har-validator rejects it), so it is left out.
@@ -227,6 +232,45 @@ public static class HarFile
             HeadersSize = -1,
             BodySize = body.Length,
         };
+    }
+
+    /// <summary>The flow's error on its response, where Chromium writes a failed request's (<c>_error</c>), with the
+    /// phase and transience as Interpose extensions, so that an import gives the flow its error back.</summary>
+    private static HarResponse WithError(HarResponse response, FlowError? error)
+    {
+        if (error is not null)
+        {
+            response.Error = error.Message;
+            response.InterposeErrorPhase = error.Phase;
+            response.InterposeErrorTransient = error.IsTransient;
+        }
+
+        return response;
+    }
+
+    /// <summary>
+    /// The error of an imported entry's response: Interpose's own (message, phase, transience), or Chromium's
+    /// <c>_error</c>, a net error name whose phase and transience are inferred for DNS, connection, TLS and reset
+    /// errors (Chromium's net/base/net_error_list.h) and are "response" and permanent otherwise.
+    /// </summary>
+    private static FlowError? ErrorOf(HarResponse? response)
+    {
+        if (response?.Error is not { Length: > 0 } message)
+        {
+            return null;
+        }
+
+        var name = message.StartsWith("net::", StringComparison.Ordinal) ? message["net::".Length..] : message;
+        var (phase, transient) = name switch
+        {
+            "ERR_NAME_NOT_RESOLVED" or "ERR_NAME_RESOLUTION_FAILED" => ("dns", false),
+            "ERR_CONNECTION_REFUSED" or "ERR_CONNECTION_TIMED_OUT" or "ERR_CONNECTION_FAILED" or "ERR_ADDRESS_UNREACHABLE"
+                or "ERR_INTERNET_DISCONNECTED" or "ERR_NETWORK_CHANGED" => ("connect", true),
+            _ when name.StartsWith("ERR_CERT_", StringComparison.Ordinal) || name.StartsWith("ERR_SSL_", StringComparison.Ordinal) => ("tls", false),
+            "ERR_CONNECTION_RESET" or "ERR_CONNECTION_CLOSED" or "ERR_EMPTY_RESPONSE" or "ERR_TIMED_OUT" => ("response", true),
+            _ => ("response", false),
+        };
+        return new FlowError(response.InterposeErrorPhase ?? phase, message, response.InterposeErrorTransient ?? transient);
     }
 
     /// <summary>What browsers write for a request that got no response: status 0.</summary>
@@ -397,6 +441,7 @@ public static class HarFile
             ServerConnectionId = entry.Connection,
             Timings = timings,
             Comment = entry.Comment,
+            Error = ErrorOf(entry.Response),
             WebSocket = FromHarMessages(entry.WebSocketMessages, started, timings, index),
         };
     }

@@ -113,6 +113,19 @@ internal sealed class HarResponse
     public long BodySize { get; set; } = -1;
 
     public string? Comment { get; set; }
+
+    /// <summary>Chromium's field for a request that failed (<c>net::ERR_CONNECTION_REFUSED</c>); Interpose writes its
+    /// error's message here.</summary>
+    [JsonPropertyName("_error")]
+    public string? Error { get; set; }
+
+    /// <summary>An Interpose extension: the phase the exchange failed in (<see cref="FlowError.Phase"/>).</summary>
+    [JsonPropertyName("_interposeErrorPhase")]
+    public string? InterposeErrorPhase { get; set; }
+
+    /// <summary>An Interpose extension: whether the failure was transient (<see cref="FlowError.IsTransient"/>).</summary>
+    [JsonPropertyName("_interposeErrorTransient")]
+    public bool? InterposeErrorTransient { get; set; }
 }
 
 internal sealed class HarCookie
