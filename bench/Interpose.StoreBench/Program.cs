@@ -53,16 +53,30 @@ if (args.Length > 0 && args[0] is "--write" or "--log-write" or "--segment-write
     return;
 }
 
-// dotnet run -c Release --project bench/Interpose.StoreBench -- --memory-write FLOWS [MAX_FLOWS]
+// dotnet run -c Release --project bench/Interpose.StoreBench -- --memory-write FLOWS [MAX_FLOWS [FILTER [decode]]]
 // The web UI's store: writes FLOWS synthetic flows into a MemoryFlowStore capped at MAX_FLOWS (default 100,000), as the
 // recorder does (a flush every 256), and prints the process's RSS, the GC's heap and committed bytes and the collections
-// every 50,000 flows, then the CPU per flow.
+// every 50,000 flows, then the CPU per flow. With FILTER, the eviction callback counts the evicted flows it matches, as a
+// browser's filtered list does (FlowFeed): through the list's own matching, or with "decode" by decoding each flow.
 if (args.Length > 0 && args[0] == "--memory-write")
 {
     var flows = int.Parse(args[1], CultureInfo.InvariantCulture);
     var cap = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 100_000;
+    var evictionFilter = args.Length > 3 ? FlowFilter.Parse(args[3]) : null;
+    var decode = args.Length > 4 && args[4] == "decode";
+    long evictedMatching = 0;
+    Action<IReadOnlyList<Flow>>? evicted = evictionFilter is null ? null : list =>
+    {
+        for (var i = 0; i < list.Count; i++)
+        {
+            var matches = !decode && list is IFilterableFlowList filterable
+                ? filterable.Matches(i, evictionFilter)
+                : evictionFilter.Matches(list[i].AsFilterable());
+            evictedMatching += matches ? 1 : 0;
+        }
+    };
     var at = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-    await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = cap });
+    await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = cap }, evicted: evicted);
     var cpu = Process.GetCurrentProcess().TotalProcessorTime;
     for (var i = 0; i < flows; i++)
     {
@@ -79,7 +93,8 @@ if (args.Length > 0 && args[0] == "--memory-write")
         }
     }
 
-    Console.WriteLine($"{(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMicroseconds / flows:0.0} µs CPU per flow (making the synthetic flow included)");
+    Console.WriteLine($"{(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMicroseconds / flows:0.0} µs CPU per flow (making the synthetic flow included)"
+        + (evictionFilter is null ? "" : $"; {evictedMatching:N0} evicted flows matched {evictionFilter}"));
     return;
 }
 

@@ -689,11 +689,17 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         }
     }
 
-    /// <summary>Evicted flows as the callback gets them: each decoded when it is first read.</summary>
-    private sealed class DecodedOnRead(List<StoredFlow> stored) : IReadOnlyList<Flow>
+    /// <summary>Evicted flows as the callback gets them: each decoded when it is first read, and a filter on the kept
+    /// fields answered without decoding.</summary>
+    private sealed class DecodedOnRead(List<StoredFlow> stored) : IFilterableFlowList
     {
         private readonly Flow?[] _decoded = new Flow?[stored.Count];
         private volatile bool _expired;
+
+        // The last filter asked about and whether it reads only the kept fields: a callback asks the same filter of
+        // every flow.
+        private FlowFilter? _lastFilter;
+        private bool _lastOnKeptFields;
 
         public int Count => stored.Count;
 
@@ -705,6 +711,24 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
 
         /// <summary>The callback returned: flows not decoded by now never will be.</summary>
         public void Expire() => _expired = true;
+
+        /// <inheritdoc/>
+        public bool Matches(int index, FlowFilter filter)
+        {
+            ArgumentNullException.ThrowIfNull(filter);
+            if (_decoded[index] is { } decoded)
+            {
+                return filter.Matches(decoded.AsFilterable());
+            }
+
+            if (!ReferenceEquals(filter, _lastFilter))
+            {
+                _lastOnKeptFields = ReadsKeptFieldsOnly(filter.Root);
+                _lastFilter = filter;
+            }
+
+            return _lastOnKeptFields && !_expired ? filter.Matches(stored[index]) : filter.Matches(this[index].AsFilterable());
+        }
 
         public IEnumerator<Flow> GetEnumerator()
         {

@@ -276,12 +276,14 @@ internal sealed class FeedSubscription : IDisposable
             return;
         }
 
+        // The in-memory store's list answers a filter on its kept fields without decoding each flow.
+        var filterable = flows as Store.IFilterableFlowList;
         long count = 0;
-        foreach (var flow in flows)
+        for (var i = 0; i < flows.Count; i++)
         {
             try
             {
-                count += _filter.Matches(flow.AsFilterable()) ? 1 : 0;
+                count += (filterable?.Matches(i, _filter) ?? _filter.Matches(flows[i].AsFilterable())) ? 1 : 0;
             }
             catch (System.Text.RegularExpressions.RegexMatchTimeoutException)
             {

@@ -359,6 +359,51 @@ public sealed class MemoryFlowStoreTests
         Assert.Throws<InvalidOperationException>(() => keptUnread![0]);
     }
 
+    [Fact]
+    public async Task The_eviction_callback_answers_a_filter_on_the_kept_fields_without_decoding_the_flows()
+    {
+        IReadOnlyList<Flow>? evicted = null;
+        bool[] onKeptFields = [], onBodies = [];
+        var byUrl = FlowFilter.Parse("~u /keep");
+        var byBody = FlowFilter.Parse("~bs secret");
+        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 1 }, evicted: flows =>
+        {
+            evicted = flows;
+            var list = Assert.IsAssignableFrom<IFilterableFlowList>(flows);
+            onKeptFields = [.. Enumerable.Range(0, flows.Count).Select(i => list.Matches(i, byUrl))];
+            onBodies = [.. Enumerable.Range(0, flows.Count).Select(i => list.Matches(i, byBody))];
+        });
+
+        await store.AppendAsync([Flow("/keep", body: "no"), Flow("/other", body: "a secret"), Flow("/keep/too", body: "x"), Flow("/last")]);
+
+        Assert.Equal([true, false, true], onKeptFields);
+        Assert.Equal([false, true, false], onBodies);
+
+        // The body filter decoded every flow during the call (they read back now); a list asked only the URL filter
+        // would have none decoded, and refuse them here.
+        Assert.Equal(["/keep", "/other", "/keep/too"], evicted!.Select(Path));
+    }
+
+    [Fact]
+    public async Task A_filter_on_the_kept_fields_leaves_evicted_flows_undecoded()
+    {
+        IReadOnlyList<Flow>? evicted = null;
+        var matches = new List<bool>();
+        var byUrl = FlowFilter.Parse("~u /a");
+        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 1 }, evicted: flows =>
+        {
+            evicted = flows;
+            var list = (IFilterableFlowList)flows;
+            matches.Add(list.Matches(0, byUrl));
+        });
+
+        await store.AppendAsync([Flow("/a"), Flow("/b")]);
+
+        Assert.Equal([true], matches);
+        // Not decoded to answer the filter: after the callback it can no longer be.
+        Assert.Throws<InvalidOperationException>(() => evicted![0]);
+    }
+
     private static HttpFlow BigFlow(int i) => Flow("/" + i, body: System.Text.Encoding.ASCII.GetString(BigBody(i)));
 
     /// <summary>16 KiB that tell flow <paramref name="i"/> from its neighbours.</summary>
