@@ -360,7 +360,7 @@ public sealed class MemoryFlowStoreTests
     }
 
     [Fact]
-    public async Task The_eviction_callback_answers_a_filter_on_the_kept_fields_without_decoding_the_flows()
+    public async Task The_eviction_list_answers_a_filter_on_its_kept_fields_and_one_on_bodies_alike()
     {
         IReadOnlyList<Flow>? evicted = null;
         bool[] onKeptFields = [], onBodies = [];
@@ -379,8 +379,7 @@ public sealed class MemoryFlowStoreTests
         Assert.Equal([true, false, true], onKeptFields);
         Assert.Equal([false, true, false], onBodies);
 
-        // The body filter decoded every flow during the call (they read back now); a list asked only the URL filter
-        // would have none decoded, and refuse them here.
+        // The body filter decoded every flow during the call, so they read back after it.
         Assert.Equal(["/keep", "/other", "/keep/too"], evicted!.Select(Path));
     }
 
