@@ -57,9 +57,9 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     /// few cover a burst of evictions; more would only hold memory the collector could have.</summary>
     internal const int MaxFreeBlocks = 4;
 
-    /// <summary>Emptied blocks that wait for running queries to end at most; past it they are left to the collector (a
-    /// query that is never disposed must not keep memory from being freed).</summary>
-    private const int MaxRetiredBlocks = 64;
+    /// <summary>Emptied blocks that wait for the queries that ran when they emptied at most: 16 MiB; past it they are left
+    /// to the collector (a query that is never disposed must not keep memory from being freed).</summary>
+    private const int MaxRetiredBlocks = 16;
 
     /// <summary>A record larger than this gets an array of its own: at most this much of a block is left unused when a
     /// record does not fit in its rest (1/16).</summary>
@@ -84,11 +84,14 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
 
     // Blocks whose flows are all gone, kept for the next records instead of left to the collector (a block of the large
     // object heap is freed only by a full collection: at the flow cap, evicted blocks piled up between two of them).
-    // A block is reused only while no reader runs (_readers), as a query decodes the flows it copied outside the lock;
-    // one emptied during a read waits in _retiredBlocks until the last reader is done.
+    // A query decodes the flows it copied outside the lock, so a block is reused only once every reader that ran when it
+    // emptied is done: each reader holds a ticket (_readers, in the order they began), and a block emptied while some
+    // run waits in _retiredBlocks with the next ticket to be given; it is reusable once the oldest running reader's
+    // ticket is at least that (readers that began after it emptied cannot reach it).
     private readonly Stack<Block> _freeBlocks = new();
-    private readonly List<Block> _retiredBlocks = [];
-    private int _readers;
+    private readonly List<(Block Block, long Ticket)> _retiredBlocks = [];
+    private readonly List<long> _readers = [];
+    private long _nextTicket;
     private long _blocksAllocated;
     private long _bodyBytes;
     private long _recordBytes;
@@ -216,6 +219,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     public ValueTask<Flow?> GetAsync(Guid id, CancellationToken cancellationToken = default)
     {
         StoredFlow? stored;
+        long ticket;
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -225,7 +229,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
                 return new((Flow?)null);
             }
 
-            _readers++;
+            ticket = EnterReader();
         }
 
         try
@@ -234,7 +238,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         }
         finally
         {
-            ExitReader();
+            ExitReader(ticket);
         }
     }
 
@@ -247,7 +251,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         var skip = query.Offset;
         var left = query.Limit ?? int.MaxValue;
         var matcher = new Matcher(query.Filter);
-        var snapshot = Snapshot(query.Filter is null ? query.Offset : 0, query.Filter is null ? query.Limit : null);
+        var (snapshot, ticket) = Snapshot(query.Filter is null ? query.Offset : 0, query.Filter is null ? query.Limit : null);
         try
         {
             foreach (var stored in snapshot)
@@ -279,7 +283,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         }
         finally
         {
-            ExitReader();
+            ExitReader(ticket);
         }
     }
     /// <inheritdoc/>
@@ -292,7 +296,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
 
         long count = 0;
         var matcher = new Matcher(filter);
-        var snapshot = Snapshot(0, null);
+        var (snapshot, ticket) = Snapshot(0, null);
         try
         {
             foreach (var stored in snapshot)
@@ -303,7 +307,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         }
         finally
         {
-            ExitReader();
+            ExitReader(ticket);
         }
 
         return new(count);
@@ -316,7 +320,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         {
             List<Guid> doomed = [];
             var matcher = new Matcher(filter);
-            var snapshot = Snapshot(0, null);
+            var (snapshot, ticket) = Snapshot(0, null);
             try
             {
                 foreach (var stored in snapshot)
@@ -330,7 +334,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             }
             finally
             {
-                ExitReader();
+                ExitReader(ticket);
             }
 
             return DeleteByIdAsync(doomed, cancellationToken);
@@ -427,14 +431,14 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     };
 
     /// <summary>A copy of the references of up to <paramref name="limit"/> flows from position <paramref name="offset"/>,
-    /// taken under the lock; the caller filters and decodes them outside it, and calls <see cref="ExitReader"/> when it
-    /// is done reading them (no block they are in is reused until then).</summary>
-    private StoredFlow[] Snapshot(int offset, int? limit)
+    /// taken under the lock; the caller filters and decodes them outside it, and calls <see cref="ExitReader"/> with the
+    /// ticket when it is done reading them (no block they are in is reused until then).</summary>
+    private (StoredFlow[] Flows, long Ticket) Snapshot(int offset, int? limit)
     {
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            _readers++;
+            var ticket = EnterReader();
             var count = Math.Max(0, Math.Min(_flows.Count - offset, limit ?? int.MaxValue));
             var copy = new StoredFlow[count];
             var node = _flows.First;
@@ -448,7 +452,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
                 copy[i] = node!.Value;
             }
 
-            return copy;
+            return (copy, ticket);
         }
     }
 
@@ -536,7 +540,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     /// holds the lock.</summary>
     private void Retire(Block block)
     {
-        if (_readers == 0)
+        if (_readers.Count == 0)
         {
             if (_freeBlocks.Count < MaxFreeBlocks)
             {
@@ -545,32 +549,43 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         }
         else if (_retiredBlocks.Count < MaxRetiredBlocks)
         {
-            _retiredBlocks.Add(block);
+            _retiredBlocks.Add((block, _nextTicket));
         }
     }
 
-    /// <summary>A reader counted by <see cref="Snapshot"/> or <see cref="GetAsync"/> is done with the blocks; the last
-    /// one makes the blocks emptied meanwhile reusable.</summary>
-    private void ExitReader()
+    /// <summary>A reader begins: its ticket. The caller holds the lock.</summary>
+    private long EnterReader()
+    {
+        var ticket = _nextTicket++;
+        _readers.Add(ticket);
+        return ticket;
+    }
+
+    /// <summary>The reader with <paramref name="ticket"/> (from <see cref="Snapshot"/> or <see cref="GetAsync"/>) is done
+    /// with the blocks: the blocks that emptied while only readers as old as it or older ran become reusable.</summary>
+    private void ExitReader(long ticket)
     {
         lock (_lock)
         {
-            if (--_readers > 0)
+            _readers.Remove(ticket);
+            var oldest = long.MaxValue;
+            foreach (var running in _readers)
             {
-                return;
+                oldest = Math.Min(oldest, running);
             }
 
-            foreach (var block in _retiredBlocks)
+            for (var i = _retiredBlocks.Count - 1; i >= 0; i--)
             {
-                if (_freeBlocks.Count == MaxFreeBlocks)
+                if (_retiredBlocks[i].Ticket <= oldest)
                 {
-                    break;
+                    if (_freeBlocks.Count < MaxFreeBlocks)
+                    {
+                        _freeBlocks.Push(_retiredBlocks[i].Block);
+                    }
+
+                    _retiredBlocks.RemoveAt(i);
                 }
-
-                _freeBlocks.Push(block);
             }
-
-            _retiredBlocks.Clear();
         }
     }
 

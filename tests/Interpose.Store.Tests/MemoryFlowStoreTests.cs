@@ -335,6 +335,40 @@ public sealed class MemoryFlowStoreTests
     }
 
     [Fact]
+    public async Task Blocks_are_reused_under_overlapping_queries_that_never_all_end()
+    {
+        // A query is always running (each begins before the one before it ends, as a busy page's requests may), so the
+        // store never sees no reader; a block emptied under some queries is reused once those have ended.
+        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 100 });
+        await store.AppendAsync([.. Enumerable.Range(0, 100).Select(BigFlow)]);
+        var running = await OpenQueryAsync(store);
+        try
+        {
+            for (var i = 100; i < 2_100; i += 10)
+            {
+                await store.AppendAsync([.. Enumerable.Range(i, 10).Select(BigFlow)]);
+                var next = await OpenQueryAsync(store);
+                await running.DisposeAsync();
+                running = next;
+            }
+
+            Assert.InRange(store.BlocksAllocated, 1, 6 + MemoryFlowStore.MaxFreeBlocks);
+            Assert.Equal("/2000", Path(running.Current));
+        }
+        finally
+        {
+            await running.DisposeAsync();
+        }
+
+        static async Task<IAsyncEnumerator<Flow>> OpenQueryAsync(MemoryFlowStore store)
+        {
+            var query = store.QueryAsync(new FlowQuery { IncludeBodies = true }).GetAsyncEnumerator();
+            Assert.True(await query.MoveNextAsync());
+            return query;
+        }
+    }
+
+    [Fact]
     public async Task Evicted_flows_are_readable_during_the_callback_and_refused_after_it()
     {
         Flow? readInCall = null;
