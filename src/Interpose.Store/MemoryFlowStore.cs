@@ -28,8 +28,8 @@ namespace Interpose.Store;
 /// to generation as they survive, then marks at every full collection. A record is written once into a 1 MiB block
 /// (<see cref="BlockBytes"/>, on the large object heap: never copied, a block of bytes is marked without looking inside)
 /// and the recorder's objects die young; what survives per flow is its entry and list node (docs/performance.md, "Web UI").
-/// A block whose flows are all gone (evicted, deleted or replaced) is reused for new records once no query is reading
-/// (<see cref="MaxFreeBlocks"/> kept; eviction is oldest first, so at the cap blocks empty in order and the store stops
+/// A block whose flows are all gone (evicted, deleted or replaced) is reused for new records once the queries that ran when
+/// it emptied have ended (<see cref="MaxFreeBlocks"/> kept; eviction is oldest first, so at the cap blocks empty in order and the store stops
 /// allocating); a flow deleted or replaced from the middle leaves its bytes in its block until the block's other flows
 /// go.
 /// Past <see cref="MemoryFlowStoreOptions.MaxFlows"/> or <see cref="MemoryFlowStoreOptions.MaxBodyBytes"/> the oldest
@@ -536,8 +536,8 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         }
     }
 
-    /// <summary>An emptied block: reusable now when nobody reads, else once the running readers are done. The caller
-    /// holds the lock.</summary>
+    /// <summary>An emptied block: reusable now when nobody reads, else once the readers running now have ended. The
+    /// caller holds the lock.</summary>
     private void Retire(Block block)
     {
         if (_readers.Count == 0)
