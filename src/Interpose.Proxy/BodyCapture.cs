@@ -7,7 +7,8 @@ namespace Interpose.Proxy;
 
 /// <summary>
 /// Records a streamed body as it passes, without changing it: keeps its first bytes up to a cap in a pooled buffer that
-/// grows as needed, hashes the whole body with SHA-256 as it goes, counts its length and keeps its trailers.
+/// grows as needed, counts its length and keeps its trailers. A body longer than the cap is hashed with SHA-256 as it
+/// goes; one kept whole is hashed from its kept bytes when the flow is stored or shown.
 /// </summary>
 /// <remarks>
 /// Add it with <see cref="HttpMessage.Observe"/>; read the result with <see cref="ToBody"/> once the exchange is over,
@@ -129,16 +130,9 @@ public sealed class BodyCapture : IBodyObserver, IDisposable
             if (!_disposed && !_completed)
             {
                 Trailers = trailers is { Count: > 0 } ? trailers : null;
-                // Without a digest context the whole body was kept (_kept == _length): hashed here in one call.
-                if (_hash is not null)
-                {
-                    _hash.GetHashAndReset(_sha256);
-                }
-                else if (_kept > 0)
-                {
-                    SHA256.HashData(_buffer.AsSpan(0, _kept), _sha256);
-                }
-
+                // Without a digest context the whole body was kept (_kept == _length): its hash is made from the kept
+                // bytes when the flow is stored or shown (FlowBody.FromBytes), off the connection's thread.
+                _hash?.GetHashAndReset(_sha256);
                 _completed = true;
             }
         }
@@ -160,7 +154,9 @@ public sealed class BodyCapture : IBodyObserver, IDisposable
             }
 
             var content = _kept == 0 ? [] : _buffer.AsSpan(0, _kept).ToArray();
-            return _completed ? FlowBody.WithDigest(content, _length, _sha256) : new FlowBody(content, _length, sha256: null);
+            return !_completed ? new FlowBody(content, _length, sha256: null)
+                : _hash is null ? FlowBody.FromBytes(content)
+                : FlowBody.WithDigest(content, _length, _sha256);
         }
     }
 

@@ -11,14 +11,24 @@ namespace Interpose.Core.Flows;
 /// <remarks>
 /// A recorder keeps the hash as its 32 bytes and makes the hex text only when <see cref="Sha256"/> is read: most
 /// recorded flows go to a store that keeps the bytes, and formatting 64 hex digits for each body cost as much CPU as
-/// hashing it (docs/performance.md, "Recording, fifth pass"). Equality compares the hash, however it is held.
+/// hashing it (docs/performance.md, "Recording, fifth pass"). A body kept whole (<see cref="FromBytes"/>) has its hash
+/// made from its bytes when first asked for, by whichever thread stores or shows it. Equality compares the hash, however
+/// it is held.
 /// </remarks>
 public sealed record FlowBody
 {
-    // Set by the internal constructor only: the hash as bytes, with _sha256 made from it on first read.
-    private readonly Sha256Digest _digest;
-    private readonly bool _hasDigest;
+    // Set while the body is made (its constructors and init accessors) and only read after: the hash as bytes, with
+    // _sha256 made from it on first read.
+    private Sha256Digest _digest;
+    private bool _hasDigest;
+
+    // The content is the whole body and the hash is made from it when first asked for (FromBytes): a recorder's socket
+    // thread does not hash every body it keeps whole; whoever stores or shows the flow does, once. A `with` that replaces
+    // the content or the length makes the hash from the old content first (Settle), so the copy keeps the whole body's.
+    private bool _derived;
     private string? _sha256;
+    private ReadOnlyMemory<byte> _content;
+    private long _length;
 
     /// <summary>Creates a body.</summary>
     /// <param name="content">The recorded bytes: the whole body, or its first bytes when <see cref="IsTruncated"/>.</param>
@@ -41,6 +51,13 @@ public sealed record FlowBody
         _hasDigest = true;
     }
 
+    private FlowBody(ReadOnlyMemory<byte> whole)
+    {
+        Content = whole;
+        Length = whole.Length;
+        _derived = true;
+    }
+
     /// <summary>A complete body whose hash is given as its bytes (<see cref="SHA256.HashSizeInBytes"/> of them).</summary>
     internal static FlowBody WithDigest(ReadOnlyMemory<byte> content, long length, ReadOnlySpan<byte> digest) => new(content, length, digest);
 
@@ -48,20 +65,39 @@ public sealed record FlowBody
     public static FlowBody Empty { get; } = new(ReadOnlyMemory<byte>.Empty, 0, Convert.ToHexStringLower(SHA256.HashData(ReadOnlySpan<byte>.Empty)));
 
     /// <summary>The recorded bytes: the whole body, or its first bytes when <see cref="IsTruncated"/>.</summary>
-    public ReadOnlyMemory<byte> Content { get; init; }
+    public ReadOnlyMemory<byte> Content
+    {
+        get => _content;
+        init
+        {
+            Settle();
+            _content = value;
+        }
+    }
 
     /// <summary>The length of the whole body in bytes.</summary>
-    public long Length { get; init; }
+    public long Length
+    {
+        get => _length;
+        init
+        {
+            Settle();
+            _length = value;
+        }
+    }
 
     /// <summary>The SHA-256 of the whole body in lower-case hex; null when the body did not end cleanly (the exchange
     /// failed mid-body), so only a prefix is known.</summary>
     public string? Sha256
     {
-        get => _sha256 ??= _hasDigest ? Convert.ToHexStringLower(_digest) : null;
+        get => _sha256 ??= _hasDigest ? Convert.ToHexStringLower(_digest)
+            : _derived ? Convert.ToHexStringLower(SHA256.HashData(_content.Span))
+            : null;
         init
         {
             _sha256 = value;
             _hasDigest = false;
+            _derived = false;
         }
     }
 
@@ -69,37 +105,48 @@ public sealed record FlowBody
     [JsonIgnore]
     public bool IsTruncated => Content.Length < Length;
 
-    /// <summary>A complete body made of <paramref name="content"/>, hashed here.</summary>
-    /// <param name="content">The whole body.</param>
+    /// <summary>A complete body made of <paramref name="content"/>; its <see cref="Sha256"/> is made from the bytes when
+    /// first asked for.</summary>
+    /// <param name="content">The whole body; not to be changed afterwards (the hash is made from it later).</param>
     /// <returns>The body.</returns>
-    public static FlowBody FromBytes(ReadOnlyMemory<byte> content)
-    {
-        if (content.IsEmpty)
-        {
-            return Empty;
-        }
-
-        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(content.Span, hash);
-        return new(content, content.Length, hash);
-    }
+    public static FlowBody FromBytes(ReadOnlyMemory<byte> content) => content.IsEmpty ? Empty : new(content);
 
     /// <summary>The same body without its bytes: length and hash kept (what a recorder keeps under load).</summary>
     /// <returns>The metadata-only body.</returns>
     public FlowBody WithoutContent() => Content.IsEmpty ? this : this with { Content = ReadOnlyMemory<byte>.Empty };
 
-    /// <summary>The hash as its bytes, when it was given so (a recorder, a binary record): no text to parse.</summary>
+    /// <summary>The hash as its bytes, when it was given so (a recorder, a binary record) or is made from the whole
+    /// content (<see cref="FromBytes"/>): no text to parse.</summary>
     /// <param name="destination">Where the 32 bytes go.</param>
     /// <returns>False when the hash is held as text or unknown.</returns>
     internal bool TryCopyDigest(Span<byte> destination)
     {
-        if (!_hasDigest)
+        if (_hasDigest)
         {
-            return false;
+            ((ReadOnlySpan<byte>)_digest).CopyTo(destination);
+            return true;
         }
 
-        ((ReadOnlySpan<byte>)_digest).CopyTo(destination);
-        return true;
+        if (_derived)
+        {
+            // Made again at each call rather than kept: another thread may read this body meanwhile.
+            SHA256.HashData(_content.Span, destination);
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>Before a <c>with</c> replaces the content or the length of a body whose hash is made from its content:
+    /// the hash is made now, from the whole body.</summary>
+    private void Settle()
+    {
+        if (_derived)
+        {
+            SHA256.HashData(_content.Span, _digest);
+            _hasDigest = true;
+            _derived = false;
+        }
     }
 
     /// <inheritdoc/>

@@ -38,4 +38,23 @@ public sealed class FlowBodyTests
         Assert.Null(replaced.Sha256);
         Assert.False(replaced.TryCopyDigest(copied));
     }
+
+    [Fact]
+    public void A_body_kept_whole_hashes_its_bytes_when_asked_and_a_copy_cut_shorter_keeps_the_whole_bodys_hash()
+    {
+        var whole = Convert.ToHexStringLower(SHA256.HashData(Bytes));
+        Span<byte> copied = stackalloc byte[SHA256.HashSizeInBytes];
+        var body = FlowBody.FromBytes(Bytes);
+
+        Assert.Equal(whole, body.Sha256);
+        Assert.True(body.TryCopyDigest(copied));
+        Assert.Equal(SHA256.HashData(Bytes), copied.ToArray());
+
+        // What a recorder does at its cap: the content cut, the length and hash the whole body's (not the prefix's).
+        var prefix = FlowBody.FromBytes(Bytes) with { Content = Bytes.AsMemory(0, 5) };
+        Assert.True(prefix.IsTruncated);
+        Assert.Equal(whole, prefix.Sha256);
+        Assert.Equal(Bytes.Length, prefix.Length);
+        Assert.Equal(whole, (FlowBody.FromBytes(Bytes) with { Length = 1_000 }).Sha256);
+    }
 }
