@@ -44,7 +44,7 @@ internal static class SaveOptions
     /// <param name="result">The command line.</param>
     /// <param name="options">The proxy's options, which get the recorder.</param>
     /// <param name="loggerFactory">Where the store and recorder log.</param>
-    /// <param name="feed">With the web UI: where recorded flows are announced. Without -w the flows are then kept in
+    /// <param name="feed">With the web UI: the store's observer, which announces the flows it keeps. Without -w the flows are then kept in
     /// memory (<see cref="MemoryFlowStore"/>, bounded, gone when the process ends), and the stale temporary store files
     /// of earlier versions are swept (<see cref="TemporaryFlowStores"/>).</param>
     public static Recording? Start(ParseResult result, ProxyOptions options, ILoggerFactory loggerFactory, FlowFeed? feed = null)
@@ -64,18 +64,18 @@ internal static class SaveOptions
             // --web without -w: flows in memory, each in a compact form (no SQLite, no file: the UI's cost budget, issue
             // 17); the flows evicted past the caps leave the browsers' lists too.
             TemporaryFlowStores.Sweep(CliOptions.ResolveHome(result));
-            var memory = new MemoryFlowStore(logger: loggerFactory.CreateLogger("Interpose.Store"), evicted: flows => feed!.Evicted(flows));
+            var memory = new MemoryFlowStore(logger: loggerFactory.CreateLogger("Interpose.Store"), observer: feed);
             store = memory;
             sink = memory;
         }
         else
         {
-            var sqlite = SqliteFlowStore.Open(path, logger: loggerFactory.CreateLogger("Interpose.Store"));
+            var sqlite = SqliteFlowStore.Open(path, logger: loggerFactory.CreateLogger("Interpose.Store"), observer: feed);
             store = sqlite;
             sink = sqlite;
         }
 
-        var recorder = new FlowRecorder(feed is null ? sink : new LiveFlowSink(sink, feed), new FlowRecorderOptions { MaxBodyBytes = limit }, loggerFactory.CreateLogger("Interpose.Recorder"));
+        var recorder = new FlowRecorder(sink, new FlowRecorderOptions { MaxBodyBytes = limit }, loggerFactory.CreateLogger("Interpose.Recorder"));
         options.Addons.Add(recorder);
         return new Recording(store, recorder);
     }

@@ -4,8 +4,8 @@ using Microsoft.Data.Sqlite;
 namespace Interpose.Store;
 
 /// <summary>The one insert of a flow's row (schema version 4): its filter and list columns, certificate keys and record.
-/// A new id (always, for a recorder) is a plain insert; an id already stored keeps its <c>seq</c> and takes the new
-/// values.</summary>
+/// A new id (always, for a recorder) is a plain insert with the <c>seq</c> the store gives it; an id already stored
+/// keeps its <c>seq</c> and takes the new values.</summary>
 internal sealed class FlowInsert : IDisposable
 {
     private static readonly string[] Columns =
@@ -17,7 +17,9 @@ internal sealed class FlowInsert : IDisposable
 
     /// <summary>INSERT OR IGNORE: a new row, or nothing when the id is stored (<see cref="RawStatement.Changes"/> 0). The
     /// upsert with <c>RETURNING seq</c> it replaces was 10% of the proxy's busy time under load with <c>-w</c>
-    /// (docs/performance.md, "Recording"); a new row's seq is <c>last_insert_rowid()</c>.</summary>
+    /// (docs/performance.md, "Recording"). The seq is given (the last parameter), not SQLite's next rowid: that is one
+    /// more than the largest left, so deleting the newest flows would give their numbers again, which the store's
+    /// observer must never see (<see cref="IFlowStoreObserver"/>).</summary>
     private readonly RawStatement _insert;
 
     /// <summary>The row of a stored id takes the new values and keeps its seq (a flow appended again: a mark, a comment).</summary>
@@ -33,7 +35,7 @@ internal sealed class FlowInsert : IDisposable
     public FlowInsert(SqliteConnection connection)
     {
         var values = string.Join(", ", Columns.Select((_, i) => "?" + (i + 1)));
-        _insert = new RawStatement(connection, $"INSERT OR IGNORE INTO flows ({string.Join(", ", Columns)}) VALUES ({values})");
+        _insert = new RawStatement(connection, $"INSERT OR IGNORE INTO flows ({string.Join(", ", Columns)}, seq) VALUES ({values}, ?{Columns.Length + 1})");
         _update = new RawStatement(connection, $"""
             INSERT INTO flows ({string.Join(", ", Columns)}) VALUES ({values})
             ON CONFLICT (id) DO UPDATE SET {string.Join(", ", Columns.Skip(1).Select(c => c + " = excluded." + c))}
@@ -46,17 +48,19 @@ internal sealed class FlowInsert : IDisposable
     /// <param name="serverChain">The server chain's keys (<c>server_chain</c>); null for none.</param>
     /// <param name="clientChain">The client chain's keys; null for none.</param>
     /// <param name="record">The flow's record (<see cref="FlowRecord"/>), the <c>flow</c> column.</param>
+    /// <param name="newSeq">The seq of a new row.</param>
     /// <param name="replaced">True when a stored row of the same id was replaced (its bodies are now stale).</param>
-    /// <returns>The row's <c>seq</c>.</returns>
+    /// <returns>The row's <c>seq</c>: <paramref name="newSeq"/>, or the replaced row's.</returns>
     /// <exception cref="SqliteException">SQLite failed (a full disk, a read-only file).</exception>
-    public long Insert(Flow flow, byte[]? serverChain, byte[]? clientChain, ReadOnlySpan<byte> record, out bool replaced)
+    public long Insert(Flow flow, byte[]? serverChain, byte[]? clientChain, ReadOnlySpan<byte> record, long newSeq, out bool replaced)
     {
         Bind(_insert, flow, serverChain, clientChain, record);
+        _insert.Bind(Columns.Length + 1, newSeq);
         _insert.Execute();
         if (_insert.Changes == 1)
         {
             replaced = false;
-            return _insert.LastInsertRowId;
+            return newSeq;
         }
 
         replaced = true;

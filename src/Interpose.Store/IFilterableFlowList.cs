@@ -5,7 +5,7 @@ namespace Interpose.Store;
 
 /// <summary>
 /// Flows that answer a filter without being decoded when the filter reads only what the list keeps of them: what
-/// <see cref="MemoryFlowStore"/>'s eviction callback gets, so that a browser's filter on the list's fields (<c>~u</c>,
+/// <see cref="MemoryFlowStore"/>'s observer gets as the evicted flows, so that a browser's filter on the list's fields (<c>~u</c>,
 /// <c>~c</c>, <c>~m</c>, ...) counts evicted flows without decoding each one (docs/performance.md, "Web UI").
 /// </summary>
 internal interface IFilterableFlowList : IReadOnlyList<Flow>

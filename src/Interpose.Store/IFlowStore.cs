@@ -68,6 +68,32 @@ public interface IFlowStore : IAsyncDisposable
     /// <exception cref="ObjectDisposedException">The store is disposed.</exception>
     ValueTask<long> CountAsync(FlowFilter? filter = null, CancellationToken cancellationToken = default);
 
+    /// <summary>The last <paramref name="count"/> flows that match <paramref name="filter"/>, their position, and how many
+    /// match, read at one moment (the web UI's list: its newest rows, then the flows it is told about after; see
+    /// <see cref="IFlowStoreObserver"/>). This default reads the count and the flows one after the other, and gives no
+    /// sequence; the stores of this library read both at once and give it.</summary>
+    /// <param name="filter">The filter, or null.</param>
+    /// <param name="count">How many of the last flows to return at most.</param>
+    /// <param name="includeBodies">Whether the flows come with their bodies (<see cref="FlowQuery.IncludeBodies"/>).</param>
+    /// <param name="cancellationToken">Abandons the read.</param>
+    /// <returns>The flows, their offset, the total and the sequence.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is negative.</exception>
+    /// <exception cref="IOException">The store could not be read.</exception>
+    /// <exception cref="ObjectDisposedException">The store is disposed.</exception>
+    async ValueTask<FlowTail> TailAsync(FlowFilter? filter, int count, bool includeBodies = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        var total = await CountAsync(filter, cancellationToken);
+        var offset = (int)Math.Min(int.MaxValue, Math.Max(0, total - count));
+        var flows = new List<Flow>(Math.Min(count, 1024));
+        await foreach (var flow in QueryAsync(new FlowQuery { Filter = filter, Offset = offset, Limit = count, IncludeBodies = includeBodies }, cancellationToken))
+        {
+            flows.Add(flow);
+        }
+
+        return new FlowTail(offset, flows, Math.Max(total, offset + flows.Count), null);
+    }
+
     /// <summary>Deletes the flows that match <paramref name="filter"/>, or every flow when it is null.</summary>
     /// <param name="filter">The filter, or null to clear the store.</param>
     /// <param name="cancellationToken">Abandons the call before the deletion commits.</param>

@@ -33,7 +33,7 @@ namespace Interpose.Store;
 /// allocating); a flow deleted or replaced from the middle leaves its bytes in its block until the block's other flows
 /// go.
 /// Past <see cref="MemoryFlowStoreOptions.MaxFlows"/> or <see cref="MemoryFlowStoreOptions.MaxBodyBytes"/> the oldest
-/// flows are evicted: counted in <see cref="EvictedFlows"/>, reported to the <c>evicted</c> callback, and logged once
+/// flows are evicted: counted in <see cref="EvictedFlows"/>, reported to the observer, and logged once
 /// when the store first reaches a cap (again only after a delete or clear made room), not once per flow.
 /// A flow appended again (a mark, a comment) replaces the stored one in place, keeping its position.
 /// Queries return bodies only with <see cref="FlowQuery.IncludeBodies"/> (or when the filter reads them), as the SQLite
@@ -44,10 +44,10 @@ namespace Interpose.Store;
 /// </remarks>
 public sealed class MemoryFlowStore : IFlowStore, IFlowSink
 {
-    /// <summary>Evicted flows a recorder's writes collect before they are announced without waiting for its flush: 256,
-    /// as LiveFlowSink.MaxPending announces new flows, so a browser's list loses its oldest rows in step with the new
-    /// ones it gets.</summary>
-    public const int MaxUnannouncedEvictions = 256;
+    /// <summary>New or evicted flows a recorder's writes collect before they are told to the observer without waiting
+    /// for its flush: 256, so that a busy recorder calls it a few hundred times a second at most (every call filters
+    /// the flows for every browser), and a browser's list loses its oldest rows in step with the new ones it gets.</summary>
+    public const int MaxUnannounced = 256;
 
     /// <summary>The size of a shared block of records: 1 MiB, several hundred typical flows (a 1 KiB body and 1.5 KiB of
     /// compact head each), past the large object heap's 85,000-byte threshold so a block is never copied by the collector.</summary>
@@ -77,8 +77,19 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     private readonly Dictionary<Guid, LinkedListNode<StoredFlow>> _byId = [];
     private readonly MemoryFlowStoreOptions _options;
     private readonly ILogger _logger;
-    private readonly Action<IReadOnlyList<Flow>>? _evicted;
+    private readonly IFlowStoreObserver? _observer;
+
+    // What the observer has not been told yet (in the order of the sequences): the flows kept, the flows evicted and
+    // the sequence of the append that evicted each. Announce swaps them out under _lock and calls the observer under
+    // _announceLock, so that two writers' calls reach it in order.
+    private List<SequencedFlow> _unannouncedStored = [];
     private List<StoredFlow> _unannounced = [];
+    private List<long> _unannouncedEvictedBy = [];
+    private readonly Lock _announceLock = new();
+
+    /// <summary>The sequence of the last append (<see cref="IFlowStoreObserver"/>): each takes the next one, a new flow
+    /// keeps it as its own.</summary>
+    private long _sequence;
     private Block? _block;
     private int _blockUsed;
 
@@ -102,18 +113,19 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     /// <summary>Creates an empty store.</summary>
     /// <param name="options">The caps; the defaults when null.</param>
     /// <param name="logger">Where the first eviction of a burst is logged.</param>
-    /// <param name="evicted">Called with the flows an append evicted (oldest first), after the store's lock is released,
-    /// on the appending thread: the web UI removes their rows from the browsers' lists. The list decodes a flow only when
-    /// it is read (a callback that only counts them decodes none), and only during the call: the evicted records' block
-    /// may be reused once it returns, so a flow first read after it throws <see cref="InvalidOperationException"/>.</param>
+    /// <param name="observer">Told the flows appended and the flows evicted (the web UI's live list), after the store's
+    /// lock is released, on the appending thread: at once for <see cref="AppendAsync"/>, at the flush or once
+    /// <see cref="MaxUnannounced"/> wait for <see cref="WriteAsync"/>. The evicted list decodes a flow only when it is
+    /// read (an observer that only counts them decodes none), and only during the call: the evicted records' block may
+    /// be reused once it returns, so a flow first read after it throws <see cref="InvalidOperationException"/>.</param>
     /// <exception cref="ArgumentOutOfRangeException">A cap is below its minimum (1 flow, 0 bytes).</exception>
-    public MemoryFlowStore(MemoryFlowStoreOptions? options = null, ILogger? logger = null, Action<IReadOnlyList<Flow>>? evicted = null)
+    public MemoryFlowStore(MemoryFlowStoreOptions? options = null, ILogger? logger = null, IFlowStoreObserver? observer = null)
     {
         _options = options ?? new MemoryFlowStoreOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxFlows, 1, nameof(options));
         ArgumentOutOfRangeException.ThrowIfNegative(_options.MaxBodyBytes, nameof(options));
         _logger = logger ?? NullLogger.Instance;
-        _evicted = evicted;
+        _observer = observer;
     }
 
     /// <summary>How many flows the store holds.</summary>
@@ -183,12 +195,12 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             Add(flow);
         }
 
-        AnnounceEvicted();
+        Announce();
         return default;
     }
 
-    /// <summary>Keeps one flow (the recorder's path); the flows it evicts are announced at the next flush, or once
-    /// <see cref="MaxUnannouncedEvictions"/> of them wait.</summary>
+    /// <summary>Keeps one flow (the recorder's path), readable at once; it and the flows it evicts are told to the
+    /// observer at the next flush, or once <see cref="MaxUnannounced"/> of either wait.</summary>
     /// <param name="flow">The flow.</param>
     /// <param name="cancellationToken">Abandons the call before the flow is kept.</param>
     /// <returns>A completed task.</returns>
@@ -198,20 +210,20 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     {
         ArgumentNullException.ThrowIfNull(flow);
         cancellationToken.ThrowIfCancellationRequested();
-        if (Add(flow) >= MaxUnannouncedEvictions)
+        if (Add(flow) >= MaxUnannounced)
         {
-            AnnounceEvicted();
+            Announce();
         }
 
         return default;
     }
 
-    /// <summary>Announces the evictions of written flows; the flows themselves are readable at once.</summary>
+    /// <summary>Tells the observer the written flows and their evictions; the flows themselves are readable at once.</summary>
     /// <param name="cancellationToken">Unused.</param>
     /// <returns>A completed task.</returns>
     public ValueTask FlushAsync(CancellationToken cancellationToken)
     {
-        AnnounceEvicted();
+        Announce();
         return default;
     }
 
@@ -314,6 +326,77 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     }
 
     /// <inheritdoc/>
+    public ValueTask<FlowTail> TailAsync(FlowFilter? filter, int count, bool includeBodies = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        StoredFlow[] snapshot;
+        long ticket, sequence;
+        int stored;
+        lock (_lock)
+        {
+            // The references and the sequence at one moment: the observer is told later flows with higher sequences.
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            ticket = EnterReader();
+            sequence = _sequence;
+            stored = _flows.Count;
+            snapshot = new StoredFlow[filter is null ? Math.Min(count, stored) : stored];
+            var node = _flows.Last;
+            for (var i = snapshot.Length - 1; i >= 0; i--, node = node.Previous)
+            {
+                snapshot[i] = node!.Value;
+            }
+        }
+
+        try
+        {
+            if (filter is null)
+            {
+                var all = new Flow[snapshot.Length];
+                for (var i = 0; i < snapshot.Length; i++)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    all[i] = snapshot[i].Decode(includeBodies);
+                }
+
+                return new(new FlowTail(stored - all.Length, all, stored, sequence));
+            }
+
+            // The last `count` that match, in a ring: the filter is evaluated on every flow (to count them), a flow is
+            // decoded only when the filter needs it or it is among the last.
+            var matcher = new Matcher(filter);
+            var ring = new (StoredFlow Stored, Flow? Decoded)[count];
+            long total = 0;
+            foreach (var candidate in snapshot)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (matcher.Matches(candidate, out var decoded))
+                {
+                    if (count > 0)
+                    {
+                        ring[total % count] = (candidate, decoded);
+                    }
+
+                    total++;
+                }
+            }
+
+            var kept = (int)Math.Min(count, total);
+            var flows = new Flow[kept];
+            for (var i = 0; i < kept; i++)
+            {
+                var (candidate, decoded) = ring[(total - kept + i) % count];
+                flows[i] = decoded ?? candidate.Decode(includeBodies);
+            }
+
+            return new(new FlowTail(total - kept, flows, total, sequence));
+        }
+        finally
+        {
+            ExitReader(ticket);
+        }
+    }
+
+    /// <inheritdoc/>
     public ValueTask<long> DeleteAsync(FlowFilter? filter = null, CancellationToken cancellationToken = default)
     {
         if (filter is not null)
@@ -385,6 +468,8 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         {
             _disposed = true;
             _unannounced.Clear();
+            _unannouncedEvictedBy.Clear();
+            _unannouncedStored.Clear();
             _flows.Clear();
             _byId.Clear();
             _bodyBytes = 0;
@@ -457,8 +542,8 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     }
 
     /// <summary>Adds <paramref name="flow"/> (encoded on this thread, then copied into a block under the lock), evicts
-    /// the oldest past the caps (kept for <see cref="AnnounceEvicted"/>), logs the first eviction of a burst; returns how
-    /// many evicted flows wait to be announced.</summary>
+    /// the oldest past the caps, keeps both for <see cref="Announce"/>, logs the first eviction of a burst; returns how
+    /// many new or evicted flows (the larger) wait to be announced.</summary>
     private int Add(Flow flow)
     {
         var encoded = StoredFlow.Encode(flow);
@@ -468,19 +553,26 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             var (block, offset) = Reserve(encoded.Length);
-            Keep(encoded.Complete(block, offset));
+            var stored = encoded.Complete(block, offset);
+            var sequence = ++_sequence;
+            var replaced = Keep(stored, sequence);
+            if (_observer is not null)
+            {
+                _unannouncedStored.Add(new SequencedFlow(flow, stored.Sequence, replaced));
+            }
 
             evicted = 0;
             while (_flows.Count > _options.MaxFlows || (_bodyBytes > _options.MaxBodyBytes && _flows.Count > 1))
             {
-                // Its block stays in use until the eviction is announced: the callback may decode it.
+                // Its block stays in use until the eviction is announced: the observer may decode it.
                 _unannounced.Add(Remove(_flows.First!.Value.Id)!);
+                _unannouncedEvictedBy.Add(sequence);
                 evicted++;
             }
 
             firstOfBurst = evicted > 0 && !_atCap;
             _atCap |= evicted > 0;
-            unannounced = _unannounced.Count;
+            unannounced = Math.Max(_unannounced.Count, _unannouncedStored.Count);
         }
 
         if (evicted > 0)
@@ -598,39 +690,57 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         _retiredBlocks.Clear();
     }
 
-    /// <summary>Hands the evicted flows not announced yet to the callback, outside the lock.</summary>
-    private void AnnounceEvicted()
+    /// <summary>Tells the observer the flows kept and evicted since the last call, outside the store's lock (under
+    /// <see cref="_announceLock"/>, so that calls keep the order of the sequences); without an observer, only releases
+    /// the evicted flows' records.</summary>
+    private void Announce()
     {
-        List<StoredFlow> evicted;
-        lock (_lock)
+        lock (_announceLock)
         {
-            if (_unannounced.Count == 0)
-            {
-                return;
-            }
-
-            evicted = _unannounced;
-            _unannounced = [];
-            if (_evicted is null)
-            {
-                ReleaseAll(evicted);
-                return;
-            }
-        }
-
-        // The callback reads the evicted flows' records: their blocks are released once it returns, and the list it got
-        // refuses to decode after that.
-        var decoded = new DecodedOnRead(evicted);
-        try
-        {
-            _evicted(decoded);
-        }
-        finally
-        {
-            decoded.Expire();
+            List<SequencedFlow> stored;
+            List<StoredFlow> evicted;
+            List<long> evictedBy;
             lock (_lock)
             {
-                ReleaseAll(evicted);
+                if (_unannounced.Count == 0 && _unannouncedStored.Count == 0)
+                {
+                    return;
+                }
+
+                (stored, _unannouncedStored) = (_unannouncedStored, []);
+                (evicted, _unannounced) = (_unannounced, []);
+                (evictedBy, _unannouncedEvictedBy) = (_unannouncedEvictedBy, []);
+                if (_observer is null)
+                {
+                    ReleaseAll(evicted);
+                    return;
+                }
+            }
+
+            if (stored.Count > 0)
+            {
+                _observer.Stored(stored);
+            }
+
+            if (evicted.Count == 0)
+            {
+                return;
+            }
+
+            // The observer reads the evicted flows' records: their blocks are released once it returns, and the list it
+            // got refuses to decode after that.
+            var decoded = new DecodedOnRead(evicted);
+            try
+            {
+                _observer.Evicted(decoded, evictedBy);
+            }
+            finally
+            {
+                decoded.Expire();
+                lock (_lock)
+                {
+                    ReleaseAll(evicted);
+                }
             }
         }
 
@@ -643,25 +753,29 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         }
     }
 
-    /// <summary>Adds <paramref name="flow"/> at the end, or replaces the stored flow with its id in place; the caller
-    /// holds the lock.</summary>
-    private void Keep(StoredFlow flow)
+    /// <summary>Adds <paramref name="flow"/> at the end with <paramref name="sequence"/>, or replaces the stored flow
+    /// with its id in place (keeping its sequence); true when it replaced one. The caller holds the lock.</summary>
+    private bool Keep(StoredFlow flow, long sequence)
     {
         flow.Block.Live++;
-        if (_byId.TryGetValue(flow.Id, out var node))
+        var replaced = _byId.TryGetValue(flow.Id, out var node);
+        if (replaced)
         {
-            _bodyBytes -= node.Value.BodyBytes;
+            _bodyBytes -= node!.Value.BodyBytes;
             _recordBytes -= node.Value.RecordLength;
             Release(node.Value);
+            flow.Sequence = node.Value.Sequence;
             node.Value = flow;
         }
         else
         {
+            flow.Sequence = sequence;
             _byId.Add(flow.Id, _flows.AddLast(flow));
         }
 
         _bodyBytes += flow.BodyBytes;
         _recordBytes += flow.RecordLength;
+        return replaced;
     }
 
     /// <summary>Removes the flow with <paramref name="id"/> from the list (its block still counts it: the caller releases
@@ -721,7 +835,7 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         /// <exception cref="InvalidOperationException">A flow not decoded during the callback is read after it: its
         /// record's block may hold other records by then.</exception>
         public Flow this[int index] => _decoded[index] ??= _expired
-            ? throw new InvalidOperationException("An evicted flow is read after the eviction callback returned; read the flows during the call.")
+            ? throw new InvalidOperationException("An evicted flow is read after the observer's Evicted call returned; read the flows during the call.")
             : stored[index].Decode(bodies: true);
 
         /// <summary>The callback returned: flows not decoded by now never will be.</summary>
@@ -816,6 +930,9 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         }
 
         public Guid Id { get; }
+
+        /// <summary>Its number in the store's order (<see cref="IFlowStoreObserver"/>).</summary>
+        public long Sequence { get; set; }
 
         /// <summary>Where the record is.</summary>
         public Block Block { get; }

@@ -107,6 +107,16 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     private long _written;
     private bool _disposed;
 
+    /// <summary>Told each batch's flows once committed (null when none): its list, filled only then.</summary>
+    private readonly IFlowStoreObserver? _observer;
+    private readonly List<SequencedFlow> _batchStored = [];
+
+    /// <summary>The seq of the newest row inserted (in the open batch or committed) and of the newest committed, both
+    /// under the gate. New rows take the next one (<see cref="FlowInsert"/>), so a number is never given twice while
+    /// the store is open, even after the newest rows are deleted.</summary>
+    private long _lastSeq;
+    private long _committedSeq;
+
     /// <summary>Checkpoints of the WAL, made off the writer's path (<see cref="CheckpointAsync"/>): a request when
     /// <see cref="_walBytes"/> passes the options' <c>WalCheckpointBytes</c>; one pending request stands for any number.
     /// Null when read-only.</summary>
@@ -119,8 +129,9 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     /// the WAL over after its next commit (<see cref="RestartWalIfAsked"/>).</summary>
     private int _restartWanted;
 
-    private SqliteFlowStore(string path, SqliteFlowStoreOptions options, ILogger logger, SqliteConnection connection, FileStream? fileLock, int version)
+    private SqliteFlowStore(string path, SqliteFlowStoreOptions options, ILogger logger, SqliteConnection connection, FileStream? fileLock, int version, IFlowStoreObserver? observer)
     {
+        _observer = observer;
         _path = path;
         _options = options;
         _logger = logger;
@@ -129,6 +140,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         SchemaVersion = version;
         if (!options.ReadOnly)
         {
+            _lastSeq = _committedSeq = MaxSeq(connection);
             _pageSize = PageSize(connection);
             _checkpointRequests = Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
             {
@@ -162,17 +174,25 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     /// <param name="path">The file.</param>
     /// <param name="options">Read-only or writable, batch sizes; the defaults when null.</param>
     /// <param name="logger">Where commits and migrations are logged (Debug); nowhere when null.</param>
+    /// <param name="observer">Told each batch's flows once it is committed, under the store's write gate (the web UI's
+    /// live list); writable stores only.</param>
     /// <returns>The open store; dispose it to commit what is pending and release the file.</returns>
-    /// <exception cref="ArgumentException"><paramref name="path"/> is empty.</exception>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is empty, or an observer is given for a read-only
+    /// store.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A batch size in <paramref name="options"/> is less than 1.</exception>
     /// <exception cref="FlowStoreException">The file is not a flow store, is from a newer schema, is corrupt, is locked
     /// by another recorder, or (read-only) does not exist. The file was not changed.</exception>
     /// <exception cref="IOException">The file cannot be opened or created.</exception>
     /// <exception cref="UnauthorizedAccessException">The file cannot be opened for lack of permission.</exception>
-    public static SqliteFlowStore Open(string path, SqliteFlowStoreOptions? options = null, ILogger? logger = null)
+    public static SqliteFlowStore Open(string path, SqliteFlowStoreOptions? options = null, ILogger? logger = null, IFlowStoreObserver? observer = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         options ??= new SqliteFlowStoreOptions();
+        if (options.ReadOnly && observer is not null)
+        {
+            throw new ArgumentException("a read-only store stores nothing to observe", nameof(observer));
+        }
+
         ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, nameof(options));
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxBatchBodyBytes, 1, nameof(options));
         logger ??= NullLogger.Instance;
@@ -227,7 +247,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             }
 
             StoreLog.Opened(logger, path, options.ReadOnly ? "read-only" : "for writing", version);
-            var store = new SqliteFlowStore(path, options, logger, connection, fileLock, version);
+            var store = new SqliteFlowStore(path, options, logger, connection, fileLock, version, observer);
             connection = null;
             fileLock = null;
             return store;
@@ -278,7 +298,11 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             try
             {
                 _batch ??= _connection.BeginTransaction();
-                Insert(flow, _batchCertificates);
+                var stored = Insert(flow, _batchCertificates);
+                if (_observer is not null)
+                {
+                    _batchStored.Add(stored);
+                }
             }
             catch (SqliteException ex)
             {
@@ -405,6 +429,68 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         await Task.CompletedTask;
         using var rows = new Rows(this, filter, selectJson: false);
         return rows.Count(cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>The count and the flows come from one read transaction (one WAL snapshot); for a writable store the
+    /// snapshot begins under the write gate, between two commits, so its sequence is exactly the newest committed.</remarks>
+    public async ValueTask<FlowTail> TailAsync(FlowFilter? filter, int count, bool includeBodies = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        try
+        {
+            using var connection = Connect(_path, SqliteOpenMode.ReadOnly);
+
+            // A deferred transaction takes its snapshot at its first read (https://www.sqlite.org/lang_transaction.html).
+            Execute(connection, "BEGIN");
+            long sequence;
+            if (_options.ReadOnly)
+            {
+                sequence = MaxSeq(connection);
+            }
+            else
+            {
+                await _gate.WaitAsync(cancellationToken);
+                try
+                {
+                    MaxSeq(connection);
+                    sequence = _committedSeq;
+                }
+                finally
+                {
+                    _gate.Release();
+                }
+            }
+
+            long total;
+            using (var counted = new Rows(this, filter, selectJson: false, connection: connection))
+            {
+                total = counted.Count(cancellationToken);
+            }
+
+            var offset = (int)Math.Min(int.MaxValue, Math.Max(0, total - count));
+            var flows = new List<Flow>((int)Math.Min(count, total));
+            using (var rows = new Rows(this, filter, selectJson: true, offset: offset, connection: connection))
+            {
+                var bodies = includeBodies || rows.ResidualReadsBodies;
+                for (var skip = rows.OffsetInSql ? 0 : offset; skip > 0 && rows.Next(bodies, cancellationToken) is not null; skip--)
+                {
+                }
+
+                while (flows.Count < count && rows.Next(bodies, cancellationToken) is { } flow)
+                {
+                    flows.Add(!includeBodies && bodies ? WithoutBodies(flow) : flow);
+                }
+            }
+
+            Execute(connection, "COMMIT");
+            return new FlowTail(offset, flows, total, sequence);
+        }
+        catch (SqliteException ex)
+        {
+            throw Translate(_path, ex);
+        }
     }
 
     /// <inheritdoc/>
@@ -572,12 +658,30 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             throw Translate(_path, ex);
         }
 
+        _committedSeq = _lastSeq;
         Committed(_batchFlows, _batchCertificates);
         _batch.Dispose();
         _batch = null;
         _batchFlows = 0;
         _batchBodyBytes = 0;
         _batchCertificates.Clear();
+        Announce(_batchStored);
+    }
+
+    /// <summary>Tells the observer a committed batch's flows; the caller holds the gate.</summary>
+    private void Announce(List<SequencedFlow> stored)
+    {
+        if (_observer is not null && stored.Count > 0)
+        {
+            try
+            {
+                _observer.Stored(stored);
+            }
+            finally
+            {
+                stored.Clear();
+            }
+        }
     }
 
     private void DropBatch()
@@ -597,6 +701,9 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             _batch = null;
         }
 
+        // The batch's rows are gone: their numbers were told to no one, and may be given again.
+        _lastSeq = _committedSeq;
+        _batchStored.Clear();
         _batchFlows = 0;
         _batchBodyBytes = 0;
         _batchCertificates.Clear();
@@ -624,30 +731,35 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
 
         ThrowIfNotMigrated();
         List<UInt128> newCertificates = [];
+        List<SequencedFlow> stored = [];
         try
         {
             using var transaction = _connection.BeginTransaction();
             foreach (var flow in flows)
             {
-                Insert(flow, newCertificates);
+                stored.Add(Insert(flow, newCertificates));
             }
 
             transaction.Commit();
+            _committedSeq = _lastSeq;
         }
         catch (SqliteException ex)
         {
+            _lastSeq = _committedSeq;
             throw Translate(_path, ex);
         }
 
         Committed(flows.Count, newCertificates);
+        Announce(stored);
     }
 
     /// <summary>Inserts one flow's row, bodies and new certificates in the transaction that is open. The statements
     /// are prepared once and kept (SQLite compiles each statement's SQL when it is prepared).</summary>
     /// <param name="flow">The flow.</param>
     /// <param name="newCertificates">The certificates the transaction stored so far; those this flow stores are added.</param>
+    /// <returns>The flow with its seq, and whether it replaced a stored row of its id.</returns>
     /// <exception cref="SqliteException">SQLite failed (a full disk, a read-only file).</exception>
-    private void Insert(Flow flow, List<UInt128> newCertificates)
+    private SequencedFlow Insert(Flow flow, List<UInt128> newCertificates)
     {
         var statements = _statements ??= new WriteStatements(_connection);
         var http = flow as HttpFlow;
@@ -660,8 +772,12 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         var record = statements.Record;
         record.ResetWrittenCount();
         FlowRecord.Write(record, flow);
-        var seq = statements.Flow.Insert(flow, serverKeys, clientKeys, record.WrittenSpan, out var replaced);
-        if (replaced)
+        var seq = statements.Flow.Insert(flow, serverKeys, clientKeys, record.WrittenSpan, _lastSeq + 1, out var replaced);
+        if (!replaced)
+        {
+            _lastSeq = seq;
+        }
+        else
         {
             // The flow was stored before (appended again with a mark or a comment): its old bodies go.
             statements.BodyDelete.Bind(1, seq);
@@ -670,7 +786,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
 
         if (http is null)
         {
-            return;
+            return new SequencedFlow(flow, seq, replaced);
         }
 
         AddBody(FlowStoreSchema.RequestPart, http.Request.Body);
@@ -681,6 +797,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
 
         AddCertificates(serverChain, serverKeys);
         AddCertificates(clientChain, clientKeys);
+        return new SequencedFlow(flow, seq, replaced);
 
         void AddBody(int part, FlowBody flowBody)
         {
@@ -1069,6 +1186,14 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         return (long)command.ExecuteScalar()!;
     }
 
+    /// <summary>The largest seq stored (0 when none).</summary>
+    private static long MaxSeq(SqliteConnection connection)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT coalesce(max(seq), 0) FROM flows";
+        return (long)command.ExecuteScalar()!;
+    }
+
     private static void Execute(SqliteConnection connection, string sql)
     {
         using var command = connection.CreateCommand();
@@ -1120,6 +1245,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
 
         private readonly SqliteFlowStore _store;
         private readonly SqliteConnection _connection;
+        private readonly bool _ownsConnection;
         private readonly SqliteCommand _command;
         private readonly SqliteDataReader _reader;
         private readonly FilterNode? _residual;
@@ -1131,9 +1257,12 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         private SqliteCommand? _flowBySeq;
         private SqliteCommand? _bodies;
 
-        public Rows(SqliteFlowStore store, FlowFilter? filter, bool selectJson, bool listing = false, int offset = 0)
+        /// <summary>Runs the query: on <paramref name="connection"/> (a read transaction's; the caller disposes it), or on
+        /// a read connection of its own when null.</summary>
+        public Rows(SqliteFlowStore store, FlowFilter? filter, bool selectJson, bool listing = false, int offset = 0, SqliteConnection? connection = null)
         {
             _store = store;
+            _ownsConnection = connection is null;
             var plan = filter is null ? null : FilterSqlPushDown.Plan(filter.Root, Columns);
             _residual = plan?.Residual;
             _exact = plan is null || plan.IsExact;
@@ -1142,7 +1271,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             ResidualReadsBodies = _residual is not null && ReadsBodies(_residual);
             try
             {
-                _connection = Connect(store._path, SqliteOpenMode.ReadOnly);
+                _connection = connection ?? Connect(store._path, SqliteOpenMode.ReadOnly);
                 _chains = new CertificateChains(_connection);
                 _command = _connection.CreateCommand();
                 var select = listing ? ColumnSelect + ListingColumns + (_residual is not null && !_onColumns ? ", " + store.FlowColumn + ListingChainColumns : string.Empty) + " FROM flows f"
@@ -1280,7 +1409,10 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             _chains?.Dispose();
             _reader?.Dispose();
             _command?.Dispose();
-            _connection?.Dispose();
+            if (_ownsConnection)
+            {
+                _connection?.Dispose();
+            }
         }
 
         private static FlowListing Listing(SqliteDataReader r)

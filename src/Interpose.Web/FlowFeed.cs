@@ -2,17 +2,20 @@ using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Interpose.Core.Filters;
 using Interpose.Core.Flows;
+using Interpose.Store;
 
 namespace Interpose.Web;
 
 /// <summary>
-/// The live list's source: recorded flows (and changes to the list) go to every connected browser. Publishing never
-/// waits: each browser has a bounded queue of rows, and one that falls behind is told to reload instead of growing it.
-/// A browser that follows the tail (the page) gets, per push, only the newest <see cref="TailRows"/> new rows and the
-/// count of those it skipped, so its work per second stays bounded whatever the proxy's rate: rows it will not show
-/// are counted, never turned into JSON.
+/// The live list's source: the store's observer (<see cref="IFlowStoreObserver"/>), so recorded flows (and changes to
+/// the list) go to every connected browser once the store has them. Publishing never waits: each browser has a bounded
+/// queue of rows, and one that falls behind is told to reload instead of growing it. A browser that follows the tail
+/// (the page) gets, per push, only the newest <see cref="TailRows"/> new rows and the count of those it skipped, so its
+/// work per second stays bounded whatever the proxy's rate: rows it will not show are counted, never turned into JSON.
+/// A browser whose stream begins with the list (<c>/api/events?list=N</c>) is told only what that list does not have:
+/// flows and evictions with a sequence above the list's (<see cref="FlowTail.Sequence"/>).
 /// </summary>
-public sealed class FlowFeed
+public sealed class FlowFeed : IFlowStoreObserver
 {
     /// <summary>Rows queued for one browser at most before it is told to reload: ten seconds of a proxy doing ~5,000
     /// exchanges a second (bench/load's rate on this machine), at about 300 bytes a row, 15 MiB at worst.</summary>
@@ -29,18 +32,11 @@ public sealed class FlowFeed
     /// <summary>How many browsers are connected to the live list.</summary>
     public int SubscriberCount => _subscribers.Count;
 
-    /// <summary>Sends new flows to every browser whose filter they match.</summary>
-    /// <param name="flows">The flows.</param>
+    /// <summary>Sends the flows a store kept to every browser whose filter they match: new ones as new rows, ones
+    /// appended again (a marker, a comment) as changed rows, which a browser that does not have the row ignores.</summary>
+    /// <param name="flows">The flows, with their sequences.</param>
     /// <exception cref="ArgumentNullException"><paramref name="flows"/> is null.</exception>
-    public void Publish(IEnumerable<Flow> flows) => Offer(flows, isNew: true);
-
-    /// <summary>Sends changed flows (a marker, a comment) to every browser whose filter they match; a browser that does
-    /// not have a flow's row ignores it.</summary>
-    /// <param name="flows">The flows.</param>
-    /// <exception cref="ArgumentNullException"><paramref name="flows"/> is null.</exception>
-    public void Changed(IEnumerable<Flow> flows) => Offer(flows, isNew: false);
-
-    private void Offer(IEnumerable<Flow> flows, bool isNew)
+    public void Stored(IReadOnlyList<SequencedFlow> flows)
     {
         ArgumentNullException.ThrowIfNull(flows);
         if (_subscribers.IsEmpty)
@@ -48,12 +44,12 @@ public sealed class FlowFeed
             return;
         }
 
-        foreach (var flow in flows)
+        foreach (var (flow, sequence, replaced) in flows)
         {
             var filterable = flow.AsFilterable();
             foreach (var subscriber in _subscribers.Keys)
             {
-                subscriber.Offer(flow, filterable, isNew);
+                subscriber.Offer(flow, filterable, !replaced, sequence);
             }
         }
     }
@@ -71,13 +67,21 @@ public sealed class FlowFeed
     /// <summary>Tells every browser how many of its rows the store evicted (the oldest flows, past its caps): a browser's
     /// list is in the store's order, so they are its first rows; a count per browser, never the ids.</summary>
     /// <param name="flows">The evicted flows.</param>
-    /// <exception cref="ArgumentNullException"><paramref name="flows"/> is null.</exception>
-    public void Evicted(IReadOnlyList<Flow> flows)
+    /// <param name="evictedBy">For each, the sequence of the append that evicted it.</param>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentException">The lists' lengths differ.</exception>
+    public void Evicted(IReadOnlyList<Flow> flows, IReadOnlyList<long> evictedBy)
     {
         ArgumentNullException.ThrowIfNull(flows);
+        ArgumentNullException.ThrowIfNull(evictedBy);
+        if (flows.Count != evictedBy.Count)
+        {
+            throw new ArgumentException("one sequence per evicted flow", nameof(evictedBy));
+        }
+
         foreach (var subscriber in _subscribers.Keys)
         {
-            subscriber.Evicted(flows);
+            subscriber.Evicted(flows, evictedBy);
         }
     }
 
@@ -90,9 +94,11 @@ public sealed class FlowFeed
         }
     }
 
-    internal FeedSubscription Subscribe(FlowFilter? filter, FlowFilter? highlight, bool tail = false)
+    /// <summary>A browser's subscription; with <paramref name="lined"/>, what it is told waits until
+    /// <see cref="FeedSubscription.Begin"/> gives the sequence of the list it loaded.</summary>
+    internal FeedSubscription Subscribe(FlowFilter? filter, FlowFilter? highlight, bool tail = false, bool lined = false)
     {
-        var subscription = new FeedSubscription(this, filter, highlight, tail);
+        var subscription = new FeedSubscription(this, filter, highlight, tail, lined);
         _subscribers.TryAdd(subscription, 0);
         return subscription;
     }
@@ -142,7 +148,16 @@ internal sealed class FeedSubscription : IDisposable
     /// after this push's rows: the rows after it then sat one position off and the list had to reload.)</summary>
     private readonly Queue<(Flow Flow, bool Highlight)>? _tail;
 
+    /// <summary>Guards the ring, <see cref="_skipped"/>, and the lining-up state below.</summary>
     private readonly Lock _tailLock = new();
+
+    /// <summary>Until <see cref="Begin"/> (a subscription that waits for its list): the new flows that matched, with
+    /// their sequences, and the sequences that evicted the evicted flows that matched. Null once begun.</summary>
+    private List<(Flow Flow, long Sequence, bool Highlight)>? _held;
+    private List<long>? _heldEvictions;
+
+    /// <summary>The sequence of the browser's list: new flows and evictions up to it are in that list already.</summary>
+    private long _since;
 
     /// <summary>The push loop's scratch copy of the ring (only the single reader uses it).</summary>
     private readonly List<(Flow Flow, bool Highlight)> _taken = [];
@@ -153,11 +168,17 @@ internal sealed class FeedSubscription : IDisposable
     private int _overflowed;
     private long _skipped;
 
-    public FeedSubscription(FlowFeed feed, FlowFilter? filter, FlowFilter? highlight, bool tail)
+    public FeedSubscription(FlowFeed feed, FlowFilter? filter, FlowFilter? highlight, bool tail, bool lined)
     {
         _feed = feed;
         _filter = filter;
         _highlight = highlight;
+        if (lined)
+        {
+            _held = [];
+            _heldEvictions = [];
+        }
+
         if (tail)
         {
             _tail = new Queue<(Flow, bool)>(FlowFeed.TailRows);
@@ -223,7 +244,59 @@ internal sealed class FeedSubscription : IDisposable
         }
     }
 
-    public void Offer(Flow flow, IFilterableFlow filterable, bool isNew)
+    /// <summary>
+    /// Lines the subscription up with the list its browser loaded (read after it subscribed): what it was told so far is
+    /// kept only where its sequence is above the list's, and so is everything after. Without a sequence (a store that
+    /// does not number its flows) what it was told so far is dropped: it was stored before the list was read.
+    /// </summary>
+    /// <param name="sequence">The list's <see cref="FlowTail.Sequence"/>.</param>
+    public void Begin(long? sequence)
+    {
+        var wake = false;
+        lock (_tailLock)
+        {
+            if (_held is null)
+            {
+                return;
+            }
+
+            var (held, heldEvictions) = (_held, _heldEvictions!);
+            (_held, _heldEvictions) = (null, null);
+            if (sequence is not { } since)
+            {
+                return;
+            }
+
+            // In the lock, so that the flows told since (waiting for it) come after these.
+            _since = since;
+            foreach (var (flow, flowSequence, highlight) in held)
+            {
+                if (flowSequence > since)
+                {
+                    AddNew(flow, highlight);
+                    wake = true;
+                }
+            }
+
+            long evicted = 0;
+            foreach (var by in heldEvictions)
+            {
+                evicted += by > since ? 1 : 0;
+            }
+
+            if (evicted > 0)
+            {
+                Signal(new FeedItem(FeedItemKind.Evicted, null, null, evicted));
+            }
+        }
+
+        if (wake)
+        {
+            _wake?.Writer.TryWrite(0);
+        }
+    }
+
+    public void Offer(Flow flow, IFilterableFlow filterable, bool isNew, long sequence)
     {
         bool matches, highlighted;
         try
@@ -242,59 +315,102 @@ internal sealed class FeedSubscription : IDisposable
             return;
         }
 
-        if (isNew && _tail is not null)
+        if (!isNew)
         {
-            lock (_tailLock)
-            {
-                if (_tail.Count == FlowFeed.TailRows)
-                {
-                    _tail.Dequeue();
-                    _skipped++;
-                }
-
-                _tail.Enqueue((flow, highlighted));
-            }
-
-            _wake!.Writer.TryWrite(0);
-        }
-        else
-        {
+            // A changed row replaces the browser's row of its id, if it has one: in its list or not, the latest wins.
             Signal(new FeedItem(FeedItemKind.Row, FlowSummary.From(flow, highlighted), null));
-        }
-    }
-
-    public void Evicted(IReadOnlyList<Flow> flows)
-    {
-        if (_filter is null)
-        {
-            // Counted without reading them: the in-memory store decodes an evicted flow only when it is read.
-            if (flows.Count > 0)
-            {
-                Signal(new FeedItem(FeedItemKind.Evicted, null, null, flows.Count));
-            }
-
             return;
         }
 
-        // The in-memory store's list answers a filter on its kept fields without decoding each flow.
-        var filterable = flows as Store.IFilterableFlowList;
-        long count = 0;
-        for (var i = 0; i < flows.Count; i++)
+        lock (_tailLock)
         {
-            try
+            if (_held is not null)
             {
-                count += (filterable?.Matches(i, _filter) ?? _filter.Matches(flows[i].AsFilterable())) ? 1 : 0;
+                Hold(_held, (flow, sequence, highlighted));
+                return;
             }
-            catch (System.Text.RegularExpressions.RegexMatchTimeoutException)
+
+            if (sequence <= _since)
             {
-                // As in Offer: not counted; the page notices the drift when it next fetches rows by position, and reloads.
+                return;
             }
+
+            AddNew(flow, highlighted);
         }
 
-        if (count > 0)
+        _wake?.Writer.TryWrite(0);
+    }
+
+    public void Evicted(IReadOnlyList<Flow> flows, IReadOnlyList<long> evictedBy)
+    {
+        // The in-memory store's list answers a filter on its kept fields without decoding each flow; without a filter
+        // the flows are counted without being read (the store decodes an evicted flow only when it is read). In the
+        // lock, so that an eviction told while the list is read is held or counted, never lost between the two.
+        var filterable = flows as Store.IFilterableFlowList;
+        long count = 0;
+        lock (_tailLock)
         {
-            Signal(new FeedItem(FeedItemKind.Evicted, null, null, count));
+            for (var i = 0; i < flows.Count; i++)
+            {
+                try
+                {
+                    if (_filter is not null && !(filterable?.Matches(i, _filter) ?? _filter.Matches(flows[i].AsFilterable())))
+                    {
+                        continue;
+                    }
+                }
+                catch (System.Text.RegularExpressions.RegexMatchTimeoutException)
+                {
+                    // As in Offer: not counted; the page notices the drift when it next fetches rows by position, and reloads.
+                    continue;
+                }
+
+                if (_heldEvictions is not null)
+                {
+                    Hold(_heldEvictions, evictedBy[i]);
+                }
+                else if (evictedBy[i] > _since)
+                {
+                    count++;
+                }
+            }
+
+            if (count > 0)
+            {
+                Signal(new FeedItem(FeedItemKind.Evicted, null, null, count));
+            }
         }
+    }
+
+    /// <summary>A new row: to the ring (a tail-following browser), else to the queue; the caller holds the lock.</summary>
+    private void AddNew(Flow flow, bool highlighted)
+    {
+        if (_tail is null)
+        {
+            Signal(new FeedItem(FeedItemKind.Row, FlowSummary.From(flow, highlighted), null));
+            return;
+        }
+
+        if (_tail.Count == FlowFeed.TailRows)
+        {
+            _tail.Dequeue();
+            _skipped++;
+        }
+
+        _tail.Enqueue((flow, highlighted));
+    }
+
+    /// <summary>Keeps something told before the list was read; past the queue's capacity the browser reloads instead.</summary>
+    private void Hold<T>(List<T> held, T item)
+    {
+        if (_held!.Count + _heldEvictions!.Count >= FlowFeed.SubscriberCapacity)
+        {
+            Volatile.Write(ref _overflowed, 1);
+            _wake?.Writer.TryWrite(0);
+            return;
+        }
+
+        held.Add(item);
     }
 
     public void Signal(FeedItem item)

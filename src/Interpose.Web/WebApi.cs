@@ -235,7 +235,7 @@ internal sealed class WebApi : IDisposable
         var limit = ParseInt(context.Request.Query["limit"], "limit", 1, MaxListRows);
         var offset = ParseInt(context.Request.Query["offset"], "offset", 0, int.MaxValue);
         var tail = ParseInt(context.Request.Query["tail"], "tail", 1, MaxListRows);
-        long? total = null;
+        var includeBodies = highlight is not null && RulesReadBodies(highlight);
         if (tail is not null)
         {
             // The last rows (the page's first load): their position comes with them, so the rows before them load
@@ -245,9 +245,9 @@ internal sealed class WebApi : IDisposable
                 throw new BadInputException("tail: not with offset or limit (tail=N is the last N rows)");
             }
 
-            total = await _store.CountAsync(filter, context.RequestAborted);
-            offset = (int)Math.Min(int.MaxValue, Math.Max(0, total.Value - tail.Value));
-            limit = tail;
+            var last = await _store.TailAsync(filter, tail.Value, includeBodies, context.RequestAborted);
+            await Json(context, TailResponse(last, highlight), WebJsonContext.Default.FlowListResponse);
+            return;
         }
 
         var rows = new List<FlowSummary>();
@@ -257,7 +257,7 @@ internal sealed class WebApi : IDisposable
             Filter = filter,
             Offset = offset ?? 0,
             Limit = (limit ?? MaxListRows) + 1,
-            IncludeBodies = highlight is not null && RulesReadBodies(highlight),
+            IncludeBodies = includeBodies,
         };
         await foreach (var flow in _store.QueryAsync(query, context.RequestAborted))
         {
@@ -270,7 +270,19 @@ internal sealed class WebApi : IDisposable
             rows.Add(FlowSummary.From(flow, highlight?.Matches(flow.AsFilterable()) == true));
         }
 
-        await Json(context, new FlowListResponse(rows, truncated, query.Offset, total), WebJsonContext.Default.FlowListResponse);
+        await Json(context, new FlowListResponse(rows, truncated, query.Offset, null), WebJsonContext.Default.FlowListResponse);
+    }
+
+    /// <summary>The last rows of a list and their position (their total with them).</summary>
+    private static FlowListResponse TailResponse(FlowTail tail, FlowFilter? highlight)
+    {
+        var rows = new List<FlowSummary>(tail.Flows.Count);
+        foreach (var flow in tail.Flows)
+        {
+            rows.Add(FlowSummary.From(flow, highlight?.Matches(flow.AsFilterable()) == true));
+        }
+
+        return new FlowListResponse(rows, false, (int)Math.Min(int.MaxValue, tail.Offset), tail.Total);
     }
 
     private async Task DetailsAsync(HttpContext context)
@@ -453,8 +465,8 @@ internal sealed class WebApi : IDisposable
 
         var update = await ReadJsonAsync(context, WebJsonContext.Default.MetaUpdate);
         var changed = flow with { Marker = Blank(update.Marker ?? flow.Marker), Comment = Blank(update.Comment ?? flow.Comment) };
+        // The store tells the live list (its observer, the feed): the browsers get the changed row.
         await _store.AppendAsync([changed], context.RequestAborted);
-        _options.Feed?.Changed([changed]);
         await Json(context, FlowSummary.From(changed), WebJsonContext.Default.FlowSummary);
 
         static string? Blank(string? text) => string.IsNullOrEmpty(text) ? null : text;
@@ -499,7 +511,6 @@ internal sealed class WebApi : IDisposable
 
         var copy = flow with { Id = Guid.NewGuid() };
         await _store.AppendAsync([copy], context.RequestAborted);
-        _options.Feed?.Publish([copy]);
         await Json(context, FlowSummary.From(copy), WebJsonContext.Default.FlowSummary);
     }
 
@@ -545,6 +556,7 @@ internal sealed class WebApi : IDisposable
     {
         var filter = ParseFilter(context.Request.Query["filter"]);
         var highlight = ParseFilter(context.Request.Query["highlight"], "highlight");
+        var list = ParseInt(context.Request.Query["list"], "list", 1, MaxListRows);
         if (_options.Feed is not { } feed)
         {
             await Error(context, 409, "this UI shows a saved file: there is no live list");
@@ -556,8 +568,11 @@ internal sealed class WebApi : IDisposable
         response.Headers.CacheControl = "no-cache";
         // tail=1 (the page): new rows come as the newest FlowFeed.TailRows of each push plus a "skipped" count of the
         // others (placeholders the page fills from /api/flows when they scroll into view); changed rows as "changed".
+        // list=N (the page): the stream begins with the list's last N rows ("list", as /api/flows?tail=N answers), read
+        // after the subscription, and then tells only what that list does not have (FlowFeed, by sequence): no flow is
+        // in neither, none in both, and no eviction is counted twice.
         var tail = context.Request.Query["tail"] == "1";
-        using var subscription = feed.Subscribe(filter, highlight, tail);
+        using var subscription = feed.Subscribe(filter, highlight, tail, lined: list is not null);
 
         // An event stream never ends on its own: Kestrel's graceful stop would wait for it until its shutdown timeout
         // (30 s) and then abort the connection. It ends when the server starts stopping, as when the browser leaves.
@@ -571,6 +586,15 @@ internal sealed class WebApi : IDisposable
         {
             await response.WriteAsync(": live\n\n", token);
             await response.Body.FlushAsync(token);
+            if (list is { } rowsWanted)
+            {
+                var last = await _store.TailAsync(filter, rowsWanted, highlight is not null && RulesReadBodies(highlight), token);
+                subscription.Begin(last.Sequence);
+                Event(buffer, "list", JsonSerializer.SerializeToUtf8Bytes(TailResponse(last, highlight), WebJsonContext.Default.FlowListResponse));
+                await response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), token);
+                await response.Body.FlushAsync(token);
+            }
+
             while (await subscription.WaitAsync(token))
             {
                 long skipped = 0;

@@ -24,7 +24,8 @@ public sealed class WebUiOptions
     /// <summary>Whether the store may be changed (delete, mark, comment, duplicate, clear).</summary>
     public bool ReadOnly { get; set; }
 
-    /// <summary>New flows pushed to the live list; none (a static list) when null.</summary>
+    /// <summary>The live list's source: the store's observer (<see cref="MemoryFlowStore"/> or <see cref="SqliteFlowStore"/>
+    /// given it when made), which tells it the flows stored and evicted; none (a static list) when null.</summary>
     public FlowFeed? Feed { get; set; }
 
     /// <summary>The intercept addon the UI drives; no intercept when null.</summary>

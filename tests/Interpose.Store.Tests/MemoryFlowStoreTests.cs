@@ -192,17 +192,24 @@ public sealed class MemoryFlowStoreTests
     {
         var logger = new CollectingLogger();
         List<Flow> announced = [];
-        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 3 }, logger, announced.AddRange);
+        List<long> evictedBy = [];
+        List<SequencedFlow> stored = [];
+        var observer = new DelegateObserver((flows, by) => { announced.AddRange(flows); evictedBy.AddRange(by); }, stored.AddRange);
+        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 3 }, logger, observer);
         var flows = Enumerable.Range(0, 7).Select(i => Flow("/" + i)).ToList();
         foreach (var flow in flows)
         {
             await store.WriteAsync(flow, CancellationToken.None);
         }
 
-        // A recorder's writes announce their evictions at its flush, oldest first.
+        // A recorder's writes announce their flows and evictions at its flush, oldest first: each flow with its
+        // sequence, each eviction with the sequence of the append that made it (the fourth flow's evicted the first).
         Assert.Empty(announced);
+        Assert.Empty(stored);
         await store.FlushAsync(CancellationToken.None);
+        Assert.Equal(flows.Select((f, i) => new SequencedFlow(f, i + 1, false)), stored);
         Assert.Equal(["/0", "/1", "/2", "/3"], announced.Select(Path));
+        Assert.Equal([4L, 5, 6, 7], evictedBy);
         Assert.Equal(["/4", "/5", "/6"], (await ToListAsync(store.QueryAsync())).Select(Path));
         Assert.Equal(4, store.EvictedFlows);
         Assert.Single(logger.Events, e => e == 403);
@@ -373,7 +380,7 @@ public sealed class MemoryFlowStoreTests
     {
         Flow? readInCall = null;
         IReadOnlyList<Flow>? keptUnread = null;
-        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 1 }, evicted: flows =>
+        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 1 }, observer: new DelegateObserver((flows, _) =>
         {
             if (readInCall is null)
             {
@@ -383,7 +390,7 @@ public sealed class MemoryFlowStoreTests
             {
                 keptUnread = flows;
             }
-        });
+        }));
 
         await store.AppendAsync([Flow("/a"), Flow("/b")]);
         await store.AppendAsync([Flow("/c")]);
@@ -400,13 +407,13 @@ public sealed class MemoryFlowStoreTests
         bool[] onKeptFields = [], onBodies = [];
         var byUrl = FlowFilter.Parse("~u /keep");
         var byBody = FlowFilter.Parse("~bs secret");
-        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 1 }, evicted: flows =>
+        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 1 }, observer: new DelegateObserver((flows, _) =>
         {
             evicted = flows;
             var list = Assert.IsAssignableFrom<IFilterableFlowList>(flows);
             onKeptFields = [.. Enumerable.Range(0, flows.Count).Select(i => list.Matches(i, byUrl))];
             onBodies = [.. Enumerable.Range(0, flows.Count).Select(i => list.Matches(i, byBody))];
-        });
+        }));
 
         await store.AppendAsync([Flow("/keep", body: "no"), Flow("/other", body: "a secret"), Flow("/keep/too", body: "x"), Flow("/last")]);
 
@@ -423,18 +430,51 @@ public sealed class MemoryFlowStoreTests
         IReadOnlyList<Flow>? evicted = null;
         var matches = new List<bool>();
         var byUrl = FlowFilter.Parse("~u /a");
-        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 1 }, evicted: flows =>
+        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 1 }, observer: new DelegateObserver((flows, _) =>
         {
             evicted = flows;
             var list = (IFilterableFlowList)flows;
             matches.Add(list.Matches(0, byUrl));
-        });
+        }));
 
         await store.AppendAsync([Flow("/a"), Flow("/b")]);
 
         Assert.Equal([true], matches);
         // Not decoded to answer the filter: after the callback it can no longer be.
         Assert.Throws<InvalidOperationException>(() => evicted![0]);
+    }
+
+    [Fact]
+    public async Task The_tail_and_its_sequence_are_read_at_one_moment()
+    {
+        List<SequencedFlow> stored = [];
+        List<long> evictedBy = [];
+        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 4 }, observer: new DelegateObserver((_, by) => evictedBy.AddRange(by), stored.AddRange));
+        var flows = Enumerable.Range(0, 6).Select(i => Flow("/" + i, status: i % 2 == 0 ? 200 : 404)).ToList();
+        foreach (var flow in flows)
+        {
+            await store.WriteAsync(flow, CancellationToken.None);
+        }
+
+        // Written, not yet announced: readable at once, so in the tail; the tail's sequence says so.
+        Assert.Empty(stored);
+        var tail = await store.TailAsync(null, 3);
+        Assert.Equal((1L, 4L, 6L), (tail.Offset, tail.Total, tail.Sequence!.Value));
+        Assert.Equal(["/3", "/4", "/5"], tail.Flows.Select(Path));
+        var filtered = await store.TailAsync(FlowFilter.Parse("~c 404"), 1);
+        Assert.Equal((1L, 2L, 6L), (filtered.Offset, filtered.Total, filtered.Sequence!.Value));
+        Assert.Equal(["/5"], filtered.Flows.Select(Path));
+        Assert.Empty((await store.TailAsync(FlowFilter.Parse("~c 500"), 3)).Flows);
+
+        // Announced after: every flow and eviction at or below the tail's sequence (which it already reflects).
+        await store.FlushAsync(CancellationToken.None);
+        Assert.All(stored, f => Assert.True(f.Sequence <= tail.Sequence));
+        Assert.Equal([5L, 6], evictedBy);
+
+        // A later append is numbered past it, as is the eviction it makes.
+        await store.AppendAsync([Flow("/6")]);
+        Assert.Equal(7, stored[^1].Sequence);
+        Assert.Equal(7, evictedBy[^1]);
     }
 
     private static HttpFlow BigFlow(int i) => Flow("/" + i, body: System.Text.Encoding.ASCII.GetString(BigBody(i)));

@@ -643,6 +643,57 @@ public sealed class SqliteFlowStoreTests : IDisposable
         ];
     }
 
+    [Fact]
+    public async Task The_tail_holds_only_committed_flows_and_its_sequence_is_below_every_flow_announced_after_it()
+    {
+        List<SequencedFlow> announced = [];
+        await using var store = SqliteFlowStore.Open(File1, observer: new DelegateObserver(stored: announced.AddRange));
+        var flows = Enumerable.Range(0, 5).Select(i => Http("GET", "https", "tail.test", "/" + i, Response(i == 2 ? 404 : 200, []))).ToList();
+        await store.AppendAsync(flows[..2]);
+        Assert.Equal([1L, 2], announced.Select(f => f.Sequence));
+
+        // Written into the open batch: not readable, not announced, not in the tail.
+        await store.WriteAsync(flows[2], CancellationToken.None);
+        await store.WriteAsync(flows[3], CancellationToken.None);
+        var tail = await store.TailAsync(null, 10);
+        Assert.Equal((0L, 2L, 2L), (tail.Offset, tail.Total, tail.Sequence!.Value));
+        Assert.Equal(flows[..2].Select(f => f.Id), tail.Flows.Select(f => f.Id));
+
+        // Committed: announced, numbered past the tail's sequence.
+        await store.FlushAsync(CancellationToken.None);
+        Assert.Equal([(flows[2].Id, 3L), (flows[3].Id, 4L)], announced.Skip(2).Select(f => (f.Flow.Id, f.Sequence)));
+        Assert.All(announced.Skip(2), f => Assert.True(f.Sequence > tail.Sequence));
+
+        // A filtered tail: the last matching flows at their position among the matches.
+        tail = await store.TailAsync(FlowFilter.Parse("~c 200"), 2);
+        Assert.Equal((1L, 3L, 4L), (tail.Offset, tail.Total, tail.Sequence!.Value));
+        Assert.Equal([flows[1].Id, flows[3].Id], tail.Flows.Select(f => f.Id));
+
+        // A flow appended again keeps its number; the newest deleted, its number is not given again.
+        await store.AppendAsync([flows[0] with { Marker = ":star:" }]);
+        Assert.Equal((1L, true), (announced[^1].Sequence, announced[^1].Replaced));
+        await store.DeleteByIdAsync([flows[3].Id]);
+        await store.AppendAsync([flows[4]]);
+        Assert.Equal((5L, false), (announced[^1].Sequence, announced[^1].Replaced));
+        Assert.Equal(5, (await store.TailAsync(null, 0)).Sequence);
+    }
+
+    [Fact]
+    public async Task A_read_only_store_gives_its_tail_and_refuses_an_observer()
+    {
+        await using (var writer = SqliteFlowStore.Open(File1))
+        {
+            await writer.AppendAsync(Sample());
+        }
+
+        Assert.Throws<ArgumentException>(() => SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true }, observer: new DelegateObserver()));
+        await using var reader = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true });
+        var all = await ToListAsync(reader.QueryAsync());
+        var tail = await reader.TailAsync(null, 2, includeBodies: true);
+        Assert.Equal((all.Count - 2L, (long)all.Count, (long)all.Count), (tail.Offset, tail.Total, tail.Sequence!.Value));
+        Assert.Equal(all.TakeLast(2).Select(f => f.Id), tail.Flows.Select(f => f.Id));
+    }
+
     /// <summary>Size of the body of each of <see cref="BigFlows"/>: 512 KiB.</summary>
     private const int BigBodyBytes = 512 * 1024;
 

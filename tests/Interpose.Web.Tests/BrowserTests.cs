@@ -199,22 +199,26 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         await using var h = await WebHarness.StartAsync(output, webClock: clock);
         var page = await NewPageAsync();
         var lists = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var streams = new System.Collections.Concurrent.ConcurrentQueue<string>();
         page.Request += (_, request) =>
         {
             if (request.Url.Contains("/api/flows?", StringComparison.Ordinal))
             {
                 lists.Enqueue(new Uri(request.Url).Query);
             }
+            else if (request.Url.Contains("/api/events?", StringComparison.Ordinal))
+            {
+                streams.Enqueue(new Uri(request.Url).Query);
+            }
         };
 
-        // The page asks for the list once its stream is subscribed: a shown count means the stream is there.
+        // The list is the stream's first event: a shown count means the stream is there.
         await page.GotoAsync(h.Web.Url.ToString());
         await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("0 flows");
 
         // One flow first: the push that carries it starts the pause.
         var first = WebApiTests.Sample(Guid.NewGuid()) with { Request = WebApiTests.Sample(Guid.Empty).Request with { Path = "/first" } };
         await h.Store.AppendAsync([first]);
-        h.Feed.Publish([first]);
         await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("1 flow");
         await clock.ArmedAsync(WebApi.BatchInterval).WaitAsync(TimeSpan.FromSeconds(30));
 
@@ -222,7 +226,6 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         const int Burst = FlowFeed.TailRows * 10;
         var flows = Enumerable.Range(0, Burst).Select(i => (Flow)(WebApiTests.Sample(Guid.NewGuid()) with { Request = WebApiTests.Sample(Guid.Empty).Request with { Path = "/burst/" + i } })).ToList();
         await h.Store.AppendAsync(flows);
-        h.Feed.Publish(flows);
         clock.Advance(WebApi.BatchInterval);
         await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync((Burst + 1) + " flows");
 
@@ -230,7 +233,7 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         // its tail when thousands of rows arrived at once is not what this test is about.
         await page.Locator("#viewport").EvaluateAsync("v => v.scrollTop = v.scrollHeight");
         await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/burst/" + (Burst - 1) })).ToBeVisibleAsync();
-        Assert.Single(lists);
+        Assert.Empty(lists); // the tail came with the stream: nothing fetched by position yet
 
         // Scrolled to the top, the rows the stream skipped are loaded from the list, in the server's order.
         await page.Locator("#viewport").EvaluateAsync("v => v.scrollTop = 0");
@@ -241,11 +244,12 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         await Assertions.Expect(page.Locator($"#viewport .row[style*='translateY({rowHeight}px)'] .c-url")).ToContainTextAsync("/burst/0");
         await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync((Burst + 1) + " flows");
 
-        // Fetched by position: the one list load (its tail) at the start, then pages. The rows were where the server
-        // has them, so no fetched page found them drifted and the list never reloaded.
-        Assert.Equal(1, lists.Count(q => q.Contains("tail=", StringComparison.Ordinal)));
+        // One stream (its list first) at the start, then pages fetched by position. The rows were where the server has
+        // them, so no fetched page found them drifted and the list never reloaded.
+        Assert.Single(streams);
+        Assert.Contains("list=", streams.Single(), StringComparison.Ordinal);
         Assert.Contains(lists, q => q.Contains("offset=", StringComparison.Ordinal) && q.Contains("limit=", StringComparison.Ordinal));
-        Assert.All(lists, q => Assert.True(q.Contains("tail=", StringComparison.Ordinal) || q.Contains("offset=", StringComparison.Ordinal), q));
+        Assert.All(lists, q => Assert.Contains("offset=", q, StringComparison.Ordinal));
     }
 
     [Fact]
@@ -269,7 +273,6 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         await held.Task.WaitAsync(TimeSpan.FromSeconds(30));
         var flow = WebApiTests.Sample(Guid.NewGuid()) with { Request = WebApiTests.Sample(Guid.Empty).Request with { Path = "/meanwhile" } };
         await h.Store.AppendAsync([flow]);
-        h.Feed.Publish([flow]);
         release.TrySetResult();
 
         await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("1 flow");
@@ -286,12 +289,10 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("0 flows");
         var flows = Enumerable.Range(0, Cap + 30).Select(i => (Flow)(WebApiTests.Sample(Guid.NewGuid()) with { Request = WebApiTests.Sample(Guid.Empty).Request with { Path = "/kept/" + i } })).ToList();
 
-        // As the recorder does: written through the store (which announces what it evicts), then announced.
+        // Written through the store, which announces what it keeps and what it evicts.
         await h.Store.AppendAsync(flows[..Cap]);
-        h.Feed.Publish(flows[..Cap]);
         await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync(Cap + " flows");
         await h.Store.AppendAsync(flows[Cap..]);
-        h.Feed.Publish(flows[Cap..]);
 
         await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/kept/" + (Cap + 29) })).ToBeVisibleAsync();
         await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync(Cap + " flows");
@@ -301,7 +302,7 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
 
         // The rows left keep their places for what finds them by id: a change marks its own row, and j/k step from the
         // selected row to its neighbours.
-        h.Feed.Changed([flows[33] with { Marker = ":star:" }]);
+        await h.Store.AppendAsync([flows[33] with { Marker = ":star:" }]);
         var changed = page.Locator("#viewport .row", new() { HasText = "/kept/33" });
         await Assertions.Expect(changed.Locator(".c-mark")).ToHaveTextAsync("●");
         await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync(Cap + " flows");

@@ -1,4 +1,5 @@
 using Interpose.Core.Flows;
+using Interpose.Store;
 
 namespace Interpose.Web.Tests;
 
@@ -13,7 +14,7 @@ public sealed class FlowFeedTests
         const int Extra = 57;
         var flows = Enumerable.Range(0, FlowFeed.TailRows + Extra).Select(i => Flow(i)).ToList();
 
-        feed.Publish(flows);
+        Publish(feed, flows);
 
         var rows = new List<FlowSummary>();
         Assert.Equal(Extra, subscription.TakeTail(rows));
@@ -33,8 +34,8 @@ public sealed class FlowFeedTests
         using var subscription = feed.Subscribe(null, null, tail: true);
         var marked = Flow(0) with { Marker = "marked" };
 
-        feed.Publish(Enumerable.Range(1, FlowFeed.TailRows * 2).Select(i => Flow(i)));
-        feed.Changed([marked]);
+        Publish(feed, Enumerable.Range(1, FlowFeed.TailRows * 2).Select(i => Flow(i)));
+        feed.Stored([new SequencedFlow(marked, 1, Replaced: true)]);
 
         Assert.True(subscription.Reader.TryRead(out var item));
         Assert.Equal(FeedItemKind.Row, item.Kind);
@@ -52,7 +53,7 @@ public sealed class FlowFeedTests
         using var subscription = feed.Subscribe(null, null);
         var flows = Enumerable.Range(0, FlowFeed.TailRows + 1).Select(i => Flow(i)).ToList();
 
-        feed.Publish(flows);
+        Publish(feed, flows);
 
         var ids = new List<Guid>();
         while (subscription.Reader.TryRead(out var item))
@@ -73,7 +74,7 @@ public sealed class FlowFeedTests
 
         var waiting = subscription.WaitAsync(timeout.Token).AsTask();
         Assert.False(waiting.IsCompleted);
-        feed.Publish([Flow(1)]);
+        Publish(feed, [Flow(1)]);
         Assert.True(await waiting);
         var rows = new List<FlowSummary>();
         Assert.Equal(0, subscription.TakeTail(rows));
@@ -105,9 +106,9 @@ public sealed class FlowFeedTests
 
         var publishing = Task.Run(() =>
         {
-            foreach (var flow in flows)
+            for (var i = 0; i < flows.Length; i++)
             {
-                feed.Publish([flow]);
+                feed.Stored([new SequencedFlow(flows[i], i + 1, Replaced: false)]);
             }
         });
 
@@ -136,6 +137,66 @@ public sealed class FlowFeedTests
         Assert.Equal(Total, next);
         Assert.True(pushes > 1);
     }
+
+    [Fact]
+    public void A_subscription_lined_up_with_its_list_is_told_only_what_the_list_does_not_have()
+    {
+        var feed = new FlowFeed();
+        using var subscription = feed.Subscribe(null, null, tail: true, lined: true);
+        var flows = Enumerable.Range(0, 6).Select(i => Flow(i)).ToList();
+
+        // Told between the subscription and the list's read: held. Flows 1-2 and the eviction by 2 are in the list
+        // (sequence 2); flow 3 and the eviction by 3 came after it.
+        feed.Stored([new SequencedFlow(flows[1], 1, false), new SequencedFlow(flows[2], 2, false)]);
+        feed.Evicted([flows[0]], [2]);
+        feed.Stored([new SequencedFlow(flows[3], 3, false)]);
+        feed.Evicted([flows[1]], [3]);
+        var rows = new List<FlowSummary>();
+        Assert.Equal(0, subscription.TakeTail(rows));
+        Assert.Empty(rows);
+        Assert.False(subscription.Reader.TryRead(out _));
+
+        subscription.Begin(2);
+        Assert.True(subscription.Reader.TryRead(out var item));
+        Assert.Equal((FeedItemKind.Evicted, 1L), (item.Kind, item.Count));
+        Assert.Equal(0, subscription.TakeTail(rows));
+        Assert.Equal([flows[3].Id], rows.Select(r => r.Id));
+
+        // After it, the same rule: a flow or an eviction the list reflects (an announcement that came late) is dropped.
+        rows.Clear();
+        feed.Stored([new SequencedFlow(flows[2], 2, false), new SequencedFlow(flows[4], 4, false)]);
+        feed.Evicted([flows[2], flows[3]], [2, 5]);
+        Assert.True(subscription.Reader.TryRead(out item));
+        Assert.Equal((FeedItemKind.Evicted, 1L), (item.Kind, item.Count));
+        Assert.Equal(0, subscription.TakeTail(rows));
+        Assert.Equal([flows[4].Id], rows.Select(r => r.Id));
+
+        // A changed row goes through whatever its number: the browser replaces its row, if it has it.
+        feed.Stored([new SequencedFlow(flows[1] with { Marker = "m" }, 1, Replaced: true)]);
+        Assert.True(subscription.Reader.TryRead(out item));
+        Assert.Equal((FeedItemKind.Row, "m"), (item.Kind, item.Row!.Marker));
+    }
+
+    [Fact]
+    public void Without_a_sequence_what_was_told_before_the_list_was_read_is_dropped_and_the_rest_passes()
+    {
+        var feed = new FlowFeed();
+        using var subscription = feed.Subscribe(null, null, tail: true, lined: true);
+        feed.Stored([new SequencedFlow(Flow(1), 7, false)]);
+        feed.Evicted([Flow(0)], [7]);
+
+        subscription.Begin(null);
+        feed.Stored([new SequencedFlow(Flow(2), 3, false)]);
+
+        var rows = new List<FlowSummary>();
+        Assert.Equal(0, subscription.TakeTail(rows));
+        Assert.Equal("/item/2", Assert.Single(rows).Url is { } url ? new Uri(url).AbsolutePath : null);
+        Assert.False(subscription.Reader.TryRead(out _));
+    }
+
+    /// <summary>As a store tells its observer: new flows, numbered from 1.</summary>
+    private static void Publish(FlowFeed feed, IEnumerable<Flow> flows) =>
+        feed.Stored([.. flows.Select((flow, i) => new SequencedFlow(flow, i + 1, Replaced: false))]);
 
     private static HttpFlow Flow(int i) =>
         WebApiTests.Sample(Guid.NewGuid()) with { Request = WebApiTests.Sample(Guid.Empty).Request with { Path = "/item/" + i } };

@@ -237,6 +237,85 @@ public sealed class WebApiTests(ITestOutputHelper output)
         Assert.Equal(("evicted", "1"), await ReadEventAsync(notFound));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_stream_that_begins_with_its_list_pushes_each_flow_the_list_does_not_have_once(bool file)
+    {
+        // Flows written but not yet announced when the list is read: the in-memory store has them readable already
+        // (they are in the list, and announced after it); SQLite has them in its open batch (not in the list, announced
+        // at the commit). Either way every flow must reach the browser exactly once.
+        var clock = new ManualClock();
+        await using var h = await WebHarness.StartAsync(output, file: file, webClock: clock);
+        var sink = (Core.Flows.IFlowSink)h.Store;
+        var flows = Enumerable.Range(0, 4).Select(_ => (Flow)Sample(Guid.NewGuid())).ToList();
+        foreach (var flow in flows[..3])
+        {
+            await sink.WriteAsync(flow, CancellationToken.None);
+        }
+
+        using var stream = await OpenEventsAsync(h, "?tail=1&list=50");
+        var (name, data) = await ReadEventAsync(stream);
+        Assert.Equal("list", name);
+        using var list = JsonDocument.Parse(data);
+        var listed = list.RootElement.GetProperty("flows").EnumerateArray().Select(r => r.GetProperty("id").GetGuid()).ToList();
+        Assert.Equal(listed.Count, list.RootElement.GetProperty("total").GetInt64());
+        Assert.Equal(0, list.RootElement.GetProperty("offset").GetInt32());
+        Assert.Equal(file ? [] : flows[..3].Select(f => f.Id), listed);
+
+        // The stream is held in its pause after a push while the rest is announced, so one push carries it all.
+        h.Feed.InterceptChanged();
+        Assert.Equal("intercept", (await ReadEventAsync(stream)).Name);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await clock.ArmedAsync(WebApi.BatchInterval).WaitAsync(deadline.Token);
+        await sink.FlushAsync(CancellationToken.None);
+        await h.Store.AppendAsync([flows[3]]);
+        clock.Advance(WebApi.BatchInterval);
+
+        (name, data) = await ReadEventAsync(stream);
+        Assert.Equal("flows", name);
+        using var pushed = JsonDocument.Parse(data);
+        var pushedIds = pushed.RootElement.EnumerateArray().Select(r => r.GetProperty("id").GetGuid()).ToList();
+        Assert.Equal(flows.Select(f => f.Id), listed.Concat(pushedIds));
+    }
+
+    [Fact]
+    public async Task A_stream_that_begins_with_its_list_counts_only_the_evictions_of_flows_the_list_has()
+    {
+        var clock = new ManualClock();
+        await using var h = await WebHarness.StartAsync(output, memory: new MemoryFlowStoreOptions { MaxFlows = 3 }, webClock: clock);
+        var sink = (Core.Flows.IFlowSink)h.Store;
+        var flows = Enumerable.Range(0, 6).Select(_ => (Flow)Sample(Guid.NewGuid())).ToList();
+
+        // Five written, two of them evicted, nothing announced yet: the list has the last three.
+        foreach (var flow in flows[..5])
+        {
+            await sink.WriteAsync(flow, CancellationToken.None);
+        }
+
+        using var stream = await OpenEventsAsync(h, "?tail=1&list=50");
+        var (name, data) = await ReadEventAsync(stream);
+        Assert.Equal("list", name);
+        using var list = JsonDocument.Parse(data);
+        Assert.Equal(flows[2..5].Select(f => f.Id), list.RootElement.GetProperty("flows").EnumerateArray().Select(r => r.GetProperty("id").GetGuid()));
+
+        h.Feed.InterceptChanged();
+        Assert.Equal("intercept", (await ReadEventAsync(stream)).Name);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await clock.ArmedAsync(WebApi.BatchInterval).WaitAsync(deadline.Token);
+
+        // The late announcement of the five and their two evictions changes nothing; the sixth evicts one of the list's.
+        await sink.FlushAsync(CancellationToken.None);
+        await h.Store.AppendAsync([flows[5]]);
+        clock.Advance(WebApi.BatchInterval);
+
+        Assert.Equal(("evicted", "1"), await ReadEventAsync(stream));
+        (name, data) = await ReadEventAsync(stream);
+        Assert.Equal("flows", name);
+        using var pushed = JsonDocument.Parse(data);
+        Assert.Equal([flows[5].Id], pushed.RootElement.EnumerateArray().Select(r => r.GetProperty("id").GetGuid()));
+    }
+
     [Fact]
     public async Task The_live_stream_pushes_new_flows_that_match_its_filter_in_batches()
     {
@@ -286,21 +365,21 @@ public sealed class WebApiTests(ITestOutputHelper output)
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
 
         var first = Sample(Guid.NewGuid());
-        h.Feed.Publish([first]);
+        await h.Store.AppendAsync([first]);
         Assert.Equal("flows", (await ReadEventAsync(stream)).Name);
         await clock.ArmedAsync(WebApi.BatchInterval).WaitAsync(deadline.Token);
 
         // More new rows than a push carries arrive in that pause: the push skips the oldest, and the pause after it is
         // the long one.
         var burst = Enumerable.Range(0, FlowFeed.TailRows + 5).Select(_ => (Flow)Sample(Guid.NewGuid())).ToList();
-        h.Feed.Publish(burst);
+        await h.Store.AppendAsync(burst);
         clock.Advance(WebApi.BatchInterval);
         Assert.Equal(("skipped", "5"), await ReadEventAsync(stream));
         Assert.Equal("flows", (await ReadEventAsync(stream)).Name);
         await clock.ArmedAsync(WebApi.BusyBatchInterval).WaitAsync(deadline.Token);
 
         // One flow in the long pause: its push skips nothing, and the pause is the short one again.
-        h.Feed.Publish([Sample(Guid.NewGuid())]);
+        await h.Store.AppendAsync([Sample(Guid.NewGuid())]);
         clock.Advance(WebApi.BusyBatchInterval);
         Assert.Equal("flows", (await ReadEventAsync(stream)).Name);
         await clock.ArmedAsync(WebApi.BatchInterval, times: 2).WaitAsync(deadline.Token);

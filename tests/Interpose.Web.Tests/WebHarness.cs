@@ -14,9 +14,9 @@ using Xunit.Abstractions;
 namespace Interpose.Web.Tests;
 
 /// <summary>
-/// The whole thing on loopback: a Kestrel origin (plain and TLS), a real proxy recording through a
-/// <see cref="LiveFlowSink"/> into an in-memory store (`run --web`) or a SQLite file (`run --web -w FILE`), an intercept
-/// addon, and the web UI on 127.0.0.1:0, as `interpose run --web` wires them.
+/// The whole thing on loopback: a Kestrel origin (plain and TLS), a real proxy recording into an in-memory store
+/// (`run --web`) or a SQLite file (`run --web -w FILE`) whose observer is the live list's feed, an intercept addon, and
+/// the web UI on 127.0.0.1:0, as `interpose run --web` wires them.
 /// </summary>
 public sealed class WebHarness : IAsyncDisposable
 {
@@ -94,16 +94,16 @@ public sealed class WebHarness : IAsyncDisposable
             Core.Flows.IFlowSink sink;
             if (file)
             {
-                var sqlite = SqliteFlowStore.Open(path);
+                var sqlite = SqliteFlowStore.Open(path, observer: feed);
                 (store, sink) = (sqlite, sqlite);
             }
             else
             {
-                var inMemory = new MemoryFlowStore(memory, evicted: feed.Evicted);
+                var inMemory = new MemoryFlowStore(memory, observer: feed);
                 (store, sink) = (inMemory, inMemory);
             }
 
-            recorder = new FlowRecorder(new LiveFlowSink(sink, feed));
+            recorder = new FlowRecorder(sink);
             proxy = await TestProxy.StartAsync(output, o =>
             {
                 o.Http2 = true;

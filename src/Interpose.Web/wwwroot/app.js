@@ -57,7 +57,6 @@ let selectedId = null;
 let info = { readOnly: true, canReplay: false, canIntercept: false };
 let stream = null;
 let renderQueued = false;
-let pending = null; // rows pushed while the list loads
 
 const viewport = $('viewport');
 const spacer = $('spacer');
@@ -269,35 +268,36 @@ function listQuery() {
 }
 
 // The list: its count and newest rows (tail); the rows before them are placeholders, fetched by position when they are
-// scrolled to (fillGaps). keepScroll: the list stays where the user scrolled it.
+// scrolled to (fillGaps). keepScroll: the list stays where the user scrolled it. A live list comes as the first event of
+// its stream: the server reads it once the stream is subscribed and then pushes only what it does not have (by the
+// store's sequence), so no flow is in neither, none in both, and no eviction is counted twice.
 async function reload(keepScroll = false) {
   const q = listQuery();
   if (stream) stream.abort();
   const mine = ++generation;
   try {
-    // Rows pushed while the list loads are kept and applied after it, so none is lost between the two.
-    pending = [];
-    // The list is asked for once the stream is subscribed: a flow recorded between the two is then in the list or
-    // pushed (or both; a row the list has is replaced by its push), never in neither.
-    if (info.live) await openStream(q);
-    const list = new URLSearchParams(q);
-    list.set('tail', TAIL_ROWS);
-    const response = await api('/api/flows?' + list);
-    const body = await response.json();
-    if (mine !== generation) return; // a newer reload (another filter) owns the list and the stream now
-    setRows(new Array(body.offset).fill(null).concat(body.flows), !keepScroll);
-    const early = pending;
-    pending = null;
-    for (const [name, data] of early) onEvent(name, data);
+    if (info.live) {
+      await openStream(q, keepScroll);
+    } else {
+      const list = new URLSearchParams(q);
+      list.set('tail', TAIL_ROWS);
+      const body = await (await api('/api/flows?' + list)).json();
+      if (mine !== generation) return; // a newer reload (another filter) owns the list now
+      showList(body, keepScroll);
+    }
+    if (mine !== generation) return;
     showFieldError('filter', null);
     showFieldError('highlight', null);
   } catch (e) {
     if (mine !== generation) return;
-    pending = null;
     if (stream) stream.abort();
     const which = /^highlight:/.test(e.message) ? 'highlight' : 'filter';
     showFieldError(which, { message: e.message.replace(/^(filter|highlight): /, ''), position: e.position });
   }
+}
+
+function showList(body, keepScroll) {
+  setRows(new Array(body.offset).fill(null).concat(body.flows), !keepScroll);
 }
 
 let debounce = 0;
@@ -306,18 +306,19 @@ for (const id of ['filter', 'highlight']) {
   $(id).addEventListener('keydown', (e) => { if (e.key === 'Enter') { clearTimeout(debounce); reload(); } if (e.key === 'Escape') viewport.focus(); });
 }
 
-// 5. The live list: server-sent events read through fetch (EventSource cannot send the token header). Resolves once the
-// server has subscribed the stream (its response has begun: the server subscribes before it writes), or it failed.
-function openStream(q) {
+// 5. The live list: server-sent events read through fetch (EventSource cannot send the token header). Its first event
+// is the list; resolves once that is shown, fails with the server's error (a bad filter, a refused token).
+function openStream(q, keepScroll) {
   const controller = new AbortController();
   stream = controller;
-  let subscribed;
-  const opened = new Promise((resolve) => { subscribed = resolve; });
+  let listed, failed;
+  const shown = new Promise((resolve, reject) => { listed = resolve; failed = reject; });
   (async () => {
     try {
       const live = new URLSearchParams(q);
       live.set('tail', '1'); // new rows: the newest screenful of each push and a count of the rest
-      const response = await api('/api/events?' + live, { signal: controller.signal }).finally(subscribed);
+      live.set('list', TAIL_ROWS); // first, the list's newest rows
+      const response = await api('/api/events?' + live, { signal: controller.signal });
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
       for (;;) {
@@ -325,7 +326,7 @@ function openStream(q) {
         if (done) break;
         buffer += value;
         let end;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
+        while ((end = buffer.indexOf('\n\n')) >= 0 && stream === controller) {
           const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
           let name = 'message', data = '';
@@ -333,21 +334,22 @@ function openStream(q) {
             if (line.startsWith('event: ')) name = line.slice(7);
             else if (line.startsWith('data: ')) data += line.slice(6);
           }
-          onEvent(name, data);
+          if (name === 'list') { showList(JSON.parse(data), keepScroll); listed(); }
+          else onEvent(name, data);
         }
       }
     } catch (e) {
-      // An HTTP error (a bad filter, a refused token) is shown by the list request; only a dropped connection retries.
+      failed(e);
+      // An HTTP error (a bad filter, a refused token) is shown by reload; only a dropped connection retries.
       if (controller.signal.aborted || !(e instanceof TypeError)) return;
     }
+    failed(new Error('the live list\'s stream ended'));
     if (!controller.signal.aborted) setTimeout(() => { if (stream === controller) reload(); }, 2000);
   })();
-  return opened;
+  return shown;
 }
 
 function onEvent(name, data) {
-  // While the list loads, pushed events wait (in order) and are applied after it.
-  if (pending && (name === 'flows' || name === 'skipped' || name === 'changed' || name === 'evicted')) { pending.push([name, data]); return; }
   if (name === 'flows') upsert(JSON.parse(data));
   else if (name === 'changed') update(JSON.parse(data));
   else if (name === 'skipped') skip(Number(data));
