@@ -194,7 +194,6 @@ public sealed class ScriptHost : IAsyncDisposable
             return;
         }
 
-        script.Hash = hash;
         var started = Stopwatch.GetTimestamp();
         LoadedScript loaded;
         try
@@ -207,8 +206,12 @@ public sealed class ScriptHost : IAsyncDisposable
             return;
         }
 
+        // The running version's hash, set only once it compiled: a save that brings back the running text after a
+        // failed one (or after a half-written file the watcher read, as when an editor truncates before it writes) is
+        // then no change, not a recompilation.
         var old = script.Current;
         script.Current = loaded;
+        script.Hash = hash;
 
         // Exchanges still running hold the old addons: the context is collected once the last of them is done.
         old?.Context.Unload();
@@ -224,6 +227,7 @@ public sealed class ScriptHost : IAsyncDisposable
 
         public LoadedScript? Current { get; set; }
 
+        /// <summary>The SHA-256 of <see cref="Current"/>'s text.</summary>
         public byte[]? Hash { get; set; }
     }
 }

@@ -123,6 +123,30 @@ public sealed class ScriptReloadTests(ITestOutputHelper output) : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Saving_the_running_text_again_after_a_failed_save_is_no_change()
+    {
+        // A save that failed to compile, then the running text again (an editor's undo): nothing to recompile. The
+        // watcher may also read a file half-written (truncated, not yet written): that text fails, and must not count
+        // as the running one either.
+        var script = Path.Combine(_dir, "version.cs");
+        await File.WriteAllTextAsync(script, Version("1"));
+        await using var proxy = await InterposeProcess.StartAsync(Path.Combine(_dir, "home"), "--verbose", "-s", script);
+        try
+        {
+            await File.WriteAllTextAsync(script, Version("2").Replace("Set(", "Set(,", StringComparison.Ordinal));
+            await proxy.WaitForLineAsync(l => l.Contains($"{script}(5,", StringComparison.Ordinal) && l.Contains("error CS", StringComparison.Ordinal));
+
+            await File.WriteAllTextAsync(script, Version("1"));
+            await proxy.WaitForLineAsync(l => l.Contains($"Script {script} saved without a change", StringComparison.Ordinal));
+            Assert.DoesNotContain(proxy.StandardError.Concat(proxy.StandardOutput), l => l.Contains("reloaded: Versioned", StringComparison.Ordinal));
+        }
+        finally
+        {
+            proxy.WriteOutputTo(output);
+        }
+    }
+
     private static string Version(string version) => $$"""
         public sealed class Versioned : ProxyAddon
         {
