@@ -247,36 +247,20 @@ public sealed class WebApiTests(ITestOutputHelper output)
         // at the commit). Either way every flow must reach the browser exactly once.
         var clock = new ManualClock();
         await using var h = await WebHarness.StartAsync(output, file: file, webClock: clock);
-        var sink = (Core.Flows.IFlowSink)h.Store;
-        var flows = Enumerable.Range(0, 4).Select(_ => (Flow)Sample(Guid.NewGuid())).ToList();
-        foreach (var flow in flows[..3])
-        {
-            await sink.WriteAsync(flow, CancellationToken.None);
-        }
+        var flows = await WriteUnannouncedAsync(h, total: 4, written: 3);
 
-        using var stream = await OpenEventsAsync(h, "?tail=1&list=50");
-        var (name, data) = await ReadEventAsync(stream);
-        Assert.Equal("list", name);
-        using var list = JsonDocument.Parse(data);
-        var listed = list.RootElement.GetProperty("flows").EnumerateArray().Select(r => r.GetProperty("id").GetGuid()).ToList();
-        Assert.Equal(listed.Count, list.RootElement.GetProperty("total").GetInt64());
-        Assert.Equal(0, list.RootElement.GetProperty("offset").GetInt32());
+        var (stream, listed) = await OpenListedEventsAsync(h);
+        using var _ = stream;
         Assert.Equal(file ? [] : flows[..3].Select(f => f.Id), listed);
 
-        // The stream is held in its pause after a push while the rest is announced, so one push carries it all.
-        h.Feed.InterceptChanged();
-        Assert.Equal("intercept", (await ReadEventAsync(stream)).Name);
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await clock.ArmedAsync(WebApi.BatchInterval).WaitAsync(deadline.Token);
-        await sink.FlushAsync(CancellationToken.None);
+        await PauseAfterAPushAsync(h, stream, clock);
+        await ((Core.Flows.IFlowSink)h.Store).FlushAsync(CancellationToken.None);
         await h.Store.AppendAsync([flows[3]]);
         clock.Advance(WebApi.BatchInterval);
 
-        (name, data) = await ReadEventAsync(stream);
+        var (name, data) = await ReadEventAsync(stream);
         Assert.Equal("flows", name);
-        using var pushed = JsonDocument.Parse(data);
-        var pushedIds = pushed.RootElement.EnumerateArray().Select(r => r.GetProperty("id").GetGuid()).ToList();
-        Assert.Equal(flows.Select(f => f.Id), listed.Concat(pushedIds));
+        Assert.Equal(flows.Select(f => f.Id), listed.Concat(Ids(data)));
     }
 
     [Fact]
@@ -284,36 +268,66 @@ public sealed class WebApiTests(ITestOutputHelper output)
     {
         var clock = new ManualClock();
         await using var h = await WebHarness.StartAsync(output, memory: new MemoryFlowStoreOptions { MaxFlows = 3 }, webClock: clock);
-        var sink = (Core.Flows.IFlowSink)h.Store;
-        var flows = Enumerable.Range(0, 6).Select(_ => (Flow)Sample(Guid.NewGuid())).ToList();
 
         // Five written, two of them evicted, nothing announced yet: the list has the last three.
-        foreach (var flow in flows[..5])
-        {
-            await sink.WriteAsync(flow, CancellationToken.None);
-        }
-
-        using var stream = await OpenEventsAsync(h, "?tail=1&list=50");
-        var (name, data) = await ReadEventAsync(stream);
-        Assert.Equal("list", name);
-        using var list = JsonDocument.Parse(data);
-        Assert.Equal(flows[2..5].Select(f => f.Id), list.RootElement.GetProperty("flows").EnumerateArray().Select(r => r.GetProperty("id").GetGuid()));
-
-        h.Feed.InterceptChanged();
-        Assert.Equal("intercept", (await ReadEventAsync(stream)).Name);
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await clock.ArmedAsync(WebApi.BatchInterval).WaitAsync(deadline.Token);
+        var flows = await WriteUnannouncedAsync(h, total: 6, written: 5);
+        var (stream, listed) = await OpenListedEventsAsync(h);
+        using var _ = stream;
+        Assert.Equal(flows[2..5].Select(f => f.Id), listed);
 
         // The late announcement of the five and their two evictions changes nothing; the sixth evicts one of the list's.
-        await sink.FlushAsync(CancellationToken.None);
+        await PauseAfterAPushAsync(h, stream, clock);
+        await ((Core.Flows.IFlowSink)h.Store).FlushAsync(CancellationToken.None);
         await h.Store.AppendAsync([flows[5]]);
         clock.Advance(WebApi.BatchInterval);
 
         Assert.Equal(("evicted", "1"), await ReadEventAsync(stream));
-        (name, data) = await ReadEventAsync(stream);
+        var (name, data) = await ReadEventAsync(stream);
         Assert.Equal("flows", name);
-        using var pushed = JsonDocument.Parse(data);
-        Assert.Equal([flows[5].Id], pushed.RootElement.EnumerateArray().Select(r => r.GetProperty("id").GetGuid()));
+        Assert.Equal([flows[5].Id], Ids(data));
+    }
+
+    /// <summary><paramref name="total"/> sample flows, the first <paramref name="written"/> of them written through the
+    /// store as the recorder writes (not flushed: not announced yet).</summary>
+    private static async Task<List<Flow>> WriteUnannouncedAsync(WebHarness h, int total, int written)
+    {
+        var flows = Enumerable.Range(0, total).Select(_ => (Flow)Sample(Guid.NewGuid())).ToList();
+        foreach (var flow in flows[..written])
+        {
+            await ((Core.Flows.IFlowSink)h.Store).WriteAsync(flow, CancellationToken.None);
+        }
+
+        return flows;
+    }
+
+    /// <summary>A tail-following stream that begins with its list; the list's rows, checked to be the whole list.</summary>
+    private static async Task<(Stream Stream, List<Guid> Listed)> OpenListedEventsAsync(WebHarness h)
+    {
+        var stream = await OpenEventsAsync(h, "?tail=1&list=50");
+        var (name, data) = await ReadEventAsync(stream);
+        Assert.Equal("list", name);
+        using var list = JsonDocument.Parse(data);
+        var listed = Ids(list.RootElement.GetProperty("flows").GetRawText());
+        Assert.Equal(listed.Count, list.RootElement.GetProperty("total").GetInt64());
+        Assert.Equal(0, list.RootElement.GetProperty("offset").GetInt32());
+        return (stream, listed);
+    }
+
+    /// <summary>Makes the stream push (the paused list changed) and waits until it sits in its pause after that push, so
+    /// that what is announced next all goes into one push when the clock moves.</summary>
+    private static async Task PauseAfterAPushAsync(WebHarness h, Stream stream, ManualClock clock)
+    {
+        h.Feed.InterceptChanged();
+        Assert.Equal("intercept", (await ReadEventAsync(stream)).Name);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await clock.ArmedAsync(WebApi.BatchInterval).WaitAsync(deadline.Token);
+    }
+
+    /// <summary>The ids of a JSON array of rows.</summary>
+    private static List<Guid> Ids(string rows)
+    {
+        using var document = JsonDocument.Parse(rows);
+        return [.. document.RootElement.EnumerateArray().Select(r => r.GetProperty("id").GetGuid())];
     }
 
     [Fact]
