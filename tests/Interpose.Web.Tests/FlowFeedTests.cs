@@ -178,6 +178,45 @@ public sealed class FlowFeedTests
     }
 
     [Fact]
+    public async Task Lined_up_while_flows_keep_coming_a_subscription_gets_each_flow_past_its_list_once_and_in_order()
+    {
+        // The list is read while the store keeps announcing: whatever the interleaving, the subscription must pass on
+        // exactly the flows numbered past the list's sequence, each once, in order.
+        var feed = new FlowFeed();
+        using var subscription = feed.Subscribe(null, null, lined: true);
+        const int Total = 20_000;
+        var flows = Enumerable.Range(0, Total).Select(i => Flow(i)).ToArray();
+        var published = 0;
+        var halfway = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var publishing = Task.Run(() =>
+        {
+            for (var i = 0; i < Total; i++)
+            {
+                feed.Stored([new SequencedFlow(flows[i], i + 1, false)]);
+                Volatile.Write(ref published, i + 1);
+                if (i == Total / 2)
+                {
+                    halfway.TrySetResult();
+                }
+            }
+        });
+
+        await halfway.Task;
+        var sequence = Volatile.Read(ref published); // the list's: every flow up to it was stored before
+        subscription.Begin(sequence);
+        await publishing;
+
+        var ids = new List<Guid>();
+        while (subscription.Reader.TryRead(out var item))
+        {
+            ids.Add(item.Row!.Id);
+        }
+
+        Assert.Equal(flows.Skip(sequence).Select(f => f.Id), ids);
+        Assert.False(subscription.TakeOverflow());
+    }
+
+    [Fact]
     public void Without_a_sequence_what_was_told_before_the_list_was_read_is_dropped_and_the_rest_passes()
     {
         var feed = new FlowFeed();
