@@ -85,7 +85,7 @@ public interface IFlowStore : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         var total = await CountAsync(filter, cancellationToken);
         var offset = (int)Math.Min(int.MaxValue, Math.Max(0, total - count));
-        var flows = new List<Flow>(Math.Min(count, 1024));
+        var flows = new List<Flow>((int)Math.Min(count, total - offset));
         await foreach (var flow in QueryAsync(new FlowQuery { Filter = filter, Offset = offset, Limit = count, IncludeBodies = includeBodies }, cancellationToken))
         {
             flows.Add(flow);
