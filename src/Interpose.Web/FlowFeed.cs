@@ -54,13 +54,15 @@ public sealed class FlowFeed : IFlowStoreObserver
         }
     }
 
-    /// <summary>Tells every browser that flows were removed.</summary>
-    /// <param name="ids">The removed flows; null when the list was cleared.</param>
-    public void Removed(IReadOnlyList<Guid>? ids)
+    /// <summary>Tells every browser that flows were removed, and how many of them its filter matches: those were in
+    /// its list, loaded or not.</summary>
+    /// <param name="flows">The removed flows; null when the list was cleared.</param>
+    public void Removed(IReadOnlyList<Flow>? flows)
     {
+        IReadOnlyList<Guid>? ids = flows?.Select(f => f.Id).ToArray();
         foreach (var subscriber in _subscribers.Keys)
         {
-            subscriber.Signal(new FeedItem(FeedItemKind.Removed, null, ids));
+            subscriber.Signal(new FeedItem(FeedItemKind.Removed, null, ids, flows is null ? 0 : subscriber.CountMatching(flows)));
         }
     }
 
@@ -112,7 +114,7 @@ internal enum FeedItemKind
     /// <summary>A new or changed row (a changed one only, for a tail-following browser).</summary>
     Row,
 
-    /// <summary>Rows were removed (ids), or all (no ids).</summary>
+    /// <summary>Rows were removed (ids; <see cref="FeedItem.Count"/> of them match the browser's filter), or all (no ids).</summary>
     Removed,
 
     /// <summary>The paused list changed.</summary>
@@ -380,6 +382,26 @@ internal sealed class FeedSubscription : IDisposable
                 Signal(new FeedItem(FeedItemKind.Evicted, null, null, count));
             }
         }
+    }
+
+    /// <summary>How many of <paramref name="flows"/> the filter matches (a regular expression that times out counts as a
+    /// match: the browser then reloads rather than keep a row that may be gone).</summary>
+    public long CountMatching(IReadOnlyList<Flow> flows)
+    {
+        long count = 0;
+        foreach (var flow in flows)
+        {
+            try
+            {
+                count += _filter is null || _filter.Matches(flow.AsFilterable()) ? 1 : 0;
+            }
+            catch (System.Text.RegularExpressions.RegexMatchTimeoutException)
+            {
+                count++;
+            }
+        }
+
+        return count;
     }
 
     /// <summary>A new row: to the ring (a tail-following browser), else to the queue; the caller holds the lock.</summary>

@@ -479,14 +479,16 @@ internal sealed class WebApi : IDisposable
             return;
         }
 
-        var count = await _store.DeleteByIdAsync([id], context.RequestAborted);
+        // Read first: the browsers are told whether the flow was in their lists (their filters), loaded or not.
+        var flow = await _store.GetAsync(id, context.RequestAborted);
+        var count = flow is null ? 0 : await _store.DeleteByIdAsync([id], context.RequestAborted);
         if (count == 0)
         {
             await Error(context, 404, "no such flow");
             return;
         }
 
-        _options.Feed?.Removed([id]);
+        _options.Feed?.Removed([flow!]);
         await Json(context, new CountResult(count), WebJsonContext.Default.CountResult);
     }
 
@@ -602,7 +604,7 @@ internal sealed class WebApi : IDisposable
                 tailRows.Clear();
                 removed.Clear();
                 bool cleared = false, intercept = false;
-                long evicted = 0;
+                long evicted = 0, removedInList = 0;
                 while (rows.Count < MaxBatchRows && subscription.Reader.TryRead(out var item))
                 {
                     switch (item.Kind)
@@ -614,13 +616,14 @@ internal sealed class WebApi : IDisposable
                             cleared = true;
                             rows.Clear();
                             removed.Clear();
-                            evicted = 0;
+                            evicted = removedInList = 0;
                             break;
                         case FeedItemKind.Evicted:
                             evicted += item.Count;
                             break;
                         case FeedItemKind.Removed:
                             removed.AddRange(item.Ids);
+                            removedInList += item.Count;
                             break;
                         case FeedItemKind.Intercept:
                             intercept = true;
@@ -654,7 +657,7 @@ internal sealed class WebApi : IDisposable
 
                     if (removed.Count > 0)
                     {
-                        Event(buffer, "removed", JsonSerializer.SerializeToUtf8Bytes<IReadOnlyList<Guid>>(removed, WebJsonContext.Default.IReadOnlyListGuid));
+                        Event(buffer, "removed", JsonSerializer.SerializeToUtf8Bytes(new RemovedRows(removed, removedInList), WebJsonContext.Default.RemovedRows));
                     }
 
                     if (rows.Count > 0)

@@ -79,6 +79,11 @@ internal sealed record DownloadTicket(string Url);
 
 internal sealed record CountResult(long Count);
 
+/// <summary>The live list's "removed" event: the removed flows' ids, and how many of them the browser's filter matches
+/// (were in its list): a browser that finds fewer of them among its loaded rows had the rest as unloaded placeholders,
+/// which it cannot tell apart, and reloads.</summary>
+internal sealed record RemovedRows(IReadOnlyList<Guid> Ids, long InList);
+
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(FlowListResponse))]
 [JsonSerializable(typeof(ApiError))]
@@ -95,4 +100,5 @@ internal sealed record CountResult(long Count);
 [JsonSerializable(typeof(FlowSummary))]
 [JsonSerializable(typeof(IReadOnlyList<FlowSummary>))]
 [JsonSerializable(typeof(IReadOnlyList<Guid>))]
+[JsonSerializable(typeof(RemovedRows))]
 internal sealed partial class WebJsonContext : JsonSerializerContext;

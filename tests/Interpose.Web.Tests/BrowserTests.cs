@@ -317,6 +317,52 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
+    public async Task A_deleted_flow_leaves_the_list_whether_its_row_was_loaded_or_not()
+    {
+        // More flows than the page loads with its list (its newest TailRows): the oldest are placeholders.
+        await using var h = await WebHarness.StartAsync(output);
+        const int Count = FlowFeed.TailRows + 100;
+        var flows = Enumerable.Range(0, Count).Select(i => (Flow)(WebApiTests.Sample(Guid.NewGuid()) with { Request = WebApiTests.Sample(Guid.Empty).Request with { Path = "/row/" + i } })).ToList();
+        await h.Store.AppendAsync(flows);
+        var page = await NewPageAsync();
+        var streams = 0;
+        page.Request += (_, request) =>
+        {
+            if (request.Url.Contains("/api/events?", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref streams);
+            }
+        };
+        await page.GotoAsync(h.Web.Url.ToString());
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync(Count + " flows");
+
+        // A loaded row deleted by another client: it goes, and the list stays as it is.
+        (await h.Api.DeleteAsync($"/api/flows/{flows[^1].Id}")).Dispose();
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync((Count - 1) + " flows");
+        await Assertions.Expect(page.Locator("#viewport .row", new() { HasText = "/row/" + (Count - 1) })).ToHaveCountAsync(0);
+
+        // Deleted from the page itself: the row goes at once, and the stream's word of it changes nothing.
+        await page.Locator("#viewport .row", new() { HasText = "/row/" + (Count - 2) }).ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Delete", Exact = true }).ClickAsync();
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync((Count - 2) + " flows");
+
+        // A later event on the same stream (the page reads the paused list when told it changed): once it is handled,
+        // the removal's event before it was too.
+        var handled = page.WaitForRequestAsync(request => request.Url.Contains("/api/intercept", StringComparison.Ordinal));
+        h.Feed.InterceptChanged();
+        await handled;
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync((Count - 2) + " flows");
+        Assert.Equal(1, Volatile.Read(ref streams));
+
+        // A row the page has not loaded: it cannot find the placeholder, so it reads its list again, where it is.
+        (await h.Api.DeleteAsync($"/api/flows/{flows[0].Id}")).Dispose();
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync((Count - 3) + " flows");
+        Assert.Equal(2, Volatile.Read(ref streams));
+        await page.Locator("#viewport").EvaluateAsync("v => v.scrollTop = 0");
+        await Assertions.Expect(page.Locator("#viewport .row[style*='translateY(0px)'] .c-url")).ToContainTextAsync("/row/1");
+    }
+
+    [Fact]
     public async Task Strangers_without_the_token_or_through_another_name_are_refused()
     {
         await using var h = await WebHarness.StartAsync(output);

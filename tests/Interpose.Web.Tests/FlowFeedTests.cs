@@ -233,6 +233,27 @@ public sealed class FlowFeedTests
         Assert.False(subscription.Reader.TryRead(out _));
     }
 
+    [Fact]
+    public void A_removal_tells_each_browser_how_many_of_the_removed_flows_its_filter_matches()
+    {
+        var feed = new FlowFeed();
+        using var all = feed.Subscribe(null, null, tail: true);
+        using var some = feed.Subscribe(Core.Filters.FlowFilter.Parse("~u /item/1$"), null, tail: true);
+        var removed = new[] { Flow(1), Flow(2), Flow(3) };
+
+        feed.Removed(removed);
+
+        Assert.True(all.Reader.TryRead(out var item));
+        Assert.Equal((FeedItemKind.Removed, 3L), (item.Kind, item.Count));
+        Assert.Equal(removed.Select(f => f.Id), item.Ids!);
+        Assert.True(some.Reader.TryRead(out item));
+        Assert.Equal((FeedItemKind.Removed, 1L), (item.Kind, item.Count));
+
+        feed.Removed(null);
+        Assert.True(some.Reader.TryRead(out item));
+        Assert.Equal((FeedItemKind.Removed, null), (item.Kind, item.Ids));
+    }
+
     /// <summary>As a store tells its observer: new flows, numbered from 1.</summary>
     private static void Publish(FlowFeed feed, IEnumerable<Flow> flows) =>
         feed.Stored([.. flows.Select((flow, i) => new SequencedFlow(flow, i + 1, Replaced: false))]);

@@ -111,11 +111,18 @@ function evict(count) {
   queueRender(atBottom);
 }
 
-function remove(ids) {
+// Removed flows (ids), of which inList were in this list: those not among the loaded rows (nor deleted from this page,
+// which removes its row at once) were placeholders, which cannot be told apart, so the list is read again where it is.
+const deletedHere = new Set();
+function remove(ids, inList = 0) {
   if (!ids) { setRows([]); showDetails(null); return; }
   const gone = new Set(ids);
-  setRows(rows.filter(r => !r || !gone.has(r.id)));
+  const kept = rows.filter(r => !r || !gone.has(r.id));
+  let found = rows.length - kept.length;
+  for (const id of ids) if (inList && deletedHere.delete(id)) found++;
+  setRows(kept);
   if (gone.has(selectedId)) showDetails(null);
+  if (found < inList) reload(true);
 }
 
 function queueRender(stick) {
@@ -354,7 +361,7 @@ function onEvent(name, data) {
   else if (name === 'changed') update(JSON.parse(data));
   else if (name === 'skipped') skip(Number(data));
   else if (name === 'evicted') evict(Number(data));
-  else if (name === 'removed') remove(JSON.parse(data));
+  else if (name === 'removed') { const r = JSON.parse(data); remove(r.ids, r.inList); }
   else if (name === 'cleared') remove(null);
   else if (name === 'reload') reload();
   else if (name === 'intercept') loadPaused();
@@ -524,7 +531,12 @@ function actions(d) {
   add('Comment', async () => { const c = prompt('Comment', s.comment || ''); if (c !== null) { await api(`/api/flows/${s.id}`, { method: 'PATCH', json: { comment: c } }); showDetails(s.id, true); } }, !info.readOnly);
   add('Copy as curl', async () => { const text = await (await api(`/api/flows/${s.id}/curl`)).text(); await navigator.clipboard.writeText(text); }, s.kind === 'http');
   add('Export HAR', async () => saveHar(await api('/api/har', { method: 'POST', json: { ids: [s.id] } })), s.kind === 'http');
-  add('Delete', async () => { await api(`/api/flows/${s.id}`, { method: 'DELETE' }); remove([s.id]); }, !info.readOnly);
+  add('Delete', async () => {
+    // Noted before the request: the stream may tell of the removal before the request's answer arrives.
+    if (info.live) deletedHere.add(s.id);
+    try { await api(`/api/flows/${s.id}`, { method: 'DELETE' }); } catch (e) { deletedHere.delete(s.id); throw e; }
+    remove([s.id]);
+  }, !info.readOnly);
   return bar;
 }
 
