@@ -649,17 +649,6 @@ internal sealed class WebApi : IDisposable
                         Event(buffer, "cleared", "{}"u8);
                     }
 
-                    if (evicted > 0)
-                    {
-                        // The oldest rows: before any row of this push, which are newer.
-                        Event(buffer, "evicted", Encoding.UTF8.GetBytes(evicted.ToString(CultureInfo.InvariantCulture)));
-                    }
-
-                    if (removed.Count > 0)
-                    {
-                        Event(buffer, "removed", JsonSerializer.SerializeToUtf8Bytes(new RemovedRows(removed, removedInList), WebJsonContext.Default.RemovedRows));
-                    }
-
                     if (rows.Count > 0)
                     {
                         Event(buffer, tail ? "changed" : "flows", JsonSerializer.SerializeToUtf8Bytes<IReadOnlyList<FlowSummary>>(rows, WebJsonContext.Default.IReadOnlyListFlowSummary));
@@ -681,6 +670,18 @@ internal sealed class WebApi : IDisposable
                     if (tailRows.Count > 0)
                     {
                         Event(buffer, "flows", JsonSerializer.SerializeToUtf8Bytes<IReadOnlyList<FlowSummary>>(tailRows, WebJsonContext.Default.IReadOnlyListFlowSummary));
+                    }
+
+                    // After this push's new rows: the oldest rows go, which may include some of those when more flows
+                    // arrived since the last push than the store keeps; and a removed flow may be one of them.
+                    if (evicted > 0)
+                    {
+                        Event(buffer, "evicted", Encoding.UTF8.GetBytes(evicted.ToString(CultureInfo.InvariantCulture)));
+                    }
+
+                    if (removed.Count > 0)
+                    {
+                        Event(buffer, "removed", JsonSerializer.SerializeToUtf8Bytes(new RemovedRows(removed, removedInList), WebJsonContext.Default.RemovedRows));
                     }
 
                     if (intercept)

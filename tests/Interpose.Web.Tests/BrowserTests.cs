@@ -363,6 +363,28 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
+    public async Task More_flows_between_two_pushes_than_the_store_keeps_leave_the_list_at_the_stores_cap()
+    {
+        // The stream is held in its pause while ten flows arrive at a store that keeps three: one push carries the ten
+        // new rows and seven evictions, which include rows of that same push.
+        const int Cap = 3;
+        var clock = new Proxy.Tests.Infrastructure.ManualClock();
+        await using var h = await WebHarness.StartAsync(output, memory: new Store.MemoryFlowStoreOptions { MaxFlows = Cap }, webClock: clock);
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.Web.Url.ToString());
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("0 flows");
+        h.Feed.InterceptChanged();
+        await clock.ArmedAsync(WebApi.BatchInterval).WaitAsync(TimeSpan.FromSeconds(30));
+
+        var flows = Enumerable.Range(0, 10).Select(i => (Flow)(WebApiTests.Sample(Guid.NewGuid()) with { Request = WebApiTests.Sample(Guid.Empty).Request with { Path = "/burst/" + i } })).ToList();
+        await h.Store.AppendAsync(flows);
+        clock.Advance(WebApi.BatchInterval);
+
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync(Cap + " flows");
+        await Assertions.Expect(page.Locator("#viewport .row .c-url")).ToHaveTextAsync(new[] { "/burst/7", "/burst/8", "/burst/9" }.Select(p => new Regex(Regex.Escape(p) + "$")).ToArray());
+    }
+
+    [Fact]
     public async Task Strangers_without_the_token_or_through_another_name_are_refused()
     {
         await using var h = await WebHarness.StartAsync(output);
