@@ -649,9 +649,10 @@ internal sealed class WebApi : IDisposable
                         Event(buffer, "cleared", "{}"u8);
                     }
 
-                    if (rows.Count > 0)
+                    if (rows.Count > 0 && !tail)
                     {
-                        Event(buffer, tail ? "changed" : "flows", JsonSerializer.SerializeToUtf8Bytes<IReadOnlyList<FlowSummary>>(rows, WebJsonContext.Default.IReadOnlyListFlowSummary));
+                        // New and changed rows in the order they came (a changed row replaces its row by id).
+                        Event(buffer, "flows", JsonSerializer.SerializeToUtf8Bytes<IReadOnlyList<FlowSummary>>(rows, WebJsonContext.Default.IReadOnlyListFlowSummary));
                     }
 
                     if (cleared && tail)
@@ -670,6 +671,13 @@ internal sealed class WebApi : IDisposable
                     if (tailRows.Count > 0)
                     {
                         Event(buffer, "flows", JsonSerializer.SerializeToUtf8Bytes<IReadOnlyList<FlowSummary>>(tailRows, WebJsonContext.Default.IReadOnlyListFlowSummary));
+                    }
+
+                    // After this push's new rows: a changed row may be one of them (the ring holds a new flow as it was
+                    // first stored: a mark set since must come after it).
+                    if (rows.Count > 0 && tail)
+                    {
+                        Event(buffer, "changed", JsonSerializer.SerializeToUtf8Bytes<IReadOnlyList<FlowSummary>>(rows, WebJsonContext.Default.IReadOnlyListFlowSummary));
                     }
 
                     // After this push's new rows: the oldest rows go, which may include some of those when more flows

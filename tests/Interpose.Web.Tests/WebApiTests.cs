@@ -302,6 +302,30 @@ public sealed class WebApiTests(ITestOutputHelper output)
         Assert.Equal(("evicted", "1"), await ReadEventAsync(stream));
     }
 
+    [Fact]
+    public async Task A_flow_marked_in_the_push_that_brings_it_reaches_the_browser_marked()
+    {
+        // A tail-following stream keeps a new flow as first stored until its push; a mark set before that push must
+        // reach the browser after the new row, or the row shows without it.
+        var clock = new ManualClock();
+        await using var h = await WebHarness.StartAsync(output, webClock: clock);
+        var (stream, _) = await OpenListedEventsAsync(h);
+        using var _ = stream;
+        await PauseAfterAPushAsync(h, stream, clock);
+        var flow = Sample(Guid.NewGuid());
+        await h.Store.AppendAsync([flow]);
+        await h.Store.AppendAsync([flow with { Marker = ":star:" }]);
+        clock.Advance(WebApi.BatchInterval);
+
+        var (name, data) = await ReadEventAsync(stream);
+        Assert.Equal("flows", name);
+        Assert.Equal([flow.Id], Ids(data));
+        (name, data) = await ReadEventAsync(stream);
+        Assert.Equal("changed", name);
+        using var changed = JsonDocument.Parse(data);
+        Assert.Equal(":star:", Assert.Single(changed.RootElement.EnumerateArray()).GetProperty("marker").GetString());
+    }
+
     /// <summary><paramref name="total"/> sample flows, the first <paramref name="written"/> of them written through the
     /// store as the recorder writes (not flushed: not announced yet).</summary>
     private static async Task<List<Flow>> WriteUnannouncedAsync(WebHarness h, int total, int written)
