@@ -385,6 +385,37 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
+    public async Task A_row_shown_in_place_of_another_keeps_nothing_of_it()
+    {
+        // A store that keeps one flow: each new flow takes the place (the row node) of the one before, whose cells
+        // the page writes over rather than making new ones.
+        await using var h = await WebHarness.StartAsync(output, memory: new Store.MemoryFlowStoreOptions { MaxFlows = 1 });
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.Web.Url.ToString());
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("0 flows");
+        var row = page.Locator("#viewport .row[style*='translateY(0px)']");
+
+        var replayed = WebApiTests.Sample(Guid.NewGuid()) with { Replay = Core.Filters.FilterReplayKind.Request, Error = new FlowError("response", "reset by the origin", true) };
+        await h.Store.AppendAsync([replayed]);
+        await Assertions.Expect(row.Locator(".c-mark")).ToHaveAttributeAsync("aria-label", "replayed request (~replayq)");
+        await Assertions.Expect(row.Locator(".c-status")).ToHaveAttributeAsync("title", "response: reset by the origin");
+
+        var tunnel = new TunnelFlow { Id = Guid.NewGuid(), StartedAt = DateTimeOffset.UnixEpoch, Kind = TunnelKind.TlsPassthrough, Host = "pinned.test", Port = 443 };
+        await h.Store.AppendAsync([tunnel]);
+        await Assertions.Expect(row.Locator(".c-tls")).ToHaveTextAsync("pass");
+        await Assertions.Expect(row.Locator(".c-tls")).ToHaveAttributeAsync("title", "tunnel: tls-passthrough");
+        await Assertions.Expect(row.Locator(".c-mark")).ToHaveTextAsync("");
+        await Assertions.Expect(row.Locator(".c-mark")).Not.ToHaveAttributeAsync("aria-label", new Regex("."));
+        await Assertions.Expect(row.Locator(".c-status")).ToHaveAttributeAsync("title", "");
+
+        var plain = WebApiTests.Sample(Guid.NewGuid());
+        await h.Store.AppendAsync([plain]);
+        await Assertions.Expect(row.Locator(".c-tls")).ToHaveAttributeAsync("title", "");
+        await Assertions.Expect(row.Locator(".c-proto")).ToHaveTextAsync("h1→–");
+        await Assertions.Expect(row).Not.ToHaveClassAsync(new Regex("tunnel|replay|failed"));
+    }
+
+    [Fact]
     public async Task Strangers_without_the_token_or_through_another_name_are_refused()
     {
         await using var h = await WebHarness.StartAsync(output);

@@ -213,23 +213,33 @@ const version = (r) => `${r.status}|${r.marker}|${r.comment}|${r.highlight}|${r.
 // mitmproxy's replay markers: the request was sent again (client replay), or the answer came from a recording (server replay).
 const REPLAY_TITLES = { request: 'replayed request (~replayq)', response: 'replayed response (~replays)' };
 
+// A row node's cells are made once and then only written: at the tail every push refills every row in view, and
+// making new cells for each was the page's largest share of its work under load (docs/performance.md, "Web UI").
+const CELLS = 9;
+function cell(span, cls, text, title, label) {
+  if (span.className !== cls) span.className = cls;
+  if (span.textContent !== text) span.textContent = text;
+  if (title == null) span.removeAttribute('title'); else if (span.getAttribute('title') !== title) span.setAttribute('title', title);
+  if (label == null) span.removeAttribute('aria-label'); else span.setAttribute('aria-label', label);
+}
+
 function fillRow(node, r, pos) {
   node.dataset.id = r.id;
   node.dataset.v = version(r);
   node.className = 'row' + (pos % 2 ? ' odd' : '') + (r.highlight ? ' hl' : '') + (r.error ? ' failed' : '') + (r.kind === 'tunnel' ? ' tunnel' : '') + (r.replay ? ' replay' : '');
   const status = r.status ?? (r.error ? 'err' : '…');
   const proto = r.kind === 'tunnel' ? 'tunnel' : `h${r.clientProtocol === '2' ? '2' : '1'}→${r.serverProtocol ? 'h' + (r.serverProtocol === '2' ? '2' : '1') : '–'}`;
-  node.replaceChildren(
-    el('span', { class: 'c-mark', text: r.marker ? '●' : r.replay ? '↻' : r.comment ? '✎' : '', title: r.replay ? REPLAY_TITLES[r.replay] : r.comment || '', 'aria-label': r.replay ? REPLAY_TITLES[r.replay] : null }),
-    el('span', { class: 'c-method', text: r.method }),
-    el('span', { class: 'c-url', text: r.url, title: r.url }),
-    el('span', { class: 'c-status s' + String(r.status ?? '')[0], text: String(status), title: r.error || '' }),
-    el('span', { class: 'c-type', text: r.type || '' }),
-    el('span', { class: 'c-size', text: size(r.size) }),
-    el('span', { class: 'c-time', text: r.durationMs == null ? '' : ms(r.durationMs) }),
-    el('span', { class: 'c-proto', text: proto }),
-    el('span', { class: 'c-tls', text: r.passthrough ? 'pass' : r.kind === 'tunnel' ? 'raw' : r.tls ? '🔒' : '', title: r.kind === 'tunnel' ? 'tunnel: ' + r.tunnelKind : '' }),
-  );
+  if (node.children.length !== CELLS) node.replaceChildren(...Array.from({ length: CELLS }, () => document.createElement('span')));
+  const c = node.children;
+  cell(c[0], 'c-mark', r.marker ? '●' : r.replay ? '↻' : r.comment ? '✎' : '', r.replay ? REPLAY_TITLES[r.replay] : r.comment || '', r.replay ? REPLAY_TITLES[r.replay] : null);
+  cell(c[1], 'c-method', r.method);
+  cell(c[2], 'c-url', r.url, r.url);
+  cell(c[3], 'c-status s' + String(r.status ?? '')[0], String(status), r.error || '');
+  cell(c[4], 'c-type', r.type || '');
+  cell(c[5], 'c-size', size(r.size));
+  cell(c[6], 'c-time', r.durationMs == null ? '' : ms(r.durationMs));
+  cell(c[7], 'c-proto', proto);
+  cell(c[8], 'c-tls', r.passthrough ? 'pass' : r.kind === 'tunnel' ? 'raw' : r.tls ? '🔒' : '', r.kind === 'tunnel' ? 'tunnel: ' + r.tunnelKind : '');
 }
 
 const size = (n) => n < 1024 ? n + ' B' : n < 1048576 ? (n / 1024).toFixed(1) + ' KiB' : (n / 1048576).toFixed(1) + ' MiB';
