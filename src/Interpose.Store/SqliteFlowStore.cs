@@ -379,22 +379,8 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         await Task.CompletedTask;
         ArgumentOutOfRangeException.ThrowIfNegative(query.Offset, nameof(query));
         using var rows = new Rows(this, query.Filter, selectJson: true, offset: query.Offset);
-        var bodies = query.IncludeBodies || rows.ResidualReadsBodies;
-        var left = query.Limit ?? int.MaxValue;
-
-        // A filter evaluated (in part) in memory cannot skip in SQL: the skipped flows are read and dropped.
-        for (var skip = rows.OffsetInSql ? 0 : query.Offset; skip > 0 && rows.Next(bodies, cancellationToken) is not null; skip--)
+        foreach (var flow in rows.Read(query.Offset, query.Limit ?? int.MaxValue, query.IncludeBodies, cancellationToken))
         {
-        }
-
-        while (left > 0 && rows.Next(bodies, cancellationToken) is { } flow)
-        {
-            if (!query.IncludeBodies && bodies)
-            {
-                flow = WithoutBodies(flow);
-            }
-
-            left--;
             yield return flow;
         }
     }
@@ -470,18 +456,10 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             }
 
             var offset = (int)Math.Min(int.MaxValue, Math.Max(0, total - count));
-            var flows = new List<Flow>((int)Math.Min(count, total));
+            List<Flow> flows;
             using (var rows = new Rows(this, filter, selectJson: true, offset: offset, connection: connection))
             {
-                var bodies = includeBodies || rows.ResidualReadsBodies;
-                for (var skip = rows.OffsetInSql ? 0 : offset; skip > 0 && rows.Next(bodies, cancellationToken) is not null; skip--)
-                {
-                }
-
-                while (flows.Count < count && rows.Next(bodies, cancellationToken) is { } flow)
-                {
-                    flows.Add(!includeBodies && bodies ? WithoutBodies(flow) : flow);
-                }
+                flows = [.. rows.Read(offset, count, includeBodies, cancellationToken)];
             }
 
             Execute(connection, "COMMIT");
@@ -1303,6 +1281,23 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         }
 
         public bool ResidualReadsBodies { get; }
+
+        /// <summary>Up to <paramref name="limit"/> matching flows from position <paramref name="offset"/> (the offset
+        /// given to the constructor), with their bodies only when asked (a residual filter may read them anyway).</summary>
+        public IEnumerable<Flow> Read(int offset, int limit, bool includeBodies, CancellationToken cancellationToken)
+        {
+            var bodies = includeBodies || ResidualReadsBodies;
+
+            // A filter evaluated (in part) in memory cannot skip in SQL: the skipped flows are read and dropped.
+            for (var skip = OffsetInSql ? 0 : offset; skip > 0 && Next(bodies, cancellationToken) is not null; skip--)
+            {
+            }
+
+            for (var left = limit; left > 0 && Next(bodies, cancellationToken) is { } flow; left--)
+            {
+                yield return !includeBodies && bodies ? WithoutBodies(flow) : flow;
+            }
+        }
 
         /// <summary>Whether the offset given to the constructor was applied by SQLite (no residual filter).</summary>
         public bool OffsetInSql { get; }

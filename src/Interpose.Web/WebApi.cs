@@ -235,7 +235,7 @@ internal sealed class WebApi : IDisposable
         var limit = ParseInt(context.Request.Query["limit"], "limit", 1, MaxListRows);
         var offset = ParseInt(context.Request.Query["offset"], "offset", 0, int.MaxValue);
         var tail = ParseInt(context.Request.Query["tail"], "tail", 1, MaxListRows);
-        var includeBodies = highlight is not null && RulesReadBodies(highlight);
+        var includeBodies = ReadsBodies(highlight);
         if (tail is not null)
         {
             // The last rows (the page's first load): their position comes with them, so the rows before them load
@@ -590,7 +590,7 @@ internal sealed class WebApi : IDisposable
             await response.Body.FlushAsync(token);
             if (list is { } rowsWanted)
             {
-                var last = await _store.TailAsync(filter, rowsWanted, highlight is not null && RulesReadBodies(highlight), token);
+                var last = await _store.TailAsync(filter, rowsWanted, ReadsBodies(highlight), token);
                 subscription.Begin(last.Sequence);
                 Event(buffer, "list", JsonSerializer.SerializeToUtf8Bytes(TailResponse(last, highlight), WebJsonContext.Default.FlowListResponse));
                 await response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), token);
@@ -965,7 +965,8 @@ internal sealed class WebApi : IDisposable
         }
     }
 
-    private static bool RulesReadBodies(FlowFilter filter) => Proxy.Rules.RulesAddon.ReadsBodies(filter.Root);
+    /// <summary>Whether a highlight (or none) reads bodies: the rows it colours are then read with theirs.</summary>
+    private static bool ReadsBodies(FlowFilter? highlight) => highlight is not null && Proxy.Rules.RulesAddon.ReadsBodies(highlight.Root);
 
     private async Task<bool> WritableAsync(HttpContext context)
     {
