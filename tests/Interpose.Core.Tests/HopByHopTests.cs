@@ -25,6 +25,27 @@ public class HopByHopTests
     }
 
     [Fact]
+    public void Fields_named_before_their_connection_line_go_too_and_the_rest_keep_their_order()
+    {
+        HttpHeaders h = Headers(("X-A", "1"), ("Close", "reserved"), ("Accept", "*/*"), ("Connection", "close, x-a"), ("X-B", "2"));
+        HopByHop.Remove(h);
+        Assert.Equal([new HttpHeader("Accept", "*/*"), new HttpHeader("X-B", "2")], h);
+    }
+
+    [Fact]
+    public void Keep_transfer_encoding_keeps_it_in_place_unless_connection_names_it()
+    {
+        HttpHeaders kept = Headers(("Host", "a"), ("Transfer-Encoding", "chunked"), ("TE", "trailers"), ("Accept", "*/*"));
+        HopByHop.Remove(kept, keepTransferEncoding: true);
+        Assert.Equal([new HttpHeader("Host", "a"), new HttpHeader("Transfer-Encoding", "chunked"), new HttpHeader("Accept", "*/*")], kept);
+
+        // Named by Connection it goes as any named field; the relay's framing rules put back the chunked framing it sends.
+        HttpHeaders named = Headers(("Transfer-Encoding", "chunked"), ("Connection", "Transfer-Encoding"), ("Accept", "*/*"));
+        HopByHop.Remove(named, keepTransferEncoding: true);
+        Assert.Equal([new HttpHeader("Accept", "*/*")], named);
+    }
+
+    [Fact]
     public void Connection_cannot_strip_host_or_content_length()
     {
         HttpHeaders h = Headers(("Host", "a"), ("Content-Length", "5"), ("Connection", "Host, Content-Length, X-A"), ("X-A", "1"));

@@ -13,11 +13,6 @@ namespace Interpose.Core.Http;
 /// </remarks>
 public static class HopByHop
 {
-    private const string TransferEncoding = "Transfer-Encoding";
-
-    private static readonly string[] AlwaysRemoved =
-        ["Connection", "Proxy-Connection", "Keep-Alive", "TE", TransferEncoding, "Proxy-Authorization", "HTTP2-Settings"];
-
     /// <summary>Removes the hop-by-hop fields from <paramref name="headers"/>.</summary>
     /// <param name="headers">The fields to clean, in place.</param>
     /// <param name="keepUpgrade">When <see langword="true"/> and Upgrade is present, keep Upgrade and send <c>Connection: upgrade</c>
@@ -32,6 +27,9 @@ public static class HopByHop
         // RFC 9110 §7.6.1: "Intermediaries MUST parse a received Connection header field before a message is
         // forwarded and, for each connection-option in this field, remove any header or trailer field(s) from the
         // message with the same name as the connection-option, and then remove the Connection header field itself".
+        // Options naming a field the rules below remove anyway (keep-alive, upgrade, te...) need no list: the usual
+        // Connection values cost no allocation, and every message is cleaned in one pass over its fields.
+        var rules = new Rules(keepUpgrade, keepTransferEncoding, Named: null);
         List<string>? named = null;
         foreach (HttpHeader h in headers)
         {
@@ -39,43 +37,68 @@ public static class HopByHop
             {
                 foreach (ReadOnlySpan<char> option in HttpChars.EnumerateList(h.Value))
                 {
-                    (named ??= []).Add(option.ToString());
+                    if (!rules.RemovesAnyway(option) && !IsProtected(option) && !(keepUpgrade && option.Equals("upgrade", StringComparison.OrdinalIgnoreCase)))
+                    {
+                        (named ??= []).Add(option.ToString());
+                    }
                 }
             }
         }
 
-        if (named is not null)
-        {
-            foreach (string option in named)
-            {
-                // NOTE: "Connection: Host" or "Connection: Content-Length" would strip the fields that route and frame
-                // the message (hop-by-hop header abuse); those two are never removed through Connection.
-                bool protectedField = string.Equals(option, "Host", StringComparison.OrdinalIgnoreCase)
-                    || string.Equals(option, "Content-Length", StringComparison.OrdinalIgnoreCase);
-                if (!protectedField && !(keepUpgrade && string.Equals(option, "upgrade", StringComparison.OrdinalIgnoreCase)))
-                {
-                    headers.Remove(option);
-                }
-            }
-        }
-
-        foreach (string name in AlwaysRemoved)
-        {
-            if (!(keepTransferEncoding && ReferenceEquals(name, TransferEncoding)))
-            {
-                headers.Remove(name);
-            }
-        }
+        headers.RemoveWhere(static (h, rules) => rules.Removes(h.Name), rules with { Named = named });
 
         if (keepUpgrade && headers.Contains("Upgrade"))
         {
             // RFC 9110 §7.8: a sender of Upgrade MUST also send the "upgrade" connection option.
             headers.Add("Connection", "upgrade");
         }
-        else
+    }
+
+    // NOTE: "Connection: Host" or "Connection: Content-Length" would strip the fields that route and frame the message
+    // (hop-by-hop header abuse); those two are never removed through Connection.
+    private static bool IsProtected(ReadOnlySpan<char> option) =>
+        option.Equals("Host", StringComparison.OrdinalIgnoreCase) || option.Equals("Content-Length", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>What one message loses: the fixed hop-by-hop fields, and the other fields its Connection names.</summary>
+    private readonly record struct Rules(bool KeepUpgrade, bool KeepTransferEncoding, List<string>? Named)
+    {
+        public bool Removes(string name)
         {
-            headers.Remove("Upgrade");
+            if (RemovesAnyway(name))
+            {
+                return true;
+            }
+
+            if (Named is { } named)
+            {
+                foreach (var option in named)
+                {
+                    if (string.Equals(name, option, StringComparison.OrdinalIgnoreCase))
+                    {
+                        return true;
+                    }
+                }
+            }
+
+            return false;
         }
+
+        /// <summary>
+        /// Connection, Proxy-Connection (non-standard, sent by old clients to proxies), Keep-Alive, TE,
+        /// Transfer-Encoding (unless kept), Proxy-Authorization, HTTP2-Settings and Upgrade (unless kept). Told apart
+        /// by length first: most names a message carries have none of these lengths.
+        /// </summary>
+        public bool RemovesAnyway(ReadOnlySpan<char> name) => name.Length switch
+        {
+            2 => name.Equals("TE", StringComparison.OrdinalIgnoreCase),
+            7 => !KeepUpgrade && name.Equals("Upgrade", StringComparison.OrdinalIgnoreCase),
+            10 => name.Equals("Connection", StringComparison.OrdinalIgnoreCase) || name.Equals("Keep-Alive", StringComparison.OrdinalIgnoreCase),
+            14 => name.Equals("HTTP2-Settings", StringComparison.OrdinalIgnoreCase),
+            16 => name.Equals("Proxy-Connection", StringComparison.OrdinalIgnoreCase),
+            17 => !KeepTransferEncoding && name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase),
+            19 => name.Equals("Proxy-Authorization", StringComparison.OrdinalIgnoreCase),
+            _ => false,
+        };
     }
 
     /// <summary>

@@ -138,6 +138,27 @@ public sealed class HttpHeaders : IReadOnlyList<HttpHeader>
         return removed;
     }
 
+    /// <summary>Removes, in one pass that keeps the others in order, every line <paramref name="match"/> selects.</summary>
+    /// <param name="match">Whether to remove a line; static, its state in <paramref name="state"/>, so nothing is allocated.</param>
+    /// <param name="state">What <paramref name="match"/> needs.</param>
+    /// <returns>How many lines were removed.</returns>
+    internal int RemoveWhere<TState>(Func<HttpHeader, TState, bool> match, TState state)
+    {
+        var kept = 0;
+        for (var i = 0; i < _items.Count; i++)
+        {
+            var line = _items[i];
+            if (!match(line, state))
+            {
+                _items[kept++] = line;
+            }
+        }
+
+        var removed = _items.Count - kept;
+        _items.RemoveRange(kept, removed);
+        return removed;
+    }
+
     /// <summary>Inserts a field line at <paramref name="index"/>.</summary>
     /// <param name="index">The position, 0..<see cref="Count"/>.</param>
     /// <param name="name">The field name: a token.</param>
