@@ -84,8 +84,10 @@ internal static class WebOptions
         };
         options.Addons.Add(intercept);
 
-        // First of all addons: the UI's replay field is gone before any other addon, a rule or a script sees it.
+        // First of all addons: the UI's replay field is gone before any other addon, a rule or a script sees it; and the
+        // UI's own requests through the proxy are tagged before the recorder and the intercept filter see them.
         options.Addons.Insert(0, new WebReplayMarker());
+        options.Addons.Insert(0, new WebUiTrafficMarker());
         return intercept;
     }
 
@@ -109,6 +111,7 @@ internal static class WebOptions
             TimeProvider = options.TimeProvider,
         }, loggerFactory);
         await StartOrExplainAsync(web, cancellationToken);
+        options.Addons.OfType<WebUiTrafficMarker>().FirstOrDefault()?.Serve(web.EndPoint);
         return web;
     }
 

@@ -105,9 +105,21 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
     /// <summary>Why the sink stopped taking flows, once it failed; null while it works.</summary>
     public Exception? SinkFailure { get; private set; }
 
+    /// <summary>
+    /// The tag that keeps an exchange out of every recording: an addon that runs before the recorder sets it (with any
+    /// value) in <see cref="HttpExchange.Tags"/>, as the web UI does for requests addressed to the UI itself.
+    /// </summary>
+    public const string NotRecordedTag = "not-recorded";
+
     /// <inheritdoc/>
     public override ValueTask RequestHeadersAsync(HttpExchange exchange, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(exchange);
+        if (IsNotRecorded(exchange))
+        {
+            return default;
+        }
+
         // A request whose body is already in hand (none at all, nearly every GET) has nothing to stream past a capture:
         // the flow takes that body as it is (Body below).
         var capture = exchange.Request.HasBody ? null : new BodyCapture(_options.MaxBodyBytes);
@@ -151,9 +163,15 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
     /// <inheritdoc/>
     public override ValueTask DoneAsync(HttpExchange exchange, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(exchange);
         var captures = Find(exchange);
         if (captures is null)
         {
+            if (IsNotRecorded(exchange))
+            {
+                return default;
+            }
+
             // The request hook did not run here (an earlier addon failed it): the flow is still worth keeping.
             captures = new Captures(this, _time.GetUtcNow() - exchange.Timings.Total, null);
         }
@@ -173,6 +191,8 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
 
         return default;
     }
+
+    private static bool IsNotRecorded(HttpExchange exchange) => exchange.TagsIfAny?.ContainsKey(NotRecordedTag) == true;
 
     /// <inheritdoc/>
     public override ValueTask TunnelClosedAsync(RelayedTunnel tunnel, CancellationToken cancellationToken)

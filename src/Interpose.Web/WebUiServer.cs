@@ -12,7 +12,8 @@ namespace Interpose.Web;
 
 /// <summary>
 /// The web UI: the page, and a JSON and server-sent-events API over a flow store, served by Kestrel on its own
-/// listener (never through the proxy, so its traffic is never recorded).
+/// listener. A browser that sends the UI's own requests through the proxy gets them neither recorded nor paused
+/// (<see cref="WebUiTrafficMarker"/>).
 /// </summary>
 /// <remarks>
 /// Security (docs/security.md, "Web UI"): every <c>/api</c> call carries the token in the

@@ -126,6 +126,55 @@ public sealed class WebCommandTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task The_UI_loaded_through_the_proxy_is_neither_paused_nor_recorded()
+    {
+        // An intercept filter that matches the UI's own API calls: through the proxy they must still pass.
+        using var process = CliRun.Start(Home, "run", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0", "--intercept", "~u /api/");
+        try
+        {
+            var (proxy, web) = await WaitForWebUiAsync(process);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            using var client = new HttpClient(new HttpClientHandler { Proxy = new System.Net.WebProxy(proxy), UseProxy = true });
+            client.DefaultRequestHeaders.Add("X-Interpose-Token", web.Query["?token=".Length..]);
+            using (var page = await client.GetAsync(web, timeout.Token))
+            {
+                Assert.Equal(System.Net.HttpStatusCode.OK, page.StatusCode);
+            }
+
+            using (var flows = await client.GetAsync(new Uri(web, "/api/flows"), timeout.Token))
+            {
+                Assert.Equal(System.Net.HttpStatusCode.OK, flows.StatusCode);
+            }
+
+            int closedPort;
+            using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+            {
+                listener.Start();
+                closedPort = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+            }
+
+            (await client.GetAsync($"http://127.0.0.1:{closedPort}/gone", timeout.Token)).Dispose();
+
+            using var api = new HttpClient { BaseAddress = web };
+            api.DefaultRequestHeaders.Add("X-Interpose-Token", web.Query["?token=".Length..]);
+            string[] urls;
+            do
+            {
+                using var list = System.Text.Json.JsonDocument.Parse(await api.GetStringAsync("/api/flows", timeout.Token));
+                urls = [.. list.RootElement.GetProperty("flows").EnumerateArray().Select(f => f.GetProperty("url").GetString()!)];
+            }
+            while (urls.Length == 0); // the recorder announces flows in the background; each try is a real request
+
+            Assert.Equal([$"http://127.0.0.1:{closedPort}/gone"], urls);
+        }
+        finally
+        {
+            process.Kill();
+            await process.WaitForExitAsync();
+        }
+    }
+
     /// <summary>Reads the process's standard error until the web UI's address is printed (at most 60 s); returns the
     /// proxy's URL and the UI's.</summary>
     private static async Task<(Uri Proxy, Uri Web)> WaitForWebUiAsync(System.Diagnostics.Process process)

@@ -459,7 +459,7 @@ public sealed class WebApiTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task The_UIs_own_traffic_is_never_recorded()
+    public async Task The_UIs_own_traffic_is_never_recorded_nor_paused_even_through_the_proxy()
     {
         await using var h = await WebHarness.StartAsync(output);
         foreach (var path in new[] { "/api/info", "/api/flows", "/api/intercept" })
@@ -469,11 +469,51 @@ public sealed class WebApiTests(ITestOutputHelper output)
 
         (await new HttpClient().GetAsync(h.WebRoot)).Dispose();
 
-        // A flow through the proxy afterwards: once it is stored, anything before it would be too.
+        // A browser that sends everything to the proxy (no loopback bypass) loads the UI through it, while an
+        // intercept filter that pauses every request is on: the UI's calls pass, and none of them is a flow.
+        h.Intercept.Filter = Core.Filters.FlowFilter.Parse("~q");
         using var client = h.ProxyClient();
+        using (var page = await client.GetAsync(h.WebRoot).WaitAsync(TimeSpan.FromSeconds(30)))
+        {
+            Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        }
+
+        var localhost = new UriBuilder(h.WebRoot) { Host = "localhost", Path = "/api/info" }.Uri;
+        using (var call = new HttpRequestMessage(HttpMethod.Get, localhost))
+        {
+            call.Headers.Add(WebUiServer.TokenHeader, h.Web.Token);
+            using var info = await client.SendAsync(call).WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(HttpStatusCode.OK, info.StatusCode);
+        }
+
+        Assert.Empty(h.Intercept.Paused);
+
+        // A flow through the proxy afterwards: once it is stored, anything before it would be too.
+        h.Intercept.Filter = null;
         (await client.GetAsync(h.Origin.Url("/hello"))).Dispose();
         await h.WaitForFlowAsync(_ => true);
         Assert.Equal(1, await h.Store.CountAsync());
+    }
+
+    [Fact]
+    public void Only_requests_for_the_UIs_own_address_and_port_are_marked_as_its_traffic()
+    {
+        var marker = new WebUiTrafficMarker();
+        Assert.False(marker.IsUi("127.0.0.1", 8081));
+        marker.Serve(new IPEndPoint(IPAddress.Loopback, 8081));
+        Assert.True(marker.IsUi("127.0.0.1", 8081));
+        Assert.True(marker.IsUi("LOCALHOST", 8081));
+        Assert.True(marker.IsUi("::ffff:127.0.0.1", 8081));
+        Assert.False(marker.IsUi("127.0.0.1", 8080));
+        Assert.False(marker.IsUi("[::1]", 8081));
+        Assert.False(marker.IsUi("192.0.2.7", 8081));
+        Assert.False(marker.IsUi("example.test", 8081));
+
+        marker.Serve(new IPEndPoint(IPAddress.IPv6Any, 9000));
+        Assert.True(marker.IsUi("[::1]", 9000));
+        Assert.True(marker.IsUi("127.0.0.1", 9000));
+        Assert.True(marker.IsUi("localhost", 9000));
+        Assert.False(marker.IsUi("192.0.2.7", 9000));
     }
 
     [Fact]

@@ -73,6 +73,7 @@ public sealed class WebHarness : IAsyncDisposable
         var tlsOrigin = await KestrelOrigin.StartAsync(MapOrigin, TestPki.Issue(TestPki.OriginRoot, "localhost"));
         var feed = new FlowFeed();
         var replayMarker = new WebReplayMarker();
+        var uiTraffic = new WebUiTrafficMarker();
         var intercept = new InterceptAddon(interceptTimeout ?? ProxyTimeouts.DefaultResponseHead, interceptClock) { MaxPaused = maxPaused };
         IFlowStore store;
         TestProxy? proxy = null;
@@ -107,6 +108,7 @@ public sealed class WebHarness : IAsyncDisposable
             proxy = await TestProxy.StartAsync(output, o =>
             {
                 o.Http2 = true;
+                o.Addons.Add(uiTraffic);
                 o.Addons.Add(replayMarker);
                 o.Addons.Add(intercept);
                 o.Addons.Add(recorder);
@@ -126,6 +128,7 @@ public sealed class WebHarness : IAsyncDisposable
             TimeProvider = webClock ?? TimeProvider.System,
         });
         await web.StartAsync();
+        uiTraffic.Serve(web.EndPoint);
         return new WebHarness(directory, origin, tlsOrigin, proxy, recorder, store, feed, intercept, web);
     }
 

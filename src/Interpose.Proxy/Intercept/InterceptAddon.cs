@@ -50,7 +50,9 @@ public sealed class InterceptAddon : ProxyAddon
     /// <summary>Raised (on any thread) when an exchange is paused or leaves the paused list.</summary>
     public event EventHandler? Changed;
 
-    /// <summary>The exchanges to pause; null pauses nothing. Changing it does not release exchanges already paused.</summary>
+    /// <summary>The exchanges to pause; null pauses nothing. Changing it does not release exchanges already paused. An
+    /// exchange kept out of the recording (<see cref="FlowRecorder.NotRecordedTag"/>, as the web UI's own requests
+    /// through the proxy are) is never paused: nobody would see it in the flow list.</summary>
     public FlowFilter? Filter
     {
         get => Volatile.Read(ref _filter);
@@ -131,7 +133,7 @@ public sealed class InterceptAddon : ProxyAddon
     {
         ArgumentNullException.ThrowIfNull(exchange);
         if (Filter is not { } filter || exchange.IsKilled || (phase == InterceptPhase.Request && exchange.IsSynthetic)
-            || exchange.Tags.ContainsKey(TimedOutTag) || !filter.Matches(exchange.AsFilterable()))
+            || exchange.Tags.ContainsKey(TimedOutTag) || exchange.Tags.ContainsKey(FlowRecorder.NotRecordedTag) || !filter.Matches(exchange.AsFilterable()))
         {
             return;
         }
