@@ -45,9 +45,10 @@ public sealed class AddonHookTimeoutTests(ITestOutputHelper output)
                 Assert.StartsWith("HTTP/1.1 200 ", Encoding.Latin1.GetString(await RawClient.ReadToEndAsync(other)), StringComparison.Ordinal);
             }
 
+            // The hook ignores its token and returns only when this block ends: an answer read here (a bounded read)
+            // did not wait for it.
             clock.Advance(HookTimeout);
             answer = (await RawClient.ReadUntilClosedAsync(hung)).Text;
-            Assert.False(hang.Release.Task.IsCompleted, "the hook never returned: the 502 did not wait for it");
         }
 
         Assert.StartsWith("HTTP/1.1 502 ", answer, StringComparison.Ordinal);

@@ -169,6 +169,7 @@ public sealed class SecurityLogTests(ITestOutputHelper output)
         Assert.Equal(LogLevel.Information, entry.Level);
         Assert.Contains("POST without valid proxy credentials, answered 407", entry.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("nope", entry.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(Convert.ToBase64String("alice:nope"u8), entry.Message, StringComparison.Ordinal);
     }
 
     [Fact]
