@@ -220,6 +220,12 @@ internal static class FlowText
             sb.Append(' ').Append(name).Append(' ').Append(at is { } v ? v.ToString("0.0", CultureInfo.InvariantCulture) : "-");
     }
 
+    /// <summary>A recorded TLS version as people write it: flows keep .NET's names (<c>Tls13</c>), shown as <c>TLS 1.3</c>.</summary>
+    internal static string VersionText(string? version) =>
+        version is { Length: 5 } v && v.StartsWith("Tls", StringComparison.Ordinal) && char.IsAsciiDigit(v[3]) && char.IsAsciiDigit(v[4])
+            ? $"TLS {v[3]}.{v[4]}"
+            : version ?? "-";
+
     private static void Tls(StringBuilder sb, string side, FlowTls? tls)
     {
         if (tls is null)
@@ -227,7 +233,7 @@ internal static class FlowText
             return;
         }
 
-        sb.Append(side).Append(": ").Append(tls.Version ?? "-").Append(' ').Append(tls.CipherSuite ?? "-")
+        sb.Append(side).Append(": ").Append(VersionText(tls.Version)).Append(' ').Append(tls.CipherSuite ?? "-")
             .Append(" ALPN ").Append(tls.Alpn ?? "-").Append(" SNI ").Append(tls.Sni ?? "-").Append('\n');
         foreach (var der in tls.CertificateChain)
         {

@@ -416,6 +416,75 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
+    public async Task A_TLS_flow_shows_a_drawn_padlock_its_TLS_version_by_name_and_its_size_and_time_in_their_columns()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.Web.Url.ToString());
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("0 flows");
+
+        // A loopback exchange: 0.26 ms in all, and a 100 MiB answer recorded as its length only.
+        var sample = WebApiTests.Sample(Guid.NewGuid());
+        var tls = sample with
+        {
+            Request = sample.Request with { Scheme = "https", Port = 443 },
+            Response = sample.Response! with { Body = new FlowBody(ReadOnlyMemory<byte>.Empty, 100L * 1024 * 1024, sha256: null) },
+            Timings = new FlowTimings(null, null, null, 0.05, 0.18, 0.26),
+            ClientTls = new FlowTls("Tls13", "TLS_AES_128_GCM_SHA256", "h2", "example.test"),
+            ServerTls = new FlowTls("Tls12", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "http/1.1", "example.test"),
+        };
+        await h.Store.AppendAsync([tls]);
+        var row = page.Locator("#viewport .row").Filter(new() { HasText = "/saved" });
+        await Assertions.Expect(row).ToBeVisibleAsync();
+
+        // The padlock is the stylesheet's drawing, not an emoji a machine without a colour-emoji font shows as a box.
+        await Assertions.Expect(row.Locator(".c-tls")).ToHaveClassAsync(new Regex(@"\btls-on\b"));
+        await Assertions.Expect(row.Locator(".c-tls")).ToHaveAttributeAsync("aria-label", "TLS");
+        await Assertions.Expect(row.Locator(".c-tls")).ToHaveTextAsync("");
+        var mask = await row.Locator(".c-tls").EvaluateAsync<string>("e => getComputedStyle(e, '::before').maskImage || getComputedStyle(e, '::before').webkitMaskImage");
+        Assert.StartsWith("url(\"data:image/svg+xml", mask, StringComparison.Ordinal);
+        await Assertions.Expect(row.Locator(".c-size")).ToHaveTextAsync("100 MiB");
+        await Assertions.Expect(row.Locator(".c-time")).ToHaveTextAsync("260 µs");
+
+        await row.ClickAsync();
+        var details = page.Locator("#details");
+        await Assertions.Expect(details).ToContainTextAsync("TLS 1.3");
+        await Assertions.Expect(details).ToContainTextAsync("TLS 1.2");
+        await Assertions.Expect(details).Not.ToContainTextAsync("Tls1");
+        await Assertions.Expect(details.Locator(".waterfall")).ToContainTextAsync("130 µs");
+    }
+
+    [Fact]
+    public async Task A_body_sent_as_octet_stream_is_shown_by_what_it_is_in_the_pretty_view_only()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.Web.Url.ToString());
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("0 flows");
+
+        // What a static server without a type map sends: a PNG and a JSON file, both as application/octet-stream.
+        byte[] png = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52];
+        var generic = new Core.Http.HttpHeaders();
+        generic.Add("Content-Type", "application/octet-stream");
+        var sample = WebApiTests.Sample(Guid.NewGuid());
+        await h.Store.AppendAsync([
+            sample with { Request = sample.Request with { Path = "/red.png" }, Response = sample.Response! with { Headers = generic, Body = FlowBody.FromBytes(png) } },
+            sample with { Id = Guid.NewGuid(), Request = sample.Request with { Path = "/data.json" }, Response = sample.Response! with { Headers = generic, Body = FlowBody.FromBytes("{\"a\":[1,2]}"u8.ToArray()) } },
+        ]);
+        var rows = page.Locator("#viewport .row");
+
+        await rows.Filter(new() { HasText = "/red.png" }).ClickAsync();
+        var details = page.Locator("#details");
+        await Assertions.Expect(details.Locator("img.preview-img")).ToHaveCountAsync(1);
+        await details.GetByRole(AriaRole.Button, new() { Name = "Raw", Exact = true }).Last.ClickAsync();
+        await Assertions.Expect(details.Locator("img.preview-img")).ToHaveCountAsync(0);
+        await Assertions.Expect(details.Locator("pre.body-hex").Last).ToContainTextAsync("89 50 4e 47");
+
+        await rows.Filter(new() { HasText = "/data.json" }).ClickAsync();
+        await Assertions.Expect(details.Locator(".body-text").Last).ToHaveTextAsync("{\n  \"a\": [\n    1,\n    2\n  ]\n}");
+    }
+
+    [Fact]
     public async Task Strangers_without_the_token_or_through_another_name_are_refused()
     {
         await using var h = await WebHarness.StartAsync(output);

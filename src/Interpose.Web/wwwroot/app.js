@@ -239,11 +239,16 @@ function fillRow(node, r, pos) {
   cell(c[5], 'c-size', size(r.size));
   cell(c[6], 'c-time', r.durationMs == null ? '' : ms(r.durationMs));
   cell(c[7], 'c-proto', proto);
-  cell(c[8], 'c-tls', r.passthrough ? 'pass' : r.kind === 'tunnel' ? 'raw' : r.tls ? '🔒' : '', r.kind === 'tunnel' ? 'tunnel: ' + r.tunnelKind : '');
+  // The padlock is drawn by the stylesheet: an emoji needs a colour-emoji font, which many Linux machines lack.
+  if (r.passthrough || r.kind === 'tunnel' || !r.tls) cell(c[8], 'c-tls', r.passthrough ? 'pass' : r.kind === 'tunnel' ? 'raw' : '', r.kind === 'tunnel' ? 'tunnel: ' + r.tunnelKind : '');
+  else cell(c[8], 'c-tls tls-on', '', 'intercepted TLS', 'TLS');
 }
 
-const size = (n) => n < 1024 ? n + ' B' : n < 1048576 ? (n / 1024).toFixed(1) + ' KiB' : (n / 1048576).toFixed(1) + ' MiB';
-const ms = (n) => n < 1000 ? n.toFixed(0) + ' ms' : (n / 1000).toFixed(2) + ' s';
+// Sizes and times keep to about three significant digits, so they fit their columns (100 MiB, 1023 KiB); loopback
+// exchanges take well under a millisecond, shown in microseconds rather than as "0 ms".
+const digits = (v) => v < 100 ? v.toFixed(1) : v.toFixed(0);
+const size = (n) => n < 1024 ? n + ' B' : n < 1048576 ? digits(n / 1024) + ' KiB' : n < 1073741824 ? digits(n / 1048576) + ' MiB' : digits(n / 1073741824) + ' GiB';
+const ms = (n) => n < 1 ? Math.round(n * 1000) + ' µs' : n < 1000 ? digits(n) + ' ms' : (n / 1000).toFixed(2) + ' s';
 
 viewport.addEventListener('scroll', () => render(), { passive: true });
 window.addEventListener('resize', () => render());
@@ -407,11 +412,17 @@ async function showDetails(id, keepScroll) {
   if (d.tags) parts.push(el('h3', { text: 'Tags' }), kv(Object.entries(d.tags).map(([k, v]) => [k, v || '(set)'])));
   for (const [label, tls] of [['Client TLS', d.clientTls], ['Server TLS', d.serverTls]]) {
     if (!tls) continue;
-    parts.push(el('h3', { text: label }), kv([['version', tls.version], ['cipher', tls.cipherSuite], ['ALPN', tls.alpn], ['SNI', tls.sni]]));
+    parts.push(el('h3', { text: label }), kv([['version', tlsVersion(tls.version)], ['cipher', tls.cipherSuite], ['ALPN', tls.alpn], ['SNI', tls.sni]]));
     for (const c of tls.chain || []) parts.push(kv([['subject', c.subject], ['issuer', c.issuer], ['valid', `${c.notBefore} – ${c.notAfter}`], ['names', (c.names || []).join(', ')], ['SHA-256', c.sha256]]));
   }
   pane.replaceChildren(...parts);
   if (keepScroll) pane.scrollTop = top;
+}
+
+// Flows keep .NET's protocol names (Tls12, Tls13); people read "TLS 1.2".
+function tlsVersion(v) {
+  const m = /^Tls(\d)(\d)$/.exec(v ?? '');
+  return m ? `TLS ${m[1]}.${m[2]}` : v;
 }
 
 function webSocketMessages(w) {
@@ -474,7 +485,7 @@ function body(id, side, message) {
     if (response.headers.get('X-Interpose-Recording-Truncated') === '1') notes.push(`recorded: first ${size(b.recorded)}`);
     if (total > bytes.length) notes.push(`showing the first ${size(bytes.length)} of ${size(total)}`);
     note.textContent = notes.join(' · ');
-    view.replaceChildren(render(bytes, decode ? type : '', total > bytes.length));
+    view.replaceChildren(render(bytes, decode ? sniffed(type, bytes) : '', total > bytes.length));
   };
   load(b.decodable);
   if (!b.decodable) { pretty.disabled = true; raw.setAttribute('aria-pressed', 'true'); pretty.setAttribute('aria-pressed', 'false'); }
@@ -495,6 +506,19 @@ function body(id, side, message) {
     }
     return el('pre', { class: 'body-hex', text: hex(bytes.subarray(0, HEX_BYTES)) });
   }
+}
+
+// A body sent with no type or a catch-all one (a static server's default, a misconfigured API) is shown by what its
+// first bytes say it is: PNG, JPEG, GIF or WebP images, and JSON text. SVG is never sniffed (it is markup).
+const GENERIC_TYPES = new Set(['', 'application/octet-stream', 'binary/octet-stream', 'application/unknown', 'text/plain']);
+const MAGIC = [['image/png', [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]], ['image/jpeg', [0xff, 0xd8, 0xff]], ['image/gif', [0x47, 0x49, 0x46, 0x38]]];
+function sniffed(type, bytes) {
+  if (!GENERIC_TYPES.has(type.split(';')[0].trim())) return type;
+  for (const [image, magic] of MAGIC) if (magic.every((v, i) => bytes[i] === v)) return image;
+  const riff = String.fromCharCode(...bytes.subarray(0, 4)), webp = String.fromCharCode(...bytes.subarray(8, 12));
+  if (riff === 'RIFF' && webp === 'WEBP') return 'image/webp';
+  const first = bytes.find(v => v > 0x20);
+  return first === 0x7b || first === 0x5b ? 'application/json' : type; // { or [: the JSON view falls back to text
 }
 
 function base64(bytes) {
