@@ -34,6 +34,33 @@ public sealed class Http2LimitTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Streams_the_proxy_must_reset_itself_end_the_connection_with_enhance_your_calm()
+    {
+        await using var origin = await Origins.StartPlainAsync();
+        await using var proxy = await StartProxyAsync();
+        await using var client = await H2RawClient.ConnectAsync(proxy, "localhost", origin.Port);
+
+        // CVE-2025-8671 (MadeYouReset): streams the client never resets but the proxy must, each from the stream's own
+        // task (END_STREAM with the head and a Content-Length above 0, RFC 9113 §8.1.1), more often than the budget allows.
+        for (var i = 0; i <= Http2Limits.ResetBudgetPerWindow; i++)
+        {
+            client.Headers((2 * i) + 1, "POST", "/echo", endStream: true, ("content-length", "1"));
+        }
+
+        await client.FlushAsync();
+
+        var resets = 0;
+        var goAway = await client.ReadUntilAsync(f =>
+        {
+            resets += f.Type == FrameType.RstStream ? 1 : 0;
+            return f.Type == FrameType.GoAway;
+        });
+        Assert.NotNull(goAway);
+        Assert.Equal(Http2ErrorCode.EnhanceYourCalm, goAway.ErrorCode);
+        Assert.InRange(resets, Http2Limits.ResetBudgetPerWindow, Http2Limits.ResetBudgetPerWindow + 1);
+    }
+
+    [Fact]
     public async Task Ping_flood_ends_the_connection_with_enhance_your_calm()
     {
         await using var origin = await Origins.StartPlainAsync();

@@ -303,10 +303,20 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
                     {
                         // The frame was consumed; only its stream is reset (RFC 9113 §5.4.2).
                         await ResetStreamAsync(ex.StreamId, ex.ErrorCode, ex.Message);
+                        if (_failed)
+                        {
+                            return;
+                        }
+
                         continue;
                     }
 
                     await OnFrameAsync(frame);
+                    if (_failed)
+                    {
+                        // A connection error was raised on the way (GOAWAY sent): the rest is not read.
+                        return;
+                    }
                 }
             }
             finally
@@ -359,7 +369,7 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
 
                 break;
             case FrameType.WindowUpdate:
-                OnWindowUpdate(frame);
+                await OnWindowUpdateAsync(frame);
                 break;
             case FrameType.GoAway:
                 // The client will open no more streams; those in flight finish (RFC 9113 §6.8).
@@ -627,7 +637,7 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         }
     }
 
-    private void OnWindowUpdate(Http2Frame frame)
+    private async ValueTask OnWindowUpdateAsync(Http2Frame frame)
     {
         SpendBudget(_windowUpdates, "WINDOW_UPDATE flood");
         if (frame.StreamId == 0)
@@ -641,7 +651,7 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
             if (_sendWindows.OnStreamWindowUpdate(stream.SendWindow, frame.WindowSizeIncrement) is { } ex)
             {
                 stream.AbortForReset(new IOException(ex.Message));
-                _ = ResetStreamAsync(frame.StreamId, ex.ErrorCode, ex.Message).AsTask();
+                await ResetStreamAsync(frame.StreamId, ex.ErrorCode, ex.Message);
             }
         }
         else if (frame.StreamId > _lastStreamId)
@@ -715,16 +725,22 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         return increment > 0 ? WriteWindowUpdateAsync(0, increment) : default;
     }
 
-    /// <summary>RST_STREAM for a stream error (RFC 9113 §5.4.2); our resets count in the reset budget too (MadeYouReset).</summary>
+    /// <summary>
+    /// RST_STREAM for a stream error (RFC 9113 §5.4.2). Our resets count in the reset budget too (MadeYouReset,
+    /// CVE-2025-8671: a client that makes the proxy reset its streams instead of resetting them itself); past it the
+    /// connection ends with GOAWAY ENHANCE_YOUR_CALM. Most of these resets are sent from a stream's own task, where an
+    /// exception would end only that stream, so the connection is failed here instead of thrown for.
+    /// </summary>
     internal async ValueTask ResetStreamAsync(int streamId, Http2ErrorCode code, string reason)
     {
         ProxyLog.Http2StreamReset(_rt.Logger, _flow.Info, streamId, code, reason);
-        if (code != Http2ErrorCode.NoError)
-        {
-            SpendBudget(_resets, "stream reset (MadeYouReset, CVE-2025-8671)");
-        }
-
         await WriteRstStreamAsync(streamId, code);
+        if (code != Http2ErrorCode.NoError && !_resets.TryRecord(_rt.Time.GetElapsedTime(_startedAt)))
+        {
+            const string What = "stream reset (MadeYouReset, CVE-2025-8671)";
+            ProxyLog.Http2BudgetExceeded(_rt.Logger, _flow.Info, What);
+            await FailAsync(Http2ErrorCode.EnhanceYourCalm, What + " budget exceeded");
+        }
     }
 
     /// <summary>The client did not acknowledge our SETTINGS in time: GOAWAY SETTINGS_TIMEOUT (RFC 9113 §6.5.3), then close.</summary>
@@ -734,9 +750,23 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
     private async Task FailFromTimerAsync(Http2ErrorCode code, string what, TimeSpan timeout)
     {
         ProxyLog.Http2Timeout(_rt.Logger, _flow.Info, 0, what, timeout.TotalSeconds, "GOAWAY", code);
+        await FailAsync(code, what + " timed out");
+    }
+
+    /// <summary>
+    /// A connection error raised off the reader loop (a timer, a stream's task): GOAWAY, then the reader stops at its
+    /// next read or frame, and the connection closes.
+    /// </summary>
+    private async ValueTask FailAsync(Http2ErrorCode code, string reason)
+    {
+        if (_failed)
+        {
+            return;
+        }
+
         try
         {
-            await GoAwayAsync(code, what + " timed out");
+            await GoAwayAsync(code, reason);
         }
         catch (OperationCanceledException)
         {
