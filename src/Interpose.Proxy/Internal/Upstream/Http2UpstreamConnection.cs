@@ -59,7 +59,11 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
     private readonly RateBudget _emptyFrames = new(Http2Limits.EmptyFrameBudgetPerWindow, Http2Limits.EmptyFrameBudgetWindow);
     private readonly RateBudget _resets = new(Http2Limits.OriginResetBudgetPerWindow, Http2Limits.ResetBudgetWindow);
     private readonly Http2FrameOutput _output;
-    private readonly CancellationTokenSource _closed;
+    private readonly CancellationTokenSource _closed = new();
+
+    // The proxy's abort cancels _closed through this registration, given back when the connection closes: a linked
+    // source would hold its registration on the proxy-wide token until disposed, one per origin connection ever made.
+    private readonly CancellationTokenRegistration _aborted;
     private readonly TaskCompletionSource _firstSettings = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly long _startedAt;
 
@@ -85,7 +89,7 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
         _rt = runtime;
         _startedAt = runtime.Time.GetTimestamp();
         IdleSince = _startedAt;
-        _closed = CancellationTokenSource.CreateLinkedTokenSource(runtime.Aborted);
+        _aborted = runtime.Aborted.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), _closed);
         _output = new Http2FrameOutput(socket.Transport, _closed.Token);
         StreamWindowSize = runtime.Options.UpstreamHttp2StreamWindowSize;
         _receiveWindow = new FlowWindow(0, runtime.Options.UpstreamHttp2ConnectionWindowSize);
@@ -710,6 +714,9 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
         }
 
         await _closed.CancelAsync();
+        // Dispose, not DisposeAsync: when the proxy's abort is what closes the connection, this may run inside that very
+        // callback, which Dispose does not wait for on its own thread.
+        _aborted.Dispose();
         await _socket.DisposeAsync();
         _output.Dispose();
     }
