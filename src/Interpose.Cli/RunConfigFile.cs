@@ -213,6 +213,11 @@ internal static class RunConfigFile
         {
             throw new CliUsageException($"{path}: not valid JSON: {ex.Message}");
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A file the user cannot read (another user's, mode 0600) is their error to fix: one line, exit 2.
+            throw new CliUsageException($"{path}: cannot be read: {ex.Message}");
+        }
     }
 
     /// <summary>The command-line tokens for one key.</summary>

@@ -151,6 +151,21 @@ public sealed class RulesConfigTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_config_file_that_cannot_be_read_exits_2_with_one_line()
+    {
+        // Tests run as root, whom no file mode stops: a read that fails in the kernel stands in for a file the user
+        // may not read. /proc/self/mem is the reading process's memory, and reading at offset 0 (never mapped) fails.
+        var path = Path.Combine(Home, "config.json");
+        File.CreateSymbolicLink(path, "/proc/self/mem");
+
+        var result = await RunAsync(Home, "run", "--listen", "127.0.0.1:0");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith("interpose: " + path + ": cannot be read: ", result.StandardError, StringComparison.Ordinal);
+        Assert.Single(result.StandardError.Trim().Split('\n'));
+    }
+
+    [Fact]
     public async Task Set_gives_any_key_on_the_command_line_and_wins_over_the_file()
     {
         await File.WriteAllTextAsync(Path.Combine(Home, "config.json"), """{ "via": true, "modify-headers": ["|~q|X-From|config"] }""");
