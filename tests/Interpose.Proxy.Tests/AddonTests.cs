@@ -150,26 +150,34 @@ public sealed class AddonTests(ITestOutputHelper output)
         Assert.Contains("buffering limit", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task A_streamed_request_body_whose_send_fails_is_a_502_naming_why_while_the_origin_has_not_answered()
+    /// <param name="bug">The transform fails as code with a bug does (not an I/O error).</param>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_streamed_request_body_whose_send_fails_is_a_502_naming_why_while_the_origin_has_not_answered(bool bug)
     {
         // The origin reads the head and stays silent: only the failed send ends the wait for its response. That send
-        // cancels the wait, which must not then be answered as a timeout (504): the send's failure is the answer.
+        // cancels the wait, which must not then be answered as a timeout (504): the send's failure is the answer. The
+        // proxy's clock never moves, so no timeout can end the wait instead.
         await using var origin = new RawOrigin(async stream =>
         {
             await RawOrigin.ReadHeadAsync(stream);
             await RawOrigin.WaitForCloseAsync(stream);
         });
-        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks
+        await using var proxy = await TestProxy.StartAsync(output, o =>
         {
-            OnRequestHeaders = e => e.Request.StreamTransform = _ => throw new IOException("the body could not go on (test)"),
-        }));
+            o.TimeProvider = new ManualClock();
+            o.Addons.Add(new Hooks
+            {
+                OnRequestHeaders = e => e.Request.StreamTransform = _ => throw (bug ? new InvalidOperationException("the transform has a bug (test)") : new IOException("the body could not go on (test)")),
+            });
+        });
         using var client = proxy.CreateClient();
 
-        using var response = await client.PostAsync($"http://localhost:{origin.Port}/upload", new ByteArrayContent(new byte[5000]));
+        using var response = await client.PostAsync($"http://localhost:{origin.Port}/upload", new ByteArrayContent(new byte[5000])).WaitAsync(BoundedRead.Limit);
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
-        Assert.Contains("the body could not go on (test)", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Contains(bug ? "the transform has a bug (test)" : "the body could not go on (test)", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
     [Theory]

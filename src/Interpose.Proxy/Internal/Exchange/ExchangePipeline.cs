@@ -356,7 +356,8 @@ internal sealed class ExchangePipeline : IDisposable
                     // failed) before the wait saw a failure of its own, a 502 with its reason rather than a cancelled
                     // wait's 504.
                     if ((bodyError is TrailerListTooLargeException && ex is not TrailerListTooLargeException)
-                        || (bodyError is IOException && ex is OperationCanceledException && !ct.IsCancellationRequested))
+                        || (bodyError is IOException && ex is OperationCanceledException && !ct.IsCancellationRequested)
+                        || bodyError is RequestBodyFailedException)
                     {
                         Phase = ExchangePhase.Request;
                         ExceptionDispatchInfo.Throw(bodyError);
@@ -712,6 +713,14 @@ internal sealed class ExchangePipeline : IDisposable
             }
 
             return ex;
+        }
+        catch (Exception ex)
+        {
+            // Anything else is code failing on the way (a hook's transform or body observer, or a bug): nothing more of
+            // the body will be sent, so the wait for the response ends now too, with this as the exchange's reason.
+            ProxyLog.RequestBodyCodeFailed(_rt.Logger, request.Host, request.Port, ex);
+            await exchangeCts.CancelAsync();
+            return new RequestBodyFailedException(ex);
         }
     }
 

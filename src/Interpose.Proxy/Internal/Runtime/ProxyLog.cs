@@ -80,6 +80,9 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 131, Level = LogLevel.Error, Message = "Addon {Addon} failed in {Hook}")]
     public static partial void AddonHookFailed(ILogger logger, string addon, string hook, Exception exception);
 
+    [LoggerMessage(EventId = 134, Level = LogLevel.Error, Message = "The request body for {Host}:{Port} failed in code on its way (a hook's transform or body observer); the exchange fails")]
+    public static partial void RequestBodyCodeFailed(ILogger logger, string host, int port, Exception exception);
+
     [LoggerMessage(EventId = 132, Level = LogLevel.Error, Message = "Addon {Addon} did not complete {Hook} within {TimeoutSeconds} s; failing exchange {ExchangeId} without waiting for it any longer")]
     public static partial void AddonTimedOut(ILogger logger, string addon, string hook, double timeoutSeconds, long exchangeId);
 
