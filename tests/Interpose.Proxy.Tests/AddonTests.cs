@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http;
 using System.Text;
 using Interpose.Proxy.Tests.Infrastructure;
+using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
 
 namespace Interpose.Proxy.Tests;
@@ -178,6 +179,32 @@ public sealed class AddonTests(ITestOutputHelper output)
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Contains(bug ? "the transform has a bug (test)" : "the body could not go on (test)", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_response_transform_with_a_bug_is_logged_with_its_stack_not_only_as_the_origin_failing()
+    {
+        await using var origin = await Origins.StartPlainAsync();
+        var logs = new LogCollector();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks
+        {
+            OnResponseHeaders = e => e.Response!.StreamTransform = _ => throw new ArgumentException("the transform has a bug (test)"),
+        }), logs: logs);
+        using var client = proxy.CreateClient();
+
+        // The head may be out before the body's first chunk fails: the client then sees the connection end.
+        try
+        {
+            (await client.GetAsync(origin.Url("/hello")).WaitAsync(BoundedRead.Limit)).Dispose();
+        }
+        catch (HttpRequestException)
+        {
+        }
+
+        var entry = await logs.WaitForAsync(135).WaitAsync(BoundedRead.Limit);
+        Assert.Equal(LogLevel.Error, entry.Level);
+        Assert.IsType<ArgumentException>(entry.Exception);
+        Assert.Contains($"localhost:{origin.Port}", entry.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 namespace Interpose.Proxy.Tests.Infrastructure;
 
 /// <summary>One log event as the proxy wrote it.</summary>
-public sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message);
+public sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message, Exception? Exception = null);
 
 /// <summary>
 /// A logger provider that keeps every event, so a test can assert which events fired, and await one (a
@@ -79,6 +79,6 @@ public sealed class LogCollector : ILoggerProvider
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            collector.Add(new LogEntry(category, logLevel, eventId, formatter(state, exception)));
+            collector.Add(new LogEntry(category, logLevel, eventId, formatter(state, exception), exception));
     }
 }

@@ -226,6 +226,11 @@ internal sealed class ExchangePipeline : IDisposable
         {
             ProxyLog.AddonFailed(_rt.Logger, addon.Addon, addon.Hook, exchange.Id, addon.InnerException!);
         }
+        else if (Failures.IsInternal(ex))
+        {
+            // The line above gave only the message, as for a network failure; this one keeps the stack.
+            ProxyLog.ExchangeFailedInternally(_rt.Logger, exchange.Id, request.Host, request.Port, error.Phase, ex);
+        }
 
         await exchange.Addons.NotifyAsync("ErrorAsync", exchange, static (a, e, c) => a.ErrorAsync(e, c), _rt.Logger, ct, _hookScope);
         if (!_client.ResponseStarted && error.Phase != ExchangePhase.ClientResponse)

@@ -44,6 +44,15 @@ internal static class Failures
     }
 
     /// <summary>
+    /// Whether <paramref name="exception"/> is a programming error rather than a network failure: its stack trace is what
+    /// a report needs, so it is logged whole. <see cref="InvalidOperationException"/> is not counted here: some closed
+    /// pipes and streams raise it when a connection ends under an operation.
+    /// </summary>
+    public static bool IsInternal(Exception exception) =>
+        exception is NullReferenceException or ArgumentException or IndexOutOfRangeException or InvalidCastException
+            or NotImplementedException or KeyNotFoundException;
+
+    /// <summary>
     /// The status for a failure before any response byte went out: 504 for timeouts (RFC 9110 §15.6.5), 502 for
     /// everything else the origin side caused (§15.6.3), 413 for a request body over the buffering limit, 408 for a
     /// request body sent below the minimum data rate (§15.5.9: the client did not produce a request in time), 431 for a

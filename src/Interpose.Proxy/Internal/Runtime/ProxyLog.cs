@@ -80,6 +80,9 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 131, Level = LogLevel.Error, Message = "Addon {Addon} failed in {Hook}")]
     public static partial void AddonHookFailed(ILogger logger, string addon, string hook, Exception exception);
 
+    [LoggerMessage(EventId = 135, Level = LogLevel.Error, Message = "Exchange {ExchangeId} for {Host}:{Port} failed in phase {Phase} with an internal error (a bug in Interpose or in a hook's code on the way, such as a body transform), not a network failure")]
+    public static partial void ExchangeFailedInternally(ILogger logger, long exchangeId, string host, int port, ExchangePhase phase, Exception exception);
+
     [LoggerMessage(EventId = 134, Level = LogLevel.Error, Message = "The request body for {Host}:{Port} failed in code on its way (a hook's transform or body observer); the exchange fails")]
     public static partial void RequestBodyCodeFailed(ILogger logger, string host, int port, Exception exception);
 
