@@ -457,7 +457,7 @@ public static partial class Http1Parser
     {
         while (!lines.IsEmpty)
         {
-            // TryLocateFieldSection guaranteed every line ends with CRLF.
+            // TryLocateHead guaranteed every line ends with CRLF.
             int lf = lines.IndexOf((byte)'\n');
             ParseFieldLine(lines[..(lf - 1)], headers, inResponse, strings);
             lines = lines[(lf + 1)..];

@@ -37,7 +37,7 @@ internal sealed class HttpProxyFrontend(ClientFlow flow)
             }
             catch (HttpProtocolException)
             {
-                // HandleConnectAsync answers a malformed authority with 400.
+                // TunnelLayer.RunAsync answers a malformed authority with 400.
                 return true;
             }
 

@@ -22,7 +22,7 @@ namespace Interpose.Proxy.Internal;
 ///               ├─ SETTINGS / PING ─► ACK (flood budgets), MAX_CONCURRENT_STREAMS, liveness
 ///               ├─ RST_STREAM ─► the stream fails (REFUSED_STREAM: retryable, RFC 9113 §8.7)
 ///               └─ GOAWAY ─► no new streams; streams above its last id fail retryable (§6.8)
-///  idle (no stream) ─► PING after UpstreamHttp2PingDelay, no ACK within the timeout ─► closed; idle past UpstreamIdle ─► GOAWAY, closed
+///  idle (no stream) ─► PING after PingDelay, no ACK within the timeout ─► closed; idle past UpstreamIdle ─► GOAWAY, closed
 /// </code>
 /// The reader never awaits a stream (DATA go into pipes that do not pause: the windows bound them), so a slow client
 /// of one stream never stalls the others. The writer is one lock, as on the client side
