@@ -109,6 +109,33 @@ public sealed class AddonHookTimeoutTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ClientHello_hooks_still_running_at_the_handshake_deadline_are_logged_as_such()
+    {
+        // The TLS handshake's deadline (here 17 s, a value no other timer uses) bounds the ClientHello hooks too.
+        var clock = new ManualClock();
+        var logs = new LogCollector();
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var slow = new SlowClientHello(entered);
+        await using var origin = await Origins.StartTlsAsync();
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.TimeProvider = clock;
+            o.Timeouts.TlsHandshake = TimeSpan.FromSeconds(17);
+            o.Addons.Add(slow);
+        }, logs: logs);
+
+        var handshake = RawClient.TunnelAsync(proxy, "localhost", origin.Port, tls: true);
+        await entered.Task.WaitAsync(BoundedRead.Limit);
+        await clock.ArmedAsync(TimeSpan.FromSeconds(17)).WaitAsync(BoundedRead.Limit);
+        clock.Advance(TimeSpan.FromSeconds(17));
+
+        await Assert.ThrowsAnyAsync<Exception>(() => handshake.WaitAsync(BoundedRead.Limit));
+        var entry = await logs.WaitForAsync(136).WaitAsync(BoundedRead.Limit);
+        Assert.Contains("localhost", entry.Message, StringComparison.Ordinal);
+        Assert.Contains("17 s", entry.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_hook_that_completes_synchronously_arms_no_deadline()
     {
         var clock = new ManualClock();
@@ -164,6 +191,18 @@ public sealed class AddonHookTimeoutTests(ITestOutputHelper output)
     {
         var connection = close ? "Connection: close\r\n" : "";
         await client.WriteAsync(Encoding.ASCII.GetBytes($"GET http://127.0.0.1:{origin.Port}{path} HTTP/1.1\r\nHost: 127.0.0.1:{origin.Port}\r\n{connection}\r\n"));
+    }
+
+    /// <summary>A ClientHello hook that waits for its token, as a hook looking something up remotely would.</summary>
+    private sealed class SlowClientHello(TaskCompletionSource entered) : ProxyAddon
+    {
+        public override string Name => "SlowClientHello";
+
+        public override async ValueTask TlsClientHelloAsync(TlsClientHelloContext context, CancellationToken cancellationToken)
+        {
+            entered.TrySetResult();
+            await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken);
+        }
     }
 
     /// <summary>An addon whose <see cref="Hook"/> never completes for <see cref="OnPath"/> (unless the test releases it).</summary>

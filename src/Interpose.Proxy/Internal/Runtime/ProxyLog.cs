@@ -80,6 +80,9 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 131, Level = LogLevel.Error, Message = "Addon {Addon} failed in {Hook}")]
     public static partial void AddonHookFailed(ILogger logger, string addon, string hook, Exception exception);
 
+    [LoggerMessage(EventId = 136, Level = LogLevel.Warning, Message = "{Client}: the TlsClientHelloAsync hooks for {Host} did not finish within the TLS handshake timeout ({Seconds} s); the connection is closed")]
+    public static partial void ClientHelloHooksTimedOut(ILogger logger, ClientConnection client, string host, double seconds);
+
     [LoggerMessage(EventId = 135, Level = LogLevel.Error, Message = "Exchange {ExchangeId} for {Host}:{Port} failed in phase {Phase} with an internal error (a bug in Interpose or in a hook's code on the way, such as a body transform), not a network failure")]
     public static partial void ExchangeFailedInternally(ILogger logger, long exchangeId, string host, int port, ExchangePhase phase, Exception exception);
 

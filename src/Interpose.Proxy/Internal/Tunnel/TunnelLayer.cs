@@ -370,6 +370,12 @@ internal sealed class TunnelLayer(ClientFlow flow)
                 ProxyLog.AddonHookFailed(_rt.Logger, ex.Addon, ex.Hook, ex.InnerException!);
                 return null;
             }
+            catch (OperationCanceledException) when (scope.TimedOut)
+            {
+                // The hooks run under the handshake's deadline, shorter than their own: it is what ended them.
+                ProxyLog.ClientHelloHooksTimedOut(_rt.Logger, _flow.Info, certificateHost, _rt.Options.Timeouts.TlsHandshake.TotalSeconds);
+                return null;
+            }
 
             switch (context.Decision)
             {
