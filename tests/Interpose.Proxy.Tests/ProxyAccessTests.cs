@@ -92,69 +92,13 @@ public sealed class ProxyAccessTests(ITestOutputHelper output)
         // A client that does not wait for the answer sends its ClientHello right behind the CONNECT: it must never
         // reach the tunnel's TLS stage.
         byte[] connect = Encoding.ASCII.GetBytes($"CONNECT localhost:{origin.Port} HTTP/1.1\r\nHost: localhost:{origin.Port}\r\n\r\n");
-        await client.WriteAsync((byte[])[.. connect, .. await ClientHelloAsync("localhost")]);
+        await client.WriteAsync((byte[])[.. connect, .. await Core.Tests.Corpus.TlsHelloCapture.CaptureAsync("localhost", [System.Net.Security.SslApplicationProtocol.Http11])]);
         var answer = Encoding.ASCII.GetString(await RawClient.ReadToEndAsync(client));
 
         Assert.StartsWith("HTTP/1.1 407 ", answer, StringComparison.Ordinal);
         Assert.DoesNotContain(" 200 ", answer, StringComparison.Ordinal);
         Assert.Equal(0, hooks.ClientHellos);
         Assert.Equal(0, origin.AcceptedConnections);
-    }
-
-    /// <summary>The first flight a TLS client sends for <paramref name="host"/>: its ClientHello record.</summary>
-    private static async Task<byte[]> ClientHelloAsync(string host)
-    {
-        using var captured = new ClientHelloCapture();
-        using var tls = new System.Net.Security.SslStream(captured);
-        await Assert.ThrowsAsync<IOException>(() => tls.AuthenticateAsClientAsync(host));
-        return captured.Written.ToArray();
-    }
-
-    /// <summary>Keeps what is written to it; a read ends the handshake there.</summary>
-    private sealed class ClientHelloCapture : Stream
-    {
-        public MemoryStream Written { get; } = new();
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override void Flush()
-        {
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new IOException("the ClientHello is all this stream takes");
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            ValueTask.FromException<int>(new IOException("the ClientHello is all this stream takes"));
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => Written.Write(buffer, offset, count);
-
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            Written.Write(buffer.Span);
-            return ValueTask.CompletedTask;
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                Written.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
     }
 
     [Theory]
