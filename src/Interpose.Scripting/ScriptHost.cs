@@ -149,25 +149,43 @@ public sealed class ScriptHost : IAsyncDisposable
             }
             while (reader.TryRead(out var more) && pending.Add(more) | true);
 
-            var reloaded = new List<(Script Script, long Milliseconds)>();
-            foreach (var index in pending.Order())
+            try
             {
-                Reload(_scripts[index], reloaded);
+                ReloadPending(pending, apply);
             }
-
-            pending.Clear();
-            if (reloaded.Count > 0)
+            catch (Exception ex)
             {
-                apply(Addons);
+                // Compile errors and unreadable files are handled per script; this is anything else (the embedder's
+                // apply, a type initializer in a loaded script). The loop goes on: a dead one would stop every later
+                // reload without a word.
+                ScriptLog.ReloadCrashed(_logger, ex);
+            }
+            finally
+            {
+                pending.Clear();
+            }
+        }
+    }
 
-                // Logged once the new addons are in place: whoever reads "reloaded" gets them on the next exchange.
-                if (_logger.IsEnabled(LogLevel.Information))
+    private void ReloadPending(HashSet<int> pending, Action<IReadOnlyList<ProxyAddon>> apply)
+    {
+        var reloaded = new List<(Script Script, long Milliseconds)>();
+        foreach (var index in pending.Order())
+        {
+            Reload(_scripts[index], reloaded);
+        }
+
+        if (reloaded.Count > 0)
+        {
+            apply(Addons);
+
+            // Logged once the new addons are in place: whoever reads "reloaded" gets them on the next exchange.
+            if (_logger.IsEnabled(LogLevel.Information))
+            {
+                foreach (var (script, milliseconds) in reloaded)
                 {
-                    foreach (var (script, milliseconds) in reloaded)
-                    {
-                        var names = script.Current is { } current ? Names(current) : string.Empty;
-                        ScriptLog.Reloaded(_logger, script.Path, names, milliseconds);
-                    }
+                    var names = script.Current is { } current ? Names(current) : string.Empty;
+                    ScriptLog.Reloaded(_logger, script.Path, names, milliseconds);
                 }
             }
         }

@@ -17,6 +17,9 @@ internal static partial class ScriptLog
     [LoggerMessage(EventId = 503, Level = LogLevel.Debug, Message = "Script {Path} saved without a change: not recompiled")]
     public static partial void Unchanged(ILogger logger, string path);
 
+    [LoggerMessage(EventId = 505, Level = LogLevel.Error, Message = "Reloading the scripts failed; they are still watched and the next save is tried again")]
+    public static partial void ReloadCrashed(ILogger logger, Exception exception);
+
     [LoggerMessage(EventId = 504, Level = LogLevel.Warning, Message = "Script {Path} cannot be read: {Reason}; the previous version keeps running")]
     public static partial void Unreadable(ILogger logger, string path, string reason);
 }
