@@ -181,6 +181,31 @@ public sealed class AddonTests(ITestOutputHelper output)
         Assert.Contains(bug ? "the transform has a bug (test)" : "the body could not go on (test)", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Content-Length: 1000\r\n", "0123456789")]
+    [InlineData("Transfer-Encoding: chunked\r\n", "a\r\n0123456789\r\n")]
+    public async Task A_client_that_stops_sending_its_body_gets_a_400_and_the_origin_is_not_blamed(string framing, string part)
+    {
+        // The origin reads the head and waits: only the client's end of its body ends the exchange.
+        await using var origin = new RawOrigin(async stream =>
+        {
+            await RawOrigin.ReadHeadAsync(stream);
+            await RawOrigin.WaitForCloseAsync(stream);
+        });
+        var done = new TaskCompletionSource<HttpExchange>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks { OnDone = e => done.TrySetResult(e) }));
+        await using var client = (System.Net.Sockets.NetworkStream)await RawClient.ConnectAsync(proxy);
+
+        await client.WriteAsync(Encoding.ASCII.GetBytes($"POST http://localhost:{origin.Port}/upload HTTP/1.1\r\nHost: localhost:{origin.Port}\r\n{framing}\r\n{part}"));
+        client.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send); // half-closed: no more body, still reading
+        var answer = (await RawClient.ReadUntilClosedAsync(client)).Text;
+
+        Assert.StartsWith("HTTP/1.1 400 ", answer, StringComparison.Ordinal);
+        Assert.Contains("the client closed its connection in the middle of the request body", answer, StringComparison.Ordinal);
+        var error = (await done.Task.WaitAsync(BoundedRead.Limit)).Error;
+        Assert.Equal(ExchangePhase.ClientRequest, error?.Phase);
+    }
+
     [Fact]
     public async Task A_response_transform_with_a_bug_is_logged_with_its_stack_not_only_as_the_origin_failing()
     {

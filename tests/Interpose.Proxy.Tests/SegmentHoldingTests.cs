@@ -77,7 +77,7 @@ public sealed class SegmentHoldingTests
         var sink = new CorkRecordingSink(pair.Sender);
         var received = pair.Receiver.ReadExactlyAsync(new byte[FirstPart], deadline.Token).AsTask();
 
-        await Assert.ThrowsAsync<IOException>(async () =>
+        await Assert.ThrowsAsync<BodyTruncatedException>(async () =>
             await RelayAsync(source, new BodyFraming(BodyKind.ContentLength, FirstPart + SecondPart), sink, pair, deadline.Token));
         await received;
 

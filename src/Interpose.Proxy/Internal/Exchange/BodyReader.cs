@@ -73,7 +73,7 @@ internal static class BodyReader
                         var buffer = result.Buffer;
                         if (buffer.IsEmpty && result.IsCompleted)
                         {
-                            throw new IOException($"the connection closed with {remaining} bytes of the body still to come");
+                            throw new BodyTruncatedException($"the connection closed with {remaining} bytes of the body still to come");
                         }
 
                         var take = buffer.Slice(0, Math.Min(remaining, buffer.Length));
@@ -214,7 +214,7 @@ internal static class BodyReader
 
             if (result.IsCompleted)
             {
-                throw new IOException("the connection closed in the middle of a chunked body");
+                throw new BodyTruncatedException("the connection closed in the middle of a chunked body");
             }
 
             source.AdvanceTo(rest.Start, buffer.End);

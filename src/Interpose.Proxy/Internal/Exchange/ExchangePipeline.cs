@@ -345,12 +345,12 @@ internal sealed class ExchangePipeline : IDisposable
                 await upstream.DisposeAsync();
                 if (bodyTask is not null)
                 {
-                    // A malformed streamed body (RFC 9112 §7.1), or one sent below the minimum rate, cancels the wait for
-                    // the response: the client's fault is the failure to report (400, 408), not the cancelled wait
-                    // (which would read as a 504).
+                    // A malformed streamed body (RFC 9112 §7.1), one sent below the minimum rate, or one the client cut
+                    // short cancels the wait for the response: the client's fault is the failure to report (400, 408),
+                    // not the cancelled wait (which would read as a 504) nor the origin.
                     await exchangeCts!.CancelAsync();
                     var bodyError = await bodyTask;
-                    if (bodyError is HttpProtocolException or MinDataRateException)
+                    if (bodyError is HttpProtocolException or MinDataRateException or ClientBodyEndedException)
                     {
                         Phase = ExchangePhase.ClientRequest;
                         ExceptionDispatchInfo.Throw(bodyError);
@@ -717,7 +717,8 @@ internal sealed class ExchangePipeline : IDisposable
                 await exchangeCts.CancelAsync();
             }
 
-            return ex;
+            // This relay reads the client: a body cut short is the client's doing, whatever the origin is up to.
+            return ex is BodyTruncatedException truncated ? new ClientBodyEndedException(truncated) : ex;
         }
         catch (Exception ex)
         {

@@ -55,12 +55,14 @@ internal static class Failures
     /// <summary>
     /// The status for a failure before any response byte went out: 504 for timeouts (RFC 9110 §15.6.5), 502 for
     /// everything else the origin side caused (§15.6.3), 413 for a request body over the buffering limit, 408 for a
-    /// request body sent below the minimum data rate (§15.5.9: the client did not produce a request in time), 431 for a
+    /// request body sent below the minimum data rate (§15.5.9: the client did not produce a request in time), 400 for a
+    /// request body the client cut short (RFC 9112 §8: an incomplete message; to a client that half-closed), 431 for a
     /// request head over the HTTP/2 origin's SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 §10.5.1, RFC 6585 §5).
     /// </summary>
     public static int StatusFor(ExchangeError error) => error switch
     {
         { Exception: MinDataRateException } when error.Phase == ExchangePhase.ClientRequest => 408,
+        { Exception: ClientBodyEndedException } => 400,
         { Exception: BodyTooLargeException } when error.Phase == ExchangePhase.ClientRequest => 413,
         { Exception: HeaderListTooLargeException } => 431,
         { Exception: OperationCanceledException } when error.IsTransient && error.Phase is ExchangePhase.Connect or ExchangePhase.Tls or ExchangePhase.Response => 504,
