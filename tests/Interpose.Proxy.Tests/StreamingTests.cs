@@ -121,6 +121,43 @@ public sealed class StreamingTests(ITestOutputHelper output)
         await Assert.ThrowsAsync<HttpRequestException>(() => late.GetStringAsync(origin.Url("/slow")));
     }
 
+    [Fact]
+    public async Task Graceful_shutdown_answers_503_to_a_request_head_still_arriving()
+    {
+        // The request-head timeout here (31 s) is a value no other timer uses: its second arming is the proxy seeing
+        // the first bytes of the second request (the timeout restarts from them), which is when the stop begins.
+        var requestHead = TimeSpan.FromSeconds(31);
+        var clock = new ManualClock();
+        await using var origin = await Origins.StartPlainAsync();
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.TimeProvider = clock;
+            o.Timeouts.RequestHead = requestHead;
+        });
+        await using var client = await RawClient.ConnectAsync(proxy);
+        await client.WriteAsync(Encoding.ASCII.GetBytes($"GET http://localhost:{origin.Port}/hello HTTP/1.1\r\nHost: localhost:{origin.Port}\r\n\r\n"));
+        var first = new StringBuilder();
+        var chunk = new byte[4096];
+        // The whole first response (Kestrel sends a string result chunked): its last chunk or its body's end.
+        while (!first.ToString().EndsWith("hello from origin", StringComparison.Ordinal) && !first.ToString().EndsWith("\r\n0\r\n\r\n", StringComparison.Ordinal))
+        {
+            var n = await client.ReadAsync(chunk).AsTask().WaitAsync(BoundedRead.Limit);
+            Assert.True(n > 0, "the first response ended early: " + first);
+            first.Append(Encoding.ASCII.GetString(chunk, 0, n));
+        }
+
+        Assert.StartsWith("HTTP/1.1 200 ", first.ToString(), StringComparison.Ordinal);
+
+        await client.WriteAsync(Encoding.ASCII.GetBytes($"GET http://localhost:{origin.Port}/hello HTTP/1.1\r\nHost: loc"));
+        await clock.ArmedAsync(requestHead, times: 2).WaitAsync(BoundedRead.Limit);
+        var stopping = proxy.Server.StopAsync();
+
+        var answer = (await RawClient.ReadUntilClosedAsync(client)).Text;
+        Assert.StartsWith("HTTP/1.1 503 ", answer, StringComparison.Ordinal);
+        Assert.Contains("the proxy is stopping", answer, StringComparison.Ordinal);
+        await stopping;
+    }
+
     private static async Task<string> ReadAtLeastAsync(Stream stream, int count, CancellationToken cancellationToken)
     {
         var buffer = new byte[count];

@@ -215,8 +215,15 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
 
             return null;
         }
-        catch (OperationCanceledException) when (_rt.Draining.IsCancellationRequested && !started)
+        catch (OperationCanceledException) when (_rt.Draining.IsCancellationRequested)
         {
+            if (started)
+            {
+                // Part of a head came before the proxy began to stop: the client is told, rather than left with a
+                // silent close (RFC 9110 §15.6.4: 503, the server is unable to handle the request for now).
+                await SendErrorAsync(503, "the proxy is stopping; the request was not complete");
+            }
+
             return null;
         }
         finally
