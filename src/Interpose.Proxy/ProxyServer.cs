@@ -201,6 +201,11 @@ public sealed class ProxyServer : IAsyncDisposable
                 }
 
                 _listeners.Clear();
+
+                // Nothing ran yet, but the runtime's timers, meter and pool, the leaf cache and the token sources exist:
+                // released here, as StopAsync would (it does nothing for a server that never started), so a start
+                // tried again (another port) does not leave them behind.
+                await ReleaseRuntimeAsync(forget: true);
                 throw;
             }
 
@@ -277,14 +282,7 @@ public sealed class ProxyServer : IAsyncDisposable
 
             await _aborted!.CancelAsync();
             _sweepTimer?.Dispose();
-            await _runtime!.Pool.DisposeAsync();
-            _runtime.Metrics.Dispose();
-            _runtime.HookDeadlines.Dispose();
-            _runtime.HeapTrim.Dispose();
-            _leaves?.Dispose();
-            _ownedAuthority?.Dispose();
-            _draining.Dispose();
-            _aborted.Dispose();
+            await ReleaseRuntimeAsync(forget: false);
             ProxyLog.Stopped(_logger);
         }
         finally
@@ -321,6 +319,31 @@ public sealed class ProxyServer : IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             _gate.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Releases what <see cref="StartAsync"/> created for the runtime (after the listeners and sessions are gone); with
+    /// <paramref name="forget"/> (a start that failed), also drops it, so that the next start creates it afresh.
+    /// </summary>
+    private async ValueTask ReleaseRuntimeAsync(bool forget)
+    {
+        if (_runtime is { } runtime)
+        {
+            await runtime.Pool.DisposeAsync();
+            runtime.Metrics.Dispose();
+            runtime.HookDeadlines.Dispose();
+            runtime.HeapTrim.Dispose();
+        }
+
+        _leaves?.Dispose();
+        _ownedAuthority?.Dispose();
+        _draining?.Dispose();
+        _aborted?.Dispose();
+        if (forget)
+        {
+            (_runtime, _leaves, _ownedAuthority, _draining, _aborted, _limiter) = (null, null, null, null, null, null);
+            CertificateAuthority = null;
         }
     }
 

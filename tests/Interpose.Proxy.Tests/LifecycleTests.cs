@@ -57,6 +57,59 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         await AssertRefusedAsync(server.Endpoints[0].Port);
     }
 
+    [Fact]
+    public async Task A_start_that_cannot_bind_releases_what_it_made_and_a_later_start_works()
+    {
+        using var taken = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        taken.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        taken.Listen();
+        using var meters = new MeterCapture();
+        var options = new ProxyOptions { CertificateAuthority = TestCa.Value, MeterFactory = meters };
+        options.ListenEndpoints.Clear();
+        options.ListenEndpoints.Add((IPEndPoint)taken.LocalEndPoint!);
+        await using var server = new ProxyServer(options);
+
+        await Assert.ThrowsAsync<SocketException>(() => server.StartAsync());
+
+        // The failed start's meter was disposed with the rest: a listener started now sees none of its instruments.
+        var failed = Assert.Single(meters.Created);
+        using (var listener = new System.Diagnostics.Metrics.MeterListener())
+        {
+            var live = 0;
+            listener.InstrumentPublished = (instrument, _) => live += ReferenceEquals(instrument.Meter, failed) ? 1 : 0;
+            listener.Start();
+            Assert.Equal(0, live);
+        }
+
+        // Started again on a free port, the server works.
+        options.ListenEndpoints.Clear();
+        options.ListenEndpoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+        await server.StartAsync();
+        Assert.Single(server.Endpoints);
+        Assert.Equal(2, meters.Created.Count);
+    }
+
+    /// <summary>Makes meters as the default factory would, and keeps each one.</summary>
+    private sealed class MeterCapture : System.Diagnostics.Metrics.IMeterFactory
+    {
+        public List<System.Diagnostics.Metrics.Meter> Created { get; } = [];
+
+        public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options)
+        {
+            var meter = new System.Diagnostics.Metrics.Meter(options);
+            Created.Add(meter);
+            return meter;
+        }
+
+        public void Dispose()
+        {
+            foreach (var meter in Created)
+            {
+                meter.Dispose();
+            }
+        }
+    }
+
     private static async Task AssertRefusedAsync(int port)
     {
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
