@@ -504,7 +504,8 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     /// is evaluated without decoding the flow.</summary>
     private static bool ReadsKeptFieldsOnly(FilterNode node) => node switch
     {
-        FilterPattern p => p.Operator is FilterOperator.Method or FilterOperator.Url or FilterOperator.Domain
+        // Not ~d: it also reads the Host header (mitmproxy's pretty_host), which the entry does not keep.
+        FilterPattern p => p.Operator is FilterOperator.Method or FilterOperator.Url
             or FilterOperator.Marker or FilterOperator.Comment,
         FilterStatusCode => true,
         FilterFlag f => f.Operator is FilterOperator.All or FilterOperator.Error or FilterOperator.Http or FilterOperator.Tcp

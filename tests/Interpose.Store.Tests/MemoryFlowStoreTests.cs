@@ -130,6 +130,7 @@ public sealed class MemoryFlowStoreTests
     [Theory]
     [MemberData(nameof(FilterCases.Common), MemberType = typeof(FilterCases))]
     [InlineData("~d forms")]
+    [InlineData("~d virtual")]
     [InlineData("~marked")]
     [InlineData("~marker ⭐ | ~comment seen")]
     [InlineData("~replay & ~replayq & !~replays")]
@@ -142,6 +143,12 @@ public sealed class MemoryFlowStoreTests
         var flows = SqliteFlowStoreTests.Sample();
         flows[1] = flows[1] with { Marker = "⭐" };
         flows[2] = flows[2] with { Comment = "seen", Replay = FilterReplayKind.Request };
+
+        // Sent to an address, named by its Host header (a client behind a tunnel to an IP): ~d matches the name too.
+        var virtualHost = new Core.Http.HttpHeaders();
+        virtualHost.Add("Host", "virtual.test");
+        var byAddress = (HttpFlow)flows[3];
+        flows[3] = byAddress with { Request = byAddress.Request with { Host = "203.0.113.5", Headers = virtualHost } };
         await using var store = new MemoryFlowStore();
         await store.AppendAsync(flows);
         var filter = FlowFilter.Parse(expression);
