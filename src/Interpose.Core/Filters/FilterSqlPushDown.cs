@@ -116,7 +116,9 @@ public static class FilterSqlPushDown
             case FilterFlag { Operator: FilterOperator.Response } when columns.StatusCode is { } status:
                 // A status code ⇒ an HTTP response ⇒ ~s. The converse fails for DNS responses.
                 return new SqlBounds(SqlCondition.True, SqlCondition.Not(new SqlCondition.IsNull(status)), false);
-            case FilterPattern p when RegexLiteral.TryParse(p.Pattern, out var literal):
+            // A literal that matches the empty string ("", ^, $) matches any value of its field, but not a flow without
+            // that field (a tunnel has no URL); SQL reads a missing field as '' and cannot tell the two apart.
+            case FilterPattern p when RegexLiteral.TryParse(p.Pattern, out var literal) && literal.Text.Length > 0:
                 return PatternBounds(p, literal, columns);
             default:
                 return SqlBounds.Unknown;

@@ -21,6 +21,9 @@ public sealed class FilterSqlPushDownTests
         "!(~c 200 | ~b nothing)", "~m get & ~h Host", "!(~m get & ~h Host)", "~b x | ~m get", "!(~b x | ~m get)",
         "~u ex.mple", "!~u ex.mple", "~tcp | ~c 404", "!(~tcp | ~c 404)", "~e | ~q", "!~e & !~q",
         "~d example ~u \\.com", "!~d example | ~c 204", "~u \"(?i)KELVIN\"", "!~m \"(GET|PUT)\"", "~u K", "!~u K",
+
+        // Patterns that match the empty string: a flow without the field (a tunnel has no URL) does not match them.
+        "~u \"\"", "\"\"", "~u ^", "~m \"\"", "!~u \"^$\"", "!~u $", "!~d \"\"", "~d ^", "!~m ^",
     ];
 
     public static TheoryData<string> ExpressionData => new(Expressions);
