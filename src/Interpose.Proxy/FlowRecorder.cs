@@ -544,7 +544,8 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
 
     /// <summary>mitmproxy's <c>is_replay</c>: "response" (<c>~replays</c>) when the answer came from a recording,
     /// "request" (<c>~replayq</c>) when the request was sent again.</summary>
-    private static Core.Filters.FilterReplayKind ReplayKind(HttpExchange exchange) =>
+    /// <summary>mitmproxy's <c>is_replay</c> of an exchange, from the tag the replaying addon set.</summary>
+    internal static Core.Filters.FilterReplayKind ReplayKind(HttpExchange exchange) =>
         exchange.TagsIfAny is not { } tags ? Core.Filters.FilterReplayKind.None
         : tags.ContainsKey(Rules.ServerReplayAddon.Tag) ? Core.Filters.FilterReplayKind.Response
         : tags.ContainsKey(FlowReplayer.Tag) ? Core.Filters.FilterReplayKind.Request

@@ -55,7 +55,9 @@ internal sealed class ExchangeFilterView(HttpExchange exchange) : IFilterableFlo
 
     public string? Comment => null;
 
-    public FilterReplayKind Replay => FilterReplayKind.None;
+    // Set before the request hooks run (the replaying addon comes first), as mitmproxy's is_replay: ~replayq and
+    // ~replays work in rules and scripts as in a saved flow.
+    public FilterReplayKind Replay => FlowRecorder.ReplayKind(exchange);
 
     /// <summary>
     /// mitmproxy's <c>pretty_url</c>: scheme, the Host header's host and port when there is one (else the request's),

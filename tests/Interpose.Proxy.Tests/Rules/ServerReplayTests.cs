@@ -39,6 +39,21 @@ public sealed class ServerReplayTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_replayed_exchange_matches_replays_in_the_hooks_after_the_replay_as_in_its_saved_flow()
+    {
+        await using var origin = RawOrigin.Recording();
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var replays = FlowFilter.Parse("~replays");
+        var hooks = new Hooks { OnResponse = e => seen.Enqueue(e.Request.Path + " " + replays.Matches(e.AsFilterable())) };
+        await using var proxy = await StartAsync([Recorded(origin.Port, "/kept", 200, "OK", "recorded")], new ServerReplayOptions(), hooks);
+
+        Assert.EndsWith("recorded", await GetAsync(proxy, origin.Port, "/kept"), StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\nok", await GetAsync(proxy, origin.Port, "/other"), StringComparison.Ordinal);
+
+        Assert.Equal(["/kept True", "/other False"], seen);
+    }
+
+    [Fact]
     public async Task Responses_of_one_key_are_served_once_each_in_order_then_the_request_is_forwarded()
     {
         await using var origin = RawOrigin.Recording();
@@ -167,15 +182,15 @@ public sealed class ServerReplayTests(ITestOutputHelper output)
     [InlineData("")]
     public void Extra_refuses_other_values(string text) => Assert.Throws<FormatException>(() => ServerReplayExtra.Parse(text));
 
-    private async Task<TestProxy> StartAsync(IEnumerable<Flow> flows, ServerReplayOptions options, FlowRecorder? recorder = null)
+    private async Task<TestProxy> StartAsync(IEnumerable<Flow> flows, ServerReplayOptions options, ProxyAddon? after = null)
     {
         var addon = new ServerReplayAddon(flows, options);
         return await TestProxy.StartAsync(output, o =>
         {
             o.Addons.Add(addon);
-            if (recorder is not null)
+            if (after is not null)
             {
-                o.Addons.Add(recorder);
+                o.Addons.Add(after);
             }
         });
     }
