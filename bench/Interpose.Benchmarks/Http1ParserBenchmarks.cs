@@ -9,7 +9,8 @@ namespace Interpose.Benchmarks;
 [MemoryDiagnoser]
 public class Http1ParserBenchmarks
 {
-    private static readonly byte[] Request = Encoding.ASCII.GetBytes(
+    /// <summary>A typical browser request head (shared with <see cref="HopByHopBenchmarks"/>).</summary>
+    internal static readonly byte[] Request = Encoding.ASCII.GetBytes(
         "GET /search?q=interpose&lang=en HTTP/1.1\r\n" +
         "Host: www.example.test\r\n" +
         "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0\r\n" +
@@ -23,7 +24,8 @@ public class Http1ParserBenchmarks
         "Sec-Fetch-Mode: navigate\r\n" +
         "Priority: u=0, i\r\n\r\n");
 
-    private static readonly byte[] Response = Encoding.ASCII.GetBytes(
+    /// <summary>A typical origin response head (shared with <see cref="HopByHopBenchmarks"/>).</summary>
+    internal static readonly byte[] Response = Encoding.ASCII.GetBytes(
         "HTTP/1.1 200 OK\r\n" +
         "Date: Tue, 24 Nov 2026 02:00:00 GMT\r\n" +
         "Server: origin\r\n" +
