@@ -83,6 +83,12 @@ internal sealed class FilterLexer
             throw Error(start + 1 + prefix.Code.Length, $"whitespace or the end after '~{prefix.Code}'");
         }
 
+        // No code holds a digit: "~c200" is "~c 200" without its space (as mitmproxy, the code must be followed by one).
+        if (prefix is { Arity: not FilterArity.None } && char.IsAsciiDigit(run[prefix.Code.Length]))
+        {
+            throw Error(start + 1 + prefix.Code.Length, $"whitespace between '~{prefix.Code}' and its value", $"Write '~{prefix.Code} {run[prefix.Code.Length..]}'.");
+        }
+
         throw Error(start, "a filter operator (such as ~d, ~u, ~q)", $"'~{run}' is not one.");
     }
 

@@ -19,6 +19,8 @@ public sealed class FilterSyntaxTests
         { "~q&~s", 2, "whitespace or the end after '~q'" },
         { "~d\"a\"", 2, "whitespace or the end after '~d'" },
         { "~x", 0, "a filter operator" },
+        { "~c200", 2, "whitespace between '~c' and its value" },
+        { "~u2024", 2, "whitespace between '~u' and its value" },
         { "~D x", 0, "a filter operator" },
         { "~qq", 0, "a filter operator" },
         { "~", 0, "a filter operator" },
