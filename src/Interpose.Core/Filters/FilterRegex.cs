@@ -28,12 +28,15 @@ internal static class FilterRegex
 
     /// <summary>
     /// Rewrites the Python-only spellings users meet: <c>(?P&lt;name&gt;</c> to <c>(?&lt;name&gt;</c>,
-    /// <c>(?P=name)</c> to <c>\k&lt;name&gt;</c>, and <c>\Z</c> (Python: the very end) to <c>\z</c>.
+    /// <c>(?P=name)</c> to <c>\k&lt;name&gt;</c>, <c>\Z</c> (Python: the very end) to <c>\z</c>, <c>\_</c> (Python
+    /// accepts any escaped punctuation; .NET rejects an escaped word character) to <c>_</c>, and the quantifier
+    /// <c>{,n}</c> (Python: zero to n; .NET: literal text) to <c>{0,n}</c>.
     /// Everything else is passed through; both dialects agree on the common syntax.
     /// </summary>
     internal static string TranslatePython(string pattern)
     {
-        if (!pattern.Contains("(?P", StringComparison.Ordinal) && !pattern.Contains("\\Z", StringComparison.Ordinal))
+        if (!pattern.Contains("(?P", StringComparison.Ordinal) && !pattern.Contains("\\Z", StringComparison.Ordinal)
+            && !pattern.Contains("\\_", StringComparison.Ordinal) && !pattern.Contains("{,", StringComparison.Ordinal))
         {
             return pattern;
         }
@@ -46,7 +49,15 @@ internal static class FilterRegex
             if (c == '\\' && i + 1 < pattern.Length)
             {
                 char next = pattern[i + 1];
-                sb.Append(!inClass && next == 'Z' ? "\\z" : pattern.AsSpan(i, 2));
+                if (next == '_')
+                {
+                    sb.Append('_');
+                }
+                else
+                {
+                    sb.Append(!inClass && next == 'Z' ? "\\z" : pattern.AsSpan(i, 2));
+                }
+
                 i++;
                 continue;
             }
@@ -79,6 +90,12 @@ internal static class FilterRegex
                 continue;
             }
 
+            if (c == '{' && IsUpToQuantifier(pattern.AsSpan(i)))
+            {
+                sb.Append("{0");
+                continue;
+            }
+
             if (c == '(' && pattern.AsSpan(i).StartsWith("(?P<", StringComparison.Ordinal))
             {
                 sb.Append("(?<");
@@ -101,6 +118,23 @@ internal static class FilterRegex
         }
 
         return sb.ToString();
+    }
+
+    /// <summary>Whether <paramref name="rest"/> starts with Python's <c>{,n}</c>: a brace, a comma, digits, a brace.</summary>
+    private static bool IsUpToQuantifier(ReadOnlySpan<char> rest)
+    {
+        if (rest.Length < 4 || rest[1] != ',')
+        {
+            return false;
+        }
+
+        int j = 2;
+        while (j < rest.Length && char.IsAsciiDigit(rest[j]))
+        {
+            j++;
+        }
+
+        return j > 2 && j < rest.Length && rest[j] == '}';
     }
 
     /// <summary>

@@ -154,6 +154,11 @@ public sealed class FlowFilterMatchTests
         { "~u \"(?P<w>ex)ample\"", "get", true },
         { "~bs \"(?P<c>l)(?P=c)o\"", "get", true },
         { @"~u index\.html\?q=1\Z", "get", true },
+        { @"~u ""exampl\_?e""", "get", true },
+        { @"~u ""[\_x]?example""", "get", true },
+        { "~u \"ex{,3}ample\"", "get", true },
+        { "~u \"exx{,3}ample\"", "get", true },
+        { "~u \"e[{,3}]xample\"", "get", false },
 
         // .NET's case-insensitive matching reaches beyond ASCII: k matches the Kelvin sign (not s the long s).
         { "~u kelvin", "kelvin", true },
