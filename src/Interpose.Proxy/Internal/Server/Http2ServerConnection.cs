@@ -603,7 +603,12 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         }
 
         // CVE-2023-44487 (rapid reset): each reset costs the proxy an exchange set-up; past the budget the connection goes.
-        SpendBudget(_resets, "stream reset (rapid reset, CVE-2023-44487)");
+        if (!TryRecordReset())
+        {
+            const string What = "stream reset (rapid reset, CVE-2023-44487)";
+            ProxyLog.Http2BudgetExceeded(_rt.Logger, _flow.Info, What);
+            throw new Http2ConnectionException(Http2ErrorCode.EnhanceYourCalm, What + " budget exceeded");
+        }
         if (_streams.TryGetValue(frame.StreamId, out var stream))
         {
             stream.OnReset(frame.ErrorCode);
@@ -735,11 +740,23 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
     {
         ProxyLog.Http2StreamReset(_rt.Logger, _flow.Info, streamId, code, reason);
         await WriteRstStreamAsync(streamId, code);
-        if (code != Http2ErrorCode.NoError && !_resets.TryRecord(_rt.Time.GetElapsedTime(_startedAt)))
+        if (code != Http2ErrorCode.NoError && !TryRecordReset())
         {
             const string What = "stream reset (MadeYouReset, CVE-2025-8671)";
             ProxyLog.Http2BudgetExceeded(_rt.Logger, _flow.Info, What);
             await FailAsync(Http2ErrorCode.EnhanceYourCalm, What + " budget exceeded");
+        }
+    }
+
+    /// <summary>
+    /// Counts a reset in the reset budget. The reader counts the client's and streams' tasks count the proxy's, at the
+    /// same time: under a lock, so that no count is lost and the budget trips when it should.
+    /// </summary>
+    private bool TryRecordReset()
+    {
+        lock (_resets)
+        {
+            return _resets.TryRecord(_rt.Time.GetElapsedTime(_startedAt));
         }
     }
 
