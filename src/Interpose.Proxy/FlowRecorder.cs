@@ -542,9 +542,9 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         _ => phase.ToString().ToLowerInvariant(),
     };
 
-    /// <summary>mitmproxy's <c>is_replay</c>: "response" (<c>~replays</c>) when the answer came from a recording,
-    /// "request" (<c>~replayq</c>) when the request was sent again.</summary>
-    /// <summary>mitmproxy's <c>is_replay</c> of an exchange, from the tag the replaying addon set.</summary>
+    /// <summary>mitmproxy's <c>is_replay</c> of an exchange, from the tag the replaying addon set: "response"
+    /// (<c>~replays</c>) when the answer came from a recording, "request" (<c>~replayq</c>) when the request was sent
+    /// again. The recorded flow and the live filter view (rules, scripts) both read it here.</summary>
     internal static Core.Filters.FilterReplayKind ReplayKind(HttpExchange exchange) =>
         exchange.TagsIfAny is not { } tags ? Core.Filters.FilterReplayKind.None
         : tags.ContainsKey(Rules.ServerReplayAddon.Tag) ? Core.Filters.FilterReplayKind.Response

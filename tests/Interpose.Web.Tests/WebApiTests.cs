@@ -268,10 +268,7 @@ public sealed class WebApiTests(ITestOutputHelper output)
         using var _ = stream;
         Assert.Equal(file ? [] : flows[..3].Select(f => f.Id), listed);
 
-        await PauseAfterAPushAsync(h, stream, clock);
-        await ((Core.Flows.IFlowSink)h.Store).FlushAsync(CancellationToken.None);
-        await h.Store.AppendAsync([flows[3]]);
-        clock.Advance(WebApi.BatchInterval);
+        await AnnounceTheWrittenThenAppendAsync(h, stream, clock, flows[3]);
 
         var (name, data) = await ReadEventAsync(stream);
         Assert.Equal("flows", name);
@@ -291,10 +288,7 @@ public sealed class WebApiTests(ITestOutputHelper output)
         Assert.Equal(flows[2..5].Select(f => f.Id), listed);
 
         // The late announcement of the five and their two evictions changes nothing; the sixth evicts one of the list's.
-        await PauseAfterAPushAsync(h, stream, clock);
-        await ((Core.Flows.IFlowSink)h.Store).FlushAsync(CancellationToken.None);
-        await h.Store.AppendAsync([flows[5]]);
-        clock.Advance(WebApi.BatchInterval);
+        await AnnounceTheWrittenThenAppendAsync(h, stream, clock, flows[5]);
 
         var (name, data) = await ReadEventAsync(stream);
         Assert.Equal("flows", name);
@@ -354,6 +348,16 @@ public sealed class WebApiTests(ITestOutputHelper output)
 
     /// <summary>Makes the stream push (the paused list changed) and waits until it sits in its pause after that push, so
     /// that what is announced next all goes into one push when the clock moves.</summary>
+    /// <summary>In the pause after a push: the written flows are announced late (their batch committed), then
+    /// <paramref name="next"/> is appended, and the next push goes out.</summary>
+    private static async Task AnnounceTheWrittenThenAppendAsync(WebHarness h, Stream stream, ManualClock clock, Core.Flows.Flow next)
+    {
+        await PauseAfterAPushAsync(h, stream, clock);
+        await ((Core.Flows.IFlowSink)h.Store).FlushAsync(CancellationToken.None);
+        await h.Store.AppendAsync([next]);
+        clock.Advance(WebApi.BatchInterval);
+    }
+
     private static async Task PauseAfterAPushAsync(WebHarness h, Stream stream, ManualClock clock)
     {
         h.Feed.InterceptChanged();

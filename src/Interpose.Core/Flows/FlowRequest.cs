@@ -30,7 +30,11 @@ public sealed record FlowRequest : FlowMessage
             var host = Host.Contains(':', StringComparison.Ordinal) ? "[" + Host + "]" : Host;
             var defaultPort = Scheme == "https" ? 443 : 80;
             var port = Port == defaultPort ? "" : ":" + Port.ToString(CultureInfo.InvariantCulture);
-            return Scheme + "://" + host + port + (Path.StartsWith('/') ? Path : "/" + (Path == "*" ? "" : Path));
+            return Scheme + "://" + host + port + UrlPath(Path);
         }
     }
+
+    /// <summary>The request target as a URL's path: "OPTIONS *" (RFC 9112 §3.2.4) has the path "/", and a target
+    /// without its leading slash gets one. Shared with the live exchange's URL, so that ~u sees the same text in both.</summary>
+    internal static string UrlPath(string target) => target.StartsWith('/') ? target : "/" + (target == "*" ? "" : target);
 }

@@ -89,10 +89,8 @@ internal sealed class ExchangeFilterView(HttpExchange exchange) : IFilterableFlo
         var bracketed = host.Contains(':', StringComparison.Ordinal) ? "[" + host + "]" : host;
         var defaultPort = request.Scheme == "https" ? 443 : 80;
         var authority = port == defaultPort ? bracketed : bracketed + ":" + port.ToString(CultureInfo.InvariantCulture);
-        // As a recorded flow's URL (FlowRequest.Url): "OPTIONS *" (RFC 9112 §3.2.4) has the path "/", so a rule and a
-        // listing of the saved flows agree on what ~u sees.
-        var path = request.Path.StartsWith('/') ? request.Path : "/" + (request.Path == "*" ? "" : request.Path);
-        return request.Scheme + "://" + authority + path;
+        // As a recorded flow's URL, so that a rule and a listing of the saved flows agree on what ~u sees.
+        return request.Scheme + "://" + authority + FlowRequest.UrlPath(request.Path);
     }
 
     private static ReadOnlyMemory<byte> Decoded(HttpMessage message) =>
