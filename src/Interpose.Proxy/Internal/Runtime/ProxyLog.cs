@@ -164,6 +164,12 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 166, Level = LogLevel.Debug, Message = "{Host}:{Port}: the reused origin connection of request {ExchangeId} failed before any response byte ({Reason}); {Method} is idempotent, so it is sent again (RFC 9110 §9.2.2)")]
     public static partial void IdempotentRetry(ILogger logger, string host, int port, long exchangeId, string method, string reason);
 
+    [LoggerMessage(EventId = 167, Level = LogLevel.Error, Message = "HTTP/2 origin connection to {Host}:{Port} failed with an internal error (a bug in Interpose, not the origin's doing); its streams fail and it is closed")]
+    public static partial void Http2UpstreamCrashed(ILogger logger, string host, int port, Exception exception);
+
+    [LoggerMessage(EventId = 137, Level = LogLevel.Error, Message = "{Client}: HTTP/2 stream {StreamId} failed with an internal error (a bug in Interpose); the stream is reset with INTERNAL_ERROR")]
+    public static partial void Http2StreamCrashed(ILogger logger, ClientConnection client, int streamId, Exception exception);
+
     [LoggerMessage(EventId = 164, Level = LogLevel.Information, Message = "HTTP/2 origin connection to {Host}:{Port} closed: {Reason}")]
     public static partial void Http2UpstreamClosed(ILogger logger, string host, int port, string reason);
 

@@ -157,9 +157,16 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         {
             await GoAwayAsync(ex.ErrorCode, ex.Message);
         }
-        catch (Exception ex) when (ClientSession.IsConnectionFailure(ex) || ex is InvalidOperationException)
+        catch (Exception ex) when (ClientSession.IsConnectionFailure(ex))
         {
             ProxyLog.ClientConnectionEnded(_rt.Logger, _flow.Info, _flow.Phase, ex.Message);
+        }
+        catch (Exception ex)
+        {
+            // A bug, not the client leaving: logged with its stack (event 199, as ClientSession does), and the client told
+            // (RFC 9113 §5.4.1: a connection error is GOAWAY, INTERNAL_ERROR here, §7) instead of a silent close.
+            ProxyLog.SessionCrashed(_rt.Logger, _flow.Info, ex);
+            await GoAwayAsync(Http2ErrorCode.InternalError, "internal error");
         }
         finally
         {

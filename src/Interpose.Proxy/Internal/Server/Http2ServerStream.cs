@@ -253,6 +253,13 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
         {
             ProxyLog.ClientConnectionEnded(_rt.Logger, Info, ExchangePhase.ClientResponse, ex.Message);
         }
+        catch (Exception ex)
+        {
+            // A bug: its stack logged, and the client not left waiting on a stream nobody serves any more (RFC 9113 §5.4.2:
+            // a stream error is RST_STREAM; INTERNAL_ERROR, §7). Nothing observes this task's fault otherwise.
+            ProxyLog.Http2StreamCrashed(_rt.Logger, Info, Id, ex);
+            await ResetAfterCrashAsync();
+        }
         finally
         {
             long unreturned;
@@ -280,6 +287,26 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
 
             // The last use of this object by its task: the reader loop may recycle it from here on.
             _conn.OnStreamFinished(this);
+        }
+    }
+
+    /// <summary>RST_STREAM INTERNAL_ERROR after a bug ended the stream's task, unless the stream is already reset or
+    /// closed both ways.</summary>
+    private async ValueTask ResetAfterCrashAsync()
+    {
+        if (_reset || (_responseEnded && _requestEnded))
+        {
+            return;
+        }
+
+        try
+        {
+            _reset = true;
+            await _conn.ResetStreamAsync(Id, Http2ErrorCode.InternalError, "internal error");
+        }
+        catch (Exception ex) when (ClientSession.IsConnectionFailure(ex) || ex is Http2ConnectionException)
+        {
+            // The connection is gone or failing: its close ends the stream.
         }
     }
 

@@ -301,9 +301,18 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
                 // The origin is gone too.
             }
         }
-        catch (Exception ex) when (IsConnectionFailure(ex))
+        catch (Exception ex) when (IsConnectionFailure(ex) || (ex is InvalidOperationException && IsClosed))
         {
+            // InvalidOperationException: the connection was closed (its transport's reader completed) while the loop
+            // handled a frame, and the loop's AdvanceTo found the reader gone.
             reason = ex.Message;
+            failure = ex;
+        }
+        catch (Exception ex)
+        {
+            // A bug, not the origin's doing: logged with its stack; the streams fail with it and the connection closes.
+            ProxyLog.Http2UpstreamCrashed(_rt.Logger, Key.Host, Key.Port, ex);
+            reason = "internal error: " + ex.Message;
             failure = ex;
         }
         finally
@@ -735,7 +744,7 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
     }
 
     private static bool IsConnectionFailure(Exception ex) =>
-        ex is IOException or System.Net.Sockets.SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException;
+        ex is IOException or System.Net.Sockets.SocketException or ObjectDisposedException or OperationCanceledException;
 }
 
 /// <summary>
