@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Interpose.Core.Http;
 using Interpose.Proxy.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -75,6 +76,33 @@ public sealed class ProxyAccessTests(ITestOutputHelper output)
         Assert.StartsWith("HTTP/1.1 200 OK\r\n", answer, StringComparison.Ordinal);
         Assert.StartsWith("GET /x HTTP/1.1\r\n", origin.ReceivedText, StringComparison.Ordinal);
         Assert.DoesNotContain("Proxy-Authorization", origin.ReceivedText, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Checked_credentials_are_removed_before_any_hook_sees_the_request()
+    {
+        // A request a hook answers itself never reaches the forwarding rules that drop hop-by-hop fields: the proxy's own
+        // credentials must be gone before the hooks (and so the recorder, the intercept UI and scripts) see the request.
+        var seen = new List<string>();
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            RequireUser(o);
+            o.Addons.Add(new Hooks
+            {
+                OnRequestHeaders = e => seen.Add(string.Join("|", e.Request.Headers.Select(h => h.Name))),
+                OnRequest = e => e.Respond(new HttpResponse(204, "No Content", HttpVersion.Version11, new HttpHeaders())),
+            });
+        });
+        await using var client = await RawClient.ConnectAsync(proxy);
+
+        var value = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("alice:s3cret:with-colon"));
+        await client.WriteAsync(Encoding.ASCII.GetBytes($"GET http://localhost:9/x HTTP/1.1\r\nHost: localhost:9\r\nProxy-Authorization: {value}\r\nConnection: close\r\n\r\n"));
+        var answer = Encoding.ASCII.GetString(await RawClient.ReadToEndAsync(client));
+
+        Assert.StartsWith("HTTP/1.1 204 No Content\r\n", answer, StringComparison.Ordinal);
+        var names = Assert.Single(seen);
+        Assert.Contains("Host", names, StringComparison.Ordinal);
+        Assert.DoesNotContain("Proxy-Authorization", names, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]

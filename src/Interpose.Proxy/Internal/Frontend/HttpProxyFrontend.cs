@@ -28,6 +28,14 @@ internal sealed class HttpProxyFrontend(ClientFlow flow)
             return false;
         }
 
+        if (rt.Authenticator.IsEnabled)
+        {
+            // RFC 9110 §11.7.2: the credentials were for this proxy, which consumed them. Removed now, before the
+            // exchange is built, not only on the way out: hooks, the intercept UI and recorded flows never see them,
+            // also for requests a hook answers itself or that fail before reaching an origin.
+            head.Headers.Remove("Proxy-Authorization");
+        }
+
         if (head.Method == "CONNECT" && rt.Options.AllowedConnectPorts.Count > 0)
         {
             RequestTarget target;
