@@ -1,6 +1,8 @@
+using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
+using Interpose.Core.Http;
 using Interpose.Proxy.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -33,6 +35,45 @@ public sealed class ProtocolTests(ITestOutputHelper output)
         Assert.Equal("HTTP/1.1 100 Continue\r\n\r\n", interim);
         Assert.Equal("hello", await bodyAtOrigin.Task);
         Assert.Equal("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", final);
+    }
+
+    [Fact]
+    public async Task A_hook_answer_to_a_request_waiting_for_100_continue_comes_at_once_and_closes()
+    {
+        // The client sends its body only after a 100, which an answer made by a hook never brings: draining that body
+        // first would wait for ever (no timeout runs before a body's first byte).
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks
+        {
+            OnRequest = e => e.Respond(new HttpResponse(403, "Forbidden", HttpVersion.Version11, new HttpHeaders())),
+        }));
+        await using var client = await RawClient.ConnectAsync(proxy);
+
+        await client.WriteAsync("POST http://localhost:9/blocked HTTP/1.1\r\nHost: localhost:9\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n"u8.ToArray());
+        var answer = Encoding.ASCII.GetString(await RawClient.ReadToEndAsync(client));
+
+        Assert.StartsWith("HTTP/1.1 403 Forbidden\r\n", answer, StringComparison.Ordinal);
+        Assert.Contains("Connection: close\r\n", answer, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("100 Continue", answer, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_http10_client_expecting_100_continue_gets_no_1xx_when_a_hook_buffers_the_body()
+    {
+        // RFC 9110 §10.1.1 and §15.2: the expectation of an HTTP/1.0 request is ignored, and no 1xx goes to such a client.
+        await using var origin = RawOrigin.Recording();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks
+        {
+            OnRequestHeaders = e => e.Request.BufferBody = true,
+        }));
+        await using var client = await RawClient.ConnectAsync(proxy);
+
+        await client.WriteAsync(Encoding.ASCII.GetBytes($"POST http://localhost:{origin.Port}/ HTTP/1.0\r\nHost: localhost:{origin.Port}\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello"));
+        var answer = Encoding.ASCII.GetString(await RawClient.ReadToEndAsync(client));
+
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", answer, StringComparison.Ordinal);
+        Assert.DoesNotContain("100 Continue", answer, StringComparison.Ordinal);
+        Assert.EndsWith("hello", origin.ReceivedText, StringComparison.Ordinal);
+        Assert.DoesNotContain("Expect", origin.ReceivedText, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]
@@ -94,6 +135,29 @@ public sealed class ProtocolTests(ITestOutputHelper output)
         Assert.Equal("any bytes \u0000\u0001", echoed);
         Assert.Contains("Upgrade: echo\r\n", headAtOrigin, StringComparison.Ordinal);
         Assert.Matches(new Regex("Connection: upgrade\r\n", RegexOptions.IgnoreCase), headAtOrigin!);
+    }
+
+    [Fact]
+    public async Task A_101_to_a_request_that_asked_for_no_upgrade_is_a_502_not_a_relay()
+    {
+        // An origin that answers a plain GET with 101 and then forges answers for whatever comes next on the connection.
+        await using var origin = new RawOrigin(async stream =>
+        {
+            await RawOrigin.ReadHeadAsync(stream);
+            await stream.WriteAsync("HTTP/1.1 101 Switching Protocols\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged"u8.ToArray());
+            await RawOrigin.WaitForCloseAsync(stream);
+        });
+        await using var proxy = await TestProxy.StartAsync(output);
+        await using var client = await RawClient.ConnectAsync(proxy);
+        var host = $"localhost:{origin.Port}";
+
+        await client.WriteAsync(Encoding.ASCII.GetBytes($"GET http://{host}/ HTTP/1.1\r\nHost: {host}\r\n\r\n"));
+        var head = await RawOrigin.ReadHeadAsync(client);
+
+        Assert.StartsWith("HTTP/1.1 502 ", head, StringComparison.Ordinal);
+        var length = int.Parse(Regex.Match(head, "Content-Length: ([0-9]+)").Groups[1].Value, CultureInfo.InvariantCulture);
+        var body = await RawClient.ReadAsciiAsync(client, length);
+        Assert.Contains("101 Switching Protocols to a request that asked for no upgrade", body, StringComparison.Ordinal);
     }
 
     [Fact]

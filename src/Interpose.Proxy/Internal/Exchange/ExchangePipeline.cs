@@ -115,11 +115,10 @@ internal sealed class ExchangePipeline : IDisposable
             if (message.BufferBody && requestBodyPending && !exchange.IsKilled && !exchange.IsSynthetic)
             {
                 Phase = ExchangePhase.ClientRequest;
-                if (message.Headers.Contains("Expect"))
+                if (message.Headers.Remove("Expect") > 0 && ExpectsContinue(request))
                 {
                     // The proxy itself wants the body before forwarding, so it answers the expectation
                     // (RFC 9110 §10.1.1) instead of the origin, and does not forward it.
-                    message.Headers.Remove("Expect");
                     await _client.SendContinueAsync(ct);
                 }
 
@@ -145,9 +144,20 @@ internal sealed class ExchangePipeline : IDisposable
 
             if (exchange.IsSynthetic)
             {
-                if (requestBodyPending)
+                if (requestBodyPending && message.Headers.Contains("Expect") && ExpectsContinue(request))
                 {
+                    // RFC 9110 §10.1.1: the client waits for a 100 (Continue) before it sends the content, and an answer
+                    // the proxy makes itself brings none: waiting to drain that content would wait for ever. The final
+                    // response goes at once, and the connection is not reused (the content may still come, and would
+                    // be read as the next request): "A server that responds with a final status code before reading the
+                    // entire request content SHOULD indicate whether it intends to close the connection".
+                    keepAlive = false;
+                }
+                else if (requestBodyPending)
+                {
+                    Phase = ExchangePhase.ClientRequest;
                     keepAlive &= await _client.DrainRequestBodyAsync(request.Framing, message, ct);
+                    Phase = ExchangePhase.Addon;
                 }
 
                 if (!exchange.Addons.IsEmpty)
@@ -195,6 +205,13 @@ internal sealed class ExchangePipeline : IDisposable
             ReturnHookScope();
         }
     }
+
+    /// <summary>
+    /// Whether a client that sent Expect waits for a 100 (Continue). RFC 9110 §10.1.1: "A server that receives a
+    /// 100-continue expectation in an HTTP/1.0 request MUST ignore that expectation", and §15.2: "A server MUST NOT send
+    /// a 1xx response to an HTTP/1.0 client".
+    /// </summary>
+    private static bool ExpectsContinue(ReceivedRequest request) => request.ClientVersion != HttpVersion.Version10;
 
     /// <summary>The error path: one place maps each phase's failure to what the client is told (YARP's HandleRequestFailure).</summary>
     private async ValueTask FailAsync(HttpExchange exchange, Exception ex, CancellationToken ct)
@@ -592,6 +609,21 @@ internal sealed class ExchangePipeline : IDisposable
         // An accepted upgrade (WebSocket): relay the 101, then bytes both ways until both sides close.
         if (responseHead.StatusCode == 101)
         {
+            // RFC 9110 §7.8: "A server MUST NOT switch to a protocol that was not indicated by the client in the
+            // corresponding request's Upgrade header field." The proxy forwards Upgrade only for a client that sent it,
+            // so a 101 to any other request is the origin's invention; relayed, it would hand that origin the client's
+            // connection: every later request on it, whatever host it names, sent raw to that origin, unseen by hooks.
+            if (!forward.Received.Upgrade)
+            {
+                throw new HttpProtocolException("101 Switching Protocols to a request that asked for no upgrade (RFC 9110 §7.8)");
+            }
+
+            if (bodyTask is not null && await bodyTask is { } bodyError)
+            {
+                // The request's content is sent in HTTP/1.1 before the switch: the relay reads the client only after it.
+                ExceptionDispatchInfo.Throw(bodyError);
+            }
+
             Phase = ExchangePhase.ClientResponse;
             using var tap = WebSocketTap.For(exchange, responseHead, _rt.Time, _rt.Logger);
             var (up, down) = await _client.RelayUpgradeAsync(responseHead, upstream, tap, ct);
