@@ -153,8 +153,9 @@ internal sealed class WebApi : IDisposable
         }
 
         // 3. The token in a header: a cross-site page can neither read it nor send a custom header without a CORS
-        //    preflight, which this server does not answer.
-        if (context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal) && !HasToken(context.Request))
+        //    preflight, which this server does not answer. Every path needs it but the page, its assets and one-time
+        //    download tickets: deny by default, as routing matches paths case-insensitively (/API/clear is /api/clear).
+        if (!IsPublic(context.Request.Path) && !HasToken(context.Request))
         {
             Refuse(context, "no valid token");
             await Error(context, 401, "missing or wrong " + WebUiServer.TokenHeader);
@@ -183,6 +184,13 @@ internal sealed class WebApi : IDisposable
             // The browser went away.
         }
     }
+
+    /// <summary>The paths served without the token: the page and its assets (nothing of the flows in them), and
+    /// downloads, whose one-time ticket was issued through the API.</summary>
+    private static bool IsPublic(PathString path) =>
+        path == "/"
+        || path.StartsWithSegments("/assets", StringComparison.OrdinalIgnoreCase)
+        || path.StartsWithSegments("/download", StringComparison.OrdinalIgnoreCase);
 
     private void Refuse(HttpContext context, string reason)
     {

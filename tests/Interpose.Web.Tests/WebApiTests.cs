@@ -42,6 +42,38 @@ public sealed class WebApiTests(ITestOutputHelper output)
     }
 
     [Theory]
+    [InlineData("GET", "/API/info")]
+    [InlineData("GET", "/Api/flows?tail=2")]
+    [InlineData("POST", "/aPi/clear")]
+    [InlineData("PUT", "/API/intercept")]
+    public async Task Api_paths_in_another_case_need_the_token_too(string method, string path)
+    {
+        // Routing matches paths case-insensitively: /API/clear reaches the handler of /api/clear.
+        await using var h = await WebHarness.StartAsync(output);
+        using var stranger = new HttpClient { BaseAddress = h.Api.BaseAddress };
+        using var request = new HttpRequestMessage(new HttpMethod(method), path) { Content = method == "GET" ? null : new StringContent("{}") };
+
+        using var response = await stranger.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task The_page_and_its_assets_are_served_without_the_token()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        using var stranger = new HttpClient { BaseAddress = h.Api.BaseAddress };
+
+        using var page = await stranger.GetAsync("/");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        var html = await page.Content.ReadAsStringAsync();
+        var asset = System.Text.RegularExpressions.Regex.Match(html, "/assets/[A-Za-z0-9._-]+").Value;
+        Assert.NotEmpty(asset);
+        using var script = await stranger.GetAsync(asset);
+        Assert.Equal(HttpStatusCode.OK, script.StatusCode);
+    }
+
+    [Theory]
     [InlineData("evil.example")]
     [InlineData("127.0.0.1.nip.io")]
     [InlineData("127.0.0.1:1")]
