@@ -122,8 +122,8 @@ public sealed class FlowStoreCommandTests(ITestOutputHelper output) : IAsyncLife
         }
 
         var curl = await _session.CliAsync("flows", "export", _session.Store, "--format", "curl", "~m POST");
-        Assert.Contains($"curl 'https://localhost:{tls.Port}/echo' -X 'POST'", curl.StandardOutput, StringComparison.Ordinal);
-        Assert.Contains("--data-binary 'payload=1&name=a+b'", curl.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains($"curl --globoff 'https://localhost:{tls.Port}/echo' -X 'POST'", curl.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("--data-raw 'payload=1&name=a+b'", curl.StandardOutput, StringComparison.Ordinal);
 
         var back = Path.Combine(_session.Dir, "back.db");
         var imported = await _session.CliAsync("flows", "import", har, "-o", back);

@@ -677,7 +677,7 @@ public sealed class WebApiTests(ITestOutputHelper output)
         Assert.Equal(2, await h.Store.CountAsync());
 
         var curl = await h.Api.GetStringAsync($"/api/flows/{flow.Id}/curl");
-        Assert.StartsWith("curl '" + h.Origin.Url("/json"), curl, StringComparison.Ordinal);
+        Assert.StartsWith("curl --globoff '" + h.Origin.Url("/json"), curl, StringComparison.Ordinal);
 
         using (var har = JsonDocument.Parse(await h.Api.GetStringAsync("/api/har")))
         {

@@ -7,6 +7,12 @@ namespace Interpose.Core.Flows;
 /// which is fed through <c>printf</c> in a process substitution). The body is sent as recorded (still content-encoded,
 /// with its Content-Encoding header); curl computes the framing itself.
 /// </summary>
+/// <remarks>
+/// Every recorded value is single-quoted, so the shell expands nothing, but curl itself reads two of them: a URL is a
+/// glob pattern (<c>[1-3]</c>, <c>{a,b}</c>: one request per match) unless <c>--globoff</c> is given, and a
+/// <c>--data-binary</c> value that starts with <c>@</c> names a file to read and upload. So each command carries
+/// <c>--globoff</c>, and a printable body goes in <c>--data-raw</c> (curl 7.43 and later), which takes no <c>@</c>.
+/// </remarks>
 public static class CurlScript
 {
     /// <summary>Fields curl sets from the command itself: the framing (RFC 9112 §6), and Connection-specific ones
@@ -48,7 +54,7 @@ public static class CurlScript
     private static void Append(StringBuilder sb, HttpFlow flow)
     {
         var request = flow.Request;
-        sb.Append("curl ").Append(Quote(request.Url));
+        sb.Append("curl --globoff ").Append(Quote(request.Url));
         if (request.Method != "GET" || !request.Body.Content.IsEmpty)
         {
             sb.Append(" -X ").Append(Quote(request.Method));
@@ -67,7 +73,7 @@ public static class CurlScript
         {
             if (IsPrintable(body))
             {
-                sb.Append(" --data-binary ").Append(Quote(Encoding.UTF8.GetString(body)));
+                sb.Append(" --data-raw ").Append(Quote(Encoding.UTF8.GetString(body)));
             }
             else
             {

@@ -1,0 +1,150 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using Interpose.Core.Flows;
+using Interpose.Core.Http;
+using Interpose.Proxy.Tests.Infrastructure;
+
+namespace Interpose.Proxy.Tests;
+
+/// <summary>
+/// The curl export (<c>flows export --format curl</c>, "copy as curl") run by bash and the real curl against a raw
+/// origin: the origin gets exactly the recorded request, and nothing curl would read as a file name or a glob changes it.
+/// </summary>
+public sealed class CurlScriptTests
+{
+    [Theory]
+    [InlineData("plain")]
+    [InlineData("line one\nline 'two'\r\n\ttabbed $HOME `id`")]
+    [InlineData("@SECRET")]
+    public async Task A_printable_body_is_sent_byte_for_byte_and_never_read_as_a_file(string template)
+    {
+        // curl reads a --data-binary value that starts with @ as a file to upload: a recorded body "@/home/u/.ssh/id_rsa"
+        // would send that file instead of itself.
+        var secret = Path.Combine(Path.GetTempPath(), $"curl-secret-{Guid.NewGuid():N}");
+        await File.WriteAllTextAsync(secret, "the secret file's content");
+        try
+        {
+            var body = Encoding.UTF8.GetBytes(template.Replace("SECRET", secret, StringComparison.Ordinal));
+            await using var origin = new RecordingOrigin();
+
+            var result = await RunAsync(Flow(origin.Port, "/up", body));
+
+            Assert.True(result.ExitCode == 0, result.StandardError);
+            var received = Assert.Single(origin.Requests);
+            Assert.StartsWith("POST /up HTTP/1.1\r\n", received.Head, StringComparison.Ordinal);
+            Assert.Equal(body, received.Body);
+        }
+        finally
+        {
+            File.Delete(secret);
+        }
+    }
+
+    [Fact]
+    public async Task A_binary_body_is_sent_byte_for_byte()
+    {
+        byte[] body = [0, 1, (byte)'@', (byte)'%', (byte)'\'', (byte)'\\', 0x7f, 0x80, 0xff];
+        await using var origin = new RecordingOrigin();
+
+        var result = await RunAsync(Flow(origin.Port, "/bin", body));
+
+        Assert.True(result.ExitCode == 0, result.StandardError);
+        Assert.Equal(body, Assert.Single(origin.Requests).Body);
+    }
+
+    [Theory]
+    [InlineData("/items?id=[1-3]")]
+    [InlineData("/{a,b}/x?q=[ab]")]
+    public async Task Brackets_and_braces_in_the_url_send_one_request_with_the_recorded_target(string target)
+    {
+        // Without --globoff curl expands [1-3] to three requests and {a,b} to two.
+        await using var origin = new RecordingOrigin();
+
+        var result = await RunAsync(Flow(origin.Port, target, []));
+
+        Assert.True(result.ExitCode == 0, result.StandardError);
+        var received = Assert.Single(origin.Requests);
+        Assert.StartsWith($"GET {target} HTTP/1.1\r\n", received.Head, StringComparison.Ordinal);
+    }
+
+    private static HttpFlow Flow(int port, string path, byte[] body)
+    {
+        var headers = new HttpHeaders();
+        headers.Add("Host", $"127.0.0.1:{port}");
+        headers.Add("Content-Type", "application/octet-stream");
+        return new HttpFlow
+        {
+            Id = Guid.NewGuid(),
+            StartedAt = DateTimeOffset.UnixEpoch,
+            ClientHttpVersion = "HTTP/1.1",
+            Request = new FlowRequest
+            {
+                Method = body.Length == 0 ? "GET" : "POST",
+                Scheme = "http",
+                Host = "127.0.0.1",
+                Port = port,
+                Path = path,
+                HttpVersion = "HTTP/1.1",
+                Headers = headers,
+                Body = FlowBody.FromBytes(body),
+            },
+        };
+    }
+
+    private static async Task<ProcessResult> RunAsync(HttpFlow flow)
+    {
+        var script = Path.Combine(Path.GetTempPath(), $"curl-script-{Guid.NewGuid():N}.sh");
+        await File.WriteAllTextAsync(script, CurlScript.Script([flow]));
+        try
+        {
+            return await ProcessResult.RunAsync("bash", [script]);
+        }
+        finally
+        {
+            File.Delete(script);
+        }
+    }
+
+    /// <summary>An origin that reads each request (a Content-Length body or none), keeps it, and answers 200 with no body.</summary>
+    private sealed class RecordingOrigin : IAsyncDisposable
+    {
+        private readonly RawOrigin _origin;
+
+        public RecordingOrigin() => _origin = new RawOrigin(async stream =>
+        {
+            while (true)
+            {
+                string head;
+                try
+                {
+                    head = await RawOrigin.ReadHeadAsync(stream);
+                }
+                catch (EndOfStreamException)
+                {
+                    return;
+                }
+
+                var length = 0;
+                foreach (var line in head.Split("\r\n"))
+                {
+                    if (line.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase))
+                    {
+                        length = int.Parse(line["Content-Length:".Length..].Trim(), CultureInfo.InvariantCulture);
+                    }
+                }
+
+                var body = new byte[length];
+                await stream.ReadExactlyBoundedAsync(body);
+                Requests.Enqueue((head, body));
+                await stream.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"u8.ToArray());
+            }
+        });
+
+        public int Port => _origin.Port;
+
+        public ConcurrentQueue<(string Head, byte[] Body)> Requests { get; } = new();
+
+        public ValueTask DisposeAsync() => _origin.DisposeAsync();
+    }
+}
