@@ -19,7 +19,8 @@ internal static class ReplayRequest
     /// </summary>
     /// <param name="request">The recorded request; its body must be whole (<see cref="FlowBody.IsTruncated"/> false).</param>
     /// <returns>The bytes.</returns>
-    /// <exception cref="ArgumentException">The body was not recorded whole.</exception>
+    /// <exception cref="ArgumentException">The body was not recorded whole, the method is not a token, or the URL holds
+    /// whitespace, control or non-ASCII characters.</exception>
     public static byte[] Serialize(FlowRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -28,8 +29,16 @@ internal static class ReplayRequest
             throw new ArgumentException($"the request body was recorded cut ({request.Body.Content.Length} of {request.Body.Length} bytes)", nameof(request));
         }
 
+        // RFC 9110 §9.1 (method = token) and RFC 9112 §3.2 (no whitespace or CTL in a request-target): a recording that
+        // breaks them (an imported file) would end the request line early and send a second request of its choosing.
+        var url = request.Url;
+        if (!HttpChars.IsToken(request.Method) || !Http1Parser.IsValidTargetText(url))
+        {
+            throw new ArgumentException("the request's method is not a token or its URL holds whitespace, control or non-ASCII characters", nameof(request));
+        }
+
         var head = new StringBuilder(256);
-        head.Append(request.Method).Append(' ').Append(request.Url).Append(" HTTP/1.1\r\n");
+        head.Append(request.Method).Append(' ').Append(url).Append(" HTTP/1.1\r\n");
         var headers = request.Headers;
         if (!headers.Contains("Host"))
         {

@@ -49,6 +49,21 @@ public sealed class ReplayRequestTests
         Assert.Contains("recorded cut (3 of 10 bytes)", Assert.Throws<ArgumentException>(() => ReplayRequest.Serialize(request)).Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("GET http://127.0.0.1:1/smuggled HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\nGET", "/")]
+    [InlineData("GE T", "/")]
+    [InlineData("GET", "/x HTTP/1.1\r\nX-Injected: yes\r\n\r\nGET /y")]
+    [InlineData("GET", "/a b")]
+    [InlineData("GET", "/caf\u00e9")]
+    public void A_method_that_is_no_token_or_a_url_with_whitespace_or_control_characters_is_refused(string method, string path)
+    {
+        // A recording made from a file (HAR import) can hold anything: written into the request line, a CR LF would
+        // start a second request the flow never showed.
+        var request = Request(method, "http", "example.test", 80, path, "");
+
+        Assert.Contains("not a token or its URL holds whitespace", Assert.Throws<ArgumentException>(() => ReplayRequest.Serialize(request)).Message, StringComparison.Ordinal);
+    }
+
     private static FlowRequest Request(string method, string scheme, string host, int port, string path, string body, params (string Name, string Value)[] fields) => new()
     {
         Method = method,

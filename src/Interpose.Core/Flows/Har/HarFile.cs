@@ -398,8 +398,29 @@ public static class HarFile
             : throw new HarFormatException(index, "startedDateTime", entry.StartedDateTime is null ? "missing" : $"not an ISO 8601 date: '{entry.StartedDateTime}'");
         var harRequest = entry.Request ?? throw new HarFormatException(index, "request", "missing");
         var method = harRequest.Method is { Length: > 0 } m ? m : throw new HarFormatException(index, "request.method", "missing");
+
+        // RFC 9110 §9.1: method = token. Replay writes the method and the URL into a request line: a CR, LF or space in
+        // either would end it early and start a request the flow never showed.
+        if (!HttpChars.IsToken(method))
+        {
+            throw new HarFormatException(index, "request.method", $"not an RFC 9110 token: '{Printable(method)}'");
+        }
+
         var url = harRequest.Url ?? throw new HarFormatException(index, "request.url", "missing");
-        var (scheme, host, port, path) = SplitUrl(url) ?? throw new HarFormatException(index, "request.url", $"not an absolute http or https URL: '{url}'");
+        var (scheme, host, port, path) = SplitUrl(url) ?? throw new HarFormatException(index, "request.url", $"not an absolute http or https URL: '{Printable(url)}'");
+
+        // RFC 9112 §3.2: the request-target (here its absolute-form: host, path and query) has no whitespace or control
+        // characters.
+        if (HasControlOrSpace(host))
+        {
+            throw new HarFormatException(index, "request.url", $"the host holds a control character or a space: '{Printable(url)}'");
+        }
+
+        if (HasControlOrSpace(path))
+        {
+            throw new HarFormatException(index, "request.url", $"the path or query holds a control character or a space: '{Printable(url)}'");
+        }
+
         var requestHeaders = Headers(harRequest.Headers, index, "request.headers");
         var request = new FlowRequest
         {
@@ -505,6 +526,35 @@ public static class HarFile
 
         var host = authority.Trim('[', ']');
         return host.Length == 0 ? null : (scheme, host, port, path);
+    }
+
+    /// <summary>True when <paramref name="text"/> holds a CTL (RFC 5234 B.1: %x00-1F / %x7F).</summary>
+    private static bool HasControl(string text) => text.AsSpan().IndexOfAnyInRange('\0', '\u001F') >= 0 || text.Contains('\u007F', StringComparison.Ordinal);
+
+    private static bool HasControlOrSpace(string text) => HasControl(text) || text.Contains(' ', StringComparison.Ordinal);
+
+    /// <summary>The text for an error message, with control characters as <c>\xHH</c>, so the message stays one line.</summary>
+    private static string Printable(string text)
+    {
+        if (!HasControl(text))
+        {
+            return text;
+        }
+
+        var sb = new StringBuilder(text.Length + 16);
+        foreach (var c in text)
+        {
+            if (c is < ' ' or '\u007F')
+            {
+                sb.Append("\\x").Append(((int)c).ToString("x2", CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                sb.Append(c);
+            }
+        }
+
+        return sb.ToString();
     }
 
     private static HttpHeaders Headers(List<HarNameValue>? list, int index, string field)
