@@ -200,6 +200,8 @@ public sealed class HarFileTests
     [InlineData("""{"log":{"version":"1.2","entries":[{"startedDateTime":"2025-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/?q=a b"}}]}}""", "HAR entry 0: request.url: the path or query holds a control character or a space")]
     [InlineData("""{"log":{"version":"1.2","entries":[{"startedDateTime":"2025-01-01T00:00:00Z","request":{"method":"GET","url":"http://a\tb:81/"}}]}}""", "HAR entry 0: request.url: the host holds a control character or a space: 'http://a\\x09b:81/'")]
     [InlineData("""{"log":{"version":"1.2","entries":[{"startedDateTime":"2025-01-01T00:00:00Z","request":{"method":"GET","url":"http://a\u007f/"}}]}}""", "HAR entry 0: request.url: the host holds a control character")]
+    [InlineData("""{"log":{"version":"1.2","entries":[{"startedDateTime":"2025-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"_webSocketMessages":[{"type":"send","time":0,"opcode":1,"data":"x"},null]}]}}""", "HAR entry 0: _webSocketMessages[1]: null")]
+    [InlineData("""{"log":{"version":"1.2","entries":[{"startedDateTime":"2025-01-01T00:00:00Z","request":{"method":"POST","url":"http://a/","postData":{"mimeType":"x","params":[null]}}}]}}""", "HAR entry 0: request.postData.params[0]: null")]
     [InlineData("""{"log":{"version":"1.2"}}""", "HAR: log.entries: missing")]
     [InlineData("""{"log":{"entries":[{"time":"fast"}]}}""", "$.log.entries[0].time")]
     [InlineData("""not json""", "not a valid HAR document")]

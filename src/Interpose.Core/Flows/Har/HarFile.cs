@@ -152,8 +152,9 @@ public static class HarFile
 
         var opened = started.ToUnixTimeMilliseconds() + (timings.FirstByte ?? 0);
         var read = new List<FlowWebSocketMessage>(messages.Count);
-        foreach (var m in messages)
+        for (var i = 0; i < messages.Count; i++)
         {
+            var m = messages[i] ?? throw new HarFormatException(index, $"_webSocketMessages[{i}]", "null");
             var fromClient = m.Type switch
             {
                 "send" => true,
@@ -605,9 +606,19 @@ public static class HarFile
         }
 
         // A form given as params only: rebuild the urlencoded body (RFC 1866 §8.2.1 form encoding).
-        return data.Params is { Count: > 0 } parameters
-            ? Encoding.UTF8.GetBytes(string.Join('&', parameters.Select(p => Uri.EscapeDataString(p.Name ?? "") + "=" + Uri.EscapeDataString(p.Value ?? ""))))
-            : [];
+        if (data.Params is not { Count: > 0 } parameters)
+        {
+            return [];
+        }
+
+        var pairs = new string[parameters.Count];
+        for (var i = 0; i < parameters.Count; i++)
+        {
+            var p = parameters[i] ?? throw new HarFormatException(index, $"request.postData.params[{i}]", "null");
+            pairs[i] = Uri.EscapeDataString(p.Name ?? "") + "=" + Uri.EscapeDataString(p.Value ?? "");
+        }
+
+        return Encoding.UTF8.GetBytes(string.Join('&', pairs));
     }
 
     private static byte[] ResponseBody(HarContent? content, HttpHeaders headers, int index)
