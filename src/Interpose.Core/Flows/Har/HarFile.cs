@@ -37,6 +37,10 @@ public static class HarFile
     /// <summary>The HAR version written and read.</summary>
     public const string Version = "1.2";
 
+    /// <summary>The largest timing import accepts, in milliseconds: a year. No exchange takes longer, and a flow's times
+    /// are sums of several timings, which must stay finite (JSON has no Infinity, so export and <c>--json</c> would fail).</summary>
+    private const double MaxTimingMs = 366 * 24 * 3600 * 1000.0;
+
     /// <summary>Exports <paramref name="flows"/> as a HAR 1.2 document (UTF-8 JSON, indented).</summary>
     /// <param name="flows">The flows, in the order the entries should appear.</param>
     /// <returns>The document's bytes.</returns>
@@ -177,7 +181,13 @@ public static class HarFile
                 throw new HarFormatException(index, "_webSocketMessages.data", "not base64");
             }
 
-            read.Add(new FlowWebSocketMessage(fromClient, opcode, Math.Max(0, (m.Time * 1000) - opened), content, content.Length));
+            var offset = (m.Time * 1000) - opened;
+            if (!double.IsFinite(offset) || offset > MaxTimingMs)
+            {
+                throw new HarFormatException(index, $"_webSocketMessages[{i}].time", $"not within a year of the WebSocket's opening: {m.Time.ToString(CultureInfo.InvariantCulture)}");
+            }
+
+            read.Add(new FlowWebSocketMessage(fromClient, opcode, Math.Max(0, offset), content, content.Length));
         }
 
         return new FlowWebSocket { Messages = read };
@@ -450,7 +460,7 @@ public static class HarFile
             };
         }
 
-        var timings = FromTimings(entry.Timings);
+        var timings = FromTimings(entry.Timings, index);
         return new HttpFlow
         {
             Id = FlowId.New(started),
@@ -652,12 +662,20 @@ public static class HarFile
         return Encoding.UTF8.GetBytes(text);
     }
 
-    private static FlowTimings FromTimings(HarTimings? t)
+    private static FlowTimings FromTimings(HarTimings? t, int index)
     {
         if (t is null)
         {
             return FlowTimings.Unknown;
         }
+
+        CheckTiming(t.Blocked, "blocked");
+        CheckTiming(t.Dns, "dns");
+        CheckTiming(t.Connect, "connect");
+        CheckTiming(t.Send, "send");
+        CheckTiming(t.Wait, "wait");
+        CheckTiming(t.Receive, "receive");
+        CheckTiming(t.Ssl, "ssl");
 
         var cursor = Math.Max(0, t.Blocked);
         double? dns = null, connected = null, tls = null;
@@ -679,5 +697,14 @@ public static class HarFile
         var first = sent + Math.Max(0, t.Wait);
         var done = first + Math.Max(0, t.Receive);
         return new FlowTimings(dns, connected, tls, sent, first, done);
+
+        // HAR 1.2 §timings: each is a number of milliseconds, -1 when it does not apply.
+        void CheckTiming(double value, string name)
+        {
+            if (!double.IsFinite(value) || Math.Abs(value) > MaxTimingMs)
+            {
+                throw new HarFormatException(index, "timings." + name, $"not a duration of at most a year in milliseconds: {value.ToString(CultureInfo.InvariantCulture)}");
+            }
+        }
     }
 }
