@@ -36,6 +36,9 @@ internal static class FlowRecord
     private const byte HashRaw = 1;
     private const byte HashText = 2;
 
+    /// <summary>The largest offset a <see cref="DateTimeOffset"/> takes, in minutes: 14 hours.</summary>
+    private const long MaxOffsetMinutes = 14 * 60;
+
     /// <summary>The SHA-256 of no bytes, the hash of <see cref="FlowBody.Empty"/>.</summary>
     private static readonly byte[] EmptyDigest = System.Security.Cryptography.SHA256.HashData(ReadOnlySpan<byte>.Empty);
 
@@ -247,7 +250,8 @@ internal static class FlowRecord
             return flow;
         }
 
-        var messages = new FlowWebSocketMessage[r.Int()];
+        // A message is at least six bytes: two booleans, the opcode, the offset's presence, a length and a length.
+        var messages = new FlowWebSocketMessage[r.Count(6)];
         for (var i = 0; i < messages.Length; i++)
         {
             messages[i] = new FlowWebSocketMessage(r.Bool(), (WebSocketOpcode)r.Int(), r.Double() ?? 0, r.Bytes(), r.Long(), r.Bool());
@@ -432,7 +436,19 @@ internal static class FlowRecord
 
         public bool Bool() => Byte() != 0;
 
-        public int Int() => checked((int)Long());
+        public int Int()
+        {
+            var value = Long();
+            return value is >= int.MinValue and <= int.MaxValue ? (int)value : throw new InvalidDataException($"flow record: {value} is out of range for a 32-bit integer");
+        }
+
+        /// <summary>A count of items, each of which takes at least <paramref name="minBytesEach"/> bytes of the record:
+        /// a damaged count is refused before anything is allocated for it.</summary>
+        public int Count(int minBytesEach)
+        {
+            var count = Int();
+            return count >= 0 && count <= (_record.Length - _at) / minBytesEach ? count : throw new InvalidDataException($"flow record: a count of {count} items in {_record.Length - _at} bytes");
+        }
 
         public long Long()
         {
@@ -466,14 +482,27 @@ internal static class FlowRecord
         public DateTimeOffset Time()
         {
             var utcTicks = Long();
-            var offset = TimeSpan.FromMinutes(Long());
-            return new DateTimeOffset(utcTicks + offset.Ticks, offset);
+            var minutes = Long();
+
+            // DateTimeOffset's own limits: an offset of at most 14 hours either way, a local time within its range.
+            if (minutes is < -MaxOffsetMinutes or > MaxOffsetMinutes || utcTicks < DateTimeOffset.MinValue.UtcTicks || utcTicks > DateTimeOffset.MaxValue.UtcTicks)
+            {
+                throw new InvalidDataException("flow record: a time out of range");
+            }
+
+            var offset = TimeSpan.FromMinutes(minutes);
+            var local = utcTicks + offset.Ticks;
+            return local >= DateTimeOffset.MinValue.UtcTicks && local <= DateTimeOffset.MaxValue.UtcTicks
+                ? new DateTimeOffset(local, offset)
+                : throw new InvalidDataException("flow record: a time out of range");
         }
 
         public string? String()
         {
             var length = Long();
-            return length == 0 ? null : Encoding.UTF8.GetString(Take(checked((int)(length - 1))));
+            return length == 0 ? null
+                : length is > 0 and <= int.MaxValue ? Encoding.UTF8.GetString(Take((int)(length - 1)))
+                : throw Truncated();
         }
 
         public byte[] Bytes() => Take(Int()).ToArray();
@@ -482,11 +511,20 @@ internal static class FlowRecord
 
         public HttpHeaders Headers()
         {
-            var count = Int();
+            // A field is two strings, a byte each at least.
+            var count = Count(2);
             var headers = new HttpHeaders(count);
             for (var i = 0; i < count; i++)
             {
-                headers.Add(String()!, String()!);
+                var name = String() ?? throw new InvalidDataException("flow record: a header field without a name");
+                try
+                {
+                    headers.Add(name, String() ?? throw new InvalidDataException("flow record: a header field without a value"));
+                }
+                catch (ArgumentException ex)
+                {
+                    throw new InvalidDataException("flow record: " + ex.Message, ex);
+                }
             }
 
             return headers;
@@ -494,7 +532,8 @@ internal static class FlowRecord
 
         public Dictionary<string, string>? Tags()
         {
-            var count = Int();
+            // A tag is two strings, a byte each at least.
+            var count = Count(2);
             if (count == 0)
             {
                 return null;

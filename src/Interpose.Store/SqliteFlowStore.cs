@@ -1028,7 +1028,10 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
                 // Version 4 writes records; rows written before keep their JSON.
                 flow = FlowRecord.IsRecord(stored) ? FlowRecord.Read(stored) : FlowJson.Read(stored);
             }
-            catch (Exception ex) when (ex is JsonException or InvalidDataException)
+            // A damaged row can fail anywhere in the decoders: the record reader says InvalidDataException, but a JSON row
+            // without its type discriminator is NotSupportedException, and a value the flow model refuses (a header
+            // field, a date) ArgumentException or OverflowException. Each is the same damage to the caller.
+            catch (Exception ex) when (ex is JsonException or InvalidDataException or NotSupportedException or ArgumentException or OverflowException or FormatException)
             {
                 throw new FlowStoreException(_path, FlowStoreProblem.Corrupt, "a stored flow does not read back: " + ex.Message, ex);
             }

@@ -299,6 +299,53 @@ public sealed class SqliteFlowStoreTests : IDisposable
         Assert.Equal(flows.Where(f => filter.Matches(f.AsFilterable())).Select(FlowListing.From), await ToListAsync(reader.ListAsync(filter)));
     }
 
+    /// <summary>A record's start: format 1, an HTTP flow, an id of zeros.</summary>
+    private const string RecordStart = "0101" + "00000000000000000000000000000000";
+
+    [Theory]
+    [InlineData(RecordStart + "00" + "d00f", "a time out of range")] // an offset of 1000 minutes (ArgumentOutOfRangeException)
+    [InlineData(RecordStart + "0000" + "01" + "808080808040", "truncated")] // a client host of 2^40 bytes (OverflowException)
+    [InlineData(RecordStart + "0000" + "00" + "00" + "00" + "feffffff0f", "a count of 2147483647 items")] // int.MaxValue tags (allocated before)
+    [InlineData("7b7d", "")] // JSON without the type discriminator (NotSupportedException)
+    public async Task A_damaged_stored_flow_is_a_corrupt_store_whatever_the_damage(string storedHex, string expected)
+    {
+        var flow = Sample()[0];
+        await using (var store = SqliteFlowStore.Open(File1))
+        {
+            await store.AppendAsync([flow]);
+        }
+
+        SetStoredFlow(File1, Convert.FromHexString(storedHex));
+
+        await using var reader = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true });
+        var ex = await Assert.ThrowsAsync<FlowStoreException>(async () => await ToListAsync(reader.QueryAsync()));
+        Assert.Equal(FlowStoreProblem.Corrupt, ex.Problem);
+        Assert.Contains("a stored flow does not read back: ", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        Assert.Equal(FlowStoreProblem.Corrupt, (await Assert.ThrowsAsync<FlowStoreException>(async () => await reader.GetAsync(flow.Id))).Problem);
+    }
+
+    [Fact]
+    public async Task A_stored_header_field_that_the_flow_model_refuses_is_a_corrupt_store()
+    {
+        await using (var store = SqliteFlowStore.Open(File1))
+        {
+            await store.AppendAsync(Sample()[..1]);
+        }
+
+        // "Content-Type" becomes "Content Type", no longer a token (RFC 9110 §5.1): HttpHeaders.Add refuses it.
+        var stored = StoredFlow(File1);
+        var at = stored.AsSpan().IndexOf("Content-Type"u8);
+        Assert.True(at > 0);
+        stored[at + "Content".Length] = (byte)' ';
+        SetStoredFlow(File1, stored);
+
+        await using var reader = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true });
+        var ex = await Assert.ThrowsAsync<FlowStoreException>(async () => await ToListAsync(reader.QueryAsync()));
+        Assert.Equal(FlowStoreProblem.Corrupt, ex.Problem);
+        Assert.Contains("'Content Type' is not a valid header field name", ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_certificate_chain_is_stored_once_and_comes_back_with_every_flow_that_presented_it()
     {
@@ -809,6 +856,25 @@ public sealed class SqliteFlowStoreTests : IDisposable
             command.Parameters.AddWithValue("$response", http?.Response is { Body.Content.IsEmpty: false } r ? r.Body.Content.ToArray() : DBNull.Value);
             command.ExecuteNonQuery();
         }
+    }
+
+    private static byte[] StoredFlow(string path)
+    {
+        using var connection = new SqliteConnection($"Data Source={path};Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT flow FROM flows";
+        return (byte[])command.ExecuteScalar()!;
+    }
+
+    private static void SetStoredFlow(string path, byte[] stored)
+    {
+        using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "UPDATE flows SET flow = $flow";
+        command.Parameters.AddWithValue("$flow", stored);
+        Assert.Equal(1, command.ExecuteNonQuery());
     }
 
     private static long Scalar(string path, string sql)
