@@ -2,7 +2,8 @@ using System.Security.Cryptography;
 
 namespace Interpose.Cli;
 
-/// <summary>Writes an exported file; one holding a private key is created 0600 and never appears with looser rights.</summary>
+/// <summary>Writes an exported file; one holding a secret (a private key, recorded flows with their cookies and tokens)
+/// is created 0600 and never appears with looser rights.</summary>
 internal static class ExportFile
 {
     private const UnixFileMode SecretMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
@@ -16,12 +17,10 @@ internal static class ExportFile
             return;
         }
 
-        // Overwriting in place would keep an existing file's (possibly looser) mode: write a 0600 temp file and rename.
-        var directory = Path.GetDirectoryName(path) ?? ".";
-        var temp = Path.Combine(directory, $".{Path.GetFileName(path)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.tmp");
+        var temp = TempPath(path);
         try
         {
-            using (var stream = new FileStream(temp, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = SecretMode }))
+            using (var stream = CreateSecret(temp))
             {
                 stream.Write(content);
                 stream.Flush(flushToDisk: true);
@@ -34,4 +33,42 @@ internal static class ExportFile
             File.Delete(temp);
         }
     }
+
+    /// <summary>Writes <paramref name="content"/> to <paramref name="path"/>, replacing it.</summary>
+    public static async Task WriteAsync(string path, byte[] content, bool secret, CancellationToken cancellationToken)
+    {
+        if (!secret || OperatingSystem.IsWindows())
+        {
+            await File.WriteAllBytesAsync(path, content, cancellationToken);
+            return;
+        }
+
+        var temp = TempPath(path);
+        try
+        {
+            await using (var stream = CreateSecret(temp))
+            {
+                await stream.WriteAsync(content, cancellationToken);
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
+    // Overwriting in place would keep an existing file's (possibly looser) mode: write a 0600 temp file beside it and
+    // rename.
+    private static string TempPath(string path)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
+        return Path.Combine(directory, $".{Path.GetFileName(path)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.tmp");
+    }
+
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static FileStream CreateSecret(string temp) =>
+        new(temp, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = SecretMode });
 }

@@ -107,7 +107,8 @@ internal static class FlowsCommands
                 : Encoding.UTF8.GetBytes(CurlScript.Script(flows));
             if (result.GetValue(output) is { } path)
             {
-                await File.WriteAllBytesAsync(path, bytes, cancellationToken);
+                // Recorded flows carry cookies and tokens: the export is owner-only, as the store is.
+                await ExportFile.WriteAsync(path, bytes, secret: true, cancellationToken);
                 await Console.Error.WriteLineAsync($"Exported {flows.Count} flows to {path}");
             }
             else
