@@ -133,6 +133,48 @@ public sealed class HarFileTests
     }
 
     [Fact]
+    public void Bodies_cut_at_the_recording_cap_are_imported_cut_with_their_whole_length_and_hash()
+    {
+        // Export writes the whole length (bodySize, content.size) and a comment; an import that dropped them made a cut
+        // body whole, and replay then sent "Content-Length: 100" with 10 bytes.
+        var gzip = ContentCoding.Encode(Encoding.UTF8.GetBytes(new string('x', 5000)), "gzip");
+        var requestHash = new string('a', 64);
+        var flow = Flow("POST", "/up", headers: ["Host: example.com", "Content-Length: 100"], response: Response(200, [], "Content-Encoding: gzip")) with
+        {
+            Request = Flow("POST", "/up", headers: ["Host: example.com", "Content-Length: 100"]).Request with { Body = new FlowBody("0123456789"u8.ToArray(), 100, requestHash) },
+        };
+        flow = flow with { Response = flow.Response! with { Body = new FlowBody(gzip.AsMemory(0, 10), gzip.Length, null) } };
+
+        var back = HarFile.Import(HarFile.Export([flow]))[0];
+
+        Assert.True(back.Request.Body.IsTruncated);
+        Assert.Equal("0123456789"u8.ToArray(), back.Request.Body.Content.ToArray());
+        Assert.Equal(100, back.Request.Body.Length);
+        Assert.Equal(requestHash, back.Request.Body.Sha256);
+        Assert.Contains("recorded cut (10 of 100 bytes)", Assert.Throws<ArgumentException>(() => ReplayRequest.Serialize(back.Request)).Message, StringComparison.Ordinal);
+        var response = back.Response!.Body;
+        Assert.True(response.IsTruncated);
+        Assert.Equal(gzip.AsSpan(0, 10).ToArray(), response.Content.ToArray());
+        Assert.Equal(gzip.Length, response.Length);
+        Assert.Null(response.Sha256);
+    }
+
+    [Theory]
+    [InlineData("""{"mimeType":"image/png","size":2048}""", 0, 2048)] // a browser's HAR saved without content
+    [InlineData("""{"mimeType":"text/plain","size":10,"text":"abc"}""", 3, 10)]
+    [InlineData("""{"mimeType":"text/plain","size":3,"text":"abc","comment":"body truncated by the recording cap: 3 of 9 bytes, sha256 unknown"}""", 3, 4)]
+    public void A_response_whose_size_or_comment_says_it_is_longer_than_its_text_is_imported_cut(string content, int kept, long length)
+    {
+        var json = """{"log":{"version":"1.2","entries":[{"startedDateTime":"2025-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"response":{"status":200,"content":""" + content + "}}]}}";
+
+        var body = HarFile.Import(Encoding.UTF8.GetBytes(json))[0].Response!.Body;
+
+        Assert.True(body.IsTruncated);
+        Assert.Equal(kept, body.Content.Length);
+        Assert.Equal(length, body.Length);
+    }
+
+    [Fact]
     public void A_Chromium_DevTools_HAR_imports_and_its_underscore_fields_and_pseudo_headers_are_ignored()
     {
         var flows = HarFile.Import(Encoding.UTF8.GetBytes(ChromiumHar));

@@ -311,8 +311,11 @@ public static class HarFile
 
     private static double Round(double ms) => Math.Round(ms, 3);
 
+    /// <summary>How export's comment on a body cut at the recording cap begins; import reads such a body back cut.</summary>
+    private const string TruncatedComment = "body truncated by the recording cap:";
+
     private static string Truncated(FlowBody body) =>
-        $"body truncated by the recording cap: {body.Content.Length} of {body.Length} bytes, sha256 {body.Sha256 ?? "unknown"}";
+        $"{TruncatedComment} {body.Content.Length} of {body.Length} bytes, sha256 {body.Sha256 ?? "unknown"}";
 
     /// <summary>UTF-8 text when the bytes are valid UTF-8, else base64.</summary>
     private static (string Text, string? Encoding) Text(ReadOnlySpan<byte> bytes) =>
@@ -442,7 +445,7 @@ public static class HarFile
             Path = path,
             HttpVersion = HttpVersionOrDefault(harRequest.HttpVersion),
             Headers = requestHeaders,
-            Body = FlowBody.FromBytes(RequestBody(harRequest.PostData, index)),
+            Body = RequestBody(harRequest, index),
         };
 
         FlowResponse? response = null;
@@ -456,7 +459,7 @@ public static class HarFile
                 Reason = harResponse.StatusText ?? "",
                 HttpVersion = HttpVersionOrDefault(harResponse.HttpVersion),
                 Headers = headers,
-                Body = FlowBody.FromBytes(ResponseBody(harResponse.Content, headers, index)),
+                Body = ResponseBody(harResponse.Content, headers, index),
             };
         }
 
@@ -603,18 +606,31 @@ public static class HarFile
         return headers;
     }
 
-    private static byte[] RequestBody(HarPostData? data, int index)
+    /// <summary>
+    /// The request's body: whole, or cut when the entry says the body was longer than its text (<c>bodySize</c>, which
+    /// export writes as the whole length) or carries export's truncation comment, so that replay refuses it as it
+    /// refuses any body recorded cut instead of sending a <c>Content-Length</c> its bytes do not fill.
+    /// </summary>
+    private static FlowBody RequestBody(HarRequest request, int index)
     {
+        var data = request.PostData;
         if (data is null)
         {
-            return [];
+            // No postData but a body: its bytes are not in the file.
+            return request.BodySize > 0 ? Cut([], request.BodySize, null) : FlowBody.Empty;
         }
 
         if (data.Text is { } text)
         {
-            return Decode(text, data.Encoding, index, "request.postData.text");
+            var bytes = Decode(text, data.Encoding, index, "request.postData.text");
+            return CutOrWhole(bytes, request.BodySize, data.Comment);
         }
 
+        return FlowBody.FromBytes(FormBody(data, index));
+    }
+
+    private static byte[] FormBody(HarPostData data, int index)
+    {
         // A form given as params only: rebuild the urlencoded body (RFC 1866 §8.2.1 form encoding).
         if (data.Params is not { Count: > 0 } parameters)
         {
@@ -631,19 +647,53 @@ public static class HarFile
         return Encoding.UTF8.GetBytes(string.Join('&', pairs));
     }
 
-    private static byte[] ResponseBody(HarContent? content, HttpHeaders headers, int index)
+    /// <summary>
+    /// The response's body: whole (encoded again when the text is decoded and the response says a coding this side
+    /// can apply), or cut, as it was, when <c>content.size</c> says the body was longer than its text (export writes
+    /// the whole length there for a cut body; a browser leaves the text out but gives the size) or the content carries
+    /// export's truncation comment.
+    /// </summary>
+    private static FlowBody ResponseBody(HarContent? content, HttpHeaders headers, int index)
     {
-        if (content?.Text is not { } text)
+        if (content is null)
         {
-            return [];
+            return FlowBody.Empty;
         }
 
-        var bytes = Decode(text, content.Encoding, index, "response.content.text");
+        var bytes = content.Text is { } text ? Decode(text, content.Encoding, index, "response.content.text") : [];
+        if (IsCut(bytes, content.Size, content.Comment))
+        {
+            return CutOrWhole(bytes, content.Size, content.Comment);
+        }
+
         var coding = headers.Get("Content-Encoding");
-        return content.InterposeEncoded != true && !string.IsNullOrWhiteSpace(coding) && ContentCoding.CanDecode(coding)
+        return FlowBody.FromBytes(content.InterposeEncoded != true && !string.IsNullOrWhiteSpace(coding) && ContentCoding.CanDecode(coding)
             ? ContentCoding.Encode(bytes, coding)
-            : bytes;
+            : bytes);
     }
+
+    private static bool IsCut(byte[] bytes, long declaredSize, string? comment) =>
+        declaredSize > bytes.Length || (comment?.StartsWith(TruncatedComment, StringComparison.Ordinal) ?? false);
+
+    /// <summary>The bytes as a whole body, or as the first bytes of a body of <paramref name="declaredSize"/> (at least
+    /// one byte more than they are when only the comment says so), with the whole body's SHA-256 when export's
+    /// comment gives it.</summary>
+    private static FlowBody CutOrWhole(byte[] bytes, long declaredSize, string? comment)
+    {
+        if (!IsCut(bytes, declaredSize, comment))
+        {
+            return FlowBody.FromBytes(bytes);
+        }
+
+        var sha256 = comment is not null && comment.StartsWith(TruncatedComment, StringComparison.Ordinal)
+            && comment.LastIndexOf(" sha256 ", StringComparison.Ordinal) is var at and >= 0
+            && comment[(at + " sha256 ".Length)..] is { Length: 64 } hex && hex.All(char.IsAsciiHexDigitLower)
+            ? hex
+            : null;
+        return Cut(bytes, Math.Max(declaredSize, bytes.Length + 1L), sha256);
+    }
+
+    private static FlowBody Cut(byte[] bytes, long length, string? sha256) => new(bytes, length, sha256);
 
     private static byte[] Decode(string text, string? encoding, int index, string field)
     {
