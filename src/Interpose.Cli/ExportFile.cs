@@ -34,25 +34,25 @@ internal static class ExportFile
         }
     }
 
-    /// <summary>Writes <paramref name="content"/> to <paramref name="path"/>, replacing it.</summary>
-    public static async Task WriteAsync(string path, byte[] content, bool secret, CancellationToken cancellationToken)
+    /// <summary>Writes what <paramref name="write"/> writes to <paramref name="path"/>, replacing it only once it is
+    /// all written (a failure leaves the old file as it was); returns what <paramref name="write"/> returns.</summary>
+    public static async Task<T> WriteAsync<T>(string path, bool secret, Func<Stream, Task<T>> write, CancellationToken cancellationToken)
     {
-        if (!secret || OperatingSystem.IsWindows())
-        {
-            await File.WriteAllBytesAsync(path, content, cancellationToken);
-            return;
-        }
-
         var temp = TempPath(path);
         try
         {
-            await using (var stream = CreateSecret(temp))
+            T result;
+            await using (var stream = secret && !OperatingSystem.IsWindows()
+                ? CreateSecret(temp)
+                : new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
             {
-                await stream.WriteAsync(content, cancellationToken);
+                result = await write(stream);
+                await stream.FlushAsync(cancellationToken);
                 stream.Flush(flushToDisk: true);
             }
 
             File.Move(temp, path, overwrite: true);
+            return result;
         }
         finally
         {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Interpose.Core.Filters;
@@ -89,37 +90,45 @@ internal static class FlowsCommands
         SetGuardedAction(command, async (result, cancellationToken) =>
         {
             var parsed = ParseFilter(result.GetValue(filter));
-            List<HttpFlow> flows = [];
-            await using (var store = OpenForReading(result.GetValue(file)!))
-            {
-                await foreach (var flow in store.QueryAsync(new FlowQuery { Filter = parsed, IncludeBodies = true }, cancellationToken))
-                {
-                    // Tunnels have no HTTP exchange to export.
-                    if (flow is HttpFlow http)
-                    {
-                        flows.Add(http);
-                    }
-                }
-            }
+            await using var store = OpenForReading(result.GetValue(file)!);
+            var flows = HttpFlows(store, new FlowQuery { Filter = parsed, IncludeBodies = true }, cancellationToken);
 
-            var bytes = result.GetValue(format) == "har"
-                ? HarFile.Export(flows)
-                : Encoding.UTF8.GetBytes(CurlScript.Script(flows));
+            // HAR is written entry by entry as the store yields the flows, so an export holds one flow's bodies at a time.
+            Func<Stream, Task<int>> write = result.GetValue(format) == "har"
+                ? stream => HarFile.ExportAsync(flows, stream, cancellationToken)
+                : async stream =>
+                {
+                    var all = await flows.ToListAsync(cancellationToken);
+                    await stream.WriteAsync(Encoding.UTF8.GetBytes(CurlScript.Script(all)), cancellationToken);
+                    return all.Count;
+                };
             if (result.GetValue(output) is { } path)
             {
                 // Recorded flows carry cookies and tokens: the export is owner-only, as the store is.
-                await ExportFile.WriteAsync(path, bytes, secret: true, cancellationToken);
-                await Console.Error.WriteLineAsync($"Exported {flows.Count} flows to {path}");
+                var count = await ExportFile.WriteAsync(path, secret: true, write, cancellationToken);
+                await Console.Error.WriteLineAsync($"Exported {count} flows to {path}");
             }
             else
             {
                 await using var stdout = Console.OpenStandardOutput();
-                await stdout.WriteAsync(bytes, cancellationToken);
+                await write(stdout);
             }
 
             return CliExit.Success;
         });
         return command;
+    }
+
+    /// <summary>The HTTP flows of a query: tunnels have no HTTP exchange to export.</summary>
+    private static async IAsyncEnumerable<HttpFlow> HttpFlows(SqliteFlowStore store, FlowQuery query, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var flow in store.QueryAsync(query, cancellationToken))
+        {
+            if (flow is HttpFlow http)
+            {
+                yield return http;
+            }
+        }
     }
 
     private static Command CreateImport()

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Net.Http;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
@@ -433,35 +434,46 @@ internal sealed class WebApi : IDisposable
 
     private async Task HarAsync(HttpContext context)
     {
-        List<HttpFlow> flows = [];
+        // The ids (or the filter) are read before the answer starts, so that a bad request still gets its 400.
+        IAsyncEnumerable<HttpFlow> flows;
         if (HttpMethods.IsPost(context.Request.Method))
         {
             var ids = await ReadJsonAsync(context, WebJsonContext.Default.IdList);
-            foreach (var id in ids.Ids ?? [])
-            {
-                if (await _store.GetAsync(id, context.RequestAborted) is HttpFlow flow)
-                {
-                    flows.Add(flow);
-                }
-            }
+            flows = FlowsByIdAsync(ids.Ids ?? [], context.RequestAborted);
         }
         else
         {
             var filter = ParseFilter(context.Request.Query["filter"]);
-            await foreach (var flow in _store.QueryAsync(new FlowQuery { Filter = filter, IncludeBodies = true }, context.RequestAborted))
-            {
-                if (flow is HttpFlow http)
-                {
-                    flows.Add(http);
-                }
-            }
+            flows = FlowsMatchingAsync(filter, context.RequestAborted);
         }
 
-        var har = HarFile.Export(flows);
+        // Written entry by entry as the store yields them: the proxy holds one flow's decoded bodies at a time, not the
+        // whole document (so no Content-Length).
         context.Response.ContentType = "application/json";
         context.Response.Headers.ContentDisposition = "attachment; filename=\"flows.har\"";
-        context.Response.ContentLength = har.Length;
-        await context.Response.Body.WriteAsync(har, context.RequestAborted);
+        await HarFile.ExportAsync(flows, context.Response.Body, context.RequestAborted);
+    }
+
+    private async IAsyncEnumerable<HttpFlow> FlowsByIdAsync(IEnumerable<Guid> ids, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        foreach (var id in ids)
+        {
+            if (await _store.GetAsync(id, cancellationToken) is HttpFlow flow)
+            {
+                yield return flow;
+            }
+        }
+    }
+
+    private async IAsyncEnumerable<HttpFlow> FlowsMatchingAsync(FlowFilter? filter, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var flow in _store.QueryAsync(new FlowQuery { Filter = filter, IncludeBodies = true }, cancellationToken))
+        {
+            if (flow is HttpFlow http)
+            {
+                yield return http;
+            }
+        }
     }
 
     private async Task UpdateMetaAsync(HttpContext context)

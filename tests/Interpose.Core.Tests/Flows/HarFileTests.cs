@@ -133,6 +133,53 @@ public sealed class HarFileTests
     }
 
     [Fact]
+    public void Past_the_exports_cap_on_decoded_bytes_bodies_are_written_as_recorded_and_import_keeps_their_bytes()
+    {
+        // Small gzip bombs (61 KB that inflate to 60 MiB) must not make an export decode without end: past the cap a
+        // body is written encoded, as one whose coding cannot be undone.
+        var text = new string('x', 1000);
+        var gzip = ContentCoding.Encode(Encoding.UTF8.GetBytes(text), "gzip");
+        var flows = Enumerable.Range(0, 3).Select(i => Flow("GET", "/" + i, response: Response(200, gzip, "Content-Encoding: gzip"))).ToList();
+
+        var har = HarFile.Export(flows, maxDecodedBytes: 2500);
+
+        using (var doc = JsonDocument.Parse(har))
+        {
+            var contents = doc.RootElement.GetProperty("log").GetProperty("entries").EnumerateArray().Select(e => e.GetProperty("response").GetProperty("content")).ToList();
+            Assert.Equal([text, text], contents.Take(2).Select(c => c.GetProperty("text").GetString()));
+            Assert.True(contents[2].GetProperty("_interposeEncoded").GetBoolean());
+            Assert.Equal(Convert.ToBase64String(gzip), contents[2].GetProperty("text").GetString());
+        }
+
+        Assert.All(HarFile.Import(har), f => Assert.Equal(text, Encoding.UTF8.GetString(ContentCoding.TryDecode(f.Response!.Body.Content, "gzip", out var decoded) ? decoded.Span : [])));
+    }
+
+    [Fact]
+    public async Task ExportAsync_writes_each_entry_before_it_asks_for_the_next_flow_and_the_same_document_as_Export()
+    {
+        var flows = SampleFlows();
+        using var output = new AsyncOnlyStream();
+        var seenBefore = new List<string>();
+
+        async IAsyncEnumerable<HttpFlow> Yield()
+        {
+            foreach (var flow in flows)
+            {
+                await Task.Yield();
+                seenBefore.Add(Encoding.UTF8.GetString(output.ToArray()));
+                yield return flow;
+            }
+        }
+
+        Assert.Equal(flows.Count, await HarFile.ExportAsync(Yield(), output));
+
+        // When the second flow is asked for, the first entry is already in the stream.
+        Assert.Contains(flows[0].Request.Url, seenBefore[1], StringComparison.Ordinal);
+        Assert.DoesNotContain(flows[1].Request.Url, seenBefore[1], StringComparison.Ordinal);
+        Assert.Equal(HarFile.Export(flows), output.ToArray());
+    }
+
+    [Fact]
     public void Bodies_cut_at_the_recording_cap_are_imported_cut_with_their_whole_length_and_hash()
     {
         // Export writes the whole length (bodySize, content.size) and a comment; an import that dropped them made a cut
@@ -394,6 +441,44 @@ public sealed class HarFileTests
             ClosedByClient = true,
         },
     };
+
+    /// <summary>A memory stream that, like an ASP.NET Core response body, refuses synchronous writes.</summary>
+    private sealed class AsyncOnlyStream : MemoryStream
+    {
+        private bool _inAsync;
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            if (!_inAsync)
+            {
+                throw new InvalidOperationException("synchronous write");
+            }
+
+            base.Write(buffer, offset, count);
+        }
+
+        public override void Write(ReadOnlySpan<byte> buffer) => Write(buffer.ToArray(), 0, buffer.Length);
+
+        public override void Flush() => throw new InvalidOperationException("synchronous flush");
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            _inAsync = true;
+            try
+            {
+                base.Write(buffer.ToArray(), 0, buffer.Length);
+            }
+            finally
+            {
+                _inAsync = false;
+            }
+
+            return ValueTask.CompletedTask;
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+    }
 
     private static HttpFlow Flow(string method, string path, byte[]? body = null, FlowResponse? response = null, string[]? headers = null) => new()
     {

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Reflection;
 using System.Text;
@@ -41,23 +42,103 @@ public static class HarFile
     /// are sums of several timings, which must stay finite (JSON has no Infinity, so export and <c>--json</c> would fail).</summary>
     private const double MaxTimingMs = 366 * 24 * 3600 * 1000.0;
 
+    /// <summary>
+    /// The most decoded response bytes one export writes: past it, a body is written as recorded (content-encoded, in
+    /// base64, marked <c>_interposeEncoded</c>), as one whose coding cannot be undone is. Four bodies at
+    /// <see cref="ContentCoding.MaxDecodedBytes"/>: a store of small gzip bombs (61 KB that inflate to 60 MiB each)
+    /// must not make an export decode gigabytes.
+    /// </summary>
+    public const long MaxDecodedBytesPerExport = 4L * ContentCoding.MaxDecodedBytes;
+
+    /// <summary>Indented, as the serializer context writes (<see cref="HarJsonContext"/>).</summary>
+    private static readonly JsonWriterOptions WriterOptions = new() { Indented = true };
+
     /// <summary>Exports <paramref name="flows"/> as a HAR 1.2 document (UTF-8 JSON, indented).</summary>
     /// <param name="flows">The flows, in the order the entries should appear.</param>
     /// <returns>The document's bytes.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="flows"/> is null.</exception>
-    public static byte[] Export(IEnumerable<HttpFlow> flows)
+    public static byte[] Export(IEnumerable<HttpFlow> flows) => Export(flows, MaxDecodedBytesPerExport);
+
+    /// <summary><see cref="Export(IEnumerable{HttpFlow})"/> with another cap on decoded bytes (tests).</summary>
+    internal static byte[] Export(IEnumerable<HttpFlow> flows, long maxDecodedBytes)
     {
         ArgumentNullException.ThrowIfNull(flows);
-        var root = new HarRoot
+        using var output = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(output, WriterOptions))
         {
-            Log = new HarLog
+            var budget = maxDecodedBytes;
+            WriteStart(writer);
+            foreach (var flow in flows)
             {
-                Version = Version,
-                Creator = new HarCreator { Name = "Interpose", Version = CreatorVersion() },
-                Entries = [.. flows.Select(ToEntry)],
-            },
-        };
-        return JsonSerializer.SerializeToUtf8Bytes(root, HarJsonContext.Default.HarRoot);
+                JsonSerializer.Serialize(writer, ToEntry(flow, ref budget), HarJsonContext.Default.HarEntry);
+            }
+
+            WriteEnd(writer);
+        }
+
+        return output.ToArray();
+    }
+
+    /// <summary>
+    /// Writes <paramref name="flows"/> to <paramref name="output"/> as a HAR 1.2 document (UTF-8 JSON, indented), one
+    /// entry at a time: only the entry being written is held (its decoded body and text), whatever the number of flows.
+    /// </summary>
+    /// <param name="flows">The flows, in the order the entries should appear.</param>
+    /// <param name="output">Where the document goes; left open.</param>
+    /// <param name="cancellationToken">Stops the export.</param>
+    /// <returns>The number of entries written.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="IOException"><paramref name="output"/> could not be written.</exception>
+    public static async Task<int> ExportAsync(IAsyncEnumerable<HttpFlow> flows, Stream output, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(flows);
+        ArgumentNullException.ThrowIfNull(output);
+
+        // NOTE: a Utf8JsonWriter over the stream itself would be simpler, but the serializer flushes the writer it is
+        // given, a synchronous write that ASP.NET Core refuses on a response body. So the document goes into a buffer,
+        // one entry at a time, and each entry is copied out asynchronously before the next flow is read.
+        var buffer = new ArrayBufferWriter<byte>();
+        await using var writer = new Utf8JsonWriter(buffer, WriterOptions);
+        var budget = MaxDecodedBytesPerExport;
+        var count = 0;
+        WriteStart(writer);
+        await foreach (var flow in flows.WithCancellation(cancellationToken))
+        {
+            JsonSerializer.Serialize(writer, ToEntry(flow, ref budget), HarJsonContext.Default.HarEntry);
+            count++;
+            await CopyOutAsync(writer, buffer, output, cancellationToken);
+        }
+
+        WriteEnd(writer);
+        await CopyOutAsync(writer, buffer, output, cancellationToken);
+        return count;
+    }
+
+    private static async Task CopyOutAsync(Utf8JsonWriter writer, ArrayBufferWriter<byte> buffer, Stream output, CancellationToken cancellationToken)
+    {
+        writer.Flush();
+        await output.WriteAsync(buffer.WrittenMemory, cancellationToken);
+        buffer.ResetWrittenCount();
+    }
+
+    /// <summary>The document up to the entries array: <c>{"log": {"version", "creator", "entries": [</c> (HarRoot's
+    /// shape, written by hand so that the entries can follow one by one).</summary>
+    private static void WriteStart(Utf8JsonWriter writer)
+    {
+        writer.WriteStartObject();
+        writer.WriteStartObject("log");
+        writer.WriteString("version", Version);
+        writer.WritePropertyName("creator");
+        JsonSerializer.Serialize(writer, new HarCreator { Name = "Interpose", Version = CreatorVersion() }, HarJsonContext.Default.HarCreator);
+        writer.WriteStartArray("entries");
+    }
+
+    private static void WriteEnd(Utf8JsonWriter writer)
+    {
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+        writer.WriteEndObject();
     }
 
     /// <summary>Imports the entries of a HAR document as flows.</summary>
@@ -89,7 +170,9 @@ public static class HarFile
 
     // ---- export ----
 
-    private static HarEntry ToEntry(HttpFlow flow)
+    /// <summary>The flow's entry; <paramref name="budget"/> is what the export may still decode, and what this
+    /// entry's response decodes is taken from it.</summary>
+    private static HarEntry ToEntry(HttpFlow flow, ref long budget)
     {
         var request = flow.Request;
         var entry = new HarEntry
@@ -111,7 +194,7 @@ public static class HarFile
             // The response's protocol is the origin's, as mitmproxy's export has it; a hook's answer went out on the client's.
             Response = WithError(
                 flow.Response is { } response
-                    ? ToResponse(response, flow.IsSynthetic ? flow.ClientHttpVersion : flow.ServerHttpVersion ?? flow.ClientHttpVersion)
+                    ? ToResponse(response, flow.IsSynthetic ? flow.ClientHttpVersion : flow.ServerHttpVersion ?? flow.ClientHttpVersion, ref budget)
                     : NoResponse(flow.Error),
                 flow.Error),
             Timings = ToTimings(flow.Timings),
@@ -206,13 +289,18 @@ public static class HarFile
         return data;
     }
 
-    private static HarResponse ToResponse(FlowResponse response, string responseVersion)
+    private static HarResponse ToResponse(FlowResponse response, string responseVersion, ref long budget)
     {
         var body = response.Body;
         var coding = response.Headers.Get("Content-Encoding");
         var content = new HarContent { MimeType = response.Headers.Get("Content-Type") ?? "" };
-        if (!body.IsTruncated && ContentCoding.TryDecode(body.Content, coding, out var decoded))
+        if (!body.IsTruncated && ContentCoding.TryDecode(body.Content, coding, out var decoded, (int)Math.Min(ContentCoding.MaxDecodedBytes, budget)))
         {
+            if (!string.IsNullOrWhiteSpace(coding))
+            {
+                budget -= decoded.Length;
+            }
+
             content.Size = decoded.Length;
             if (decoded.Length != body.Length)
             {
