@@ -833,9 +833,10 @@ internal sealed class WebApi : IDisposable
             throw new BadInputException("url: not an absolute http or https URL");
         }
 
-        if (method.Length == 0 || method.Any(c => c <= ' ' || c >= 127))
+        // RFC 9110 §9.1: method = token (RFC 9110 §5.6.2: tchar only; no delimiters such as ( " / or :).
+        if (!HttpChars.IsToken(method))
         {
-            throw new BadInputException("method: not an HTTP method token");
+            throw new BadInputException("method: not an HTTP method token (RFC 9110 §9.1)");
         }
 
         var request = new HttpRequestMessage(new HttpMethod(method), uri) { Version = HttpVersion.Version11 };

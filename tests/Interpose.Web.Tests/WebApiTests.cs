@@ -151,6 +151,9 @@ public sealed class WebApiTests(ITestOutputHelper output)
     [InlineData("POST", "/api/flows/{id}/replay", "{\"url\":\"ftp://x/\"}", "url", null)]
     [InlineData("POST", "/api/flows/{id}/replay", "{\"headers\":[[\"bad name\",\"v\"]]}", "headers", null)]
     [InlineData("POST", "/api/flows/{id}/replay", "{\"bodyBase64\":\"***\"}", "base64", null)]
+    [InlineData("POST", "/api/flows/{id}/replay", "{\"method\":\"GE(T\"}", "method", null)]
+    [InlineData("POST", "/api/flows/{id}/replay", "{\"method\":\"a/b\"}", "method", null)]
+    [InlineData("POST", "/api/flows/{id}/replay", "{\"method\":\"\\\"GET\\\"\"}", "method", null)]
     [InlineData("POST", "/api/har", "{\"ids\":[\"nope\"]}", "JSON", null)]
     public async Task Malformed_input_is_a_400_with_a_reason(string method, string path, string? json, string reason, int? position)
     {
