@@ -556,6 +556,16 @@ internal sealed class WebApi : IDisposable
         }
 
         var edit = context.Request.ContentLength is > 0 ? await ReadJsonAsync(context, WebJsonContext.Default.MessageEdit) : null;
+        if (flow.Request.Body.IsTruncated && !HasBody(edit))
+        {
+            // Sent as recorded, the origin would get the recorded prefix as the whole body (a Content-Length of the
+            // prefix): not the request that was made. The CLI's replay refuses it too (ReplayRequest.Serialize).
+            var body = flow.Request.Body;
+            await Error(context, 409, $"the request body was recorded cut ({body.Content.Length} of {body.Length} bytes): "
+                + "send the body with the edit, or record with a larger --save-body-limit");
+            return;
+        }
+
         var request = ReplayRequest(flow, edit);
         if (_options.ReplayMarker is { } marker)
         {
@@ -840,7 +850,7 @@ internal sealed class WebApi : IDisposable
         }
 
         var request = new HttpRequestMessage(new HttpMethod(method), uri) { Version = HttpVersion.Version11 };
-        var body = edit is not null && (edit.Body is not null || edit.BodyBase64 is not null) ? BodyOf(edit)!.Value : flow.Request.Body.Content;
+        var body = HasBody(edit) ? BodyOf(edit!)!.Value : flow.Request.Body.Content;
         var content = new ByteArrayContent(body.ToArray());
         var headers = edit?.Headers is { } edited ? HeaderPairs(edited) : flow.Request.Headers.Select(h => new KeyValuePair<string, string>(h.Name, h.Value)).ToList();
         foreach (var (name, value) in headers)
@@ -867,6 +877,9 @@ internal sealed class WebApi : IDisposable
 
         return request;
     }
+
+    /// <summary>Whether an edit replaces the body; without one the recorded body is sent as it is.</summary>
+    private static bool HasBody(MessageEdit? edit) => edit is not null && (edit.Body is not null || edit.BodyBase64 is not null);
 
     private static ReadOnlyMemory<byte>? BodyOf(MessageEdit edit)
     {

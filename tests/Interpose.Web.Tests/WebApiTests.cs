@@ -612,6 +612,41 @@ public sealed class WebApiTests(ITestOutputHelper output)
         Assert.Equal(3, await h.Store.CountAsync());
     }
 
+    [Fact]
+    public async Task A_request_whose_body_was_recorded_cut_is_replayed_only_with_a_body_from_the_edit()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        using var client = h.ProxyClient();
+        var payload = new string('p', 1_000);
+        (await client.PostAsync(h.Origin.Url("/echo?cut"), new StringContent(payload))).Dispose();
+        var whole = (HttpFlow)await h.WaitForFlowAsync(_ => true);
+        // As `run --save-body-limit 100` records it: the first 100 bytes of 1,000.
+        var cutBody = new FlowBody(Encoding.ASCII.GetBytes(payload[..100]), 1_000, whole.Request.Body.Sha256);
+        var cut = whole with { Id = Guid.NewGuid(), Request = whole.Request with { Path = "/echo?cut-copy", Body = cutBody } };
+        await h.Store.AppendAsync([cut]);
+
+        using (var refused = await h.Api.PostAsync($"/api/flows/{cut.Id}/replay", null))
+        {
+            var text = await refused.Content.ReadAsStringAsync();
+            Assert.True(refused.StatusCode == HttpStatusCode.Conflict, $"{refused.StatusCode}: {text}");
+            Assert.Contains("recorded cut (100 of 1000 bytes)", text, StringComparison.Ordinal);
+        }
+
+        using (var headersOnly = await h.Api.PostAsync($"/api/flows/{cut.Id}/replay", WebHarness.Json("""{"headers":[["X-Test","h"]]}""")))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, headersOnly.StatusCode);
+        }
+
+        Assert.DoesNotContain(WebHarness.Seen, s => s.StartsWith("POST /echo?cut-copy", StringComparison.Ordinal));
+        using (var replay = await h.Api.PostAsync($"/api/flows/{cut.Id}/replay", WebHarness.Json("""{"headers":[["X-Test","given"]],"body":"the whole body"}""")))
+        {
+            using var result = JsonDocument.Parse(await replay.Content.ReadAsStringAsync());
+            Assert.Equal(200, result.RootElement.GetProperty("status").GetInt32());
+        }
+
+        Assert.Contains("POST /echo?cut-copy | given | the whole body", WebHarness.Seen);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
