@@ -574,8 +574,13 @@ internal sealed class WebApi : IDisposable
 
         try
         {
-            var status = await _replayer.SendAsync(request, context.RequestAborted);
-            await Json(context, new ReplayResult(status, null), WebJsonContext.Default.ReplayResult);
+            var (status, bodyError) = await _replayer.SendAsync(request, context.RequestAborted);
+            if (bodyError is not null)
+            {
+                WebLog.ReplayFailed(_logger, flow.Id, bodyError);
+            }
+
+            await Json(context, new ReplayResult(status, bodyError is null ? null : "the response body broke off: " + bodyError.Message), WebJsonContext.Default.ReplayResult);
         }
         catch (HttpRequestException ex)
         {

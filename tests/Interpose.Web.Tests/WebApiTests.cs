@@ -613,6 +613,33 @@ public sealed class WebApiTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_replays_response_is_read_through_not_buffered_so_a_body_over_2_GiB_still_gives_its_status()
+    {
+        // Buffered (HttpCompletionOption.ResponseContentRead), a 400 MB download cost the UI's process 480 MB, and one
+        // declared over int.MaxValue bytes failed before its first byte: streamed, the status comes back, and the break
+        // of this body (the origin stops after 1 KiB) is told with it.
+        const long HugeLength = 3L << 30; // over int.MaxValue, what an HttpClient buffers at most
+        await using var origin = new RawOrigin(async stream =>
+        {
+            await RawOrigin.ReadHeadAsync(stream);
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Length: {HugeLength}\r\n\r\n"));
+            await stream.WriteAsync(new byte[1024]);
+            stream.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send); // mid-body: the first KiB, then the end
+        });
+        await using var h = await WebHarness.StartAsync(output);
+        var sample = Sample(Guid.NewGuid());
+        var huge = sample with { Request = sample.Request with { Host = "127.0.0.1", Port = origin.Port, Path = "/huge" } };
+        await h.Store.AppendAsync([huge]);
+
+        using var replay = await h.Api.PostAsync($"/api/flows/{huge.Id}/replay", null);
+
+        using var result = JsonDocument.Parse(await replay.Content.ReadAsStringAsync());
+        Assert.True(result.RootElement.TryGetProperty("status", out var status), result.RootElement.ToString());
+        Assert.Equal(200, status.GetInt32());
+        Assert.StartsWith("the response body broke off", result.RootElement.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_request_whose_body_was_recorded_cut_is_replayed_only_with_a_body_from_the_edit()
     {
         await using var h = await WebHarness.StartAsync(output);
