@@ -555,7 +555,7 @@ internal sealed class WebApi : IDisposable
             return;
         }
 
-        var edit = context.Request.ContentLength is > 0 ? await ReadJsonAsync(context, WebJsonContext.Default.MessageEdit) : null;
+        var edit = await ReadEditAsync(context);
         if (flow.Request.Body.IsTruncated && !HasBody(edit))
         {
             // Sent as recorded, the origin would get the recorded prefix as the whole body (a Content-Length of the
@@ -797,7 +797,7 @@ internal sealed class WebApi : IDisposable
         }
 
         var key = (string)context.Request.RouteValues["key"]!;
-        var edit = context.Request.ContentLength is > 0 ? await ReadJsonAsync(context, WebJsonContext.Default.MessageEdit) : null;
+        var edit = await ReadEditAsync(context);
         var change = edit is null ? null : new InterceptEdit
         {
             Method = edit.Method,
@@ -1083,6 +1083,20 @@ internal sealed class WebApi : IDisposable
         return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
             ? value
             : throw new BadInputException($"{name}: a whole number from {min} to {max}");
+    }
+
+    /// <summary>The edit a replay or resume was sent with, or null when it has no body (an empty body is no edit). The
+    /// body is read whatever its framing: a Content-Length, chunked (RFC 9112 §7.1: what .NET's PostAsJsonAsync and a
+    /// streamed fetch send) or HTTP/2 DATA frames; Kestrel's MaxRequestBodySize (<see cref="MaxRequestBodyBytes"/>)
+    /// answers 413 past it, for every framing.</summary>
+    private static async Task<MessageEdit?> ReadEditAsync(HttpContext context)
+    {
+        // Peek: a request without a body, or with an empty one, reads as completed with nothing in it.
+        var reader = context.Request.BodyReader;
+        var first = await reader.ReadAsync(context.RequestAborted);
+        var empty = first.Buffer.IsEmpty && first.IsCompleted;
+        reader.AdvanceTo(first.Buffer.Start);
+        return empty ? null : await ReadJsonAsync(context, WebJsonContext.Default.MessageEdit);
     }
 
     private static async Task<T> ReadJsonAsync<T>(HttpContext context, JsonTypeInfo<T> typeInfo)

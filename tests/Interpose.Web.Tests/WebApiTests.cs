@@ -827,6 +827,52 @@ public sealed class WebApiTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Edits_sent_chunked_are_applied_to_a_replay_and_to_a_resume_and_an_empty_body_is_no_edit()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        using var client = h.ProxyClient();
+        (await client.PostAsync(h.Origin.Url("/echo?chunked-edit"), new StringContent("recorded"))).Dispose();
+        var original = await h.WaitForFlowAsync(_ => true);
+
+        // .NET's PostAsJsonAsync and a streamed fetch send their JSON chunked (RFC 9112 §7.1): no Content-Length.
+        static HttpRequestMessage Chunked(string path, string json)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = WebHarness.Json(json) };
+            request.Headers.TransferEncodingChunked = true;
+            return request;
+        }
+
+        var edit = $$"""{"method":"PUT","url":"{{h.Origin.Url("/echo?chunked-replay")}}","headers":[["X-Test","chunked"]],"body":"edited"}""";
+        using (var request = Chunked($"/api/flows/{original.Id}/replay", edit))
+        using (var replay = await h.Api.SendAsync(request))
+        {
+            Assert.Equal(HttpStatusCode.OK, replay.StatusCode);
+        }
+
+        Assert.Contains("PUT /echo?chunked-replay | chunked | edited", WebHarness.Seen);
+
+        using (var request = Chunked($"/api/flows/{original.Id}/replay", ""))
+        using (var replay = await h.Api.SendAsync(request))
+        {
+            Assert.Equal(HttpStatusCode.OK, replay.StatusCode);
+        }
+
+        Assert.Equal(2, WebHarness.Seen.Count(s => s == "POST /echo?chunked-edit |  | recorded"));
+
+        h.Intercept.Filter = Core.Filters.FlowFilter.Parse("~q ~u /echo\\?chunked-resume");
+        var sending = client.PostAsync(h.Origin.Url("/echo?chunked-resume"), new StringContent("before"));
+        var paused = await h.WaitForPausedAsync();
+        using (var request = Chunked($"/api/intercept/{paused.Key}/resume", $$"""{"headers":[["Host","localhost:{{h.Origin.Port}}"],["X-Test","resumed"],["Content-Type","text/plain"]],"body":"after"}"""))
+        using (var resume = await h.Api.SendAsync(request))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, resume.StatusCode);
+        }
+
+        using var response = await sending.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("echo: POST /echo?chunked-resume | resumed | after", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task A_killed_paused_request_never_reaches_the_origin()
     {
         await using var h = await WebHarness.StartAsync(output);
