@@ -352,7 +352,7 @@ internal sealed class WebApi : IDisposable
 
         // Never the recorded Content-Type: a body is data, not a page of this origin (nosniff keeps it so).
         response.ContentType = "application/octet-stream";
-        response.Headers["X-Interpose-Content-Type"] = message.Headers.Get("Content-Type") ?? "";
+        response.Headers["X-Interpose-Content-Type"] = VisibleAscii(message.Headers.Get("Content-Type") ?? "");
         response.Headers["X-Interpose-Length"] = content.Length.ToString(CultureInfo.InvariantCulture);
         response.Headers["X-Interpose-Wire-Length"] = message.Body.Length.ToString(CultureInfo.InvariantCulture);
         response.Headers["X-Interpose-Decoded"] = decoded ? "1" : "0";
@@ -917,6 +917,36 @@ internal sealed class WebApi : IDisposable
         }
 
         return pairs;
+    }
+
+    /// <summary>A recorded field value as a response field of this server: Kestrel refuses one with a character outside
+    /// visible ASCII (RFC 9110 §5.5 leaves obs-text to a sender's discretion, and Kestrel does not send it), which answered
+    /// 500. Those characters, and % itself, are percent-encoded as UTF-8 (RFC 3986 §2.1), which decodeURIComponent
+    /// reverses; a value without them is sent as it is.</summary>
+    private static string VisibleAscii(string value)
+    {
+        if (!value.Any(c => c is < ' ' or > '~' or '%'))
+        {
+            return value;
+        }
+
+        var escaped = new StringBuilder(value.Length * 3);
+        Span<byte> utf8 = stackalloc byte[4];
+        foreach (var rune in value.EnumerateRunes())
+        {
+            if (rune.Value is >= ' ' and <= '~' and not '%')
+            {
+                escaped.Append((char)rune.Value);
+                continue;
+            }
+
+            foreach (var b in utf8[..rune.EncodeToUtf8(utf8)])
+            {
+                escaped.Append('%').Append(b.ToString("X2", CultureInfo.InvariantCulture));
+            }
+        }
+
+        return escaped.ToString();
     }
 
     private static ReadOnlyMemory<byte> Content(FlowMessage message, bool decode, out bool decoded)

@@ -466,10 +466,14 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         byte[] png = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52];
         var generic = new Core.Http.HttpHeaders();
         generic.Add("Content-Type", "application/octet-stream");
+        // A type with a character outside ASCII (obs-text, RFC 9110 §5.5): its body is still shown by its type.
+        var latin = new Core.Http.HttpHeaders();
+        latin.Add("Content-Type", "application/json; profile=\"caf\u00e9\"");
         var sample = WebApiTests.Sample(Guid.NewGuid());
         await h.Store.AppendAsync([
             sample with { Request = sample.Request with { Path = "/red.png" }, Response = sample.Response! with { Headers = generic, Body = FlowBody.FromBytes(png) } },
             sample with { Id = Guid.NewGuid(), Request = sample.Request with { Path = "/data.json" }, Response = sample.Response! with { Headers = generic, Body = FlowBody.FromBytes("{\"a\":[1,2]}"u8.ToArray()) } },
+            sample with { Id = Guid.NewGuid(), Request = sample.Request with { Path = "/latin" }, Response = sample.Response! with { Headers = latin, Body = FlowBody.FromBytes("{\"b\":3}"u8.ToArray()) } },
         ]);
         var rows = page.Locator("#viewport .row");
 
@@ -482,6 +486,9 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
 
         await rows.Filter(new() { HasText = "/data.json" }).ClickAsync();
         await Assertions.Expect(details.Locator(".body-text").Last).ToHaveTextAsync("{\n  \"a\": [\n    1,\n    2\n  ]\n}");
+
+        await rows.Filter(new() { HasText = "/latin" }).ClickAsync();
+        await Assertions.Expect(details.Locator(".body-text").Last).ToHaveTextAsync("{\n  \"b\": 3\n}");
     }
 
     [Fact]

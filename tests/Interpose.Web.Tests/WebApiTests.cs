@@ -587,6 +587,24 @@ public sealed class WebApiTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_body_whose_recorded_type_is_not_ascii_is_served_with_the_type_percent_encoded()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        var headers = new Core.Http.HttpHeaders();
+        headers.Add("Content-Type", "text/plain; name=\"caf\u00e9 100%\"");
+        var sample = Sample(Guid.NewGuid());
+        await h.Store.AppendAsync([sample with { Response = sample.Response! with { Headers = headers } }]);
+
+        using var body = await h.Api.GetAsync($"/api/flows/{sample.Id}/body/response");
+
+        Assert.Equal(HttpStatusCode.OK, body.StatusCode);
+        Assert.Equal("saved body", await body.Content.ReadAsStringAsync());
+        var type = body.Headers.GetValues("X-Interpose-Content-Type").Single();
+        Assert.Equal("text/plain; name=\"caf%C3%A9 100%25\"", type);
+        Assert.Equal("text/plain; name=\"caf\u00e9 100%\"", Uri.UnescapeDataString(type));
+    }
+
+    [Fact]
     public async Task Replay_sends_the_edited_request_through_the_proxy_as_a_new_flow()
     {
         await using var h = await WebHarness.StartAsync(output);

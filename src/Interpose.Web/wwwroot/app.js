@@ -479,7 +479,7 @@ function body(id, side, message) {
     const response = await api(`/api/flows/${id}/body/${side}?decode=${decode ? 1 : 0}&max=${PREVIEW_BYTES}`);
     const bytes = new Uint8Array(await response.arrayBuffer());
     const total = Number(response.headers.get('X-Interpose-Length'));
-    const type = (response.headers.get('X-Interpose-Content-Type') || '').toLowerCase();
+    const type = (b.contentType || '').toLowerCase(); // the details' JSON: the field escapes what is not ASCII
     const notes = [size(b.length) + ' on the wire'];
     if (response.headers.get('X-Interpose-Decoded') === '1') notes.push(`decoded from ${b.contentEncoding} to ${size(total)}`);
     if (response.headers.get('X-Interpose-Recording-Truncated') === '1') notes.push(`recorded: first ${size(b.recorded)}`);
