@@ -9,7 +9,9 @@ namespace Interpose.Web;
 /// <summary>
 /// The live list's source: the store's observer (<see cref="IFlowStoreObserver"/>), so recorded flows (and changes to
 /// the list) go to every connected browser once the store has them. Publishing never waits: each browser has a bounded
-/// queue of rows, and one that falls behind is told to reload instead of growing it. A browser that follows the tail
+/// queue of rows, and one that falls behind is told to reload instead of growing it. Nor does it evaluate a browser's
+/// filter or highlight (a user's regular expression may take its whole timeout on every flow): a browser with either gets
+/// what is published in a bounded queue of its own (<see cref="PendingCapacity"/>), which its push loop filters. A browser that follows the tail
 /// (the page) gets, per push, only the newest <see cref="TailRows"/> new rows and the count of those it skipped, so its
 /// work per second stays bounded whatever the proxy's rate: rows it will not show are counted, never turned into JSON.
 /// A browser whose stream begins with the list (<c>/api/events?list=N</c>) is told only what that list does not have:
@@ -26,6 +28,12 @@ public sealed class FlowFeed : IFlowStoreObserver
     /// loaded. At ten pushes a second (WebApi.BatchInterval) that is 2,000 rows a second at most, whatever the rate; while
     /// the ring overflows, four pushes a second (WebApi.BusyBatchInterval), 800 rows.</summary>
     public const int TailRows = 200;
+
+    /// <summary>What a browser with a filter or a highlight is told at most before its push loop filters it; past it the
+    /// browser reloads. As many flows as the recorder's own queue holds (FlowRecorder, 4,096): at bench/load's ~5,000
+    /// exchanges a second, three of the 250 ms pauses between pushes (WebApi.BusyBatchInterval). The flows are the
+    /// recorder's (shared by every browser), so they cost this many references, not copies.</summary>
+    public const int PendingCapacity = 4_096;
 
     private readonly ConcurrentDictionary<FeedSubscription, byte> _subscribers = new();
 
@@ -62,7 +70,7 @@ public sealed class FlowFeed : IFlowStoreObserver
         IReadOnlyList<Guid>? ids = flows?.Select(f => f.Id).ToArray();
         foreach (var subscriber in _subscribers.Keys)
         {
-            subscriber.Signal(new FeedItem(FeedItemKind.Removed, null, ids, flows is null ? 0 : subscriber.CountMatching(flows)));
+            subscriber.Removed(flows, ids);
         }
     }
 
@@ -81,9 +89,22 @@ public sealed class FlowFeed : IFlowStoreObserver
             throw new ArgumentException("one sequence per evicted flow", nameof(evictedBy));
         }
 
+        // A browser with a filter counts the evicted flows it had in its push loop, after the store's call: they are read
+        // now (the store decodes them only during the call), once for all such browsers.
+        Flow[]? read = null;
+        long[]? by = null;
         foreach (var subscriber in _subscribers.Keys)
         {
-            subscriber.Evicted(flows, evictedBy);
+            if (subscriber.Filters)
+            {
+                read ??= [.. Enumerable.Range(0, flows.Count).Select(i => flows[i])];
+                by ??= [.. evictedBy];
+                subscriber.Evicted(read, by);
+            }
+            else
+            {
+                subscriber.Evicted(flows, evictedBy);
+            }
         }
     }
 
@@ -137,11 +158,9 @@ internal sealed class FeedSubscription : IDisposable
     private readonly FlowFilter? _filter;
     private readonly FlowFilter? _highlight;
 
-    private readonly Channel<FeedItem> _items = Channel.CreateBounded<FeedItem>(new BoundedChannelOptions(FlowFeed.SubscriberCapacity)
-    {
-        SingleReader = true,
-        FullMode = BoundedChannelFullMode.DropWrite,
-    });
+    /// <summary>The rows and signals to push. NOTE: a full channel in DropWrite mode drops the item and still answers
+    /// TryWrite with true: the overflow is flagged by its itemDropped callback.</summary>
+    private readonly Channel<FeedItem> _items;
 
     /// <summary>The newest new flows (and whether the highlight matches them): rows are built only for these, at push
     /// time. A ring under <see cref="_tailLock"/> with <see cref="_skipped"/>, the count of rows it pushed out: a push
@@ -167,6 +186,10 @@ internal sealed class FeedSubscription : IDisposable
     /// <summary>One pending wake-up for the reader of a tail-following subscription, whichever queue got something.</summary>
     private readonly Channel<byte>? _wake;
 
+    /// <summary>For a browser with a filter or a highlight: what it is told, unfiltered, in the order it is told, until
+    /// its push loop filters it (<see cref="Drain"/>); null for a browser without either, which is told at once.</summary>
+    private readonly Channel<Pending>? _pending;
+
     private int _overflowed;
     private long _skipped;
 
@@ -175,6 +198,16 @@ internal sealed class FeedSubscription : IDisposable
         _feed = feed;
         _filter = filter;
         _highlight = highlight;
+        _items = Channel.CreateBounded<FeedItem>(
+            new BoundedChannelOptions(FlowFeed.SubscriberCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite },
+            _ => Volatile.Write(ref _overflowed, 1));
+        if (filter is not null || highlight is not null)
+        {
+            _pending = Channel.CreateBounded<Pending>(
+                new BoundedChannelOptions(FlowFeed.PendingCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite },
+                _ => Volatile.Write(ref _overflowed, 1));
+        }
+
         if (lined)
         {
             _held = [];
@@ -184,13 +217,21 @@ internal sealed class FeedSubscription : IDisposable
         if (tail)
         {
             _tail = new Queue<(Flow, bool)>(FlowFeed.TailRows);
+        }
+
+        if (tail || _pending is not null)
+        {
             _wake = Channel.CreateBounded<byte>(new BoundedChannelOptions(1) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
         }
     }
 
+    /// <summary>Whether the browser has a filter or a highlight, evaluated in its push loop.</summary>
+    public bool Filters => _pending is not null;
+
     public ChannelReader<FeedItem> Reader => _items.Reader;
 
-    /// <summary>Waits until there is something to push (either queue).</summary>
+    /// <summary>Waits until there is something to push (either queue); for a browser with a filter or a highlight, then
+    /// filters what it was told since (on the caller's task: the push loop's).</summary>
     public async ValueTask<bool> WaitAsync(CancellationToken cancellationToken)
     {
         if (_wake is null)
@@ -198,7 +239,12 @@ internal sealed class FeedSubscription : IDisposable
             return await _items.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await _wake.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        if (!_items.Reader.TryPeek(out _))
+        {
+            await _wake.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        Drain();
         return true;
     }
 
@@ -254,6 +300,8 @@ internal sealed class FeedSubscription : IDisposable
     /// <param name="sequence">The list's <see cref="FlowTail.Sequence"/>.</param>
     public void Begin(long? sequence)
     {
+        // What was told before the list was read is held, as for a browser without a filter.
+        Drain();
         var wake = false;
         lock (_tailLock)
         {
@@ -298,25 +346,71 @@ internal sealed class FeedSubscription : IDisposable
         }
     }
 
+    /// <summary>A flow the store kept (the recorder's task): passed on at once to a browser without a filter or a
+    /// highlight, queued for its push loop to filter otherwise.</summary>
     public void Offer(Flow flow, IFilterableFlow filterable, bool isNew, long sequence)
     {
-        bool matches, highlighted;
-        try
+        if (_pending is not null)
         {
-            matches = _filter is null || _filter.Matches(filterable);
-            highlighted = _highlight is not null && _highlight.Matches(filterable);
-        }
-        catch (System.Text.RegularExpressions.RegexMatchTimeoutException)
-        {
-            // A browser's pathological regex costs that browser its row, not the recorder its time.
+            Defer(new Pending(PendingKind.Stored, flow, filterable, isNew, sequence, null, null, null));
             return;
         }
 
-        if (!matches)
+        Pass(flow, highlighted: false, isNew, sequence);
+    }
+
+    /// <summary>Filters what was told since the last call, in the order it was told (the push loop's task).</summary>
+    private void Drain()
+    {
+        if (_pending is null)
         {
             return;
         }
 
+        while (_pending.Reader.TryRead(out var item))
+        {
+            switch (item.Kind)
+            {
+                case PendingKind.Stored:
+                    bool matches, highlighted;
+                    try
+                    {
+                        matches = _filter is null || _filter.Matches(item.Filterable!);
+                        highlighted = _highlight is not null && _highlight.Matches(item.Filterable!);
+                    }
+                    catch (System.Text.RegularExpressions.RegexMatchTimeoutException)
+                    {
+                        // A browser's pathological regex costs that browser its row, and its own push loop the time.
+                        continue;
+                    }
+
+                    if (matches)
+                    {
+                        Pass(item.Flow!, highlighted, item.IsNew, item.Sequence);
+                    }
+
+                    break;
+                case PendingKind.Evicted:
+                    CountEvicted(item.Flows!, item.EvictedBy!);
+                    break;
+                case PendingKind.Removed:
+                    Signal(new FeedItem(FeedItemKind.Removed, null, item.Ids, item.Flows is null ? 0 : CountMatching(item.Flows)));
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Queues what a browser with a filter is told; past <see cref="FlowFeed.PendingCapacity"/> it reloads.</summary>
+    private void Defer(Pending item)
+    {
+        _pending!.Writer.TryWrite(item); // a dropped item flags the overflow (the channel's itemDropped)
+        _wake!.Writer.TryWrite(0);
+    }
+
+    /// <summary>A flow that matched: a changed row to the queue, a new one to the ring (or the queue), or held until the
+    /// list's sequence is known.</summary>
+    private void Pass(Flow flow, bool highlighted, bool isNew, long sequence)
+    {
         if (!isNew)
         {
             // A changed row replaces the browser's row of its id, if it has one: in its list or not, the latest wins.
@@ -340,10 +434,40 @@ internal sealed class FeedSubscription : IDisposable
             AddNew(flow, highlighted);
         }
 
-        _wake?.Writer.TryWrite(0);
+        // A row filtered in the push loop is in time for the push that filtered it.
+        if (_pending is null)
+        {
+            _wake?.Writer.TryWrite(0);
+        }
     }
 
+    /// <summary>Flows were removed (null: all): told at once to a browser without a filter; to one with a filter after
+    /// what it was told before, by its push loop, which counts the removed flows its filter matches.</summary>
+    public void Removed(IReadOnlyList<Flow>? flows, IReadOnlyList<Guid>? ids)
+    {
+        if (_pending is not null)
+        {
+            Defer(new Pending(PendingKind.Removed, null, null, false, 0, flows, null, ids));
+            return;
+        }
+
+        Signal(new FeedItem(FeedItemKind.Removed, null, ids, flows?.Count ?? 0));
+    }
+
+    /// <summary>Flows the store evicted: counted at once for a browser without a filter; queued for one with a filter
+    /// (<paramref name="flows"/> then read already, as the store's list can be read only during its call).</summary>
     public void Evicted(IReadOnlyList<Flow> flows, IReadOnlyList<long> evictedBy)
+    {
+        if (_pending is not null)
+        {
+            Defer(new Pending(PendingKind.Evicted, null, null, false, 0, flows, evictedBy, null));
+            return;
+        }
+
+        CountEvicted(flows, evictedBy);
+    }
+
+    private void CountEvicted(IReadOnlyList<Flow> flows, IReadOnlyList<long> evictedBy)
     {
         // The in-memory store's list answers a filter on its kept fields without decoding each flow; without a filter
         // the flows are counted without being read (the store decodes an evicted flow only when it is read). In the
@@ -437,13 +561,20 @@ internal sealed class FeedSubscription : IDisposable
 
     public void Signal(FeedItem item)
     {
-        if (!_items.Writer.TryWrite(item))
-        {
-            Volatile.Write(ref _overflowed, 1);
-        }
-
+        _items.Writer.TryWrite(item); // a dropped item flags the overflow (the channel's itemDropped)
         _wake?.Writer.TryWrite(0);
     }
 
     public void Dispose() => _feed.Unsubscribe(this);
+
+    private enum PendingKind
+    {
+        Stored,
+        Evicted,
+        Removed,
+    }
+
+    /// <summary>What a browser with a filter was told, not yet filtered.</summary>
+    private readonly record struct Pending(PendingKind Kind, Flow? Flow, IFilterableFlow? Filterable, bool IsNew, long Sequence,
+        IReadOnlyList<Flow>? Flows, IReadOnlyList<long>? EvictedBy, IReadOnlyList<Guid>? Ids);
 }

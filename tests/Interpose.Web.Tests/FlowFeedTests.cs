@@ -234,11 +234,12 @@ public sealed class FlowFeedTests
     }
 
     [Fact]
-    public void A_removal_tells_each_browser_how_many_of_the_removed_flows_its_filter_matches()
+    public async Task A_removal_tells_each_browser_how_many_of_the_removed_flows_its_filter_matches()
     {
         var feed = new FlowFeed();
         using var all = feed.Subscribe(null, null, tail: true);
         using var some = feed.Subscribe(Core.Filters.FlowFilter.Parse("~u /item/1$"), null, tail: true);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var removed = new[] { Flow(1), Flow(2), Flow(3) };
 
         feed.Removed(removed);
@@ -246,12 +247,73 @@ public sealed class FlowFeedTests
         Assert.True(all.Reader.TryRead(out var item));
         Assert.Equal((FeedItemKind.Removed, 3L), (item.Kind, item.Count));
         Assert.Equal(removed.Select(f => f.Id), item.Ids!);
+        Assert.True(await some.WaitAsync(timeout.Token)); // a browser with a filter counts in its push loop
         Assert.True(some.Reader.TryRead(out item));
         Assert.Equal((FeedItemKind.Removed, 1L), (item.Kind, item.Count));
 
         feed.Removed(null);
+        Assert.True(await some.WaitAsync(timeout.Token));
         Assert.True(some.Reader.TryRead(out item));
         Assert.Equal((FeedItemKind.Removed, null), (item.Kind, item.Ids));
+    }
+
+    [Fact]
+    public async Task The_recorders_call_never_evaluates_a_browsers_filter_its_push_loop_does()
+    {
+        // The store's observer runs on the recorder's one task: a filter whose regular expression takes its whole timeout
+        // on every flow there filled the recorder's queue and dropped flows from the recording.
+        var feed = new FlowFeed();
+        using var subscription = feed.Subscribe(Core.Filters.FlowFilter.Parse("~u /item/1$"), Core.Filters.FlowFilter.Parse("~m GET"), tail: true);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var flows = new[] { Flow(1), Flow(2) };
+        var read = flows.Select(f => new ReadCounting(f.AsFilterable())).ToArray();
+
+        subscription.Offer(flows[0], read[0], isNew: true, sequence: 1);
+        subscription.Offer(flows[1], read[1], isNew: true, sequence: 2);
+        feed.Evicted([Flow(0)], [2]);
+
+        Assert.All(read, r => Assert.Equal(0, r.Reads));
+        var rows = new List<FlowSummary>();
+        Assert.Equal(0, subscription.TakeTail(rows));
+        Assert.Empty(rows);
+        Assert.False(subscription.Reader.TryRead(out _));
+
+        Assert.True(await subscription.WaitAsync(timeout.Token)); // the push loop's wait filters what came
+        Assert.All(read, r => Assert.NotEqual(0, r.Reads));
+        Assert.Equal(0, subscription.TakeTail(rows));
+        var row = Assert.Single(rows);
+        Assert.Equal((flows[0].Id, true), (row.Id, row.Highlight));
+        Assert.False(subscription.Reader.TryRead(out _)); // /item/0, evicted, does not match
+    }
+
+    [Fact]
+    public void A_browser_that_falls_behind_its_queue_is_told_to_reload()
+    {
+        // A full channel in DropWrite mode drops the item and still says it wrote it: the overflow went unnoticed, and
+        // the browser silently missed rows instead of reloading.
+        var feed = new FlowFeed();
+        using var subscription = feed.Subscribe(null, null);
+
+        Publish(feed, Enumerable.Range(0, FlowFeed.SubscriberCapacity + 1).Select(i => Flow(i)));
+
+        Assert.True(subscription.TakeOverflow());
+    }
+
+    [Fact]
+    public async Task A_browser_whose_filter_falls_behind_reloads_and_the_recorder_never_waits_for_it()
+    {
+        var feed = new FlowFeed();
+        using var subscription = feed.Subscribe(Core.Filters.FlowFilter.Parse("~u /item/"), null, tail: true);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+
+        // More than it holds, with no push in between: the feed drops and flags the overflow, it never blocks.
+        Publish(feed, Enumerable.Range(0, FlowFeed.PendingCapacity + 1).Select(i => Flow(i)));
+
+        Assert.True(await subscription.WaitAsync(timeout.Token));
+        Assert.True(subscription.TakeOverflow());
+        var rows = new List<FlowSummary>();
+        Assert.Equal(FlowFeed.PendingCapacity - FlowFeed.TailRows, subscription.TakeTail(rows));
+        Assert.Equal(FlowFeed.TailRows, rows.Count);
     }
 
     /// <summary>As a store tells its observer: new flows, numbered from 1.</summary>
@@ -260,4 +322,54 @@ public sealed class FlowFeedTests
 
     private static HttpFlow Flow(int i) =>
         WebApiTests.Sample(Guid.NewGuid()) with { Request = WebApiTests.Sample(Guid.Empty).Request with { Path = "/item/" + i } };
+
+    /// <summary>A flow's filterable view that counts how often a filter reads its URL or method.</summary>
+    private sealed class ReadCounting(Core.Filters.IFilterableFlow inner) : Core.Filters.IFilterableFlow
+    {
+        private int _reads;
+
+        public int Reads => Volatile.Read(ref _reads);
+
+        public Core.Filters.FilterFlowKind Kind => inner.Kind;
+
+        public string? Method => Read(inner.Method);
+
+        public string? Url => Read(inner.Url);
+
+        public string? Host => inner.Host;
+
+        public Core.Http.HttpHeaders? RequestHeaders => inner.RequestHeaders;
+
+        public Core.Http.HttpHeaders? ResponseHeaders => inner.ResponseHeaders;
+
+        public ReadOnlyMemory<byte> RequestBody => inner.RequestBody;
+
+        public ReadOnlyMemory<byte> ResponseBody => inner.ResponseBody;
+
+        public bool HasResponse => inner.HasResponse;
+
+        public int? StatusCode => inner.StatusCode;
+
+        public IReadOnlyList<Core.Filters.FilterMessage> Messages => inner.Messages;
+
+        public bool IsWebSocket => inner.IsWebSocket;
+
+        public bool HasError => inner.HasError;
+
+        public string? ClientAddress => inner.ClientAddress;
+
+        public string? ServerAddress => inner.ServerAddress;
+
+        public string? Marker => inner.Marker;
+
+        public string? Comment => inner.Comment;
+
+        public Core.Filters.FilterReplayKind Replay => inner.Replay;
+
+        private T Read<T>(T value)
+        {
+            Interlocked.Increment(ref _reads);
+            return value;
+        }
+    }
 }
