@@ -164,6 +164,94 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         Assert.Equal("echo: POST /echo?binary |  | from a file", await response.Content.ReadAsStringAsync());
     }
 
+    [Fact]
+    public async Task Edit_and_replay_sends_only_what_was_edited_and_a_body_keeps_its_CRLF_line_breaks()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.Web.Url.ToString());
+        using var client = h.ProxyClient();
+        const string Multipart = "--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nv\r\n--b--\r\n";
+        (await client.PostAsync(h.Origin.Url("/echo?crlf"), new StringContent(Multipart))).Dispose();
+        (await client.GetAsync(h.Origin.Url("/echo?get"))).Dispose();
+        var rows = page.Locator("#viewport .row");
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("2 flows");
+
+        async Task<ILocator> EditAsync(string path)
+        {
+            await rows.Filter(new() { HasText = path }).First.ClickAsync();
+            await Assertions.Expect(page.Locator("#details h2")).ToContainTextAsync(path);
+            await page.GetByRole(AriaRole.Button, new() { Name = "Edit & replay" }).ClickAsync();
+            return page.Locator("#details .paused-item");
+        }
+
+        async Task<HttpFlow> SendAsync(ILocator editor, string path)
+        {
+            await editor.GetByLabel("URL").FillAsync(h.Origin.Url(path).ToString());
+            await editor.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+            return (HttpFlow)await h.WaitForFlowAsync(f => f is HttpFlow http && http.Request.Path == path);
+        }
+
+        // A body left as shown is not sent: the recorded one goes, CRLF and all (a textarea reads back LF only).
+        var editor = await EditAsync("/echo?crlf");
+        await Assertions.Expect(editor.GetByLabel("Body")).ToHaveValueAsync(Multipart.Replace("\r\n", "\n", StringComparison.Ordinal));
+        await SendAsync(editor, "/echo?crlf-unedited");
+        Assert.Contains("POST /echo?crlf-unedited |  | " + Multipart, WebHarness.Seen);
+
+        // An edited one keeps the CRLF line breaks it had.
+        editor = await EditAsync("/echo?crlf");
+        await Assertions.Expect(editor.GetByLabel("Body")).ToHaveValueAsync(Multipart.Replace("\r\n", "\n", StringComparison.Ordinal));
+        await editor.GetByLabel("Body").FillAsync("--b\nedited\n--b--\n");
+        await SendAsync(editor, "/echo?crlf-edited");
+        Assert.Contains("POST /echo?crlf-edited |  | --b\r\nedited\r\n--b--\r\n", WebHarness.Seen);
+
+        // A GET gains no body (no Content-Length: 0).
+        editor = await EditAsync("/echo?get");
+        var get = await SendAsync(editor, "/echo?get-replayed");
+        Assert.Null(get.Request.Headers.Get("Content-Length"));
+        Assert.Null(get.Request.Headers.Get("Transfer-Encoding"));
+    }
+
+    [Fact]
+    public async Task Edit_and_replay_does_not_offer_a_body_the_page_has_only_in_part_and_sends_it_as_recorded()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        var page = await NewPageAsync();
+        await page.GotoAsync(h.Web.Url.ToString());
+        using var client = h.ProxyClient();
+        var large = new string('x', 300 * 1024); // over the page's 256 KiB preview
+        (await client.PostAsync(h.Origin.Url("/echo?large"), new StringContent(large))).Dispose();
+        var rows = page.Locator("#viewport .row");
+        await rows.Filter(new() { HasText = "/echo?large" }).ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Edit & replay" }).ClickAsync();
+        var editor = page.Locator("#details .paused-item");
+
+        await Assertions.Expect(editor.GetByLabel("Body")).ToBeDisabledAsync();
+        await editor.GetByLabel("URL").FillAsync(h.Origin.Url("/echo?large-replayed").ToString());
+        await editor.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+
+        await h.WaitForFlowAsync(f => f is HttpFlow http && http.Request.Path == "/echo?large-replayed");
+        Assert.Contains("POST /echo?large-replayed |  | " + large, WebHarness.Seen);
+    }
+
+    [Fact]
+    public async Task A_paused_request_whose_URL_authority_is_edited_takes_the_Host_line_with_it()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        var page = await InterceptingPageAsync(h, "~q ~u /echo\\?host");
+        using var client = h.ProxyClient();
+        var sending = client.GetAsync(h.Origin.Url("/echo?host"));
+        var paused = page.GetByRole(AriaRole.Group, new() { NameRegex = new Regex("^Paused request: GET") });
+        await Assertions.Expect(paused).ToBeVisibleAsync();
+        var moved = h.Origin.Url("/echo?host", host: "127.0.0.1").ToString();
+        await paused.GetByLabel("URL").FillAsync(moved);
+        await paused.GetByRole(AriaRole.Button, new() { Name = "Resume" }).ClickAsync();
+
+        using var response = await sending.WaitAsync(TimeSpan.FromSeconds(30));
+        var flow = (HttpFlow)await h.WaitForFlowAsync(f => f is HttpFlow http && http.Request.Path == "/echo?host");
+        Assert.Equal("127.0.0.1:" + h.Origin.Port, flow.Request.Headers.Get("Host"));
+    }
+
     /// <summary>Both stores of `run --web`: in memory (without -w) and the SQLite file of -w.</summary>
     [Theory]
     [InlineData(false)]

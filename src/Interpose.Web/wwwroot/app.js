@@ -574,15 +574,23 @@ function actions(d) {
   return bar;
 }
 
+// The body is offered for editing only when the page has it whole and as text: a body cut by the preview or the
+// recording, or binary, is sent as recorded (the request's edit then has no body, and the server keeps the recorded one).
 function editAndReplay(d) {
   const pane = $('details');
-  const form = messageEditor({ method: d.summary.method, url: d.summary.url, headers: d.request.headers, body: '' });
+  const form = messageEditor({ method: d.summary.method, url: d.summary.url, headers: d.request.headers, body: null });
   const send = el('button', { type: 'button', text: 'Send', onclick: async () => {
     await api(`/api/flows/${d.summary.id}/replay`, { method: 'POST', json: form.value() });
     showDetails(d.summary.id);
   } });
   pane.prepend(el('div', { class: 'paused-item' }, el('strong', { text: 'Edit and replay' }), form.node, el('div', { class: 'line' }, send)));
-  api(`/api/flows/${d.summary.id}/body/request?decode=0&max=${PREVIEW_BYTES}`).then(r => r.arrayBuffer()).then(buf => form.setBody(utf8(new Uint8Array(buf)) ?? ''));
+  if (d.request.body.length === 0) { form.setBody(''); return; }
+  api(`/api/flows/${d.summary.id}/body/request?decode=0&max=${PREVIEW_BYTES}`).then(async r => {
+    const bytes = new Uint8Array(await r.arrayBuffer());
+    const whole = r.headers.get('X-Interpose-Recording-Truncated') !== '1' && Number(r.headers.get('X-Interpose-Length')) === bytes.length;
+    const text = whole ? utf8(bytes) : null;
+    if (text !== null) form.setBody(text);
+  });
 }
 
 async function saveHar(response) {
@@ -594,6 +602,10 @@ async function saveHar(response) {
 }
 
 // 7. Intercept: the filter box, and the paused exchanges with an editor each.
+// Only what the user changed is sent: a body left as shown is not sent (the server keeps the exchange's own), so a
+// textarea's line breaks (CRLF read back as LF) never reach the origin, and a GET gains no empty body. m.body null: not
+// editable here (the page does not have it whole, as text). A URL whose authority changed takes the Host line with it
+// when that line was left as it was, as mitmproxy does (RFC 9110 §7.2: Host names the target's authority).
 function messageEditor(m) {
   const method = el('input', { 'aria-label': 'Method', value: m.method, size: 8 });
   const url = el('input', { class: 'url', 'aria-label': 'URL', value: m.url ?? '' });
@@ -602,21 +614,39 @@ function messageEditor(m) {
   headers.value = m.headers.map(([n, v]) => `${n}: ${v}`).join('\n');
   // A body that is not UTF-8 text is edited as base64, or replaced whole by a file (read here, sent as base64).
   const bodyArea = el('textarea', { 'aria-label': m.binary ? 'Body (base64)' : 'Body', spellcheck: 'false' });
-  bodyArea.value = m.body ?? '';
+  let original = null; // the body as shown, and whether its line breaks were CRLF
+  const setBody = (text) => {
+    bodyArea.disabled = text === null;
+    bodyArea.placeholder = text === null ? 'The body is sent as recorded (binary, or more than the page loads).' : '';
+    bodyArea.value = text ?? '';
+    original = text === null ? null : { shown: bodyArea.value, crlf: /\r\n/.test(text) && !/(^|[^\r])\n/.test(text) };
+  };
+  setBody(m.body ?? null);
   const upload = m.binary ? el('input', { type: 'file', 'aria-label': 'Replace body with a file', onchange: async (e) => {
     const file = e.target.files[0];
     if (file) bodyArea.value = base64(new Uint8Array(await file.arrayBuffer()));
   } }) : null;
   const line = m.status != null ? el('div', { class: 'line' }, status) : el('div', { class: 'line' }, method, url);
+  const authority = (text) => { try { return new URL(text).host; } catch { return null; } };
   return {
     node: el('div', {}, line, headers, bodyArea, upload),
-    setBody: (text) => { bodyArea.value = text; },
+    setBody,
     value: () => {
       const v = {
         headers: headers.value.split('\n').filter(l => l.trim()).map(l => { const i = l.indexOf(':'); return [l.slice(0, i).trim(), l.slice(i + 1).trim()]; }),
       };
-      if (m.binary) v.bodyBase64 = bodyArea.value.replace(/\s+/g, ''); else v.body = bodyArea.value;
-      if (m.status != null) v.status = Number(status.value); else { v.method = method.value.trim(); v.url = url.value.trim(); }
+      if (original !== null && bodyArea.value !== original.shown) {
+        // A textarea keeps LF only: a body that had CRLF line breaks (a multipart form, an HTTP-like text) gets them back.
+        if (m.binary) v.bodyBase64 = bodyArea.value.replace(/\s+/g, ''); else v.body = original.crlf ? bodyArea.value.replace(/\n/g, '\r\n') : bodyArea.value;
+      }
+      if (m.status != null) { v.status = Number(status.value); return v; }
+      v.method = method.value.trim();
+      v.url = url.value.trim();
+      const [from, to] = [authority(m.url), authority(v.url)];
+      const recordedHost = m.headers.find(([n]) => n.toLowerCase() === 'host');
+      if (from && to && from !== to && recordedHost) {
+        for (const h of v.headers) if (h[0].toLowerCase() === 'host' && h[1] === recordedHost[1].trim()) h[1] = to;
+      }
       return v;
     },
   };
