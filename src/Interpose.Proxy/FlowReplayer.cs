@@ -22,7 +22,7 @@ namespace Interpose.Proxy;
 /// <para>Each replay is one HTTP/1.1 request on its own connection to the in-process proxy, which serves only loopback.
 /// The proxy offers origins HTTP/1.1 for an HTTP/1.1 client, so an exchange recorded over HTTP/2 is replayed as
 /// HTTP/1.1 (its fields as recorded, with <c>Host</c> from its authority). A request body that was recorded cut (over
-/// the recording cap) is not replayed: the result says so.</para>
+/// the recording cap, or ended early because the exchange failed mid-body) is not replayed: the result says so.</para>
 /// <para>Replayed exchanges carry the tag <see cref="Tag"/> (the original flow's id), which a recorder turns into
 /// mitmproxy's <c>is_replay = "request"</c> (<c>~replayq</c>).</para>
 /// <para>Replays may run concurrently; <c>interpose replay</c> runs them one after another, in recorded order.</para>

@@ -125,6 +125,30 @@ public sealed class FlowRecorderTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_response_made_by_an_addon_without_a_body_is_recorded_with_the_empty_complete_body()
+    {
+        // A block list's status has no body and streams past no capture; it went out empty, so it is recorded whole
+        // (with the hash of nothing), not as a body of unknown length that a replay would refuse.
+        var sink = new MemoryFlowSink();
+        await using var recorder = new FlowRecorder(sink);
+        await using var proxy = new InMemoryProxy(
+            static (_, _) => Task.CompletedTask,
+            o =>
+            {
+                o.Addons.Add(recorder);
+                o.Addons.Add(new Hooks { OnRequest = e => e.Respond(new HttpResponse(403)) });
+            });
+
+        var answer = await proxy.SendAsync("GET http://origin.test/blocked HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n");
+        await recorder.CompleteAsync();
+
+        Assert.StartsWith("HTTP/1.1 403 ", answer, StringComparison.Ordinal);
+        var body = Assert.IsType<HttpFlow>(Assert.Single(sink.Flows)).Response!.Body;
+        Assert.Equal(FlowBody.Empty, body);
+        Assert.True(body.IsWhole);
+    }
+
+    [Fact]
     public async Task Two_recorders_on_one_proxy_each_record_every_exchange_with_its_bodies()
     {
         // The first recorder keeps its captures on the exchange, the second in a map of its own: both see both bodies.

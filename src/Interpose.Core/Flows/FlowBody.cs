@@ -105,6 +105,17 @@ public sealed record FlowBody
     [JsonIgnore]
     public bool IsTruncated => Content.Length < Length;
 
+    /// <summary>True when the body did not end cleanly: the exchange failed mid-body (a peer closed or reset early), so
+    /// <see cref="Length"/> counts only the bytes that passed and there is no <see cref="Sha256"/>. Such a body is not
+    /// <see cref="IsTruncated"/> when all the bytes that passed were kept, yet it is not the whole body either.</summary>
+    [JsonIgnore]
+    public bool IsIncomplete => _sha256 is null && !_hasDigest && !_derived;
+
+    /// <summary>True when the recording holds the whole body: it ended cleanly and <see cref="Content"/> has all of it;
+    /// what a replay needs before it sends the body as if whole.</summary>
+    [JsonIgnore]
+    public bool IsWhole => !IsTruncated && !IsIncomplete;
+
     /// <summary>A complete body made of <paramref name="content"/>; its <see cref="Sha256"/> is made from the bytes when
     /// first asked for.</summary>
     /// <param name="content">The whole body; not to be changed afterwards (the hash is made from it later).</param>

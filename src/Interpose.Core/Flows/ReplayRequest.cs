@@ -17,16 +17,22 @@ internal static class ReplayRequest
     /// <c>Content-Length</c> when a body has no framing field, and <c>Connection: close</c> last, so that the proxy
     /// closes after the one response. A chunked body is sent as one chunk with the recorded trailers.
     /// </summary>
-    /// <param name="request">The recorded request; its body must be whole (<see cref="FlowBody.IsTruncated"/> false).</param>
+    /// <param name="request">The recorded request; its body must be whole (<see cref="FlowBody.IsWhole"/>).</param>
     /// <returns>The bytes.</returns>
-    /// <exception cref="ArgumentException">The body was not recorded whole, the method is not a token, or the URL holds
-    /// whitespace, control or non-ASCII characters.</exception>
+    /// <exception cref="ArgumentException">The body was not recorded whole (cut at the cap, or ended early), the method
+    /// is not a token, or the URL holds whitespace, control or non-ASCII characters.</exception>
     public static byte[] Serialize(FlowRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
         if (request.Body.IsTruncated)
         {
             throw new ArgumentException($"the request body was recorded cut ({request.Body.Content.Length} of {request.Body.Length} bytes)", nameof(request));
+        }
+
+        if (request.Body.IsIncomplete)
+        {
+            // The exchange failed mid-body: sent with the framing it had, the part would reach the origin as a whole request.
+            throw new ArgumentException($"the request body was recorded cut (it ended after {request.Body.Length} bytes: the exchange failed mid-body)", nameof(request));
         }
 
         // RFC 9110 §9.1 (method = token) and RFC 9112 §3.2 (no whitespace or CTL in a request-target): a recording that

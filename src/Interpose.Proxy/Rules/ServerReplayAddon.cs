@@ -16,8 +16,8 @@ namespace Interpose.Proxy.Rules;
 /// <para>Matching is <see cref="ServerReplayOptions"/>'s key. Flows sharing a key are served once each, in recorded
 /// order; with <see cref="ServerReplayOptions.Reuse"/> the last one keeps being served (mitmproxy's reuse serves the
 /// first one again; serving them in order, then the last, replays a sequence such as a login then a page).</para>
-/// <para>A recorded response whose body was cut at the recording cap (or dropped under load) is not replayed as if it
-/// were whole: the client gets a 502 saying so, and the origin is still not contacted (a replay must not reach out
+/// <para>A recorded response whose body was cut at the recording cap (or dropped under load), or ended early because
+/// the exchange failed mid-body, is not replayed as if it were whole: the client gets a 502 saying so, and the origin is still not contacted (a replay must not reach out
 /// behind the user's back; record again with a larger <c>--save-body-limit</c>).</para>
 /// <para>Replayed exchanges carry the tag <see cref="Tag"/> (the recorded flow's id), which the recorder turns into
 /// mitmproxy's <c>is_replay = "response"</c> (<c>~replays</c>) and the flow log shows. Unmatched requests that were
@@ -148,12 +148,16 @@ public sealed class ServerReplayAddon : ProxyAddon
 
         exchange.Tags[Tag] = flow.Id.ToString();
         var recorded = flow.Response!;
-        if (recorded.Body.IsTruncated)
+        if (!recorded.Body.IsWhole)
         {
-            ProxyLog.ServerReplayTruncated(_logger, request.Method, url, flow.Id, recorded.Body.Content.Length, recorded.Body.Length);
-            exchange.Respond(HttpResponse.Text(502,
-                $"Interpose server replay: the recorded response of flow {flow.Id} kept {recorded.Body.Content.Length} of its {recorded.Body.Length} body bytes "
-                + "(cut at the recording's --save-body-limit, or dropped under load); it is not replayed as if whole\n"));
+            // A body cut at the cap, or one that ended early because the exchange failed mid-body (its Length then counts
+            // only the bytes that passed, so it is not IsTruncated): either replayed as is would be a clean answer made
+            // from a part (docs/security.md, "Server replay never invents a body").
+            var why = recorded.Body.IsTruncated
+                ? $"kept {recorded.Body.Content.Length} of its {recorded.Body.Length} body bytes (cut at the recording's --save-body-limit, or dropped under load)"
+                : $"ended after {recorded.Body.Length} body bytes (the exchange failed mid-body{(flow.Error is { } error ? ": " + error.Phase + ", " + error.Message : string.Empty)})";
+            ProxyLog.ServerReplayTruncated(_logger, request.Method, url, flow.Id, why);
+            exchange.Respond(HttpResponse.Text(502, $"Interpose server replay: the recorded response of flow {flow.Id} {why}; it is not replayed as if whole\n"));
             return default;
         }
 

@@ -64,6 +64,18 @@ public sealed class ReplayRequestTests
         Assert.Contains("not a token or its URL holds whitespace", Assert.Throws<ArgumentException>(() => ReplayRequest.Serialize(request)).Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_body_that_ended_early_is_refused_though_all_its_bytes_were_kept()
+    {
+        // The client died mid-body: the recording has the 3 bytes that passed, Length 3 and no hash (not IsTruncated).
+        var request = Request("POST", "http", "example.test", 80, "/up", "", ("Host", "example.test"), ("Transfer-Encoding", "chunked")) with
+        {
+            Body = new FlowBody(Encoding.ASCII.GetBytes("abc"), 3, null),
+        };
+
+        Assert.Contains("ended after 3 bytes", Assert.Throws<ArgumentException>(() => ReplayRequest.Serialize(request)).Message, StringComparison.Ordinal);
+    }
+
     private static FlowRequest Request(string method, string scheme, string host, int port, string path, string body, params (string Name, string Value)[] fields) => new()
     {
         Method = method,

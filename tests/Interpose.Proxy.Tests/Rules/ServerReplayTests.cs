@@ -161,6 +161,38 @@ public sealed class ServerReplayTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_response_body_that_ended_early_when_recorded_is_not_replayed_as_a_clean_answer_but_answered_502()
+    {
+        // Recorded through the proxy: the origin promises 100 bytes, sends 40 and closes. The recording keeps all 40
+        // (so the body is not IsTruncated) but has no hash: it did not end cleanly.
+        await using var origin = RawOrigin.Recording();
+        var sink = new MemoryFlowSink();
+        await using (var recorder = new FlowRecorder(sink))
+        {
+            await using var recording = new Pipeline.InMemoryProxy(
+                async (_, stream) =>
+                {
+                    await RawOrigin.ReadHeadAsync(stream);
+                    await stream.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + new string('x', 40)));
+                },
+                o => o.Addons.Add(recorder));
+            await recording.SendAsync($"GET http://127.0.0.1:{origin.Port}/early HTTP/1.1\r\nHost: 127.0.0.1:{origin.Port}\r\nConnection: close\r\n\r\n");
+            await recorder.CompleteAsync();
+        }
+
+        var flow = Assert.IsType<HttpFlow>(Assert.Single(sink.Flows));
+        Assert.Equal(40, flow.Response!.Body.Length);
+        Assert.False(flow.Response.Body.IsTruncated);
+        await using var proxy = await StartAsync([flow], new ServerReplayOptions());
+
+        var response = await GetAsync(proxy, origin.Port, "/early");
+
+        Assert.StartsWith("HTTP/1.1 502 ", response, StringComparison.Ordinal);
+        Assert.Contains("ended after 40 body bytes (the exchange failed mid-body", response, StringComparison.Ordinal);
+        Assert.Equal(0, origin.AcceptedConnections);
+    }
+
+    [Fact]
     public void Loading_more_flows_or_body_bytes_than_the_bounds_is_an_error()
     {
         var flows = new[] { Recorded(1, "/a", 200, "OK", "12345"), Recorded(1, "/b", 200, "OK", "12345") };

@@ -128,8 +128,8 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 331, Level = LogLevel.Debug, Message = "Server replay: no recorded flow matches {Method} {Url}; {Action}")]
     public static partial void ServerReplayMiss(ILogger logger, string method, string url, Rules.ServerReplayExtra action);
 
-    [LoggerMessage(EventId = 332, Level = LogLevel.Warning, Message = "Server replay: {Method} {Url} matched flow {FlowId}, whose response body was recorded cut ({Kept} of {Length} bytes); answered 502 instead of replaying it")]
-    public static partial void ServerReplayTruncated(ILogger logger, string method, string url, Guid flowId, int kept, long length);
+    [LoggerMessage(EventId = 332, Level = LogLevel.Warning, Message = "Server replay: {Method} {Url} matched flow {FlowId}, whose response body was not recorded whole: it {Reason}; answered 502 instead of replaying it")]
+    public static partial void ServerReplayTruncated(ILogger logger, string method, string url, Guid flowId, string reason);
 
     [LoggerMessage(EventId = 106, Level = LogLevel.Debug, Message = "Gave the C heap's free memory back to the system after {Churn} client connections opened or closed ({Milliseconds:F1} ms)")]
     public static partial void NativeHeapTrimmed(ILogger logger, int churn, double milliseconds);
