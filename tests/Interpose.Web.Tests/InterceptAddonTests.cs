@@ -6,7 +6,8 @@ using Xunit.Abstractions;
 
 namespace Interpose.Web.Tests;
 
-/// <summary>The intercept addon's bounds: its timeout (fake time) and its cap on paused exchanges.</summary>
+/// <summary>The intercept addon's bounds: its timeout (fake time), its cap on paused exchanges, and edits refused whole
+/// before anything changes.</summary>
 public sealed class InterceptAddonTests(ITestOutputHelper output)
 {
     [Fact]
@@ -50,5 +51,29 @@ public sealed class InterceptAddonTests(ITestOutputHelper output)
         Assert.True(h.Intercept.Resume(paused.Key));
         using var response = await first.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_edit_that_would_break_the_exchange_is_refused_whole_and_a_new_status_gets_its_own_reason_phrase()
+    {
+        await using var h = await WebHarness.StartAsync(output);
+        h.Intercept.Filter = FlowFilter.Parse("~s ~u /json");
+        using var client = h.ProxyClient();
+        var sending = client.GetAsync(h.Origin.Url("/json"));
+        var paused = await h.WaitForPausedAsync(Proxy.Intercept.InterceptPhase.Response);
+        var before = paused.Exchange.Response!.Headers.Count;
+
+        // An interim status as the final answer (the client would wait for another), a name that is not a token, a
+        // value HttpHeaders.Add refuses: each an ArgumentException, nothing changed, still paused.
+        Assert.Throws<ArgumentException>(() => h.Intercept.Resume(paused.Key, new Proxy.Intercept.InterceptEdit { StatusCode = 100 }));
+        Assert.Throws<ArgumentException>(() => h.Intercept.Resume(paused.Key, new Proxy.Intercept.InterceptEdit { Headers = [new("X(A)", "1")] }));
+        Assert.Throws<ArgumentException>(() => h.Intercept.Resume(paused.Key, new Proxy.Intercept.InterceptEdit { Headers = [new("X-A", "\u20AC")] }));
+        Assert.Equal(before, paused.Exchange.Response.Headers.Count);
+        Assert.Single(h.Intercept.Paused);
+
+        Assert.True(h.Intercept.Resume(paused.Key, new Proxy.Intercept.InterceptEdit { StatusCode = 404 }));
+        using var response = await sending.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("Not Found", response.ReasonPhrase);
     }
 }

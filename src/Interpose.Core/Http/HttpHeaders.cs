@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections;
 using System.Diagnostics.CodeAnalysis;
 
@@ -11,6 +12,9 @@ namespace Interpose.Core.Http;
 [SuppressMessage("Naming", "CA1710:Identifiers should have correct suffix", Justification = "The name is the public contract and says what it is in HTTP terms.")]
 public sealed class HttpHeaders : IReadOnlyList<HttpHeader>
 {
+    // RFC 9110 §5.5: CR, LF and NUL are never allowed in a field value.
+    private static readonly SearchValues<char> InvalidValueChars = SearchValues.Create("\r\n\0");
+
     private readonly List<HttpHeader> _items;
 
     /// <summary>Creates an empty collection.</summary>
@@ -215,24 +219,28 @@ public sealed class HttpHeaders : IReadOnlyList<HttpHeader>
         return -1;
     }
 
+    /// <summary>Whether <see cref="Add"/> takes <paramref name="name"/> as a field name: an RFC 9110 §5.1 token. For
+    /// callers that check a whole set of fields before changing anything.</summary>
+    internal static bool IsValidName(string name) => HttpChars.IsToken(name);
+
+    /// <summary>Whether <see cref="Add"/> takes <paramref name="value"/> as a field value: no CR, LF or NUL (RFC 9110
+    /// §5.5) and nothing above U+00FF, which cannot be sent as Latin-1.</summary>
+    internal static bool IsValidValue(string value) => !value.AsSpan().ContainsAny(InvalidValueChars) && !value.AsSpan().ContainsAnyInRange('\u0100', '\uFFFF');
+
     private static void Validate(string name, string value)
     {
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(value);
 
         // RFC 9110 §5.1: field-name = token.
-        if (!HttpChars.IsToken(name))
+        if (!IsValidName(name))
         {
             throw new ArgumentException($"'{name}' is not a valid header field name (RFC 9110 §5.1 token).", nameof(name));
         }
 
-        // RFC 9110 §5.5: CR, LF and NUL are never allowed in a field value; above U+00FF cannot be sent as Latin-1.
-        foreach (char c in value)
+        if (!IsValidValue(value))
         {
-            if (c is '\r' or '\n' or '\0' or > '\u00FF')
-            {
-                throw new ArgumentException($"The value of header '{name}' contains CR, LF, NUL or a non-Latin-1 character.", nameof(value));
-            }
+            throw new ArgumentException($"The value of header '{name}' contains CR, LF, NUL or a non-Latin-1 character.", nameof(value));
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Interpose.Core.Filters;
+using Interpose.Core.Http;
 using Interpose.Proxy.Internal;
 using Interpose.Proxy.Rules;
 using Microsoft.Extensions.Logging;
@@ -27,6 +28,13 @@ public sealed class InterceptAddon : ProxyAddon
 
     /// <summary>The tag on an exchange whose pause timed out (<see cref="HttpExchange.Tags"/>).</summary>
     public const string TimedOutTag = "intercept.timed_out";
+
+    /// <summary>The final status codes an edit may set: RFC 9110 §15 defines 1xx as interim and nothing above 5xx;
+    /// <see cref="HttpResponse"/>, the block list and server replay's extra take the same range.</summary>
+    private const int MinFinalStatus = 200;
+
+    /// <summary>The highest status code an edit may set (RFC 9110 §15: classes 1xx to 5xx).</summary>
+    private const int MaxFinalStatus = 599;
 
     private readonly ConcurrentDictionary<string, InterceptedExchange> _paused = new(StringComparer.Ordinal);
     private readonly TimeProvider _timeProvider;
@@ -105,8 +113,9 @@ public sealed class InterceptAddon : ProxyAddon
     /// <param name="key">The pause's <see cref="InterceptedExchange.Key"/>.</param>
     /// <param name="edit">The changes, or null to resume unchanged.</param>
     /// <returns>False when no exchange is paused under <paramref name="key"/> (resumed, killed or timed out already).</returns>
-    /// <exception cref="ArgumentException">The edit is invalid (a URL that is not absolute http(s), an empty method or
-    /// header name, a status code outside 100-999); the exchange stays paused.</exception>
+    /// <exception cref="ArgumentException">The edit is invalid (a URL that is not absolute http(s), a method or header
+    /// name that is not a token, a header value with CR, LF, NUL or a character above U+00FF, a status code outside
+    /// 200-599); nothing is changed and the exchange stays paused.</exception>
     public bool Resume(string key, InterceptEdit? edit = null)
     {
         if (!_paused.TryGetValue(key, out var paused))
@@ -182,7 +191,8 @@ public sealed class InterceptAddon : ProxyAddon
 
     private static void Validate(InterceptEdit edit, InterceptPhase phase)
     {
-        if (edit.Method is { } method && (method.Length == 0 || method.Any(c => c <= ' ' || c >= 127)))
+        // RFC 9110 §9.1: method = token.
+        if (edit.Method is { } method && !HttpChars.IsToken(method))
         {
             throw new ArgumentException("The method must be a non-empty token.", nameof(edit));
         }
@@ -192,14 +202,19 @@ public sealed class InterceptAddon : ProxyAddon
             throw new ArgumentException("The URL must be an absolute http or https URL, on a request.", nameof(edit));
         }
 
-        if (edit.StatusCode is { } status && (phase != InterceptPhase.Response || status is < 100 or > 999))
+        // The paused response is the final one: a 1xx sent in its place is an interim answer after which the client
+        // waits for a final one that never comes (RFC 9110 §15.2). 200-599 as HttpResponse and the block list take.
+        if (edit.StatusCode is { } status && (phase != InterceptPhase.Response || status is < MinFinalStatus or > MaxFinalStatus))
         {
-            throw new ArgumentException("The status code must be 100-999, on a response.", nameof(edit));
+            throw new ArgumentException($"The status code must be a final status, {MinFinalStatus}-{MaxFinalStatus}, on a response.", nameof(edit));
         }
 
-        if (edit.Headers is { } headers && headers.Any(h => h.Key.Length == 0 || h.Key.Any(c => c <= ' ' || c >= 127 || c == ':') || h.Value.Any(c => c is '\r' or '\n' or '\0')))
+        // Checked as HttpHeaders.Add checks them, all before anything changes: Apply clears the fields first, so a
+        // field refused halfway would leave the message without its header section (RFC 9110 §5.1 token names; §5.5
+        // values without CR, LF, NUL, and Latin-1 only).
+        if (edit.Headers is { } headers && headers.Any(h => h.Key is null || h.Value is null || !HttpHeaders.IsValidName(h.Key) || !HttpHeaders.IsValidValue(h.Value)))
         {
-            throw new ArgumentException("Header names must be tokens and values must not contain CR, LF or NUL.", nameof(edit));
+            throw new ArgumentException("Header names must be tokens (RFC 9110 §5.1) and values must not contain CR, LF, NUL or characters above U+00FF.", nameof(edit));
         }
     }
 
@@ -223,9 +238,11 @@ public sealed class InterceptAddon : ProxyAddon
                 request.Path = url.PathAndQuery;
             }
         }
-        else if (edit.StatusCode is { } status)
+        else if (edit.StatusCode is { } status && status != exchange.Response!.StatusCode)
         {
-            exchange.Response!.StatusCode = status;
+            // The old phrase belongs to the old status ("404 OK"); the edit has none of its own, so the standard one.
+            exchange.Response.StatusCode = status;
+            exchange.Response.ReasonPhrase = ReasonPhrases.For(status);
         }
 
         if (edit.Headers is { } headers)
