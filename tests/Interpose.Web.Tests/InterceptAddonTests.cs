@@ -76,4 +76,24 @@ public sealed class InterceptAddonTests(ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         Assert.Equal("Not Found", response.ReasonPhrase);
     }
+
+    [Fact]
+    public async Task A_url_edit_to_another_origin_sends_the_new_authority_as_Host()
+    {
+        await using var first = RawOrigin.Recording();
+        await using var second = RawOrigin.Recording();
+        await using var h = await WebHarness.StartAsync(output);
+        h.Intercept.Filter = FlowFilter.Parse("~q ~u /moved");
+        using var client = h.ProxyClient();
+        var sending = client.GetAsync($"http://127.0.0.1:{first.Port}/moved");
+        var paused = await h.WaitForPausedAsync();
+
+        Assert.True(h.Intercept.Resume(paused.Key, new Proxy.Intercept.InterceptEdit { Url = $"http://127.0.0.1:{second.Port}/moved?to=second" }));
+        using var response = await sending.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(0, first.AcceptedConnections);
+        Assert.StartsWith("GET /moved?to=second HTTP/1.1\r\n", second.ReceivedText, StringComparison.Ordinal);
+        Assert.Contains($"\r\nHost: 127.0.0.1:{second.Port}\r\n", second.ReceivedText, StringComparison.Ordinal);
+    }
 }

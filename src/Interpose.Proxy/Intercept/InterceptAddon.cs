@@ -232,10 +232,18 @@ public sealed class InterceptAddon : ProxyAddon
             if (edit.Url is { } text)
             {
                 var url = new Uri(text);
+                var hostChanged = !string.Equals(url.IdnHost, request.Host, StringComparison.OrdinalIgnoreCase) || url.Port != request.Port;
                 request.Scheme = url.Scheme;
                 request.Host = url.IdnHost;
                 request.Port = url.Port;
                 request.Path = url.PathAndQuery;
+
+                // As map-remote and mitmproxy's Request.url setter: the Host field follows the new authority (RFC 9110
+                // §7.2), or the origin gets the old one; an edit that gives the header section gives its own Host.
+                if (hostChanged && edit.Headers is null && request.Headers.Contains("Host"))
+                {
+                    request.Headers.Set("Host", request.Authority);
+                }
             }
         }
         else if (edit.StatusCode is { } status && status != exchange.Response!.StatusCode)
