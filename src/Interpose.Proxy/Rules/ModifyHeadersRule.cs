@@ -42,7 +42,8 @@ public sealed class ModifyHeadersRule
     /// <returns>The rule.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="spec"/> is null.</exception>
     /// <exception cref="FormatException">Wrong number of parts, a filter that does not parse, a name that is not a
-    /// field name, a value with a line break, or an @file that does not exist; the message says which.</exception>
+    /// field name, a value (or an @file's content) with a line break, NUL or a character above U+00FF, or an @file that
+    /// does not exist or cannot be read; the message says which.</exception>
     public static ModifyHeadersRule Parse(string spec)
     {
         var parsed = RuleSpec.Parse(spec);
@@ -55,6 +56,13 @@ public sealed class ModifyHeadersRule
         var file = RuleSpec.FilePath(parsed.Replacement);
         var value = file is null ? parsed.Replacement : "";
         CheckValue(value);
+        if (file is not null)
+        {
+            // Read now as well as at each use: a file whose value every message would refuse stops the start (exit 2)
+            // rather than turning every matching exchange into a 502.
+            CheckValue(ReadFile(file), file);
+        }
+
         return new ModifyHeadersRule(spec, parsed.Filter, parsed.Subject, value, file);
     }
 
@@ -69,19 +77,32 @@ public sealed class ModifyHeadersRule
         }
 
         var value = (await File.ReadAllTextAsync(ValueFile, Encoding.UTF8, cancellationToken)).TrimEnd('\r', '\n');
-        CheckValue(value);
+        CheckValue(value, ValueFile);
         return value;
     }
 
     /// <inheritdoc/>
     public override string ToString() => Spec;
 
-    private static void CheckValue(string value)
+    private static string ReadFile(string path)
     {
-        // RFC 9110 §5.5: CR, LF and NUL are never allowed in a field value (they would split or end the field).
-        if (value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
+        try
         {
-            throw new FormatException("invalid header value: it contains a line break or NUL");
+            return File.ReadAllText(path, Encoding.UTF8).TrimEnd('\r', '\n');
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new FormatException($"invalid file path: {path} ({ex.Message})", ex);
+        }
+    }
+
+    private static void CheckValue(string value, string? file = null)
+    {
+        // The rule HttpHeaders.Add applies when the field is added: RFC 9110 §5.5, CR, LF and NUL are never allowed in
+        // a field value (they would split or end the field); a character above U+00FF cannot be sent as Latin-1.
+        if (!HttpHeaders.IsValidValue(value))
+        {
+            throw new FormatException($"invalid header value{(file is null ? "" : " in " + file)}: it contains a line break, NUL or a character above U+00FF (not Latin-1)");
         }
     }
 }

@@ -72,6 +72,7 @@ public sealed class RuleSpecTests : IDisposable
     [InlineData("/~q/one/two", "~q", "one", "two")]
     [InlineData("/~s/one/", "~s", "one", "")]
     [InlineData("|X-Both|yes", null, "X-Both", "yes")]
+    [InlineData("|X-A|caf\u00E9", null, "X-A", "caf\u00E9")] // Latin-1 is a valid field value (obs-text, RFC 9110 §5.5)
     public void Modify_headers_splits_name_and_value(string spec, string? filter, string name, string value)
     {
         var rule = ModifyHeadersRule.Parse(spec);
@@ -85,12 +86,24 @@ public sealed class RuleSpecTests : IDisposable
     [InlineData("|~q|bad name|x", "invalid header name 'bad name'")]
     [InlineData("|~q||x", "invalid header name ''")]
     [InlineData("|~q|X-A|a\nb", "line break")]
+    [InlineData("|X-A|\u20AC", "above U+00FF")] // HttpHeaders.Add would refuse it on every message
     [InlineData("|~q|X-A|@/nonexistent/file", "invalid file path: /nonexistent/file")]
     [InlineData("|~q ~~|X-A|b", "invalid filter pattern")]
     public void Bad_modify_headers_specs_say_what_is_wrong(string spec, string problem)
     {
         var error = Assert.Throws<FormatException>(() => ModifyHeadersRule.Parse(spec));
         Assert.Contains(problem, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_at_file_whose_value_no_message_could_carry_is_refused_at_parse_time()
+    {
+        var file = Path.Combine(_dir.FullName, "euro.txt");
+        await File.WriteAllTextAsync(file, "\u20AC 5\n");
+
+        var error = Assert.Throws<FormatException>(() => ModifyHeadersRule.Parse("|~q|X-A|@" + file));
+
+        Assert.Contains("invalid header value in " + file, error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
