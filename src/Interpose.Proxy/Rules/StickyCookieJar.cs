@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 
 namespace Interpose.Proxy.Rules;
@@ -8,6 +7,12 @@ namespace Interpose.Proxy.Rules;
 /// later request that matches the option's filter and the cookie's domain, port and path, replacing the request's
 /// <c>Cookie</c> field. Safe to use from many connections at once.
 /// </summary>
+/// <remarks>
+/// One lock guards the jar: it holds at most <see cref="MaxCookies"/> cookies, and a scope (a map of its own) only
+/// while it has a cookie, so a request's walk over the scopes is bounded too. NOTE: a concurrent map of concurrent
+/// maps was tried; removing a scope that became empty raced with a store into it (the cookie landed in a detached map
+/// and its count leaked), and the lock is held for microseconds only on exchanges that set or need cookies.
+/// </remarks>
 internal sealed class StickyCookieJar(Func<DateTimeOffset> now)
 {
     /// <summary>
@@ -16,8 +21,33 @@ internal sealed class StickyCookieJar(Func<DateTimeOffset> now)
     /// </summary>
     public const int MaxCookies = 3000;
 
-    private readonly ConcurrentDictionary<(string Domain, int Port, string Path), ConcurrentDictionary<string, string>> _jar = new();
+    private readonly Lock _gate = new();
+    private readonly Dictionary<(string Domain, int Port, string Path), Dictionary<string, string>> _jar = [];
     private int _count;
+
+    /// <summary>The scopes (domain, port, path) that hold at least one cookie.</summary>
+    internal int ScopeCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _jar.Count;
+            }
+        }
+    }
+
+    /// <summary>The cookies kept.</summary>
+    internal int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _count;
+            }
+        }
+    }
 
     /// <summary>Takes in (or, when expired, forgets) the cookies a response sets (RFC 6265 §4.1).</summary>
     public void Store(HttpRequest request, HttpResponse response)
@@ -65,34 +95,7 @@ internal sealed class StickyCookieJar(Func<DateTimeOffset> now)
                 continue;
             }
 
-            var scope = (domain, request.Port, path);
-            if (expired)
-            {
-                if (_jar.TryGetValue(scope, out var cookies) && cookies.TryRemove(name, out _))
-                {
-                    Interlocked.Decrement(ref _count);
-                }
-
-                continue;
-            }
-
-            var set = _jar.GetOrAdd(scope, _ => new ConcurrentDictionary<string, string>(StringComparer.Ordinal));
-            if (set.ContainsKey(name))
-            {
-                set[name] = value;
-            }
-            else if (Interlocked.Increment(ref _count) <= MaxCookies)
-            {
-                if (!set.TryAdd(name, value))
-                {
-                    Interlocked.Decrement(ref _count);
-                    set[name] = value;
-                }
-            }
-            else
-            {
-                Interlocked.Decrement(ref _count);
-            }
+            Keep((domain, request.Port, path), name, expired ? null : value);
         }
     }
 
@@ -100,18 +103,64 @@ internal sealed class StickyCookieJar(Func<DateTimeOffset> now)
     public string? CookieFor(HttpRequest request)
     {
         List<string>? pairs = null;
-        foreach (var ((domain, port, path), cookies) in _jar)
+        lock (_gate)
         {
-            if (port == request.Port && request.Path.StartsWith(path, StringComparison.Ordinal) && DomainMatch(request.Host, domain))
+            foreach (var ((domain, port, path), cookies) in _jar)
             {
-                foreach (var (name, value) in cookies)
+                if (port == request.Port && request.Path.StartsWith(path, StringComparison.Ordinal) && DomainMatch(request.Host, domain))
                 {
-                    (pairs ??= []).Add(name + "=" + value);
+                    foreach (var (name, value) in cookies)
+                    {
+                        (pairs ??= []).Add(name + "=" + value);
+                    }
                 }
             }
         }
 
         return pairs is null ? null : string.Join("; ", pairs);
+    }
+
+    /// <summary>Sets a cookie of <paramref name="scope"/>, or forgets it when <paramref name="value"/> is null (expired).
+    /// Past <see cref="MaxCookies"/> a new cookie is not kept, and no scope is made for it; a scope left without cookies
+    /// is removed.</summary>
+    private void Keep((string Domain, int Port, string Path) scope, string name, string? value)
+    {
+        lock (_gate)
+        {
+            _jar.TryGetValue(scope, out var cookies);
+            if (value is null)
+            {
+                if (cookies is not null && cookies.Remove(name))
+                {
+                    _count--;
+                    if (cookies.Count == 0)
+                    {
+                        _jar.Remove(scope);
+                    }
+                }
+
+                return;
+            }
+
+            if (cookies is not null && cookies.ContainsKey(name))
+            {
+                cookies[name] = value;
+                return;
+            }
+
+            if (_count >= MaxCookies)
+            {
+                return;
+            }
+
+            if (cookies is null)
+            {
+                _jar[scope] = cookies = new Dictionary<string, string>(StringComparer.Ordinal);
+            }
+
+            cookies[name] = value;
+            _count++;
+        }
     }
 
     /// <summary>
