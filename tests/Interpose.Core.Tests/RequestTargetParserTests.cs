@@ -95,4 +95,16 @@ public class RequestTargetParserTests
     {
         Assert.Equal(expected, RequestTargetParser.IsValidAuthority(authority, portRequired));
     }
+
+    [Theory]
+    [InlineData("http://h.test/a/./b/../c/%7Euser/%41?q=%7E", "/a/./b/../c/%7Euser/%41?q=%7E")] // as written, no normalizing
+    [InlineData("https://h.test:8443", "/")]
+    [InlineData("http://h.test?x=1", "/?x=1")]
+    [InlineData("http://[::1]:8080/p?q", "/p?q")]
+    [InlineData("http://h.test/p#frag", "/p")]
+    [InlineData("http://h.test/a b", null)]
+    [InlineData("http://h.test/caf\u00E9", null)]
+    [InlineData("http://h.test\\evil/p", null)]
+    public void The_raw_path_and_query_of_a_url_is_taken_as_written(string url, string? expected) =>
+        Assert.Equal(expected, RequestTargetParser.RawPathAndQuery(url));
 }

@@ -88,12 +88,13 @@ public sealed class InterceptAddonTests(ITestOutputHelper output)
         var sending = client.GetAsync($"http://127.0.0.1:{first.Port}/moved");
         var paused = await h.WaitForPausedAsync();
 
-        Assert.True(h.Intercept.Resume(paused.Key, new Proxy.Intercept.InterceptEdit { Url = $"http://127.0.0.1:{second.Port}/moved?to=second" }));
+        Assert.True(h.Intercept.Resume(paused.Key, new Proxy.Intercept.InterceptEdit { Url = $"http://127.0.0.1:{second.Port}/moved/./%7Ex?to=second" }));
         using var response = await sending.WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(0, first.AcceptedConnections);
-        Assert.StartsWith("GET /moved?to=second HTTP/1.1\r\n", second.ReceivedText, StringComparison.Ordinal);
+        // The path as written: Uri would have sent "/moved/~x".
+        Assert.StartsWith("GET /moved/./%7Ex?to=second HTTP/1.1\r\n", second.ReceivedText, StringComparison.Ordinal);
         Assert.Contains($"\r\nHost: 127.0.0.1:{second.Port}\r\n", second.ReceivedText, StringComparison.Ordinal);
     }
 }

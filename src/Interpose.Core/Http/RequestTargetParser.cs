@@ -115,6 +115,44 @@ public static class RequestTargetParser
         return TryParseAuthority(authority, portRequired, 0, out _, out _, materialize: false);
     }
 
+    /// <summary>
+    /// The path and query of an absolute URL exactly as written (origin-form for the request line), without what
+    /// <see cref="Uri"/> would do to it: no dot-segment removal, no unescaping of <c>%7E</c>, no re-escaping. A rule
+    /// that rewrites a URL as text (map-remote, an intercept edit) must send what it wrote, as mitmproxy does.
+    /// </summary>
+    /// <param name="absoluteUrl">An absolute http or https URL (its scheme and authority already checked).</param>
+    /// <returns>The text after the authority up to a fragment, "/" first when it has no path (RFC 9112 §3.2.1); null
+    /// when it has a character a request-target cannot carry (a space, a control, non-ASCII) or the authority is not
+    /// delimited as RFC 3986 §3.2 says.</returns>
+    internal static string? RawPathAndQuery(string absoluteUrl)
+    {
+        var schemeEnd = absoluteUrl.IndexOf("://", StringComparison.Ordinal);
+        if (schemeEnd < 0)
+        {
+            return null;
+        }
+
+        // RFC 3986 §3.2: the authority ends at the first "/", "?" or "#"; a backslash there is Uri's leniency, which
+        // would make the raw text and the parsed URL disagree.
+        var authorityStart = schemeEnd + 3;
+        var authorityLength = absoluteUrl.AsSpan(authorityStart).IndexOfAny('/', '?', '#');
+        var authorityEnd = authorityLength < 0 ? absoluteUrl.Length : authorityStart + authorityLength;
+        if (absoluteUrl.AsSpan(authorityStart, authorityEnd - authorityStart).Contains('\\'))
+        {
+            return null;
+        }
+
+        // RFC 9112 §3.2: a fragment is never part of a request-target.
+        var fragment = absoluteUrl.IndexOf('#', authorityEnd);
+        var pathAndQuery = absoluteUrl[authorityEnd..(fragment < 0 ? absoluteUrl.Length : fragment)];
+        if (pathAndQuery.Length == 0 || pathAndQuery[0] == '?')
+        {
+            pathAndQuery = "/" + pathAndQuery;
+        }
+
+        return Http1Parser.IsValidTargetText(pathAndQuery) ? pathAndQuery : null;
+    }
+
     private static void CheckPathAndQuery(string pathAndQuery)
     {
         // RFC 9112 §3.2: a fragment is never part of a request-target.

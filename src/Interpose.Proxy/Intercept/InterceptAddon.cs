@@ -197,7 +197,8 @@ public sealed class InterceptAddon : ProxyAddon
             throw new ArgumentException("The method must be a non-empty token.", nameof(edit));
         }
 
-        if (edit.Url is { } url && (phase != InterceptPhase.Request || !Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)))
+        if (edit.Url is { } url && (phase != InterceptPhase.Request || !Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
+            || RequestTargetParser.RawPathAndQuery(url) is null))
         {
             throw new ArgumentException("The URL must be an absolute http or https URL, on a request.", nameof(edit));
         }
@@ -236,7 +237,8 @@ public sealed class InterceptAddon : ProxyAddon
                 request.Scheme = url.Scheme;
                 request.Host = url.IdnHost;
                 request.Port = url.Port;
-                request.Path = url.PathAndQuery;
+                // As written: Uri's PathAndQuery would remove dot segments and unescape (%7E to ~).
+                request.Path = RequestTargetParser.RawPathAndQuery(text)!;
 
                 // As map-remote and mitmproxy's Request.url setter: the Host field follows the new authority (RFC 9110
                 // §7.2), or the origin gets the old one; an edit that gives the header section gives its own Host.

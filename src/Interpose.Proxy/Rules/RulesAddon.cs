@@ -1,6 +1,7 @@
 using System.Text;
 using Interpose.Core.Filters;
 using Interpose.Core.Flows;
+using Interpose.Core.Http;
 
 namespace Interpose.Proxy.Rules;
 
@@ -309,8 +310,10 @@ public sealed class RulesAddon : ProxyAddon
             return;
         }
 
+        // Uri checks the scheme and the authority only: its PathAndQuery removes dot segments and unescapes (%7E to ~),
+        // which breaks a faithful relay and signed URLs; the path goes as the rule wrote it (mitmproxy's re.sub).
         if (!Uri.TryCreate(mapped, UriKind.Absolute, out var target) || (target.Scheme != Uri.UriSchemeHttp && target.Scheme != Uri.UriSchemeHttps)
-            || target.IdnHost.Length == 0)
+            || target.IdnHost.Length == 0 || RequestTargetParser.RawPathAndQuery(mapped) is not { } pathAndQuery)
         {
             throw new FormatException($"map-remote {rule.Spec} made '{mapped}', which is not an absolute http or https URL");
         }
@@ -319,7 +322,7 @@ public sealed class RulesAddon : ProxyAddon
         request.Scheme = target.Scheme;
         request.Host = target.IdnHost.Trim('[', ']');
         request.Port = target.Port;
-        request.Path = target.PathAndQuery;
+        request.Path = pathAndQuery;
 
         // mitmproxy's Request.url setter: the Host header follows the new authority.
         if (hostChanged && request.Headers.Contains("Host"))
