@@ -4,7 +4,15 @@ namespace Interpose.Proxy.Intercept;
 /// <see cref="InterceptAddon.Kill"/>.</summary>
 public sealed class InterceptedExchange
 {
+    private const int Pending = 0;
+    private const int Decided = 1;
+    private const int TimedOutState = 2;
+
     private readonly TaskCompletionSource<InterceptEdit?> _decision = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // How the pause ended, claimed before the decision completes: the waiter runs as soon as the task completes (on
+    // another thread, continuations being asynchronous), and must then read whether the time ran out.
+    private int _state;
 
     internal InterceptedExchange(HttpExchange exchange, InterceptPhase phase, DateTimeOffset pausedAt)
     {
@@ -29,15 +37,15 @@ public sealed class InterceptedExchange
     internal Task<InterceptEdit?> Decision => _decision.Task;
 
     /// <summary>True when the pause ended because its time ran out.</summary>
-    internal bool TimedOut { get; private set; }
+    internal bool TimedOut => Volatile.Read(ref _state) == TimedOutState;
 
-    internal bool TryDecide(InterceptEdit? edit) => _decision.TrySetResult(edit);
+    internal bool TryDecide(InterceptEdit? edit) => Interlocked.CompareExchange(ref _state, Decided, Pending) == Pending && _decision.TrySetResult(edit);
 
     internal void TimeOut()
     {
-        if (_decision.TrySetResult(null))
+        if (Interlocked.CompareExchange(ref _state, TimedOutState, Pending) == Pending)
         {
-            TimedOut = true;
+            _decision.TrySetResult(null);
         }
     }
 }
