@@ -152,9 +152,11 @@ internal static class RunCommand
                 options.UpstreamTrustedRoots.AddRange(LoadPemBundle(upstream));
             }
 
-            // The options are checked above; --options prints them instead of running.
+            // The options are checked above; --options prints them instead of running. What start checks later (with the
+            // CA loaded) is checked here too where it needs no CA: -S and its flags.
             if (result.GetValue(RunConfigFile.PrintOptions))
             {
+                await ServerReplayFlags.CheckAsync(result);
                 return RunConfigFile.Print(command, result);
             }
 

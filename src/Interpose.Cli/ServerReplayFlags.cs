@@ -56,23 +56,9 @@ internal static class ServerReplayFlags
     /// <exception cref="FlowStoreException">A file is not a flow store, is newer, or is corrupt.</exception>
     public static async Task ApplyAsync(ParseResult result, ProxyOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
-        var files = result.GetValue(Files) ?? [];
-        var extraText = result.GetValue(Extra);
-        var replayOptions = new ServerReplayOptions
-        {
-            IgnoreParams = result.GetValue(IgnoreParams) ?? [],
-            IgnoreContent = result.GetValue(IgnoreContent),
-            IgnoreHost = result.GetValue(IgnoreHost),
-            Reuse = result.GetValue(Reuse),
-            Extra = extraText is null ? ServerReplayExtra.Forward : ParseExtra(extraText),
-        };
+        var (files, replayOptions) = Parse(result);
         if (files.Length == 0)
         {
-            if (extraText is not null || replayOptions.IgnoreParams.Count > 0 || replayOptions.IgnoreContent || replayOptions.IgnoreHost || replayOptions.Reuse)
-            {
-                throw new CliUsageException("the --server-replay-* flags need -S FILE");
-            }
-
             return;
         }
 
@@ -87,6 +73,38 @@ internal static class ServerReplayFlags
         {
             throw new CliUsageException($"{RunConfigFile.Describe(Files)}: {ex.Message}");
         }
+    }
+
+    /// <summary>What <c>run --options</c> checks: the flags as <see cref="ApplyAsync"/> reads them, and each file opened
+    /// as a flow store (its schema read, its flows not loaded).</summary>
+    /// <exception cref="CliUsageException">A --server-replay-* flag without -S, or a bad --server-replay-extra.</exception>
+    /// <exception cref="FlowStoreException">A file is not a flow store, is newer, or is corrupt.</exception>
+    public static async Task CheckAsync(ParseResult result)
+    {
+        foreach (var file in Parse(result).Files)
+        {
+            await using var store = SqliteFlowStore.Open(file, new SqliteFlowStoreOptions { ReadOnly = true });
+        }
+    }
+
+    private static (string[] Files, ServerReplayOptions Options) Parse(ParseResult result)
+    {
+        var files = result.GetValue(Files) ?? [];
+        var extraText = result.GetValue(Extra);
+        var replayOptions = new ServerReplayOptions
+        {
+            IgnoreParams = result.GetValue(IgnoreParams) ?? [],
+            IgnoreContent = result.GetValue(IgnoreContent),
+            IgnoreHost = result.GetValue(IgnoreHost),
+            Reuse = result.GetValue(Reuse),
+            Extra = extraText is null ? ServerReplayExtra.Forward : ParseExtra(extraText),
+        };
+        if (files.Length == 0 && (extraText is not null || replayOptions.IgnoreParams.Count > 0 || replayOptions.IgnoreContent || replayOptions.IgnoreHost || replayOptions.Reuse))
+        {
+            throw new CliUsageException("the --server-replay-* flags need -S FILE");
+        }
+
+        return (files, replayOptions);
     }
 
     private static ServerReplayExtra ParseExtra(string text)

@@ -109,6 +109,19 @@ public sealed class RulesConfigTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.StartsWith("HTTP/1.1 418 ", blocked.StandardOutput, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--server-replay-extra", "100", "interpose: --server-replay-extra: '100' is not forward, kill or a status code")]
+    [InlineData("-S", "/nonexistent-of-interpose.db", "interpose: /nonexistent-of-interpose.db: no such file")]
+    public async Task Options_refuses_a_server_replay_value_that_start_refuses(string flag, string value, string problem)
+    {
+        // --options "checks every value as a start would": the -S flags are read after the CA at start, so they are
+        // checked on their own here (the file opened as a flow store, its flows not loaded).
+        var result = await RunAsync(Home, "run", "--options", flag, value);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith(problem, result.StandardError, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Options_prints_the_effective_options_with_their_source()
     {
