@@ -110,7 +110,9 @@ internal static class RuleOptions
         }
     }
 
-    private static Core.Filters.FlowFilter ParseFilter(Option option, string text)
+    /// <summary>A filter flag's value, or one usage line naming the flag (never the parser's exception and its stack).</summary>
+    /// <exception cref="CliUsageException">The filter does not parse.</exception>
+    internal static Core.Filters.FlowFilter ParseFilter(Option option, string text)
     {
         try
         {

@@ -153,10 +153,19 @@ internal static class RunCommand
             }
 
             // The options are checked above; --options prints them instead of running. What start checks later (with the
-            // CA loaded) is checked here too where it needs no CA: -S and its flags.
+            // CA loaded) is checked here too where it needs no CA: -S and its flags, --web and --intercept, the exporters'
+            // endpoints (the options are dropped after printing, so the intercept addon added here is never used).
             if (result.GetValue(RunConfigFile.PrintOptions))
             {
                 await ServerReplayFlags.CheckAsync(result);
+                _ = WebOptions.AddIntercept(result, options, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+                if (WebOptions.IsGiven(result))
+                {
+                    _ = WebOptions.EndPoint(result, options.AllowOpenProxy);
+                }
+
+                _ = result.GetValue(metrics) is { } metricsValue ? ParseMetricsEndPoint(metricsValue) : null;
+                _ = result.GetValue(otlp) is { } otlpValue ? TraceExporter.ParseEndpoint(otlpValue) : null;
                 return RunConfigFile.Print(command, result);
             }
 

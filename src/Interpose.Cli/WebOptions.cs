@@ -80,7 +80,7 @@ internal static class WebOptions
 
         var intercept = new InterceptAddon(options.Timeouts.ResponseHead, options.TimeProvider, loggerFactory.CreateLogger("Interpose.Intercept"))
         {
-            Filter = string.IsNullOrWhiteSpace(filter) ? null : FlowFilter.Parse(filter),
+            Filter = string.IsNullOrWhiteSpace(filter) ? null : RuleOptions.ParseFilter(Intercept, filter),
         };
         options.Addons.Add(intercept);
 

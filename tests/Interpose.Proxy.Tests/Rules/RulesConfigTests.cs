@@ -122,6 +122,28 @@ public sealed class RulesConfigTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.StartsWith(problem, result.StandardError, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("interpose: --intercept: '~zz': invalid filter pattern", "--web", "127.0.0.1:0", "--intercept", "~zz")]
+    [InlineData("interpose: --web: '1.2.3.4.5:9' is not HOST:PORT", "--web", "1.2.3.4.5:9")]
+    [InlineData("interpose: --otlp: 'nope' is not an http or https URL", "--otlp", "nope")]
+    public async Task Options_refuses_a_web_intercept_or_exporter_value_that_start_refuses(string problem, params string[] args)
+    {
+        var result = await RunAsync(Home, ["run", "--options", .. args]);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith(problem, result.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_bad_intercept_filter_exits_2_with_one_line_not_a_stack_trace()
+    {
+        var result = await RunAsync(Home, "run", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0", "--intercept", "~zz");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith("interpose: --intercept: '~zz': invalid filter pattern", result.StandardError, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.StandardError, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Options_prints_the_effective_options_with_their_source()
     {
