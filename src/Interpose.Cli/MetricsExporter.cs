@@ -19,19 +19,31 @@ namespace Interpose.Cli;
 /// </remarks>
 internal static class MetricsExporter
 {
-    public static MeterProvider Start(IPEndPoint endPoint) =>
-        Sdk.CreateMeterProviderBuilder()
-            .AddMeter("Interpose", "System.Runtime")
-            .AddPrometheusHttpListener(o =>
-            {
-                o.Host = HostText(endPoint);
-                o.Port = endPoint.Port;
-                o.ScrapeEndpointPath = "/metrics";
+    /// <summary>Starts the exporter on <paramref name="endPoint"/>.</summary>
+    /// <exception cref="CliUsageException">The address cannot be listened on (in use, not this machine's).</exception>
+    public static MeterProvider Start(IPEndPoint endPoint)
+    {
+        try
+        {
+            return Sdk.CreateMeterProviderBuilder()
+                .AddMeter("Interpose", "System.Runtime")
+                .AddPrometheusHttpListener(o =>
+                {
+                    o.Host = HostText(endPoint);
+                    o.Port = endPoint.Port;
+                    o.ScrapeEndpointPath = "/metrics";
 
-                // Every scrape sees the counters of that moment (the default caches answers for 300 ms).
-                o.ScrapeResponseCacheDurationMilliseconds = 0;
-            })
-            .Build();
+                    // Every scrape sees the counters of that moment (the default caches answers for 300 ms).
+                    o.ScrapeResponseCacheDurationMilliseconds = 0;
+                })
+                .Build();
+        }
+        catch (InvalidOperationException ex) when (ex.InnerException is HttpListenerException listen)
+        {
+            // The exporter wraps the listener's failure; the user's to fix, as a proxy port in use is: one line, exit 2.
+            throw new CliUsageException($"--metrics {HostText(endPoint)}:{endPoint.Port.ToString(CultureInfo.InvariantCulture)}: {listen.Message}");
+        }
+    }
 
     public static string Url(IPEndPoint endPoint) =>
         "http://" + HostText(endPoint) + ":" + endPoint.Port.ToString(CultureInfo.InvariantCulture) + "/metrics";

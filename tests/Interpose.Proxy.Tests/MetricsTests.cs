@@ -117,8 +117,8 @@ public sealed class MetricsTests(ITestOutputHelper output) : IDisposable
     public async Task Cli_serves_prometheus_text_at_metrics()
     {
         await using var origin = await Origins.StartPlainAsync();
-        var metricsPort = FreePort();
-        await using var proxy = await InterposeProcess.StartAsync(Path.Combine(_home, "home"), "--metrics", $"127.0.0.1:{metricsPort}");
+        var (proxy, metricsPort) = await StartWithMetricsAsync();
+        await using var _ = proxy;
         using (var handler = new HttpClientHandler { Proxy = new WebProxy(proxy.Url), UseProxy = true })
         using (var client = new HttpClient(handler))
         {
@@ -156,6 +156,44 @@ public sealed class MetricsTests(ITestOutputHelper output) : IDisposable
         }
 
         return -1;
+    }
+
+    [Fact]
+    public async Task Cli_with_the_metrics_port_taken_says_so_in_one_line()
+    {
+        using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        taken.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        taken.Listen();
+        var port = ((IPEndPoint)taken.LocalEndPoint!).Port;
+
+        var failed = await Assert.ThrowsAsync<InvalidOperationException>(() => InterposeProcess.StartAsync(Path.Combine(_home, "home"), "--metrics", $"127.0.0.1:{port}"));
+
+        Assert.Contains($"interpose: --metrics 127.0.0.1:{port}: Address already in use", failed.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", failed.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Tries of a port for the exporter before the test fails.</summary>
+    private const int MetricsPortTries = 5;
+
+    /// <summary>
+    /// The CLI with its exporter on a port that was free when chosen. HttpListener takes no port 0, so the port is chosen
+    /// first, and another socket (a test running beside this one) may take it before the exporter binds it: then the
+    /// start is tried again on another port.
+    /// </summary>
+    private async Task<(InterposeProcess Proxy, int Port)> StartWithMetricsAsync()
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var port = FreePort();
+            try
+            {
+                return (await InterposeProcess.StartAsync(Path.Combine(_home, "home"), "--metrics", $"127.0.0.1:{port}"), port);
+            }
+            catch (InvalidOperationException ex) when (attempt < MetricsPortTries && ex.Message.Contains("Address already in use", StringComparison.Ordinal))
+            {
+                output.WriteLine($"127.0.0.1:{port} was taken before the exporter bound it; another port");
+            }
+        }
     }
 
     private static int FreePort()
