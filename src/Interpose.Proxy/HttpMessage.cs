@@ -39,8 +39,8 @@ public abstract class HttpMessage
     /// <summary>
     /// Trailer fields of a chunked body, when the peer sent some: set once the body was buffered, or once a streamed
     /// body ended (after the response hooks, so read them in <see cref="ProxyAddon.DoneAsync"/> or an observer).
-    /// On a response sent whole (an addon's answer, or a body buffered for a hook) they reach an HTTP/2 client only: an
-    /// HTTP/1.1 client gets it with a Content-Length, which has no trailer section (RFC 9112 §7.1.2).
+    /// A response sent whole (an addon's answer, or a body buffered for a hook) that has trailers goes chunked to an
+    /// HTTP/1.1 client, as trailers travel only in chunked framing (RFC 9112 §7.1.2); an HTTP/1.0 client gets none.
     /// </summary>
     public HttpHeaders? Trailers { get; set; }
 

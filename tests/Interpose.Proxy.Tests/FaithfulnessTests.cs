@@ -96,4 +96,25 @@ public sealed class FaithfulnessTests(ITestOutputHelper output)
 
         Assert.Equal(chunked, await RawClient.ReadAsciiAsync(client, chunked.Length));
     }
+
+    [Theory]
+    [InlineData("HTTP/1.1", "HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n6\r\nhello!\r\n0\r\nX-Sum: 6\r\n\r\n")]
+    [InlineData("HTTP/1.0", "HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nContent-Length: 6\r\nConnection: close\r\n\r\nhello!")]
+    public async Task A_chunked_response_a_hook_buffered_keeps_its_trailers_for_an_http11_client(string clientVersion, string expected)
+    {
+        // RFC 9112 §7.1.2: trailers travel only in chunked framing; the buffered body goes out whole, chunked once, to
+        // a client that has chunked framing (an HTTP/1.0 one gets a Content-Length and no trailers).
+        await using var origin = new RawOrigin(async stream =>
+        {
+            await RawOrigin.ReadHeadAsync(stream);
+            await stream.WriteAsync("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nhello\r\n1\r\n!\r\n0\r\nX-Sum: 6\r\n\r\n"u8.ToArray());
+            await RawOrigin.WaitForCloseAsync(stream);
+        });
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks { OnResponseHeaders = e => e.Response!.BufferBody = true }));
+        await using var client = await RawClient.ConnectAsync(proxy);
+
+        await client.WriteAsync(Encoding.ASCII.GetBytes($"GET http://localhost:{origin.Port}/ {clientVersion}\r\nHost: localhost:{origin.Port}\r\nConnection: close\r\n\r\n"));
+
+        Assert.Equal(expected, Encoding.Latin1.GetString(await RawClient.ReadToEndAsync(client)));
+    }
 }

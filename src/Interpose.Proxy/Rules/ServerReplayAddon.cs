@@ -10,8 +10,7 @@ namespace Interpose.Proxy.Rules;
 /// <summary>
 /// Server replay (mitmproxy's <c>server_replay</c>, <c>interpose run -S FILE</c>): a request that matches a recorded
 /// flow is answered with that flow's response (status, reason, header fields in recorded order, body as recorded,
-/// trailers to an HTTP/2 client: an HTTP/1.1 client gets a whole answer with a Content-Length, which carries none)
-/// without contacting the origin. Requests that match nothing follow <see cref="ServerReplayOptions.Extra"/>.
+/// trailers) without contacting the origin. Requests that match nothing follow <see cref="ServerReplayOptions.Extra"/>.
 /// </summary>
 /// <remarks>
 /// <para>Matching is <see cref="ServerReplayOptions"/>'s key. Flows sharing a key are served once each, in recorded

@@ -337,23 +337,54 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
     {
         var headers = response.Headers;
         var bodyAllowed = ForwardingRules.PrepareWholeResponse(headers, request.Method, response.StatusCode, response.Body.Length);
+        // RFC 9112 §7.1.2: trailer fields travel only in chunked framing. A whole response that has some (an origin's
+        // chunked response a hook buffered, a server-replayed one, an addon's) goes chunked to an HTTP/1.1 client, so
+        // they reach it as they would have without the proxy; an HTTP/1.0 client has no chunked framing (RFC 9112 §7),
+        // so it gets the Content-Length and no trailers.
+        var trailers = bodyAllowed && response.Trailers is { Count: > 0 } t && _clientVersion != HttpVersion.Version10 ? t : null;
+        if (trailers is not null)
+        {
+            headers.Remove("Content-Length");
+            headers.Set("Transfer-Encoding", "chunked");
+        }
+
         ForwardingRules.SetConnection(headers, _clientVersion, keepAlive);
         _responseStarted = true;
         _scratch.ResetWrittenCount();
         Http1Parser.WriteResponseHead(HttpVersion.Version11, response.StatusCode, response.ReasonPhrase, headers, _scratch);
         var body = bodyAllowed ? response.Body : ReadOnlyMemory<byte>.Empty;
+        if (trailers is not null && !body.IsEmpty)
+        {
+            ChunkedEncoder.WriteChunkHeader(body.Length, _scratch);
+        }
+
         var rate = StartResponseRate(cancellationToken, out var clientToken);
         try
         {
             if (body.Length <= _scratch.FreeCapacity)
             {
                 _scratch.Write(body.Span);
-                await WriteToClientAsync(_scratch.WrittenMemory, rate, clientToken);
             }
             else
             {
                 await WriteToClientAsync(_scratch.WrittenMemory, rate, clientToken);
                 await WriteToClientAsync(body, rate, clientToken);
+                _scratch.ResetWrittenCount();
+            }
+
+            if (trailers is not null)
+            {
+                if (!body.IsEmpty)
+                {
+                    ChunkedEncoder.WriteChunkTerminator(_scratch);
+                }
+
+                ChunkedEncoder.WriteLastChunk(trailers, _scratch);
+            }
+
+            if (_scratch.WrittenCount > 0)
+            {
+                await WriteToClientAsync(_scratch.WrittenMemory, rate, clientToken);
             }
         }
         catch (OperationCanceledException ex) when (rate is { Violated: true })
