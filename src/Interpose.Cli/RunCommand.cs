@@ -355,7 +355,7 @@ internal static class RunCommand
     }
 
     /// <summary>HOST:PORT, [IPv6]:PORT, or a bare port (loopback).</summary>
-    internal static IPEndPoint ParseEndPoint(string text)
+    internal static IPEndPoint ParseEndPoint(string text, string option = "--listen")
     {
         if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var bare) && bare is >= 0 and <= 65535)
         {
@@ -369,13 +369,13 @@ internal static class RunCommand
 
         return IPEndPoint.TryParse(text, out var endPoint) && text.Contains(':', StringComparison.Ordinal)
             ? endPoint
-            : throw new CliUsageException($"--listen: '{text}' is not HOST:PORT (an IP address and a port, e.g. 127.0.0.1:8080 or [::1]:8080)");
+            : throw new CliUsageException($"{option}: '{text}' is not HOST:PORT (an IP address and a port, e.g. 127.0.0.1:8080 or [::1]:8080)");
     }
 
     /// <summary>HOST:PORT for --metrics: an IP address and a port other than 0 (HttpListener cannot pick one).</summary>
     internal static IPEndPoint ParseMetricsEndPoint(string text)
     {
-        var endPoint = ParseEndPoint(text);
+        var endPoint = ParseEndPoint(text, "--metrics");
         return endPoint.Port != 0
             ? endPoint
             : throw new CliUsageException($"--metrics: '{text}' needs a real port (e.g. 127.0.0.1:9090)");

@@ -126,6 +126,7 @@ public sealed class RulesConfigTests(ITestOutputHelper output) : IAsyncLifetime
     [InlineData("interpose: --intercept: '~zz': invalid filter pattern", "--web", "127.0.0.1:0", "--intercept", "~zz")]
     [InlineData("interpose: --web: '1.2.3.4.5:9' is not HOST:PORT", "--web", "1.2.3.4.5:9")]
     [InlineData("interpose: --otlp: 'nope' is not an http or https URL", "--otlp", "nope")]
+    [InlineData("interpose: --metrics: 'nope' is not HOST:PORT", "--metrics", "nope")]
     public async Task Options_refuses_a_web_intercept_or_exporter_value_that_start_refuses(string problem, params string[] args)
     {
         var result = await RunAsync(Home, ["run", "--options", .. args]);
