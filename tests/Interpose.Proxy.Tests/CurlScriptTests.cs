@@ -68,6 +68,16 @@ public sealed class CurlScriptTests
         Assert.StartsWith($"GET {target} HTTP/1.1\r\n", received.Head, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_body_that_ended_early_is_marked_as_incomplete_like_a_cut_one()
+    {
+        // All the bytes that passed were kept (so not IsTruncated), but the exchange failed mid-body: not the whole body.
+        var flow = Flow(9, "/up", "abc"u8.ToArray());
+        flow = flow with { Request = flow.Request with { Body = new FlowBody("abc"u8.ToArray(), 3, null) } };
+
+        Assert.EndsWith(" # body incomplete: the exchange failed after 3 bytes", CurlScript.Command(flow), StringComparison.Ordinal);
+    }
+
     private static HttpFlow Flow(int port, string path, byte[] body)
     {
         var headers = new HttpHeaders();

@@ -91,6 +91,11 @@ public static class CurlScript
         {
             sb.Append(" # body truncated: ").Append(request.Body.Content.Length).Append(" of ").Append(request.Body.Length).Append(" bytes recorded");
         }
+        else if (request.Body.IsIncomplete)
+        {
+            // All the bytes that passed were kept, but the exchange failed before the body ended: not the whole body.
+            sb.Append(" # body incomplete: the exchange failed after ").Append(request.Body.Length).Append(" bytes");
+        }
     }
 
     private static bool IsPrintable(ReadOnlySpan<byte> body)
