@@ -112,7 +112,15 @@ public sealed class FlowReplayer : IAsyncDisposable
         _route.Pending[port] = pending;
         try
         {
-            await socket.SendAsync(bytes, cancellationToken);
+            try
+            {
+                await socket.SendAsync(bytes, cancellationToken);
+            }
+            catch (SocketException)
+            {
+                // The proxy answered and closed before it took the whole body (the origin refused the connection, say:
+                // a body past what it drains is not read): the exchange's outcome is still the Done hook's.
+            }
 
             // The response is read and dropped (the result comes from the Done hook); the proxy closes after it.
             var drained = DrainAsync(socket, cancellationToken);

@@ -88,6 +88,26 @@ public sealed class FlowReplayerTests(ITestOutputHelper output)
         Assert.Equal(0, origin.AcceptedConnections);
     }
 
+    [Fact]
+    public async Task A_large_body_for_an_origin_that_refuses_is_a_failed_result_and_the_next_replay_goes_on()
+    {
+        // The proxy answers 502 and closes without reading a body this large, so the replay's write breaks off.
+        await using var replayer = await FlowReplayer.StartAsync(Loopback());
+        var large = Flow("http", "127.0.0.1", CommandSession.ClosedPort(), "/up");
+        large = large with { Request = large.Request with { Method = "POST", Body = FlowBody.FromBytes(new byte[LargeBodyBytes]) } };
+
+        var refused = await replayer.ReplayAsync(large);
+
+        Assert.Null(refused.StatusCode);
+        Assert.StartsWith("Connect:", refused.Error, StringComparison.Ordinal);
+        await using var origin = RawOrigin.Recording();
+        var next = await replayer.ReplayAsync(Flow("http", "127.0.0.1", origin.Port, "/next"));
+        Assert.Equal(200, next.StatusCode);
+    }
+
+    /// <summary>Far past what the proxy drains of a body it will not forward and what loopback socket buffers hold.</summary>
+    private const int LargeBodyBytes = 32 * 1024 * 1024;
+
     private static HttpFlow Flow(string scheme, string host, int port, string path)
     {
         var headers = new Core.Http.HttpHeaders();
