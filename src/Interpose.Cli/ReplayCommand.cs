@@ -46,25 +46,33 @@ internal static class ReplayCommand
                 json: false,
                 builder => builder.AddFilter((category, level) => level >= LogLevel.Warning || category == "Interpose.Flow"));
 
-            // Read first, so that a bad file or filter is reported before anything is sent.
-            List<HttpFlow> flows = [];
-            await using (var store = SqliteFlowStore.Open(result.GetValue(file)!, new SqliteFlowStoreOptions { ReadOnly = true }))
+            // The matching ids first, so that a bad file or filter is reported before anything is sent; then each flow
+            // with its bodies when its turn comes: a recording of any size replays in the memory of one flow at a time,
+            // where holding them all took the whole store's bodies (up to the body cap each) at once.
+            List<Guid> ids = [];
+            await using var store = SqliteFlowStore.Open(result.GetValue(file)!, new SqliteFlowStoreOptions { ReadOnly = true });
+            await foreach (var flow in store.QueryAsync(new FlowQuery { Filter = parsed }, cancellationToken))
             {
-                await foreach (var flow in store.QueryAsync(new FlowQuery { Filter = parsed, IncludeBodies = true }, cancellationToken))
+                if (flow is HttpFlow)
                 {
-                    if (flow is HttpFlow http)
-                    {
-                        flows.Add(http);
-                    }
+                    ids.Add(flow.Id);
                 }
             }
 
             await using var recording = SaveOptions.Start(result, options, loggerFactory);
             var failed = 0;
+            var replayed = 0;
             await using (var replayer = await FlowReplayer.StartAsync(options, loggerFactory, cancellationToken))
             {
-                foreach (var flow in flows)
+                foreach (var id in ids)
                 {
+                    if (await store.GetAsync(id, cancellationToken) is not HttpFlow flow)
+                    {
+                        // Deleted from the file since it was listed (another process): nothing left to send.
+                        continue;
+                    }
+
+                    replayed++;
                     var outcome = await replayer.ReplayAsync(flow, cancellationToken);
                     if (!outcome.Succeeded)
                     {
@@ -74,7 +82,7 @@ internal static class ReplayCommand
                 }
             }
 
-            await Console.Error.WriteLineAsync($"Replayed {flows.Count} flows, {failed} failed");
+            await Console.Error.WriteLineAsync($"Replayed {replayed} flows, {failed} failed");
             return failed == 0 ? CliExit.Success : CliExit.Incomplete;
         });
         return command;
