@@ -556,13 +556,16 @@ internal sealed class WebApi : IDisposable
         }
 
         var edit = await ReadEditAsync(context);
-        if (flow.Request.Body.IsTruncated && !HasBody(edit))
+        if (!flow.Request.Body.IsWhole && !HasBody(edit))
         {
-            // Sent as recorded, the origin would get the recorded prefix as the whole body (a Content-Length of the
-            // prefix): not the request that was made. The CLI's replay refuses it too (ReplayRequest.Serialize).
+            // Sent as recorded, the origin would get the recorded part as the whole body (a Content-Length of that part):
+            // not the request that was made, whether the recording cap cut it or the exchange failed mid-body. The CLI's
+            // replay refuses both too (ReplayRequest.Serialize).
             var body = flow.Request.Body;
-            await Error(context, 409, $"the request body was recorded cut ({body.Content.Length} of {body.Length} bytes): "
-                + "send the body with the edit, or record with a larger --save-body-limit");
+            var why = body.IsTruncated
+                ? $"recorded cut ({body.Content.Length} of {body.Length} bytes)"
+                : $"recorded cut (it ended after {body.Length} bytes: the exchange failed mid-body)";
+            await Error(context, 409, $"the request body was {why}: send the body with the edit, or record it again");
             return;
         }
 

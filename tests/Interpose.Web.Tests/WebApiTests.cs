@@ -690,6 +690,18 @@ public sealed class WebApiTests(ITestOutputHelper output)
         }
 
         Assert.Contains("POST /echo?cut-copy | given | the whole body", WebHarness.Seen);
+
+        // A body whose exchange failed mid-body: all its bytes kept, no SHA-256 (not IsTruncated), not whole either.
+        var ended = whole with { Id = Guid.NewGuid(), Request = whole.Request with { Path = "/echo?ended-copy", Body = new FlowBody(Encoding.ASCII.GetBytes(payload[..100]), 100, null) } };
+        await h.Store.AppendAsync([ended]);
+        using (var refused = await h.Api.PostAsync($"/api/flows/{ended.Id}/replay", null))
+        {
+            var text = await refused.Content.ReadAsStringAsync();
+            Assert.True(refused.StatusCode == HttpStatusCode.Conflict, $"{refused.StatusCode}: {text}");
+            Assert.Contains("ended after 100 bytes", text, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain(WebHarness.Seen, s => s.StartsWith("POST /echo?ended-copy", StringComparison.Ordinal));
     }
 
     [Theory]
