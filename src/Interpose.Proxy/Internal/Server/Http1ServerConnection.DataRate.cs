@@ -30,16 +30,21 @@ internal sealed partial class Http1ServerConnection
     private async ValueTask<long> RelayRequestBodyAsync(
         HttpRequest request, BodyFraming framing, IBodySink sink, bool raw, Transport? destination, bool fromFirstByte, CancellationToken cancellationToken)
     {
+        long bytes;
         if (_rt.Options.Timeouts.MinRequestBodyDataRate is not { } rate)
         {
-            return await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, new BodyRelayOptions(raw, destination, Message: request), cancellationToken);
+            bytes = await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, new BodyRelayOptions(raw, destination, Message: request), cancellationToken);
+            _requestBodyUnread = false;
+            return bytes;
         }
 
         var monitor = _requestBodyRate ??= new DataRateMonitor(_rt.Time, _rt.OpenDataRateMonitors);
         monitor.Start(rate, cancellationToken, fromFirstByte);
         try
         {
-            return await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, new BodyRelayOptions(raw, destination, ReadRate: monitor, Message: request), monitor.Token);
+            bytes = await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, new BodyRelayOptions(raw, destination, ReadRate: monitor, Message: request), monitor.Token);
+            _requestBodyUnread = false;
+            return bytes;
         }
         catch (OperationCanceledException ex) when (monitor.Violated)
         {

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Net.Security;
+using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Interpose.Core.Http;
@@ -26,6 +27,24 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
     /// </summary>
     private const long MaxCoalescedBodyBytes = 8 * 1024;
 
+    /// <summary>
+    /// How long a connection closed with its request body unread goes on reading and discarding (RFC 9112 §9.6, the
+    /// "lingering close"): closed at once with bytes unread, the kernel sends a reset, which can destroy the answer before
+    /// the client read it. 2 s, Apache's wait per read (SECONDS_TO_LINGER): time for an answer already on its way to be
+    /// read; bounded because the connection holds its place meanwhile and the client may never stop sending.
+    /// </summary>
+    private static readonly TimeSpan LingerTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// The most a lingering close discards: 64 MiB, far more than a client sends in <see cref="LingerTimeout"/> while its
+    /// answer crosses a network (25 MB at 100 Mbit/s); only a client on a fast link still sending is cut short, and
+    /// reading costs CPU, not memory.
+    /// </summary>
+    private const long MaxLingerBytes = 64 * 1024 * 1024;
+
+    /// <summary>Bytes read (and discarded) at a time while lingering: one pooled array, as the proxy's 503 refusals use.</summary>
+    private const int LingerReadBytes = 4096;
+
     private static readonly byte[] Continue100 = "HTTP/1.1 100 Continue\r\n\r\n"u8.ToArray();
 
     private readonly ClientFlow _flow;
@@ -44,6 +63,9 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
     // The exchange in flight's client version (one at a time on HTTP/1.1) and whether its response started.
     private Version _clientVersion = HttpVersion.Version11;
     private bool _responseStarted;
+
+    // Whether the exchange in flight declared a request body not yet read to its end: a close then lingers.
+    private volatile bool _requestBodyUnread;
 
     // HTTP/1.1 exchanges numbered as HTTP/2 client streams are (odd, rising), as mitmproxy numbers them.
     private int _nextStreamId = 1;
@@ -86,8 +108,19 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
         while (true)
         {
             var head = await ReadRequestHeadAsync();
-            if (head is null || (_frontend is not null && !await _frontend.AdmitAsync(head, this)))
+            if (head is null)
             {
+                return null;
+            }
+
+            if (_frontend is not null && !await _frontend.AdmitAsync(head, this))
+            {
+                // Refused (407, 403) with its body, if any, unread.
+                if (DeclaresBody(head))
+                {
+                    await LingerAsync();
+                }
+
                 return null;
             }
 
@@ -103,10 +136,72 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
             }
 
             var keepAlive = await HandleRequestAsync(head);
+            if (!keepAlive && _requestBodyUnread && _responseStarted)
+            {
+                // Answered without reading the whole body (a hook's answer to a request waiting for 100-continue, a
+                // drain over its limit, a failure): the rest may be in the socket's buffer or still on its way.
+                await LingerAsync();
+            }
+
             if (!keepAlive || _rt.Draining.IsCancellationRequested)
             {
                 return null;
             }
+        }
+    }
+
+    /// <summary>
+    /// The close RFC 9112 §9.6 asks of a server that answered before reading the whole request: "close the connection in
+    /// stages": half-close (the answer, already written, is followed by a FIN), then read and discard what the client
+    /// still sends until it closes, for at most <see cref="LingerTimeout"/> and <see cref="MaxLingerBytes"/>, then close
+    /// (the session does). The proxy stopping ends it at once.
+    /// </summary>
+    /// <remarks>
+    /// Reads the socket itself, with one small pooled array: the bytes are discarded, so TLS need not decrypt them, and
+    /// nothing depends on the pipe's state after an exchange that may have failed in the middle of a read. No TLS
+    /// close_notify: the ordinary close sends none either, and it could wait on a client that does not read.
+    /// </remarks>
+    private async ValueTask LingerAsync()
+    {
+        if (_client.Socket is not { } socket)
+        {
+            return;
+        }
+
+        var scope = _flow.Deadline;
+        scope.Arm(LingerTimeout, _rt.Draining);
+        var discard = ArrayPool<byte>.Shared.Rent(LingerReadBytes);
+        try
+        {
+            socket.Shutdown(SocketShutdown.Send);
+            long discarded = 0;
+            int read;
+            while (discarded < MaxLingerBytes && (read = await socket.ReceiveAsync(discard, SocketFlags.None, scope.Token)) > 0)
+            {
+                discarded += read;
+            }
+        }
+        catch (Exception ex) when (ClientSession.IsConnectionFailure(ex))
+        {
+            // The client reset or left, the linger ran out, or the proxy is stopping: nothing more to wait for.
+        }
+        finally
+        {
+            scope.Disarm();
+            ArrayPool<byte>.Shared.Return(discard);
+        }
+    }
+
+    /// <summary>Whether a request head announces a body (or frames it so badly that what follows is unknown).</summary>
+    private static bool DeclaresBody(HttpRequestHead head)
+    {
+        try
+        {
+            return new ReceivedRequest(MessageFraming.ForRequest(head), head.Version, KeepAlive: false, Upgrade: false, Tunnel: null).BodyPending;
+        }
+        catch (HttpProtocolException)
+        {
+            return true;
         }
     }
 
@@ -259,6 +354,8 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
         }
         catch (HttpProtocolException ex)
         {
+            // RFC 9112 §6.3: a body whose length cannot be determined: whatever follows the head is unread.
+            _requestBodyUnread = true;
             ProxyLog.BadRequest(_rt.Logger, Info, ex.Message, ex.StatusCode);
             await SendErrorAsync(ex.StatusCode, "bad request: " + ex.Message);
             return false;
@@ -288,6 +385,7 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
 
         _clientVersion = head.Version;
         var received = new ReceivedRequest(framing, head.Version, HopByHop.KeepAlive(head.Version, head.Headers), HopByHop.IsUpgradeRequest(head), _tunnel);
+        _requestBodyUnread = received.BodyPending;
         var request = new HttpRequest(head.Method, scheme, host, port, path, head.Version, head.Headers);
         var exchange = new HttpExchange(_rt.NextExchangeId(), Info, request, _rt.Time, _nextStreamId);
         _nextStreamId += 2;
