@@ -90,6 +90,37 @@ public sealed class FailureTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_client_that_resets_in_the_middle_of_its_upload_is_the_failure_not_the_origin()
+    {
+        // The origin reads the head and the first part of the body, then waits: only the client's reset ends the exchange.
+        var bodyStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var origin = new RawOrigin(async stream =>
+        {
+            await RawOrigin.ReadHeadAsync(stream);
+            await RawOrigin.ReadExactlyAsync(stream, 10);
+            bodyStarted.TrySetResult();
+            await RawOrigin.WaitForCloseAsync(stream);
+        });
+        var done = new TaskCompletionSource<HttpExchange>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var logs = new LogCollector();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks { OnDone = e => done.TrySetResult(e) }), logs: logs);
+        var client = (NetworkStream)await RawClient.ConnectAsync(proxy);
+
+        await client.WriteAsync(Encoding.ASCII.GetBytes($"POST http://localhost:{origin.Port}/upload HTTP/1.1\r\nHost: localhost:{origin.Port}\r\nContent-Length: 1000000\r\n\r\n0123456789"));
+        await bodyStarted.Task.WaitAsync(BoundedRead.Limit);
+        client.Socket.LingerState = new LingerOption(true, 0); // closed with SO_LINGER 0: a reset
+        client.Socket.Close();
+        await client.DisposeAsync();
+        var error = (await done.Task.WaitAsync(BoundedRead.Limit)).Error;
+
+        Assert.Equal(ExchangePhase.ClientRequest, error?.Phase);
+        Assert.Contains("the client's connection failed", error!.Message, StringComparison.Ordinal);
+        // Logged as the client's connection ending (event 122), not as the origin failing (event 120).
+        Assert.Contains(logs.Entries, e => e.EventId.Id == 122 && e.Message.Contains("the client's connection failed", StringComparison.Ordinal));
+        Assert.DoesNotContain(logs.Entries, e => e.EventId.Id == 120);
+    }
+
+    [Fact]
     public async Task Origin_form_request_to_the_proxy_gets_400()
     {
         await using var proxy = await TestProxy.StartAsync(output);

@@ -47,6 +47,8 @@ internal static class BodyReader
     /// </para>
     /// </remarks>
     /// <exception cref="IOException">The connection closed before the body was complete.</exception>
+    /// <exception cref="ClientConnectionFailedException">With <see cref="BodyRelayOptions.FromClient"/>: a read of the
+    /// client's connection failed (a reset).</exception>
     /// <exception cref="HttpProtocolException">The chunked framing is malformed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (by a
     /// <see cref="DataRateMonitor"/> when the measured peer was too slow).</exception>
@@ -54,7 +56,7 @@ internal static class BodyReader
     public static async ValueTask<long> RelayAsync(
         PipeReader source, BodyFraming framing, ChunkedDecoder decoder, IBodySink sink, BodyRelayOptions options, CancellationToken cancellationToken)
     {
-        var (raw, destination, readRate, writeRate, message) = options;
+        var (raw, destination, readRate, writeRate, message, fromClient) = options;
         var observers = message?.Observers ?? [];
         try
         {
@@ -68,7 +70,16 @@ internal static class BodyReader
                     var remaining = framing.ContentLength;
                     while (remaining > 0)
                     {
-                        var result = await ReadAsync(source, destination, readRate, cancellationToken);
+                        ReadResult result;
+                        try
+                        {
+                            result = await ReadAsync(source, destination, readRate, cancellationToken);
+                        }
+                        catch (Exception ex) when (fromClient && ClientConnectionFailedException.IsReadFailure(ex))
+                        {
+                            throw new ClientConnectionFailedException(ex);
+                        }
+
                         readRate?.WaitEnded();
                         var buffer = result.Buffer;
                         if (buffer.IsEmpty && result.IsCompleted)
@@ -98,7 +109,16 @@ internal static class BodyReader
                     // RFC 9112 §6.3 item 8: the body is everything until the server closes.
                     while (true)
                     {
-                        var result = await ReadAsync(source, destination, readRate, cancellationToken);
+                        ReadResult result;
+                        try
+                        {
+                            result = await ReadAsync(source, destination, readRate, cancellationToken);
+                        }
+                        catch (Exception ex) when (fromClient && ClientConnectionFailedException.IsReadFailure(ex))
+                        {
+                            throw new ClientConnectionFailedException(ex);
+                        }
+
                         readRate?.WaitEnded();
                         var buffer = result.Buffer;
                         if (!buffer.IsEmpty)
@@ -154,12 +174,21 @@ internal static class BodyReader
     private static async ValueTask<long> RelayChunkedAsync(
         PipeReader source, ChunkedDecoder decoder, IBodySink sink, BodyRelayOptions options, IReadOnlyList<IBodyObserver> observers, CancellationToken cancellationToken)
     {
-        var (raw, destination, readRate, writeRate, _) = options;
+        var (raw, destination, readRate, writeRate, _, fromClient) = options;
         decoder.Reset();
         long total = 0;
         while (true)
         {
-            var result = await ReadAsync(source, destination, readRate, cancellationToken);
+            ReadResult result;
+            try
+            {
+                result = await ReadAsync(source, destination, readRate, cancellationToken);
+            }
+            catch (Exception ex) when (fromClient && ClientConnectionFailedException.IsReadFailure(ex))
+            {
+                throw new ClientConnectionFailedException(ex);
+            }
+
             readRate?.WaitEnded();
             var buffer = result.Buffer;
             var rest = buffer;
@@ -303,5 +332,11 @@ internal static class BodyReader
 /// <param name="ReadRate">Measures the sender (the minimum request body rate), if any.</param>
 /// <param name="WriteRate">Measures the receiver (the minimum response rate), if any.</param>
 /// <param name="Message">Whose observers see the body and who gets its trailers, if any.</param>
+/// <param name="FromClient">
+/// The source is the client's connection (a request body): a read that fails there is thrown as a
+/// <see cref="ClientConnectionFailedException"/>, so that a write failing toward the origin, in the same relay, is not
+/// taken for it, nor it for the origin's.
+/// </param>
 internal readonly record struct BodyRelayOptions(
-    bool Raw = false, Transport? Destination = null, DataRateMonitor? ReadRate = null, DataRateMonitor? WriteRate = null, HttpMessage? Message = null);
+    bool Raw = false, Transport? Destination = null, DataRateMonitor? ReadRate = null, DataRateMonitor? WriteRate = null, HttpMessage? Message = null,
+    bool FromClient = false);

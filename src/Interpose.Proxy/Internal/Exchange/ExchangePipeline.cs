@@ -234,7 +234,18 @@ internal sealed class ExchangePipeline : IDisposable
         };
         exchange.Error = error;
         _rt.Metrics.Error(error);
-        ProxyLog.UpstreamFailed(_rt.Logger, _client.Info, request.Host, request.Port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
+        var clientGone = error.Exception is ClientConnectionFailedException;
+        if (clientGone)
+        {
+            // The client's own connection failed: an ordinary end of a client (at Debug, as its other ends), not the
+            // origin failing.
+            ProxyLog.ClientConnectionEnded(_rt.Logger, _client.Info, error.Phase, error.Message);
+        }
+        else
+        {
+            ProxyLog.UpstreamFailed(_rt.Logger, _client.Info, request.Host, request.Port, error.Phase, error.IsTransient ? "transient" : "permanent", error.Message);
+        }
+
         if (ex is AddonException { TimedOut: true } late)
         {
             ProxyLog.AddonTimedOut(_rt.Logger, late.Addon, late.Hook, _rt.HookDeadlines.Timeout.TotalSeconds, exchange.Id);
@@ -250,7 +261,7 @@ internal sealed class ExchangePipeline : IDisposable
         }
 
         await exchange.Addons.NotifyAsync("ErrorAsync", exchange, static (a, e, c) => a.ErrorAsync(e, c), _rt.Logger, ct, _hookScope);
-        if (!_client.ResponseStarted && error.Phase != ExchangePhase.ClientResponse)
+        if (!_client.ResponseStarted && error.Phase != ExchangePhase.ClientResponse && !clientGone)
         {
             var status = ex is HttpProtocolException protocol && error.Phase == ExchangePhase.ClientRequest
                 ? protocol.StatusCode
@@ -362,12 +373,13 @@ internal sealed class ExchangePipeline : IDisposable
                 await upstream.DisposeAsync();
                 if (bodyTask is not null)
                 {
-                    // A malformed streamed body (RFC 9112 §7.1), one sent below the minimum rate, or one the client cut
-                    // short cancels the wait for the response: the client's fault is the failure to report (400, 408),
-                    // not the cancelled wait (which would read as a 504) nor the origin.
+                    // A malformed streamed body (RFC 9112 §7.1), one sent below the minimum rate, one the client cut
+                    // short or one whose connection failed (a reset) cancels the wait for the response: the client's
+                    // fault is the failure to report (400, 408, or nothing to a client that is gone), not the cancelled
+                    // wait (which would read as a 504) nor the origin.
                     await exchangeCts!.CancelAsync();
                     var bodyError = await bodyTask;
-                    if (bodyError is HttpProtocolException or MinDataRateException or ClientBodyEndedException)
+                    if (bodyError is HttpProtocolException or MinDataRateException or ClientBodyEndedException or ClientConnectionFailedException)
                     {
                         Phase = ExchangePhase.ClientRequest;
                         ExceptionDispatchInfo.Throw(bodyError);
@@ -409,11 +421,11 @@ internal sealed class ExchangePipeline : IDisposable
 
             await upstream.DisposeAsync();
 
-            // The response was under way when the request body, still streaming, fell below the minimum rate: that,
-            // not the cancelled relay, is why the exchange ended.
-            if (ex is OperationCanceledException && bodyTask is not null && await bodyTask is MinDataRateException slowBody)
+            // The response was under way when the request body, still streaming, fell below the minimum rate or lost
+            // the client's connection: that, not the cancelled relay, is why the exchange ended.
+            if (ex is OperationCanceledException && bodyTask is not null && await bodyTask is (MinDataRateException or ClientConnectionFailedException) and var bodyError)
             {
-                ExceptionDispatchInfo.Throw(slowBody);
+                ExceptionDispatchInfo.Throw(bodyError);
             }
 
             throw;

@@ -28,6 +28,8 @@ internal static class Failures
         return exception switch
         {
             AddonException addon => new ExchangeError(ExchangePhase.Addon, addon.Message, IsTransient: false, addon),
+            // Read from the client, whatever step the exchange was at when the failure surfaced.
+            ClientConnectionFailedException client => new ExchangeError(ExchangePhase.ClientRequest, client.Message, IsTransient: true, client),
             MinDataRateException slow => new ExchangeError(slow.Phase, slow.Message, IsTransient: false, slow),
             BodyTooLargeException tooLarge => new ExchangeError(phase, tooLarge.Message, IsTransient: false, tooLarge),
             HeaderListTooLargeException headers => new ExchangeError(phase, headers.Message, IsTransient: false, headers),

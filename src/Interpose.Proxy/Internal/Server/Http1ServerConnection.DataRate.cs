@@ -25,6 +25,7 @@ internal sealed partial class Http1ServerConnection
     /// </summary>
     /// <exception cref="MinDataRateException">The client sent below the rate (logged and counted here).</exception>
     /// <exception cref="IOException">The client closed before the body was complete.</exception>
+    /// <exception cref="ClientConnectionFailedException">The client's connection failed (a reset).</exception>
     /// <exception cref="HttpProtocolException">The chunked framing is malformed.</exception>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<long> RelayRequestBodyAsync(
@@ -33,7 +34,7 @@ internal sealed partial class Http1ServerConnection
         long bytes;
         if (_rt.Options.Timeouts.MinRequestBodyDataRate is not { } rate)
         {
-            bytes = await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, new BodyRelayOptions(raw, destination, Message: request), cancellationToken);
+            bytes = await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, new BodyRelayOptions(raw, destination, Message: request, FromClient: true), cancellationToken);
             _requestBodyUnread = false;
             return bytes;
         }
@@ -42,7 +43,7 @@ internal sealed partial class Http1ServerConnection
         monitor.Start(rate, cancellationToken, fromFirstByte);
         try
         {
-            bytes = await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, new BodyRelayOptions(raw, destination, ReadRate: monitor, Message: request), monitor.Token);
+            bytes = await BodyReader.RelayAsync(_client.Input, framing, _requestDecoder, sink, new BodyRelayOptions(raw, destination, ReadRate: monitor, Message: request, FromClient: true), monitor.Token);
             _requestBodyUnread = false;
             return bytes;
         }
