@@ -246,11 +246,11 @@ public static class HarFile
             {
                 "send" => true,
                 "receive" => false,
-                _ => throw new HarFormatException(index, "_webSocketMessages.type", $"not send or receive: '{m.Type}'"),
+                _ => throw new HarFormatException(index, $"_webSocketMessages[{i}].type", $"not send or receive: '{m.Type}'"),
             };
             if (!Enum.IsDefined((WebSocketOpcode)m.Opcode))
             {
-                throw new HarFormatException(index, "_webSocketMessages.opcode", $"not a WebSocket opcode: {m.Opcode}");
+                throw new HarFormatException(index, $"_webSocketMessages[{i}].opcode", $"not a WebSocket opcode: {m.Opcode}");
             }
 
             var opcode = (WebSocketOpcode)m.Opcode;
@@ -261,7 +261,7 @@ public static class HarFile
             }
             catch (FormatException)
             {
-                throw new HarFormatException(index, "_webSocketMessages.data", "not base64");
+                throw new HarFormatException(index, $"_webSocketMessages[{i}].data", "not base64");
             }
 
             var offset = (m.Time * 1000) - opened;
