@@ -97,7 +97,7 @@ internal static class FlowRecord
         var startedAt = r.Time();
         var client = r.Endpoint();
         var server = r.Endpoint();
-        var error = r.Bool() ? new FlowError(r.String()!, r.String()!, r.Bool()) : null;
+        var error = r.Bool() ? new FlowError(r.Required("an error without a phase"), r.Required("an error without a message"), r.Bool()) : null;
         var tags = r.Tags();
         var marker = r.String();
         var comment = r.String();
@@ -107,7 +107,7 @@ internal static class FlowRecord
             HttpKind => ReadHttp(ref r, id, startedAt),
             TunnelKind => new TunnelFlow
             {
-                Id = id, StartedAt = startedAt, Kind = (Core.Flows.TunnelKind)r.Int(), Host = r.String()!, Port = r.Int(), Sni = r.String(),
+                Id = id, StartedAt = startedAt, Kind = (Core.Flows.TunnelKind)r.Int(), Host = r.Required("a tunnel without a host"), Port = r.Int(), Sni = r.String(),
                 BytesFromClient = r.Long(), BytesFromServer = r.Long(), DurationMs = r.Double(),
             },
             _ => throw new InvalidDataException($"flow record of unknown kind {kind}"),
@@ -226,20 +226,25 @@ internal static class FlowRecord
     {
         var request = new FlowRequest
         {
-            Method = r.String()!, Scheme = r.String()!, Host = r.String()!, Port = r.Int(), Path = r.String()!,
-            HttpVersion = r.String()!, Headers = r.Headers(),
+            Method = r.Required("a request without a method"), Scheme = r.Required("a request without a scheme"),
+            Host = r.Required("a request without a host"), Port = r.Int(), Path = r.Required("a request without a path"),
+            HttpVersion = r.Required("a request without an HTTP version"), Headers = r.Headers(),
         };
         request = request with { Body = r.Body(), Trailers = r.Bool() ? r.Headers() : null };
         FlowResponse? response = null;
         if (r.Bool())
         {
-            response = new FlowResponse { StatusCode = r.Int(), Reason = r.String()!, HttpVersion = r.String()!, Headers = r.Headers() };
+            response = new FlowResponse
+            {
+                StatusCode = r.Int(), Reason = r.Required("a response without a reason phrase"),
+                HttpVersion = r.Required("a response without an HTTP version"), Headers = r.Headers(),
+            };
             response = response with { Body = r.Body(), Trailers = r.Bool() ? r.Headers() : null };
         }
 
         var flow = new HttpFlow
         {
-            Id = id, StartedAt = startedAt, Request = request, Response = response, ClientHttpVersion = r.String()!,
+            Id = id, StartedAt = startedAt, Request = request, Response = response, ClientHttpVersion = r.Required("an HTTP flow without the client's HTTP version"),
             ServerHttpVersion = r.String(), StreamId = r.Int(), ClientConnectionId = r.String(), ServerConnectionId = r.String(),
             IsSynthetic = r.Bool(),
         };
@@ -505,9 +510,14 @@ internal static class FlowRecord
                 : throw Truncated();
         }
 
+        /// <summary>A string the flow model requires (a request's method, host, ...): null there is a damaged record, which
+        /// would otherwise come back as a flow whose non-nullable members are null.</summary>
+        /// <param name="absence">What is missing, for the message: "a request without a method".</param>
+        public string Required(string absence) => String() ?? throw new InvalidDataException("flow record: " + absence);
+
         public byte[] Bytes() => Take(Int()).ToArray();
 
-        public FlowEndpoint? Endpoint() => Bool() ? new FlowEndpoint(String()!, Int()) : null;
+        public FlowEndpoint? Endpoint() => Bool() ? new FlowEndpoint(Required("an endpoint without a host"), Int()) : null;
 
         public HttpHeaders Headers()
         {
@@ -542,7 +552,7 @@ internal static class FlowRecord
             var tags = new Dictionary<string, string>(count, StringComparer.Ordinal);
             for (var i = 0; i < count; i++)
             {
-                tags[String()!] = String()!;
+                tags[Required("a tag without a name")] = Required("a tag without a value");
             }
 
             return tags;

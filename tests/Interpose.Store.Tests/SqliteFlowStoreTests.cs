@@ -325,6 +325,33 @@ public sealed class SqliteFlowStoreTests : IDisposable
         Assert.Equal(FlowStoreProblem.Corrupt, (await Assert.ThrowsAsync<FlowStoreException>(async () => await reader.GetAsync(flow.Id))).Problem);
     }
 
+    [Theory]
+    [InlineData("method", "a request without a method")]
+    [InlineData("host", "a request without a host")]
+    public async Task A_stored_HTTP_flow_without_its_method_or_host_is_a_corrupt_store(string field, string expected)
+    {
+        // The reader once took a null there as it came, and handed out a flow whose Method or Host was null, for
+        // whatever touched it next to fail on.
+        await using (var store = SqliteFlowStore.Open(File1))
+        {
+            await store.AppendAsync(Sample()[..1]);
+        }
+
+        // The record as written, its method or its host made null: a length prefix of 0 (null) in place of the
+        // string's (zig-zag length + 1) and bytes.
+        var stored = StoredFlow(File1);
+        byte[] request = [0x08, .. "GET"u8, 0x0c, .. "https"u8, 0x20, .. "api.example.com"u8];
+        var at = stored.AsSpan().IndexOf(request);
+        Assert.True(at > 0);
+        var (start, length) = field == "method" ? (at, 1 + "GET".Length) : (at + 1 + "GET".Length + 1 + "https".Length, 1 + "api.example.com".Length);
+        SetStoredFlow(File1, [.. stored[..start], 0, .. stored[(start + length)..]]);
+
+        await using var reader = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true });
+        var ex = await Assert.ThrowsAsync<FlowStoreException>(async () => await ToListAsync(reader.QueryAsync()));
+        Assert.Equal(FlowStoreProblem.Corrupt, ex.Problem);
+        Assert.Contains("a stored flow does not read back: flow record: " + expected, ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_stored_header_field_that_the_flow_model_refuses_is_a_corrupt_store()
     {
