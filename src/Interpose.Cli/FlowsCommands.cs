@@ -93,14 +93,14 @@ internal static class FlowsCommands
             await using var store = OpenForReading(result.GetValue(file)!);
             var flows = HttpFlows(store, new FlowQuery { Filter = parsed, IncludeBodies = true }, cancellationToken);
 
-            // HAR is written entry by entry as the store yields the flows, so an export holds one flow's bodies at a time.
+            // Both formats are written flow by flow as the store yields the flows, so an export holds one flow's bodies
+            // at a time.
             Func<Stream, Task<int>> write = result.GetValue(format) == "har"
                 ? stream => HarFile.ExportAsync(flows, stream, cancellationToken)
                 : async stream =>
                 {
-                    var all = await flows.ToListAsync(cancellationToken);
-                    await stream.WriteAsync(Encoding.UTF8.GetBytes(CurlScript.Script(all)), cancellationToken);
-                    return all.Count;
+                    await using var writer = new StreamWriter(stream, new UTF8Encoding(false), 64 * 1024, leaveOpen: true);
+                    return await CurlScript.WriteScriptAsync(flows, writer, cancellationToken);
                 };
             if (result.GetValue(output) is { } path)
             {

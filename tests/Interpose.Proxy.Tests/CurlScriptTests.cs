@@ -78,6 +78,50 @@ public sealed class CurlScriptTests
         Assert.EndsWith(" # body incomplete: the exchange failed after 3 bytes", CurlScript.Command(flow), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_streamed_script_is_the_one_the_export_always_wrote()
+    {
+        // The script as the export wrote it when it built it whole: a printable body with a quote, a binary body longer
+        // than the pieces a body is written in, a cut body.
+        byte[] large = [.. Enumerable.Range(0, 10_000).Select(i => (byte)(i * 7))];
+        var printable = Flow(8080, "/p?a='1'", "it's"u8.ToArray());
+        var binary = Flow(8080, "/b", large);
+        var cut = Flow(8080, "/c", "abc"u8.ToArray());
+        cut = cut with { Request = cut.Request with { Body = new FlowBody("abc"u8.ToArray(), 10, null) } };
+        const string Head = " -X 'POST' -H 'Host: 127.0.0.1:8080' -H 'Content-Type: application/octet-stream'";
+        var expected = "#!/bin/bash\n"
+            + "curl --globoff 'http://127.0.0.1:8080/p?a='\\''1'\\'''" + Head + " --data-raw 'it'\\''s'\n"
+            + "curl --globoff 'http://127.0.0.1:8080/b'" + Head + " --data-binary @<(printf '"
+            + string.Concat(large.Select(b => "\\x" + b.ToString("x2", CultureInfo.InvariantCulture))) + "')\n"
+            + "curl --globoff 'http://127.0.0.1:8080/c'" + Head + " --data-raw 'abc' # body truncated: 3 of 10 bytes recorded\n";
+
+        var writer = new StringWriter(CultureInfo.InvariantCulture);
+        Assert.Equal(3, await CurlScript.WriteScriptAsync(new[] { printable, binary, cut }.ToAsyncEnumerable(), writer));
+
+        Assert.Equal(expected, writer.ToString());
+        Assert.Equal(expected, CurlScript.Script([printable, binary, cut]));
+    }
+
+    [Fact]
+    public async Task Each_command_is_written_before_the_next_flow_is_read()
+    {
+        // The export once read every flow of the store, bodies and all, before it wrote a byte.
+        var first = Flow(8080, "/first", []);
+        var writer = new StringWriter(CultureInfo.InvariantCulture);
+        string? writtenBeforeSecond = null;
+
+        async IAsyncEnumerable<HttpFlow> Flows()
+        {
+            await Task.Yield();
+            yield return first;
+            writtenBeforeSecond = writer.ToString();
+            yield return Flow(8080, "/second", []);
+        }
+
+        Assert.Equal(2, await CurlScript.WriteScriptAsync(Flows(), writer));
+        Assert.Equal("#!/bin/bash\n" + CurlScript.Command(first) + "\n", writtenBeforeSecond);
+    }
+
     private static HttpFlow Flow(int port, string path, byte[] body)
     {
         var headers = new HttpHeaders();
@@ -105,7 +149,11 @@ public sealed class CurlScriptTests
     private static async Task<ProcessResult> RunAsync(HttpFlow flow)
     {
         var script = Path.Combine(Path.GetTempPath(), $"curl-script-{Guid.NewGuid():N}.sh");
-        await File.WriteAllTextAsync(script, CurlScript.Script([flow]));
+        await using (var writer = new StreamWriter(script, append: false, new UTF8Encoding(false)))
+        {
+            Assert.Equal(1, await CurlScript.WriteScriptAsync(new[] { flow }.ToAsyncEnumerable(), writer));
+        }
+
         try
         {
             return await ProcessResult.RunAsync("bash", [script]);

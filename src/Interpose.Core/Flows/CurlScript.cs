@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 
 namespace Interpose.Core.Flows;
@@ -15,6 +16,15 @@ namespace Interpose.Core.Flows;
 /// </remarks>
 public static class CurlScript
 {
+    private const string Shebang = "#!/bin/bash\n";
+
+    /// <summary>The body bytes one piece of a command holds: a byte is at most four characters (<c>\xHH</c>, or
+    /// <c>'\''</c> for a quote), so a piece is at most 16 KiB of text, whatever the body's size.</summary>
+    private const int BodyBytesPerPiece = 4096;
+
+    /// <summary>The most characters a body byte becomes: <c>\xHH</c>, or <c>'\''</c> for a quote.</summary>
+    private const int MaxCharsPerBodyByte = 4;
+
     /// <summary>Fields curl sets from the command itself: the framing (RFC 9112 §6), and Connection-specific ones
     /// (RFC 9110 §7.6.1) that belong to the recorded connection, not to a new one.</summary>
     private static readonly HashSet<string> Skipped = new(StringComparer.OrdinalIgnoreCase)
@@ -22,21 +32,62 @@ public static class CurlScript
         "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "TE", "Upgrade",
     };
 
-    /// <summary>One command per flow, each on its own line, after a shebang.</summary>
+    /// <summary>One command per flow, each on its own line, after a shebang, as one string: for a few flows held in
+    /// memory already; <see cref="WriteScriptAsync"/> writes a store's flows as they are read.</summary>
     /// <param name="flows">The flows whose requests become commands.</param>
     /// <returns>The script.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="flows"/> is null.</exception>
     public static string Script(IEnumerable<HttpFlow> flows)
     {
         ArgumentNullException.ThrowIfNull(flows);
-        var sb = new StringBuilder("#!/bin/bash\n");
+        var sb = new StringBuilder(Shebang);
+        var scratch = new char[BodyBytesPerPiece * MaxCharsPerBodyByte];
         foreach (var flow in flows)
         {
-            Append(sb, flow);
+            foreach (var piece in Pieces(flow, scratch))
+            {
+                sb.Append(piece.Span);
+            }
+
             sb.Append('\n');
         }
 
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// Writes the script <see cref="Script"/> returns to <paramref name="output"/> as <paramref name="flows"/> yields
+    /// them: each command is written, a piece at a time, and flushed before the next flow is asked for, so only the
+    /// flow being written is held, whatever the number of flows and the size of their bodies.
+    /// </summary>
+    /// <param name="flows">The flows whose requests become commands.</param>
+    /// <param name="output">Where the script goes; flushed after each command, left open.</param>
+    /// <param name="cancellationToken">Stops the export.</param>
+    /// <returns>The number of commands written.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="IOException"><paramref name="output"/> could not be written.</exception>
+    public static async Task<int> WriteScriptAsync(IAsyncEnumerable<HttpFlow> flows, TextWriter output, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(flows);
+        ArgumentNullException.ThrowIfNull(output);
+        await output.WriteAsync(Shebang.AsMemory(), cancellationToken);
+        var scratch = new char[BodyBytesPerPiece * MaxCharsPerBodyByte];
+        var count = 0;
+        await foreach (var flow in flows.WithCancellation(cancellationToken))
+        {
+            foreach (var piece in Pieces(flow, scratch))
+            {
+                await output.WriteAsync(piece, cancellationToken);
+            }
+
+            await output.WriteAsync("\n".AsMemory(), cancellationToken);
+            await output.FlushAsync(cancellationToken);
+            count++;
+        }
+
+        await output.FlushAsync(cancellationToken);
+        return count;
     }
 
     /// <summary>One flow's request as one curl command line, without a shebang or a newline.</summary>
@@ -47,55 +98,92 @@ public static class CurlScript
     {
         ArgumentNullException.ThrowIfNull(flow);
         var sb = new StringBuilder();
-        Append(sb, flow);
+        foreach (var piece in Pieces(flow, new char[BodyBytesPerPiece * MaxCharsPerBodyByte]))
+        {
+            sb.Append(piece.Span);
+        }
+
         return sb.ToString();
     }
 
-    private static void Append(StringBuilder sb, HttpFlow flow)
+    /// <summary>The command in pieces, to be written in order: a body is written from <paramref name="scratch"/>, which
+    /// each piece of it reuses, so a piece must be written before the next is asked for.</summary>
+    private static IEnumerable<ReadOnlyMemory<char>> Pieces(HttpFlow flow, char[] scratch)
     {
         var request = flow.Request;
-        sb.Append("curl --globoff ").Append(Quote(request.Url));
+        yield return ("curl --globoff " + Quote(request.Url)).AsMemory();
         if (request.Method != "GET" || !request.Body.Content.IsEmpty)
         {
-            sb.Append(" -X ").Append(Quote(request.Method));
+            yield return (" -X " + Quote(request.Method)).AsMemory();
         }
 
         foreach (var header in request.Headers)
         {
             if (!Skipped.Contains(header.Name) && !header.Name.StartsWith(':'))
             {
-                sb.Append(" -H ").Append(Quote(header.Name + ": " + header.Value));
+                yield return (" -H " + Quote(header.Name + ": " + header.Value)).AsMemory();
             }
         }
 
-        var body = request.Body.Content.Span;
+        var body = request.Body.Content;
         if (!body.IsEmpty)
         {
-            if (IsPrintable(body))
+            var printable = IsPrintable(body.Span);
+            yield return (printable ? " --data-raw '" : " --data-binary @<(printf '").AsMemory();
+            for (var at = 0; at < body.Length; at += BodyBytesPerPiece)
             {
-                sb.Append(" --data-raw ").Append(Quote(Encoding.UTF8.GetString(body)));
+                var chunk = body.Slice(at, Math.Min(BodyBytesPerPiece, body.Length - at));
+                yield return scratch.AsMemory(0, printable ? QuotedText(chunk.Span, scratch) : PrintfEscapes(chunk.Span, scratch));
             }
-            else
-            {
-                sb.Append(" --data-binary @<(printf '");
-                foreach (var b in body)
-                {
-                    sb.Append("\\x").Append(b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture));
-                }
 
-                sb.Append("')");
-            }
+            yield return (printable ? "'" : "')").AsMemory();
         }
 
         if (request.Body.IsTruncated)
         {
-            sb.Append(" # body truncated: ").Append(request.Body.Content.Length).Append(" of ").Append(request.Body.Length).Append(" bytes recorded");
+            yield return $" # body truncated: {request.Body.Content.Length} of {request.Body.Length} bytes recorded".AsMemory();
         }
         else if (request.Body.IsIncomplete)
         {
             // All the bytes that passed were kept, but the exchange failed before the body ended: not the whole body.
-            sb.Append(" # body incomplete: the exchange failed after ").Append(request.Body.Length).Append(" bytes");
+            yield return $" # body incomplete: the exchange failed after {request.Body.Length} bytes".AsMemory();
         }
+    }
+
+    /// <summary>Printable bytes (ASCII, <see cref="IsPrintable"/>) as the inside of a single-quoted word, each
+    /// <c>'</c> as <c>'\''</c>; returns the characters written.</summary>
+    private static int QuotedText(ReadOnlySpan<byte> bytes, Span<char> output)
+    {
+        var written = 0;
+        foreach (var b in bytes)
+        {
+            if (b == (byte)'\'')
+            {
+                "'\\''".CopyTo(output[written..]);
+                written += 4;
+            }
+            else
+            {
+                output[written++] = (char)b;
+            }
+        }
+
+        return written;
+    }
+
+    /// <summary>Bytes as printf escapes, <c>\xHH</c> each; returns the characters written.</summary>
+    private static int PrintfEscapes(ReadOnlySpan<byte> bytes, Span<char> output)
+    {
+        var written = 0;
+        foreach (var b in bytes)
+        {
+            output[written++] = '\\';
+            output[written++] = 'x';
+            b.TryFormat(output[written..], out var digits, "x2", CultureInfo.InvariantCulture);
+            written += digits;
+        }
+
+        return written;
     }
 
     private static bool IsPrintable(ReadOnlySpan<byte> body)
