@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
@@ -76,6 +77,38 @@ public sealed class CurlScriptTests
         flow = flow with { Request = flow.Request with { Body = new FlowBody("abc"u8.ToArray(), 3, null) } };
 
         Assert.EndsWith(" # body incomplete: the exchange failed after 3 bytes", CurlScript.Command(flow), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_header_name_that_starts_with_at_is_left_out_and_never_read_as_a_file_of_headers()
+    {
+        // curl reads a -H value that starts with @ as a file of header lines to send. A name cannot start with @ (it is
+        // no RFC 9110 token), but a flow read from JSON (an old store's rows, a JSON Lines file) is not checked: the
+        // name "@/dir/f" and the value "x" made the argument "@/dir/f: x", so curl sent the lines of the file "/dir/f: x".
+        var secret = Path.Combine(Path.GetTempPath(), $"curl-headers-{Guid.NewGuid():N}");
+        await File.WriteAllTextAsync(secret + ": x", "X-Leaked: the secret file's content\n");
+        try
+        {
+            await using var origin = new RecordingOrigin();
+            var output = new ArrayBufferWriter<byte>();
+            FlowJson.WriteLine(output, Flow(origin.Port, "/h", []));
+            var json = Encoding.UTF8.GetString(output.WrittenSpan)
+                .Replace("[\"Content-Type\",\"application/octet-stream\"]", $"[\"@{secret}\",\"x\"]", StringComparison.Ordinal);
+            var flow = (HttpFlow)FlowJson.Read(Encoding.UTF8.GetBytes(json));
+            Assert.Equal("@" + secret, flow.Request.Headers[1].Name);
+
+            var result = await RunAsync(flow);
+
+            Assert.True(result.ExitCode == 0, result.StandardError);
+            var received = Assert.Single(origin.Requests);
+            Assert.DoesNotContain("X-Leaked", received.Head, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain(secret, received.Head, StringComparison.Ordinal);
+            Assert.EndsWith(" # 1 header field(s) left out: their names are not RFC 9110 tokens", CurlScript.Command(flow), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(secret + ": x");
+        }
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Interpose.Core.Http;
 
 namespace Interpose.Core.Flows;
 
@@ -13,6 +14,10 @@ namespace Interpose.Core.Flows;
 /// glob pattern (<c>[1-3]</c>, <c>{a,b}</c>: one request per match) unless <c>--globoff</c> is given, and a
 /// <c>--data-binary</c> value that starts with <c>@</c> names a file to read and upload. So each command carries
 /// <c>--globoff</c>, and a printable body goes in <c>--data-raw</c> (curl 7.43 and later), which takes no <c>@</c>.
+/// <c>-H</c> reads a value that starts with <c>@</c> as a file of header lines (curl 7.55 and later), and curl has no
+/// way to escape that <c>@</c>; a header line starts with its field's name, and a name that is not an RFC 9110 §5.1
+/// token (none starts with <c>@</c>) is no field curl could send as recorded, so such a field is left out and a
+/// comment on the command says how many were.
 /// </remarks>
 public static class CurlScript
 {
@@ -117,12 +122,23 @@ public static class CurlScript
             yield return (" -X " + Quote(request.Method)).AsMemory();
         }
 
+        var leftOut = 0;
         foreach (var header in request.Headers)
         {
-            if (!Skipped.Contains(header.Name) && !header.Name.StartsWith(':'))
+            if (Skipped.Contains(header.Name) || header.Name.StartsWith(':'))
             {
-                yield return (" -H " + Quote(header.Name + ": " + header.Value)).AsMemory();
+                continue;
             }
+
+            // RFC 9110 §5.1: field-name = token. Any other name (only a flow read from JSON can hold one) could start the
+            // -H argument with @, which curl reads as a file of headers to send instead.
+            if (!HttpHeaders.IsValidName(header.Name))
+            {
+                leftOut++;
+                continue;
+            }
+
+            yield return (" -H " + Quote(header.Name + ": " + header.Value)).AsMemory();
         }
 
         var body = request.Body.Content;
@@ -137,6 +153,11 @@ public static class CurlScript
             }
 
             yield return (printable ? "'" : "')").AsMemory();
+        }
+
+        if (leftOut > 0)
+        {
+            yield return $" # {leftOut} header field(s) left out: their names are not RFC 9110 tokens".AsMemory();
         }
 
         if (request.Body.IsTruncated)
