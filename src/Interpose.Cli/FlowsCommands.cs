@@ -95,7 +95,8 @@ internal static class FlowsCommands
 
             // Both formats are written flow by flow as the store yields the flows, so an export holds one flow's bodies
             // at a time.
-            Func<Stream, Task<int>> write = result.GetValue(format) == "har"
+            var har = result.GetValue(format) == "har";
+            Func<Stream, Task<int>> write = har
                 ? stream => HarFile.ExportAsync(flows, stream, cancellationToken)
                 : async stream =>
                 {
@@ -104,14 +105,24 @@ internal static class FlowsCommands
                 };
             if (result.GetValue(output) is { } path)
             {
-                // Recorded flows carry cookies and tokens: the export is owner-only, as the store is.
+                // Recorded flows carry cookies and tokens: the export is owner-only, as the store is. The file is
+                // written beside OUT and renamed over it once complete: a failure midway leaves OUT as it was.
                 var count = await ExportFile.WriteAsync(path, secret: true, write, cancellationToken);
                 await Console.Error.WriteLineAsync($"Exported {count} flows to {path}");
             }
             else
             {
                 await using var stdout = Console.OpenStandardOutput();
-                await write(stdout);
+                try
+                {
+                    await write(stdout);
+                }
+                catch (Exception ex) when (CliErrors.IsUserError(ex))
+                {
+                    // The flows before the failure (a damaged row, a closed pipe) are already out and cannot be taken
+                    // back: say that what was written is cut short, not only why.
+                    return CliErrors.Report($"the {(har ? "HAR" : "curl script")} written to standard output is incomplete: {ex.Message}");
+                }
             }
 
             return CliExit.Success;

@@ -1,3 +1,5 @@
+using Microsoft.Data.Sqlite;
+
 namespace Interpose.Cli.Tests;
 
 /// <summary><c>interpose flows export -o</c>: what it writes to a file.</summary>
@@ -43,6 +45,49 @@ public sealed class FlowsExportTests : IDisposable
         }
 
         // No temp file is left beside them.
+        Assert.DoesNotContain(Directory.GetFiles(_temp.Path), f => f.EndsWith(".tmp", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("har", "HAR")]
+    [InlineData("curl", "curl script")]
+    public async Task An_export_the_store_fails_midway_says_standard_output_is_cut_short_and_leaves_a_file_as_it_was(string format, string what)
+    {
+        // Two flows, the second one's row damaged: the first is written, then the store fails. On standard output the
+        // first flow is already out, so a reader of the pipe must be told the export is incomplete, not only why.
+        var har = _temp.File("in.har");
+        await File.WriteAllTextAsync(har, """
+            {"log":{"version":"1.2","entries":[
+              {"startedDateTime":"2025-01-01T00:00:00Z","request":{"method":"GET","url":"http://a.test/first"},"response":{"status":200}},
+              {"startedDateTime":"2025-01-01T00:00:01Z","request":{"method":"GET","url":"http://a.test/second"},"response":{"status":200}}]}}
+            """);
+        var store = _temp.File("flows.db");
+        var import = await CliRun.RunAsync(Home, "flows", "import", har, "-o", store);
+        Assert.True(import.ExitCode == 0, import.ToString());
+        using (var connection = new SqliteConnection($"Data Source={store};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "UPDATE flows SET flow = x'7b7d' WHERE url = 'http://a.test/second'"; // JSON without its type
+            Assert.Equal(1, command.ExecuteNonQuery());
+        }
+
+        var stdout = await CliRun.RunAsync(Home, "flows", "export", store, "--format", format);
+
+        Assert.Equal(CliErrors.UserError, stdout.ExitCode);
+        Assert.Contains("http://a.test/first", stdout.Stdout, StringComparison.Ordinal);
+        var line = Assert.Single(stdout.StderrLines);
+        Assert.StartsWith($"interpose: the {what} written to standard output is incomplete: ", line, StringComparison.Ordinal);
+        Assert.Contains("a stored flow does not read back", line, StringComparison.Ordinal);
+
+        // To a file: written beside it and renamed over it only once complete, so an existing file keeps what it had.
+        var existing = _temp.File("existing." + format);
+        await File.WriteAllTextAsync(existing, "old");
+        var toFile = await CliRun.RunAsync(Home, "flows", "export", store, "--format", format, "-o", existing);
+
+        Assert.Equal(CliErrors.UserError, toFile.ExitCode);
+        Assert.Contains("a stored flow does not read back", Assert.Single(toFile.StderrLines), StringComparison.Ordinal);
+        Assert.Equal("old", await File.ReadAllTextAsync(existing));
         Assert.DoesNotContain(Directory.GetFiles(_temp.Path), f => f.EndsWith(".tmp", StringComparison.Ordinal));
     }
 }
