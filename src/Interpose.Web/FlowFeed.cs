@@ -248,8 +248,25 @@ internal sealed class FeedSubscription : IDisposable
         return true;
     }
 
-    /// <summary>Set when an item was dropped; the reader then sends a reload instead of what is queued.</summary>
-    public bool TakeOverflow() => Interlocked.Exchange(ref _overflowed, 0) == 1;
+    /// <summary>
+    /// Whether an item was dropped since the last call; if so, forgets what is queued (the rows and signals, the ring and
+    /// its count of skipped rows): the reader sends a reload instead, and the browser's list, read again, has all of it.
+    /// (A ring kept past the reload was pushed after it, so a client that kept the stream open got those rows twice.)
+    /// </summary>
+    public bool TakeOverflow()
+    {
+        if (Interlocked.Exchange(ref _overflowed, 0) == 0)
+        {
+            return false;
+        }
+
+        while (_items.Reader.TryRead(out _))
+        {
+        }
+
+        ClearTail();
+        return true;
+    }
 
     /// <summary>Moves the ring's rows (oldest first) to <paramref name="rows"/>; returns how many new rows matched but were
     /// pushed out of the ring since the last call (they came before these).</summary>

@@ -672,11 +672,7 @@ internal sealed class WebApi : IDisposable
                 buffer.SetLength(0);
                 if (subscription.TakeOverflow())
                 {
-                    // Fell behind: what is queued is incomplete; the page reloads the list instead.
-                    while (subscription.Reader.TryRead(out _))
-                    {
-                    }
-
+                    // Fell behind: what is queued is incomplete and was forgotten; the page reloads the list instead.
                     WebLog.SubscriberOverflow(_logger, context.Connection.RemoteIpAddress);
                     Event(buffer, "reload", "{}"u8);
                 }

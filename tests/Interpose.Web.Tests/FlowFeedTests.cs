@@ -311,9 +311,39 @@ public sealed class FlowFeedTests
 
         Assert.True(await subscription.WaitAsync(timeout.Token));
         Assert.True(subscription.TakeOverflow());
+
+        // What its push loop filtered before the reload is in the list the browser reads again.
         var rows = new List<FlowSummary>();
-        Assert.Equal(FlowFeed.PendingCapacity - FlowFeed.TailRows, subscription.TakeTail(rows));
-        Assert.Equal(FlowFeed.TailRows, rows.Count);
+        Assert.Equal(0, subscription.TakeTail(rows));
+        Assert.Empty(rows);
+    }
+
+    [Fact]
+    public void A_browser_told_to_reload_is_not_pushed_the_rows_its_reloaded_list_has()
+    {
+        // The overflow's reload discarded the queue but kept the ring of newest rows: a client that keeps the stream open
+        // after the reload event (the API's) read the list again and was then pushed those rows a second time.
+        var feed = new FlowFeed();
+        using var subscription = feed.Subscribe(null, null, tail: true);
+        Publish(feed, Enumerable.Range(0, FlowFeed.TailRows + 1).Select(i => Flow(i)));
+        for (var i = 0; i <= FlowFeed.SubscriberCapacity; i++)
+        {
+            feed.InterceptChanged();
+        }
+
+        Assert.True(subscription.TakeOverflow());
+
+        var rows = new List<FlowSummary>();
+        Assert.Equal(0, subscription.TakeTail(rows));
+        Assert.Empty(rows);
+        Assert.False(subscription.Reader.TryRead(out _));
+
+        // What comes after the reload is pushed as usual.
+        var after = Flow(1_000);
+        feed.Stored([new SequencedFlow(after, FlowFeed.TailRows + 2, Replaced: false)]);
+        Assert.False(subscription.TakeOverflow());
+        Assert.Equal(0, subscription.TakeTail(rows));
+        Assert.Equal(after.Id, Assert.Single(rows).Id);
     }
 
     /// <summary>As a store tells its observer: new flows, numbered from 1.</summary>
