@@ -18,4 +18,13 @@ internal interface IFilterableFlowList : IReadOnlyList<Flow>
     /// time limit.</exception>
     /// <exception cref="InvalidOperationException">The flow must be decoded and can no longer be (after the callback).</exception>
     bool Matches(int index, FlowFilter filter);
+
+    /// <summary>
+    /// A copy of the list that stays readable after the observer's call returns, made during the call: each flow's record
+    /// copied as bytes, not decoded. A reader that filters the flows later (a browser's push loop) takes this, so that
+    /// neither the decoding nor the filter runs on the store's call.
+    /// </summary>
+    /// <returns>The copy; it answers <see cref="Matches"/> as this list does, and decodes a flow when it is read.</returns>
+    /// <exception cref="ObjectDisposedException">The observer's call returned: the records may be gone.</exception>
+    IFilterableFlowList Detach();
 }

@@ -820,16 +820,17 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
     }
 
     /// <summary>Evicted flows as the callback gets them: each decoded when it is first read, and a filter on the kept
-    /// fields answered without decoding.</summary>
-    private sealed class DecodedOnRead(List<StoredFlow> stored) : IFilterableFlowList
+    /// fields answered without decoding. A detached copy (<see cref="Detach"/>) is read by several browsers' push loops
+    /// at once: a flow two of them decode at the same time is decoded twice, both copies equal, and the filter cache is
+    /// one reference, so each reader sees a filter with its own answer.</summary>
+    private sealed class DecodedOnRead(List<StoredFlow> stored, Flow?[]? decoded = null) : IFilterableFlowList
     {
-        private readonly Flow?[] _decoded = new Flow?[stored.Count];
+        private readonly Flow?[] _decoded = decoded ?? new Flow?[stored.Count];
         private volatile bool _expired;
 
-        // The last filter asked about and whether it reads only the kept fields: a callback asks the same filter of
-        // every flow.
-        private FlowFilter? _lastFilter;
-        private bool _lastOnKeptFields;
+        /// <summary>The last filter asked about and whether it reads only the kept fields: a reader asks the same filter
+        /// of every flow.</summary>
+        private volatile KeptFieldsAnswer? _last;
 
         public int Count => stored.Count;
 
@@ -851,13 +852,26 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
                 return filter.Matches(decoded.AsFilterable());
             }
 
-            if (!ReferenceEquals(filter, _lastFilter))
+            var last = _last;
+            if (last is null || !ReferenceEquals(filter, last.Filter))
             {
-                _lastOnKeptFields = ReadsKeptFieldsOnly(filter.Root);
-                _lastFilter = filter;
+                _last = last = new KeptFieldsAnswer(filter, ReadsKeptFieldsOnly(filter.Root));
             }
 
-            return _lastOnKeptFields && !_expired ? filter.Matches(stored[index]) : filter.Matches(this[index].AsFilterable());
+            return last.OnKeptFields && !_expired ? filter.Matches(stored[index]) : filter.Matches(this[index].AsFilterable());
+        }
+
+        /// <inheritdoc/>
+        public IFilterableFlowList Detach()
+        {
+            ObjectDisposedException.ThrowIf(_expired, this);
+            var copies = new List<StoredFlow>(stored.Count);
+            foreach (var flow in stored)
+            {
+                copies.Add(flow.Detach());
+            }
+
+            return new DecodedOnRead(copies, [.. _decoded]);
         }
 
         public IEnumerator<Flow> GetEnumerator()
@@ -869,6 +883,8 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         }
 
         System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        private sealed record KeptFieldsAnswer(FlowFilter Filter, bool OnKeptFields);
     }
 
     /// <summary>A block of records (or a large record's own array) and how many kept flows, and evicted flows not yet
@@ -930,6 +946,32 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
             }
         }
 
+        /// <summary>A copy of <paramref name="source"/> whose record is a copy of its own, in an array of its own.</summary>
+        private StoredFlow(StoredFlow source)
+        {
+            Id = source.Id;
+            Sequence = source.Sequence;
+            Block = new Block(source.Block.Bytes.AsSpan(source._offset, source.RecordLength).ToArray(), shared: false);
+            _offset = 0;
+            _headLength = source._headLength;
+            _requestBodyLength = source._requestBodyLength;
+            _responseBodyLength = source._responseBodyLength;
+            _urlLength = source._urlLength;
+            _hostLength = source._hostLength;
+            _serverChain = source._serverChain;
+            _clientChain = source._clientChain;
+            RecordLength = source.RecordLength;
+            BodyBytes = source.BodyBytes;
+            Kind = source.Kind;
+            Method = source.Method;
+            HasResponse = source.HasResponse;
+            StatusCode = source.StatusCode;
+            HasError = source.HasError;
+            Marker = source.Marker;
+            Comment = source.Comment;
+            Replay = source.Replay;
+        }
+
         public Guid Id { get; }
 
         /// <summary>Its number in the store's order (<see cref="IFlowStoreObserver"/>).</summary>
@@ -977,6 +1019,10 @@ public sealed class MemoryFlowStore : IFlowStore, IFlowSink
         public string? Comment { get; }
 
         public FilterReplayKind Replay { get; }
+
+        /// <summary>This flow with a copy of its record that is no block's (the store never reuses or releases it): readable
+        /// after its own block was released. The record is copied as bytes, not decoded.</summary>
+        public StoredFlow Detach() => new(this);
 
         /// <summary>Writes <paramref name="flow"/>'s compact form and its URL and host on this thread's buffer; the bodies are
         /// copied from the flow when the record is completed.</summary>

@@ -32,7 +32,8 @@ public sealed class FlowFeed : IFlowStoreObserver
     /// <summary>What a browser with a filter or a highlight is told at most before its push loop filters it; past it the
     /// browser reloads. As many flows as the recorder's own queue holds (FlowRecorder, 4,096): at bench/load's ~5,000
     /// exchanges a second, three of the 250 ms pauses between pushes (WebApi.BusyBatchInterval). The flows are the
-    /// recorder's (shared by every browser), so they cost this many references, not copies.</summary>
+    /// recorder's (shared by every browser), so they cost this many references, not copies; evicted flows are one copy of
+    /// their records per eviction, shared by every browser (<see cref="Evicted"/>).</summary>
     public const int PendingCapacity = 4_096;
 
     private readonly ConcurrentDictionary<FeedSubscription, byte> _subscribers = new();
@@ -89,23 +90,29 @@ public sealed class FlowFeed : IFlowStoreObserver
             throw new ArgumentException("one sequence per evicted flow", nameof(evictedBy));
         }
 
-        // A browser with a filter counts the evicted flows it had in its push loop, after the store's call: they are read
-        // now (the store decodes them only during the call), once for all such browsers.
-        Flow[]? read = null;
+        // A browser with a filter counts the evicted flows it had in its push loop, after the store's call, when the
+        // store's list may no longer be read: the in-memory store's list is detached now (its records copied as bytes,
+        // not decoded: decoding every evicted flow here put a browser's work on the recorder's task), once for all such
+        // browsers, whose push loops decode what their filters need. A list of another kind is read now, as its store
+        // requires (IFlowStoreObserver.Evicted).
+        IReadOnlyList<Flow>? kept = null;
         long[]? by = null;
         foreach (var subscriber in _subscribers.Keys)
         {
             if (subscriber.Filters)
             {
-                read ??= [.. Enumerable.Range(0, flows.Count).Select(i => flows[i])];
+                kept ??= Readable(flows);
                 by ??= [.. evictedBy];
-                subscriber.Evicted(read, by);
+                subscriber.Evicted(kept, by);
             }
             else
             {
                 subscriber.Evicted(flows, evictedBy);
             }
         }
+
+        static IReadOnlyList<Flow> Readable(IReadOnlyList<Flow> flows) =>
+            flows is IFilterableFlowList filterable ? filterable.Detach() : [.. flows];
     }
 
     /// <summary>Tells every browser that the list of paused (intercepted) exchanges changed.</summary>
@@ -472,7 +479,7 @@ internal sealed class FeedSubscription : IDisposable
     }
 
     /// <summary>Flows the store evicted: counted at once for a browser without a filter; queued for one with a filter
-    /// (<paramref name="flows"/> then read already, as the store's list can be read only during its call).</summary>
+    /// (<paramref name="flows"/> then a copy readable after the store's call: <see cref="FlowFeed.Evicted"/>).</summary>
     public void Evicted(IReadOnlyList<Flow> flows, IReadOnlyList<long> evictedBy)
     {
         if (_pending is not null)
@@ -489,7 +496,7 @@ internal sealed class FeedSubscription : IDisposable
         // The in-memory store's list answers a filter on its kept fields without decoding each flow; without a filter
         // the flows are counted without being read (the store decodes an evicted flow only when it is read). In the
         // lock, so that an eviction told while the list is read is held or counted, never lost between the two.
-        var filterable = flows as Store.IFilterableFlowList;
+        var filterable = flows as IFilterableFlowList;
         long count = 0;
         lock (_tailLock)
         {

@@ -452,6 +452,30 @@ public sealed class MemoryFlowStoreTests
     }
 
     [Fact]
+    public async Task A_copy_of_the_eviction_list_made_in_the_callback_reads_back_after_it_without_decoding_in_it()
+    {
+        // A browser's filter counts evicted flows in its own push loop, after the callback: it takes a copy of the records
+        // there (bytes, not decoded flows), which must read back once the store reused their blocks for other flows.
+        IFilterableFlowList? copy = null;
+        IFilterableFlowList? original = null;
+        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 1 }, observer: new DelegateObserver((flows, _) =>
+        {
+            original ??= (IFilterableFlowList)flows;
+            copy ??= original.Detach();
+        }));
+
+        await store.AppendAsync([Flow("/keep", body: "no"), Flow("/other", body: "a secret"), Flow("/last")]);
+        await store.AppendAsync([.. Enumerable.Range(0, 100).Select(i => Flow("/later/" + i, body: "reusing the blocks " + i))]);
+
+        Assert.Throws<InvalidOperationException>(() => original![0]); // the callback's own list was not decoded in it
+        Assert.Throws<ObjectDisposedException>(() => original!.Detach());
+        Assert.Equal([true, false], Enumerable.Range(0, 2).Select(i => copy!.Matches(i, FlowFilter.Parse("~u /keep"))));
+        Assert.Equal([false, true], Enumerable.Range(0, 2).Select(i => copy!.Matches(i, FlowFilter.Parse("~bs secret"))));
+        Assert.Equal(["/keep", "/other"], copy!.Select(Path));
+        Assert.Equal("a secret", System.Text.Encoding.UTF8.GetString(((HttpFlow)copy![1]).Response!.Body.Content.Span));
+    }
+
+    [Fact]
     public async Task The_tail_and_its_sequence_are_read_at_one_moment()
     {
         List<SequencedFlow> stored = [];

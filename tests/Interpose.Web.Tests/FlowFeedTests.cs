@@ -287,6 +287,48 @@ public sealed class FlowFeedTests
     }
 
     [Fact]
+    public async Task The_stores_call_neither_decodes_nor_filters_the_evicted_flows_a_browsers_filter_counts()
+    {
+        // The in-memory store decodes an evicted flow when it is read: the feed read every one in the store's call (the
+        // recorder's task) for a browser with a filter, work that is that browser's and belongs in its push loop.
+        var feed = new FlowFeed();
+        using var subscription = feed.Subscribe(Core.Filters.FlowFilter.Parse("~u /item/1$"), null, tail: true);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var evicted = new EvictedList([Flow(0), Flow(1), Flow(2)]);
+
+        feed.Evicted(evicted, [4, 5, 6]);
+
+        Assert.Equal((0, 0, 1), (evicted.Reads, evicted.Filtered, evicted.Detached));
+        Assert.True(await subscription.WaitAsync(timeout.Token)); // the push loop filters the copy
+        Assert.True(evicted.Reads + evicted.Filtered > 0);
+        Assert.True(subscription.Reader.TryRead(out var item));
+        Assert.Equal((FeedItemKind.Evicted, 1L), (item.Kind, item.Count));
+    }
+
+    [Fact]
+    public async Task A_browsers_filter_counts_the_flows_the_memory_store_evicted_after_it_reused_their_records()
+    {
+        var feed = new FlowFeed();
+        using var subscription = feed.Subscribe(Core.Filters.FlowFilter.Parse("~bs item/1$"), null, tail: true);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var store = new MemoryFlowStore(new MemoryFlowStoreOptions { MaxFlows = 1 }, observer: feed);
+        static HttpFlow WithBody(int i) =>
+            Flow(i) with { Response = WebApiTests.Sample(Guid.Empty).Response! with { Body = new FlowBody(System.Text.Encoding.UTF8.GetBytes("item/" + i), i < 10 ? 6 : 7, null) } };
+
+        await store.AppendAsync([.. Enumerable.Range(0, 4).Select(WithBody)]);
+        await store.AppendAsync([.. Enumerable.Range(10, 50).Select(WithBody)]); // the blocks hold other records now
+
+        Assert.True(await subscription.WaitAsync(timeout.Token));
+        long evicted = 0;
+        while (subscription.Reader.TryRead(out var item))
+        {
+            evicted += item.Kind == FeedItemKind.Evicted ? item.Count : 0;
+        }
+
+        Assert.Equal(1, evicted); // /item/1's body, among the 52 evicted
+    }
+
+    [Fact]
     public void A_browser_that_falls_behind_its_queue_is_told_to_reload()
     {
         // A full channel in DropWrite mode drops the item and still says it wrote it: the overflow went unnoticed, and
@@ -352,6 +394,50 @@ public sealed class FlowFeedTests
 
     private static HttpFlow Flow(int i) =>
         WebApiTests.Sample(Guid.NewGuid()) with { Request = WebApiTests.Sample(Guid.Empty).Request with { Path = "/item/" + i } };
+
+    /// <summary>Evicted flows as the in-memory store gives them, counting how often they are read or filtered (its
+    /// copies share the counts).</summary>
+    private sealed class EvictedList(Flow[] flows, EvictedList? original = null) : IFilterableFlowList
+    {
+        private int _reads;
+        private int _filtered;
+        private int _detached;
+
+        public int Reads => Volatile.Read(ref Counts._reads);
+
+        public int Filtered => Volatile.Read(ref Counts._filtered);
+
+        public int Detached => Volatile.Read(ref Counts._detached);
+
+        public int Count => flows.Length;
+
+        private EvictedList Counts => original ?? this;
+
+        public Flow this[int index]
+        {
+            get
+            {
+                Interlocked.Increment(ref Counts._reads);
+                return flows[index];
+            }
+        }
+
+        public bool Matches(int index, Core.Filters.FlowFilter filter)
+        {
+            Interlocked.Increment(ref Counts._filtered);
+            return filter.Matches(flows[index].AsFilterable());
+        }
+
+        public IFilterableFlowList Detach()
+        {
+            Interlocked.Increment(ref Counts._detached);
+            return new EvictedList(flows, Counts);
+        }
+
+        public IEnumerator<Flow> GetEnumerator() => Enumerable.Range(0, Count).Select(i => this[i]).GetEnumerator();
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
 
     /// <summary>A flow's filterable view that counts how often a filter reads its URL or method.</summary>
     private sealed class ReadCounting(Core.Filters.IFilterableFlow inner) : Core.Filters.IFilterableFlow
