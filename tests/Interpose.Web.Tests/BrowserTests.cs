@@ -143,6 +143,43 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
+    public async Task A_paused_request_with_only_its_body_edited_keeps_its_header_fields_as_they_came()
+    {
+        // The page sent its own reading of the header lines with every resume (each name and value trimmed), so the
+        // exchange's fields were replaced even when the user edited only the body.
+        await using var h = await WebHarness.StartAsync(output);
+        var page = await InterceptingPageAsync(h, "~q ~u /echo");
+        // Written by hand: HttpClient would join the two X-Dup lines into one.
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(System.Net.IPAddress.Loopback, h.Proxy!.Port);
+        var stream = client.GetStream();
+        var target = h.Origin.Url("/echo?fields");
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(
+            $"POST {target} HTTP/1.1\r\nHost: {target.Authority}\r\nx-MiXed-Case:  a   b \r\nX-Dup: one\r\nX-Dup: two\r\n"
+            + "Connection: close\r\nContent-Length: 7\r\n\r\nas sent"));
+        var sending = new StreamReader(stream).ReadToEndAsync();
+        var paused = page.GetByRole(AriaRole.Group, new() { NameRegex = new Regex("^Paused request: POST") });
+        await Assertions.Expect(paused.GetByLabel("Body")).ToHaveValueAsync("as sent");
+        var sent = (await h.WaitForPausedAsync()).Exchange.Request.Headers.Select(f => (f.Name, f.Value)).ToList();
+
+        await paused.GetByLabel("Body").FillAsync("edited");
+        var resume = await page.RunAndWaitForRequestAsync(
+            () => paused.GetByRole(AriaRole.Button, new() { Name = "Resume" }).ClickAsync(),
+            r => r.Url.EndsWith("/resume", StringComparison.Ordinal));
+
+        using var edit = System.Text.Json.JsonDocument.Parse(resume.PostData!);
+        Assert.False(edit.RootElement.TryGetProperty("headers", out _), resume.PostData);
+        Assert.Contains("echo: POST /echo?fields |  | edited", await sending.WaitAsync(TimeSpan.FromSeconds(30)), StringComparison.Ordinal);
+        var flow = (HttpFlow)await h.WaitForFlowAsync(f => f is HttpFlow http && http.Request.Path == "/echo?fields");
+        // The body's new length, and the hop-by-hop Connection the proxy removes (RFC 9110 §7.6.1), aside.
+        string[] aside = ["Content-Length", "Connection"];
+        var kept = flow.Request.Headers.Select(f => (f.Name, f.Value)).Where(f => !aside.Contains(f.Name)).ToList();
+        Assert.Equal(sent.Where(f => !aside.Contains(f.Name)), kept);
+        Assert.Contains(("x-MiXed-Case", "a   b"), kept);
+        Assert.Equal(["one", "two"], kept.Where(f => f.Name == "X-Dup").Select(f => f.Value));
+    }
+
+    [Fact]
     public async Task A_paused_binary_body_is_shown_as_base64_and_replaced_by_an_uploaded_file()
     {
         await using var h = await WebHarness.StartAsync(output);
@@ -188,7 +225,13 @@ public sealed partial class BrowserTests(ITestOutputHelper output) : IAsyncLifet
         async Task<HttpFlow> SendAsync(ILocator editor, string path)
         {
             await editor.GetByLabel("URL").FillAsync(h.Origin.Url(path).ToString());
-            await editor.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+            var replay = await page.RunAndWaitForRequestAsync(
+                () => editor.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync(),
+                r => r.Url.EndsWith("/replay", StringComparison.Ordinal));
+
+            // Headers left as shown are not sent: the recorded ones go as they were.
+            using var edit = System.Text.Json.JsonDocument.Parse(replay.PostData!);
+            Assert.False(edit.RootElement.TryGetProperty("headers", out _), replay.PostData);
             return (HttpFlow)await h.WaitForFlowAsync(f => f is HttpFlow http && http.Request.Path == path);
         }
 

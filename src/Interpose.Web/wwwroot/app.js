@@ -604,14 +604,17 @@ async function saveHar(response) {
 // 7. Intercept: the filter box, and the paused exchanges with an editor each.
 // Only what the user changed is sent: a body left as shown is not sent (the server keeps the exchange's own), so a
 // textarea's line breaks (CRLF read back as LF) never reach the origin, and a GET gains no empty body. m.body null: not
-// editable here (the page does not have it whole, as text). A URL whose authority changed takes the Host line with it
-// when that line was left as it was, as mitmproxy does (RFC 9110 §7.2: Host names the target's authority).
+// editable here (the page does not have it whole, as text). Headers left as shown are not sent either: the server keeps
+// the message's own fields byte for byte (the page's lines lose a value's outer spaces). A URL whose authority changed
+// takes the Host line with it when that line was left as it was, as mitmproxy does (RFC 9110 §7.2: Host names the
+// target's authority): the server moves it when the headers were not sent, the page when they were edited.
 function messageEditor(m) {
   const method = el('input', { 'aria-label': 'Method', value: m.method, size: 8 });
   const url = el('input', { class: 'url', 'aria-label': 'URL', value: m.url ?? '' });
   const status = el('input', { 'aria-label': 'Status', value: m.status ?? '', size: 4 });
   const headers = el('textarea', { 'aria-label': 'Headers', spellcheck: 'false' });
   headers.value = m.headers.map(([n, v]) => `${n}: ${v}`).join('\n');
+  const shownHeaders = headers.value;
   // A body that is not UTF-8 text is edited as base64, or replaced whole by a file (read here, sent as base64).
   const bodyArea = el('textarea', { 'aria-label': m.binary ? 'Body (base64)' : 'Body', spellcheck: 'false' });
   let original = null; // the body as shown, and whether its line breaks were CRLF
@@ -632,9 +635,10 @@ function messageEditor(m) {
     node: el('div', {}, line, headers, bodyArea, upload),
     setBody,
     value: () => {
-      const v = {
-        headers: headers.value.split('\n').filter(l => l.trim()).map(l => { const i = l.indexOf(':'); return [l.slice(0, i).trim(), l.slice(i + 1).trim()]; }),
-      };
+      const v = {};
+      if (headers.value !== shownHeaders) {
+        v.headers = headers.value.split('\n').filter(l => l.trim()).map(l => { const i = l.indexOf(':'); return [l.slice(0, i).trim(), l.slice(i + 1).trim()]; });
+      }
       if (original !== null && bodyArea.value !== original.shown) {
         // A textarea keeps LF only: a body that had CRLF line breaks (a multipart form, an HTTP-like text) gets them back.
         if (m.binary) v.bodyBase64 = bodyArea.value.replace(/\s+/g, ''); else v.body = original.crlf ? bodyArea.value.replace(/\n/g, '\r\n') : bodyArea.value;
@@ -644,7 +648,7 @@ function messageEditor(m) {
       v.url = url.value.trim();
       const [from, to] = [authority(m.url), authority(v.url)];
       const recordedHost = m.headers.find(([n]) => n.toLowerCase() === 'host');
-      if (from && to && from !== to && recordedHost) {
+      if (from && to && from !== to && recordedHost && v.headers) {
         for (const h of v.headers) if (h[0].toLowerCase() === 'host' && h[1] === recordedHost[1].trim()) h[1] = to;
       }
       return v;
