@@ -58,6 +58,11 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
     private readonly Task _consumer;
     private long _queuedBodyBytes;
     private long _recorded;
+
+    /// <summary>Flows the sink's WriteAsync took (the consumer's own count), and the sink's KeptFlows when the recorder
+    /// started (a sink may have kept flows before it).</summary>
+    private long _handed;
+    private readonly long _keptBefore;
     private long _droppedBodies;
     private long _droppedFlows;
     private int _dropping;
@@ -82,6 +87,7 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         }
 
         _sink = sink;
+        _keptBefore = sink.KeptFlows ?? 0;
         _logger = logger ?? NullLogger.Instance;
         _time = _options.TimeProvider ?? TimeProvider.System;
         _queue = Channel.CreateBounded<Queued>(new BoundedChannelOptions(_options.QueueCapacity)
@@ -93,13 +99,17 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         _consumer = ConsumeAsync();
     }
 
-    /// <summary>Flows handed to the sink.</summary>
+    /// <summary>Flows the sink kept: for a sink that writes in batches and says which it kept
+    /// (<see cref="IFlowSink.KeptFlows"/>, as the SQLite store does), those of its committed batches, so a flow waits in
+    /// the open batch before it counts, and the flows of a batch that failed never count (they are
+    /// <see cref="DroppedFlows"/>); for any other sink, the flows its <see cref="IFlowSink.WriteAsync"/> took.</summary>
     public long Recorded => Interlocked.Read(ref _recorded);
 
     /// <summary>Flows queued without their body bytes because the queue was filling (length and hash kept).</summary>
     public long DroppedBodies => Interlocked.Read(ref _droppedBodies);
 
-    /// <summary>Flows not recorded at all: the queue was full, the recorder was completed, or the sink had failed.</summary>
+    /// <summary>Flows not recorded at all: the queue was full, the recorder was completed, or the sink had failed (with
+    /// those of the sink's batch that the failure lost).</summary>
     public long DroppedFlows => Interlocked.Read(ref _droppedFlows);
 
     /// <summary>Why the sink stopped taking flows, once it failed; null while it works.</summary>
@@ -304,7 +314,8 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
                     try
                     {
                         await _sink.WriteAsync(queued.Flow, _stop.Token);
-                        Interlocked.Increment(ref _recorded);
+                        _handed++;
+                        Settle();
                         unflushed = true;
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException)
@@ -389,6 +400,7 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         try
         {
             await _sink.FlushAsync(_stop.Token);
+            Settle();
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -396,8 +408,15 @@ public sealed class FlowRecorder : ProxyAddon, IAsyncDisposable
         }
     }
 
+    /// <summary>Counts what the sink kept so far (<see cref="Recorded"/>); the consumer's task, after a sink call.</summary>
+    private void Settle() =>
+        Interlocked.Exchange(ref _recorded, _sink.KeptFlows is { } kept ? kept - _keptBefore : _handed);
+
     private void Fail(Exception ex)
     {
+        // The flows the sink took but had not kept went with the failure (a batch rolled back): dropped, not recorded.
+        Settle();
+        Interlocked.Add(ref _droppedFlows, Math.Max(0, _handed - Interlocked.Read(ref _recorded)));
         SinkFailure = ex;
         ProxyLog.FlowSinkFailed(_logger, _sink.GetType().Name, ex);
     }

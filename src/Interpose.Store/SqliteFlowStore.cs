@@ -105,6 +105,9 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     private long _batchBodyBytes;
     private readonly List<UInt128> _batchCertificates = [];
     private long _written;
+
+    /// <summary>Flows of <see cref="WriteAsync"/> in committed batches (<see cref="KeptFlows"/>).</summary>
+    private long _keptWrites;
     private bool _disposed;
 
     /// <summary>Told each batch's flows once committed (null when none): its list, filled only then.</summary>
@@ -323,6 +326,10 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
             _gate.Release();
         }
     }
+
+    /// <summary>The flows <see cref="WriteAsync"/> took whose batch was committed; a batch that failed (dropped whole,
+    /// its flows never readable) is not counted.</summary>
+    public long? KeptFlows => Interlocked.Read(ref _keptWrites);
 
     /// <summary>Commits the pending batch in one transaction.</summary>
     /// <param name="cancellationToken">Abandons the wait for the store.</param>
@@ -637,6 +644,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         }
 
         _committedSeq = _lastSeq;
+        Interlocked.Add(ref _keptWrites, _batchFlows);
         Committed(_batchFlows, _batchCertificates);
         _batch.Dispose();
         _batch = null;

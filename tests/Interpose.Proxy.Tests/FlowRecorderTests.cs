@@ -432,6 +432,50 @@ public sealed class FlowRecorderTests(ITestOutputHelper output)
         Assert.Equal(1, sink.Flushes);
     }
 
+    [Fact]
+    public async Task Flows_of_a_batch_the_sink_failed_to_commit_are_dropped_not_recorded()
+    {
+        // The recorder counted a flow as recorded when the sink's WriteAsync returned: the SQLite store then still held it
+        // in its open batch, and a commit that failed rolled the batch back while the count (and the metric) kept it.
+        var sink = new BatchingSink(batchSize: 2);
+        var recorder = new FlowRecorder(sink, new FlowRecorderOptions { FlushInterval = TimeSpan.FromDays(1) });
+        await using (var proxy = new InMemoryProxy(NoOrigin, o => { o.Addons.Add(new Answer()); o.Addons.Add(recorder); }))
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.EndsWith("hello", await proxy.SendAsync($"GET http://origin.test/{i} HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n"), StringComparison.Ordinal);
+            }
+        }
+
+        // The first two were committed as a batch; the third waits in the next, whose commit (the final flush) fails.
+        await recorder.DisposeAsync();
+        Assert.IsType<IOException>(recorder.SinkFailure);
+        Assert.Equal((2L, 1L), (recorder.Recorded, recorder.DroppedFlows));
+    }
+
+    /// <summary>A sink that commits every <paramref name="batchSize"/> flows and fails to commit the rest.</summary>
+    private sealed class BatchingSink(int batchSize) : IFlowSink
+    {
+        private int _pending;
+        private long _kept;
+
+        public long? KeptFlows => Interlocked.Read(ref _kept);
+
+        public ValueTask WriteAsync(Flow flow, CancellationToken cancellationToken)
+        {
+            if (++_pending == batchSize)
+            {
+                Interlocked.Add(ref _kept, _pending);
+                _pending = 0;
+            }
+
+            return default;
+        }
+
+        public ValueTask FlushAsync(CancellationToken cancellationToken) =>
+            _pending == 0 ? default : throw new IOException("database or disk is full");
+    }
+
     private sealed class CountingSink(int expected) : IFlowSink
     {
         private int _writes;

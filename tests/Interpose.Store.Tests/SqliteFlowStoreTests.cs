@@ -124,14 +124,19 @@ public sealed class SqliteFlowStoreTests : IDisposable
         await using var store = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { BatchSize = 2 });
         await using var reader = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { ReadOnly = true });
 
+        IFlowSink sink = store;
         await store.WriteAsync(flows[0], CancellationToken.None);
         Assert.Equal(0, await reader.CountAsync());
+        Assert.Equal(0, sink.KeptFlows);
         await store.WriteAsync(flows[1], CancellationToken.None);
         Assert.Equal(2, await reader.CountAsync());
+        Assert.Equal(2, sink.KeptFlows);
         await store.WriteAsync(flows[2], CancellationToken.None);
         Assert.Equal(2, await reader.CountAsync());
+        Assert.Equal(2, sink.KeptFlows); // the recorder counts only what was committed
         await store.FlushAsync(CancellationToken.None);
         Assert.Equal(3, await reader.CountAsync());
+        Assert.Equal(3, sink.KeptFlows);
         Assert.Equal(3, store.Written);
     }
 

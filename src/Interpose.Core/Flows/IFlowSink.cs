@@ -19,4 +19,12 @@ public interface IFlowSink
     /// <returns>A task that completes when the flows are flushed.</returns>
     /// <exception cref="IOException">The flows could not be written.</exception>
     ValueTask FlushAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// How many of the flows <see cref="WriteAsync"/> took are kept for good so far, for a sink that keeps them in batches
+    /// a failure can lose whole (a database transaction): only flows whose batch was committed count, never those of a
+    /// batch that failed. Null (the default) for a sink that keeps each flow when <see cref="WriteAsync"/> returns. A
+    /// recorder reads it on its task, after its calls, to count what it recorded (FlowRecorder.Recorded).
+    /// </summary>
+    long? KeptFlows => null;
 }

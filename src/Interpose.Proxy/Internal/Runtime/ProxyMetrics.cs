@@ -68,7 +68,7 @@ internal sealed class ProxyMetrics : IDisposable
         if (recorders is { Count: > 0 })
         {
             // The recorders among the server's addons keep these counts anyway; read only when a listener collects.
-            _meter.CreateObservableCounter("interpose.flows.recorded", () => recorders.Sum(r => r.Recorded), "{flow}", "Flows handed to the flow sink (for example the -w file)");
+            _meter.CreateObservableCounter("interpose.flows.recorded", () => recorders.Sum(r => r.Recorded), "{flow}", "Flows the flow sink kept (for example committed to the -w file; not those of a batch that failed)");
             _meter.CreateObservableCounter("interpose.flows.dropped", () => DropMeasurements(recorders), "{flow}", "Flows recorded without their bodies (what=body) or not at all (what=flow): the queue was filling, or the sink had failed");
             _meter.CreateObservableGauge("interpose.flows.sink_failed", () => (long)recorders.Count(r => r.SinkFailure is not null), "{sink}", "Flow sinks that failed (a full disk, a read-only file): 1 once recording stopped, 0 while it works");
         }
