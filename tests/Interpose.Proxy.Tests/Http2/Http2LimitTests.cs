@@ -170,6 +170,35 @@ public sealed class Http2LimitTests(ITestOutputHelper output)
         Assert.Equal(Http2ErrorCode.ProtocolError, reset.ErrorCode);
     }
 
+    [Fact]
+    public async Task Data_beyond_a_list_form_content_length_never_reach_the_origin()
+    {
+        await using var origin = RawOrigin.Recording();
+        await using var proxy = await StartProxyAsync();
+        await using var client = await H2RawClient.ConnectAsync(proxy, "localhost", origin.Port);
+
+        // RFC 9110 §8.6: "5, 5" is a Content-Length of 5, as the HTTP/1.1 origin is told; the DATA after the fifth octet
+        // would be a second request to it.
+        client.Headers(1, "POST", "/a", endStream: false, ("content-length", "5, 5"));
+        client.Data(1, "helloGET /smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n"u8.ToArray(), endStream: true);
+        await client.FlushAsync();
+
+        var first = await client.ReadUntilAsync(f => f.StreamId == 1 && f.Type is FrameType.RstStream or FrameType.Headers);
+        Assert.NotNull(first);
+        Assert.Equal(FrameType.RstStream, first.Type);
+        Assert.Equal(Http2ErrorCode.ProtocolError, first.ErrorCode);
+
+        // The same list with a body of that length is a request like any other.
+        client.Headers(3, "POST", "/b", endStream: false, ("content-length", "5, 5"));
+        client.Data(3, "hello"u8.ToArray(), endStream: true);
+        await client.FlushAsync();
+        Assert.Equal((true, "ok"), await Http2ExchangeTests.ReadResponseAsync(client, 3));
+
+        var received = origin.ReceivedText;
+        Assert.Contains("POST /b HTTP/1.1\r\n", received, StringComparison.Ordinal);
+        Assert.DoesNotContain("/smuggled", received, StringComparison.Ordinal);
+    }
+
     /// <param name="afterAStream">A stream ran and ended first: the stream that ends the last one starts the keep-alive
     /// timeout itself (the reader loop is not woken for it), so without that the connection would never time out.</param>
     [Theory]

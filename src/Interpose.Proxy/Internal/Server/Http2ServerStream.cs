@@ -173,20 +173,33 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
     /// <summary>Starts the exchange on its own task (hooks of one connection may run concurrently).</summary>
     public void Start(Http2RequestFields request)
     {
+        // Host comes from :authority and cookie crumbs are joined (RFC 9113 §8.3.1, §8.2.3).
+        var head = Http2HeaderRules.ToHttp1Request(request);
+
         // RFC 9113 §8.1.1: a Content-Length that does not match the DATA makes the request malformed; read it now, on
-        // the reader loop, before any DATA of the stream is routed.
-        foreach (var field in request.Fields)
+        // the reader loop, before any DATA of the stream is routed. By the parser whose length the HTTP/1.1 origin is
+        // sent (FixRelayedFraming), so that the two can never differ: a list such as "5, 5" is 5 for both (RFC 9110
+        // §8.6), where a parse of its own that failed on it let every DATA octet through under "Content-Length: 5".
+        BodyFraming? framing = null;
+        HttpProtocolException? framingError = null;
+        try
         {
-            if (field.Name == "content-length" && long.TryParse(field.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var length))
+            framing = MessageFraming.ForRequest(head);
+            if (framing.Value.Kind == BodyKind.ContentLength)
             {
-                _declaredLength = length;
+                _declaredLength = framing.Value.ContentLength;
             }
         }
+        catch (HttpProtocolException ex)
+        {
+            // Answered on the stream's task (400); no DATA of the stream is relayed.
+            framingError = ex;
+        }
 
-        Completion = RunAsync(request);
+        Completion = RunAsync(head, framing, framingError);
     }
 
-    private async Task RunAsync(Http2RequestFields fields)
+    private async Task RunAsync(HttpRequestHead head, BodyFraming? clientFraming, HttpProtocolException? framingError)
     {
         var startedAt = _rt.Time.GetTimestamp();
 
@@ -196,18 +209,10 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
         try
         {
             var tunnel = _conn.Tunnel;
-
-            // Host comes from :authority and cookie crumbs are joined (RFC 9113 §8.3.1, §8.2.3).
-            var head = Http2HeaderRules.ToHttp1Request(fields);
-            BodyFraming framing;
-            try
+            if (clientFraming is not { } framing)
             {
-                framing = MessageFraming.ForRequest(head);
-            }
-            catch (HttpProtocolException ex)
-            {
-                ProxyLog.BadRequest(_rt.Logger, Info, ex.Message, ex.StatusCode);
-                await SendErrorAsync(ex.StatusCode, "bad request: " + ex.Message);
+                ProxyLog.BadRequest(_rt.Logger, Info, framingError!.Message, framingError.StatusCode);
+                await SendErrorAsync(framingError.StatusCode, "bad request: " + framingError.Message);
                 return;
             }
 
@@ -446,7 +451,11 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
         var monitor = StartRate(ref _requestBodyRate, _rt.Options.Timeouts.MinRequestBodyDataRate, cancellationToken, fromFirstByte: request.Headers.Contains("Expect"));
         try
         {
-            return await RelayRequestBodyAsync(sink, chunked, request, monitor, monitor?.Token ?? cancellationToken);
+            // A Content-Length body never relays more than its length: the origin is sent that length, and octets after it
+            // would be a request of their own to an HTTP/1.1 origin (h2→h1 smuggling). OnDataAsync resets such a stream
+            // before its DATA reach the pipe; this holds even if a length were ever read differently there.
+            var limit = framing.Kind == BodyKind.ContentLength ? framing.ContentLength : long.MaxValue;
+            return await RelayRequestBodyAsync(sink, chunked, limit, request, monitor, monitor?.Token ?? cancellationToken);
         }
         catch (OperationCanceledException ex) when (monitor is { Violated: true })
         {
@@ -475,7 +484,8 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
 
     /// <summary>The request body from the stream's pipe into <paramref name="sink"/>; a read that waits is the client's
     /// wait (its window has room: credit returns as the pipe is read), timed by <paramref name="rate"/>.</summary>
-    private async ValueTask<long> RelayRequestBodyAsync(IBodySink sink, bool chunked, HttpRequest request, DataRateMonitor? rate, CancellationToken cancellationToken)
+    /// <exception cref="HttpProtocolException">More octets came than <paramref name="limit"/>.</exception>
+    private async ValueTask<long> RelayRequestBodyAsync(IBodySink sink, bool chunked, long limit, HttpRequest request, DataRateMonitor? rate, CancellationToken cancellationToken)
     {
         var observers = request.Observers;
         var reader = _body.Reader;
@@ -491,6 +501,13 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
 
             var buffer = result.Buffer;
             rate?.Transferred(buffer.Length);
+            if (buffer.Length > limit - total)
+            {
+                // RFC 9113 §8.1.1: DATA beyond the content-length make the request malformed; none of it is forwarded.
+                reader.AdvanceTo(buffer.Start);
+                throw new HttpProtocolException($"more than the Content-Length of {limit} octets of DATA (RFC 9113 §8.1.1)");
+            }
+
             if (!buffer.IsEmpty)
             {
                 if (chunked)
