@@ -51,6 +51,14 @@ internal sealed class H2RawClient(Stream stream) : IAsyncDisposable
         Http2FrameWriter.WriteHeaders(_out, streamId, block.WrittenSpan, endStream, Http2Settings.DefaultMaxFrameSize);
     }
 
+    /// <summary>A trailer section: HEADERS with END_STREAM and no pseudo-field (RFC 9113 §8.1).</summary>
+    public void Trailers(int streamId, params (string Name, string Value)[] fields)
+    {
+        var block = new ArrayBufferWriter<byte>();
+        _encoder.EncodeBlock(fields.Select(f => new HttpHeader(f.Name, f.Value)), block);
+        Http2FrameWriter.WriteHeaders(_out, streamId, block.WrittenSpan, endStream: true, Http2Settings.DefaultMaxFrameSize);
+    }
+
     public void RawFrame(FrameType type, FrameFlags flags, int streamId, ReadOnlySpan<byte> payload)
     {
         var span = _out.GetSpan(FrameHeader.Size + payload.Length);

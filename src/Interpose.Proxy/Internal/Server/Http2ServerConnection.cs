@@ -413,12 +413,38 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
 
         var streamId = _fields.StreamId;
         var fields = _fields.Take();
-        if (_streams.TryGetValue(streamId, out var existing))
+        if (!_streams.TryGetValue(streamId, out var existing) && streamId <= _lastStreamId && _fields.EndStream && !HasPseudoFields(fields))
+        {
+            // A trailer section on a stream that is closed, most often one the proxy reset while the client was still
+            // sending it: RFC 9113 §5.1 (closed): "an endpoint MUST ignore frames that it receives on closed streams
+            // after it has sent a RST_STREAM frame". Its block was decoded above, so the HPACK table stays in step
+            // (§4.3). A request head on a lower id (a reused id) still ends the connection in OpenStreamAsync.
+            return;
+        }
+
+        if (existing is not null)
         {
             // RFC 9113 §8.1: a second HEADERS is the trailer section and must end the stream.
             if (!_fields.EndStream)
             {
                 throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"HEADERS on stream {streamId} without END_STREAM after the request head (RFC 9113 §8.1).");
+            }
+
+            if (existing.RequestEnded)
+            {
+                // The request already ended (reset by the proxy, its exchange not yet finished): ignored, as above.
+                return;
+            }
+
+            if (_decoder.HeaderListSizeExceeded)
+            {
+                // The decoder stopped emitting fields past the limit: forwarding the rest would silently drop trailers.
+                // Too late for a 431 (the body has gone on), so the stream is reset and its exchange stopped, as the
+                // origin side does for a response head over the limit.
+                var reason = $"the request's trailer fields exceed {Http2Limits.MaxHeaderListSize} bytes or {Http2Limits.MaxHeaderFieldCount} fields";
+                existing.AbortForReset(new HttpProtocolException(reason));
+                await ResetStreamAsync(streamId, Http2ErrorCode.ProtocolError, reason);
+                return;
             }
 
             HttpHeaders trailers;
@@ -428,6 +454,9 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
             }
             catch (Http2StreamException ex)
             {
+                // As for a malformed DATA frame: the exchange stops (its request body ends in error, no response is
+                // sent on the reset stream) and the origin never gets the request whole.
+                existing.AbortForReset(new HttpProtocolException(ex.Message));
                 await ResetStreamAsync(streamId, ex.ErrorCode, ex.Message);
                 return;
             }
@@ -438,6 +467,9 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
 
         await OpenStreamAsync(streamId, fields);
     }
+
+    /// <summary>Whether a decoded field block starts with a pseudo-field: a request head, not a trailer section.</summary>
+    private static bool HasPseudoFields(List<HttpHeader> fields) => fields.Count > 0 && fields[0].Name.StartsWith(':');
 
     private async ValueTask OpenStreamAsync(int streamId, List<HttpHeader> fields)
     {
