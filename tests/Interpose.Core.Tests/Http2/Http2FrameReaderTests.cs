@@ -17,6 +17,7 @@ public class Http2FrameReaderTests
         { "DATA padding fills all but the pad length octet", Frame(0x0, 0x8, 1, Hex("02 0000")), "Data/08/s1/len3/p=/pad2" },
         { "HEADERS", Frame(0x1, 0x5, 1, Hex("8286")), "Headers/05/s1/len2/p=8286/pad0" },
         { "HEADERS padded + priority", Frame(0x1, 0x2c, 5, Hex("01 80000003 0f 82 00")), "Headers/2c/s5/len8/p=82/pad1/dep=3/excl=True/w=16" },
+        { "HEADERS depending on itself is returned, its block still to decode (§5.3.1, §4.3)", Frame(0x1, 0x24, 3, Hex("00000003 10 82")), "Headers/24/s3/len6/p=82/pad0/dep=3/excl=False/w=17" },
         { "PRIORITY", Frame(0x2, 0x0, 5, Hex("00000003 ff")), "Priority/00/s5/len5/p=00000003ff/pad0/dep=3/excl=False/w=256" },
         { "RST_STREAM CANCEL", Frame(0x3, 0x0, 1, Hex("00000008")), "RstStream/00/s1/len4/p=00000008/pad0/code=Cancel" },
         { "RST_STREAM unknown code", Frame(0x3, 0x0, 1, Hex("000000ff")), "RstStream/00/s1/len4/p=000000ff/pad0/code=255" },
@@ -43,7 +44,6 @@ public class Http2FrameReaderTests
         { "HEADERS on stream 0 (§6.2)", Frame(0x1, 0x4, 0, Hex("82")), true, Http2ErrorCode.ProtocolError },
         { "HEADERS priority flag, too short (§4.2)", Frame(0x1, 0x24, 1, Hex("00000000")), true, Http2ErrorCode.FrameSizeError },
         { "HEADERS padding eats the priority fields (§6.2)", Frame(0x1, 0x2c, 1, Hex("05 00000000 10")), true, Http2ErrorCode.ProtocolError },
-        { "HEADERS depends on itself (§5.3.1)", Frame(0x1, 0x24, 3, Hex("00000003 10 82")), false, Http2ErrorCode.ProtocolError },
         { "PRIORITY on stream 0 (§6.3)", Frame(0x2, 0x0, 0, Hex("00000001 10")), true, Http2ErrorCode.ProtocolError },
         { "PRIORITY of 4 octets (§6.3: stream error)", Frame(0x2, 0x0, 1, Hex("00000003")), false, Http2ErrorCode.FrameSizeError },
         { "PRIORITY of 6 octets (§6.3: stream error)", Frame(0x2, 0x0, 1, Hex("00000003 1000")), false, Http2ErrorCode.FrameSizeError },
@@ -139,6 +139,20 @@ public class Http2FrameReaderTests
         buffer = new ReadOnlySequence<byte>(larger);
         Assert.True(Http2FrameReader.TryReadFrame(ref buffer, 32768, out frame));
         Assert.Equal(20000, frame.Payload.Length);
+    }
+
+    [Fact]
+    public void A_headers_frame_that_depends_on_itself_says_so_and_keeps_its_block()
+    {
+        // RFC 9113 §5.3.1 makes it a stream error, but §4.3 needs its block decoded: the caller resets after decoding.
+        var buffer = new ReadOnlySequence<byte>(Frame(0x1, 0x24, 3, Hex("00000003 10 82")));
+        Assert.True(Http2FrameReader.TryReadFrame(ref buffer, 16384, out Http2Frame frame));
+        Assert.True(frame.DependsOnItself);
+        Assert.Equal(Hex("82"), frame.Payload.ToArray());
+
+        buffer = new ReadOnlySequence<byte>(Frame(0x1, 0x24, 3, Hex("00000001 10 82")));
+        Assert.True(Http2FrameReader.TryReadFrame(ref buffer, 16384, out frame));
+        Assert.False(frame.DependsOnItself);
     }
 
     [Fact]

@@ -59,6 +59,21 @@ internal sealed class H2RawClient(Stream stream) : IAsyncDisposable
         Http2FrameWriter.WriteHeaders(_out, streamId, block.WrittenSpan, endStream: true, Http2Settings.DefaultMaxFrameSize);
     }
 
+    /// <summary>A request head as <see cref="Headers"/> writes it, in a HEADERS frame with the PRIORITY flag and its
+    /// five octets (RFC 9113 §6.2): exclusive bit clear, <paramref name="dependency"/>, weight 16.</summary>
+    public void HeadersWithPriority(int streamId, int dependency, string method, string path, bool endStream, params (string Name, string Value)[] extra)
+    {
+        var block = new ArrayBufferWriter<byte>();
+        var fields = new List<HttpHeader> { new(":method", method), new(":scheme", "http"), new(":authority", "localhost"), new(":path", path) };
+        fields.AddRange(extra.Select(e => new HttpHeader(e.Name, e.Value)));
+        _encoder.EncodeBlock(fields, block);
+        var payload = new byte[5 + block.WrittenCount];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(payload, dependency);
+        payload[4] = 15; // weight 16, sent as weight - 1
+        block.WrittenSpan.CopyTo(payload.AsSpan(5));
+        RawFrame(FrameType.Headers, FrameFlags.EndHeaders | FrameFlags.Priority | (endStream ? FrameFlags.EndStream : FrameFlags.None), streamId, payload);
+    }
+
     public void RawFrame(FrameType type, FrameFlags flags, int streamId, ReadOnlySpan<byte> payload)
     {
         var span = _out.GetSpan(FrameHeader.Size + payload.Length);

@@ -87,6 +87,11 @@ public readonly struct Http2Frame
     /// <summary>PRIORITY, or HEADERS with the PRIORITY flag: the stream this one depends on (deprecated, §5.3.2).</summary>
     public int StreamDependency { get; }
 
+    /// <summary>A HEADERS frame with the PRIORITY flag that names its own stream as its dependency: a stream error of
+    /// type PROTOCOL_ERROR (RFC 9113 §5.3.1) that the caller raises only after decoding the field block, so that its
+    /// HPACK table stays in step with the peer's (§4.3). (A PRIORITY frame that does so is rejected by the reader.)</summary>
+    public bool DependsOnItself => Type == FrameType.Headers && (Flags & FrameFlags.Priority) != 0 && StreamDependency == StreamId;
+
     /// <summary>PRIORITY, or HEADERS with the PRIORITY flag: the exclusive bit.</summary>
     public bool IsExclusive { get; }
 

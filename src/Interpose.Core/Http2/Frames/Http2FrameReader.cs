@@ -18,7 +18,8 @@ public static class Http2FrameReader
     /// <returns><see langword="true"/> when a frame was read; <see langword="false"/> when more data is needed.</returns>
     /// <exception cref="Http2ConnectionException">The frame breaks a rule whose violation is a connection error.</exception>
     /// <exception cref="Http2StreamException">The frame breaks a rule whose violation is a stream error (the frame
-    /// has been consumed: the caller resets the stream and reads on).</exception>
+    /// has been consumed: the caller resets the stream and reads on). Not for a HEADERS frame that depends on itself:
+    /// that one is returned (see <see cref="Http2Frame.DependsOnItself"/>), its field block still to be decoded.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxFrameSize"/> is outside 16,384..16,777,215.</exception>
     public static bool TryReadFrame(ref ReadOnlySequence<byte> buffer, int maxFrameSize, out Http2Frame frame)
     {
@@ -77,7 +78,11 @@ public static class Http2FrameReader
                         return new Http2Frame(header, payload, padLength: pad);
                     }
 
-                    (int dependency, bool exclusive, int weight) = ReadPriority(header, payload);
+                    // RFC 9113 §5.3.1: a HEADERS that depends on itself is a stream error, but its field block must still
+                    // go through the caller's HPACK decoder (§4.3: "the state of the ... decompression context" is
+                    // shared by every block), so the frame is returned and the caller resets the stream after decoding
+                    // (Http2Frame.DependsOnItself).
+                    (int dependency, bool exclusive, int weight) = ReadPriority(header, payload, allowSelf: true);
                     return new Http2Frame(header, payload.Slice(5), padLength: pad, streamDependency: dependency, exclusive: exclusive, weight: weight);
                 }
 
@@ -222,7 +227,7 @@ public static class Http2FrameReader
         return pad;
     }
 
-    private static (int Dependency, bool Exclusive, int Weight) ReadPriority(FrameHeader header, ReadOnlySequence<byte> payload)
+    private static (int Dependency, bool Exclusive, int Weight) ReadPriority(FrameHeader header, ReadOnlySequence<byte> payload, bool allowSelf = false)
     {
         uint word = ReadUInt32(payload);
         int dependency = (int)(word & 0x7FFF_FFFFu);
@@ -231,7 +236,7 @@ public static class Http2FrameReader
 
         // RFC 9113 §5.3.1: "A stream cannot depend on itself. An endpoint MUST treat this as a stream error of type
         // PROTOCOL_ERROR."
-        if (dependency == header.StreamId)
+        if (dependency == header.StreamId && !allowSelf)
         {
             throw new Http2StreamException(header.StreamId, Http2ErrorCode.ProtocolError, $"Stream {header.StreamId} depends on itself (RFC 9113 §5.3.1).");
         }

@@ -58,6 +58,9 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
     private readonly FlowWindow _receiveWindow;
     private readonly ReceiveCredit _receiveCredit;
 
+    // The field block being read came in a HEADERS frame that depends on itself: decoded, then its stream reset.
+    private bool _blockDependsOnItself;
+
     // The highest stream id the client opened (RFC 9113 §5.1.1: new ids only grow) and how many it opened.
     private int _lastStreamId;
     private int _openedStreams;
@@ -397,6 +400,7 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         if (frame.Type == FrameType.Headers)
         {
             _fields.Begin(frame.StreamId, frame.EndStream);
+            _blockDependsOnItself = frame.DependsOnItself;
         }
 
         if (frame.Type == FrameType.Continuation && frame.Payload.IsEmpty && !blockEnded)
@@ -413,6 +417,12 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
 
         var streamId = _fields.StreamId;
         var fields = _fields.Take();
+        if (_blockDependsOnItself)
+        {
+            await ResetSelfDependentStreamAsync(streamId);
+            return;
+        }
+
         if (!_streams.TryGetValue(streamId, out var existing) && streamId <= _lastStreamId && _fields.EndStream && !HasPseudoFields(fields))
         {
             // A trailer section on a stream that is closed, most often one the proxy reset while the client was still
@@ -466,6 +476,27 @@ internal sealed partial class Http2ServerConnection : IAsyncDisposable
         }
 
         await OpenStreamAsync(streamId, fields);
+    }
+
+    /// <summary>
+    /// RFC 9113 §5.3.1: "A stream cannot depend on itself. An endpoint MUST treat this as a stream error of type
+    /// PROTOCOL_ERROR." Only after its block was decoded (the table in step, §4.3). A new stream id is used up (ids only
+    /// rise, §5.1.1), so the client's later frames on it meet a closed stream, not an idle one; an open stream's
+    /// exchange stops, as for any stream error the proxy finds.
+    /// </summary>
+    private async ValueTask ResetSelfDependentStreamAsync(int streamId)
+    {
+        var reason = $"HEADERS on stream {streamId} depends on itself (RFC 9113 §5.3.1).";
+        if (_streams.TryGetValue(streamId, out var existing))
+        {
+            existing.AbortForReset(new HttpProtocolException(reason));
+        }
+        else if ((streamId & 1) == 1 && streamId > _lastStreamId)
+        {
+            _lastStreamId = streamId;
+        }
+
+        await ResetStreamAsync(streamId, Http2ErrorCode.ProtocolError, reason);
     }
 
     /// <summary>Whether a decoded field block starts with a pseudo-field: a request head, not a trailer section.</summary>

@@ -74,6 +74,9 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
     private readonly FlowWindow _receiveWindow;
     private readonly ReceiveCredit _receiveCredit;
 
+    // The field block being read came in a HEADERS frame that depends on itself: decoded, then its stream failed.
+    private bool _blockDependsOnItself;
+
     private int _nextStreamId = 1;
     private int _reserved;
     private long _maxConcurrent = InitialMaxConcurrentStreams;
@@ -425,6 +428,7 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
         if (frame.Type == FrameType.Headers)
         {
             _fields.Begin(frame.StreamId, frame.EndStream);
+            _blockDependsOnItself = frame.DependsOnItself;
         }
 
         if (frame.Type == FrameType.Continuation && frame.Payload.IsEmpty && !blockEnded)
@@ -449,6 +453,13 @@ internal sealed class Http2UpstreamConnection : IAsyncDisposable
                 throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"HEADERS on stream {streamId}, which the proxy did not open (RFC 9113 §5.1).");
             }
 
+            return;
+        }
+
+        if (_blockDependsOnItself)
+        {
+            // RFC 9113 §5.3.1: a stream error of type PROTOCOL_ERROR, raised once the block was decoded (§4.3).
+            stream.Fail(new IOException($"the origin's HEADERS on stream {streamId} depends on itself (RFC 9113 §5.3.1)"), Http2ErrorCode.ProtocolError);
             return;
         }
 
