@@ -37,9 +37,40 @@ public sealed class Http2MalformedHeadersTests(ITestOutputHelper output)
         Assert.DoesNotContain("x-a", body, StringComparison.OrdinalIgnoreCase);
     }
 
-    private Task<TestProxy> StartProxyAsync() => TestProxy.StartAsync(output, o =>
+    [Theory]
+    [InlineData("GET", "/a b")]
+    [InlineData("GET", "/caf\u00e9")]
+    [InlineData("GE(T", "/")]
+    public async Task A_method_or_path_that_cannot_be_a_request_line_resets_the_stream(string method, string path)
+    {
+        var requests = 0;
+        await using var origin = await Origins.StartPlainAsync();
+        await using var proxy = await StartProxyAsync(new Hooks { OnRequestHeaders = _ => Interlocked.Increment(ref requests) });
+        await using var client = await H2RawClient.ConnectAsync(proxy, "localhost", origin.Port);
+
+        // RFC 9113 §8.3.1, RFC 9110 §9.1: a malformed request, never forwarded (it would fail as an internal 502).
+        client.Headers(1, method, path, endStream: true);
+        await client.FlushAsync();
+        var reset = await client.ReadUntilAsync(f => f.StreamId == 1);
+        Assert.NotNull(reset);
+        Assert.Equal(FrameType.RstStream, reset.Type);
+        Assert.Equal(Http2ErrorCode.ProtocolError, reset.ErrorCode);
+
+        client.Headers(3, "GET", "/hello", endStream: true);
+        await client.FlushAsync();
+        Assert.Equal((true, "hello from origin"), await Http2ExchangeTests.ReadResponseAsync(client, 3));
+
+        // Only stream 3 reached the hooks.
+        Assert.Equal(1, Volatile.Read(ref requests));
+    }
+
+    private Task<TestProxy> StartProxyAsync(ProxyAddon? addon = null) => TestProxy.StartAsync(output, o =>
     {
         o.Http2 = true;
         o.TimeProvider = new ManualClock();
+        if (addon is not null)
+        {
+            o.Addons.Add(addon);
+        }
     });
 }

@@ -134,6 +134,20 @@ public static class Http2HeaderRules
             throw Malformed(streamId, "Request without :method (RFC 9113 §8.3.1).");
         }
 
+        // RFC 9113 §8.3.1: ":method" holds the HTTP method, and RFC 9110 §9.1: method = token. Anything else cannot be
+        // the method of the HTTP/1.1 request line the origin is sent (Http1Parser.WriteRequestHead refuses it).
+        if (!HttpChars.IsToken(method))
+        {
+            throw Malformed(streamId, $":method '{method}' is not a token (RFC 9113 §8.3.1, RFC 9110 §9.1).");
+        }
+
+        // RFC 9113 §8.3.1: ":path" is the absolute-path and query of the target URI (RFC 3986 characters) or "*": no
+        // space, control or non-ASCII octet, the rule of the HTTP/1.1 request-target (Http1Parser.IsValidTargetText).
+        if (path is not null && !Http1Parser.IsValidTargetText(path))
+        {
+            throw Malformed(streamId, $":path '{path}' holds a space, control or non-ASCII character (RFC 9113 §8.3.1).");
+        }
+
         if (protocol is not null)
         {
             // RFC 8441 §4: ":protocol" only with CONNECT, which then carries :scheme and :path like other requests.
