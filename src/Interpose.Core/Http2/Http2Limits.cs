@@ -60,10 +60,6 @@ public static class Http2Limits
     /// <summary>The window of <see cref="ControlFrameBudgetPerWindow"/>.</summary>
     public static readonly TimeSpan ControlFrameBudgetWindow = TimeSpan.FromSeconds(1);
 
-    /// <summary>Control frames (SETTINGS ACK, PING ACK, RST_STREAM) queued but not yet written before the connection is
-    /// closed: a peer that never reads our replies. Go x/net's maxQueuedControlFrames (10,000).</summary>
-    public const int MaxQueuedControlFrames = 10_000;
-
     /// <summary>Empty DATA frames without END_STREAM and empty CONTINUATION frames allowed per
     /// <see cref="EmptyFrameBudgetWindow"/> (CVE-2019-9518 empty frames flood): 100 per minute (reference §5).</summary>
     public const int EmptyFrameBudgetPerWindow = 100;

@@ -13,7 +13,8 @@ namespace Interpose.Proxy.Internal;
 /// <remarks>
 /// A caller learns that its frame was written (or failed), and a client that stops reading stops the writers (TCP
 /// back-pressure) instead of growing a queue: the reader waits on its own ACKs, so control frames cannot pile up
-/// (Http2Limits.MaxQueuedControlFrames is never approached). Flow-control waits happen before a frame is queued.
+/// past Http2FrameOutput.MaxQueuedBytes (no count of queued control frames is needed, as Go x/net's
+/// maxQueuedControlFrames is). Flow-control waits happen before a frame is queued.
 /// </remarks>
 internal sealed partial class Http2ServerConnection
 {
