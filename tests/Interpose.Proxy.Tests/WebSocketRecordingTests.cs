@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.WebSockets;
+using System.Runtime.InteropServices;
 using System.Text;
 using Interpose.Core.Filters;
 using Interpose.Core.Flows;
@@ -87,6 +88,32 @@ public sealed class WebSocketRecordingTests(ITestOutputHelper output)
         Assert.Contains("> /watched", observed.Seen);
         Assert.DoesNotContain("> /ws", observed.Seen);
     }
+
+    [Fact]
+    public void Messages_past_the_content_budget_hold_no_more_memory_than_the_budget()
+    {
+        // Each message as the reader hands it over: a fresh array of up to a MiB (IWebSocketObserver.MaxContentBytes),
+        // which permessage-deflate can make out of a kilobyte on the wire. One array stands for the 200 here.
+        var content = new byte[IWebSocketObserver.MaxContentBytes];
+        const long Budget = IWebSocketObserver.MaxContentBytes * 3L / 2;
+        var recording = new Internal.WebSocketRecording(Budget);
+        for (int i = 0; i < 200; i++)
+        {
+            recording.OnMessage(new FlowWebSocketMessage(FromClient: i % 2 == 0, WebSocketOpcode.Binary, i, content, content.Length));
+        }
+
+        var messages = recording.ToFlow().Messages;
+        Assert.Equal(200, messages.Count);
+        Assert.All(messages, m => Assert.Equal(IWebSocketObserver.MaxContentBytes, m.Length));
+        Assert.Equal([IWebSocketObserver.MaxContentBytes, IWebSocketObserver.MaxContentBytes / 2, 0], messages.Take(3).Select(m => m.Content.Length));
+        Assert.Equal(Budget, recording.ContentBytes);
+
+        // What each kept message holds on to is its backing array, not its length: no more than it keeps.
+        Assert.All(messages, m => Assert.True(BackingBytes(m.Content) <= m.Content.Length, $"{BackingBytes(m.Content)} bytes held for {m.Content.Length} kept"));
+    }
+
+    private static long BackingBytes(ReadOnlyMemory<byte> content) =>
+        MemoryMarshal.TryGetArray(content, out var segment) ? segment.Array?.Length ?? 0 : content.Length;
 
     private static string Show(FlowWebSocketMessage message)
     {

@@ -39,11 +39,13 @@ internal sealed class WebSocketRecording(long maxContentBytes) : IWebSocketObser
                 return;
             }
 
-            // Past the budget a message keeps its length, kind and time, not its bytes (as bodies past the cap do).
+            // Past the budget a message keeps its length, kind and time, not its bytes (as bodies past the cap do). The
+            // part kept is copied: a slice would hold the reader's whole array (up to a MiB per message, from a few
+            // bytes on the wire with permessage-deflate), which the budget would not count.
             if (_contentBytes + message.Content.Length > maxContentBytes)
             {
-                long room = Math.Max(0, maxContentBytes - _contentBytes);
-                message = message with { Content = message.Content[..(int)Math.Min(room, message.Content.Length)] };
+                int room = (int)Math.Min(Math.Max(0, maxContentBytes - _contentBytes), message.Content.Length);
+                message = message with { Content = room == 0 ? ReadOnlyMemory<byte>.Empty : message.Content[..room].ToArray() };
             }
 
             _contentBytes += message.Content.Length;
