@@ -40,8 +40,9 @@ public sealed record FlowWebSocket
 /// <param name="Content">The payload, unmasked and, with permessage-deflate, decompressed (unless
 /// <see cref="IsCompressed"/>); its first bytes only when <see cref="IsTruncated"/>.</param>
 /// <param name="Length">The payload's whole length (decompressed unless <see cref="IsCompressed"/>).</param>
-/// <param name="IsCompressed">True when the message was compressed (RFC 7692) and could not be decompressed, so
-/// <see cref="Content"/> holds the compressed bytes.</param>
+/// <param name="IsCompressed">True when the message was compressed (RFC 7692) and was not decompressed (not valid
+/// DEFLATE, or it inflated past the proxy's 64 MiB bound), so <see cref="Content"/> and <see cref="Length"/> are the
+/// compressed payload's.</param>
 public sealed record FlowWebSocketMessage(bool FromClient, WebSocketOpcode Opcode, double OffsetMs, ReadOnlyMemory<byte> Content, long Length, bool IsCompressed = false)
 {
     /// <summary>True when <see cref="Content"/> holds less than the whole payload.</summary>

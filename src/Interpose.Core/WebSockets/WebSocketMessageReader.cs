@@ -8,8 +8,10 @@ namespace Interpose.Core.WebSockets;
 /// <summary>A complete WebSocket message read from one direction of a relayed connection.</summary>
 /// <param name="Opcode">Its kind.</param>
 /// <param name="Content">The payload's first bytes, up to the reader's cap (a new array the receiver may keep).</param>
-/// <param name="Length">The payload's whole length.</param>
-/// <param name="IsCompressed">True when the payload is still compressed (permessage-deflate that could not be decoded).</param>
+/// <param name="Length">The payload's whole length (as it came when <paramref name="IsCompressed"/>).</param>
+/// <param name="IsCompressed">True when the payload is still compressed: permessage-deflate that could not be decoded or
+/// inflated past <see cref="WebSocketMessageReader.MaxInflatedMessageBytes"/>; then content and length are the
+/// compressed payload's.</param>
 internal readonly record struct WebSocketReadMessage(WebSocketOpcode Opcode, byte[] Content, long Length, bool IsCompressed);
 
 /// <summary>
@@ -28,17 +30,25 @@ internal sealed class WebSocketMessageReader : IDisposable
 
     /// <summary>
     /// How many decompressed bytes one message may inflate to before the reader stops decompressing that direction
-    /// (later compressed messages are kept compressed): a bound on the work a compression bomb can cause when messages
-    /// are observed. 64 MiB, the same order as the largest message browsers and Kestrel accept by default.
+    /// (that message and later compressed ones are kept compressed): a bound on the work a compression bomb can cause
+    /// when messages are observed. 64 MiB, the same order as the largest message browsers and Kestrel accept by default.
     /// </summary>
     internal const long MaxInflatedMessageBytes = 64L * 1024 * 1024;
 
     /// <summary>RFC 7692 §7.2.2: the four octets removed from the end of each compressed message, put back to inflate it.</summary>
     private static readonly byte[] DeflateTail = [0x00, 0x00, 0xff, 0xff];
 
+    /// <summary>
+    /// RFC 7692 §7.2.3.4: a message may end its DEFLATE stream with a block whose BFINAL is 1, followed by one octet
+    /// (an empty stored block's header and padding) so that the tail the receiver appends still parses. More than
+    /// that after the end of the stream is data this reader cannot inflate.
+    /// </summary>
+    private const int MaxBytesAfterFinalBlock = 1;
+
     private readonly int _maxContentBytes;
     private readonly byte[] _header = new byte[MaxHeaderBytes];
     private readonly ArrayBufferWriter<byte> _message = new();
+    private readonly ArrayBufferWriter<byte> _compressed = new();
     private readonly byte[] _control = new byte[MaxControlPayload];
     private int _headerHave;
     private bool _inPayload;
@@ -57,6 +67,10 @@ internal sealed class WebSocketMessageReader : IDisposable
     private WebSocketOpcode? _messageOpcode;
     private bool _messageCompressed;
     private long _messageLength;
+
+    // A compressed message's payload as it came (kept up to the cap), recorded in its place when it does not inflate.
+    private long _compressedLength;
+    private bool _inflateFailed;
 
     private InflateState? _inflate;
     private readonly bool _perMessageDeflate;
@@ -209,6 +223,9 @@ internal sealed class WebSocketMessageReader : IDisposable
             _messageCompressed = _rsv1;
             _messageLength = 0;
             _message.ResetWrittenCount();
+            _compressedLength = 0;
+            _compressed.ResetWrittenCount();
+            _inflateFailed = false;
             _inflate?.BeginMessage();
         }
         else
@@ -260,9 +277,11 @@ internal sealed class WebSocketMessageReader : IDisposable
             data.CopyTo(_control.AsSpan(_controlLength));
             _controlLength += data.Length;
         }
-        else if (_messageCompressed && Inflater() is { } inflate)
+        else if (_messageCompressed)
         {
-            inflate.Feed(data, this);
+            _compressedLength += data.Length;
+            Keep(_compressed, data);
+            _inflateFailed = _inflateFailed || !Inflater().Feed(data, this, isTail: false);
         }
         else
         {
@@ -274,12 +293,17 @@ internal sealed class WebSocketMessageReader : IDisposable
     private void Append(ReadOnlySpan<byte> data)
     {
         _messageLength += data.Length;
-        long room = _maxContentBytes - _message.WrittenCount;
+        Keep(_message, data);
+    }
+
+    private void Keep(ArrayBufferWriter<byte> buffer, ReadOnlySpan<byte> data)
+    {
+        long room = _maxContentBytes - buffer.WrittenCount;
         if (room > 0)
         {
             var keep = data[..(int)Math.Min(room, data.Length)];
-            keep.CopyTo(_message.GetSpan(keep.Length));
-            _message.Advance(keep.Length);
+            keep.CopyTo(buffer.GetSpan(keep.Length));
+            buffer.Advance(keep.Length);
         }
     }
 
@@ -298,20 +322,32 @@ internal sealed class WebSocketMessageReader : IDisposable
             return;
         }
 
-        bool stillCompressed = _messageCompressed;
-        if (_messageCompressed && _inflate is { Failed: false } inflate)
+        // A compressed message with no payload at all is not DEFLATE output (an empty one is 0x00, RFC 7692 §7.2.3.6):
+        // nothing to inflate, and its tail alone would leave the inflater inside a stored block.
+        if (_messageCompressed && _compressedLength > 0)
         {
             // RFC 7692 §7.2.2: append 0x00 0x00 0xff 0xff to the message's payload, then inflate.
-            inflate.Feed(DeflateTail, this);
-            stillCompressed = inflate.Failed;
+            var inflate = Inflater();
+            _inflateFailed = _inflateFailed || !inflate.Feed(DeflateTail, this, isTail: true);
+            if (!_inflateFailed && inflate.Ended)
+            {
+                // RFC 7692 §7.2.3.4: the message ended its DEFLATE stream (BFINAL); the sender starts the next message
+                // with a new one, which cannot refer to this one's window (RFC 1951 §3.2: distances reach back within
+                // a stream). A new inflater reads it, as browsers reset theirs (zlib's inflateReset).
+                inflate.Dispose();
+                _inflate = null;
+            }
         }
 
         var opcode = _messageOpcode!.Value;
         _messageOpcode = null;
-        onMessage.OnMessage(new WebSocketReadMessage(opcode, _message.WrittenSpan.ToArray(), _messageLength, stillCompressed));
+        var message = _messageCompressed && _inflateFailed
+            ? new WebSocketReadMessage(opcode, _compressed.WrittenSpan.ToArray(), _compressedLength, IsCompressed: true)
+            : new WebSocketReadMessage(opcode, _message.WrittenSpan.ToArray(), _messageLength, IsCompressed: false);
+        onMessage.OnMessage(message);
     }
 
-    private InflateState? Inflater()
+    private InflateState Inflater()
     {
         if (_inflate is null)
         {
@@ -319,7 +355,7 @@ internal sealed class WebSocketMessageReader : IDisposable
             _inflate.BeginMessage();
         }
 
-        return _inflate.Failed ? null : _inflate;
+        return _inflate;
     }
 
     private void Stop(string reason)
@@ -333,9 +369,10 @@ internal sealed class WebSocketMessageReader : IDisposable
 
     /// <summary>
     /// One direction's inflater. permessage-deflate keeps the LZ77 window across messages unless "no context takeover"
-    /// was agreed (RFC 7692 §7.1.1), so one inflater reads every compressed message of the direction in order; once it
-    /// fails or a message inflates past <see cref="MaxInflatedMessageBytes"/>, the direction's later compressed messages
-    /// are kept as they came.
+    /// was agreed (RFC 7692 §7.1.1), so one inflater reads every compressed message of the direction in order, until a
+    /// message ends the DEFLATE stream (<see cref="Ended"/>). Once it fails or a message inflates past
+    /// <see cref="MaxInflatedMessageBytes"/>, the window is lost: that message and the direction's later compressed
+    /// ones are kept as they came.
     /// </summary>
     private sealed class InflateState : IDisposable
     {
@@ -343,19 +380,32 @@ internal sealed class WebSocketMessageReader : IDisposable
         private readonly DeflateStream _deflate;
         private readonly byte[] _out = new byte[4096];
         private long _messageInflated;
+        private long _afterEnd;
 
         public InflateState() => _deflate = new DeflateStream(_feed, CompressionMode.Decompress);
 
+        /// <summary>The window is lost: nothing more of this direction is inflated.</summary>
         public bool Failed { get; private set; }
+
+        /// <summary>The DEFLATE stream ended: a block with BFINAL set was read (RFC 1951 §3.2.3).</summary>
+        public bool Ended { get; private set; }
 
         public void BeginMessage() => _messageInflated = 0;
 
-        public void Feed(ReadOnlySpan<byte> compressed, WebSocketMessageReader reader)
+        /// <summary>Inflates the next bytes of the message into <paramref name="reader"/>; false when they cannot be.</summary>
+        /// <param name="compressed">The bytes, as they came.</param>
+        /// <param name="reader">The reader the inflated bytes are appended to.</param>
+        /// <param name="isTail">Whether the bytes are the tail appended to the message (<see cref="DeflateTail"/>).</param>
+        public bool Feed(ReadOnlySpan<byte> compressed, WebSocketMessageReader reader, bool isTail)
         {
             if (Failed)
             {
-                reader.Append(compressed);
-                return;
+                return false;
+            }
+
+            if (Ended)
+            {
+                return isTail || AfterEnd(compressed.Length);
             }
 
             _feed.Set(compressed.ToArray());
@@ -368,7 +418,7 @@ internal sealed class WebSocketMessageReader : IDisposable
                     if (_messageInflated > MaxInflatedMessageBytes)
                     {
                         Failed = true;
-                        return;
+                        return false;
                     }
 
                     reader.Append(_out.AsSpan(0, n));
@@ -378,7 +428,24 @@ internal sealed class WebSocketMessageReader : IDisposable
             {
                 // Not valid DEFLATE data (or a window this inflater was not given): keep the bytes as they came.
                 Failed = true;
+                return false;
             }
+
+            // An inflater that still wants input takes all it is given; one that left some has ended its stream.
+            if (_feed.Remaining > 0)
+            {
+                Ended = true;
+                return isTail || AfterEnd(_feed.Remaining);
+            }
+
+            return true;
+        }
+
+        private bool AfterEnd(int bytes)
+        {
+            _afterEnd += bytes;
+            Failed = _afterEnd > MaxBytesAfterFinalBlock;
+            return !Failed;
         }
 
         public void Dispose() => _deflate.Dispose();
@@ -389,6 +456,9 @@ internal sealed class WebSocketMessageReader : IDisposable
     {
         private byte[] _data = [];
         private int _at;
+
+        /// <summary>How many of the latest bytes the inflater has not taken.</summary>
+        public int Remaining => _data.Length - _at;
 
         public void Set(byte[] data)
         {

@@ -11,6 +11,9 @@ namespace Interpose.Core.Tests.WebSockets;
 /// <summary>Reading WebSocket messages out of relayed bytes (RFC 6455 §5, RFC 7692), however the bytes are split.</summary>
 public sealed class WebSocketMessageReaderTests
 {
+    /// <summary>The content cap the proxy's tap gives its readers (IWebSocketObserver.MaxContentBytes): 1 MiB.</summary>
+    private const int TapContentCap = 1024 * 1024;
+
     [Fact]
     public void A_masked_text_message_fed_one_byte_at_a_time_is_unmasked_whole()
     {
@@ -127,6 +130,101 @@ public sealed class WebSocketMessageReaderTests
 
         var message = Assert.Single(messages.Messages);
         Assert.True(message.IsCompressed);
+        Assert.Null(reader.Error);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(4096)]
+    public void Messages_that_each_end_their_deflate_stream_are_each_inflated(int chunk)
+    {
+        // RFC 7692 §7.2.3.4: a sender may end each message with a block whose BFINAL is 1 (here: a fresh compressor per
+        // message, finished), optionally followed by the one octet the RFC's example has. The next message is a new stream.
+        string[] texts = ["first message, compressed on its own", "second message, compressed on its own", "third"];
+        var frames = texts.Select((text, i) =>
+        {
+            var compressed = new MemoryStream();
+            using (var deflate = new DeflateStream(compressed, CompressionLevel.Optimal, leaveOpen: true))
+            {
+                deflate.Write(Encoding.UTF8.GetBytes(text));
+            }
+
+            byte[] payload = i == 1 ? [.. compressed.ToArray(), 0x00] : compressed.ToArray();
+            return Frame(fin: true, opcode: 1, payload, mask: i == 2 ? 0x0BADF00D : null, rsv1: true);
+        });
+
+        // The RFC's own example: "Hello" in a final block, then 0x00.
+        byte[] hello = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00];
+        using var reader = new WebSocketMessageReader(1024, perMessageDeflate: true);
+        var messages = new Collector();
+        reader.Read(SegmentedSequence.Chunked(Concat([.. frames, Frame(fin: true, opcode: 1, hello, mask: null, rsv1: true)]), chunk), messages);
+
+        Assert.Equal([.. texts, "Hello"], messages.Messages.Select(m => Encoding.UTF8.GetString(m.Content)));
+        Assert.Equal([.. texts.Select(t => (long)t.Length), 5], messages.Messages.Select(m => m.Length));
+        Assert.All(messages.Messages, m => Assert.False(m.IsCompressed));
+        Assert.Null(reader.Error);
+    }
+
+    [Fact]
+    public void Data_after_the_end_of_the_deflate_stream_keeps_the_message_as_it_came()
+    {
+        // A second stream inside one message: not what RFC 7692 §7.2.3.4 describes, and this reader cannot read it.
+        var compressed = new MemoryStream();
+        foreach (var text in new[] { "one stream", "another stream" })
+        {
+            using var deflate = new DeflateStream(compressed, CompressionLevel.Optimal, leaveOpen: true);
+            deflate.Write(Encoding.UTF8.GetBytes(text));
+        }
+
+        var payload = compressed.ToArray();
+        using var reader = new WebSocketMessageReader(1024, perMessageDeflate: true);
+        var messages = new Collector();
+        reader.Read(SegmentedSequence.Chunked(Frame(fin: true, opcode: 1, payload, mask: null, rsv1: true), 1), messages);
+
+        var message = Assert.Single(messages.Messages);
+        Assert.True(message.IsCompressed);
+        Assert.Equal(payload, message.Content);
+        Assert.Equal(payload.Length, message.Length);
+    }
+
+    [Fact]
+    public void A_message_that_inflates_past_the_bound_is_kept_compressed_with_its_compressed_length()
+    {
+        // 65 MiB of zeros: a compression bomb of about 65 KB, sent in 16 KiB frames.
+        var compressed = new MemoryStream();
+        using (var deflate = new DeflateStream(compressed, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            var zeros = new byte[1024 * 1024];
+            for (int i = 0; i < 65; i++)
+            {
+                deflate.Write(zeros);
+            }
+
+            deflate.Flush();
+        }
+
+        var payload = compressed.ToArray()[..^4]; // RFC 7692 §7.2.1: the sync flush's 0x00 0x00 0xff 0xff removed
+        var frames = payload.Chunk(16 * 1024).Select((part, i) => Frame(fin: i == (payload.Length - 1) / (16 * 1024), opcode: i == 0 ? 2 : 0, part, mask: null, rsv1: i == 0));
+        var after = new MemoryStream();
+        using (var deflate = new DeflateStream(after, CompressionLevel.Optimal, leaveOpen: true))
+        {
+            deflate.Write("after"u8);
+            deflate.Flush();
+        }
+
+        using var reader = new WebSocketMessageReader(TapContentCap, perMessageDeflate: true);
+        var messages = new Collector();
+        reader.Read(new ReadOnlySequence<byte>(Concat([.. frames, Frame(fin: true, opcode: 1, after.ToArray()[..^4], mask: null, rsv1: true)])), messages);
+
+        Assert.Equal(2, messages.Messages.Count);
+        var bomb = messages.Messages[0];
+        Assert.True(bomb.IsCompressed);
+        Assert.Equal(payload, bomb.Content);
+        Assert.Equal(payload.Length, bomb.Length);
+
+        // The window is lost with the message: the direction's later compressed messages are kept as they came.
+        Assert.True(messages.Messages[1].IsCompressed);
         Assert.Null(reader.Error);
     }
 
