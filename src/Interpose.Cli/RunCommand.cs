@@ -38,7 +38,7 @@ internal static class RunCommand
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Debug logging (TLS, connections, certificates)" };
         var metrics = new Option<string?>("--metrics")
         {
-            Description = "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9090); off by default",
+            Description = "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9090; a non-loopback address needs --allow-open-proxy); off by default",
         };
         var otlp = new Option<string?>("--otlp")
         {
@@ -47,7 +47,7 @@ internal static class RunCommand
         };
         var proxyAuth = new Option<string[]>("--proxy-auth") { Description = "Require proxy authentication (Basic) with USER:PASSWORD; repeatable (visible in the process list: prefer --proxy-auth-file)" };
         var proxyAuthFile = new Option<FileInfo?>("--proxy-auth-file") { Description = "Require proxy authentication with the USER:PASSWORD lines of this file (# comments)" };
-        var allowOpenProxy = new Option<bool>("--allow-open-proxy") { Description = "Allow listening on a non-loopback address without proxy authentication (an open proxy)" };
+        var allowOpenProxy = new Option<bool>("--allow-open-proxy") { Description = "Allow listening on a non-loopback address without proxy authentication (an open proxy), and a non-loopback --web or --metrics address" };
         var allowClient = new Option<string[]>("--allow-client") { Description = "Only serve clients in this network (CIDR, e.g. 10.0.0.0/8); repeatable" };
         var connectPorts = new Option<string[]>("--connect-ports") { Description = "Only allow CONNECT to these ports (comma-separated or repeated, e.g. 443,8443); default any" };
         var maxConnections = new Option<int>("--max-connections") { Description = "Open client connections at most", DefaultValueFactory = _ => ProxyOptions.DefaultMaxConnections };
@@ -164,7 +164,7 @@ internal static class RunCommand
                     _ = WebOptions.EndPoint(result, options.AllowOpenProxy);
                 }
 
-                _ = result.GetValue(metrics) is { } metricsValue ? ParseMetricsEndPoint(metricsValue) : null;
+                _ = result.GetValue(metrics) is { } metricsValue ? ParseMetricsEndPoint(metricsValue, options.AllowOpenProxy) : null;
                 _ = result.GetValue(otlp) is { } otlpValue ? TraceExporter.ParseEndpoint(otlpValue) : null;
                 return RunConfigFile.Print(command, result);
             }
@@ -205,7 +205,7 @@ internal static class RunCommand
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Cancel);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel);
 
-            var metricsEndPoint = result.GetValue(metrics) is { } metricsText ? ParseMetricsEndPoint(metricsText) : null;
+            var metricsEndPoint = result.GetValue(metrics) is { } metricsText ? ParseMetricsEndPoint(metricsText, options.AllowOpenProxy) : null;
             using var meterProvider = metricsEndPoint is null ? null : MetricsExporter.Start(metricsEndPoint);
             using var tracerProvider = result.GetValue(otlp) is { } otlpText ? TraceExporter.Start(TraceExporter.ParseEndpoint(otlpText)) : null;
 
@@ -372,13 +372,23 @@ internal static class RunCommand
             : throw new CliUsageException($"{option}: '{text}' is not HOST:PORT (an IP address and a port, e.g. 127.0.0.1:8080 or [::1]:8080)");
     }
 
-    /// <summary>HOST:PORT for --metrics: an IP address and a port other than 0 (HttpListener cannot pick one).</summary>
-    internal static IPEndPoint ParseMetricsEndPoint(string text)
+    /// <summary>
+    /// HOST:PORT for --metrics: an IP address and a port other than 0 (HttpListener cannot pick one), loopback unless
+    /// <paramref name="allowNonLoopback"/> (--allow-open-proxy, as for --web).
+    /// </summary>
+    /// <exception cref="CliUsageException">The text is not such an address.</exception>
+    internal static IPEndPoint ParseMetricsEndPoint(string text, bool allowNonLoopback)
     {
         var endPoint = ParseEndPoint(text, "--metrics");
-        return endPoint.Port != 0
+        if (endPoint.Port == 0)
+        {
+            throw new CliUsageException($"--metrics: '{text}' needs a real port (e.g. 127.0.0.1:9090)");
+        }
+
+        // The metrics tell how busy the proxy is, its addons' names and its process's state: not for whoever reaches it.
+        return IPAddress.IsLoopback(endPoint.Address) || allowNonLoopback
             ? endPoint
-            : throw new CliUsageException($"--metrics: '{text}' needs a real port (e.g. 127.0.0.1:9090)");
+            : throw new CliUsageException($"--metrics: {endPoint} is not a loopback address; anyone who reaches it reads the proxy's metrics. Add --allow-open-proxy to allow it");
     }
 
     private static Regex ParseRegex(string pattern)

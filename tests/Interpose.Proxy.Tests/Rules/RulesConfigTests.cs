@@ -114,6 +114,7 @@ public sealed class RulesConfigTests(ITestOutputHelper output) : IAsyncLifetime
     [InlineData("interpose: --web: '1.2.3.4.5:9' is not HOST:PORT", "--web", "1.2.3.4.5:9")]
     [InlineData("interpose: --otlp: 'nope' is not an http or https URL", "--otlp", "nope")]
     [InlineData("interpose: --metrics: 'nope' is not HOST:PORT", "--metrics", "nope")]
+    [InlineData("interpose: --metrics: 0.0.0.0:9464 is not a loopback address", "--metrics", "0.0.0.0:9464")]
     [InlineData("interpose: --server-replay-extra: '100' is not forward, kill or a status code", "--server-replay-extra", "100")]
     [InlineData("interpose: /nonexistent-of-interpose.db: no such file", "-S", "/nonexistent-of-interpose.db")]
     public async Task Options_refuses_a_value_that_start_refuses(string problem, params string[] args)
@@ -124,6 +125,15 @@ public sealed class RulesConfigTests(ITestOutputHelper output) : IAsyncLifetime
 
         Assert.Equal(2, result.ExitCode);
         Assert.StartsWith(problem, result.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Options_accepts_a_non_loopback_metrics_address_with_the_open_proxy_opt_in()
+    {
+        var result = await RunAsync(Home, "run", "--options", "--metrics", "0.0.0.0:9464", "--allow-open-proxy");
+
+        Assert.True(result.ExitCode == 0, result.StandardError);
+        Assert.Contains("  \"metrics\": \"0.0.0.0:9464\",  // command line", result.StandardOutput, StringComparison.Ordinal);
     }
 
     [Fact]
