@@ -77,12 +77,19 @@ internal static class RunConfigFile
 
         var flags = Flags(run);
         var added = new List<string>();
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var property in document.RootElement.EnumerateObject())
         {
             var key = property.Name.Replace('_', '-');
             if (!flags.TryGetValue(key, out var option))
             {
                 throw new CliUsageException($"{path}: unknown key '{property.Name}' (the keys are interpose run's long flag names without '--', e.g. \"listen\", \"map-local\"; see interpose run --options)");
+            }
+
+            // RFC 8259 §4: names within an object SHOULD be unique; which of two would win is not obvious, so neither does.
+            if (!seen.TryAdd(key, property.Name))
+            {
+                throw new CliUsageException($"{path}: key '{property.Name}' is given twice (also as '{seen[key]}'); keep one");
             }
 
             if (parsed.GetResult(option) is { Implicit: false })

@@ -173,6 +173,8 @@ public sealed class RulesConfigTests(ITestOutputHelper output) : IAsyncLifetime
     [InlineData("""{ "log-format": ["text"] }""", "key 'log-format': expected a string or a number")]
     [InlineData("""{ "map-remote": ["|a("] }""", "key 'map-remote': '|a(': invalid number of parameters")]
     [InlineData("""{ "block-list": ["|~q|999"] }""", "key 'block-list': '|~q|999': invalid HTTP status code")]
+    [InlineData("""{ "hook-timeout": 5, "hook_timeout": 6 }""", "key 'hook_timeout' is given twice (also as 'hook-timeout')")]
+    [InlineData("""{ "via": true, "via": true }""", "key 'via' is given twice")]
     [InlineData("""[1, 2]""", "expected a JSON object")]
     [InlineData("""{ "via": true""", "not valid JSON")]
     public async Task A_bad_config_file_exits_2_naming_the_key(string json, string problem)
