@@ -152,6 +152,19 @@ internal static class RunCommand
                 options.UpstreamTrustedRoots.AddRange(LoadPemBundle(upstream));
             }
 
+            // What the server refuses at start (limits, an open proxy), refused now: before the CA is created on a first
+            // run, and by --options.
+            CheckLimit(options.MaxConnections, maxConnections);
+            CheckLimit(options.MaxConnectionsPerClient, maxPerClient);
+            try
+            {
+                Proxy.Internal.StartupChecks.Validate(options, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            }
+            catch (InvalidOperationException ex)
+            {
+                throw new CliUsageException(ex.Message);
+            }
+
             // The options are checked above; --options prints them instead of running. What start checks later (with the
             // CA loaded) is checked here too where it needs no CA: -S and its flags, --web and --intercept, the exporters'
             // endpoints (the options are dropped after printing, so the intercept addon added here is never used).
@@ -389,6 +402,16 @@ internal static class RunCommand
         return IPAddress.IsLoopback(endPoint.Address) || allowNonLoopback
             ? endPoint
             : throw new CliUsageException($"--metrics: {endPoint} is not a loopback address; anyone who reaches it reads the proxy's metrics. Add --allow-open-proxy to allow it");
+    }
+
+    /// <summary>A connection limit: at least 1, as the server requires (<c>StartupChecks</c>).</summary>
+    /// <exception cref="CliUsageException">It is less.</exception>
+    private static void CheckLimit(int value, Option<int> option)
+    {
+        if (value < 1)
+        {
+            throw new CliUsageException($"{RunConfigFile.Describe(option)}: '{value.ToString(CultureInfo.InvariantCulture)}' is not a number of connections of at least 1");
+        }
     }
 
     private static Regex ParseRegex(string pattern)

@@ -115,12 +115,17 @@ public sealed class RulesConfigTests(ITestOutputHelper output) : IAsyncLifetime
     [InlineData("interpose: --otlp: 'nope' is not an http or https URL", "--otlp", "nope")]
     [InlineData("interpose: --metrics: 'nope' is not HOST:PORT", "--metrics", "nope")]
     [InlineData("interpose: --metrics: 0.0.0.0:9464 is not a loopback address", "--metrics", "0.0.0.0:9464")]
+    [InlineData("interpose: --max-connections: '-5' is not a number of connections of at least 1", "--max-connections", "-5")]
+    [InlineData("interpose: --max-connections-per-client: '0' is not a number", "--max-connections-per-client", "0")]
+    [InlineData("interpose: IgnoreHosts (--ignore-hosts) and AllowHosts (--allow-hosts) cannot be combined", "--allow-hosts", "a", "--ignore-hosts", "b")]
+    [InlineData("interpose: refusing to listen on 0.0.0.0:0 without proxy authentication", "--listen", "0.0.0.0:0")]
     [InlineData("interpose: --server-replay-extra: '100' is not forward, kill or a status code", "--server-replay-extra", "100")]
     [InlineData("interpose: /nonexistent-of-interpose.db: no such file", "-S", "/nonexistent-of-interpose.db")]
     public async Task Options_refuses_a_value_that_start_refuses(string problem, params string[] args)
     {
         // --options "checks every value as a start would", also those a start reads late: the -S flags (after the CA:
-        // the file opened as a flow store, its flows not loaded), --web with --intercept, and the exporters.
+        // the file opened as a flow store, its flows not loaded), --web with --intercept, the exporters, and what the
+        // server itself refuses at start (its limits, an open proxy, --allow-hosts with --ignore-hosts).
         var result = await RunAsync(Home, ["run", "--options", .. args]);
 
         Assert.Equal(2, result.ExitCode);
@@ -134,6 +139,19 @@ public sealed class RulesConfigTests(ITestOutputHelper output) : IAsyncLifetime
 
         Assert.True(result.ExitCode == 0, result.StandardError);
         Assert.Contains("  \"metrics\": \"0.0.0.0:9464\",  // command line", result.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_limit_from_the_config_file_that_start_refuses_exits_2_naming_the_key_before_the_ca_is_created()
+    {
+        var path = Path.Combine(Home, "config.json");
+        await File.WriteAllTextAsync(path, """{ "max_connections": -5 }""");
+
+        var result = await RunAsync(Home, "run", "--listen", "127.0.0.1:0");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith($"interpose: {path}: key 'max-connections': '-5' is not a number of connections", result.StandardError, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(Home, "interpose-ca.pem")), "the CA was created for a start that was refused");
     }
 
     [Fact]
