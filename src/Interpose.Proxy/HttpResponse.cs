@@ -9,11 +9,21 @@ namespace Interpose.Proxy;
 /// <summary>A response as received from the origin, or made by a hook.</summary>
 public sealed class HttpResponse : HttpMessage
 {
+    /// <summary>The lowest final status (RFC 9110 §15: 1xx are interim).</summary>
+    internal const int MinFinalStatus = 200;
+
+    /// <summary>The highest status RFC 9110 §15 defines a class for.</summary>
+    internal const int MaxFinalStatus = 599;
+
+    private int _statusCode;
+    private string _reasonPhrase;
+
+    /// <remarks>Takes the origin's head as it came (a 101 included); a hook's changes go through the checked setters.</remarks>
     internal HttpResponse(int statusCode, string reasonPhrase, Version version, HttpHeaders headers)
         : base(headers, version)
     {
-        StatusCode = statusCode;
-        ReasonPhrase = reasonPhrase;
+        _statusCode = statusCode;
+        _reasonPhrase = reasonPhrase;
     }
 
     /// <summary>Creates a response with an empty body.</summary>
@@ -25,11 +35,34 @@ public sealed class HttpResponse : HttpMessage
         SetBody(ReadOnlyMemory<byte>.Empty);
     }
 
-    /// <summary>The status code.</summary>
-    public int StatusCode { get; set; }
+    /// <summary>The status code. A hook may set a final status only, 200 to 599.</summary>
+    /// <remarks>
+    /// The response a hook sees is the final one: a 1xx sent in its place would be taken by the client as interim, and
+    /// the next response on the connection as this request's answer (RFC 9110 §15.2). The body is framed for the status
+    /// the response leaves with: none after a 204 or a 304 (RFC 9112 §6.3), whatever the origin sent.
+    /// </remarks>
+    /// <exception cref="ArgumentOutOfRangeException">Set to a status outside 200..599.</exception>
+    public int StatusCode
+    {
+        get => _statusCode;
+        set => _statusCode = CheckStatus(value);
+    }
 
-    /// <summary>The reason phrase sent after the status code.</summary>
-    public string ReasonPhrase { get; set; }
+    /// <summary>The reason phrase sent after the status code to an HTTP/1.1 client (HTTP/2 has none); may be empty.</summary>
+    /// <exception cref="ArgumentNullException">Set to null.</exception>
+    /// <exception cref="ArgumentException">Set to a text with CR, LF or another control character, or one above U+00FF.</exception>
+    public string ReasonPhrase
+    {
+        get => _reasonPhrase;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+
+            // RFC 9112 §4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ); a CR or LF would end the status line
+            // early and start a header section of the hook's making.
+            _reasonPhrase = Http1Parser.IsValidReasonPhrase(value) ? value : throw new ArgumentException("The reason phrase must not contain CR, LF or other control characters, nor characters above U+00FF (RFC 9112 §4).", nameof(value));
+        }
+    }
 
     /// <summary>Creates a response with a text body.</summary>
     /// <param name="statusCode">The status code, 200 to 599.</param>
@@ -78,5 +111,8 @@ public sealed class HttpResponse : HttpMessage
     }
 
     private static int CheckStatus(int statusCode) =>
-        statusCode is >= 200 and <= 599 ? statusCode : throw new ArgumentOutOfRangeException(nameof(statusCode), statusCode, "A final status code (200-599) is required.");
+        IsFinalStatus(statusCode) ? statusCode : throw new ArgumentOutOfRangeException(nameof(statusCode), statusCode, "A final status code (200-599) is required.");
+
+    /// <summary>Whether <paramref name="statusCode"/> is a final status a response may leave the proxy with.</summary>
+    internal static bool IsFinalStatus(int statusCode) => statusCode is >= MinFinalStatus and <= MaxFinalStatus;
 }

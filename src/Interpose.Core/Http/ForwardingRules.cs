@@ -106,7 +106,7 @@ public static class ForwardingRules
     {
         ArgumentNullException.ThrowIfNull(headers);
         HopByHop.Remove(headers, keepUpgrade: false, keepTransferEncoding: false);
-        var bodyAllowed = method != "HEAD" && status is not (204 or 304) && status >= 200;
+        var bodyAllowed = ResponseMayHaveContent(method, status);
         if (bodyAllowed)
         {
             headers.Set(ContentLength, bodyLength.ToString(CultureInfo.InvariantCulture));
@@ -120,6 +120,16 @@ public static class ForwardingRules
 
         return bodyAllowed;
     }
+
+    /// <summary>
+    /// Whether a response may carry content: RFC 9112 §6.3 item 1, a response to HEAD (RFC 9110 §9.3.2) and a 1xx, 204
+    /// (§15.3.5) or 304 (§15.4.5) response end with their header section, whatever framing fields they hold.
+    /// </summary>
+    /// <param name="method">The request's method.</param>
+    /// <param name="status">The response's status code.</param>
+    /// <returns><see langword="false"/> for HEAD, 1xx, 204 and 304.</returns>
+    public static bool ResponseMayHaveContent(string method, int status) =>
+        method != "HEAD" && status is >= 200 and not (204 or 304);
 
     /// <summary>
     /// Says in the response how the client connection goes on: RFC 9112 §9.6, "close" when the proxy will close;

@@ -94,13 +94,9 @@ public static partial class Http1Parser
         }
 
         string reason = reasonPhrase ?? string.Empty;
-        foreach (char c in reason)
+        if (!IsValidReasonPhrase(reason))
         {
-            // RFC 9112 §4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ).
-            if (c > '\u00FF' || !HttpChars.IsFieldValueChar((byte)c))
-            {
-                throw new ArgumentException("The reason phrase holds a control or non-Latin-1 character.", nameof(reasonPhrase));
-            }
+            throw new ArgumentException("The reason phrase holds a control or non-Latin-1 character.", nameof(reasonPhrase));
         }
 
         int total = HttpVersionLength + 1 + 3 + 1 + reason.Length + 2 + HeadersLength(headers) + 2;
@@ -117,6 +113,21 @@ public static partial class Http1Parser
         pos = WriteHeaders(span, pos, headers);
         pos = WriteCrlf(span, pos);
         output.Advance(pos);
+    }
+
+    /// <summary>Whether <paramref name="reason"/> can be sent as a reason phrase: empty, or HTAB, SP, VCHAR and obs-text only.</summary>
+    internal static bool IsValidReasonPhrase(string reason)
+    {
+        foreach (char c in reason)
+        {
+            // RFC 9112 §4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ).
+            if (c > '\u00FF' || !HttpChars.IsFieldValueChar((byte)c))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static string VersionText(Version version)

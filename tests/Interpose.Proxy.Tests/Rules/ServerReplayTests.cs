@@ -192,6 +192,25 @@ public sealed class ServerReplayTests(ITestOutputHelper output)
         Assert.Equal(0, origin.AcceptedConnections);
     }
 
+    [Theory]
+    [InlineData(600, "Too High", "the response's status 600 is not a final status")]
+    [InlineData(200, "OK\r\nX-Injected: 1", "the response's reason phrase holds a control character")]
+    public async Task A_recorded_status_line_that_cannot_be_sent_is_a_502_saying_why(int status, string reason, string why)
+    {
+        // An imported recording is not checked as a hook's edits are: the last check before the head is written
+        // answers, where the head's writer failed with the connection half answered, and a CR LF in the reason phrase
+        // would have started a header section of the recording's making.
+        await using var origin = RawOrigin.Recording();
+        await using var proxy = await StartAsync([Recorded(origin.Port, "/bad", status, reason, "recorded")], new ServerReplayOptions());
+
+        var response = await GetAsync(proxy, origin.Port, "/bad");
+
+        Assert.StartsWith("HTTP/1.1 502 Bad Gateway\r\n", response, StringComparison.Ordinal);
+        Assert.Contains(why, response, StringComparison.Ordinal);
+        Assert.DoesNotContain("X-Injected", response, StringComparison.Ordinal);
+        Assert.Equal(0, origin.AcceptedConnections);
+    }
+
     [Fact]
     public void Loading_more_flows_or_body_bytes_than_the_bounds_is_an_error()
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
@@ -170,6 +171,7 @@ internal sealed class ExchangePipeline : IDisposable
                     return false;
                 }
 
+                CheckSendable(exchange.Response!);
                 Phase = ExchangePhase.ClientResponse;
                 responseBytes = await _client.SendWholeResponseAsync(exchange.Response!, message, keepAlive, ct);
                 return keepAlive;
@@ -278,6 +280,7 @@ internal sealed class ExchangePipeline : IDisposable
         var request = exchange.Request;
         var received = forward.Received;
         var tunnel = received.Tunnel;
+
         var sni = request.Scheme != "https" ? null
             : tunnel is not null && tunnel.Host == request.Host ? tunnel.Sni
             : IPAddress.TryParse(request.Host, out _) ? null : request.Host;
@@ -678,6 +681,17 @@ internal sealed class ExchangePipeline : IDisposable
             return (false, 0);
         }
 
+        CheckSendable(exchange.Response!);
+
+        // RFC 9112 §6.3 item 1: a 204 or 304, or any response to HEAD, ends with its head. A hook that turned a response
+        // with content into one of those (a 200 into a 204) leaves the origin's body unsent: relayed after that head,
+        // a keep-alive client would read it as the next response. It is not read either, so that origin connection is
+        // not reused (below), as for a body a hook replaced unread.
+        if (responseBodyPending && !exchange.IsSynthetic && !ForwardingRules.ResponseMayHaveContent(request.Method, response.StatusCode))
+        {
+            response.SetBufferedBody(ReadOnlyMemory<byte>.Empty);
+        }
+
         long bytes;
         if (exchange.IsSynthetic || response.HasBody)
         {
@@ -727,6 +741,26 @@ internal sealed class ExchangePipeline : IDisposable
         }
 
         return (keepAlive, bytes);
+    }
+
+    /// <summary>
+    /// The last check of the response the hooks left, before any of it goes out. The setters a hook uses refuse what
+    /// could not be sent; this catches a response built without them (server replay of a recorded one), so that the
+    /// client gets a 502 saying why, not a connection closed halfway through a status line.
+    /// </summary>
+    /// <exception cref="HttpProtocolException">The status is not final (RFC 9110 §15.2: the client would wait for
+    /// another answer) or the reason phrase holds what RFC 9112 §4 does not allow.</exception>
+    private static void CheckSendable(HttpResponse response)
+    {
+        if (!HttpResponse.IsFinalStatus(response.StatusCode))
+        {
+            throw new HttpProtocolException($"the response's status {response.StatusCode.ToString(CultureInfo.InvariantCulture)} is not a final status, {HttpResponse.MinFinalStatus}-{HttpResponse.MaxFinalStatus} (RFC 9110 §15)");
+        }
+
+        if (!Http1Parser.IsValidReasonPhrase(response.ReasonPhrase))
+        {
+            throw new HttpProtocolException("the response's reason phrase holds a control character or one above U+00FF (RFC 9112 §4)");
+        }
     }
 
     /// <summary>Copies the client's streamed request body to the origin; returns the failure, if any, as a value.</summary>

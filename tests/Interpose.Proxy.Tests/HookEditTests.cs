@@ -1,0 +1,133 @@
+using System.Net;
+using System.Net.Http;
+using System.Text;
+using Interpose.Proxy.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Interpose.Proxy.Tests;
+
+/// <summary>
+/// What a hook may set on the status line and what is refused: a status or reason phrase that cannot be sent fails
+/// the exchange with a 502 naming the addon, as a hook that throws does; a status that forbids content ends the
+/// response at its head, whatever body the origin sent (RFC 9112 §6.3).
+/// </summary>
+public sealed class HookEditTests(ITestOutputHelper output)
+{
+    [Theory]
+    [InlineData(204)]
+    [InlineData(304)]
+    public async Task A_hook_that_makes_a_response_bodiless_sends_no_body_and_the_next_response_on_the_connection_is_intact(int status)
+    {
+        // RFC 9110 §15.3.5, §15.4.5: a 204 or 304 ends at its head. The origin's body, relayed after it, would be read
+        // by this keep-alive client as the answer to its next request.
+        await using var origin = AnsweringOrigin();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks
+        {
+            OnResponseHeaders = e =>
+            {
+                if (e.Request.Path == "/first")
+                {
+                    e.Response!.StatusCode = status;
+                }
+            },
+        }));
+        await using var client = await RawClient.ConnectAsync(proxy);
+
+        await client.WriteAsync(Get(origin.Port, "/first"));
+        var first = await RawOrigin.ReadHeadAsync(client);
+        await client.WriteAsync(Get(origin.Port, "/second"));
+        var second = await RawOrigin.ReadHeadAsync(client);
+
+        Assert.StartsWith($"HTTP/1.1 {status} ", first, StringComparison.Ordinal);
+        Assert.DoesNotContain("Connection: close", first, StringComparison.OrdinalIgnoreCase);
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", second, StringComparison.Ordinal);
+        Assert.Contains("Content-Length: 17\r\n", second, StringComparison.Ordinal);
+        Assert.Equal("answer to /second", await RawClient.ReadAsciiAsync(client, 17));
+
+        // The first origin connection still held the unread body: it was not given to the second request.
+        Assert.Equal(2, origin.AcceptedConnections);
+    }
+
+    [Theory]
+    [InlineData(false, 100)]
+    [InlineData(false, 103)]
+    [InlineData(true, 103)]
+    [InlineData(true, 99)]
+    [InlineData(true, 600)]
+    public async Task A_status_that_is_not_final_is_refused_with_a_502_naming_the_addon(bool buffered, int status)
+    {
+        // A 1xx would be taken as interim, and the next response on the connection as this one's answer (RFC 9110
+        // §15.2); 99 and 600 cannot be written at all.
+        await using var origin = await Origins.StartPlainAsync();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks
+        {
+            DisplayName = "StatusSetter",
+            OnResponseHeaders = buffered ? e => e.Response!.BufferBody = true : e => e.Response!.StatusCode = status,
+            OnResponse = buffered ? e => e.Response!.StatusCode = status : null,
+        }));
+        using var client = proxy.CreateClient();
+
+        using var response = await client.GetAsync(origin.Url("/hello")).WaitAsync(BoundedRead.Limit);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        var hook = buffered ? "ResponseAsync" : "ResponseHeadersAsync";
+        Assert.Contains($"addon StatusSetter failed in {hook}: A final status code (200-599) is required.", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("OK\r\nX-Injected: 1")]
+    [InlineData("OK\n")]
+    [InlineData("O\0K")]
+    [InlineData("Ok \u0100")]
+    public async Task A_reason_phrase_that_cannot_be_sent_is_refused_with_a_502_naming_the_addon(string reason)
+    {
+        await using var origin = await Origins.StartPlainAsync();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks
+        {
+            DisplayName = "ReasonSetter",
+            OnResponse = e => e.Response!.ReasonPhrase = reason,
+        }));
+        await using var client = await RawClient.ConnectAsync(proxy);
+
+        await client.WriteAsync(Get(origin.Port, "/hello"));
+        var answer = (await RawClient.ReadUntilClosedAsync(client)).Text;
+
+        Assert.StartsWith("HTTP/1.1 502 Bad Gateway\r\n", answer, StringComparison.Ordinal);
+        Assert.Contains("addon ReasonSetter failed in ResponseAsync: The reason phrase must not contain", answer, StringComparison.Ordinal);
+        Assert.DoesNotContain("X-Injected", answer, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_status_that_is_not_final_is_refused_toward_an_HTTP2_client_too()
+    {
+        // RFC 9113 §8.1: a HEADERS frame with a 1xx :status is interim; the client would wait for another.
+        await using var origin = await Origins.StartTlsAsync();
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.Http2 = true;
+            o.Addons.Add(new Hooks { DisplayName = "StatusSetter", OnResponse = e => e.Response!.StatusCode = 103 });
+        });
+        using var client = proxy.CreateClient();
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, origin.Url("/hello")) { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        using var response = await client.SendAsync(request).WaitAsync(BoundedRead.Limit);
+
+        Assert.Equal(HttpVersion.Version20, response.Version);
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Contains("addon StatusSetter failed in ResponseAsync", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    private static byte[] Get(int port, string path) =>
+        Encoding.ASCII.GetBytes($"GET http://localhost:{port}{path} HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n");
+
+    /// <summary>Answers every request on a connection with "answer to PATH", in Content-Length framing, until it closes.</summary>
+    private static RawOrigin AnsweringOrigin() => new(async stream =>
+    {
+        while (true)
+        {
+            var head = await RawOrigin.ReadHeadAsync(stream);
+            var body = "answer to " + head.Split(' ')[1];
+            await stream.WriteAsync(Encoding.Latin1.GetBytes($"HTTP/1.1 200 OK\r\nContent-Length: {body.Length}\r\n\r\n{body}"));
+        }
+    });
+}
