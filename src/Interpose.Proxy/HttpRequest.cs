@@ -39,11 +39,19 @@ public sealed class HttpRequest : HttpMessage
     }
 
     /// <summary>The method token, e.g. GET.</summary>
-    /// <exception cref="ArgumentException">Set to an empty value.</exception>
+    /// <exception cref="ArgumentNullException">Set to null.</exception>
+    /// <exception cref="ArgumentException">Set to a value that is not a token (empty, or with a space, a control or a non-ASCII character).</exception>
     public string Method
     {
         get => _method;
-        set => _method = NotEmpty(value);
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+
+            // RFC 9110 §9.1: method = token. Anything else would end an HTTP/1.1 request line early, or reach an HTTP/2
+            // origin as a :method it must treat as malformed (RFC 9113 §8.3.1).
+            _method = HttpChars.IsToken(value) ? value : throw new ArgumentException("The method must be a token (RFC 9110 §9.1).", nameof(value));
+        }
     }
 
     /// <summary>"http" or "https": how the proxy talks to the origin.</summary>
@@ -66,11 +74,20 @@ public sealed class HttpRequest : HttpMessage
     public int Port { get; set; }
 
     /// <summary>The path and query (the origin-form request-target), e.g. <c>/search?q=1</c>.</summary>
-    /// <exception cref="ArgumentException">Set to an empty value.</exception>
+    /// <exception cref="ArgumentNullException">Set to null.</exception>
+    /// <exception cref="ArgumentException">Set to an empty value, or one with a space, a control or a non-ASCII character
+    /// (percent-encode those).</exception>
     public string Path
     {
         get => _path;
-        set => _path = NotEmpty(value);
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+
+            // RFC 9112 §3.2: the request-target has no whitespace or control characters (a CR LF would start a request
+            // of the hook's making); RFC 9113 §8.3.1 takes :path from the same URI grammar.
+            _path = Http1Parser.IsValidTargetText(value) ? value : throw new ArgumentException("The path must be non-empty, without spaces, control or non-ASCII characters (RFC 9112 §3.2).", nameof(value));
+        }
     }
 
     /// <summary>host[:port] as it would appear in a URL (port omitted when it is the scheme's default).</summary>

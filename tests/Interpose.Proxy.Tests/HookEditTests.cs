@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http;
 using System.Text;
+using Interpose.Proxy.Tests.Http2;
 using Interpose.Proxy.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -115,6 +116,53 @@ public sealed class HookEditTests(ITestOutputHelper output)
         Assert.Equal(HttpVersion.Version20, response.Version);
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Contains("addon StatusSetter failed in ResponseAsync", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("G ET", null)]
+    [InlineData("GET\r\nX-Injected: 1", null)]
+    [InlineData("GET\0", null)]
+    [InlineData(null, "/a b")]
+    [InlineData(null, "/a\r\nx-injected: 1")]
+    [InlineData(null, "/a\0")]
+    [InlineData(null, "/caf\u00e9")]
+    public async Task A_method_or_path_that_is_not_sendable_is_refused_before_an_HTTP2_origin_sees_it(string? method, string? path)
+    {
+        // RFC 9113 §8.3.1: HPACK would carry these as :method and :path, where HTTP/1.1 could not write them.
+        var requests = 0;
+        await using var origin = new RawH2Origin(async (connection, stream, _) =>
+        {
+            Interlocked.Increment(ref requests);
+            await connection.RespondAsync(stream, 200, "reached");
+        });
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.UpstreamHttp2PriorKnowledge = true;
+            o.Addons.Add(new Hooks
+            {
+                DisplayName = "Rewriter",
+                OnRequest = e =>
+                {
+                    if (method is not null)
+                    {
+                        e.Request.Method = method;
+                    }
+
+                    if (path is not null)
+                    {
+                        e.Request.Path = path;
+                    }
+                },
+            });
+        });
+        using var client = proxy.CreateClient();
+
+        using var response = await client.GetAsync(origin.Url("/hello")).WaitAsync(BoundedRead.Limit);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        var why = method is not null ? "The method must be a token" : "The path must be non-empty, without spaces";
+        Assert.Contains($"addon Rewriter failed in RequestAsync: {why}", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(0, Volatile.Read(ref requests));
     }
 
     private static byte[] Get(int port, string path) =>
