@@ -42,6 +42,10 @@ internal static class CaSourceOptions
         command.Options.Add(Pkcs12);
     }
 
+    /// <summary>Whether the options name the user's own CA rather than the install's.</summary>
+    public static bool IsOwn(ParseResult result) =>
+        result.GetValue(Certificate) is not null || result.GetValue(Key) is not null || result.GetValue(Pkcs12) is not null;
+
     /// <summary>Loads the CA the options name, or the install's (created only when <paramref name="createIfMissing"/>).</summary>
     /// <exception cref="CertificateException">The options are combined wrongly, or the CA cannot be loaded.</exception>
     public static CertificateAuthority Load(ParseResult result, bool createIfMissing = false, ILogger? logger = null)

@@ -14,6 +14,9 @@ internal static partial class CliLog
     [LoggerMessage(EventId = 3004, Level = LogLevel.Debug, Message = "Thread-pool spin limit {Limit} (System.Threading.ThreadPool.UnfairSemaphoreSpinLimit): idle workers sleep without spinning")]
     public static partial void ThreadPoolSpinLimit(ILogger logger, object limit);
 
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "The CA {Subject} expires on {Date}, in {Days} days: after that every intercepted connection fails; make a new one and have clients trust it before then")]
+    public static partial void CaExpiresSoon(ILogger logger, string subject, string date, int days);
+
     [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "Server replay: {Count} recorded responses loaded from {Source}")]
     public static partial void ServerReplayLoaded(ILogger logger, int count, string[] source);
 }

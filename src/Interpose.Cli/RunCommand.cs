@@ -202,6 +202,7 @@ internal static class RunCommand
 
             // The install's CA is created on first use; --ca-cert/--ca-key or --ca-p12 bring your own.
             using var authority = CaSourceOptions.Load(result, createIfMissing: true, loggerFactory.CreateLogger("Interpose.Certificates"));
+            CaValidityCheck.Check(authority, CaSourceOptions.IsOwn(result), TimeProvider.System.GetUtcNow(), cliLogger);
             options.CertificateAuthority = authority;
             await ServerReplayFlags.ApplyAsync(result, options, loggerFactory, cancellationToken);
             var intercept = WebOptions.AddIntercept(result, options, loggerFactory);

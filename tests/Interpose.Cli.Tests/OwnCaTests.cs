@@ -32,6 +32,20 @@ public sealed class OwnCaTests : IDisposable
 
     private string Home => _temp.File("home");
 
+    /// <summary>Writes a CA valid from <paramref name="notBefore"/> to <paramref name="notAfter"/> as PEM files.</summary>
+    private (string Certificate, string Key) WriteCa(string name, DateTimeOffset notBefore, DateTimeOffset notAfter)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
+        using var certificate = request.CreateSelfSigned(notBefore, notAfter);
+        File.WriteAllText(_temp.File(name + ".pem"), certificate.ExportCertificatePem());
+        File.WriteAllText(_temp.File(name + ".key"), key.ExportPkcs8PrivateKeyPem());
+        File.SetUnixFileMode(_temp.File(name + ".key"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return (_temp.File(name + ".pem"), _temp.File(name + ".key"));
+    }
+
     [Fact]
     public async Task Show_uses_own_pem_CA()
     {
@@ -82,6 +96,49 @@ public sealed class OwnCaTests : IDisposable
         Assert.StartsWith("interpose: ", line, StringComparison.Ordinal);
         Assert.Contains(expected, line, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_refuses_an_expired_CA_in_one_line()
+    {
+        var now = TimeProvider.System.GetUtcNow();
+        var (certificate, key) = WriteCa("expired", now.AddYears(-2), now.AddDays(-1));
+
+        var run = await CliRun.RunAsync(Home, "run", "--listen", "127.0.0.1:0", "--ca-cert", certificate, "--ca-key", key);
+
+        // It used to start, and then every interception failed as an internal error (event 199).
+        Assert.True(run.ExitCode == 2, run.ToString());
+        var line = Assert.Single(run.StderrLines);
+        Assert.StartsWith("interpose: The CA CN=expired expired on ", line, StringComparison.Ordinal);
+        Assert.Contains("give one that is still valid", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_warns_about_a_CA_that_expires_within_30_days()
+    {
+        var now = TimeProvider.System.GetUtcNow();
+        var (certificate, key) = WriteCa("soon", now.AddYears(-1), now.AddDays(10).AddHours(1));
+
+        using var run = CliRun.Start(Home, "run", "--listen", "127.0.0.1:0", "--ca-cert", certificate, "--ca-key", key);
+        try
+        {
+            // Logs go to standard output; read until the warning (bounded: a missing warning fails, it does not hang).
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            string? line;
+            do
+            {
+                line = await run.StandardOutput.ReadLineAsync(timeout.Token);
+            }
+            while (line is not null && !line.Contains("The CA CN=soon expires on ", StringComparison.Ordinal));
+
+            Assert.NotNull(line);
+            Assert.Contains("in 11 days", line, StringComparison.Ordinal);
+        }
+        finally
+        {
+            run.Kill();
+            await run.WaitForExitAsync();
+        }
     }
 
     [Fact]

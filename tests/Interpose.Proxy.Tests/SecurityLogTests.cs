@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
 using Interpose.Proxy.Tests.Infrastructure;
@@ -66,6 +68,35 @@ public sealed class SecurityLogTests(ITestOutputHelper output)
         Assert.NotEqual(0, curl.ExitCode);
         Assert.Equal(LogLevel.Information, entry.Level);
         Assert.Contains("TLS handshake with the client for localhost failed", entry.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("*.localhost", "wildcards are not forged")]
+    [InlineData("a234567890123456789012345678901234567890123456789012345678901234.localhost", "a label is longer than 63 characters")]
+    public async Task A_server_name_no_certificate_can_be_forged_for_logs_123_and_counts_a_failed_handshake(string serverName, string reason)
+    {
+        var logs = new LogCollector();
+        await using var origin = RawOrigin.Recording();
+        await using var proxy = await TestProxy.StartAsync(output, logs: logs);
+        var results = new ConcurrentQueue<string>();
+        using var handshakes = MeterTags.Collect(proxy.Server.Metrics!.Meter, "interpose.tls.handshakes", "result", results);
+        await using var tunnel = await RawClient.TunnelAsync(proxy.Port, "localhost", origin.Port);
+        await using var ssl = new SslStream(tunnel);
+
+        // The ClientHello reader takes any printable ASCII name; no leaf is forged for these, so the connection is closed
+        // without a handshake. The refusal used to escape the handshake's error handling as an internal failure (199).
+        await Assert.ThrowsAnyAsync<Exception>(() => ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = serverName,
+            RemoteCertificateValidationCallback = (_, _, _, _) => true,
+        }));
+        var entry = await logs.WaitForAsync(123);
+
+        Assert.Equal(LogLevel.Information, entry.Level);
+        Assert.Contains($"TLS handshake with the client for {serverName} failed", entry.Message, StringComparison.Ordinal);
+        Assert.Contains(reason, entry.Message, StringComparison.Ordinal);
+        Assert.Equal(["failed"], results);
+        Assert.DoesNotContain(logs.Entries, e => e.EventId.Id == 199);
     }
 
     [Fact]

@@ -6,6 +6,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text.RegularExpressions;
+using Interpose.Certificates;
 using Interpose.Core;
 using Interpose.Core.Flows;
 using Interpose.Core.Http;
@@ -427,7 +428,9 @@ internal sealed class TunnelLayer(ClientFlow flow)
                 ClientCertificateRequired = false,
             }, scope.Token);
         }
-        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException && !_rt.Aborted.IsCancellationRequested)
+        // A CertificateException is a handshake that cannot succeed: no leaf can be made for the name the client sent (a
+        // wildcard, a label over 63 characters: the ClientHello reader takes any printable ASCII), or the CA expired.
+        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or CertificateException && !_rt.Aborted.IsCancellationRequested)
         {
             _rt.Metrics.TlsHandshake(client: true, ok: false);
             ProxyLog.ClientTlsFailed(_rt.Logger, _flow.Info, certificateHost, scope.TimedOut ? "handshake timeout" : ex.Message);
