@@ -1,9 +1,14 @@
+using System.Buffers;
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using Interpose.Core.Tests.Corpus;
+using Interpose.Core.Tls;
 using Interpose.Proxy.Tests.Infrastructure;
+using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
 
 namespace Interpose.Proxy.Tests;
@@ -49,5 +54,40 @@ public sealed class SniTests(ITestOutputHelper output)
         Assert.StartsWith("HTTP/1.1 200", response, StringComparison.Ordinal);
         Assert.Contains("hello from origin", response, StringComparison.Ordinal);
         Assert.True(presented!.MatchesHostname("localhost"));
+    }
+
+    [Fact]
+    public async Task A_hello_the_reader_refuses_still_goes_through_the_hooks_and_is_never_relayed_raw()
+    {
+        await using var origin = await Origins.StartTlsAsync();
+        var logs = new LogCollector();
+        var seen = new ConcurrentQueue<TlsClientHelloContext>();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks
+        {
+            OnClientHello = c =>
+            {
+                seen.Enqueue(c);
+                c.Decision = TlsDecision.Reject;
+            },
+        }), logs: logs);
+
+        // A real hello whose server name then gets a space ("localhost1" becomes "local host", the lengths unchanged): the
+        // reader refuses any byte outside 0x21-0x7E, OpenSSL servers take it (openssl s_client -servername 'local host').
+        var hello = await TlsHelloCapture.CaptureAsync("localhost1", [SslApplicationProtocol.Http11]);
+        "local host"u8.CopyTo(hello.AsSpan(hello.AsSpan().IndexOf("localhost1"u8)));
+        Assert.Equal(ClientHelloParseStatus.Invalid, ClientHelloReader.TryRead(new ReadOnlySequence<byte>(hello), out _));
+        await using var tunnel = await RawClient.TunnelAsync(proxy.Port, "localhost", origin.Port);
+        await tunnel.WriteAsync(hello);
+        var answer = await RawClient.ReadUntilClosedAsync(tunnel);
+
+        // Relayed raw, the origin's ServerHello and certificate would come back, past the hook's Reject.
+        Assert.True(answer.Unanswered, "the client got bytes: " + Convert.ToHexString(answer.Received));
+        var entry = await logs.WaitForAsync(127);
+        var context = Assert.Single(seen);
+        Assert.False(context.ClientHello.IsParsed);
+        Assert.Null(context.ClientHello.ServerName);
+        Assert.Equal("localhost", context.Host);
+        Assert.Equal(LogLevel.Information, entry.Level);
+        Assert.Contains($"the TLS ClientHello in the tunnel to localhost:{origin.Port} cannot be read", entry.Message, StringComparison.Ordinal);
     }
 }

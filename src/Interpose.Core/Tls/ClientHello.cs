@@ -20,7 +20,24 @@ public sealed class ClientHello
         SupportedVersions = supportedVersions;
         ExtensionTypes = extensionTypes;
         Length = length;
+        IsParsed = true;
     }
+
+    private ClientHello(int length)
+    {
+        ApplicationProtocols = [];
+        CipherSuites = [];
+        SupportedVersions = [];
+        ExtensionTypes = [];
+        Length = length;
+    }
+
+    /// <summary>
+    /// Whether the hello was read. <see langword="false"/> for a TLS handshake record that <see cref="ClientHelloReader"/>
+    /// refuses (a server name outside printable ASCII, a hello over <see cref="ClientHelloReader.MaxClientHelloLength"/>,
+    /// one cut short): then nothing of it is known, <see cref="ServerName"/> is <see langword="null"/> and the lists are empty.
+    /// </summary>
+    public bool IsParsed { get; }
 
     /// <summary>The host_name from server_name (RFC 6066 §3), or <see langword="null"/> when absent.</summary>
     public string? ServerName { get; }
@@ -40,6 +57,11 @@ public sealed class ClientHello
     /// <summary>Extension types in the order sent (useful for fingerprinting).</summary>
     public IReadOnlyList<ushort> ExtensionTypes { get; }
 
-    /// <summary>Bytes of TLS records, from the first record header, that carried the ClientHello.</summary>
+    /// <summary>Bytes of TLS records, from the first record header, that carried the ClientHello (when not
+    /// <see cref="IsParsed"/>: the bytes received before the reader gave up).</summary>
     public int Length { get; }
+
+    /// <summary>Stands for a hello that starts as a TLS handshake record but cannot be read.</summary>
+    /// <param name="length">The bytes received so far.</param>
+    internal static ClientHello Unparsed(int length) => new(length);
 }

@@ -41,6 +41,9 @@ internal static partial class ProxyLog
     [LoggerMessage(EventId = 123, Level = LogLevel.Information, Message = "{Client}: TLS handshake with the client for {Host} failed ({Reason}); the client may not trust the Interpose CA or may pin certificates")]
     public static partial void ClientTlsFailed(ILogger logger, ClientConnection client, string host, string reason);
 
+    [LoggerMessage(EventId = 127, Level = LogLevel.Information, Message = "{Client}: the TLS ClientHello in the tunnel to {Host}:{Port} cannot be read ({Reason}); decided by the CONNECT host")]
+    public static partial void ClientHelloUnparsed(ILogger logger, ClientConnection client, string host, int port, string reason);
+
     [LoggerMessage(EventId = 124, Level = LogLevel.Debug, Message = "{Client}: {Mode} tunnel to {Host}:{Port} closed ({Up} bytes up, {Down} bytes down)")]
     public static partial void TunnelClosed(ILogger logger, ClientConnection client, string mode, string host, int port, long up, long down);
 

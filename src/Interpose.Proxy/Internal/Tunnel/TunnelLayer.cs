@@ -341,10 +341,16 @@ internal sealed class TunnelLayer(ClientFlow flow)
                     input.AdvanceTo(buffer.Start);
                     if (status != ClientHelloParseStatus.Parsed)
                     {
-                        // Looks like TLS but cannot be read: relay it untouched rather than break the client.
-                        scope.Disarm();
-                        await RelayRawAsync(host, port, "unparsed-tls");
-                        return null;
+                        // A TLS handshake record (the sniffer checked its header) whose hello the strict reader refuses:
+                        // a server name with a space, a hello over its cap, one cut short. OpenSSL servers accept some of
+                        // these, so relaying them raw would let any client choose to skip interception, the hooks (a
+                        // Reject among them) and recording. Decided as any hello is, by the CONNECT host; the handshake
+                        // may then fail, and is logged as a failed handshake.
+                        var reason = status == ClientHelloParseStatus.Incomplete
+                            ? "the client stopped sending before its end"
+                            : "not a well-formed ClientHello of at most " + ClientHelloReader.MaxClientHelloLength.ToString(CultureInfo.InvariantCulture) + " bytes";
+                        ProxyLog.ClientHelloUnparsed(_rt.Logger, _flow.Info, host, port, reason);
+                        hello = ClientHello.Unparsed((int)Math.Min(buffer.Length, int.MaxValue));
                     }
 
                     break;
