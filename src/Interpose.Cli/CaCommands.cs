@@ -74,7 +74,7 @@ internal static class CaCommands
         format.AcceptOnlyFromAmong("pem", "der", "p12");
         var output = new Option<string?>("--out") { Description = "File to write (default: standard output).", HelpName = "FILE" };
         var includeKey = new Option<bool>("--include-key") { Description = "Also export the CA private key (PEM or p12). Anyone holding it can intercept your TLS traffic." };
-        var password = new Option<string?>("--password") { Description = "Password protecting a p12 file." };
+        var password = new Option<string?>("--password") { Description = "Password protecting a p12 file (refused with pem and der, which are not encrypted)." };
 
         var command = new Command("export", "Write the CA certificate (and, only when asked, its private key).");
         command.Options.Add(format);
@@ -92,6 +92,12 @@ internal static class CaCommands
             };
             var withKey = result.GetValue(includeKey);
             var path = result.GetValue(output);
+            if (result.GetValue(password) is not null && exportFormat != CertificateExportFormat.Pkcs12)
+            {
+                // Only PKCS#12 is encrypted: a PEM key would be written in clear while the user believes it protected.
+                return CliErrors.Report("--password protects a p12 file only: pem and der are written unencrypted; use --format p12, or leave --password out.");
+            }
+
             if (withKey && exportFormat == CertificateExportFormat.Der)
             {
                 return CliErrors.Report("DER holds the certificate only; use --format pem or --format p12 with --include-key.");

@@ -109,6 +109,24 @@ public sealed class CaCommandsTests : IDisposable
         Assert.Equal(File.ReadAllBytes(Path.Combine(Home, "interpose-ca.cer")), loaded.RawData);
     }
 
+    [Theory]
+    [InlineData("pem", "--include-key")]
+    [InlineData("pem", null)]
+    [InlineData("der", null)]
+    public async Task A_password_with_a_format_that_is_not_encrypted_is_refused_and_nothing_is_written(string format, string? includeKey)
+    {
+        await CliRun.RunAsync(Home, "ca", "init");
+        var output = _temp.File("ca." + format);
+        string[] arguments = ["ca", "export", "--format", format, "--password", "pw", "--out", output];
+
+        var export = await CliRun.RunAsync(Home, includeKey is null ? arguments : [.. arguments, includeKey]);
+
+        // The password used to be ignored: the key was written in clear while the user took it for protected.
+        AssertOneLineError(export);
+        Assert.Contains("--password protects a p12 file only", export.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(output));
+    }
+
     [Fact]
     public async Task Two_processes_racing_init_end_with_one_CA()
     {
