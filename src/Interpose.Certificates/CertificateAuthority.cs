@@ -231,14 +231,24 @@ public sealed class CertificateAuthority : IDisposable
     /// <summary>Exports the CA certificate, and its private key only when asked.</summary>
     /// <param name="format">PEM text, DER (certificate only) or PKCS#12.</param>
     /// <param name="includeKey">Whether to include the private key: anyone holding it can intercept this user's TLS.</param>
-    /// <param name="pkcs12Password">The PKCS#12 password (AES-256 PBES2); <see langword="null"/> for none.</param>
+    /// <param name="pkcs12Password">The PKCS#12 password (AES-256 PBES2); <see langword="null"/> for none. Only PKCS#12 is
+    /// encrypted: PEM and DER refuse a password rather than write the key in clear.</param>
     /// <returns>The encoded bytes; PEM is ASCII text.</returns>
-    /// <exception cref="ArgumentException">The key is asked for in DER, which holds a certificate only.</exception>
+    /// <exception cref="ArgumentException">The key is asked for in DER, which holds a certificate only; or a password
+    /// is given with PEM or DER, which are not encrypted.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="format"/> is not a defined value.</exception>
     /// <exception cref="ObjectDisposedException">The CA was disposed.</exception>
     public byte[] Export(CertificateExportFormat format, bool includeKey, string? pkcs12Password = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+
+        // Only PKCS#12 carries a password: ignored for PEM, the key would be written in clear while the caller believes
+        // it protected (as `ca export` refuses --password with pem and der).
+        if (pkcs12Password is not null && format is CertificateExportFormat.Pem or CertificateExportFormat.Der)
+        {
+            throw new ArgumentException($"A password protects a PKCS#12 export only: {format} is written unencrypted.", nameof(pkcs12Password));
+        }
+
         switch (format)
         {
             case CertificateExportFormat.Der:

@@ -375,6 +375,21 @@ public sealed class CertificateAuthorityTests : IDisposable
         Assert.Equal(ca.Certificate.RawData, only.RawData);
     }
 
+    [Theory]
+    [InlineData(CertificateExportFormat.Pem, true)]
+    [InlineData(CertificateExportFormat.Pem, false)]
+    [InlineData(CertificateExportFormat.Der, false)]
+    public void Export_refuses_a_password_for_a_format_that_is_not_encrypted(CertificateExportFormat format, bool includeKey)
+    {
+        // A password PEM or DER cannot use would leave the key in clear while the caller believes it protected.
+        using var ca = CertificateAuthority.LoadOrCreate(new CertificateAuthorityOptions { Directory = _home.Path });
+
+        var error = Assert.Throws<ArgumentException>(() => ca.Export(format, includeKey, "pw"));
+
+        Assert.Equal("pkcs12Password", error.ParamName);
+        Assert.Contains("PKCS#12 export only", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Creation_and_load_are_logged_at_information_with_fingerprint_and_path()
     {
