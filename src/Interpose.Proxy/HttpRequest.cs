@@ -9,9 +9,16 @@ namespace Interpose.Proxy;
 /// </summary>
 public sealed class HttpRequest : HttpMessage
 {
+    /// <summary>The lowest TCP port a connection can be made to.</summary>
+    private const int MinPort = 1;
+
+    /// <summary>The highest TCP port (16 bits, RFC 9293 §3.1).</summary>
+    private const int MaxPort = 65535;
+
     private string _method;
     private string _scheme;
     private string _host;
+    private int _port;
     private string _path;
 
     internal HttpRequest(string method, string scheme, string host, int port, string path, Version version, HttpHeaders headers)
@@ -20,7 +27,7 @@ public sealed class HttpRequest : HttpMessage
         _method = method;
         _scheme = scheme;
         _host = host;
-        Port = port;
+        _port = port;
         _path = path;
     }
 
@@ -62,16 +69,32 @@ public sealed class HttpRequest : HttpMessage
         set => _scheme = value is "http" or "https" ? value : throw new ArgumentException("Scheme must be http or https.", nameof(value));
     }
 
-    /// <summary>The origin's host name or IP literal (without brackets).</summary>
-    /// <exception cref="ArgumentException">Set to an empty value.</exception>
+    /// <summary>The origin's host name or IP literal (without brackets); an internationalized name in A-labels (punycode).</summary>
+    /// <exception cref="ArgumentNullException">Set to null.</exception>
+    /// <exception cref="ArgumentException">Set to a value that is not a host: empty, longer than 253 characters, or with
+    /// a character other than letters, digits, '-', '.' and '_' (unless it is an IPv6 address).</exception>
     public string Host
     {
         get => _host;
-        set => _host = NotEmpty(value);
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+
+            // RFC 3986 §3.2.2: a reg-name, an IPv4 address or an IPv6 address. A space, CR LF, '/' or '@' would go as
+            // the HTTP/2 :authority when there is no Host field, as the SNI sent to the origin, and to the resolver.
+            _host = RequestTargetParser.IsValidHost(value) ? value : throw new ArgumentException("The host must be a DNS name (letters, digits, '-', '.', '_'; A-labels for an internationalized name), an IPv4 address or an IPv6 address without brackets (RFC 3986 §3.2.2).", nameof(value));
+        }
     }
 
     /// <summary>The origin's port.</summary>
-    public int Port { get; set; }
+    /// <exception cref="ArgumentOutOfRangeException">Set to a value outside 1..65535.</exception>
+    public int Port
+    {
+        get => _port;
+
+        // RFC 9293 §3.1: a TCP port is 16 bits, and port 0 cannot be connected to.
+        set => _port = value is >= MinPort and <= MaxPort ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "The port must be 1 to 65535.");
+    }
 
     /// <summary>The path and query (the origin-form request-target), e.g. <c>/search?q=1</c>.</summary>
     /// <exception cref="ArgumentNullException">Set to null.</exception>
@@ -103,7 +126,4 @@ public sealed class HttpRequest : HttpMessage
 
     /// <summary>The absolute URL of the request.</summary>
     public Uri Url => new(_scheme + "://" + Authority + _path);
-
-    private static string NotEmpty(string value, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(value))] string? name = null) =>
-        string.IsNullOrEmpty(value) ? throw new ArgumentException("The value must not be empty.", name) : value;
 }

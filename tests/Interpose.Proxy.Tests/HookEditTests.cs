@@ -165,6 +165,89 @@ public sealed class HookEditTests(ITestOutputHelper output)
         Assert.Equal(0, Volatile.Read(ref requests));
     }
 
+    [Theory]
+    [InlineData("a b", null)]
+    [InlineData("x\r\ny", null)]
+    [InlineData("x\0y", null)]
+    [InlineData("x/y", null)]
+    [InlineData("user@x", null)]
+    [InlineData("[::1]", null)]
+    [InlineData("caf\u00e9", null)]
+    [InlineData(null, 0)]
+    [InlineData(null, 65536)]
+    public async Task A_host_or_port_that_cannot_name_an_origin_is_refused_before_it_is_resolved(string? host, int? port)
+    {
+        // RFC 3986 §3.2.2: without a Host field, the host is the HTTP/2 :authority (RFC 9113 §8.3.1); it is also the SNI
+        // and what the resolver is asked. The resolver here answers loopback for any name, so a host the setter let
+        // through would reach this origin (and be recorded) without any query leaving the machine.
+        var requests = 0;
+        var resolved = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var origin = new RawH2Origin(async (connection, stream, _) =>
+        {
+            Interlocked.Increment(ref requests);
+            await connection.RespondAsync(stream, 200, "reached");
+        });
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.UpstreamHttp2PriorKnowledge = true;
+            o.Resolver = (name, _) =>
+            {
+                resolved.Enqueue(name);
+                return ValueTask.FromResult(new[] { IPAddress.Loopback });
+            };
+            o.Addons.Add(new Hooks
+            {
+                DisplayName = "Rerouter",
+                OnRequest = e =>
+                {
+                    if (host is not null)
+                    {
+                        e.Request.Host = host;
+                    }
+
+                    if (port is { } p)
+                    {
+                        e.Request.Port = p;
+                    }
+                },
+            });
+        });
+        using var client = proxy.CreateClient();
+
+        using var response = await client.GetAsync(origin.Url("/hello")).WaitAsync(BoundedRead.Limit);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        var why = host is not null ? "The host must be a DNS name" : "The port must be 1 to 65535.";
+        Assert.Contains($"addon Rerouter failed in RequestAsync: {why}", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(0, Volatile.Read(ref requests));
+        Assert.Empty(resolved);
+    }
+
+    [Theory]
+    [InlineData("::1", "[::1]:8080")]
+    [InlineData("xn--caf-dma.example", "xn--caf-dma.example:8080")]
+    [InlineData("under_score.test", "under_score.test:8080")]
+    public void The_host_setter_takes_an_IPv6_address_and_A_labels(string host, string authority)
+    {
+        var request = new HttpRequest("GET", new Uri("http://localhost:8080/")) { Host = host };
+
+        Assert.Equal(authority, request.Authority);
+    }
+
+    [Theory]
+    [InlineData("localhost")]
+    [InlineData("127.0.0.1")]
+    public async Task A_host_that_names_an_origin_is_taken(string host)
+    {
+        await using var origin = await Origins.StartPlainAsync();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks { OnRequest = e => e.Request.Host = host }));
+        using var client = proxy.CreateClient();
+
+        using var response = await client.GetAsync(origin.Url("/hello")).WaitAsync(BoundedRead.Limit);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
     private static byte[] Get(int port, string path) =>
         Encoding.ASCII.GetBytes($"GET http://localhost:{port}{path} HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n");
 

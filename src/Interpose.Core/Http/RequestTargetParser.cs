@@ -116,6 +116,28 @@ public static class RequestTargetParser
     }
 
     /// <summary>
+    /// Whether <paramref name="host"/> can name an origin as a request's host: a reg-name of letters, digits, '-', '.'
+    /// and '_' (an IPv4 literal among them), or an IPv6 address without brackets and without a zone; an
+    /// internationalized name must be given in A-labels (punycode).
+    /// </summary>
+    /// <param name="host">The host, as <see cref="RequestTarget.Host"/> holds it.</param>
+    /// <returns><see langword="true"/> when valid.</returns>
+    internal static bool IsValidHost(string host)
+    {
+        // RFC 3986 §3.2.2: host = IP-literal / IPv4address / reg-name, restricted as for a parsed target (above): a
+        // space, CR, LF, '/', '@' or a non-ASCII character would reach the Host-less :authority (RFC 9113 §8.3.1), the
+        // SNI (RFC 6066 §3: a DNS host name in ASCII) and the resolver.
+        ReadOnlySpan<char> s = host;
+        if (s.Contains(':'))
+        {
+            return !s.ContainsAnyExcept(Ipv6Chars)
+                && IPAddress.TryParse(s, out IPAddress? address) && address.AddressFamily == AddressFamily.InterNetworkV6;
+        }
+
+        return IsRegName(s);
+    }
+
+    /// <summary>
     /// The path and query of an absolute URL exactly as written (origin-form for the request line), without what
     /// <see cref="Uri"/> would do to it: no dot-segment removal, no unescaping of <c>%7E</c>, no re-escaping. A rule
     /// that rewrites a URL as text (map-remote, an intercept edit) must send what it wrote, as mitmproxy does.
