@@ -19,6 +19,7 @@ namespace Interpose.Proxy;
 /// </remarks>
 public abstract class HttpMessage
 {
+    private Version _version;
     private ReadOnlyMemory<byte> _body;
     private BodyTransform? _streamTransform;
     private List<IBodyObserver>? _observers;
@@ -27,11 +28,32 @@ public abstract class HttpMessage
     private protected HttpMessage(HttpHeaders headers, Version version)
     {
         Headers = headers;
-        Version = version;
+        _version = version;
     }
 
-    /// <summary>The message's HTTP version as received (1.0 or 1.1); the version each side spoke is on the exchange.</summary>
-    public Version Version { get; set; }
+    /// <summary>
+    /// The message's HTTP version as received: 1.0 or 1.1, or 2.0 for an HTTP/2 client's request (sent as 1.1 to an
+    /// HTTP/1.1 origin). The version each side spoke is on the exchange.
+    /// </summary>
+    /// <remarks>
+    /// A hook may set what an HTTP/1.1 head can carry (RFC 9112 §2.3: HTTP-version is "HTTP/" DIGIT "." DIGIT, and the
+    /// proxy speaks 1.0 and 1.1): 1.0 or 1.1, and for a request 2.0 too. HTTP/2 peers get no version at all (RFC 9113
+    /// §8.3): it is ignored toward them.
+    /// </remarks>
+    /// <exception cref="ArgumentNullException">Set to null.</exception>
+    /// <exception cref="ArgumentException">Set to another version (0.9, 1.2, 3.0, or 1.1 with a build number).</exception>
+    public Version Version
+    {
+        get => _version;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            _version = RefuseVersion(value) is { } why ? throw new ArgumentException(why, nameof(value)) : value;
+        }
+    }
+
+    /// <summary>Why a hook may not set <paramref name="version"/> on this kind of message, or null when it may.</summary>
+    private protected abstract string? RefuseVersion(Version version);
 
     /// <summary>The header fields in received order, case and duplicates preserved.</summary>
     public HttpHeaders Headers { get; }

@@ -113,6 +113,13 @@ public sealed class HttpRequest : HttpMessage
         }
     }
 
+    /// <remarks>
+    /// The request line to an HTTP/1.1 origin is written with this version (RFC 9112 §3); 2.0, an HTTP/2 client's, is
+    /// sent as 1.1 (RFC 9113 §8.3.1), and an HTTP/2 origin gets no version.
+    /// </remarks>
+    private protected override string? RefuseVersion(Version version) =>
+        version == System.Net.HttpVersion.Version10 || version == System.Net.HttpVersion.Version11 || version == System.Net.HttpVersion.Version20 ? null : "A request's version must be 1.0, 1.1 or 2.0 (RFC 9112 §2.3).";
+
     /// <summary>host[:port] as it would appear in a URL (port omitted when it is the scheme's default).</summary>
     public string Authority
     {

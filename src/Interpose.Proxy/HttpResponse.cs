@@ -110,6 +110,13 @@ public sealed class HttpResponse : HttpMessage
         return response;
     }
 
+    /// <remarks>
+    /// A streamed response's head is written to an HTTP/1.x client with this version, after the response counts as
+    /// started: one the writer cannot put on a status line (RFC 9112 §4) would leave the client with no answer at all.
+    /// </remarks>
+    private protected override string? RefuseVersion(Version version) =>
+        version == System.Net.HttpVersion.Version10 || version == System.Net.HttpVersion.Version11 ? null : "A response's version must be 1.0 or 1.1 (RFC 9112 §2.3).";
+
     private static int CheckStatus(int statusCode) =>
         IsFinalStatus(statusCode) ? statusCode : throw new ArgumentOutOfRangeException(nameof(statusCode), statusCode, "A final status code (200-599) is required.");
 

@@ -248,6 +248,73 @@ public sealed class HookEditTests(ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
+    [Theory]
+    [InlineData(2, 0)]
+    [InlineData(0, 9)]
+    [InlineData(1, 2)]
+    [InlineData(3, 0)]
+    public async Task A_response_version_that_cannot_be_written_is_refused_with_a_502_naming_the_addon(int major, int minor)
+    {
+        // RFC 9112 §4: the streamed head is written with the response's version once the response counts as started;
+        // one the status line cannot carry left the client with no answer at all.
+        await using var origin = await Origins.StartPlainAsync();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks
+        {
+            DisplayName = "VersionSetter",
+            OnResponseHeaders = e => e.Response!.Version = new Version(major, minor),
+        }));
+        await using var client = await RawClient.ConnectAsync(proxy);
+
+        await client.WriteAsync(Get(origin.Port, "/hello"));
+        var answer = (await RawClient.ReadUntilClosedAsync(client)).Text;
+
+        Assert.StartsWith("HTTP/1.1 502 Bad Gateway\r\n", answer, StringComparison.Ordinal);
+        Assert.Contains("addon VersionSetter failed in ResponseHeadersAsync: A response's version must be 1.0 or 1.1", answer, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(0, 9)]
+    [InlineData(1, 2)]
+    [InlineData(3, 0)]
+    public async Task A_request_version_that_cannot_be_written_is_refused_before_the_origin_sees_it(int major, int minor)
+    {
+        var requests = 0;
+        await using var origin = new RawOrigin(async stream =>
+        {
+            await RawOrigin.ReadHeadAsync(stream);
+            Interlocked.Increment(ref requests);
+            await stream.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nreached"u8.ToArray());
+        });
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks
+        {
+            DisplayName = "VersionSetter",
+            OnRequest = e => e.Request.Version = new Version(major, minor),
+        }));
+        using var client = proxy.CreateClient();
+
+        using var response = await client.GetAsync(new Uri($"http://localhost:{origin.Port}/hello")).WaitAsync(BoundedRead.Limit);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Contains("addon VersionSetter failed in RequestAsync: A request's version must be 1.0, 1.1 or 2.0", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(0, Volatile.Read(ref requests));
+    }
+
+    [Fact]
+    public async Task A_response_version_of_1_0_goes_on_the_status_line()
+    {
+        await using var origin = await Origins.StartPlainAsync();
+        await using var proxy = await TestProxy.StartAsync(output, o => o.Addons.Add(new Hooks
+        {
+            OnResponseHeaders = e => e.Response!.Version = HttpVersion.Version10,
+        }));
+        await using var client = await RawClient.ConnectAsync(proxy);
+
+        await client.WriteAsync(Get(origin.Port, "/hello"));
+        var head = await RawOrigin.ReadHeadAsync(client);
+
+        Assert.StartsWith("HTTP/1.0 200 ", head, StringComparison.Ordinal);
+    }
+
     private static byte[] Get(int port, string path) =>
         Encoding.ASCII.GetBytes($"GET http://localhost:{port}{path} HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n");
 
