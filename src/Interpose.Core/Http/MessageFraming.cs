@@ -191,7 +191,12 @@ public static class MessageFraming
         return true;
     }
 
-    private static long ParseContentLength(HttpHeaders headers, bool inResponse)
+    /// <summary>The Content-Length of <paramref name="headers"/>, or -1 when there is none.</summary>
+    /// <param name="headers">The header (or HTTP/2 field) section.</param>
+    /// <param name="inResponse">Whether the section is a response's (the rejection is then a 502).</param>
+    /// <returns>The length; a list of identical values is that value.</returns>
+    /// <exception cref="HttpProtocolException">An invalid value, or values that differ.</exception>
+    internal static long ParseContentLength(HttpHeaders headers, bool inResponse)
     {
         long result = -1;
         foreach (HttpHeader h in headers)

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http;
+using Interpose.Core.Http;
 using Interpose.Core.Http2;
 using Interpose.Proxy.Internal;
 using Interpose.Proxy.Tests.Infrastructure;
@@ -504,6 +505,77 @@ public sealed class Http2UpstreamTests(ITestOutputHelper output)
         // And the stalled one completes once read.
         var body = await (await big.Content.ReadAsStreamAsync()).DrainBoundedAsync();
         Assert.Equal(BigBodyBytes, body);
+    }
+
+    [Fact]
+    public async Task DATA_beyond_a_list_form_content_length_of_the_origin_never_reach_the_client()
+    {
+        // RFC 9113 §8.1.1: the DATA must add up to the content-length; "5, 5" is 5 (RFC 9110 §8.6) for this check as for
+        // the HTTP/1.1 side, so the five octets after it are a malformed response, not a body of ten.
+        await using var origin = new RawH2Origin((connection, stream, _) =>
+            connection.RespondAsIsAsync(stream, "helloworld"u8.ToArray(), new HttpHeader(":status", "200"), new HttpHeader("content-length", "5, 5")));
+        await using var proxy = await TestProxy.StartAsync(output, o => o.UpstreamHttp2PriorKnowledge = true);
+        await using var client = await RawClient.ConnectAsync(proxy);
+
+        await client.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"GET {origin.Url("/ten")} HTTP/1.1\r\nHost: localhost:{origin.Port}\r\nConnection: close\r\n\r\n"));
+        var answer = (await RawClient.ReadUntilClosedAsync(client)).Text;
+
+        Assert.DoesNotContain("world", answer, StringComparison.Ordinal);
+        var (_, code) = await origin.ResetReceived.Task.WaitAsync(BoundedRead.Limit);
+        Assert.Equal(Http2ErrorCode.ProtocolError, code);
+    }
+
+    [Theory]
+    [InlineData("5, 6")]
+    [InlineData("5, x")]
+    [InlineData("05")]
+    public async Task An_origin_content_length_that_is_invalid_or_conflicting_is_a_502(string contentLength)
+    {
+        // RFC 9110 §8.6, RFC 9112 §6.3 item 5: values that differ or are not digits cannot frame the body; RFC 9113 §8.1.1
+        // makes the response malformed (a stream error), which the client sees as a 502.
+        await using var origin = new RawH2Origin((connection, stream, _) =>
+            connection.RespondAsIsAsync(stream, "hello"u8.ToArray(), new HttpHeader(":status", "200"), new HttpHeader("content-length", contentLength)));
+        await using var proxy = await TestProxy.StartAsync(output, o => o.UpstreamHttp2PriorKnowledge = true);
+        using var client = proxy.CreateClient();
+
+        using var response = await client.GetAsync(origin.Url("/bad")).WaitAsync(BoundedRead.Limit);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        var (_, code) = await origin.ResetReceived.Task.WaitAsync(BoundedRead.Limit);
+        Assert.Equal(Http2ErrorCode.ProtocolError, code);
+    }
+
+    [Fact]
+    public async Task A_list_form_content_length_that_matches_the_DATA_is_relayed()
+    {
+        await using var origin = new RawH2Origin((connection, stream, _) =>
+            connection.RespondAsIsAsync(stream, "hello"u8.ToArray(), new HttpHeader(":status", "200"), new HttpHeader("content-length", "5, 5")));
+        await using var proxy = await TestProxy.StartAsync(output, o => o.UpstreamHttp2PriorKnowledge = true);
+        using var client = proxy.CreateClient();
+
+        using var response = await client.GetAsync(origin.Url("/five")).WaitAsync(BoundedRead.Limit);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("hello", await response.Content.ReadAsStringAsync());
+    }
+
+    [Theory]
+    [InlineData("HEAD", 200)]
+    [InlineData("GET", 204)]
+    [InlineData("GET", 304)]
+    public async Task A_response_without_content_may_declare_a_length_and_send_no_DATA(string method, int status)
+    {
+        // RFC 9113 §8.1.1: a response "that is defined to have no content ... might contain a content-length header
+        // field with a non-zero value" with no DATA.
+        await using var origin = new RawH2Origin((connection, stream, _) =>
+            connection.RespondAsIsAsync(stream, [], new HttpHeader(":status", status.ToString(System.Globalization.CultureInfo.InvariantCulture)), new HttpHeader("content-length", "5")));
+        await using var proxy = await TestProxy.StartAsync(output, o => o.UpstreamHttp2PriorKnowledge = true);
+        using var client = proxy.CreateClient();
+
+        using var response = await client.SendAsync(new HttpRequestMessage(new HttpMethod(method), origin.Url("/empty"))).WaitAsync(BoundedRead.Limit);
+
+        Assert.Equal((HttpStatusCode)status, response.StatusCode);
+        Assert.Empty(await response.Content.ReadAsByteArrayAsync());
     }
 
     private static HttpRequestMessage H2(HttpMethod method, Uri url) =>

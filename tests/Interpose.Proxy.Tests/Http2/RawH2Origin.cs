@@ -117,6 +117,22 @@ internal sealed class RawH2Origin : IAsyncDisposable
             });
         }
 
+        /// <summary>A head of exactly <paramref name="fields"/> (":status" first), then <paramref name="body"/> in one DATA
+        /// frame; an empty body ends the stream with the head.</summary>
+        public async Task RespondAsIsAsync(int streamId, byte[] body, params HttpHeader[] fields)
+        {
+            var block = new ArrayBufferWriter<byte>();
+            _encoder.EncodeBlock(fields, block);
+            await WriteAsync(o =>
+            {
+                Http2FrameWriter.WriteHeaders(o, streamId, block.WrittenSpan, endStream: body.Length == 0, Http2Settings.DefaultMaxFrameSize);
+                if (body.Length > 0)
+                {
+                    Http2FrameWriter.WriteData(o, streamId, body, endStream: true);
+                }
+            });
+        }
+
         public Task GoAwayAsync(int lastStreamId) =>
             WriteAsync(o => Http2FrameWriter.WriteGoAway(o, lastStreamId, Http2ErrorCode.NoError, "going away"u8));
 

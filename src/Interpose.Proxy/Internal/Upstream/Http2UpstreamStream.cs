@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Globalization;
 using System.IO.Pipelines;
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
@@ -290,21 +289,33 @@ internal sealed class Http2UpstreamStream : IHttp2SendingStream
     }
 
     /// <summary>The body's framing as the pipeline will read it from <see cref="ResponseBody"/>.</summary>
+    /// <exception cref="Http2StreamException">The content-length is invalid or its values differ, or END_STREAM came
+    /// with a head that declares content.</exception>
     private BodyFraming FramingFor(HttpResponseHead head, bool endStream)
     {
-        foreach (var field in head.Headers)
-        {
-            if (string.Equals(field.Name, "content-length", StringComparison.OrdinalIgnoreCase)
-                && long.TryParse(field.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var length))
-            {
-                _declaredLength = length;
-            }
-        }
-
-        // RFC 9110 §6.4.1: HEAD, 204 and 304 have no content whatever the fields say.
+        // RFC 9110 §6.4.1: HEAD, 204 and 304 have no content whatever the fields say; RFC 9113 §8.1.1: such a response
+        // "might contain a content-length header field with a non-zero value" and no DATA.
         if (_isHead || head.StatusCode is 204 or 304)
         {
             return new BodyFraming(BodyKind.None, 0);
+        }
+
+        // RFC 9113 §8.1.1: the DATA must add up to the content-length, checked in OnData against the length read here by
+        // the parser the HTTP/1.1 side uses (RFC 9110 §8.6): a list of identical values ("5, 5") is that value, where a
+        // parse of its own that failed on it skipped the check; an invalid value or values that differ are malformed.
+        long length;
+        try
+        {
+            length = MessageFraming.ParseContentLength(head.Headers, inResponse: true);
+        }
+        catch (HttpProtocolException ex)
+        {
+            throw new Http2StreamException(Id, Http2ErrorCode.ProtocolError, $"{ex.Message} (RFC 9113 §8.1.1).");
+        }
+
+        if (length >= 0)
+        {
+            _declaredLength = length;
         }
 
         if (endStream)
