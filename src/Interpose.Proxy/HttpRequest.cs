@@ -34,7 +34,9 @@ public sealed class HttpRequest : HttpMessage
     /// <summary>Creates a request, e.g. for tests or to build a message by hand.</summary>
     /// <param name="method">The method token.</param>
     /// <param name="url">An absolute http or https URL.</param>
-    /// <exception cref="ArgumentException">The URL is not an absolute http or https URL.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="method"/> or <paramref name="url"/> is null.</exception>
+    /// <exception cref="ArgumentException">The URL is not an absolute http or https URL, or the method is not a token.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The URL's port is 0.</exception>
     public HttpRequest(string method, Uri url)
         : this(method, url?.Scheme ?? "", url?.IdnHost ?? "", url?.Port ?? 0, url?.PathAndQuery ?? "/", new Version(1, 1), new HttpHeaders())
     {
@@ -43,6 +45,10 @@ public sealed class HttpRequest : HttpMessage
         {
             throw new ArgumentException("An absolute http or https URL is required.", nameof(url));
         }
+
+        // Through the checked setters, as a hook's edits: the internal constructor takes a parsed head as it is.
+        Method = method;
+        Port = url.Port;
     }
 
     /// <summary>The method token, e.g. GET.</summary>

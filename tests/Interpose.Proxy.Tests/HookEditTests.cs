@@ -235,6 +235,16 @@ public sealed class HookEditTests(ITestOutputHelper output)
     }
 
     [Theory]
+    [InlineData("G ET", "http://localhost:8080/")]
+    [InlineData("GET\r\nX-Injected: 1", "http://localhost:8080/")]
+    [InlineData("GET", "http://localhost:0/")]
+    public void The_public_constructor_checks_the_method_and_port_as_the_setters_do(string method, string url)
+    {
+        // A request built by hand reaches the pipeline without a parser's checks: the constructor is the setters' twin.
+        Assert.ThrowsAny<ArgumentException>(() => new HttpRequest(method, new Uri(url)));
+    }
+
+    [Theory]
     [InlineData("localhost")]
     [InlineData("127.0.0.1")]
     public async Task A_host_that_names_an_origin_is_taken(string host)

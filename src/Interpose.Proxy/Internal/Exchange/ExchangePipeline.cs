@@ -281,16 +281,6 @@ internal sealed class ExchangePipeline : IDisposable
         var received = forward.Received;
         var tunnel = received.Tunnel;
 
-        // RFC 9110 §9.1 (method = token), RFC 9112 §3.2 and RFC 9113 §8.3.1 (a request-target or :path has no whitespace
-        // or control characters), checked once for both origin protocols: a hook's edits are refused by the setters,
-        // but an HTTP/2 client's :method and :path were checked only as field values (RFC 9113 §8.2.1), and HPACK
-        // would carry a space or a CR to an HTTP/2 origin where HTTP/1.1 could not write them.
-        if (!HttpChars.IsToken(request.Method) || !Http1Parser.IsValidTargetText(request.Path))
-        {
-            Phase = ExchangePhase.ClientRequest;
-            throw new HttpProtocolException(HttpChars.IsToken(request.Method) ? RejectionReason.InvalidRequestTarget : RejectionReason.InvalidMethod);
-        }
-
         var sni = request.Scheme != "https" ? null
             : tunnel is not null && tunnel.Host == request.Host ? tunnel.Sni
             : IPAddress.TryParse(request.Host, out _) ? null : request.Host;
