@@ -1,3 +1,4 @@
+using System.Net;
 using System.Security.Cryptography;
 using Interpose.Core.Flows;
 using Interpose.Core.Http;
@@ -227,8 +228,12 @@ public sealed class ServerReplayAddon : ProxyAddon
     private static HttpResponse ToResponse(FlowResponse recorded)
     {
         var headers = Copy(recorded.Headers);
-        var version = recorded.HttpVersion.StartsWith("HTTP/", StringComparison.Ordinal) && Version.TryParse(recorded.HttpVersion[5..], out var parsed) ? parsed : new Version(1, 1);
-        var response = new HttpResponse(recorded.StatusCode, recorded.Reason.Length > 0 ? recorded.Reason : ReasonPhrases.For(recorded.StatusCode), version, headers);
+        // The recorded version is not replayed: the answer is the proxy's, sent in the client's protocol as any addon's
+        // answer is, so it carries the version HttpResponse.Version allows such an answer (HTTP/1.1). An HTTP/2 origin's
+        // recording says "HTTP/2.0", which no response a hook can build has, and which the recorder would have written
+        // for an exchange that was answered in HTTP/1.1. Status and reason phrase are the recording's: those the client
+        // cannot be sent are refused with a 502 by the pipeline's last check before the head goes out.
+        var response = new HttpResponse(recorded.StatusCode, recorded.Reason.Length > 0 ? recorded.Reason : ReasonPhrases.For(recorded.StatusCode), HttpVersion.Version11, headers);
         response.SetBody(recorded.Body.Content);
         if (recorded.Trailers is { Count: > 0 } trailers)
         {

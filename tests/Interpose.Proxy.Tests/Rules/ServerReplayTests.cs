@@ -212,6 +212,29 @@ public sealed class ServerReplayTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task An_HTTP2_origins_recording_is_replayed_as_an_answer_of_the_proxys_own_version()
+    {
+        // A recording of an HTTP/2 origin says "HTTP/2.0": the replayed answer is the proxy's, written on the client's
+        // HTTP/1.1 connection, and it must carry a version a response can have (HttpResponse.Version: 1.0 or 1.1), not
+        // one no hook could set and the recorder would write down for an exchange answered in HTTP/1.1.
+        await using var origin = RawOrigin.Recording();
+        var recorded = Recorded(origin.Port, "/h2", 200, "OK", "recorded");
+        recorded = recorded with { ServerHttpVersion = "HTTP/2.0", Response = recorded.Response! with { HttpVersion = "HTTP/2.0" } };
+        var sink = new MemoryFlowSink();
+        await using var recorder = new FlowRecorder(sink);
+        await using var proxy = await StartAsync([recorded], new ServerReplayOptions(), recorder);
+
+        var response = await GetAsync(proxy, origin.Port, "/h2");
+
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", response, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\nrecorded", response, StringComparison.Ordinal);
+        await recorder.CompleteAsync();
+        var flow = Assert.IsType<HttpFlow>(Assert.Single(sink.Flows));
+        Assert.Equal("HTTP/1.1", flow.Response!.HttpVersion);
+        Assert.Equal(0, origin.AcceptedConnections);
+    }
+
+    [Fact]
     public void Loading_more_flows_or_body_bytes_than_the_bounds_is_an_error()
     {
         var flows = new[] { Recorded(1, "/a", 200, "OK", "12345"), Recorded(1, "/b", 200, "OK", "12345") };
