@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
@@ -39,16 +38,6 @@ public sealed class ProxyServer : IAsyncDisposable
     /// are closed without an answer, so refusing never costs more than this many short flows.
     /// </summary>
     private const int MaxConcurrentRefusals = 64;
-
-    /// <summary>
-    /// How long a refused connection is read and discarded after its 503 (RFC 9112 §9.6: closing with the request
-    /// still unread would send a reset, which can destroy the answer before the client reads it). Bounded, so a client
-    /// that keeps sending cannot hold the refusal open.
-    /// </summary>
-    private static readonly TimeSpan RefusalLinger = TimeSpan.FromSeconds(1);
-
-    /// <summary>Bytes read (and discarded) at a time from a refused connection.</summary>
-    private const int RefusalDrainBytes = 4096;
 
     private readonly ProxyOptions _options;
     private readonly ILoggerFactory _loggerFactory;
@@ -407,24 +396,23 @@ public sealed class ProxyServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Answers 503 with the reason, then reads what the client sent for a moment and closes. Owns the socket.</summary>
+    /// <summary>
+    /// Answers 503 with the reason, then closes by the lingering-close rule every answered connection follows (RFC 9112
+    /// §9.6, <see cref="LingeringClose"/>): the request, refused whatever it says, is read and discarded for at most
+    /// 2 s and 64 MiB, so a client that keeps sending cannot hold the refusal open. Owns the socket.
+    /// </summary>
     private async Task RefuseAsync(long id, Socket socket, string reason)
     {
         // Off the accept loop, like a session.
         await Task.Yield();
-        var drain = ArrayPool<byte>.Shared.Rent(RefusalDrainBytes);
         try
         {
-            using var linger = new TimeoutScope(_options.TimeProvider, RefusalLinger, _draining!.Token);
+            using var linger = new TimeoutScope(_options.TimeProvider, LingeringClose.Timeout, _draining!.Token);
             var body = "Interpose: " + reason + "; try again later\n";
             var response = Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture,
                 $"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {body.Length}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n{body}"));
             await socket.SendAsync(response, SocketFlags.None, linger.Token);
-            socket.Shutdown(SocketShutdown.Send);
-            while (await socket.ReceiveAsync(drain, SocketFlags.None, linger.Token) > 0)
-            {
-                // Discarded: the request is refused whatever it says.
-            }
+            await LingeringClose.DiscardAsync(socket, linger.Token);
         }
         catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
         {
@@ -432,7 +420,6 @@ public sealed class ProxyServer : IAsyncDisposable
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(drain);
             socket.Dispose();
             Interlocked.Decrement(ref _refusing);
             _sessions.TryRemove(id, out _);

@@ -318,6 +318,42 @@ public sealed class ProxyAccessTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_refused_client_that_keeps_sending_is_cut_off_at_the_lingering_close_byte_bound()
+    {
+        await using var origin = RawOrigin.Recording();
+
+        // Timers never fire: only the byte bound can end the refusal's linger (RFC 9112 §9.6, the rule an answered
+        // connection follows), so a client sending twice the bound is reset midway, after the bound was read.
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.MaxConnections = 1;
+            o.TimeProvider = new TimersNeverFire();
+        });
+        await using var admitted = await OpenServedConnectionAsync(proxy, origin);
+        await using var refused = await RawClient.ConnectAsync(proxy);
+        Assert.StartsWith("HTTP/1.1 503 ", await RawOrigin.ReadHeadAsync(refused), StringComparison.Ordinal);
+
+        var chunk = new byte[64 * 1024];
+        long sent = 0;
+        var reset = false;
+        try
+        {
+            while (sent < 2 * Internal.LingeringClose.MaxBytes)
+            {
+                await refused.WriteAsync(chunk);
+                sent += chunk.Length;
+            }
+        }
+        catch (IOException)
+        {
+            reset = true;
+        }
+
+        Assert.True(reset, $"the refusal read all {sent} bytes sent after its 503");
+        Assert.True(sent >= Internal.LingeringClose.MaxBytes, $"reset after {sent} bytes, before the bound");
+    }
+
+    [Fact]
     public async Task Too_long_request_line_gets_414_and_too_many_headers_431_through_a_socket()
     {
         await using var origin = RawOrigin.Recording();

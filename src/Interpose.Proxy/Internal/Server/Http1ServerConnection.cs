@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Net.Security;
-using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Interpose.Core.Http;
@@ -26,24 +25,6 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
     /// TLS record (16 KiB of plaintext, RFC 8446 §5.1).
     /// </summary>
     private const long MaxCoalescedBodyBytes = 8 * 1024;
-
-    /// <summary>
-    /// How long a connection closed with its request body unread goes on reading and discarding (RFC 9112 §9.6, the
-    /// "lingering close"): closed at once with bytes unread, the kernel sends a reset, which can destroy the answer before
-    /// the client read it. 2 s, Apache's wait per read (SECONDS_TO_LINGER): time for an answer already on its way to be
-    /// read; bounded because the connection holds its place meanwhile and the client may never stop sending.
-    /// </summary>
-    private static readonly TimeSpan LingerTimeout = TimeSpan.FromSeconds(2);
-
-    /// <summary>
-    /// The most a lingering close discards: 64 MiB, far more than a client sends in <see cref="LingerTimeout"/> while its
-    /// answer crosses a network (25 MB at 100 Mbit/s); only a client on a fast link still sending is cut short, and
-    /// reading costs CPU, not memory.
-    /// </summary>
-    private const long MaxLingerBytes = 64 * 1024 * 1024;
-
-    /// <summary>Bytes read (and discarded) at a time while lingering: one pooled array, as the proxy's 503 refusals use.</summary>
-    private const int LingerReadBytes = 4096;
 
     private static readonly byte[] Continue100 = "HTTP/1.1 100 Continue\r\n\r\n"u8.ToArray();
 
@@ -152,14 +133,11 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
 
     /// <summary>
     /// The close RFC 9112 §9.6 asks of a server that answered before reading the whole request: "close the connection in
-    /// stages": half-close (the answer, already written, is followed by a FIN), then read and discard what the client
-    /// still sends until it closes, for at most <see cref="LingerTimeout"/> and <see cref="MaxLingerBytes"/>, then close
-    /// (the session does). The proxy stopping ends it at once.
+    /// stages", by <see cref="LingeringClose"/>'s rule (the proxy's 503 refusals follow it too), then close (the session
+    /// does). The proxy stopping ends it at once.
     /// </summary>
     /// <remarks>
-    /// Reads the socket itself, with one small pooled array: the bytes are discarded, so TLS need not decrypt them, and
-    /// nothing depends on the pipe's state after an exchange that may have failed in the middle of a read. No TLS
-    /// close_notify: the ordinary close sends none either, and it could wait on a client that does not read.
+    /// No TLS close_notify: the ordinary close sends none either, and it could wait on a client that does not read.
     /// </remarks>
     private async ValueTask LingerAsync()
     {
@@ -169,17 +147,10 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
         }
 
         var scope = _flow.Deadline;
-        scope.Arm(LingerTimeout, _rt.Draining);
-        var discard = ArrayPool<byte>.Shared.Rent(LingerReadBytes);
+        scope.Arm(LingeringClose.Timeout, _rt.Draining);
         try
         {
-            socket.Shutdown(SocketShutdown.Send);
-            long discarded = 0;
-            int read;
-            while (discarded < MaxLingerBytes && (read = await socket.ReceiveAsync(discard, SocketFlags.None, scope.Token)) > 0)
-            {
-                discarded += read;
-            }
+            await LingeringClose.DiscardAsync(socket, scope.Token);
         }
         catch (Exception ex) when (ClientSession.IsConnectionFailure(ex))
         {
@@ -188,7 +159,6 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
         finally
         {
             scope.Disarm();
-            ArrayPool<byte>.Shared.Return(discard);
         }
     }
 
