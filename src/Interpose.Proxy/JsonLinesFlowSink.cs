@@ -5,7 +5,9 @@ namespace Interpose.Proxy;
 
 /// <summary>
 /// Writes flows to a JSON Lines file (<see cref="FlowJson"/>): one flow per line, bodies in base64, appended in the
-/// order received; what was flushed stays readable line by line if the process dies.
+/// order received; what was flushed stays readable line by line if the process dies. A flow counts as kept
+/// (<see cref="KeptFlows"/>) once a flush after its write succeeded: lines still in the stream's buffer go with a failed
+/// flush.
 /// </summary>
 public sealed class JsonLinesFlowSink : IFlowSink, IAsyncDisposable
 {
@@ -15,6 +17,12 @@ public sealed class JsonLinesFlowSink : IFlowSink, IAsyncDisposable
     private readonly Stream _stream;
     private readonly bool _ownsStream;
     private readonly ArrayBufferWriter<byte> _line = new(FileBufferBytes);
+
+    /// <summary>Flows written to the stream, flushed or not; the writer's own count.</summary>
+    private long _written;
+
+    /// <summary>Flows written before the last flush that succeeded (<see cref="KeptFlows"/>).</summary>
+    private long _kept;
 
     /// <summary>Creates (or truncates) <paramref name="path"/> and writes flows to it.</summary>
     /// <param name="path">The file.</param>
@@ -55,19 +63,32 @@ public sealed class JsonLinesFlowSink : IFlowSink, IAsyncDisposable
         _line.ResetWrittenCount();
         FlowJson.WriteLine(_line, flow);
         await _stream.WriteAsync(_line.WrittenMemory, cancellationToken);
+        _written++;
     }
 
-    /// <summary>Flushes the stream.</summary>
+    /// <summary>Flushes the stream; the flows written so far then count as kept (<see cref="KeptFlows"/>).</summary>
     /// <param name="cancellationToken">Cancels the flush.</param>
     /// <returns>A task that completes when flushed.</returns>
     /// <exception cref="IOException">The write failed (a full disk).</exception>
-    public async ValueTask FlushAsync(CancellationToken cancellationToken) => await _stream.FlushAsync(cancellationToken);
+    public async ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        await _stream.FlushAsync(cancellationToken);
+        Interlocked.Exchange(ref _kept, _written);
+    }
+
+    /// <summary>
+    /// The flows written before the last flush that succeeded. A line may reach the file earlier, when the stream's buffer
+    /// fills, but only a flush says the whole of every line before it got there; a flush that fails may have lost any of
+    /// them, so a recorder counts them as dropped (FlowRecorder.DroppedFlows) rather than recorded.
+    /// </summary>
+    public long? KeptFlows => Interlocked.Read(ref _kept);
 
     /// <summary>Flushes and, when owned, closes the stream.</summary>
     /// <returns>A task that completes when closed.</returns>
     public async ValueTask DisposeAsync()
     {
         await _stream.FlushAsync();
+        Interlocked.Exchange(ref _kept, _written);
         if (_ownsStream)
         {
             await _stream.DisposeAsync();

@@ -369,6 +369,41 @@ public sealed class FlowRecorderTests(ITestOutputHelper output)
         Assert.Equal(((HttpFlow)sink.Flows[0]).Request.Headers, back[0].Request.Headers);
     }
 
+    [Fact]
+    public async Task Flows_the_JSON_Lines_sink_lost_in_a_failed_flush_are_dropped_not_recorded()
+    {
+        // The sink kept no count, so the recorder counted a flow as recorded when its line reached the stream's buffer: a
+        // flush that then failed (a full disk) lost the lines while Recorded kept them.
+        await using var file = new FlushFailingStream();
+        var recorder = new FlowRecorder(new JsonLinesFlowSink(file), new FlowRecorderOptions { FlushInterval = TimeSpan.FromDays(1) });
+        await using (var proxy = new InMemoryProxy(NoOrigin, o => { o.Addons.Add(new Answer()); o.Addons.Add(recorder); }))
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.EndsWith("hello", await proxy.SendAsync($"GET http://origin.test/{i} HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n"), StringComparison.Ordinal);
+            }
+        }
+
+        // The three lines wait in the buffer for the final flush, which fails.
+        await recorder.DisposeAsync();
+        Assert.IsType<IOException>(recorder.SinkFailure);
+        Assert.Equal((0L, 3L), (recorder.Recorded, recorder.DroppedFlows));
+    }
+
+    [Fact]
+    public async Task The_JSON_Lines_sink_counts_a_flow_kept_once_a_flush_after_it_succeeded()
+    {
+        using var file = new MemoryStream();
+        await using var jsonl = new JsonLinesFlowSink(file);
+        var flow = new TunnelFlow { Id = Guid.NewGuid(), StartedAt = DateTimeOffset.UnixEpoch, Kind = TunnelKind.TlsPassthrough, Host = "origin.test", Port = 443 };
+
+        IFlowSink sink = jsonl;
+        await sink.WriteAsync(flow, CancellationToken.None);
+        Assert.Equal(0, sink.KeptFlows);
+        await sink.FlushAsync(CancellationToken.None);
+        Assert.Equal(1, sink.KeptFlows);
+    }
+
     private static ReadOnlySequence<byte> Segments(byte[] first, byte[] second)
     {
         var a = new Segment(first, 0);
@@ -523,6 +558,14 @@ public sealed class FlowRecorderTests(ITestOutputHelper output)
         }
 
         public ValueTask FlushAsync(CancellationToken cancellationToken) => default;
+    }
+
+    /// <summary>A file on a full disk: writes land in the buffer, flushing them fails.</summary>
+    private sealed class FlushFailingStream : MemoryStream
+    {
+        public override void Flush() => throw new IOException("No space left on device");
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => Task.FromException(new IOException("No space left on device"));
     }
 
     private sealed class FailingSink : IFlowSink
