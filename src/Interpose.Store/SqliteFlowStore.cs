@@ -108,6 +108,11 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
 
     /// <summary>Flows of <see cref="WriteAsync"/> in committed batches (<see cref="KeptFlows"/>).</summary>
     private long _keptWrites;
+
+    /// <summary>Why another write's commit of the open batch failed, losing flows <see cref="WriteAsync"/> had taken;
+    /// thrown, once, by the next <see cref="WriteAsync"/> or <see cref="FlushAsync"/> (<see cref="ThrowIfBatchLost"/>).
+    /// Null when no batch was lost since.</summary>
+    private IOException? _lostBatch;
     private bool _disposed;
 
     /// <summary>Told each batch's flows once committed (null when none): its list, filled only then.</summary>
@@ -288,7 +293,8 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     /// <returns>A task that completes when the flow is taken (and its batch committed, when full).</returns>
     /// <exception cref="ArgumentNullException"><paramref name="flow"/> is null.</exception>
     /// <exception cref="InvalidOperationException">The store was opened read-only.</exception>
-    /// <exception cref="IOException">A full batch could not be committed (a full disk, a read-only file).</exception>
+    /// <exception cref="IOException">A full batch could not be committed (a full disk, a read-only file), or another
+    /// write's commit of the open batch failed since the last call, losing flows this method had taken.</exception>
     /// <exception cref="ObjectDisposedException">The store is disposed.</exception>
     public async ValueTask WriteAsync(Flow flow, CancellationToken cancellationToken)
     {
@@ -297,6 +303,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         await _gate.WaitAsync(cancellationToken);
         try
         {
+            ThrowIfBatchLost();
             ThrowIfNotMigrated();
             try
             {
@@ -334,7 +341,9 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     /// <summary>Commits the pending batch in one transaction.</summary>
     /// <param name="cancellationToken">Abandons the wait for the store.</param>
     /// <returns>A task that completes when the batch is committed.</returns>
-    /// <exception cref="IOException">The batch could not be committed (a full disk, a read-only file); it is dropped.</exception>
+    /// <exception cref="IOException">The batch could not be committed (a full disk, a read-only file); it is dropped. Or
+    /// another write's commit of the open batch failed since the last call, losing flows <see cref="WriteAsync"/> had
+    /// taken.</exception>
     /// <exception cref="ObjectDisposedException">The store is disposed.</exception>
     public async ValueTask FlushAsync(CancellationToken cancellationToken)
     {
@@ -342,6 +351,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         await _gate.WaitAsync(cancellationToken);
         try
         {
+            ThrowIfBatchLost();
             CommitPending();
         }
         finally
@@ -486,7 +496,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         try
         {
             // The open batch first: its flows are stored, so the filter may select them.
-            CommitPending();
+            CommitPendingForOtherWrite();
             List<long> doomed = [];
             using (var rows = new Rows(this, filter, selectJson: false))
             {
@@ -516,7 +526,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            CommitPending();
+            CommitPendingForOtherWrite();
             List<long> doomed = [];
             using (var command = _connection.CreateCommand())
             {
@@ -635,6 +645,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
 
         try
         {
+            BeforeBatchCommit?.Invoke();
             _batch.Commit();
         }
         catch (SqliteException ex)
@@ -653,6 +664,42 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
         _batchCertificates.Clear();
         Announce(_batchStored);
     }
+
+    /// <summary>
+    /// Commits the open batch before another write (<see cref="AppendAsync"/>, a delete); the caller holds the gate. The
+    /// batch holds flows whose <see cref="WriteAsync"/> returned: when its commit fails here they are lost while the
+    /// recorder that wrote them counts them as taken, and it would count them as neither recorded nor dropped. The loss
+    /// is logged and kept for the recorder's next <see cref="WriteAsync"/> or <see cref="FlushAsync"/>, which throw it
+    /// as they would have had they committed the batch themselves: the recorder then counts the flows it had handed and
+    /// the store never kept (<see cref="KeptFlows"/>) as dropped, and stops, as on any failure of its sink.
+    /// </summary>
+    private void CommitPendingForOtherWrite()
+    {
+        var flows = _batchFlows;
+        try
+        {
+            CommitPending();
+        }
+        catch (IOException ex) when (flows > 0)
+        {
+            StoreLog.BatchLost(_logger, _path, flows, ex);
+            _lostBatch = new IOException($"{_path}: the open batch of {flows} recorded flows was lost when another write committed it: {ex.Message}", ex);
+            throw;
+        }
+    }
+
+    /// <summary>Throws, once, the loss <see cref="CommitPendingForOtherWrite"/> kept; the caller holds the gate.</summary>
+    private void ThrowIfBatchLost()
+    {
+        if (_lostBatch is { } lost)
+        {
+            _lostBatch = null;
+            throw lost;
+        }
+    }
+
+    /// <summary>Run on the writer just before the open batch commits; tests fail the commit there, as a full disk does.</summary>
+    internal Action? BeforeBatchCommit { get; set; }
 
     /// <summary>Tells the observer a committed batch's flows; the caller holds the gate.</summary>
     private void Announce(List<SequencedFlow> stored)
@@ -709,7 +756,7 @@ public sealed class SqliteFlowStore : IFlowStore, IFlowSink
     /// holds the gate.</summary>
     private void Commit(IReadOnlyList<Flow> flows)
     {
-        CommitPending();
+        CommitPendingForOtherWrite();
         if (flows.Count == 0)
         {
             return;

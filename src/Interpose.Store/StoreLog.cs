@@ -19,4 +19,7 @@ internal static partial class StoreLog
 
     [LoggerMessage(EventId = 404, Level = LogLevel.Warning, Message = "Flow store {Path}: a checkpoint of the write-ahead log failed ({Reason}); the log grows until the next one succeeds")]
     public static partial void CheckpointFailed(ILogger logger, string path, string reason, Exception exception);
+
+    [LoggerMessage(EventId = 405, Level = LogLevel.Error, Message = "Flow store {Path}: committing the open batch before another write failed; its {Count} recorded flows are lost, and the recorder is told at its next write")]
+    public static partial void BatchLost(ILogger logger, string path, int count, Exception exception);
 }

@@ -548,7 +548,7 @@ public sealed class MemoryFlowStoreTests
     }
 
     /// <summary>The event ids logged, in order.</summary>
-    private sealed class CollectingLogger : ILogger
+    internal sealed class CollectingLogger : ILogger
     {
         public List<int> Events { get; } = [];
 

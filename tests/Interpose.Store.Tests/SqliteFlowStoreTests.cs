@@ -141,6 +141,34 @@ public sealed class SqliteFlowStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_batch_lost_when_another_write_committed_it_fails_the_sinks_next_call_once()
+    {
+        // The open batch holds flows the recorder's WriteAsync calls took, all returned: when a delete or AppendAsync
+        // committed it first and that commit failed, the flows were lost and the recorder never heard of it, so it
+        // counted them neither as recorded nor as dropped.
+        var flows = Sample();
+        var logger = new MemoryFlowStoreTests.CollectingLogger();
+        await using var store = SqliteFlowStore.Open(File1, new SqliteFlowStoreOptions { BatchSize = 100 }, logger);
+        IFlowSink sink = store;
+        await sink.WriteAsync(flows[0], CancellationToken.None);
+        await sink.WriteAsync(flows[1], CancellationToken.None);
+
+        store.BeforeBatchCommit = () => throw new SqliteException("database or disk is full", 13);
+        await Assert.ThrowsAsync<IOException>(async () => await store.DeleteByIdAsync([flows[2].Id]));
+        store.BeforeBatchCommit = null;
+
+        var lost = await Assert.ThrowsAsync<IOException>(async () => await sink.FlushAsync(CancellationToken.None));
+        Assert.Contains("batch of 2 recorded flows was lost", lost.Message, StringComparison.Ordinal);
+        Assert.Equal(0, sink.KeptFlows);
+        Assert.Contains(405, logger.Events);
+
+        // Told once: the store takes flows again.
+        await sink.WriteAsync(flows[2], CancellationToken.None);
+        await sink.FlushAsync(CancellationToken.None);
+        Assert.Equal(1, sink.KeptFlows);
+    }
+
+    [Fact]
     public async Task Appending_a_flow_with_an_id_already_stored_replaces_it()
     {
         var flow = (HttpFlow)Sample()[0];
