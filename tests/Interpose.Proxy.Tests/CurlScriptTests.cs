@@ -112,6 +112,31 @@ public sealed class CurlScriptTests
     }
 
     [Fact]
+    public async Task A_header_value_with_a_line_break_is_left_out_and_never_sends_lines_of_its_own()
+    {
+        // A field value never holds CR or LF (RFC 9110 §5.5), but a flow read from JSON is not checked: the value
+        // "a\r\nX-Injected: yes" went into the -H argument as it was, a line break inside the command.
+        await using var origin = new RecordingOrigin();
+        var output = new ArrayBufferWriter<byte>();
+        FlowJson.WriteLine(output, Flow(origin.Port, "/h", []));
+        var json = Encoding.UTF8.GetString(output.WrittenSpan)
+            .Replace("[\"Content-Type\",\"application/octet-stream\"]", "[\"X-Note\",\"a\\r\\nX-Injected: yes\"]", StringComparison.Ordinal);
+        var flow = (HttpFlow)FlowJson.Read(Encoding.UTF8.GetBytes(json));
+        Assert.Equal("a\r\nX-Injected: yes", flow.Request.Headers[1].Value);
+
+        var result = await RunAsync(flow);
+
+        Assert.True(result.ExitCode == 0, result.StandardError);
+        var received = Assert.Single(origin.Requests);
+        Assert.DoesNotContain("X-Injected", received.Head, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("X-Note", received.Head, StringComparison.OrdinalIgnoreCase);
+        var command = CurlScript.Command(flow);
+        Assert.DoesNotContain("\n", command, StringComparison.Ordinal);
+        Assert.DoesNotContain("\r", command, StringComparison.Ordinal);
+        Assert.EndsWith(" # 1 header field(s) left out: their values hold CR, LF or NUL (RFC 9110 §5.5)", command, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_streamed_script_is_the_one_the_export_always_wrote()
     {
         // The script as the export wrote it when it built it whole: a printable body with a quote, a binary body longer

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using Interpose.Core.Http;
@@ -17,11 +18,16 @@ namespace Interpose.Core.Flows;
 /// <c>-H</c> reads a value that starts with <c>@</c> as a file of header lines (curl 7.55 and later), and curl has no
 /// way to escape that <c>@</c>; a header line starts with its field's name, and a name that is not an RFC 9110 §5.1
 /// token (none starts with <c>@</c>) is no field curl could send as recorded, so such a field is left out and a
-/// comment on the command says how many were.
+/// comment on the command says how many were. So is a field whose value holds CR, LF or NUL (RFC 9110 §5.5): inside
+/// the quotes a line break would split the <c>-H</c> argument into header lines the request never had, and break a
+/// command meant to be one line.
 /// </remarks>
 public static class CurlScript
 {
     private const string Shebang = "#!/bin/bash\n";
+
+    /// <summary>RFC 9110 §5.5: CR, LF and NUL are never allowed in a field value.</summary>
+    private static readonly SearchValues<char> InvalidValueChars = SearchValues.Create("\r\n\0");
 
     /// <summary>The body bytes one piece of a command holds: a byte is at most four characters (<c>\xHH</c>, or
     /// <c>'\''</c> for a quote), so a piece is at most 16 KiB of text, whatever the body's size.</summary>
@@ -123,6 +129,7 @@ public static class CurlScript
         }
 
         var leftOut = 0;
+        var valuesLeftOut = 0;
         foreach (var header in request.Headers)
         {
             if (Skipped.Contains(header.Name) || header.Name.StartsWith(':'))
@@ -135,6 +142,14 @@ public static class CurlScript
             if (!HttpHeaders.IsValidName(header.Name))
             {
                 leftOut++;
+                continue;
+            }
+
+            // RFC 9110 §5.5: a field value never holds CR, LF or NUL; only a flow read from JSON can. A line break would
+            // make curl send the rest of the value as header lines of its own, fields the recorded request never had.
+            if (header.Value.AsSpan().ContainsAny(InvalidValueChars))
+            {
+                valuesLeftOut++;
                 continue;
             }
 
@@ -158,6 +173,11 @@ public static class CurlScript
         if (leftOut > 0)
         {
             yield return $" # {leftOut} header field(s) left out: their names are not RFC 9110 tokens".AsMemory();
+        }
+
+        if (valuesLeftOut > 0)
+        {
+            yield return $" # {valuesLeftOut} header field(s) left out: their values hold CR, LF or NUL (RFC 9110 §5.5)".AsMemory();
         }
 
         if (request.Body.IsTruncated)
