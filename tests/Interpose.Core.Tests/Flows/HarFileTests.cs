@@ -221,6 +221,53 @@ public sealed class HarFileTests
         Assert.Equal(length, body.Length);
     }
 
+    [Theory]
+    [InlineData("text/plain; charset=utf-16", "hello é", 14)]
+    [InlineData("text/plain;Charset=\"UTF-16BE\"", "hello é", 14)]
+    [InlineData("application/json; charset=utf-32", "[1]", 12)]
+    public void A_text_in_a_UTF_16_or_UTF_32_charset_is_imported_whole_in_its_charset_not_cut(string mimeType, string text, int size)
+    {
+        // A browser writes the decoded text and the body's size in bytes: import compared the size with the text's UTF-8
+        // form, about half as long for UTF-16, and imported every such body as cut (replay then refused it).
+        var content = JsonSerializer.Serialize(new { mimeType, size, text });
+        var json = """{"log":{"version":"1.2","entries":[{"startedDateTime":"2025-01-01T00:00:00Z","request":{"method":"GET","url":"http://a/"},"response":{"status":200,"content":""" + content + "}}]}}";
+
+        var body = HarFile.Import(Encoding.UTF8.GetBytes(json))[0].Response!.Body;
+
+        Assert.False(body.IsTruncated);
+        Assert.Equal(size, body.Length);
+        Assert.Equal(text, Charset(mimeType).GetString(body.Content.Span));
+    }
+
+    [Fact]
+    public void A_UTF_16_body_is_exported_as_its_text_and_imported_back_byte_for_byte()
+    {
+        // Its ASCII text is valid UTF-8 as bytes too ("h\0i\0"): export must write the text, "hi", that import encodes
+        // in UTF-16 again, and bytes that are no UTF-16 (an odd count) in base64.
+        byte[] odd = [0x68, 0x00, 0x69];
+        var flows = new[] { Encoding.Unicode.GetBytes("hi é"), odd }.Select(bytes => Flow(
+            "POST", "/", bytes, Response(200, bytes, "Content-Type: text/plain; charset=utf-16"), ["Host: example.com", "Content-Type: text/plain; charset=utf-16"])).ToList();
+
+        var har = HarFile.Export(flows);
+        var back = HarFile.Import(har);
+
+        using var document = JsonDocument.Parse(har);
+        var entries = document.RootElement.GetProperty("log").GetProperty("entries");
+        Assert.Equal("hi é", entries[0].GetProperty("response").GetProperty("content").GetProperty("text").GetString());
+        Assert.Equal("hi é", entries[0].GetProperty("request").GetProperty("postData").GetProperty("text").GetString());
+        Assert.Equal("base64", entries[1].GetProperty("response").GetProperty("content").GetProperty("encoding").GetString());
+        for (var i = 0; i < flows.Count; i++)
+        {
+            Assert.Equal(flows[i].Response!.Body.Content.ToArray(), back[i].Response!.Body.Content.ToArray());
+            Assert.Equal(flows[i].Request.Body.Content.ToArray(), back[i].Request.Body.Content.ToArray());
+            Assert.False(back[i].Response!.Body.IsTruncated);
+        }
+    }
+
+    private static Encoding Charset(string mimeType) => mimeType.Contains("UTF-16BE", StringComparison.Ordinal) ? Encoding.BigEndianUnicode
+        : mimeType.Contains("utf-32", StringComparison.Ordinal) ? Encoding.UTF32
+        : Encoding.Unicode;
+
     [Fact]
     public void A_Chromium_DevTools_HAR_imports_and_its_underscore_fields_and_pseudo_headers_are_ignored()
     {

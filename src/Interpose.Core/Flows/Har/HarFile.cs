@@ -15,7 +15,8 @@ namespace Interpose.Core.Flows.Har;
 /// <para>
 /// Export follows the spec: <c>content.text</c> is the decoded body (gzip, deflate and br undone; <c>content.size</c>
 /// the decoded size, <c>compression</c> the bytes saved), in base64 with <c>encoding: "base64"</c> when it is not
-/// UTF-8 text. Two extensions, both ignored by readers that do not know them: <c>postData.encoding: "base64"</c> for a
+/// UTF-8 text (or, for a body whose media type says a UTF-16 or UTF-32 charset, not text in that charset, which import
+/// encodes it in again). Two extensions, both ignored by readers that do not know them: <c>postData.encoding: "base64"</c> for a
 /// binary request body (HAR 1.2 has <c>encoding</c> on <c>content</c> only, and a lossy body cannot be replayed), and
 /// <c>content._interposeEncoded: true</c> when the text is still content-encoded (zstd, which the BCL cannot decode, or a
 /// body truncated by the recording cap), in which case <c>size</c> is the encoded size. Timings: <c>ssl</c> is included
@@ -280,7 +281,7 @@ public static class HarFile
     {
         var content = request.Body.Content;
         var data = new HarPostData { MimeType = request.Headers.Get("Content-Type") ?? "" };
-        (data.Text, data.Encoding) = Text(content.Span);
+        (data.Text, data.Encoding) = Text(content.Span, data.MimeType);
         if (request.Body.IsTruncated)
         {
             data.Comment = Truncated(request.Body);
@@ -307,7 +308,7 @@ public static class HarFile
                 content.Compression = decoded.Length - body.Length;
             }
 
-            (content.Text, content.Encoding) = Text(decoded.Span);
+            (content.Text, content.Encoding) = Text(decoded.Span, content.MimeType);
         }
         else
         {
@@ -405,9 +406,69 @@ public static class HarFile
     private static string Truncated(FlowBody body) =>
         $"{TruncatedComment} {body.Content.Length} of {body.Length} bytes, sha256 {body.Sha256 ?? "unknown"}";
 
-    /// <summary>UTF-8 text when the bytes are valid UTF-8, else base64.</summary>
-    private static (string Text, string? Encoding) Text(ReadOnlySpan<byte> bytes) =>
-        System.Text.Unicode.Utf8.IsValid(bytes) ? (Encoding.UTF8.GetString(bytes), null) : (Convert.ToBase64String(bytes), "base64");
+    /// <summary>Text when the bytes are valid in the charset of <paramref name="mediaType"/> that import encodes the text
+    /// in again (<see cref="WideCharset"/>; UTF-8 for any other), else base64.</summary>
+    private static (string Text, string? Encoding) Text(ReadOnlySpan<byte> bytes, string? mediaType)
+    {
+        if (WideCharset(mediaType, strict: true) is { } wide)
+        {
+            try
+            {
+                return (wide.GetString(bytes), null);
+            }
+            catch (DecoderFallbackException)
+            {
+                return (Convert.ToBase64String(bytes), "base64");
+            }
+        }
+
+        return System.Text.Unicode.Utf8.IsValid(bytes) ? (Encoding.UTF8.GetString(bytes), null) : (Convert.ToBase64String(bytes), "base64");
+    }
+
+    /// <summary>
+    /// The UTF-16 or UTF-32 encoding that <paramref name="mediaType"/>'s charset parameter names (RFC 9110 §8.3.1: a
+    /// parameter, its name case-insensitive, its value a token or a quoted string; §8.3.2: charset values are
+    /// case-insensitive), or null for any other charset or none. A HAR's <c>text</c> is the body decoded by its charset,
+    /// and <c>size</c> counts its bytes: a UTF-16 body's text has about half as many UTF-8 bytes as the body had, so it
+    /// must be encoded in its own charset again, or it reads as cut. Only these Unicode encodings are built into .NET
+    /// besides UTF-8, ASCII and Latin-1 (no code page provider, which Native AOT would have to carry); any other charset's
+    /// text is taken as UTF-8, as before. "utf-16" and "utf-32" without an order are little-endian, as .NET and
+    /// browsers read them without a byte order mark. <paramref name="strict"/>: decoding throws on invalid bytes.
+    /// </summary>
+    private static Encoding? WideCharset(string? mediaType, bool strict)
+    {
+        if (string.IsNullOrEmpty(mediaType))
+        {
+            return null;
+        }
+
+        foreach (var range in mediaType.AsSpan().Split(';'))
+        {
+            var parameter = mediaType.AsSpan(range).Trim();
+            var equals = parameter.IndexOf('=');
+            if (equals < 0 || !parameter[..equals].TrimEnd().Equals("charset", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            var value = parameter[(equals + 1)..].TrimStart();
+            if (value is ['"', .. var quoted, '"'])
+            {
+                value = quoted;
+            }
+
+            return value.ToString().ToUpperInvariant() switch
+            {
+                "UTF-16" or "UTF-16LE" => new UnicodeEncoding(bigEndian: false, byteOrderMark: false, throwOnInvalidBytes: strict),
+                "UTF-16BE" => new UnicodeEncoding(bigEndian: true, byteOrderMark: false, throwOnInvalidBytes: strict),
+                "UTF-32" or "UTF-32LE" => new UTF32Encoding(bigEndian: false, byteOrderMark: false, throwOnInvalidCharacters: strict),
+                "UTF-32BE" => new UTF32Encoding(bigEndian: true, byteOrderMark: false, throwOnInvalidCharacters: strict),
+                _ => null,
+            };
+        }
+
+        return null;
+    }
 
     private static List<HarNameValue> NameValues(HttpHeaders headers) =>
         [.. headers.Select(h => new HarNameValue { Name = h.Name, Value = h.Value })];
@@ -710,7 +771,7 @@ public static class HarFile
 
         if (data.Text is { } text)
         {
-            var bytes = Decode(text, data.Encoding, index, "request.postData.text");
+            var bytes = Decode(text, data.Encoding, data.MimeType, index, "request.postData.text");
             return CutOrWhole(bytes, request.BodySize, data.Comment);
         }
 
@@ -748,7 +809,7 @@ public static class HarFile
             return FlowBody.Empty;
         }
 
-        var bytes = content.Text is { } text ? Decode(text, content.Encoding, index, "response.content.text") : [];
+        var bytes = content.Text is { } text ? Decode(text, content.Encoding, content.MimeType, index, "response.content.text") : [];
         if (IsCut(bytes, content.Size, content.Comment))
         {
             return CutOrWhole(bytes, content.Size, content.Comment);
@@ -783,7 +844,9 @@ public static class HarFile
 
     private static FlowBody Cut(byte[] bytes, long length, string? sha256) => new(bytes, length, sha256);
 
-    private static byte[] Decode(string text, string? encoding, int index, string field)
+    /// <summary>The body's bytes from its text: base64, or the text in its media type's charset when that is UTF-16 or
+    /// UTF-32 (<see cref="WideCharset"/>), else UTF-8.</summary>
+    private static byte[] Decode(string text, string? encoding, string? mediaType, int index, string field)
     {
         if (string.Equals(encoding, "base64", StringComparison.OrdinalIgnoreCase))
         {
@@ -797,7 +860,7 @@ public static class HarFile
             }
         }
 
-        return Encoding.UTF8.GetBytes(text);
+        return (WideCharset(mediaType, strict: false) ?? Encoding.UTF8).GetBytes(text);
     }
 
     private static FlowTimings FromTimings(HarTimings? t, int index)
