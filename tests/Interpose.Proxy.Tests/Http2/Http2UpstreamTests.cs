@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http;
+using Interpose.Core.Flows;
 using Interpose.Core.Http;
 using Interpose.Core.Http2;
 using Interpose.Proxy.Internal;
@@ -576,6 +577,74 @@ public sealed class Http2UpstreamTests(ITestOutputHelper output)
 
         Assert.Equal((HttpStatusCode)status, response.StatusCode);
         Assert.Empty(await response.Content.ReadAsByteArrayAsync());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Trailers_after_a_content_length_body_reach_an_h2_client_as_a_trailing_HEADERS(bool buffered)
+    {
+        // RFC 9113 §8.1: trailers may follow the DATA whatever the content-length (a gRPC server may declare one).
+        // Streamed, or read whole for a hook first: either way they come with the body.
+        await using var origin = await KestrelOrigin.StartAsync(
+            app => app.MapGet("/sized", async (HttpContext context) =>
+            {
+                context.Response.ContentLength = 5;
+                await context.Response.WriteAsync("hello");
+                context.Response.AppendTrailer("grpc-status", "0");
+                context.Response.AppendTrailer("x-trailer", "after the length");
+            }),
+            TestPki.Issue(TestPki.OriginRoot, "localhost"),
+            protocols: HttpProtocols.Http2);
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.Http2 = true;
+            if (buffered)
+            {
+                o.Addons.Add(new Hooks { OnResponseHeaders = e => e.Response!.BufferBody = true });
+            }
+        });
+        using var client = proxy.CreateClient();
+
+        using var response = await client.SendAsync(H2(HttpMethod.Get, origin.Url("/sized"))).WaitAsync(BoundedRead.Limit);
+
+        Assert.Equal(HttpVersion.Version20, response.Version);
+        Assert.Equal("hello", await response.Content.ReadAsStringAsync());
+        Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
+        Assert.Equal("after the length", response.TrailingHeaders.GetValues("x-trailer").Single());
+    }
+
+    [Fact]
+    public async Task Trailers_after_a_content_length_body_are_recorded_for_an_h1_client_that_gets_exactly_the_body()
+    {
+        // The HTTP/1.1 client's head says Content-Length: trailers have no place on its wire (RFC 9112 §7.1.2 carries
+        // them only in chunked framing), but the flow keeps them.
+        await using var origin = new RawH2Origin((connection, stream, _) =>
+            connection.RespondWithTrailersAsync(
+                stream, "hello"u8.ToArray(), [new HttpHeader(":status", "200"), new HttpHeader("content-length", "5")], new HttpHeader("grpc-status", "0")));
+        var sink = new MemoryFlowSink();
+        await using var recorder = new FlowRecorder(sink);
+        var done = new TaskCompletionSource<HttpHeaders?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var proxy = await TestProxy.StartAsync(output, o =>
+        {
+            o.UpstreamHttp2PriorKnowledge = true;
+            o.Addons.Add(recorder);
+            o.Addons.Add(new Hooks { OnDone = e => done.TrySetResult(e.Response?.Trailers) });
+        });
+        await using var client = await RawClient.ConnectAsync(proxy);
+
+        await client.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"GET {origin.Url("/sized")} HTTP/1.1\r\nHost: localhost:{origin.Port}\r\nConnection: close\r\n\r\n"));
+        var answer = (await RawClient.ReadUntilClosedAsync(client)).Text;
+
+        Assert.StartsWith("HTTP/1.1 200 ", answer, StringComparison.Ordinal);
+        Assert.Contains("\r\nContent-Length: 5\r\n", answer, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("Transfer-Encoding", answer, StringComparison.OrdinalIgnoreCase);
+        Assert.EndsWith("\r\n\r\nhello", answer, StringComparison.Ordinal);
+        Assert.Equal("0", (await done.Task.WaitAsync(BoundedRead.Limit))?.Get("grpc-status"));
+        await recorder.CompleteAsync();
+        var flow = Assert.IsType<HttpFlow>(Assert.Single(sink.Flows));
+        Assert.Equal("hello", System.Text.Encoding.ASCII.GetString(flow.Response!.Body.Content.Span));
+        Assert.Equal("0", flow.Response.Trailers?.Get("grpc-status"));
     }
 
     private static HttpRequestMessage H2(HttpMethod method, Uri url) =>

@@ -133,6 +133,22 @@ internal sealed class RawH2Origin : IAsyncDisposable
             });
         }
 
+        /// <summary>A head of exactly <paramref name="fields"/>, <paramref name="body"/> in one DATA frame without
+        /// END_STREAM, then <paramref name="trailers"/> as a HEADERS frame that ends the stream (RFC 9113 §8.1).</summary>
+        public async Task RespondWithTrailersAsync(int streamId, byte[] body, HttpHeader[] fields, params HttpHeader[] trailers)
+        {
+            var head = new ArrayBufferWriter<byte>();
+            _encoder.EncodeBlock(fields, head);
+            var trailer = new ArrayBufferWriter<byte>();
+            _encoder.EncodeBlock(trailers, trailer);
+            await WriteAsync(o =>
+            {
+                Http2FrameWriter.WriteHeaders(o, streamId, head.WrittenSpan, endStream: false, Http2Settings.DefaultMaxFrameSize);
+                Http2FrameWriter.WriteData(o, streamId, body, endStream: false);
+                Http2FrameWriter.WriteHeaders(o, streamId, trailer.WrittenSpan, endStream: true, Http2Settings.DefaultMaxFrameSize);
+            });
+        }
+
         public Task GoAwayAsync(int lastStreamId) =>
             WriteAsync(o => Http2FrameWriter.WriteGoAway(o, lastStreamId, Http2ErrorCode.NoError, "going away"u8));
 

@@ -43,7 +43,8 @@ internal static class BodyReader
     /// </para>
     /// <para>
     /// With a <see cref="BodyRelayOptions.Message"/>, its observers (<see cref="HttpMessage.Observe"/>) see the body's
-    /// data as received (a chunked body decoded) and its end, and the trailers of a chunked body are set on it.
+    /// data as received (a chunked body decoded) and its end, and the trailers of a chunked body (or of an
+    /// <see cref="BodyRelayOptions.Http2Origin"/>'s) are set on it.
     /// </para>
     /// </remarks>
     /// <exception cref="IOException">The connection closed before the body was complete.</exception>
@@ -56,11 +57,12 @@ internal static class BodyReader
     public static async ValueTask<long> RelayAsync(
         PipeReader source, BodyFraming framing, ChunkedDecoder decoder, IBodySink sink, BodyRelayOptions options, CancellationToken cancellationToken)
     {
-        var (raw, destination, readRate, writeRate, message, fromClient) = options;
+        var (raw, destination, readRate, writeRate, message, fromClient, http2Origin) = options;
         var observers = message?.Observers ?? [];
         try
         {
             long total = 0;
+            HttpHeaders? trailers = null;
             switch (framing.Kind)
             {
                 case BodyKind.None:
@@ -101,6 +103,16 @@ internal static class BodyReader
                         remaining -= take.Length;
                         total += take.Length;
                         source.AdvanceTo(take.End);
+                    }
+
+                    if (http2Origin is not null)
+                    {
+                        // RFC 9113 §8.1: a trailer section may follow the DATA whatever the content-length. The stream
+                        // ends with or right after the last DATA; its pipe completes then (with an error if the stream
+                        // failed, which the read throws), and no octet can follow the declared length (§8.1.1, checked
+                        // by the stream).
+                        await ReadToEndAsync(source, destination, readRate, cancellationToken);
+                        trailers = http2Origin.ResponseTrailers;
                     }
 
                     break;
@@ -147,21 +159,20 @@ internal static class BodyReader
 
                 case BodyKind.Chunked:
                     total = await RelayChunkedAsync(source, decoder, sink, options, observers, cancellationToken);
-                    var trailers = decoder.Trailers;
-                    await CompleteAsync(sink, raw ? null : trailers, writeRate, cancellationToken);
-                    writeRate?.WaitEnded();
-                    if (message is not null && trailers is { Count: > 0 })
-                    {
-                        message.Trailers = trailers;
-                    }
-
-                    await CompleteObserversAsync(observers, trailers, cancellationToken);
-                    return total;
+                    trailers = decoder.Trailers;
+                    break;
             }
 
-            await CompleteAsync(sink, null, writeRate, cancellationToken);
+            // Raw, a chunked body's trailer section already went to the sink with its framing.
+            await CompleteAsync(sink, raw && framing.Kind == BodyKind.Chunked ? null : trailers, writeRate, cancellationToken);
             writeRate?.WaitEnded();
-            await CompleteObserversAsync(observers, null, cancellationToken);
+
+            if (message is not null && trailers is { Count: > 0 })
+            {
+                message.Trailers = trailers;
+            }
+
+            await CompleteObserversAsync(observers, trailers, cancellationToken);
             return total;
         }
         finally
@@ -174,7 +185,7 @@ internal static class BodyReader
     private static async ValueTask<long> RelayChunkedAsync(
         PipeReader source, ChunkedDecoder decoder, IBodySink sink, BodyRelayOptions options, IReadOnlyList<IBodyObserver> observers, CancellationToken cancellationToken)
     {
-        var (raw, destination, readRate, writeRate, _, fromClient) = options;
+        var (raw, destination, readRate, writeRate, _, fromClient, _) = options;
         decoder.Reset();
         long total = 0;
         while (true)
@@ -247,6 +258,22 @@ internal static class BodyReader
             }
 
             source.AdvanceTo(rest.Start, buffer.End);
+        }
+    }
+
+    /// <summary>Reads <paramref name="source"/> until it completes: the end of an HTTP/2 origin's stream after its
+    /// declared length, which has no octets left to give.</summary>
+    private static async ValueTask ReadToEndAsync(PipeReader source, Transport? destination, DataRateMonitor? rate, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var result = await ReadAsync(source, destination, rate, cancellationToken);
+            rate?.WaitEnded();
+            source.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted)
+            {
+                return;
+            }
         }
     }
 
@@ -337,6 +364,10 @@ internal static class BodyReader
 /// <see cref="ClientConnectionFailedException"/>, so that a write failing toward the origin, in the same relay, is not
 /// taken for it, nor it for the origin's.
 /// </param>
+/// <param name="Http2Origin">
+/// The source is this HTTP/2 origin stream's response body: after a Content-Length body the relay waits for the
+/// stream's end, and the trailers it may have brought (RFC 9113 §8.1) end the body as a chunked body's would.
+/// </param>
 internal readonly record struct BodyRelayOptions(
     bool Raw = false, Transport? Destination = null, DataRateMonitor? ReadRate = null, DataRateMonitor? WriteRate = null, HttpMessage? Message = null,
-    bool FromClient = false);
+    bool FromClient = false, Http2UpstreamStream? Http2Origin = null);

@@ -608,7 +608,8 @@ internal sealed class ExchangePipeline : IDisposable
         var keepAlive = forward.KeepAlive;
         var request = exchange.Request;
         // An HTTP/2 origin's body comes framed for HTTP/1.1 by its stream (Content-Length or chunked, trailers in the
-        // chunked trailer section), so every client side relays it as it relays an HTTP/1.1 origin's.
+        // chunked trailer section or, after a Content-Length body, beside it for the relay), so every client side
+        // relays it as it relays an HTTP/1.1 origin's.
         var http2 = upstream.Http2;
         var responseFraming = http2?.ResponseFraming ?? MessageFraming.ForResponse(responseHead, request.Method);
         var upstreamReusable = http2 is not null || (HopByHop.KeepAlive(responseHead.Version, responseHead.Headers) && responseFraming.Kind != BodyKind.CloseDelimited);
@@ -658,7 +659,7 @@ internal sealed class ExchangePipeline : IDisposable
         {
             Phase = ExchangePhase.Response;
             var sink = new BufferingSink(_rt.Options.MaxBufferedBodyBytes);
-            await BodyReader.RelayAsync(upstream.Transport.Input, responseFraming, upstream.ResponseDecoder, sink, new BodyRelayOptions(Message: response), ct);
+            await BodyReader.RelayAsync(upstream.Transport.Input, responseFraming, upstream.ResponseDecoder, sink, new BodyRelayOptions(Message: response, Http2Origin: http2), ct);
             responseBodyPending = false;
             response.SetBufferedBody(sink.Body);
             response.Trailers = sink.Trailers;

@@ -514,10 +514,12 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
     {
         // A small body that already arrived with the head leaves in the same write: one TLS record and one syscall
         // instead of two, which is most of an API response's cost. Observers (a recorder) see it from the copy after
-        // the write, as the relay shows them each piece after writing it.
+        // the write, as the relay shows them each piece after writing it. An HTTP/2 origin's stream must have ended
+        // without trailers: else the relay waits for its end and records them (RFC 9113 §8.1; the Content-Length head
+        // leaves no place to send them).
         var input = upstream.Transport.Input;
         if (plan.Raw && framing.Kind == BodyKind.ContentLength && framing.ContentLength <= MaxCoalescedBodyBytes
-            && input.TryRead(out var ready))
+            && upstream.Http2 is not { EndedWithoutTrailers: false } && input.TryRead(out var ready))
         {
             if (ready.Buffer.Length >= framing.ContentLength)
             {
@@ -550,7 +552,7 @@ internal sealed partial class Http1ServerConnection : IClientSide, IDisposable
 
         IBodySink sink = plan.Raw ? new StreamSink(_client.Stream) : new ReframingSink(_client.Stream, plan.Rechunk, transform, _bodyScratch);
         _flow.Phase = ExchangePhase.Response;
-        var bytes = await BodyReader.RelayAsync(input, framing, upstream.ResponseDecoder, sink, new BodyRelayOptions(plan.Raw, _client, WriteRate: rate, Message: response), cancellationToken);
+        var bytes = await BodyReader.RelayAsync(input, framing, upstream.ResponseDecoder, sink, new BodyRelayOptions(plan.Raw, _client, WriteRate: rate, Message: response, Http2Origin: upstream.Http2), cancellationToken);
         return (bytes, keepAlive);
     }
 

@@ -659,16 +659,17 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
             return (0, true);
         }
 
-        _sink.Begin(transform, framing.Kind == BodyKind.ContentLength && transform is null ? framing.ContentLength : -1);
+        _sink.Begin(transform, framing.Kind == BodyKind.ContentLength && transform is null ? framing.ContentLength : -1, upstream.Http2);
         StartResponseRate(request);
         try
         {
-            var bytes = await BodyReader.RelayAsync(upstream.Transport.Input, framing, upstream.ResponseDecoder, _sink, new BodyRelayOptions(Message: response), cancellationToken);
+            var bytes = await BodyReader.RelayAsync(upstream.Transport.Input, framing, upstream.ResponseDecoder, _sink, new BodyRelayOptions(Message: response, Http2Origin: upstream.Http2), cancellationToken);
             return (bytes, true);
         }
         finally
         {
             StopResponseRate();
+            _sink.End();
         }
     }
 
@@ -834,23 +835,34 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
     /// <summary>An origin's decoded response body, as DATA frames (through the response's transform, if any).</summary>
     /// <remarks>With a Content-Length and no transform, the DATA frame that completes the length carries END_STREAM
     /// (RFC 9113 §8.1: the body ends with the frame that has it), instead of an empty DATA frame after it: one frame
-    /// and, on a lightly loaded connection, one TLS write less per response. Such a body has no trailers (a
-    /// Content-Length body from an HTTP/1.1 origin has none; an HTTP/2 origin's trailers come only with a chunked body,
-    /// see Http2UpstreamStream).</remarks>
+    /// and, on a lightly loaded connection, one TLS write less per response. A Content-Length body from an HTTP/1.1
+    /// origin has no trailers; an HTTP/2 origin's may (§8.1), so from one the last DATA ends the stream only when the
+    /// origin's stream already ended without them; otherwise END_STREAM waits for its end, on the trailing HEADERS or
+    /// an empty DATA frame.</remarks>
     private sealed class DataFrameSink(Http2ServerStream stream) : IBodySink
     {
         private IBodyTransform? _transform;
         private long _contentLength;
+        private Http2UpstreamStream? _origin;
         private long _sent;
         private bool _ended;
 
-        /// <summary>Starts a response body (the sink is the stream's, reused).</summary>
-        public void Begin(IBodyTransform? bodyTransform, long length)
+        /// <summary>Starts a response body (the sink is the stream's, reused); <paramref name="origin"/> is the HTTP/2
+        /// origin stream it comes from, if any.</summary>
+        public void Begin(IBodyTransform? bodyTransform, long length, Http2UpstreamStream? origin)
         {
             _transform = bodyTransform;
             _contentLength = length;
+            _origin = origin;
             _sent = 0;
             _ended = false;
+        }
+
+        /// <summary>The body is over: the pooled sink keeps no reference to the exchange's transform or origin stream.</summary>
+        public void End()
+        {
+            _transform = null;
+            _origin = null;
         }
 
         public async ValueTask WriteAsync(ReadOnlySequence<byte> data, CancellationToken cancellationToken)
@@ -863,7 +875,7 @@ internal sealed class Http2ServerStream : IClientSide, IHttp2SendingStream, IDis
             if (_transform is null)
             {
                 _sent += data.Length;
-                _ended = _sent == _contentLength;
+                _ended = _sent == _contentLength && _origin is not { EndedWithoutTrailers: false };
                 await stream.SendDataAsync(data, endStream: _ended);
                 return;
             }

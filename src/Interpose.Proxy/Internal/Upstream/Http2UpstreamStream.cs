@@ -14,10 +14,11 @@ namespace Interpose.Proxy.Internal;
 /// </summary>
 /// <remarks>
 /// The response body is presented in HTTP/1.1 framing so that every existing client side and sink relays it
-/// unchanged: with a Content-Length, the DATA octets as they are (RFC 9113 §8.1.1 checks the sum); without one,
-/// chunked (RFC 9112 §7.1), the origin's trailers becoming the chunked trailer section, which the sinks turn back into
-/// a trailing HEADERS for an HTTP/2 client (gRPC status) or pass to an HTTP/1.1 client. Each DATA frame becomes one
-/// chunk as it arrives, so streaming (gRPC) is not delayed.
+/// unchanged: with a Content-Length, the DATA octets as they are (RFC 9113 §8.1.1 checks the sum), the origin's
+/// trailers kept apart (<see cref="ResponseTrailers"/>: the relay waits for the pipe's end after the declared length
+/// and ends the body with them, RFC 9113 §8.1); without one, chunked (RFC 9112 §7.1), the origin's trailers becoming
+/// the chunked trailer section. Either way the sinks turn them back into a trailing HEADERS for an HTTP/2 client (gRPC
+/// status). Each DATA frame becomes one chunk as it arrives, so streaming (gRPC) is not delayed.
 /// Response credit goes back to the origin only as the pipeline consumes the pipe (<see cref="CreditingReader"/>), so
 /// a slow client holds at most this stream's window, never more, and the other streams are not stalled.
 /// </remarks>
@@ -40,6 +41,7 @@ internal sealed class Http2UpstreamStream : IHttp2SendingStream
     private long? _declaredLength;
     private long _receivedLength;
     private bool _chunked;
+    private HttpHeaders? _trailers;
 
     // Response octets (DATA and padding) received but not credited back yet, and those consumed but not sent (FlowLock).
     private long _unreturned;
@@ -68,6 +70,14 @@ internal sealed class Http2UpstreamStream : IHttp2SendingStream
 
     /// <summary>How <see cref="ResponseBody"/> is framed; known once the final head was read.</summary>
     public BodyFraming ResponseFraming { get; private set; }
+
+    /// <summary>The trailers that ended a Content-Length body, if any; known once <see cref="ResponseBody"/> completed
+    /// (a chunked body carries its own in its trailer section).</summary>
+    public HttpHeaders? ResponseTrailers => _responseEnded ? _trailers : null;
+
+    /// <summary>The response ended with no trailers: nothing follows the body's last octet (true at the latest when
+    /// <see cref="ResponseBody"/> shows that octet, for an origin that sent END_STREAM with its last DATA).</summary>
+    public bool EndedWithoutTrailers => _responseEnded && _trailers is null;
 
     public Http2UpstreamConnection Connection => _conn;
 
@@ -400,17 +410,22 @@ internal sealed class Http2UpstreamStream : IHttp2SendingStream
                     ChunkedEncoder.WriteChunkTerminator(writer);
                 }
 
-                // No pause threshold: the stream window bounds what is buffered, so this completes at once (the reader
-                // loop never waits on a stream).
-                var flush = writer.FlushAsync();
-                if (!flush.IsCompleted)
+                if (!endStream)
                 {
-                    _ = flush.AsTask();
+                    // No pause threshold: the stream window bounds what is buffered, so this completes at once (the
+                    // reader loop never waits on a stream).
+                    var flush = writer.FlushAsync();
+                    if (!flush.IsCompleted)
+                    {
+                        _ = flush.AsTask();
+                    }
                 }
             }
 
             if (endStream)
             {
+                // Completing the pipe commits the last octets too: the reader sees them only once the stream is
+                // marked ended, so a sink that asks EndedWithoutTrailers on the last octet gets the answer.
                 EndResponse(null);
             }
 
@@ -428,6 +443,13 @@ internal sealed class Http2UpstreamStream : IHttp2SendingStream
         if (_responseEnded)
         {
             return;
+        }
+
+        if (!_chunked && trailers is { Count: > 0 })
+        {
+            // RFC 9113 §8.1: trailers may follow DATA whatever the content-length; HTTP/1.1 framing of a Content-Length
+            // body has no place for them, so they wait beside it (ResponseTrailers), set before the end is visible.
+            _trailers = trailers;
         }
 
         _responseEnded = true;
