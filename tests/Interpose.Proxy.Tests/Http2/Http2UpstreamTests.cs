@@ -647,6 +647,25 @@ public sealed class Http2UpstreamTests(ITestOutputHelper output)
         Assert.Equal("0", flow.Response.Trailers?.Get("grpc-status"));
     }
 
+    [Fact]
+    public async Task Trailers_before_the_DATA_adds_up_to_the_content_length_are_a_malformed_response()
+    {
+        // RFC 9113 §8.1.1: the trailers end the stream with 3 of 5 declared octets, as a short DATA with END_STREAM
+        // would: the stream is reset with PROTOCOL_ERROR and the client never gets a complete response.
+        await using var origin = new RawH2Origin((connection, stream, _) =>
+            connection.RespondWithTrailersAsync(
+                stream, "hel"u8.ToArray(), [new HttpHeader(":status", "200"), new HttpHeader("content-length", "5")], new HttpHeader("grpc-status", "0")));
+        await using var proxy = await TestProxy.StartAsync(output, o => o.UpstreamHttp2PriorKnowledge = true);
+        await using var client = await RawClient.ConnectAsync(proxy);
+
+        await client.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"GET {origin.Url("/short")} HTTP/1.1\r\nHost: localhost:{origin.Port}\r\nConnection: close\r\n\r\n"));
+        var answer = (await RawClient.ReadUntilClosedAsync(client)).Text;
+
+        Assert.DoesNotContain("hello", answer, StringComparison.Ordinal);
+        var (_, code) = await origin.ResetReceived.Task.WaitAsync(BoundedRead.Limit);
+        Assert.Equal(Http2ErrorCode.ProtocolError, code);
+    }
+
     private static HttpRequestMessage H2(HttpMethod method, Uri url) =>
         new(method, url) { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
 }

@@ -259,6 +259,13 @@ internal sealed class Http2UpstreamStream : IHttp2SendingStream
                     throw new Http2StreamException(Id, Http2ErrorCode.ProtocolError, $"HEADERS on stream {Id} without END_STREAM after the response head (RFC 9113 §8.1).");
                 }
 
+                // RFC 9113 §8.1.1: the trailers end the stream, so the DATA must add up to the content-length by now, as
+                // on a DATA frame with END_STREAM (OnData); short, the response is malformed, not a body cut short.
+                if (_declaredLength is { } declared && _receivedLength != declared && ResponseFraming.Kind != BodyKind.None)
+                {
+                    throw new Http2StreamException(Id, Http2ErrorCode.ProtocolError, $"trailers after {_receivedLength} octets of DATA for a Content-Length of {declared} (RFC 9113 §8.1.1).");
+                }
+
                 var trailers = Http2HeaderRules.ToHttp1Trailers(fields, Id);
                 EndResponse(trailers);
                 return;
