@@ -288,11 +288,7 @@ public sealed class ProxyAccessTests(ITestOutputHelper output)
 
         // Timers never fire: each refusal lingers (reading what its client sends) until its client closes, so 64 held
         // clients keep the refusal slots taken for as long as the test needs, without racing the linger timeout.
-        await using var proxy = await TestProxy.StartAsync(output, o =>
-        {
-            o.MaxConnections = 1;
-            o.TimeProvider = new TimersNeverFire();
-        });
+        await using var proxy = await StartOneSlotTimelessAsync();
         await using var admitted = await OpenServedConnectionAsync(proxy, origin);
         var held = new List<Stream>();
         try
@@ -324,11 +320,7 @@ public sealed class ProxyAccessTests(ITestOutputHelper output)
 
         // Timers never fire: only the byte bound can end the refusal's linger (RFC 9112 §9.6, the rule an answered
         // connection follows), so a client sending twice the bound is reset midway, after the bound was read.
-        await using var proxy = await TestProxy.StartAsync(output, o =>
-        {
-            o.MaxConnections = 1;
-            o.TimeProvider = new TimersNeverFire();
-        });
+        await using var proxy = await StartOneSlotTimelessAsync();
         await using var admitted = await OpenServedConnectionAsync(proxy, origin);
         await using var refused = await RawClient.ConnectAsync(proxy);
         Assert.StartsWith("HTTP/1.1 503 ", await RawOrigin.ReadHeadAsync(refused), StringComparison.Ordinal);
@@ -368,6 +360,14 @@ public sealed class ProxyAccessTests(ITestOutputHelper output)
     }
 
     /// <summary>Opens a keep-alive connection and completes one exchange on it, so it is known to be admitted and open.</summary>
+    /// <summary>A proxy that admits one connection and whose timers never fire: a refusal's linger then ends only by
+    /// its client or its byte bound.</summary>
+    private Task<TestProxy> StartOneSlotTimelessAsync() => TestProxy.StartAsync(output, o =>
+    {
+        o.MaxConnections = 1;
+        o.TimeProvider = new TimersNeverFire();
+    });
+
     private static async Task<Stream> OpenServedConnectionAsync(TestProxy proxy, RawOrigin origin)
     {
         var client = await RawClient.ConnectAsync(proxy);

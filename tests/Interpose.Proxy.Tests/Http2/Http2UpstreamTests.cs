@@ -516,10 +516,7 @@ public sealed class Http2UpstreamTests(ITestOutputHelper output)
         await using var origin = new RawH2Origin((connection, stream, _) =>
             connection.RespondAsIsAsync(stream, "helloworld"u8.ToArray(), new HttpHeader(":status", "200"), new HttpHeader("content-length", "5, 5")));
         await using var proxy = await TestProxy.StartAsync(output, o => o.UpstreamHttp2PriorKnowledge = true);
-        await using var client = await RawClient.ConnectAsync(proxy);
-
-        await client.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"GET {origin.Url("/ten")} HTTP/1.1\r\nHost: localhost:{origin.Port}\r\nConnection: close\r\n\r\n"));
-        var answer = (await RawClient.ReadUntilClosedAsync(client)).Text;
+        var answer = await RawGetAsync(proxy, origin, "/ten");
 
         Assert.DoesNotContain("world", answer, StringComparison.Ordinal);
         var (_, code) = await origin.ResetReceived.Task.WaitAsync(BoundedRead.Limit);
@@ -631,10 +628,7 @@ public sealed class Http2UpstreamTests(ITestOutputHelper output)
             o.Addons.Add(recorder);
             o.Addons.Add(new Hooks { OnDone = e => done.TrySetResult(e.Response?.Trailers) });
         });
-        await using var client = await RawClient.ConnectAsync(proxy);
-
-        await client.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"GET {origin.Url("/sized")} HTTP/1.1\r\nHost: localhost:{origin.Port}\r\nConnection: close\r\n\r\n"));
-        var answer = (await RawClient.ReadUntilClosedAsync(client)).Text;
+        var answer = await RawGetAsync(proxy, origin, "/sized");
 
         Assert.StartsWith("HTTP/1.1 200 ", answer, StringComparison.Ordinal);
         Assert.Contains("\r\nContent-Length: 5\r\n", answer, StringComparison.OrdinalIgnoreCase);
@@ -656,14 +650,20 @@ public sealed class Http2UpstreamTests(ITestOutputHelper output)
             connection.RespondWithTrailersAsync(
                 stream, "hel"u8.ToArray(), [new HttpHeader(":status", "200"), new HttpHeader("content-length", "5")], new HttpHeader("grpc-status", "0")));
         await using var proxy = await TestProxy.StartAsync(output, o => o.UpstreamHttp2PriorKnowledge = true);
-        await using var client = await RawClient.ConnectAsync(proxy);
-
-        await client.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"GET {origin.Url("/short")} HTTP/1.1\r\nHost: localhost:{origin.Port}\r\nConnection: close\r\n\r\n"));
-        var answer = (await RawClient.ReadUntilClosedAsync(client)).Text;
+        var answer = await RawGetAsync(proxy, origin, "/short");
 
         Assert.DoesNotContain("hello", answer, StringComparison.Ordinal);
         var (_, code) = await origin.ResetReceived.Task.WaitAsync(BoundedRead.Limit);
         Assert.Equal(Http2ErrorCode.ProtocolError, code);
+    }
+
+    /// <summary>A GET of <paramref name="path"/> at <paramref name="origin"/> from a raw HTTP/1.1 client through
+    /// <paramref name="proxy"/>, with Connection: close: all the client received.</summary>
+    private static async Task<string> RawGetAsync(TestProxy proxy, RawH2Origin origin, string path)
+    {
+        await using var client = await RawClient.ConnectAsync(proxy);
+        await client.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"GET {origin.Url(path)} HTTP/1.1\r\nHost: localhost:{origin.Port}\r\nConnection: close\r\n\r\n"));
+        return (await RawClient.ReadUntilClosedAsync(client)).Text;
     }
 
     private static HttpRequestMessage H2(HttpMethod method, Uri url) =>
