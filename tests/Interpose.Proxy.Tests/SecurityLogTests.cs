@@ -73,7 +73,7 @@ public sealed class SecurityLogTests(ITestOutputHelper output)
     [Theory]
     [InlineData("*.localhost", "wildcards are not forged")]
     [InlineData("a234567890123456789012345678901234567890123456789012345678901234.localhost", "a label is longer than 63 characters")]
-    public async Task A_server_name_no_certificate_can_be_forged_for_logs_123_and_counts_a_failed_handshake(string serverName, string reason)
+    public async Task A_server_name_no_certificate_can_be_forged_for_logs_123_counts_a_failed_handshake_and_answers_an_alert(string serverName, string reason)
     {
         var logs = new LogCollector();
         await using var origin = RawOrigin.Recording();
@@ -83,14 +83,17 @@ public sealed class SecurityLogTests(ITestOutputHelper output)
         await using var tunnel = await RawClient.TunnelAsync(proxy.Port, "localhost", origin.Port);
         await using var ssl = new SslStream(tunnel);
 
-        // The ClientHello reader takes any printable ASCII name; no leaf is forged for these, so the connection is closed
-        // without a handshake. The refusal used to escape the handshake's error handling as an internal failure (199).
-        await Assert.ThrowsAnyAsync<Exception>(() => ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        // The ClientHello reader takes any printable ASCII name; no leaf is forged for these, so the handshake ends at
+        // once, with a fatal internal_error alert (RFC 8446 §6.2) that the client reports as such, not as a connection
+        // that broke. The refusal used to escape the handshake's error handling as an internal failure (199).
+        var refused = await Assert.ThrowsAnyAsync<Exception>(() => ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
         {
             TargetHost = serverName,
             RemoteCertificateValidationCallback = (_, _, _, _) => true,
         }));
         var entry = await logs.WaitForAsync(123);
+
+        Assert.Contains("alert internal error", refused.ToString(), StringComparison.OrdinalIgnoreCase);
 
         Assert.Equal(LogLevel.Information, entry.Level);
         Assert.Contains($"TLS handshake with the client for {serverName} failed", entry.Message, StringComparison.Ordinal);

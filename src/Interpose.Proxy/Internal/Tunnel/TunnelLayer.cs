@@ -421,10 +421,24 @@ internal sealed class TunnelLayer(ClientFlow flow)
     private async Task<bool> InterceptAsync(TlsClientHelloContext context, ClientHello hello, string certificateHost, TunnelTarget tunnel, TimeoutScope scope)
     {
         // Intercept: present a certificate for the name the client asked for, TLS 1.2+ with forward-secret AEAD.
+        SslStreamCertificateContext certificate;
+        try
+        {
+            certificate = context.Certificate ?? await _rt.Leaves.GetAsync(certificateHost, scope.Token);
+        }
+        // A CertificateException is a handshake that cannot succeed: no leaf can be made for the name the client sent (a
+        // wildcard, a label over 63 characters: the ClientHello reader takes any printable ASCII), or the CA expired.
+        catch (CertificateException ex) when (!_rt.Aborted.IsCancellationRequested)
+        {
+            _rt.Metrics.TlsHandshake(client: true, ok: false);
+            ProxyLog.ClientTlsFailed(_rt.Logger, _flow.Info, certificateHost, ex.Message);
+            await RefuseHandshakeAsync(scope);
+            return false;
+        }
+
         var ssl = _client.WrapInTls();
         try
         {
-            var certificate = context.Certificate ?? await _rt.Leaves.GetAsync(certificateHost, scope.Token);
             await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
             {
                 ServerCertificateContext = certificate,
@@ -434,9 +448,7 @@ internal sealed class TunnelLayer(ClientFlow flow)
                 ClientCertificateRequired = false,
             }, scope.Token);
         }
-        // A CertificateException is a handshake that cannot succeed: no leaf can be made for the name the client sent (a
-        // wildcard, a label over 63 characters: the ClientHello reader takes any printable ASCII), or the CA expired.
-        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or CertificateException && !_rt.Aborted.IsCancellationRequested)
+        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException && !_rt.Aborted.IsCancellationRequested)
         {
             _rt.Metrics.TlsHandshake(client: true, ok: false);
             ProxyLog.ClientTlsFailed(_rt.Logger, _flow.Info, certificateHost, scope.TimedOut ? "handshake timeout" : ex.Message);
@@ -450,6 +462,24 @@ internal sealed class TunnelLayer(ClientFlow flow)
         _flow.Info.Alpn = ssl.NegotiatedApplicationProtocol.Protocol.IsEmpty ? null : ssl.NegotiatedApplicationProtocol.ToString();
         scope.Disarm();
         return true;
+    }
+
+    /// <summary>
+    /// Ends a handshake that cannot start with a fatal internal_error alert (RFC 8446 §6.2) in place of the server's first
+    /// message, so that the client reports a refused handshake (curl: "tlsv1 alert internal error") instead of an
+    /// unexpected end of the connection; the failure is already counted and logged.
+    /// </summary>
+    private async ValueTask RefuseHandshakeAsync(TimeoutScope scope)
+    {
+        try
+        {
+            await TlsAlert.SendFatalAsync(_client.Stream, TlsAlert.InternalError, scope.Token);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The client left (or the handshake's time ran out) before the alert: the failure it would have announced is
+            // logged above, and the connection closes either way.
+        }
     }
 
     /// <summary>Serves HTTP inside the client's TLS: HTTP/2 when "h2" was negotiated (RFC 9113 §3.2), else HTTP/1.1.</summary>
