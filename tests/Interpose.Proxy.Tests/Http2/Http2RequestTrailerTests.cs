@@ -14,27 +14,18 @@ namespace Interpose.Proxy.Tests.Http2;
 public sealed class Http2RequestTrailerTests(ITestOutputHelper output)
 {
     [Fact]
-    public async Task Malformed_trailers_reset_the_stream_and_stop_its_exchange()
-    {
-        var bodies = new BodyReport();
-        await using var origin = bodies.Origin();
-        await using var proxy = await StartProxyAsync();
-        await using var client = await H2RawClient.ConnectAsync(proxy, "localhost", origin.Port);
-
-        client.Headers(1, "POST", "/upload", endStream: false);
-        client.Data(1, "abc"u8.ToArray(), endStream: false);
-        await client.FlushAsync();
-        await bodies.ChunkSeen.Task.WaitAsync(BoundedRead.Limit);
-
+    public Task Malformed_trailers_reset_the_stream_and_stop_its_exchange() =>
         // RFC 9113 §8.2.1: a value with leading or trailing whitespace makes the trailer section malformed.
-        client.Trailers(1, ("x-t", " bad "));
-        await client.FlushAsync();
-
-        await AssertResetAndNothingMoreAsync(client, bodies);
-    }
+        AssertTrailersAfterDataResetTheStreamAsync([("x-t", " bad ")]);
 
     [Fact]
-    public async Task Trailers_over_the_field_limit_reset_the_stream_instead_of_losing_fields()
+    public Task Trailers_over_the_field_limit_reset_the_stream_instead_of_losing_fields() =>
+        // Half as many fields again as a section may hold: the decoder emits the first 100 only.
+        AssertTrailersAfterDataResetTheStreamAsync([.. Enumerable.Range(0, Http2Limits.MaxHeaderFieldCount * 3 / 2).Select(i => ($"x-t{i}", "v"))]);
+
+    /// <summary>A POST whose first DATA reached the origin, then <paramref name="trailers"/>: the stream must be reset
+    /// and its exchange stopped (<see cref="AssertResetAndNothingMoreAsync"/>).</summary>
+    private async Task AssertTrailersAfterDataResetTheStreamAsync((string Name, string Value)[] trailers)
     {
         var bodies = new BodyReport();
         await using var origin = bodies.Origin();
@@ -46,9 +37,7 @@ public sealed class Http2RequestTrailerTests(ITestOutputHelper output)
         await client.FlushAsync();
         await bodies.ChunkSeen.Task.WaitAsync(BoundedRead.Limit);
 
-        // Half as many fields again as a section may hold: the decoder emits the first 100 only.
-        var fields = Enumerable.Range(0, Http2Limits.MaxHeaderFieldCount * 3 / 2).Select(i => ($"x-t{i}", "v")).ToArray();
-        client.Trailers(1, fields);
+        client.Trailers(1, trailers);
         await client.FlushAsync();
 
         await AssertResetAndNothingMoreAsync(client, bodies);
